@@ -1,0 +1,285 @@
+#include "engine/engine.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace gridcase {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr char kMarkerFile[] = "GRIDCASE";
+constexpr char kTimelineTokenPrefix[] = "v";
+constexpr char kCasesTokenPrefix[] = "c";
+
+absl::Status FsError(const std::string& what, const std::error_code& ec) {
+  return absl::UnavailableError(absl::StrCat(what, ": ", ec.message()));
+}
+
+// Writes `contents` to `path` durably: a temporary file, fsync, rename,
+// fsync of the directory.
+absl::Status WriteFileDurably(const fs::path& path, const std::string& contents) {
+  const fs::path tmp = path.string() + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) return absl::UnavailableError(absl::StrCat("creating ", tmp.string()));
+  const bool ok = ::write(fd, contents.data(), contents.size()) ==
+                      static_cast<ssize_t>(contents.size()) &&
+                  ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok) return absl::UnavailableError(absl::StrCat("writing ", tmp.string()));
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) return FsError(absl::StrCat("renaming ", tmp.string()), ec);
+  const int dfd = ::open(path.parent_path().c_str(), O_RDONLY | O_DIRECTORY);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+  return absl::OkStatus();
+}
+
+// Reads or creates data_dir/GRIDCASE and returns the partition count.
+absl::StatusOr<uint32_t> ResolvePartitions(const fs::path& dir, uint32_t wanted) {
+  const fs::path marker = dir / kMarkerFile;
+  std::error_code ec;
+  if (!fs::exists(marker, ec)) {
+    const uint32_t n = wanted == 0 ? kDefaultPartitions : wanted;
+    if (!fs::is_empty(dir, ec)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          dir.string(), " is not empty and is not a gridcase data directory (no ",
+          kMarkerFile, " file)"));
+    }
+    if (auto st = WriteFileDurably(
+            marker, absl::StrFormat("gridcase data directory\nformat %d\npartitions %d\n",
+                                    keys::kFormatVersion, n));
+        !st.ok()) {
+      return st;
+    }
+    return n;
+  }
+  std::ifstream in(marker);
+  std::string line;
+  uint32_t stored = 0;
+  while (std::getline(in, line)) {
+    std::istringstream words(line);
+    std::string key;
+    words >> key;
+    if (key == "partitions") words >> stored;
+  }
+  if (stored == 0 || stored > kPartitionsMax) {
+    return absl::DataLossError(absl::StrCat(marker.string(),
+                                            " names no valid partition count"));
+  }
+  if (wanted != 0 && wanted != stored) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        dir.string(), " was created with ", stored, " partitions; it cannot be opened with ",
+        wanted, " (cases are placed by partition count)"));
+  }
+  return stored;
+}
+
+uint32_t PageSize(uint32_t requested) {
+  if (requested == 0) return kPageSizeDefault;
+  return std::min(requested, kPageSizeMax);
+}
+
+absl::Status CheckCaseId(absl::string_view case_id) {
+  if (!IsValidId(case_id, ValidationLimits{}.id_bytes_max)) {
+    return absl::InvalidArgumentError(
+        "case_id: must be 1 to 128 bytes of printable ASCII without spaces");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status BadToken() {
+  return absl::InvalidArgumentError(
+      "page_token: not a token this server issued for this request");
+}
+
+}  // namespace
+
+uint64_t Fnv1a64(absl::string_view s) {
+  uint64_t h = 14695981039346656037ULL;
+  for (char c : s) {
+    h ^= static_cast<uint8_t>(c);
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+Engine::Engine(const EngineOptions& options, const Clock* clock,
+               std::unique_ptr<CaseLogic> logic)
+    : options_(options), clock_(clock), logic_(std::move(logic)) {}
+
+absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(
+    const EngineOptions& options, const Clock* clock,
+    std::unique_ptr<CaseLogic> logic) {
+  if (options.data_dir.empty()) {
+    return absl::InvalidArgumentError("data directory: not set");
+  }
+  if (options.partitions > kPartitionsMax) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("partitions: at most ", kPartitionsMax));
+  }
+  const fs::path dir(options.data_dir);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return FsError(absl::StrCat("creating ", dir.string()), ec);
+  auto count = ResolvePartitions(dir, options.partitions);
+  if (!count.ok()) return count.status();
+
+  if (logic == nullptr) logic = std::make_unique<BuiltinCaseLogic>();
+  std::unique_ptr<Engine> engine(new Engine(options, clock, std::move(logic)));
+  engine->options_.partitions = *count;
+  for (uint32_t i = 0; i < *count; ++i) {
+    const std::string pdir = (dir / absl::StrFormat("partition-%03d", i)).string();
+    auto store = PartitionStore::Open(pdir, PartitionId(i));
+    if (!store.ok()) return store.status();
+    auto seq = Sequencer::Start(store->get(), clock, engine->logic_.get(),
+                                options.sequencer);
+    if (!seq.ok()) return seq.status();
+    engine->parts_.push_back(Part{std::move(*store), std::move(*seq)});
+  }
+  return engine;
+}
+
+Engine::~Engine() { Stop(); }
+
+void Engine::Stop() {
+  for (auto& p : parts_) p.sequencer->Stop();
+}
+
+PartitionId Engine::PartitionOf(absl::string_view case_id) const {
+  return PartitionId(static_cast<uint32_t>(Fnv1a64(case_id) % parts_.size()));
+}
+
+absl::Status Engine::CheckEventIdElsewhere(const v1::Event& event,
+                                           PartitionId home) const {
+  for (const auto& p : parts_) {
+    if (p.store->id() == home) continue;
+    auto found = p.store->FindEventId(event.event_id());
+    if (!found.ok()) return found.status();
+    if (!found->has_value()) continue;
+    auto prior = p.store->ReadRecord(**found);
+    if (!prior.ok()) return prior.status();
+    return absl::AlreadyExistsError(absl::StrCat(
+        "event_id ", event.event_id(),
+        " was already recorded with different content (case ",
+        prior->event().case_id(), ", version ", prior->case_version(), ")"));
+  }
+  return absl::OkStatus();
+}
+
+void Engine::Submit(v1::SubmitRequest request, SubmitCallback done) {
+  if (auto st = ValidateEvent(request.event(), options_.limits, clock_->NowMicros());
+      !st.ok()) {
+    std::move(done)(st);
+    return;
+  }
+  const PartitionId home = PartitionOf(request.event().case_id());
+  if (parts_.size() > 1) {
+    if (auto st = CheckEventIdElsewhere(request.event(), home); !st.ok()) {
+      std::move(done)(st);
+      return;
+    }
+  }
+  parts_[home.value()].sequencer->Submit(std::move(request), std::move(done));
+}
+
+absl::StatusOr<v1::CaseState> Engine::GetCase(absl::string_view case_id) const {
+  if (auto st = CheckCaseId(case_id); !st.ok()) return st;
+  auto state = parts_[PartitionOf(case_id).value()].store->ReadCase(case_id);
+  if (!state.ok()) return state.status();
+  if (!state->has_value()) {
+    return absl::NotFoundError(absl::StrCat("case ", case_id, " does not exist"));
+  }
+  return std::move(**state);
+}
+
+absl::StatusOr<v1::GetTimelineResponse> Engine::GetTimeline(
+    const v1::GetTimelineRequest& request) const {
+  const std::string& case_id = request.case_id();
+  if (auto st = CheckCaseId(case_id); !st.ok()) return st;
+  uint64_t after = 0;
+  if (!request.page_token().empty()) {
+    const std::string& t = request.page_token();
+    if (t.rfind(kTimelineTokenPrefix, 0) != 0) return BadToken();
+    const char* begin = t.data() + 1;
+    const char* end = t.data() + t.size();
+    auto [ptr, ec] = std::from_chars(begin, end, after);
+    if (ec != std::errc() || ptr != end) return BadToken();
+  }
+  const PartitionStore& store = *parts_[PartitionOf(case_id).value()].store;
+  auto state = store.ReadCase(case_id);
+  if (!state.ok()) return state.status();
+  if (!state->has_value()) {
+    return absl::NotFoundError(absl::StrCat("case ", case_id, " does not exist"));
+  }
+  std::vector<v1::Record> records;
+  bool more = false;
+  if (auto st = store.ReadTimeline(case_id, CaseVersion(after),
+                                   PageSize(request.page_size()), &records, &more);
+      !st.ok()) {
+    return st;
+  }
+  v1::GetTimelineResponse out;
+  for (auto& r : records) *out.add_records() = std::move(r);
+  if (more && out.records_size() > 0) {
+    out.set_next_page_token(absl::StrCat(
+        kTimelineTokenPrefix, out.records(out.records_size() - 1).case_version()));
+  }
+  return out;
+}
+
+absl::StatusOr<v1::ListCasesResponse> Engine::ListCases(
+    const v1::ListCasesRequest& request) const {
+  std::string after;
+  if (!request.page_token().empty()) {
+    if (request.page_token().rfind(kCasesTokenPrefix, 0) != 0) return BadToken();
+    after = request.page_token().substr(1);
+    if (auto st = CheckCaseId(after); !st.ok()) return BadToken();
+  }
+  CaseFilter filter{request.stage(), request.category(), request.grid_id(),
+                    request.assignee()};
+  const uint32_t limit = PageSize(request.page_size());
+  // Each partition yields its first `limit` matches after the token; the
+  // page is the first `limit` of their union in case_id order.
+  std::vector<v1::CaseState> all;
+  bool more = false;
+  for (const auto& p : parts_) {
+    std::vector<v1::CaseState> part;
+    bool part_more = false;
+    if (auto st = p.store->ListCases(filter, after, limit, &part, &part_more);
+        !st.ok()) {
+      return st;
+    }
+    more = more || part_more;
+    std::move(part.begin(), part.end(), std::back_inserter(all));
+  }
+  std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) {
+    return a.case_id() < b.case_id();
+  });
+  if (all.size() > limit) {
+    all.resize(limit);
+    more = true;
+  }
+  v1::ListCasesResponse out;
+  for (auto& s : all) *out.add_cases() = std::move(s);
+  if (more && out.cases_size() > 0) {
+    out.set_next_page_token(
+        absl::StrCat(kCasesTokenPrefix, out.cases(out.cases_size() - 1).case_id()));
+  }
+  return out;
+}
+
+}  // namespace gridcase

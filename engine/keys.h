@@ -1,0 +1,87 @@
+// Storage layout: column families and the encoding of their keys.
+//
+// Every partition is one RocksDB database with the column families below.
+// Their ids are part of the format and are never renumbered or reused; a new
+// family takes the next id.
+//
+//   id  family       key                                   value
+//   --  -----------  ------------------------------------  ------------------
+//   0   default      (unused; RocksDB requires it)
+//   1   events       fixed64be(position)                   Record (protobuf)
+//   2   case_events  case_id 0x00 fixed64be(case_version)  fixed64be(position)
+//   3   dedup        event_id                              fixed64be(position)
+//   4   cases        case_id                               CaseState (protobuf)
+//   5   index        index_kind value 0x00 case_id         (empty)
+//   6   meta         name                                  per name, see below
+//
+//   index_kind := 'S' (stage) | 'C' (category, value = decimal enum number)
+//               | 'G' (grid_id) | 'A' (assignee)
+//   meta names := "format"    -> fixed32be(kFormatVersion)
+//                 "partition" -> fixed32be(partition id)
+//
+// Ids (case_id, event_id, grid_id, assignee, stage) are printable ASCII
+// without 0x00 (validation enforces it), so 0x00 terminates a variable-length
+// component and bytewise key order equals case_id order within one value.
+// fixed64be keeps numeric order equal to byte order.
+#ifndef GRIDCASE_ENGINE_KEYS_H_
+#define GRIDCASE_ENGINE_KEYS_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "absl/strings/string_view.h"
+
+#include "engine/types.h"
+
+namespace gridcase::keys {
+
+inline constexpr uint32_t kFormatVersion = 1;
+
+enum class Cf : int {
+  kDefault = 0,
+  kEvents = 1,
+  kCaseEvents = 2,
+  kDedup = 3,
+  kCases = 4,
+  kIndex = 5,
+  kMeta = 6,
+};
+inline constexpr int kCfCount = 7;
+// The RocksDB name of a column family.
+const char* CfName(Cf cf);
+
+enum class IndexKind : char {
+  kStage = 'S',
+  kCategory = 'C',
+  kGrid = 'G',
+  kAssignee = 'A',
+};
+
+void PutFixed64Be(std::string* dst, uint64_t v);
+uint64_t DecodeFixed64Be(absl::string_view src);  // requires src.size() >= 8
+std::string EncodeFixed64Be(uint64_t v);
+std::string EncodeFixed32Be(uint32_t v);
+std::optional<uint32_t> DecodeFixed32Be(absl::string_view src);
+
+std::string EventKey(Position p);
+std::optional<Position> DecodeEventKey(absl::string_view key);
+
+// case_events: all versions of a case share CaseEventsPrefix(case_id).
+std::string CaseEventsPrefix(absl::string_view case_id);
+std::string CaseEventKey(absl::string_view case_id, CaseVersion v);
+// Returns the version of a key that starts with CaseEventsPrefix(case_id).
+std::optional<CaseVersion> DecodeCaseEventKey(absl::string_view case_id,
+                                              absl::string_view key);
+
+// index: all cases with one value share IndexPrefix(kind, value).
+std::string IndexPrefix(IndexKind kind, absl::string_view value);
+std::string IndexKey(IndexKind kind, absl::string_view value,
+                     absl::string_view case_id);
+
+inline constexpr absl::string_view kMetaFormat = "format";
+inline constexpr absl::string_view kMetaPartition = "partition";
+
+}  // namespace gridcase::keys
+
+#endif  // GRIDCASE_ENGINE_KEYS_H_

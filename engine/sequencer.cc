@@ -1,0 +1,294 @@
+#include "engine/sequencer.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/cord.h"
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/util/message_differencer.h"
+
+namespace gridcase {
+namespace {
+
+using keys::Cf;
+
+google::protobuf::Timestamp FromMicros(int64_t us) {
+  google::protobuf::Timestamp t;
+  t.set_seconds(us / 1000000);
+  t.set_nanos(static_cast<int32_t>((us % 1000000) * 1000));
+  return t;
+}
+
+int64_t ToMicros(const google::protobuf::Timestamp& t) {
+  return t.seconds() * 1000000 + t.nanos() / 1000;
+}
+
+v1::SubmitResponse ResponseFor(const v1::Record& r, bool duplicate) {
+  v1::SubmitResponse out;
+  out.set_event_id(r.event().event_id());
+  out.set_case_id(r.event().case_id());
+  out.set_partition(r.partition());
+  out.set_position(r.position());
+  out.set_case_version(r.case_version());
+  *out.mutable_recorded_at() = r.recorded_at();
+  out.set_duplicate(duplicate);
+  return out;
+}
+
+// An event_id seen before: the original result when the content is the
+// same (an idempotent retry), ALREADY_EXISTS when it differs.
+absl::StatusOr<v1::SubmitResponse> SameOrConflict(const v1::Record& prior,
+                                                  const v1::Event& event) {
+  if (google::protobuf::util::MessageDifferencer::Equals(prior.event(), event)) {
+    return ResponseFor(prior, /*duplicate=*/true);
+  }
+  return absl::AlreadyExistsError(absl::StrCat(
+      "event_id ", event.event_id(),
+      " was already recorded with different content (case ",
+      prior.event().case_id(), ", version ", prior.case_version(), ")"));
+}
+
+}  // namespace
+
+// One group commit in the making: the WriteBatch, and an overlay of what
+// the group has changed so far, so that later submissions of the same group
+// see earlier ones (versions, duplicates) before anything is durable.
+class Sequencer::Group {
+ public:
+  Group(PartitionStore* store, const CaseLogic* logic, Position last,
+        int64_t recorded_us)
+      : store_(store),
+        logic_(logic),
+        next_(last.next()),
+        recorded_at_(FromMicros(recorded_us)) {}
+
+  absl::StatusOr<v1::SubmitResponse> Process(const v1::SubmitRequest& req);
+  // Adds the final case states and index changes to the batch.
+  void Seal();
+
+  rocksdb::WriteBatch* batch() { return &batch_; }
+  Position last_position() const { return Position(next_.value() - 1); }
+
+ private:
+  struct Slot {
+    std::optional<v1::CaseState> before;  // as committed before this group
+    std::optional<v1::CaseState> now;     // as this group leaves it
+  };
+  absl::StatusOr<Slot*> SlotFor(const std::string& case_id);
+
+  PartitionStore* const store_;
+  const CaseLogic* const logic_;
+  Position next_;
+  const google::protobuf::Timestamp recorded_at_;
+  rocksdb::WriteBatch batch_;
+  absl::flat_hash_map<std::string, Slot> slots_;
+  absl::flat_hash_map<std::string, v1::Record> pending_ids_;  // event_id ->
+};
+
+absl::StatusOr<Sequencer::Group::Slot*> Sequencer::Group::SlotFor(
+    const std::string& case_id) {
+  auto it = slots_.find(case_id);
+  if (it != slots_.end()) return &it->second;
+  auto read = store_->ReadCase(case_id);
+  if (!read.ok()) return read.status();
+  Slot& slot = slots_[case_id];
+  slot.before = *read;
+  slot.now = std::move(*read);
+  return &slot;
+}
+
+absl::StatusOr<v1::SubmitResponse> Sequencer::Group::Process(
+    const v1::SubmitRequest& req) {
+  const v1::Event& e = req.event();
+  if (auto it = pending_ids_.find(e.event_id()); it != pending_ids_.end()) {
+    return SameOrConflict(it->second, e);
+  }
+  auto found = store_->FindEventId(e.event_id());
+  if (!found.ok()) return found.status();
+  if (found->has_value()) {
+    auto prior = store_->ReadRecord(**found);
+    if (!prior.ok()) return prior.status();
+    return SameOrConflict(*prior, e);
+  }
+
+  auto slot = SlotFor(e.case_id());
+  if (!slot.ok()) return slot.status();
+  v1::CaseState* state = (*slot)->now ? &*(*slot)->now : nullptr;
+  const uint64_t current = state ? state->version() : 0;
+  if (req.has_expected_version() && req.expected_version() != current) {
+    absl::Status st = absl::FailedPreconditionError(absl::StrCat(
+        "expected_version ", req.expected_version(), " but case ", e.case_id(),
+        current == 0 ? " does not exist (version 0)"
+                     : absl::StrCat(" is at version ", current)));
+    st.SetPayload(kCurrentVersionPayload, absl::Cord(std::to_string(current)));
+    return st;
+  }
+  if (auto st = logic_->Check(state, e); !st.ok()) return st;
+
+  v1::Record record;
+  *record.mutable_event() = e;
+  record.set_partition(store_->id().value());
+  record.set_position(next_.value());
+  record.set_case_version(current + 1);
+  *record.mutable_recorded_at() = recorded_at_;
+  if (!(*slot)->now) (*slot)->now.emplace();
+  logic_->Apply(record, &*(*slot)->now);
+  // The fold must account for every record exactly once.
+  if ((*slot)->now->version() != record.case_version()) {
+    std::fprintf(stderr, "case logic left case %s at version %lu after record %lu\n",
+                 e.case_id().c_str(), (*slot)->now->version(),
+                 record.case_version());
+    std::abort();
+  }
+
+  const std::string event_key = keys::EventKey(next_);
+  batch_.Put(store_->cf(Cf::kEvents), event_key, record.SerializeAsString());
+  batch_.Put(store_->cf(Cf::kCaseEvents),
+             keys::CaseEventKey(e.case_id(), CaseVersion(record.case_version())),
+             event_key);
+  batch_.Put(store_->cf(Cf::kDedup), e.event_id(), event_key);
+  next_ = next_.next();
+  v1::SubmitResponse response = ResponseFor(record, /*duplicate=*/false);
+  pending_ids_.emplace(e.event_id(), std::move(record));
+  return response;
+}
+
+void Sequencer::Group::Seal() {
+  for (const auto& [case_id, slot] : slots_) {
+    if (!slot.now || (slot.before && slot.before->version() == slot.now->version())) {
+      continue;  // untouched: only refusals or duplicates for this case
+    }
+    batch_.Put(store_->cf(Cf::kCases), case_id, slot.now->SerializeAsString());
+    std::vector<std::string> old_keys;
+    if (slot.before) old_keys = IndexKeysOf(*slot.before);
+    const std::vector<std::string> new_keys = IndexKeysOf(*slot.now);
+    for (const auto& k : old_keys) {
+      if (std::find(new_keys.begin(), new_keys.end(), k) == new_keys.end()) {
+        batch_.Delete(store_->cf(Cf::kIndex), k);
+      }
+    }
+    for (const auto& k : new_keys) {
+      if (std::find(old_keys.begin(), old_keys.end(), k) == old_keys.end()) {
+        batch_.Put(store_->cf(Cf::kIndex), k, rocksdb::Slice());
+      }
+    }
+  }
+}
+
+absl::StatusOr<std::unique_ptr<Sequencer>> Sequencer::Start(
+    PartitionStore* store, const Clock* clock, const CaseLogic* logic,
+    const SequencerOptions& options) {
+  std::unique_ptr<Sequencer> seq(new Sequencer(store, clock, logic, options));
+  auto last = store->ReadLastRecord();
+  if (!last.ok()) return last.status();
+  if (last->has_value()) {
+    seq->last_position_ = Position((*last)->position());
+    seq->last_recorded_us_ = ToMicros((*last)->recorded_at());
+  }
+  seq->thread_ = std::thread([s = seq.get()] { s->Run(); });
+  return seq;
+}
+
+Sequencer::Sequencer(PartitionStore* store, const Clock* clock,
+                     const CaseLogic* logic, const SequencerOptions& options)
+    : store_(store), clock_(clock), logic_(logic), options_(options) {}
+
+Sequencer::~Sequencer() { Stop(); }
+
+void Sequencer::Submit(v1::SubmitRequest request, SubmitCallback done) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (stopping_) {
+    lock.unlock();
+    std::move(done)(absl::UnavailableError(absl::StrCat(
+        "partition ", store_->id().value(), " is shutting down")));
+    return;
+  }
+  if (queue_.size() >= options_.queue_capacity) {
+    lock.unlock();
+    std::move(done)(absl::ResourceExhaustedError(absl::StrCat(
+        "partition ", store_->id().value(), " queue is full (",
+        options_.queue_capacity, " submissions waiting); retry later")));
+    return;
+  }
+  queue_.push_back(Item{std::move(request), std::move(done)});
+  lock.unlock();
+  cv_.notify_one();
+}
+
+void Sequencer::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_one();
+  if (thread_.joinable()) thread_.join();
+}
+
+Position Sequencer::last_position() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return last_position_;
+}
+
+void Sequencer::Run() {
+  std::deque<Item> items;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, and everything is answered
+      const size_t n = std::min(queue_.size(), options_.group_records_max);
+      for (size_t i = 0; i < n; ++i) {
+        items.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    ProcessGroup(&items);
+    items.clear();
+  }
+}
+
+void Sequencer::ProcessGroup(std::deque<Item>* items) {
+  // Recorded time never goes backwards within a partition, even if the
+  // wall clock does.
+  last_recorded_us_ = std::max(last_recorded_us_, clock_->NowMicros());
+  Group group(store_, logic_, last_position_, last_recorded_us_);
+  std::vector<absl::StatusOr<v1::SubmitResponse>> results;
+  results.reserve(items->size());
+  for (Item& item : *items) {
+    if (failure_.ok()) {
+      results.push_back(group.Process(item.request));
+    } else {
+      results.push_back(failure_);
+    }
+  }
+  if (group.last_position() != last_position_) {
+    group.Seal();
+    absl::Status written = store_->Write(group.batch());
+    if (written.ok()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      last_position_ = group.last_position();
+    } else {
+      // Nothing of this group is durable, and what RocksDB holds in memory
+      // may now differ from disk: refuse everything from here on rather
+      // than build on it. A restart recovers from what was synced.
+      failure_ = absl::UnavailableError(absl::StrCat(
+          "partition ", store_->id().value(),
+          " stopped accepting writes after a storage failure (",
+          written.message(), "); restart the server"));
+      for (auto& r : results) {
+        // Duplicates of records committed earlier stay true answers.
+        if (r.ok() && r->position() > last_position_.value()) r = written;
+      }
+    }
+  }
+  for (size_t i = 0; i < items->size(); ++i) {
+    std::move((*items)[i].done)(std::move(results[i]));
+  }
+}
+
+}  // namespace gridcase

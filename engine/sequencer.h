@@ -1,0 +1,97 @@
+// The single writer of one partition.
+//
+// Submissions queue up in a bounded queue; one thread drains it in groups.
+// For each submission of a group it checks idempotency, the expected
+// version and the case logic, assigns position, case version and recorded
+// time, and folds the record into the case state. The whole group then goes
+// to RocksDB as one WriteBatch with sync=true (group commit), and only after
+// that write returns is any submitter answered. A failed write answers every
+// submitter of the group with the error; nothing of the group is visible.
+#ifndef GRIDCASE_ENGINE_SEQUENCER_H_
+#define GRIDCASE_ENGINE_SEQUENCER_H_
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/statusor.h"
+#include "engine/case_logic.h"
+#include "engine/clock.h"
+#include "engine/store.h"
+#include "engine/types.h"
+#include "gridcase/v1/service.pb.h"
+
+namespace gridcase {
+
+// Called exactly once with the outcome of a submission: the result once it
+// is durable, or the refusal / error. It runs on the sequencer thread (or on
+// the caller's thread when refused before queueing), so it must be quick and
+// must not block.
+using SubmitCallback =
+    absl::AnyInvocable<void(absl::StatusOr<v1::SubmitResponse>) &&>;
+
+struct SequencerOptions {
+  size_t queue_capacity = 16384;  // submissions waiting; beyond: RESOURCE_EXHAUSTED
+  size_t group_records_max = 2048;  // submissions per WriteBatch at most
+};
+
+// The payload type URL of the absl::Status payload that carries a case's
+// current version on a version conflict (decimal string).
+inline constexpr char kCurrentVersionPayload[] =
+    "type.googleapis.com/gridcase.v1.CurrentVersion";
+
+class Sequencer {
+ public:
+  // `store`, `clock` and `logic` must outlive the sequencer. Starts the
+  // thread, recovering the last position and recorded time from the store.
+  static absl::StatusOr<std::unique_ptr<Sequencer>> Start(
+      PartitionStore* store, const Clock* clock, const CaseLogic* logic,
+      const SequencerOptions& options);
+  // Stops as Stop() does.
+  ~Sequencer();
+
+  // Queues a submission that has passed validation. Thread-safe. When the
+  // queue is full `done` gets RESOURCE_EXHAUSTED at once; after Stop() it
+  // gets UNAVAILABLE.
+  void Submit(v1::SubmitRequest request, SubmitCallback done);
+
+  // Refuses new submissions, answers everything already queued (processing
+  // it normally), and joins the thread. Idempotent.
+  void Stop();
+
+  // The highest position written so far. Thread-safe.
+  Position last_position() const;
+
+ private:
+  struct Item {
+    v1::SubmitRequest request;
+    SubmitCallback done;
+  };
+  class Group;
+
+  Sequencer(PartitionStore* store, const Clock* clock, const CaseLogic* logic,
+            const SequencerOptions& options);
+  void Run();
+  void ProcessGroup(std::deque<Item>* items);
+
+  PartitionStore* const store_;
+  const Clock* const clock_;
+  const CaseLogic* const logic_;
+  const SequencerOptions options_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Item> queue_;  // guarded by mu_
+  bool stopping_ = false;   // guarded by mu_
+  Position last_position_;  // guarded by mu_; written by the thread only
+  int64_t last_recorded_us_ = 0;  // sequencer thread only
+  absl::Status failure_;          // sequencer thread only; set by a failed write
+  std::thread thread_;
+};
+
+}  // namespace gridcase
+
+#endif  // GRIDCASE_ENGINE_SEQUENCER_H_

@@ -1,0 +1,280 @@
+#include "engine/store.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "rocksdb/filter_policy.h"
+#include "rocksdb/table.h"
+
+namespace gridcase {
+namespace {
+
+using keys::Cf;
+using keys::IndexKind;
+
+rocksdb::Slice AsSlice(absl::string_view s) { return {s.data(), s.size()}; }
+
+template <typename Msg>
+absl::Status ParseStored(const rocksdb::Slice& bytes, Msg* msg,
+                         absl::string_view what) {
+  if (!msg->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return absl::DataLossError(absl::StrCat("stored ", what, " does not parse"));
+  }
+  return absl::OkStatus();
+}
+
+rocksdb::ColumnFamilyOptions FamilyOptions(Cf cf,
+                                           const std::shared_ptr<rocksdb::Cache>& cache) {
+  rocksdb::ColumnFamilyOptions o;
+  rocksdb::BlockBasedTableOptions t;
+  t.block_cache = cache;
+  // Point lookups (dedup, cases) mostly ask for keys that may be absent.
+  if (cf == Cf::kDedup || cf == Cf::kCases) {
+    t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  }
+  o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
+  o.compression = rocksdb::kLZ4Compression;
+  return o;
+}
+
+}  // namespace
+
+bool CaseFilter::Matches(const v1::CaseState& s) const {
+  return (stage.empty() || s.stage() == stage) &&
+         (category == v1::CATEGORY_UNSPECIFIED || s.category() == category) &&
+         (grid_id.empty() || s.grid_id() == grid_id) &&
+         (assignee.empty() || s.assignee() == assignee);
+}
+
+std::vector<std::string> IndexKeysOf(const v1::CaseState& s) {
+  std::vector<std::string> out;
+  out.push_back(keys::IndexKey(IndexKind::kStage, s.stage(), s.case_id()));
+  if (s.category() != v1::CATEGORY_UNSPECIFIED) {
+    out.push_back(keys::IndexKey(IndexKind::kCategory,
+                                 std::to_string(static_cast<int>(s.category())),
+                                 s.case_id()));
+  }
+  if (!s.grid_id().empty()) {
+    out.push_back(keys::IndexKey(IndexKind::kGrid, s.grid_id(), s.case_id()));
+  }
+  if (!s.assignee().empty()) {
+    out.push_back(keys::IndexKey(IndexKind::kAssignee, s.assignee(), s.case_id()));
+  }
+  return out;
+}
+
+absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
+  if (s.ok()) return absl::OkStatus();
+  const std::string msg = absl::StrCat("storage: ", what, ": ", s.ToString());
+  if (s.IsCorruption()) return absl::DataLossError(msg);
+  if (s.IsIOError() || s.IsBusy() || s.IsTimedOut() || s.IsTryAgain()) {
+    return absl::UnavailableError(msg);
+  }
+  return absl::InternalError(msg);
+}
+
+absl::StatusOr<std::unique_ptr<PartitionStore>> PartitionStore::Open(
+    const std::string& dir, PartitionId id) {
+  std::unique_ptr<PartitionStore> store(new PartitionStore(dir, id));
+  rocksdb::DBOptions db_opts;
+  db_opts.create_if_missing = true;
+  db_opts.create_missing_column_families = true;
+  db_opts.max_background_jobs = 2;
+  db_opts.keep_log_file_num = 4;
+  auto cache = rocksdb::NewLRUCache(64 << 20);
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  for (int i = 0; i < keys::kCfCount; ++i) {
+    const auto cf = static_cast<Cf>(i);
+    families.emplace_back(keys::CfName(cf), FamilyOptions(cf, cache));
+  }
+  rocksdb::DB* raw = nullptr;
+  auto s = rocksdb::DB::Open(db_opts, dir, families, &store->handles_, &raw);
+  if (!s.ok()) return FromRocks(s, absl::StrCat("opening ", dir));
+  store->db_.reset(raw);
+  if (auto st = store->CheckOrWriteMeta(); !st.ok()) return st;
+  return store;
+}
+
+PartitionStore::~PartitionStore() {
+  if (db_ == nullptr) return;
+  for (auto* h : handles_) {
+    db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+  }
+  // Every acknowledged write was synced already; Close only releases files.
+  db_->Close().PermitUncheckedError();
+}
+
+absl::Status PartitionStore::CheckOrWriteMeta() {
+  std::string value;
+  auto s = db_->Get({}, cf(Cf::kMeta), AsSlice(keys::kMetaFormat), &value);
+  if (s.IsNotFound()) {
+    rocksdb::WriteBatch b;
+    b.Put(cf(Cf::kMeta), AsSlice(keys::kMetaFormat),
+          keys::EncodeFixed32Be(keys::kFormatVersion));
+    b.Put(cf(Cf::kMeta), AsSlice(keys::kMetaPartition),
+          keys::EncodeFixed32Be(id_.value()));
+    return Write(&b);
+  }
+  if (!s.ok()) return FromRocks(s, "reading meta");
+  const auto format = keys::DecodeFixed32Be(value);
+  if (!format || *format != keys::kFormatVersion) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        dir_, ": storage format ", format ? std::to_string(*format) : "?",
+        " is not the format ", keys::kFormatVersion, " this build reads"));
+  }
+  s = db_->Get({}, cf(Cf::kMeta), AsSlice(keys::kMetaPartition), &value);
+  if (!s.ok()) return FromRocks(s, "reading meta partition");
+  const auto part = keys::DecodeFixed32Be(value);
+  if (!part || *part != id_.value()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        dir_, " holds partition ", part ? std::to_string(*part) : "?",
+        ", expected partition ", id_.value()));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<v1::CaseState>> PartitionStore::ReadCase(
+    absl::string_view case_id) const {
+  rocksdb::PinnableSlice value;
+  auto s = db_->Get({}, cf(Cf::kCases), AsSlice(case_id), &value);
+  if (s.IsNotFound()) return std::nullopt;
+  if (!s.ok()) return FromRocks(s, "reading case");
+  v1::CaseState state;
+  if (auto st = ParseStored(value, &state, "case state"); !st.ok()) return st;
+  return state;
+}
+
+absl::StatusOr<std::optional<Position>> PartitionStore::FindEventId(
+    absl::string_view event_id) const {
+  rocksdb::PinnableSlice value;
+  auto s = db_->Get({}, cf(Cf::kDedup), AsSlice(event_id), &value);
+  if (s.IsNotFound()) return std::nullopt;
+  if (!s.ok()) return FromRocks(s, "reading dedup");
+  if (value.size() != 8) return absl::DataLossError("stored dedup entry is not 8 bytes");
+  return Position(keys::DecodeFixed64Be(absl::string_view(value.data(), value.size())));
+}
+
+absl::StatusOr<v1::Record> PartitionStore::ReadRecord(Position p) const {
+  rocksdb::PinnableSlice value;
+  auto s = db_->Get({}, cf(Cf::kEvents), keys::EventKey(p), &value);
+  if (s.IsNotFound()) {
+    return absl::DataLossError(absl::StrCat("record at position ", p.value(),
+                                            " of partition ", id_.value(),
+                                            " is missing"));
+  }
+  if (!s.ok()) return FromRocks(s, "reading record");
+  v1::Record record;
+  if (auto st = ParseStored(value, &record, "record"); !st.ok()) return st;
+  return record;
+}
+
+absl::StatusOr<std::optional<v1::Record>> PartitionStore::ReadLastRecord() const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, cf(Cf::kEvents)));
+  it->SeekToLast();
+  if (!it->Valid()) {
+    if (auto st = FromRocks(it->status(), "scanning log"); !st.ok()) return st;
+    return std::nullopt;
+  }
+  v1::Record record;
+  if (auto st = ParseStored(it->value(), &record, "record"); !st.ok()) return st;
+  return record;
+}
+
+absl::Status PartitionStore::ReadTimeline(absl::string_view case_id,
+                                          CaseVersion after, size_t limit,
+                                          std::vector<v1::Record>* out,
+                                          bool* more) const {
+  *more = false;
+  const std::string prefix = keys::CaseEventsPrefix(case_id);
+  std::vector<std::string> event_keys;
+  rocksdb::ReadOptions ro;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(Cf::kCaseEvents)));
+  for (it->Seek(keys::CaseEventKey(case_id, after.next()));
+       it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    if (event_keys.size() == limit) {
+      *more = true;
+      break;
+    }
+    if (it->value().size() != 8) return absl::DataLossError("bad case_events entry");
+    event_keys.push_back(it->value().ToString());  // fixed64be(position) == EventKey
+  }
+  if (auto st = FromRocks(it->status(), "scanning timeline"); !st.ok()) return st;
+  if (event_keys.empty()) return absl::OkStatus();
+
+  std::vector<rocksdb::Slice> slices(event_keys.begin(), event_keys.end());
+  std::vector<rocksdb::PinnableSlice> values(slices.size());
+  std::vector<rocksdb::Status> statuses(slices.size());
+  db_->MultiGet(ro, cf(Cf::kEvents), slices.size(), slices.data(), values.data(),
+                statuses.data());
+  for (size_t i = 0; i < slices.size(); ++i) {
+    if (statuses[i].IsNotFound()) {
+      return absl::DataLossError(absl::StrCat(
+          "record at position ", keys::DecodeFixed64Be(event_keys[i]),
+          " of case ", case_id, " is missing"));
+    }
+    if (auto st = FromRocks(statuses[i], "reading record"); !st.ok()) return st;
+    if (auto st = ParseStored(values[i], &out->emplace_back(), "record"); !st.ok()) {
+      return st;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PartitionStore::ListCases(const CaseFilter& filter,
+                                       absl::string_view after_case_id,
+                                       size_t limit,
+                                       std::vector<v1::CaseState>* out,
+                                       bool* more) const {
+  *more = false;
+  // Walk the most selective index the filter names, else every case.
+  std::string prefix;
+  if (!filter.assignee.empty()) {
+    prefix = keys::IndexPrefix(IndexKind::kAssignee, filter.assignee);
+  } else if (!filter.grid_id.empty()) {
+    prefix = keys::IndexPrefix(IndexKind::kGrid, filter.grid_id);
+  } else if (!filter.stage.empty()) {
+    prefix = keys::IndexPrefix(IndexKind::kStage, filter.stage);
+  } else if (filter.category != v1::CATEGORY_UNSPECIFIED) {
+    prefix = keys::IndexPrefix(IndexKind::kCategory,
+                               std::to_string(static_cast<int>(filter.category)));
+  }
+  const bool by_index = !prefix.empty();
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator({}, cf(by_index ? Cf::kIndex : Cf::kCases)));
+  // Keys sort by case_id after the prefix; appending 0x00 (smaller than any
+  // id byte) to the last id seen seeks just past it.
+  std::string start = prefix;
+  if (!after_case_id.empty()) {
+    start.append(after_case_id.data(), after_case_id.size());
+    start.push_back('\0');
+  }
+  for (it->Seek(start); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    if (out->size() == limit) {
+      *more = true;
+      break;
+    }
+    v1::CaseState state;
+    if (by_index) {
+      const std::string case_id = it->key().ToString().substr(prefix.size());
+      auto read = ReadCase(case_id);
+      if (!read.ok()) return read.status();
+      if (!read->has_value()) {
+        return absl::DataLossError(absl::StrCat("index names case ", case_id,
+                                                " which does not exist"));
+      }
+      state = std::move(**read);
+    } else if (auto st = ParseStored(it->value(), &state, "case state"); !st.ok()) {
+      return st;
+    }
+    if (filter.Matches(state)) out->push_back(std::move(state));
+  }
+  return FromRocks(it->status(), "scanning cases");
+}
+
+absl::Status PartitionStore::Write(rocksdb::WriteBatch* batch) {
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  return FromRocks(db_->Write(wo, batch), "writing batch");
+}
+
+}  // namespace gridcase

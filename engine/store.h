@@ -1,0 +1,97 @@
+// One partition's RocksDB database: opening it, and every read the engine
+// makes of it. The layout is in keys.h.
+//
+// Thread-safety: all const methods may be called from any thread at any
+// time; they see only committed (synced) writes. Write() is called by the
+// partition's sequencer thread alone.
+#ifndef GRIDCASE_ENGINE_STORE_H_
+#define GRIDCASE_ENGINE_STORE_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "engine/keys.h"
+#include "engine/types.h"
+#include "gridcase/v1/case.pb.h"
+#include "gridcase/v1/event.pb.h"
+#include "rocksdb/db.h"
+#include "rocksdb/write_batch.h"
+
+namespace gridcase {
+
+// Filters of a case listing; empty / unspecified fields match everything.
+struct CaseFilter {
+  std::string stage;
+  v1::Category category = v1::CATEGORY_UNSPECIFIED;
+  std::string grid_id;
+  std::string assignee;
+
+  bool Matches(const v1::CaseState& s) const;
+};
+
+// The (kind, value) pairs under which a case is indexed.
+std::vector<std::string> IndexKeysOf(const v1::CaseState& s);
+
+// Maps a RocksDB status to an absl one (OK stays OK). `what` names the
+// operation for the message.
+absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what);
+
+class PartitionStore {
+ public:
+  // Opens (creating if missing) the database in `dir` and checks that it
+  // belongs to partition `id` and has a format this build understands.
+  static absl::StatusOr<std::unique_ptr<PartitionStore>> Open(
+      const std::string& dir, PartitionId id);
+  ~PartitionStore();
+
+  PartitionStore(const PartitionStore&) = delete;
+  PartitionStore& operator=(const PartitionStore&) = delete;
+
+  PartitionId id() const { return id_; }
+  const std::string& dir() const { return dir_; }
+  rocksdb::ColumnFamilyHandle* cf(keys::Cf cf) const {
+    return handles_[static_cast<int>(cf)];
+  }
+
+  absl::StatusOr<std::optional<v1::CaseState>> ReadCase(
+      absl::string_view case_id) const;
+  absl::StatusOr<std::optional<Position>> FindEventId(
+      absl::string_view event_id) const;
+  absl::StatusOr<v1::Record> ReadRecord(Position p) const;
+  // The record with the highest position, if the log is not empty.
+  absl::StatusOr<std::optional<v1::Record>> ReadLastRecord() const;
+
+  // Records of `case_id` with versions after `after`, at most `limit`, in
+  // version order. `*more` tells whether further records exist.
+  absl::Status ReadTimeline(absl::string_view case_id, CaseVersion after,
+                            size_t limit, std::vector<v1::Record>* out,
+                            bool* more) const;
+
+  // Cases matching `filter` with case_id > after_case_id, at most `limit`, in
+  // case_id order. `*more` tells whether further matches may exist.
+  absl::Status ListCases(const CaseFilter& filter,
+                         absl::string_view after_case_id, size_t limit,
+                         std::vector<v1::CaseState>* out, bool* more) const;
+
+  // Applies `batch` atomically and durably (sync=true).
+  absl::Status Write(rocksdb::WriteBatch* batch);
+
+ private:
+  PartitionStore(std::string dir, PartitionId id) : dir_(std::move(dir)), id_(id) {}
+  absl::Status CheckOrWriteMeta();
+
+  std::string dir_;
+  PartitionId id_;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // indexed by keys::Cf
+};
+
+}  // namespace gridcase
+
+#endif  // GRIDCASE_ENGINE_STORE_H_

@@ -1,0 +1,42 @@
+// Shape checks for submitted events, run before anything reaches a
+// sequencer. Every path that submits events (gRPC, later Kafka ingest) runs
+// the same checks, so the same bad input gets the same answer everywhere.
+#ifndef GRIDCASE_ENGINE_VALIDATE_H_
+#define GRIDCASE_ENGINE_VALIDATE_H_
+
+#include <cstddef>
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "gridcase/v1/event.pb.h"
+
+namespace gridcase {
+
+struct ValidationLimits {
+  // How far `occurred_at` may lie ahead of the server's clock.
+  int64_t future_skew_us_max = 5LL * 60 * 1000 * 1000;
+  // Identifiers: printable ASCII (0x21-0x7e), 1..id_bytes_max bytes.
+  size_t id_bytes_max = 128;
+  // Any other string field.
+  size_t text_bytes_max = 4096;
+  // Any repeated field.
+  size_t repeated_count_max = 256;
+  // The serialized event.
+  size_t event_bytes_max = 1 << 20;
+  double celsius_min = 30.0;
+  double celsius_max = 45.0;
+};
+
+// Returns OK, or INVALID_ARGUMENT whose message starts with the path of the
+// offending field ("event.fever_reading.celsius: ...") and says why.
+// `now_us` is the server's clock, used only for the future-skew check.
+absl::Status ValidateEvent(const v1::Event& event,
+                           const ValidationLimits& limits, int64_t now_us);
+
+// True for 1..max_bytes bytes of printable ASCII without spaces.
+bool IsValidId(absl::string_view id, size_t max_bytes);
+
+}  // namespace gridcase
+
+#endif  // GRIDCASE_ENGINE_VALIDATE_H_

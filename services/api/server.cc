@@ -1,0 +1,51 @@
+#include "services/api/server.h"
+
+#include "absl/strings/str_cat.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
+
+namespace gridcase::api {
+
+Server::Server(Engine* engine, const ServerOptions& options)
+    : events_(engine, options.stream_in_flight_max), cases_(engine) {}
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(Engine* engine,
+                                                      const ServerOptions& options) {
+  const std::string& addr = options.listen_address;
+  const size_t colon = addr.rfind(':');
+  if (colon == std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("listen address ", addr, ": expected host:port"));
+  }
+  std::unique_ptr<Server> server(new Server(engine, options));
+  server->host_ = addr.substr(0, colon);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(addr, grpc::InsecureServerCredentials(), &server->port_);
+  builder.SetMaxReceiveMessageSize(options.receive_bytes_max);
+  builder.RegisterService(&server->events_);
+  builder.RegisterService(&server->cases_);
+  server->server_ = builder.BuildAndStart();
+  if (server->server_ == nullptr || server->port_ == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", addr));
+  }
+  auto* health = server->server_->GetHealthCheckService();
+  health->SetServingStatus(true);
+  return server;
+}
+
+Server::~Server() { Shutdown(std::chrono::system_clock::now()); }
+
+std::string Server::address() const { return absl::StrCat(host_, ":", port_); }
+
+void Server::Shutdown(std::chrono::system_clock::time_point deadline) {
+  if (shut_down_ || server_ == nullptr) return;
+  shut_down_ = true;
+  server_->GetHealthCheckService()->SetServingStatus(false);
+  server_->Shutdown(deadline);
+  server_->Wait();
+}
+
+}  // namespace gridcase::api

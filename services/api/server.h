@@ -1,0 +1,57 @@
+// The gRPC server around an engine: EventService, CaseService, the standard
+// health service and server reflection, on one listening address.
+#ifndef GRIDCASE_SERVICES_API_SERVER_H_
+#define GRIDCASE_SERVICES_API_SERVER_H_
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "engine/engine.h"
+#include "grpcpp/grpcpp.h"
+#include "services/api/case_service.h"
+#include "services/api/event_service.h"
+
+namespace gridcase::api {
+
+struct ServerOptions {
+  // host:port; port 0 picks a free port (see Server::port()).
+  std::string listen_address = "127.0.0.1:7070";
+  size_t stream_in_flight_max = 1024;
+  // gRPC's own ceiling. Events are checked against the 1 MiB event limit by
+  // validation, which names the field; this only stops absurd messages.
+  int receive_bytes_max = 4 << 20;
+};
+
+class Server {
+ public:
+  // Starts serving. `engine` must outlive the server.
+  static absl::StatusOr<std::unique_ptr<Server>> Start(Engine* engine,
+                                                       const ServerOptions& options);
+  ~Server();
+
+  int port() const { return port_; }
+  // host:port actually bound.
+  std::string address() const;
+
+  // Marks the server NOT_SERVING, stops accepting calls and waits for those
+  // in flight, cancelling any still running at `deadline`. Submissions
+  // already handed to the engine are still answered: the engine outlives
+  // this call. Idempotent.
+  void Shutdown(std::chrono::system_clock::time_point deadline);
+
+ private:
+  Server(Engine* engine, const ServerOptions& options);
+
+  std::string host_;
+  int port_ = 0;
+  EventServiceImpl events_;
+  CaseServiceImpl cases_;
+  std::unique_ptr<grpc::Server> server_;
+  bool shut_down_ = false;
+};
+
+}  // namespace gridcase::api
+
+#endif  // GRIDCASE_SERVICES_API_SERVER_H_

@@ -1,0 +1,135 @@
+// gridcased: the gridcase server on the embedded RocksDB store.
+//
+// This is the one place where the real clock and the real storage are
+// built; everything below takes them as parameters.
+#include <pthread.h>
+#include <signal.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+
+#include "CLI/CLI.hpp"
+#include "engine/clock.h"
+#include "engine/engine.h"
+#include "services/api/server.h"
+#include "spdlog/spdlog.h"
+
+namespace {
+
+struct Flags {
+  std::string listen = "127.0.0.1:7070";
+  std::string data_dir = "data";
+  uint32_t partitions = 0;
+  size_t queue_capacity = 16384;
+  size_t group_records_max = 2048;
+  double future_skew_s_max = 300;
+  double shutdown_grace_s = 10;
+  std::string port_file;
+  std::string log_level = "info";
+};
+
+// Writes the bound port where a supervisor or test can find it, atomically
+// so that a reader never sees a half-written file.
+bool WritePortFile(const std::string& path, int port) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << port << "\n";
+    if (!out.flush()) return false;
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  return !ec;
+}
+
+int Run(const Flags& flags) {
+  // Signals are taken by sigwait() below, on this thread only: block them
+  // before any other thread exists so that every thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  gridcase::SystemClock clock;
+  gridcase::EngineOptions options;
+  options.data_dir = std::filesystem::absolute(flags.data_dir).string();
+  options.partitions = flags.partitions;
+  options.sequencer.queue_capacity = flags.queue_capacity;
+  options.sequencer.group_records_max = flags.group_records_max;
+  options.limits.future_skew_us_max =
+      static_cast<int64_t>(flags.future_skew_s_max * 1e6);
+  auto engine = gridcase::Engine::Open(options, &clock);
+  if (!engine.ok()) {
+    spdlog::critical("cannot open data directory {}: {}", options.data_dir,
+                     engine.status().ToString());
+    return 1;
+  }
+  gridcase::api::ServerOptions server_options;
+  server_options.listen_address = flags.listen;
+  auto server = gridcase::api::Server::Start(engine->get(), server_options);
+  if (!server.ok()) {
+    spdlog::critical("{}", server.status().ToString());
+    return 1;
+  }
+  spdlog::info("gridcased listening on {} (data: {}, {} partitions)",
+               (*server)->address(), (*engine)->data_dir(),
+               (*engine)->partition_count());
+  if (!flags.port_file.empty() && !WritePortFile(flags.port_file, (*server)->port())) {
+    spdlog::critical("cannot write port file {}", flags.port_file);
+    return 1;
+  }
+
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  spdlog::info("{} received: draining in-flight work",
+               signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+  const auto grace = std::chrono::duration_cast<std::chrono::system_clock::duration>(
+      std::chrono::duration<double>(flags.shutdown_grace_s));
+  (*server)->Shutdown(std::chrono::system_clock::now() + grace);
+  (*engine)->Stop();  // answers everything still queued, then closes
+  server->reset();
+  engine->reset();
+  spdlog::info("gridcased stopped cleanly");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Flags flags;
+  CLI::App app{"gridcased: the gridcase event-sourced case engine"};
+  app.set_config("--config", "", "read options from a TOML/INI file", false);
+  app.add_option("--listen", flags.listen, "host:port to serve gRPC on (port 0: any free port)")
+      ->capture_default_str();
+  app.add_option("--data-dir", flags.data_dir, "where the partitions' RocksDB databases live")
+      ->capture_default_str();
+  app.add_option("--partitions", flags.partitions,
+                 "partition count of a new data directory (0: 4, or as stored); "
+                 "fixed once created")
+      ->capture_default_str();
+  app.add_option("--queue-capacity", flags.queue_capacity,
+                 "submissions waiting per partition before RESOURCE_EXHAUSTED")
+      ->capture_default_str();
+  app.add_option("--group-max", flags.group_records_max,
+                 "submissions per synced write batch at most")
+      ->capture_default_str();
+  app.add_option("--max-future-skew", flags.future_skew_s_max,
+                 "seconds an event's occurred_at may lie ahead of the server clock")
+      ->capture_default_str();
+  app.add_option("--shutdown-grace", flags.shutdown_grace_s,
+                 "seconds in-flight calls get to finish on SIGINT/SIGTERM")
+      ->capture_default_str();
+  app.add_option("--port-file", flags.port_file,
+                 "write the bound port to this file once serving");
+  app.add_option("--log-level", flags.log_level, "trace|debug|info|warn|error")
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  spdlog::set_level(spdlog::level::from_str(flags.log_level));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  return Run(flags);
+}

@@ -143,7 +143,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(
   engine->options_.partitions = *count;
   for (uint32_t i = 0; i < *count; ++i) {
     const std::string pdir = (dir / absl::StrFormat("partition-%03d", i)).string();
-    auto store = PartitionStore::Open(pdir, PartitionId(i));
+    auto store = PartitionStore::Open(pdir, PartitionId(i), options.env);
     if (!store.ok()) return store.status();
     auto seq = Sequencer::Start(store->get(), clock, engine->logic_.get(),
                                 options.sequencer);

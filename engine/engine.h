@@ -34,6 +34,9 @@ struct EngineOptions {
   uint32_t partitions = 0;
   SequencerOptions sequencer;
   ValidationLimits limits;
+  // Storage environment of every partition; nullptr is RocksDB's default
+  // (real files, real fsync). Tests pass one that injects faults.
+  rocksdb::Env* env = nullptr;
 };
 
 inline constexpr uint32_t kDefaultPartitions = 4;

@@ -74,9 +74,10 @@ absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
 }
 
 absl::StatusOr<std::unique_ptr<PartitionStore>> PartitionStore::Open(
-    const std::string& dir, PartitionId id) {
+    const std::string& dir, PartitionId id, rocksdb::Env* env) {
   std::unique_ptr<PartitionStore> store(new PartitionStore(dir, id));
   rocksdb::DBOptions db_opts;
+  if (env != nullptr) db_opts.env = env;
   db_opts.create_if_missing = true;
   db_opts.create_missing_column_families = true;
   db_opts.max_background_jobs = 2;

@@ -46,8 +46,9 @@ class PartitionStore {
  public:
   // Opens (creating if missing) the database in `dir` and checks that it
   // belongs to partition `id` and has a format this build understands.
+  // `env` (nullptr: the default) lets tests inject storage faults.
   static absl::StatusOr<std::unique_ptr<PartitionStore>> Open(
-      const std::string& dir, PartitionId id);
+      const std::string& dir, PartitionId id, rocksdb::Env* env = nullptr);
   ~PartitionStore();
 
   PartitionStore(const PartitionStore&) = delete;

@@ -1,0 +1,505 @@
+// The engine end to end in process: real RocksDB in a temporary directory
+// with real fsync, a fake clock.
+#include "engine/engine.h"
+
+#include <condition_variable>
+#include <future>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/engine/fault_fs.h"
+#include "tests/support/events.h"
+#include "tests/support/temp_dir.h"
+
+namespace gridcase {
+namespace {
+
+using ::gridcase::testing::BaseEvent;
+using ::gridcase::testing::Fever;
+using ::gridcase::testing::kFeb22EveningUs;
+using ::gridcase::testing::NoteEvent;
+using ::gridcase::testing::Req;
+using ::gridcase::testing::Screening;
+using ::gridcase::testing::TempDir;
+using ::testing::HasSubstr;
+
+absl::StatusOr<v1::SubmitResponse> SubmitSync(Engine& engine, v1::SubmitRequest req) {
+  std::promise<absl::StatusOr<v1::SubmitResponse>> done;
+  auto answer = done.get_future();
+  engine.Submit(std::move(req), [&done](absl::StatusOr<v1::SubmitResponse> r) {
+    done.set_value(std::move(r));
+  });
+  return answer.get();
+}
+
+class EngineTest : public ::testing::Test {
+ protected:
+  EngineTest() : clock_(kFeb22EveningUs + 60 * 1000000LL) {}
+
+  std::unique_ptr<Engine> Open(uint32_t partitions = 4, EngineOptions options = {}) {
+    options.data_dir = dir_.Sub("data");
+    options.partitions = partitions;
+    auto engine = Engine::Open(options, &clock_);
+    EXPECT_TRUE(engine.ok()) << engine.status();
+    return engine.ok() ? std::move(*engine) : nullptr;
+  }
+
+  absl::StatusOr<v1::SubmitResponse> Submit(const v1::Event& e) {
+    return SubmitSync(*engine_, Req(e));
+  }
+
+  std::vector<v1::Record> Timeline(const std::string& case_id) {
+    v1::GetTimelineRequest req;
+    req.set_case_id(case_id);
+    req.set_page_size(1000);
+    auto page = engine_->GetTimeline(req);
+    EXPECT_TRUE(page.ok()) << page.status();
+    if (!page.ok()) return {};
+    return {page->records().begin(), page->records().end()};
+  }
+
+  TempDir dir_;
+  FakeClock clock_;
+  std::unique_ptr<Engine> engine_;
+};
+
+TEST_F(EngineTest, SubmitAssignsPositionVersionAndRecordedTime) {
+  engine_ = Open();
+  auto first = Submit(Fever("e1", "guard", 36.9));
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->case_version(), 1u);
+  EXPECT_EQ(first->position(), 1u);
+  EXPECT_EQ(first->partition(), engine_->PartitionOf("guard").value());
+  EXPECT_EQ(first->recorded_at().seconds(), kFeb22EveningUs / 1000000 + 60);
+  EXPECT_FALSE(first->duplicate());
+
+  clock_.AdvanceMicros(1000000);
+  auto second = Submit(Fever("e2", "guard", 37.0));
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->case_version(), 2u);
+  EXPECT_EQ(second->position(), 2u);
+  EXPECT_EQ(second->recorded_at().seconds(), kFeb22EveningUs / 1000000 + 61);
+
+  auto state = engine_->GetCase("guard");
+  ASSERT_TRUE(state.ok());
+  EXPECT_EQ(state->version(), 2u);
+  EXPECT_EQ(state->fever_readings(), 2u);
+}
+
+TEST_F(EngineTest, ResubmittingIdenticalContentReturnsTheOriginalResult) {
+  engine_ = Open();
+  auto original = Submit(Fever("e1", "guard", 37.7));
+  ASSERT_TRUE(original.ok());
+  clock_.AdvanceMicros(5 * 1000000);
+  auto retry = Submit(Fever("e1", "guard", 37.7));
+  ASSERT_TRUE(retry.ok()) << retry.status();
+  EXPECT_TRUE(retry->duplicate());
+  EXPECT_EQ(retry->position(), original->position());
+  EXPECT_EQ(retry->case_version(), original->case_version());
+  EXPECT_EQ(retry->recorded_at().seconds(), original->recorded_at().seconds());
+  EXPECT_EQ(Timeline("guard").size(), 1u);
+}
+
+TEST_F(EngineTest, ReusingAnEventIdWithOtherContentIsRefused) {
+  engine_ = Open();
+  ASSERT_TRUE(Submit(Fever("e1", "guard", 37.7)).ok());
+  auto conflict = Submit(Fever("e1", "guard", 37.9));
+  EXPECT_EQ(conflict.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(std::string(conflict.status().message()), HasSubstr("event_id e1"));
+  EXPECT_EQ(engine_->GetCase("guard")->version(), 1u);
+}
+
+TEST_F(EngineTest, ReusingAnEventIdForACaseInAnotherPartitionIsRefused) {
+  engine_ = Open(4);
+  std::string other = "other-0";
+  for (int i = 1; engine_->PartitionOf(other) == engine_->PartitionOf("guard"); ++i) {
+    other = "other-" + std::to_string(i);
+  }
+  ASSERT_TRUE(Submit(Fever("e1", "guard", 37.7)).ok());
+  auto conflict = Submit(Fever("e1", other, 37.7));
+  EXPECT_EQ(conflict.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(engine_->GetCase(other).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(EngineTest, DuplicatesWithinOneGroupAreRecognised) {
+  engine_ = Open(1);
+  // Submitted back to back, these usually share a group commit; either way
+  // exactly one record results.
+  std::vector<std::future<absl::StatusOr<v1::SubmitResponse>>> answers;
+  std::vector<std::promise<absl::StatusOr<v1::SubmitResponse>>> promises(3);
+  for (auto& p : promises) {
+    answers.push_back(p.get_future());
+    engine_->Submit(Req(Fever("same", "guard", 37.7)),
+                    [&p](absl::StatusOr<v1::SubmitResponse> r) { p.set_value(std::move(r)); });
+  }
+  int duplicates = 0;
+  for (auto& a : answers) {
+    auto r = a.get();
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->position(), 1u);
+    duplicates += r->duplicate();
+  }
+  EXPECT_EQ(duplicates, 2);
+  EXPECT_EQ(Timeline("guard").size(), 1u);
+}
+
+TEST_F(EngineTest, ExpectedVersionIsEnforcedAndTheRefusalCarriesTheCurrentVersion) {
+  engine_ = Open();
+  auto req = Req(Fever("e1", "guard", 36.9));
+  req.set_expected_version(0);  // must be new
+  ASSERT_TRUE(SubmitSync(*engine_, req).ok());
+
+  auto stale = Req(Fever("e2", "guard", 37.0));
+  stale.set_expected_version(0);
+  auto refused = SubmitSync(*engine_, stale);
+  ASSERT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(refused.status().message()),
+              HasSubstr("expected_version 0 but case guard is at version 1"));
+  auto payload = refused.status().GetPayload(kCurrentVersionPayload);
+  ASSERT_TRUE(payload.has_value());
+  EXPECT_EQ(std::string(*payload), "1");
+
+  stale.set_expected_version(1);
+  auto accepted = SubmitSync(*engine_, stale);
+  ASSERT_TRUE(accepted.ok()) << accepted.status();
+  EXPECT_EQ(accepted->case_version(), 2u);
+}
+
+TEST_F(EngineTest, AFollowUpEventForAnUnknownCaseIsNotFoundAndWritesNothing) {
+  engine_ = Open();
+  auto done = BaseEvent("h1", "nobody");
+  done.mutable_help_fulfilled()->set_request_id("r1");
+  EXPECT_EQ(Submit(done).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(engine_->GetCase("nobody").status().code(), absl::StatusCode::kNotFound);
+  // The refused event_id is free for a later, valid use.
+  EXPECT_TRUE(Submit(Fever("h1", "nobody", 36.5)).ok());
+}
+
+TEST_F(EngineTest, InvalidInputIsRefusedAndWritesNothing) {
+  engine_ = Open();
+  auto hot = Fever("e1", "guard", 52.0);
+  auto st = Submit(hot).status();
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(st.message()), HasSubstr("event.fever_reading.celsius"));
+  EXPECT_EQ(engine_->GetCase("guard").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(Submit(Fever("e1", "guard", 37.0)).ok());  // the id was not taken
+}
+
+TEST_F(EngineTest, RestartRecoversEveryRecordAndContinuesPositions) {
+  engine_ = Open();
+  std::map<std::string, std::string> states;
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE(Submit(Fever("e" + std::to_string(i), "c" + std::to_string(i % 10),
+                             36.0 + i * 0.05))
+                    .ok());
+  }
+  for (int c = 0; c < 10; ++c) {
+    states["c" + std::to_string(c)] =
+        engine_->GetCase("c" + std::to_string(c))->SerializeAsString();
+  }
+  const auto before = Submit(Fever("last", "c0", 36.6));
+  ASSERT_TRUE(before.ok());
+  states["c0"] = engine_->GetCase("c0")->SerializeAsString();
+  engine_.reset();
+
+  engine_ = Open(0);  // 0: as stored
+  ASSERT_EQ(engine_->partition_count(), 4u);
+  for (const auto& [id, bytes] : states) {
+    EXPECT_EQ(engine_->GetCase(id)->SerializeAsString(), bytes) << id;
+  }
+  auto next = Submit(Fever("after", "c0", 36.6));
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ(next->position(), before->position() + 1);
+  EXPECT_EQ(next->case_version(), before->case_version() + 1);
+  // A retry of a pre-restart event is still recognised.
+  auto retry = Submit(Fever("last", "c0", 36.6));
+  ASSERT_TRUE(retry.ok());
+  EXPECT_TRUE(retry->duplicate());
+}
+
+TEST_F(EngineTest, ThePartitionCountOfADataDirectoryIsFixed) {
+  engine_ = Open(4);
+  engine_.reset();
+  EngineOptions options;
+  options.data_dir = dir_.Sub("data");
+  options.partitions = 8;
+  auto reopened = Engine::Open(options, &clock_);
+  EXPECT_EQ(reopened.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(reopened.status().message()), HasSubstr("created with 4"));
+}
+
+TEST_F(EngineTest, TimelinePagesInCaseOrder) {
+  engine_ = Open();
+  ASSERT_TRUE(Submit(Fever("open", "c", 36.5)).ok());
+  for (int i = 1; i < 250; ++i) {
+    ASSERT_TRUE(Submit(NoteEvent("n" + std::to_string(i), "c", "visit")).ok());
+  }
+  v1::GetTimelineRequest req;
+  req.set_case_id("c");
+  req.set_page_size(100);
+  std::vector<uint64_t> versions;
+  std::vector<size_t> page_sizes;
+  do {
+    auto page = engine_->GetTimeline(req);
+    ASSERT_TRUE(page.ok()) << page.status();
+    page_sizes.push_back(page->records_size());
+    for (const auto& r : page->records()) versions.push_back(r.case_version());
+    req.set_page_token(page->next_page_token());
+  } while (!req.page_token().empty());
+  EXPECT_EQ(page_sizes, (std::vector<size_t>{100, 100, 50}));
+  ASSERT_EQ(versions.size(), 250u);
+  for (size_t i = 0; i < versions.size(); ++i) EXPECT_EQ(versions[i], i + 1);
+
+  req.set_page_token("garbage");
+  EXPECT_EQ(engine_->GetTimeline(req).status().code(), absl::StatusCode::kInvalidArgument);
+  req.set_page_token("");
+  req.set_case_id("nobody");
+  EXPECT_EQ(engine_->GetTimeline(req).status().code(), absl::StatusCode::kNotFound);
+}
+
+std::vector<std::string> ListAll(Engine& engine, v1::ListCasesRequest req) {
+  std::vector<std::string> ids;
+  do {
+    auto page = engine.ListCases(req);
+    EXPECT_TRUE(page.ok()) << page.status();
+    if (!page.ok()) break;
+    EXPECT_LE(page->cases_size(), static_cast<int>(req.page_size()));
+    for (const auto& c : page->cases()) ids.push_back(c.case_id());
+    req.set_page_token(page->next_page_token());
+  } while (!req.page_token().empty());
+  return ids;
+}
+
+TEST_F(EngineTest, ListCasesFiltersAndPagesAcrossPartitions) {
+  engine_ = Open(4);
+  std::set<std::string> grid1, fever, all;
+  for (int i = 0; i < 30; ++i) {
+    const std::string id = "case-" + std::to_string(100 + i);
+    auto e = Fever("f" + std::to_string(i), id, i % 3 == 0 ? 38.0 : 36.6);
+    e.set_grid_id(i % 2 == 0 ? "g1" : "g2");
+    if (i % 5 == 0) e.mutable_actor()->set_id("cadre-wang");
+    ASSERT_TRUE(Submit(e).ok());
+    all.insert(id);
+    if (i % 2 == 0) grid1.insert(id);
+    if (i % 3 == 0) fever.insert(id);
+  }
+  v1::ListCasesRequest req;
+  req.set_page_size(7);
+  auto everything = ListAll(*engine_, req);
+  EXPECT_EQ(everything, std::vector<std::string>(all.begin(), all.end()));
+
+  req.set_grid_id("g1");
+  auto by_grid = ListAll(*engine_, req);
+  EXPECT_EQ(by_grid, std::vector<std::string>(grid1.begin(), grid1.end()));
+
+  req.clear_grid_id();
+  req.set_category(v1::CATEGORY_FEVER);
+  auto by_category = ListAll(*engine_, req);
+  EXPECT_EQ(by_category, std::vector<std::string>(fever.begin(), fever.end()));
+
+  req.set_grid_id("g1");  // both filters
+  auto both = ListAll(*engine_, req);
+  for (const auto& id : both) EXPECT_TRUE(grid1.count(id) && fever.count(id)) << id;
+  EXPECT_EQ(both.size(), 5u);  // i in {0, 6, 12, 18, 24}
+
+  v1::ListCasesRequest by_assignee;
+  by_assignee.set_assignee("cadre-wang");
+  by_assignee.set_page_size(100);
+  EXPECT_EQ(ListAll(*engine_, by_assignee).size(), 6u);
+}
+
+TEST_F(EngineTest, IndexesFollowStageChanges) {
+  engine_ = Open();
+  ASSERT_TRUE(Submit(Fever("f1", "guard", 37.9)).ok());
+  v1::ListCasesRequest screening;
+  screening.set_stage("screening");
+  screening.set_page_size(10);
+  EXPECT_EQ(ListAll(*engine_, screening), std::vector<std::string>{"guard"});
+
+  auto isolate = BaseEvent("i1", "guard");
+  isolate.mutable_isolation_order()->set_kind(v1::ISOLATION_KIND_HOME);
+  ASSERT_TRUE(Submit(isolate).ok());
+  EXPECT_TRUE(ListAll(*engine_, screening).empty());
+  v1::ListCasesRequest isolation = screening;
+  isolation.set_stage("isolation");
+  EXPECT_EQ(ListAll(*engine_, isolation), std::vector<std::string>{"guard"});
+}
+
+TEST_F(EngineTest, ConcurrentSubmittersGetDenseVersionsPerCase) {
+  engine_ = Open(2);
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 150;
+  std::mutex mu;
+  std::map<std::string, std::set<uint64_t>> versions;
+  std::map<uint32_t, std::set<uint64_t>> positions;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        const std::string case_id = "c" + std::to_string((t * 7 + i) % 20);
+        auto r = SubmitSync(*engine_, Req(Fever("t" + std::to_string(t) + "-" +
+                                                    std::to_string(i),
+                                                case_id, 36.6)));
+        ASSERT_TRUE(r.ok()) << r.status();
+        std::lock_guard<std::mutex> lock(mu);
+        EXPECT_TRUE(versions[case_id].insert(r->case_version()).second);
+        EXPECT_TRUE(positions[r->partition()].insert(r->position()).second);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  size_t total = 0;
+  for (const auto& [case_id, vs] : versions) {
+    EXPECT_EQ(*vs.rbegin(), vs.size()) << case_id;  // 1..n, no gap
+    EXPECT_EQ(engine_->GetCase(case_id)->version(), vs.size());
+    total += vs.size();
+  }
+  EXPECT_EQ(total, static_cast<size_t>(kThreads * kPerThread));
+  for (const auto& [p, ps] : positions) EXPECT_EQ(*ps.rbegin(), ps.size());
+}
+
+// Blocks Check() on notes that say "block" until released, so a test can
+// hold the sequencer still without any timing.
+class GateLogic final : public CaseLogic {
+ public:
+  absl::Status Check(const v1::CaseState* before, const v1::Event& e) const override {
+    if (e.has_note() && e.note().text() == "block") {
+      std::unique_lock<std::mutex> lock(mu_);
+      entered_ = true;
+      cv_.notify_all();
+      cv_.wait(lock, [this] { return released_; });
+    }
+    return inner_.Check(before, e);
+  }
+  void Apply(const v1::Record& r, v1::CaseState* s) const override { inner_.Apply(r, s); }
+  void AwaitEntered() const {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [this] { return entered_; });
+  }
+  void Release() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    released_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  BuiltinCaseLogic inner_;
+  mutable std::mutex mu_;
+  mutable std::condition_variable cv_;
+  mutable bool entered_ = false;
+  mutable bool released_ = false;
+};
+
+TEST_F(EngineTest, AFullQueueAnswersResourceExhausted) {
+  EngineOptions options;
+  options.data_dir = dir_.Sub("data");
+  options.partitions = 1;
+  options.sequencer.queue_capacity = 4;
+  options.sequencer.group_records_max = 1;
+  auto logic = std::make_unique<GateLogic>();
+  const GateLogic* gate = logic.get();
+  auto opened = Engine::Open(options, &clock_, std::move(logic));
+  ASSERT_TRUE(opened.ok());
+  engine_ = std::move(*opened);
+  ASSERT_TRUE(Submit(Fever("open", "c", 36.5)).ok());
+
+  std::vector<std::promise<absl::StatusOr<v1::SubmitResponse>>> promises(6);
+  std::vector<std::future<absl::StatusOr<v1::SubmitResponse>>> answers;
+  for (auto& p : promises) answers.push_back(p.get_future());
+  auto submit = [&](int i, const std::string& text) {
+    engine_->Submit(Req(NoteEvent("n" + std::to_string(i), "c", text)),
+                    [&promises, i](absl::StatusOr<v1::SubmitResponse> r) {
+                      promises[i].set_value(std::move(r));
+                    });
+  };
+  submit(0, "block");
+  gate->AwaitEntered();  // the sequencer holds item 0; the queue is empty
+  for (int i = 1; i <= 4; ++i) submit(i, "queued");
+  submit(5, "one too many");
+  auto rejected = answers[5].get();
+  EXPECT_EQ(rejected.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(rejected.status().message()), HasSubstr("queue is full"));
+  gate->Release();
+  for (int i = 0; i <= 4; ++i) EXPECT_TRUE(answers[i].get().ok()) << i;
+}
+
+TEST_F(EngineTest, StopAnswersEverySubmissionAlreadyQueued) {
+  engine_ = Open(2);
+  constexpr int kCount = 500;
+  std::atomic<int> answered{0}, accepted{0};
+  std::mutex mu;
+  std::vector<std::string> accepted_ids;
+  for (int i = 0; i < kCount; ++i) {
+    const std::string id = "e" + std::to_string(i);
+    engine_->Submit(Req(Fever(id, "c" + std::to_string(i % 7), 36.6)),
+                    [&, id](absl::StatusOr<v1::SubmitResponse> r) {
+                      if (r.ok()) {
+                        std::lock_guard<std::mutex> lock(mu);
+                        accepted_ids.push_back(id);
+                        ++accepted;
+                      } else {
+                        EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
+                      }
+                      ++answered;
+                    });
+  }
+  engine_->Stop();
+  EXPECT_EQ(answered.load(), kCount);
+  EXPECT_EQ(accepted.load(), kCount);  // queued before Stop: all processed
+  auto late = Submit(Fever("late", "c0", 36.6));
+  EXPECT_EQ(late.status().code(), absl::StatusCode::kUnavailable);
+  engine_.reset();
+  engine_ = Open(2);
+  size_t stored = 0;
+  for (int c = 0; c < 7; ++c) stored += Timeline("c" + std::to_string(c)).size();
+  EXPECT_EQ(stored, static_cast<size_t>(kCount));
+}
+
+TEST_F(EngineTest, ADiskFailureIsAnErrorForEveryWaiterAndNeverAnAck) {
+  auto fs = std::make_shared<testing::FaultFs>();
+  auto env = testing::EnvOver(fs);
+  EngineOptions options;
+  options.env = env.get();
+  engine_ = Open(1, options);
+  ASSERT_TRUE(Submit(Fever("before", "guard", 36.9)).ok());
+
+  fs->Arm();
+  std::vector<std::thread> threads;
+  std::atomic<int> acked{0}, failed{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      auto r = SubmitSync(*engine_, Req(Fever("during-" + std::to_string(t), "guard", 37.7)));
+      if (r.ok()) {
+        ++acked;
+      } else {
+        EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
+        ++failed;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(acked.load(), 0);
+  EXPECT_EQ(failed.load(), 4);
+  EXPECT_GT(fs->failures(), 0);
+
+  // The partition refuses from now on rather than build on an unknown state.
+  fs->Disarm();
+  auto after = Submit(Fever("after", "guard", 36.6));
+  EXPECT_EQ(after.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(after.status().message()), HasSubstr("restart"));
+
+  engine_.reset();
+  engine_ = Open(1);  // the real file system
+  const auto records = Timeline("guard");
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].event().event_id(), "before");
+  EXPECT_TRUE(Submit(Fever("during-0", "guard", 37.7)).ok());
+}
+
+}  // namespace
+}  // namespace gridcase

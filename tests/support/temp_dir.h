@@ -1,0 +1,26 @@
+// A directory under $TMPDIR (or /tmp) that is removed when the test ends.
+#ifndef GRIDCASE_TESTS_SUPPORT_TEMP_DIR_H_
+#define GRIDCASE_TESTS_SUPPORT_TEMP_DIR_H_
+
+#include <string>
+
+namespace gridcase::testing {
+
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const std::string& path() const { return path_; }
+  // path()/name
+  std::string Sub(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace gridcase::testing
+
+#endif  // GRIDCASE_TESTS_SUPPORT_TEMP_DIR_H_

@@ -1,0 +1,270 @@
+// The real server on an ephemeral loopback port, called through the
+// generated gRPC clients.
+#include "services/api/server.h"
+
+#include <map>
+#include <set>
+#include <thread>
+
+#include "engine/clock.h"
+#include "gmock/gmock.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "tests/support/events.h"
+#include "tests/support/temp_dir.h"
+
+namespace gridcase {
+namespace {
+
+using ::gridcase::testing::BaseEvent;
+using ::gridcase::testing::Fever;
+using ::gridcase::testing::NoteEvent;
+using ::gridcase::testing::Req;
+using ::gridcase::testing::TempDir;
+using ::testing::HasSubstr;
+
+int64_t NowUs() { return SystemClock().NowMicros(); }
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    EngineOptions options;
+    options.data_dir = dir_.Sub("data");
+    options.partitions = 4;
+    auto engine = Engine::Open(options, &clock_);
+    ASSERT_TRUE(engine.ok()) << engine.status();
+    engine_ = std::move(*engine);
+    api::ServerOptions server_options;
+    server_options.listen_address = "127.0.0.1:0";
+    auto server = api::Server::Start(engine_.get(), server_options);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+    channel_ = grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials());
+    events_ = v1::EventService::NewStub(channel_);
+    cases_ = v1::CaseService::NewStub(channel_);
+  }
+
+  void TearDown() override {
+    if (server_) server_->Shutdown(std::chrono::system_clock::now());
+    if (engine_) engine_->Stop();
+  }
+
+  // `version_trailer`, when given, receives the gridcase-current-version
+  // trailer ("" when absent).
+  grpc::Status Submit(const v1::SubmitRequest& req, v1::SubmitResponse* resp,
+                      std::string* version_trailer = nullptr) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    grpc::Status st = events_->Submit(&ctx, req, resp);
+    if (version_trailer != nullptr) {
+      const auto& trailers = ctx.GetServerTrailingMetadata();
+      auto it = trailers.find("gridcase-current-version");
+      *version_trailer =
+          it == trailers.end() ? "" : std::string(it->second.data(), it->second.size());
+    }
+    return st;
+  }
+
+  grpc::Status Submit(const v1::Event& e, v1::SubmitResponse* resp = nullptr) {
+    v1::SubmitResponse ignored;
+    return Submit(Req(e), resp ? resp : &ignored);
+  }
+
+  TempDir dir_;
+  SystemClock clock_;
+  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<api::Server> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::EventService::Stub> events_;
+  std::unique_ptr<v1::CaseService::Stub> cases_;
+};
+
+TEST_F(ServerTest, HealthReportsServing) {
+  auto health = grpc::health::v1::Health::NewStub(channel_);
+  grpc::ClientContext ctx;
+  grpc::health::v1::HealthCheckRequest req;
+  grpc::health::v1::HealthCheckResponse resp;
+  ASSERT_TRUE(health->Check(&ctx, req, &resp).ok());
+  EXPECT_EQ(resp.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+}
+
+TEST_F(ServerTest, SubmitDuplicateAndConflict) {
+  v1::SubmitResponse first, again;
+  ASSERT_TRUE(Submit(Fever("e1", "guard", 37.7, NowUs()), &first).ok());
+  EXPECT_EQ(first.case_version(), 1u);
+  EXPECT_FALSE(first.duplicate());
+  EXPECT_EQ(first.event_id(), "e1");
+  EXPECT_EQ(first.case_id(), "guard");
+
+  const auto e = Fever("e2", "guard", 37.9, NowUs());
+  v1::SubmitResponse second;
+  ASSERT_TRUE(Submit(e, &second).ok());
+  ASSERT_TRUE(Submit(e, &again).ok());
+  EXPECT_TRUE(again.duplicate());
+  EXPECT_EQ(again.position(), second.position());
+  EXPECT_EQ(again.case_version(), 2u);
+
+  auto changed = e;
+  changed.mutable_fever_reading()->set_celsius(38.0);
+  grpc::Status conflict = Submit(changed);
+  EXPECT_EQ(conflict.error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_THAT(conflict.error_message(), HasSubstr("event_id e2"));
+}
+
+TEST_F(ServerTest, VersionConflictCarriesTheCurrentVersion) {
+  ASSERT_TRUE(Submit(Fever("e1", "guard", 36.9, NowUs())).ok());
+  ASSERT_TRUE(Submit(Fever("e2", "guard", 37.0, NowUs())).ok());
+  auto req = Req(Fever("e3", "guard", 37.7, NowUs()));
+  req.set_expected_version(1);
+  v1::SubmitResponse resp;
+  std::string current_version;
+  grpc::Status st = Submit(req, &resp, &current_version);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(st.error_message(), HasSubstr("is at version 2"));
+  EXPECT_EQ(current_version, "2");
+}
+
+TEST_F(ServerTest, BadInputIsInvalidArgumentNamingTheField) {
+  grpc::Status st = Submit(Fever("e1", "guard", 99.0, NowUs()));
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(st.error_message(), HasSubstr("event.fever_reading.celsius"));
+  st = Submit(BaseEvent("e1", "guard", NowUs()));
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(st.error_message(), HasSubstr("event.payload"));
+  st = Submit(Fever("e1", "guard", 37.0, NowUs() + 3600LL * 1000000));
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(st.error_message(), HasSubstr("event.occurred_at"));
+
+  grpc::ClientContext ctx;
+  v1::GetCaseRequest get;
+  get.set_case_id("guard");
+  v1::CaseState state;
+  EXPECT_EQ(cases_->GetCase(&ctx, get, &state).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(ServerTest, TimelinePagesThroughEveryRecordInOrder) {
+  ASSERT_TRUE(Submit(Fever("open", "c", 36.5, NowUs())).ok());
+  for (int i = 1; i < 230; ++i) {
+    ASSERT_TRUE(Submit(NoteEvent("n" + std::to_string(i), "c", "visit", NowUs())).ok());
+  }
+  v1::GetTimelineRequest req;
+  req.set_case_id("c");
+  req.set_page_size(100);
+  uint64_t expected = 1;
+  int pages = 0;
+  do {
+    grpc::ClientContext ctx;
+    v1::GetTimelineResponse page;
+    ASSERT_TRUE(cases_->GetTimeline(&ctx, req, &page).ok());
+    ++pages;
+    for (const auto& r : page.records()) {
+      EXPECT_EQ(r.case_version(), expected++);
+      EXPECT_EQ(r.event().case_id(), "c");
+      EXPECT_TRUE(r.has_recorded_at());
+    }
+    req.set_page_token(page.next_page_token());
+  } while (!req.page_token().empty());
+  EXPECT_EQ(expected, 231u);
+  EXPECT_EQ(pages, 3);
+}
+
+TEST_F(ServerTest, ListCasesFilters) {
+  for (int i = 0; i < 12; ++i) {
+    auto e = Fever("f" + std::to_string(i), "case-" + std::to_string(10 + i),
+                   i < 4 ? 38.2 : 36.6, NowUs());
+    e.set_grid_id(i % 2 ? "g-odd" : "g-even");
+    ASSERT_TRUE(Submit(e).ok());
+  }
+  auto list = [&](v1::ListCasesRequest req) {
+    std::vector<std::string> ids;
+    req.set_page_size(5);
+    do {
+      grpc::ClientContext ctx;
+      v1::ListCasesResponse page;
+      EXPECT_TRUE(cases_->ListCases(&ctx, req, &page).ok());
+      for (const auto& c : page.cases()) ids.push_back(c.case_id());
+      req.set_page_token(page.next_page_token());
+    } while (!req.page_token().empty());
+    return ids;
+  };
+  v1::ListCasesRequest req;
+  EXPECT_EQ(list(req).size(), 12u);
+  req.set_grid_id("g-odd");
+  EXPECT_EQ(list(req), (std::vector<std::string>{"case-11", "case-13", "case-15",
+                                                 "case-17", "case-19", "case-21"}));
+  req.set_category(v1::CATEGORY_FEVER);
+  EXPECT_EQ(list(req), (std::vector<std::string>{"case-11", "case-13"}));
+  req.Clear();
+  req.set_stage("screening");
+  req.set_assignee("worker-li");
+  EXPECT_EQ(list(req).size(), 12u);
+  req.set_assignee("someone-else");
+  EXPECT_TRUE(list(req).empty());
+}
+
+TEST_F(ServerTest, SubmitStreamAnswersEverySubmission) {
+  constexpr int kCount = 2000;
+  grpc::ClientContext ctx;
+  // Every tenth is malformed; every 100th repeats the one before it.
+  std::vector<v1::Event> events;
+  for (int i = 0; i < kCount; ++i) {
+    events.push_back(i % 100 == 99 ? events.back()
+                                   : Fever("s" + std::to_string(i),
+                                           "case-" + std::to_string(i % 50),
+                                           i % 10 == 5 ? 60.0 : 36.6, NowUs()));
+  }
+  auto stream = events_->SubmitStream(&ctx);
+  std::thread writer([&] {
+    for (int i = 0; i < kCount; ++i) {
+      v1::StreamSubmitRequest req;
+      req.set_request_id(i);
+      *req.mutable_submit()->mutable_event() = events[i];
+      ASSERT_TRUE(stream->Write(req));
+    }
+    stream->WritesDone();
+  });
+  std::set<uint64_t> seen;
+  int accepted = 0, duplicates = 0, refused = 0;
+  v1::StreamSubmitResponse resp;
+  while (stream->Read(&resp)) {
+    EXPECT_TRUE(seen.insert(resp.request_id()).second);
+    if (resp.has_accepted()) {
+      ++accepted;
+      duplicates += resp.accepted().duplicate();
+    } else {
+      ++refused;
+      EXPECT_EQ(resp.refused().code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+      EXPECT_EQ(resp.request_id() % 10, 5u);
+    }
+  }
+  writer.join();
+  ASSERT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(seen.size(), static_cast<size_t>(kCount));
+  EXPECT_EQ(refused, kCount / 10);
+  EXPECT_EQ(duplicates, kCount / 100);
+  EXPECT_EQ(accepted, kCount - kCount / 10);
+}
+
+TEST_F(ServerTest, ShutdownAnswersStreamsAndReportsNotServing) {
+  grpc::ClientContext ctx;
+  auto stream = events_->SubmitStream(&ctx);
+  v1::StreamSubmitRequest req;
+  req.set_request_id(1);
+  *req.mutable_submit()->mutable_event() = Fever("x1", "c", 36.6, NowUs());
+  ASSERT_TRUE(stream->Write(req));
+  v1::StreamSubmitResponse resp;
+  ASSERT_TRUE(stream->Read(&resp));
+  EXPECT_TRUE(resp.has_accepted());
+  stream->WritesDone();
+  EXPECT_FALSE(stream->Read(&resp));
+  EXPECT_TRUE(stream->Finish().ok());
+  server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  server_.reset();
+  v1::SubmitResponse out;
+  EXPECT_EQ(Submit(Fever("x2", "c", 36.6, NowUs()), &out).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+}
+
+}  // namespace
+}  // namespace gridcase

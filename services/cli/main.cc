@@ -1,0 +1,327 @@
+// gridcase: the command-line client of a gridcase server. Submits events
+// and reads cases, timelines and lists; see `gridcase --help`.
+#include <algorithm>
+#include <cctype>
+#include <cstdint>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+
+#include "CLI/CLI.hpp"
+#include "gridcase/v1/case.pb.h"
+#include "gridcase/v1/service.grpc.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "services/cli/common.h"
+#include "services/cli/output.h"
+#include "services/cli/submit.h"
+
+namespace gridcase::cli {
+namespace {
+
+using gridcase::v1::CaseService;
+
+constexpr char kVersion[] = "gridcase 0.1.0";
+
+constexpr char kFooter[] =
+    R"(Global options (--server, --table, --timeout) may also follow the
+subcommand.
+Output: protobuf JSON (lowerCamel field names, 64-bit numbers as strings,
+zero values included) unless --table is given.
+Exit codes: 0 ok; 1 the server refused or the call failed; 2 usage or input
+error (nothing was sent); 3 the server could not be reached.
+Errors are printed on stderr as "error: CODE: message".)";
+
+constexpr char kSubmitFooter[] = R"(Input: one JSON object, either a bare Event
+  {"caseId": "c1", "actor": {"id": "w1"}, "feverReading": {"celsius": 37.7}}
+or a SubmitRequest (recognised by its top-level "event" key)
+  {"event": {...}, "expectedVersion": "3"}
+When the event has no eventId the client makes one up ("cli-" + 32 hex
+digits), and a missing occurredAt is set to now; both are conveniences of
+this client, the server requires them. Resending the same event (same
+eventId and content, occurredAt included) is safe: the server answers
+"duplicate": true and writes nothing. So give eventId and occurredAt
+yourself when you may retry; the same eventId with other content is refused
+with ALREADY_EXISTS.
+
+--lines: one Event or SubmitRequest per non-empty line, all sent on one
+SubmitStream without waiting for answers. Prints one JSON line per answer as
+it arrives, in no particular order:
+  {"line":3,"accepted":{...SubmitResponse...}}
+  {"line":4,"caseId":"c1","refused":{"code":"FAILED_PRECONDITION","message":"...","currentVersion":5}}
+With --table, one table sorted by line is printed at the end instead.
+Lines that are not valid JSON are reported on stderr and not sent. A summary
+goes to stderr. --timeout bounds how long the client waits without any
+answer. Exit code 1 if anything was refused or unanswered, 2 if any line
+was bad.)";
+
+constexpr char kAllHelp[] =
+    "Follow next_page_token to the end; JSON output is then one merged "
+    "response object (all items, empty nextPageToken)";
+
+struct PageOptions {
+  uint32_t page_size = 0;  // 0: the server's default
+  std::string page_token;
+  bool all = false;
+};
+
+struct ListOptions {
+  std::string stage;
+  std::string category;
+  std::string grid;
+  std::string assignee;
+  PageOptions page;
+};
+
+// Accepts "fever", "close_contact", "close-contact" and "CATEGORY_FEVER".
+gridcase::v1::Category ParseCategory(const std::string& text) {
+  std::string upper = text;
+  std::transform(upper.begin(), upper.end(), upper.begin(),
+                 [](unsigned char c) {
+                   return c == '-' ? '_' : static_cast<char>(std::toupper(c));
+                 });
+  gridcase::v1::Category category = gridcase::v1::CATEGORY_UNSPECIFIED;
+  if (!gridcase::v1::Category_Parse(upper, &category)) {
+    gridcase::v1::Category_Parse("CATEGORY_" + upper, &category);
+  }
+  if (category == gridcase::v1::CATEGORY_UNSPECIFIED) {
+    throw InputError("unknown category \"" + text +
+                     "\": use confirmed, suspected, fever, close_contact or "
+                     "none");
+  }
+  return category;
+}
+
+// Fetches one page, or with --all every page from the given token on,
+// appending them to `merged`. `fetch(context, token, page)` makes one call.
+template <typename Response, typename Fetch>
+int FetchPages(const GlobalOptions& options, grpc::Channel& channel,
+               const PageOptions& page_options, Fetch fetch, Response* merged) {
+  std::string token = page_options.page_token;
+  while (true) {
+    grpc::ClientContext context;
+    SetDeadline(context, options);
+    Response page;
+    const grpc::Status status = fetch(&context, token, &page);
+    if (!status.ok()) return ReportRpcError(status, context, channel);
+    const std::string next = page.next_page_token();
+    merged->MergeFrom(page);
+    merged->set_next_page_token(next);
+    if (!page_options.all || next.empty()) return kExitOk;
+    if (next == token) {
+      // A server bug must not turn into an endless loop.
+      std::cerr << "error: the server returned page token \"" << next
+                << "\" twice\n";
+      return kExitFailed;
+    }
+    token = next;
+  }
+}
+
+template <typename Response>
+void PrintPaged(const GlobalOptions& options, const Response& response,
+                void (*print_table)(const Response&, std::ostream&)) {
+  if (!options.table) {
+    std::cout << ToJson(response, /*compact=*/false) << "\n";
+    return;
+  }
+  print_table(response, std::cout);
+  if (!response.next_page_token().empty()) {
+    std::cerr << "more: --page-token " << response.next_page_token()
+              << " (or --all)\n";
+  }
+}
+
+int RunGetCase(const GlobalOptions& options, const std::string& case_id) {
+  auto channel = Connect(options);
+  auto stub = CaseService::NewStub(channel);
+  grpc::ClientContext context;
+  SetDeadline(context, options);
+  gridcase::v1::GetCaseRequest request;
+  request.set_case_id(case_id);
+  gridcase::v1::CaseState state;
+  const grpc::Status status = stub->GetCase(&context, request, &state);
+  if (!status.ok()) return ReportRpcError(status, context, *channel);
+  if (options.table) {
+    PrintKeyValueTable(state, /*with_zero=*/false, std::cout);
+  } else {
+    std::cout << ToJson(state, /*compact=*/false) << "\n";
+  }
+  return kExitOk;
+}
+
+int RunTimeline(const GlobalOptions& options, const std::string& case_id,
+                const PageOptions& page) {
+  auto channel = Connect(options);
+  auto stub = CaseService::NewStub(channel);
+  gridcase::v1::GetTimelineResponse timeline;
+  const int code = FetchPages(
+      options, *channel, page,
+      [&](grpc::ClientContext* context, const std::string& token,
+          gridcase::v1::GetTimelineResponse* response) {
+        gridcase::v1::GetTimelineRequest request;
+        request.set_case_id(case_id);
+        request.set_page_size(page.page_size);
+        request.set_page_token(token);
+        return stub->GetTimeline(context, request, response);
+      },
+      &timeline);
+  if (code != kExitOk) return code;
+  PrintPaged(options, timeline, &PrintTimelineTable);
+  return kExitOk;
+}
+
+int RunList(const GlobalOptions& options, const ListOptions& list) {
+  gridcase::v1::ListCasesRequest filter;
+  filter.set_stage(list.stage);
+  if (!list.category.empty()) filter.set_category(ParseCategory(list.category));
+  filter.set_grid_id(list.grid);
+  filter.set_assignee(list.assignee);
+  filter.set_page_size(list.page.page_size);
+
+  auto channel = Connect(options);
+  auto stub = CaseService::NewStub(channel);
+  gridcase::v1::ListCasesResponse cases;
+  const int code = FetchPages(
+      options, *channel, list.page,
+      [&](grpc::ClientContext* context, const std::string& token,
+          gridcase::v1::ListCasesResponse* response) {
+        gridcase::v1::ListCasesRequest request = filter;
+        request.set_page_token(token);
+        return stub->ListCases(context, request, response);
+      },
+      &cases);
+  if (code != kExitOk) return code;
+  PrintPaged(options, cases, &PrintCaseListTable);
+  return kExitOk;
+}
+
+int RunHealth(const GlobalOptions& options, const std::string& service) {
+  using grpc::health::v1::HealthCheckResponse;
+  auto channel = Connect(options);
+  auto stub = grpc::health::v1::Health::NewStub(channel);
+  grpc::ClientContext context;
+  SetDeadline(context, options);
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service(service);
+  HealthCheckResponse response;
+  const grpc::Status status = stub->Check(&context, request, &response);
+  if (!status.ok()) return ReportRpcError(status, context, *channel);
+  std::cout << HealthCheckResponse::ServingStatus_Name(response.status())
+            << "\n";
+  return response.status() == HealthCheckResponse::SERVING ? kExitOk
+                                                           : kExitFailed;
+}
+
+void AddPageOptions(CLI::App* command, PageOptions* page) {
+  command->add_option("--page-size", page->page_size,
+                      "Items per page (server default 100, at most 1000)");
+  command->add_option("--page-token", page->page_token,
+                      "Continue from a previous response's nextPageToken");
+  command->add_flag("--all", page->all, kAllHelp);
+}
+
+int Main(int argc, char** argv) {
+  CLI::App app("gridcase: submit events to a gridcase server, read cases",
+               "gridcase");
+  app.footer(kFooter);
+  app.fallthrough();  // global options may also follow the subcommand
+  app.require_subcommand(1);
+  app.set_version_flag("--version", kVersion);
+
+  GlobalOptions options;
+  app.add_option("-s,--server", options.server, "Server address, host:port")
+      ->envname(kServerEnv)
+      ->capture_default_str();
+  app.add_flag("--table", options.table,
+               "Print a readable table instead of JSON");
+  app.add_option("--timeout", options.timeout_seconds,
+                 "Seconds to wait for an answer")
+      ->type_name("SECONDS")
+      ->check(CLI::Validator(
+          [](std::string& text) -> std::string {
+            char* end = nullptr;
+            const double seconds = std::strtod(text.c_str(), &end);
+            return *end == '\0' && seconds > 0 ? ""
+                                               : "must be more than 0 seconds";
+          },
+          ""))
+      ->capture_default_str();
+
+  SubmitOptions submit;
+  CLI::App* submit_cmd =
+      app.add_subcommand("submit", "Submit an event (or JSON lines)");
+  submit_cmd->footer(std::string(kSubmitFooter) + "\n\n" + kFooter);
+  CLI::Option* json_opt = submit_cmd->add_option(
+      "json", submit.json, "The event as JSON (default: -f FILE, else stdin)");
+  CLI::Option* file_opt = submit_cmd->add_option(
+      "-f,--file", submit.file, "Read the JSON from FILE ('-': stdin)");
+  json_opt->excludes(file_opt);
+  CLI::Option* expected_opt = submit_cmd->add_option(
+      "--expected-version", submit.expected_version,
+      "Append only if the case is at this version (0: must not exist)");
+  submit_cmd->add_flag("--lines", submit.lines,
+                       "Submit JSON lines over one stream (see below)");
+
+  CLI::App* case_cmd = app.add_subcommand("case", "Read cases");
+  case_cmd->require_subcommand(1);
+  std::string case_id;
+  CLI::App* get_cmd = case_cmd->add_subcommand("get", "Show a case's state");
+  get_cmd->add_option("id", case_id, "Case id")->required();
+
+  PageOptions timeline_page;
+  CLI::App* timeline_cmd = case_cmd->add_subcommand(
+      "timeline", "Show a case's records in case order");
+  timeline_cmd->add_option("id", case_id, "Case id")->required();
+  AddPageOptions(timeline_cmd, &timeline_page);
+
+  ListOptions list;
+  CLI::App* list_cmd = case_cmd->add_subcommand(
+      "list", "List cases (ordered by case id); every filter given must match");
+  list_cmd->add_option("--stage", list.stage,
+                       "Stage, e.g. screening, isolation, testing");
+  list_cmd->add_option(
+      "--category", list.category,
+      "confirmed|suspected|fever|close_contact|none, or CATEGORY_FEVER etc.");
+  list_cmd->add_option("--grid", list.grid, "Grid id");
+  list_cmd->add_option("--assignee", list.assignee, "Assignee (person id)");
+  AddPageOptions(list_cmd, &list.page);
+
+  std::string health_service;
+  CLI::App* health_cmd = app.add_subcommand(
+      "health",
+      "Ask the standard gRPC health service; prints SERVING, NOT_SERVING... "
+      "and exits 0 only for SERVING");
+  health_cmd->add_option("--service", health_service,
+                         "Service name to check (default: the whole server)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // CLI11's own exit codes are not ours: any usage error is 2.
+    return app.exit(e) == 0 ? kExitOk : kExitUsage;
+  }
+
+  try {
+    if (submit_cmd->parsed()) {
+      submit.has_json = json_opt->count() > 0;
+      submit.has_expected_version = expected_opt->count() > 0;
+      return RunSubmit(options, submit);
+    }
+    if (get_cmd->parsed()) return RunGetCase(options, case_id);
+    if (timeline_cmd->parsed()) {
+      return RunTimeline(options, case_id, timeline_page);
+    }
+    if (list_cmd->parsed()) return RunList(options, list);
+    if (health_cmd->parsed()) return RunHealth(options, health_service);
+  } catch (const InputError& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return kExitUsage;
+  }
+  std::cerr << app.help();
+  return kExitUsage;
+}
+
+}  // namespace
+}  // namespace gridcase::cli
+
+int main(int argc, char** argv) { return gridcase::cli::Main(argc, argv); }

@@ -1,0 +1,134 @@
+// The gridcase CLI against a real gridcased, as a person would use it,
+// including the README's walk-through files.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fcntl.h>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/integration/child_server.h"
+#include "tests/support/temp_dir.h"
+
+namespace gridcase {
+namespace {
+
+using ::testing::HasSubstr;
+
+struct CliRun {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_ = std::make_unique<testing::ChildServer>(
+        GRIDCASED_PATH,
+        std::vector<std::string>{"--data-dir", dir_.Sub("data"), "--listen", "127.0.0.1:0"});
+    ASSERT_NE(server_->port(), 0) << server_->output();
+  }
+
+  // Runs the CLI against the server with `args`; `input` becomes its stdin.
+  CliRun Cli(std::vector<std::string> args, const std::string& input = "") {
+    const std::string in_path = dir_.Sub("stdin"), out_path = dir_.Sub("stdout"),
+                      err_path = dir_.Sub("stderr");
+    std::ofstream(in_path) << input;
+    args.insert(args.begin(), {"--server", server_->address()});
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      ::dup2(::open(in_path.c_str(), O_RDONLY), STDIN_FILENO);
+      ::dup2(::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644), STDOUT_FILENO);
+      ::dup2(::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644), STDERR_FILENO);
+      std::vector<char*> argv{const_cast<char*>(GRIDCASE_CLI_PATH)};
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(GRIDCASE_CLI_PATH, argv.data());
+      ::_exit(127);
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, Slurp(out_path), Slurp(err_path)};
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<testing::ChildServer> server_;
+};
+
+const std::string kExamples = std::string(SOURCE_DIR) + "/deploy/examples/";
+
+TEST_F(CliTest, TheReadmeWalkThrough) {
+  EXPECT_EQ(Cli({"health"}).out, "SERVING\n");
+
+  CliRun r = Cli({"submit", "--lines", "-f", kExamples + "security-guard.jsonl"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("4 accepted (0 duplicates), 0 refused"));
+
+  r = Cli({"case", "get", "resident-0222-017"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("\"category\": \"CATEGORY_FEVER\""));
+  EXPECT_THAT(r.out, HasSubstr("\"abnormalFeverReadings\": 2"));
+
+  r = Cli({"submit", "--lines", "-f", kExamples + "security-guard.jsonl"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("4 accepted (4 duplicates)"));
+
+  r = Cli({"submit", "--lines", "-f", kExamples + "security-guard-next-day.jsonl"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = Cli({"case", "list", "--stage", "isolation", "--grid", "jiangan-07-03", "--table"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("resident-0222-017  isolation"));
+
+  r = Cli({"case", "timeline", "resident-0222-017", "--table"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("37.9 °C at compound gate"));
+  EXPECT_THAT(r.out, HasSubstr("outcome=TEST_OUTCOME_NEGATIVE"));
+}
+
+TEST_F(CliTest, SubmitFromStdinFillsIdAndTime) {
+  CliRun r = Cli({"submit"}, R"({"caseId":"c1","actor":{"id":"worker-li"},"feverReading":{"celsius":36.6}})");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("\"eventId\": \"cli-"));
+  EXPECT_THAT(r.out, HasSubstr("\"caseVersion\": \"1\""));
+}
+
+TEST_F(CliTest, ExitCodesSayWhatWentWrong) {
+  CliRun r = Cli({"submit", R"({"caseId":"c1","actor":{"id":"w"},"feverReading":{"celsius":377}})"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("error: INVALID_ARGUMENT: event.fever_reading.celsius"));
+
+  r = Cli({"submit", R"({"caseId": "c1", "feverReading": )"});
+  EXPECT_EQ(r.exit_code, 2);
+
+  r = Cli({"case", "get", "nobody"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("error: NOT_FOUND"));
+
+  ASSERT_EQ(Cli({"submit", R"({"caseId":"c2","actor":{"id":"w"},"feverReading":{"celsius":36.6}})"})
+                .exit_code,
+            0);
+  r = Cli({"submit", "--expected-version", "0",
+           R"({"caseId":"c2","actor":{"id":"w"},"feverReading":{"celsius":36.7}})"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("current version: 1"));
+
+  server_->KillAndWait(SIGKILL);
+  r = Cli({"--timeout", "2", "case", "get", "c2"});
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+}
+
+}  // namespace
+}  // namespace gridcase

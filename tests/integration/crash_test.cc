@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -17,6 +18,7 @@
 
 #include "gridcase/v1/service.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/integration/child_server.h"
 #include "tests/support/events.h"
@@ -104,102 +106,153 @@ void Verify(const Ledger& ledger, v1::CaseService::Stub& cases, size_t* total) {
   }
 }
 
-TEST(CrashTest, KilledUnderLoadLosesNoAcknowledgedEvent) {
-  TempDir dir;
-  const std::vector<std::string> args = {"--data-dir", dir.Sub("data"), "--listen",
-                                         "127.0.0.1:0", "--partitions", "4"};
-  Ledger ledger;
-  std::vector<int> next_seq(kThreads * kCasesPerThread, 0);
-  for (int t = 0; t < kThreads; ++t) {
-    for (int c = 0; c < kCasesPerThread; ++c) {
-      const std::string id = "crash-" + std::to_string(t) + "-" + std::to_string(c);
-      ledger.acked[id];
-      ledger.maybe[id];
+// Eight clients, each submitting to its own four cases one call at a time,
+// recording what was acknowledged and what is in doubt, across server lives.
+class Load {
+ public:
+  Load() {
+    for (int t = 0; t < kThreads; ++t) {
+      for (int c = 0; c < kCasesPerThread; ++c) {
+        ledger_.acked[CaseId(t, c)];
+        ledger_.maybe[CaseId(t, c)];
+      }
     }
   }
-  std::mt19937 rng(20200222);
-  size_t acked_total = 0;
-  int retried_duplicates = 0;  // in-doubt events found stored after a crash
 
-  for (int round = 0; round < kRounds; ++round) {
-    ChildServer server(GRIDCASED_PATH, args);
-    ASSERT_NE(server.port(), 0) << server.output();
-    auto channel = grpc::CreateChannel(server.address(), grpc::InsecureChannelCredentials());
-    auto events = v1::EventService::NewStub(channel);
-    auto cases = v1::CaseService::NewStub(channel);
-    size_t stored = 0;
-    Verify(ledger, *cases, &stored);
-    ASSERT_FALSE(::testing::Test::HasFatalFailure());
-
-    const size_t kill_after = 150 + rng() % 400;  // acks this round
-    std::mutex mu;
-    std::condition_variable cv;
+  // Runs the clients against `address` until `acks` submissions have been
+  // acknowledged, then calls `stop` (which ends the server) and waits for
+  // every client to see its call fail. Returns the acknowledgements made.
+  size_t RunUntil(const std::string& address, size_t acks, const std::function<void()>& stop) {
+    auto events = v1::EventService::NewStub(
+        grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
     size_t round_acks = 0;
     std::vector<std::thread> workers;
     for (int t = 0; t < kThreads; ++t) {
       workers.emplace_back([&, t] {
-        int i = 0;
-        for (;; ++i) {
-          const int slot = t * kCasesPerThread + i % kCasesPerThread;
-          const std::string case_id =
-              "crash-" + std::to_string(t) + "-" + std::to_string(i % kCasesPerThread);
-          // A submission in doubt (its answer was lost in a crash) is
-          // retried first, with identical content; a new one is marked in
-          // doubt before it is sent.
-          v1::Event e;
-          bool retry;
-          {
-            std::lock_guard<std::mutex> lock(mu);
-            auto& maybe = ledger.maybe[case_id];
-            retry = maybe.has_value();
-            if (!retry) maybe = EventFor(case_id, next_seq[slot]++);
-            e = *maybe;
-          }
-          v1::SubmitResponse resp;
-          grpc::Status st = Submit(*events, e, &resp);
-          if (!st.ok()) {
-            // Only the crash may fail a call here; the event stays in doubt.
-            EXPECT_TRUE(st.error_code() == grpc::StatusCode::UNAVAILABLE ||
-                        st.error_code() == grpc::StatusCode::CANCELLED)
-                << st.error_code() << " " << st.error_message();
-            return;
-          }
-          std::lock_guard<std::mutex> lock(mu);
-          // A retried event comes back as a duplicate (stored before the
-          // crash, with its original version) or is written now: either way
-          // it is acknowledged exactly once.
-          EXPECT_TRUE(retry || !resp.duplicate()) << e.event_id();
-          ledger.maybe[case_id].reset();
-          ledger.acked[case_id].push_back({e.event_id(), resp.case_version(), resp.position()});
-          retried_duplicates += retry && resp.duplicate();
-          ++round_acks;
-          cv.notify_all();
+        for (int i = 0;; ++i) {
+          if (!SubmitOne(*events, t, i % kCasesPerThread, &round_acks)) return;
         }
       });
     }
     {
-      std::unique_lock<std::mutex> lock(mu);
-      cv.wait(lock, [&] { return round_acks >= kill_after; });
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return round_acks >= acks; });
     }
-    const int status = server.KillAndWait(SIGKILL);
-    EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    stop();
     for (auto& w : workers) w.join();
-    acked_total += round_acks;
+    return round_acks;
   }
 
+  const Ledger& ledger() const { return ledger_; }
+  int retried_duplicates() const { return retried_duplicates_; }
+
+ private:
+  static std::string CaseId(int t, int c) {
+    return "crash-" + std::to_string(t) + "-" + std::to_string(c);
+  }
+
+  // One submission; false once the server is gone.
+  bool SubmitOne(v1::EventService::Stub& events, int t, int c, size_t* round_acks) {
+    const std::string case_id = CaseId(t, c);
+    // A submission in doubt (its answer was lost when the server went away)
+    // is retried first, with identical content; a new one is marked in
+    // doubt before it is sent.
+    v1::Event e;
+    bool retry;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto& maybe = ledger_.maybe[case_id];
+      retry = maybe.has_value();
+      if (!retry) maybe = EventFor(case_id, next_seq_[case_id]++);
+      e = *maybe;
+    }
+    v1::SubmitResponse resp;
+    grpc::Status st = Submit(events, e, &resp);
+    if (!st.ok()) {
+      // Only the server going away may fail a call here; the event stays
+      // in doubt.
+      EXPECT_TRUE(st.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                  st.error_code() == grpc::StatusCode::CANCELLED)
+          << st.error_code() << " " << st.error_message();
+      return false;
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    // A retried event comes back as a duplicate (stored before the crash,
+    // with its original version) or is written now: either way it is
+    // acknowledged exactly once.
+    EXPECT_TRUE(retry || !resp.duplicate()) << e.event_id();
+    ledger_.maybe[case_id].reset();
+    ledger_.acked[case_id].push_back({e.event_id(), resp.case_version(), resp.position()});
+    retried_duplicates_ += retry && resp.duplicate();
+    ++*round_acks;
+    cv_.notify_all();
+    return true;
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  Ledger ledger_;                          // guarded by mu_
+  std::map<std::string, int> next_seq_;    // guarded by mu_
+  int retried_duplicates_ = 0;             // guarded by mu_
+};
+
+std::vector<std::string> ServerArgs(const TempDir& dir) {
+  return {"--data-dir", dir.Sub("data"), "--listen", "127.0.0.1:0", "--partitions", "4",
+          "--shutdown-grace", "2"};
+}
+
+size_t VerifyAgainstFreshServer(const std::vector<std::string>& args, const Load& load) {
   ChildServer server(GRIDCASED_PATH, args);
-  ASSERT_NE(server.port(), 0) << server.output();
+  EXPECT_NE(server.port(), 0) << server.output();
   auto cases = v1::CaseService::NewStub(
       grpc::CreateChannel(server.address(), grpc::InsecureChannelCredentials()));
   size_t stored = 0;
-  Verify(ledger, *cases, &stored);
-  EXPECT_GE(stored, acked_total);
-  // And a clean stop is clean.
+  Verify(load.ledger(), *cases, &stored);
   const int status = server.KillAndWait(SIGTERM);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << server.output();
+  return stored;
+}
+
+TEST(CrashTest, KilledUnderLoadLosesNoAcknowledgedEvent) {
+  TempDir dir;
+  const auto args = ServerArgs(dir);
+  Load load;
+  std::mt19937 rng(20200222);
+  size_t acked_total = 0;
+  for (int round = 0; round < kRounds; ++round) {
+    ChildServer server(GRIDCASED_PATH, args);
+    ASSERT_NE(server.port(), 0) << server.output();
+    {
+      auto cases = v1::CaseService::NewStub(
+          grpc::CreateChannel(server.address(), grpc::InsecureChannelCredentials()));
+      size_t stored = 0;
+      Verify(load.ledger(), *cases, &stored);
+      ASSERT_FALSE(::testing::Test::HasFatalFailure());
+    }
+    acked_total += load.RunUntil(server.address(), 150 + rng() % 400, [&] {
+      const int status = server.KillAndWait(SIGKILL);
+      EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    });
+  }
+  const size_t stored = VerifyAgainstFreshServer(args, load);
+  ASSERT_FALSE(::testing::Test::HasFatalFailure());
+  EXPECT_GE(stored, acked_total);
   RecordProperty("acknowledged", static_cast<int>(acked_total));
   RecordProperty("stored", static_cast<int>(stored));
-  RecordProperty("retried_duplicates", retried_duplicates);
+  RecordProperty("retried_duplicates", load.retried_duplicates());
+}
+
+TEST(CrashTest, SigtermUnderLoadDrainsAndExitsCleanly) {
+  TempDir dir;
+  const auto args = ServerArgs(dir);
+  Load load;
+  ChildServer server(GRIDCASED_PATH, args);
+  ASSERT_NE(server.port(), 0) << server.output();
+  int status = 0;
+  load.RunUntil(server.address(), 300, [&] { status = server.KillAndWait(SIGTERM); });
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << server.output();
+  EXPECT_THAT(server.output(), ::testing::HasSubstr("stopped cleanly"));
+  VerifyAgainstFreshServer(args, load);
 }
 
 }  // namespace

@@ -172,10 +172,7 @@ absl::Status Engine::CheckEventIdElsewhere(const v1::Event& event,
     if (!found->has_value()) continue;
     auto prior = p.store->ReadRecord(**found);
     if (!prior.ok()) return prior.status();
-    return absl::AlreadyExistsError(absl::StrCat(
-        "event_id ", event.event_id(),
-        " was already recorded with different content (case ",
-        prior->event().case_id(), ", version ", prior->case_version(), ")"));
+    return EventIdConflict(*prior);
   }
   return absl::OkStatus();
 }

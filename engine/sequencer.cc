@@ -47,13 +47,17 @@ absl::StatusOr<v1::SubmitResponse> SameOrConflict(const v1::Record& prior,
   if (google::protobuf::util::MessageDifferencer::Equals(prior.event(), event)) {
     return ResponseFor(prior, /*duplicate=*/true);
   }
-  return absl::AlreadyExistsError(absl::StrCat(
-      "event_id ", event.event_id(),
-      " was already recorded with different content (case ",
-      prior.event().case_id(), ", version ", prior.case_version(), ")"));
+  return EventIdConflict(prior);
 }
 
 }  // namespace
+
+absl::Status EventIdConflict(const v1::Record& prior) {
+  return absl::AlreadyExistsError(absl::StrCat(
+      "event_id ", prior.event().event_id(),
+      " was already recorded with different content (case ",
+      prior.event().case_id(), ", version ", prior.case_version(), ")"));
+}
 
 // One group commit in the making: the WriteBatch, and an overlay of what
 // the group has changed so far, so that later submissions of the same group

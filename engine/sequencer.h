@@ -43,6 +43,10 @@ struct SequencerOptions {
 inline constexpr char kCurrentVersionPayload[] =
     "type.googleapis.com/gridcase.v1.CurrentVersion";
 
+// The refusal for an event_id already recorded, as `prior`, with other
+// content.
+absl::Status EventIdConflict(const v1::Record& prior);
+
 class Sequencer {
  public:
   // `store`, `clock` and `logic` must outlive the sequencer. Starts the

@@ -155,6 +155,11 @@ absl::Status CheckFields(const Message& msg, const std::string& path,
   return absl::OkStatus();
 }
 
+std::string PayloadFieldName(const v1::Event& e) {
+  const auto* f = v1::Event::descriptor()->FindFieldByNumber(e.payload_case());
+  return f == nullptr ? "payload" : f->name();
+}
+
 absl::Status Require(bool present, absl::string_view path) {
   return present ? absl::OkStatus() : Invalid(path, "is required");
 }
@@ -229,6 +234,20 @@ absl::Status CheckPayload(const v1::Event& e, const ValidationLimits& limits) {
     case E::kReassignment:
       return Require(!e.reassignment().to_assignee().empty(),
                      "event.reassignment.to_assignee");
+    case E::kHelpCancelled:
+      return Require(!e.help_cancelled().request_id().empty(),
+                     "event.help_cancelled.request_id");
+    case E::kWorkflowDeployed:
+    case E::kStageChanged:
+    case E::kCategoryChanged:
+    case E::kTaskOpened:
+    case E::kTaskClosed:
+    case E::kDeadlineSet:
+    case E::kDeadlineCancelled:
+    case E::kEscalated:
+    case E::kNotification:
+      return Invalid(absl::StrCat("event.", PayloadFieldName(e)),
+                     "is a derived event, written by the engine only");
   }
   return Invalid("event.payload", "unknown payload");
 }
@@ -259,6 +278,16 @@ absl::Status ValidateEvent(const v1::Event& event,
     return Invalid("event.occurred_at", "is required");
   }
   if (auto st = CheckFields(event, "event", limits); !st.ok()) return st;
+  if (event.event_id().find(kDerivedIdSeparator) != std::string::npos) {
+    return Invalid("event.event_id",
+                   absl::StrCat("'", std::string(1, kDerivedIdSeparator),
+                                "' is reserved for the ids of derived events"));
+  }
+  if (event.case_id()[0] == kReservedCasePrefix) {
+    return Invalid("event.case_id",
+                   absl::StrCat("ids starting with '", std::string(1, kReservedCasePrefix),
+                                "' are reserved for the engine"));
+  }
   const int64_t occurred_us = event.occurred_at().seconds() * 1000000 +
                               event.occurred_at().nanos() / 1000;
   if (occurred_us > now_us + limits.future_skew_us_max) {

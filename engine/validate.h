@@ -13,6 +13,11 @@
 
 namespace gridcase {
 
+// Derived events have the id of their cause, this separator and a number.
+inline constexpr char kDerivedIdSeparator = '#';
+// Case ids that start with this belong to the engine (workflow deployments).
+inline constexpr char kReservedCasePrefix = '~';
+
 struct ValidationLimits {
   // How far `occurred_at` may lie ahead of the server's clock.
   int64_t future_skew_us_max = 5LL * 60 * 1000 * 1000;

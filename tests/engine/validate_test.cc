@@ -154,5 +154,13 @@ TEST(ValidateTest, RequiresThePayloadsOwnFields) {
   ExpectInvalid(e, "event.reassignment.to_assignee", "required");
 }
 
+TEST(ValidateTest, ClientsCannotSubmitDerivedEventsOrReservedIds) {
+  auto e = BaseEvent("e1", "c1");
+  e.mutable_stage_changed()->set_to("closed");
+  ExpectInvalid(e, "event.stage_changed", "derived event");
+  ExpectInvalid(Fever("e1#2", "c1", 37.0), "event.event_id", "reserved");
+  ExpectInvalid(Fever("e1", "~workflow~x", 37.0), "event.case_id", "reserved");
+}
+
 }  // namespace
 }  // namespace gridcase

@@ -1,0 +1,25 @@
+// Durations as people write them in workflow definitions: "30s", "15m",
+// "4h", "1d", "14d" — a whole number and one unit.
+#ifndef GRIDCASE_ENGINE_WORKFLOW_DURATION_H_
+#define GRIDCASE_ENGINE_WORKFLOW_DURATION_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace gridcase::workflow {
+
+inline constexpr int64_t kSecondUs = 1000000;
+inline constexpr int64_t kDayUs = 86400 * kSecondUs;
+
+// Microseconds, or INVALID_ARGUMENT saying what is wrong. At most 3650 days.
+absl::StatusOr<int64_t> ParseDuration(absl::string_view text);
+
+// The shortest exact rendering: 86400000000 -> "1d", 5400000000 -> "90m".
+std::string FormatDuration(int64_t us);
+
+}  // namespace gridcase::workflow
+
+#endif  // GRIDCASE_ENGINE_WORKFLOW_DURATION_H_

@@ -1,0 +1,647 @@
+#include "engine/workflow/expr.h"
+
+#include <cctype>
+#include <cmath>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "engine/workflow/duration.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/reflection.h"
+#include "google/protobuf/timestamp.pb.h"
+
+namespace gridcase::workflow {
+
+using google::protobuf::Descriptor;
+using google::protobuf::EnumDescriptor;
+using google::protobuf::FieldDescriptor;
+using google::protobuf::Message;
+
+enum class Type { kBool, kNumber, kString, kEnum, kDuration, kUnresolved };
+
+const char* TypeName(Type t) {
+  switch (t) {
+    case Type::kBool: return "a boolean";
+    case Type::kNumber: return "a number";
+    case Type::kString: return "a string";
+    case Type::kEnum: return "an enum";
+    case Type::kDuration: return "a duration";
+    case Type::kUnresolved: return "a name";
+  }
+  return "?";
+}
+
+enum class Op { kEq, kNe, kLt, kLe, kGt, kGe };
+
+struct Guard::Node {
+  enum Kind { kOr, kAnd, kNot, kCmp, kIn, kLiteral, kEventPath, kCasePath, kCount,
+              kTimeInStage, kIdent } kind;
+  Type type = Type::kBool;
+  const EnumDescriptor* enum_type = nullptr;  // for kEnum
+  std::vector<std::shared_ptr<Node>> kids;
+  Op op = Op::kEq;
+  // Literals (and resolved identifiers).
+  bool b = false;
+  double num = 0;
+  std::string str;  // strings; the identifier text for kIdent
+  int enum_number = 0;
+  int64_t duration_us = 0;
+  // Paths.
+  std::vector<const FieldDescriptor*> path;
+  // count().
+  std::string counter;
+  int64_t window_us = 0;
+  size_t column = 0;
+};
+
+namespace {
+
+using Node = Guard::Node;
+using NodePtr = std::shared_ptr<Node>;
+
+struct Token {
+  enum Kind { kIdent, kNumber, kDuration, kString, kOp, kEnd } kind;
+  std::string text;
+  double num = 0;
+  int64_t duration_us = 0;
+  size_t column = 0;  // 1-based
+};
+
+absl::Status ErrorAt(size_t column, absl::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat("column ", column, ": ", what));
+}
+
+absl::StatusOr<std::vector<Token>> Lex(absl::string_view src) {
+  std::vector<Token> out;
+  size_t i = 0;
+  while (i < src.size()) {
+    const char c = src[i];
+    if (std::isspace(static_cast<unsigned char>(c))) {
+      ++i;
+      continue;
+    }
+    Token t;
+    t.column = i + 1;
+    if (std::isalpha(static_cast<unsigned char>(c)) || c == '_') {
+      size_t j = i;
+      while (j < src.size() && (std::isalnum(static_cast<unsigned char>(src[j])) || src[j] == '_')) ++j;
+      t.kind = Token::kIdent;
+      t.text = std::string(src.substr(i, j - i));
+      i = j;
+    } else if (std::isdigit(static_cast<unsigned char>(c))) {
+      size_t j = i;
+      while (j < src.size() && (std::isdigit(static_cast<unsigned char>(src[j])) || src[j] == '.')) ++j;
+      const std::string number(src.substr(i, j - i));
+      if (j < src.size() && std::isalpha(static_cast<unsigned char>(src[j]))) {
+        size_t k = j;
+        while (k < src.size() && std::isalpha(static_cast<unsigned char>(src[k]))) ++k;
+        auto d = ParseDuration(src.substr(i, k - i));
+        if (!d.ok()) return ErrorAt(t.column, d.status().message());
+        t.kind = Token::kDuration;
+        t.duration_us = *d;
+        t.text = std::string(src.substr(i, k - i));
+        i = k;
+      } else {
+        char* end = nullptr;
+        t.num = std::strtod(number.c_str(), &end);
+        if (end != number.c_str() + number.size()) {
+          return ErrorAt(t.column, absl::StrCat("\"", number, "\" is not a number"));
+        }
+        t.kind = Token::kNumber;
+        t.text = number;
+        i = j;
+      }
+    } else if (c == '"') {
+      size_t j = i + 1;
+      std::string text;
+      while (j < src.size() && src[j] != '"') {
+        if (src[j] == '\\' && j + 1 < src.size()) ++j;
+        text.push_back(src[j++]);
+      }
+      if (j >= src.size()) return ErrorAt(t.column, "string is not closed");
+      t.kind = Token::kString;
+      t.text = std::move(text);
+      i = j + 1;
+    } else {
+      static const char* const kOps[] = {"==", "!=", "<=", ">=", "&&", "||", "<", ">",
+                                         "!", "(", ")", "[", "]", ",", "."};
+      bool found = false;
+      for (const char* op : kOps) {
+        const absl::string_view o(op);
+        if (src.substr(i, o.size()) == o) {
+          t.kind = Token::kOp;
+          t.text = std::string(o);
+          i += o.size();
+          found = true;
+          break;
+        }
+      }
+      if (!found) {
+        return ErrorAt(t.column, absl::StrCat("unexpected character '", std::string(1, c), "'"));
+      }
+    }
+    out.push_back(std::move(t));
+  }
+  Token end;
+  end.kind = Token::kEnd;
+  end.column = src.size() + 1;
+  out.push_back(end);
+  return out;
+}
+
+// Field types that guards can read.
+absl::StatusOr<Type> TypeOfField(const FieldDescriptor* f, size_t column) {
+  if (f->is_repeated()) {
+    return ErrorAt(column, absl::StrCat(f->full_name(), " is a list; guards read single values"));
+  }
+  switch (f->cpp_type()) {
+    case FieldDescriptor::CPPTYPE_BOOL: return Type::kBool;
+    case FieldDescriptor::CPPTYPE_STRING: return Type::kString;
+    case FieldDescriptor::CPPTYPE_ENUM: return Type::kEnum;
+    case FieldDescriptor::CPPTYPE_DOUBLE:
+    case FieldDescriptor::CPPTYPE_FLOAT:
+    case FieldDescriptor::CPPTYPE_INT32:
+    case FieldDescriptor::CPPTYPE_INT64:
+    case FieldDescriptor::CPPTYPE_UINT32:
+    case FieldDescriptor::CPPTYPE_UINT64:
+      return Type::kNumber;
+    case FieldDescriptor::CPPTYPE_MESSAGE:
+      return ErrorAt(column, absl::StrCat(f->full_name(),
+                                          " is a message; name one of its fields"));
+  }
+  return ErrorAt(column, "unsupported field type");
+}
+
+class Parser {
+ public:
+  Parser(std::vector<Token> tokens, const GuardScope& scope)
+      : tokens_(std::move(tokens)), scope_(scope) {}
+
+  absl::StatusOr<NodePtr> ParseAll() {
+    auto e = ParseOr();
+    if (!e.ok()) return e;
+    if (Peek().kind != Token::kEnd) {
+      return ErrorAt(Peek().column, absl::StrCat("unexpected \"", Peek().text, "\""));
+    }
+    if (auto st = RequireBool(**e); !st.ok()) return st;
+    return e;
+  }
+
+ private:
+  const Token& Peek() const { return tokens_[pos_]; }
+  const Token& Next() { return tokens_[pos_++]; }
+  bool IsOp(absl::string_view op) const {
+    return Peek().kind == Token::kOp && Peek().text == op;
+  }
+  bool IsWord(absl::string_view w) const {
+    return Peek().kind == Token::kIdent && Peek().text == w;
+  }
+
+  absl::Status RequireBool(const Node& n) {
+    if (n.type == Type::kBool) return absl::OkStatus();
+    return ErrorAt(n.column, absl::StrCat("expected a condition, found ", TypeName(n.type)));
+  }
+
+  absl::StatusOr<NodePtr> Binary(Node::Kind kind, absl::string_view sym,
+                                 absl::string_view word,
+                                 absl::StatusOr<NodePtr> (Parser::*sub)()) {
+    auto left = (this->*sub)();
+    if (!left.ok()) return left;
+    if (!IsOp(sym) && !IsWord(word)) return left;
+    auto node = std::make_shared<Node>();
+    node->kind = kind;
+    node->column = (*left)->column;
+    if (auto st = RequireBool(**left); !st.ok()) return st;
+    node->kids.push_back(*left);
+    while (IsOp(sym) || IsWord(word)) {
+      Next();
+      auto right = (this->*sub)();
+      if (!right.ok()) return right;
+      if (auto st = RequireBool(**right); !st.ok()) return st;
+      node->kids.push_back(*right);
+    }
+    return node;
+  }
+
+  absl::StatusOr<NodePtr> ParseOr() { return Binary(Node::kOr, "||", "or", &Parser::ParseAnd); }
+  absl::StatusOr<NodePtr> ParseAnd() { return Binary(Node::kAnd, "&&", "and", &Parser::ParseNot); }
+
+  absl::StatusOr<NodePtr> ParseNot() {
+    if (IsOp("!") || IsWord("not")) {
+      const size_t column = Next().column;
+      auto inner = ParseNot();
+      if (!inner.ok()) return inner;
+      if (auto st = RequireBool(**inner); !st.ok()) return st;
+      auto node = std::make_shared<Node>();
+      node->kind = Node::kNot;
+      node->column = column;
+      node->kids.push_back(*inner);
+      return node;
+    }
+    return ParseCmp();
+  }
+
+  absl::StatusOr<NodePtr> ParseCmp() {
+    auto left = ParseTerm();
+    if (!left.ok()) return left;
+    static const std::pair<const char*, Op> kOps[] = {
+        {"==", Op::kEq}, {"!=", Op::kNe}, {"<=", Op::kLe},
+        {">=", Op::kGe}, {"<", Op::kLt},  {">", Op::kGt}};
+    for (const auto& [sym, op] : kOps) {
+      if (!IsOp(sym)) continue;
+      const Token& tok = Next();
+      auto right = ParseTerm();
+      if (!right.ok()) return right;
+      auto node = std::make_shared<Node>();
+      node->kind = Node::kCmp;
+      node->op = op;
+      node->column = tok.column;
+      node->kids = {*left, *right};
+      if (auto st = CheckComparable(*node, op != Op::kEq && op != Op::kNe); !st.ok()) return st;
+      return node;
+    }
+    if (IsWord("in")) {
+      const size_t column = Next().column;
+      if (!IsOp("[")) return ErrorAt(Peek().column, "expected '[' after 'in'");
+      Next();
+      auto node = std::make_shared<Node>();
+      node->kind = Node::kIn;
+      node->column = column;
+      node->kids.push_back(*left);
+      for (;;) {
+        auto item = ParseTerm();
+        if (!item.ok()) return item;
+        node->kids.push_back(*item);
+        if (IsOp(",")) {
+          Next();
+          continue;
+        }
+        if (IsOp("]")) {
+          Next();
+          break;
+        }
+        return ErrorAt(Peek().column, "expected ',' or ']'");
+      }
+      for (size_t i = 1; i < node->kids.size(); ++i) {
+        Node pair;
+        pair.kids = {node->kids[0], node->kids[i]};
+        pair.column = node->kids[i]->column;
+        if (auto st = CheckComparable(pair, false); !st.ok()) return st;
+        node->kids[i] = pair.kids[1];
+      }
+      return node;
+    }
+    if ((*left)->type == Type::kUnresolved) {
+      return ErrorAt((*left)->column,
+                     absl::StrCat("unknown name \"", (*left)->str,
+                                  "\": not a field of the event, not case.*, count() "
+                                  "or time_in_stage"));
+    }
+    return left;
+  }
+
+  // Resolves an identifier against an enum: "POSITIVE" or its full name.
+  absl::Status ResolveEnum(Node* ident, const EnumDescriptor* e) {
+    const auto* v = e->FindValueByName(ident->str);
+    for (int i = 0; v == nullptr && i < e->value_count(); ++i) {
+      const std::string& name = e->value(i)->name();
+      if (name.size() > ident->str.size() &&
+          name.compare(name.size() - ident->str.size(), ident->str.size(), ident->str) == 0 &&
+          name[name.size() - ident->str.size() - 1] == '_') {
+        v = e->value(i);
+      }
+    }
+    if (v == nullptr) {
+      std::vector<std::string> names;
+      for (int i = 0; i < e->value_count(); ++i) names.push_back(e->value(i)->name());
+      return ErrorAt(ident->column,
+                     absl::StrCat(ident->str, " is not a value of ", e->full_name(), " (",
+                                  absl::StrJoin(names, ", "), ")"));
+    }
+    ident->kind = Node::kLiteral;
+    ident->type = Type::kEnum;
+    ident->enum_type = e;
+    ident->enum_number = v->number();
+    return absl::OkStatus();
+  }
+
+  absl::Status CheckComparable(Node& cmp, bool ordering) {
+    NodePtr& l = cmp.kids[0];
+    NodePtr& r = cmp.kids[1];
+    if (l->type == Type::kUnresolved && r->type == Type::kEnum) {
+      auto copy = std::make_shared<Node>(*l);
+      if (auto st = ResolveEnum(copy.get(), r->enum_type); !st.ok()) return st;
+      l = copy;
+    }
+    if (r->type == Type::kUnresolved && l->type == Type::kEnum) {
+      auto copy = std::make_shared<Node>(*r);
+      if (auto st = ResolveEnum(copy.get(), l->enum_type); !st.ok()) return st;
+      r = copy;
+    }
+    for (const NodePtr& side : {l, r}) {
+      if (side->type == Type::kUnresolved) {
+        return ErrorAt(side->column, absl::StrCat("unknown name \"", side->str, "\""));
+      }
+    }
+    if (l->type != r->type) {
+      return ErrorAt(cmp.column, absl::StrCat("type mismatch: ", TypeName(l->type),
+                                              " compared with ", TypeName(r->type)));
+    }
+    if (l->type == Type::kEnum && l->enum_type != r->enum_type) {
+      return ErrorAt(cmp.column, absl::StrCat("type mismatch: ", l->enum_type->full_name(),
+                                              " compared with ", r->enum_type->full_name()));
+    }
+    if (ordering && l->type != Type::kNumber && l->type != Type::kDuration) {
+      return ErrorAt(cmp.column, absl::StrCat("<, <=, > and >= compare numbers or durations, not ",
+                                              TypeName(l->type), "s"));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<NodePtr> ParseTerm() {
+    const Token& tok = Next();
+    auto node = std::make_shared<Node>();
+    node->column = tok.column;
+    switch (tok.kind) {
+      case Token::kEnd:
+        return ErrorAt(tok.column, "expression ends too early");
+      case Token::kNumber:
+        node->kind = Node::kLiteral;
+        node->type = Type::kNumber;
+        node->num = tok.num;
+        return node;
+      case Token::kDuration:
+        node->kind = Node::kLiteral;
+        node->type = Type::kDuration;
+        node->duration_us = tok.duration_us;
+        return node;
+      case Token::kString:
+        node->kind = Node::kLiteral;
+        node->type = Type::kString;
+        node->str = tok.text;
+        return node;
+      case Token::kOp:
+        if (tok.text == "(") {
+          auto inner = ParseOr();
+          if (!inner.ok()) return inner;
+          if (!IsOp(")")) return ErrorAt(Peek().column, "expected ')'");
+          Next();
+          return inner;
+        }
+        return ErrorAt(tok.column, absl::StrCat("unexpected \"", tok.text, "\""));
+      case Token::kIdent:
+        break;
+    }
+    if (tok.text == "true" || tok.text == "false") {
+      node->kind = Node::kLiteral;
+      node->type = Type::kBool;
+      node->b = tok.text == "true";
+      return node;
+    }
+    if (tok.text == "time_in_stage") {
+      node->kind = Node::kTimeInStage;
+      node->type = Type::kDuration;
+      return node;
+    }
+    if (tok.text == "count") return ParseCount(node);
+    // A path, or an identifier to resolve later.
+    std::vector<std::pair<std::string, size_t>> parts = {{tok.text, tok.column}};
+    while (IsOp(".")) {
+      Next();
+      if (Peek().kind != Token::kIdent) return ErrorAt(Peek().column, "expected a field name");
+      parts.emplace_back(Peek().text, Peek().column);
+      Next();
+    }
+    const bool on_case = parts[0].first == "case";
+    const Descriptor* d = on_case ? v1::CaseState::descriptor() : v1::Event::descriptor();
+    if (on_case) parts.erase(parts.begin());
+    if (parts.empty()) return ErrorAt(tok.column, "case needs a field: case.category, case.stage, ...");
+    const FieldDescriptor* first = d->FindFieldByName(parts[0].first);
+    if (first == nullptr && !on_case && parts.size() == 1) {
+      node->kind = Node::kIdent;
+      node->type = Type::kUnresolved;
+      node->str = tok.text;
+      return node;
+    }
+    node->kind = on_case ? Node::kCasePath : Node::kEventPath;
+    for (size_t i = 0; i < parts.size(); ++i) {
+      const auto& [name, column] = parts[i];
+      const FieldDescriptor* f = d == nullptr ? nullptr : d->FindFieldByName(name);
+      if (f == nullptr) {
+        return ErrorAt(column, absl::StrCat("\"", name, "\" is not a field of ",
+                                            d ? d->full_name() : "a value"));
+      }
+      if (!on_case && i == 0 && f->containing_oneof() != nullptr &&
+          f->name() != scope_.payload) {
+        return ErrorAt(column, scope_.payload.empty()
+                                   ? absl::StrCat("this rule reacts to no event type, so it "
+                                                  "cannot read ", name)
+                                   : absl::StrCat(name, " is not the event this rule reacts "
+                                                  "to (", scope_.payload, ")"));
+      }
+      node->path.push_back(f);
+      const bool last = i + 1 == parts.size();
+      if (f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE && !last) {
+        d = f->message_type();
+        continue;
+      }
+      if (!last) {
+        return ErrorAt(parts[i + 1].second, absl::StrCat(f->full_name(), " has no fields"));
+      }
+      if (f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE &&
+          f->message_type() == google::protobuf::Timestamp::descriptor()) {
+        return ErrorAt(column, absl::StrCat(f->full_name(),
+                                            " is a time; compare time_in_stage instead"));
+      }
+      auto type = TypeOfField(f, column);
+      if (!type.ok()) return type.status();
+      node->type = *type;
+      if (*type == Type::kEnum) node->enum_type = f->enum_type();
+    }
+    return node;
+  }
+
+  absl::StatusOr<NodePtr> ParseCount(NodePtr node) {
+    if (!IsOp("(")) return ErrorAt(Peek().column, "expected '(' after count");
+    Next();
+    if (Peek().kind != Token::kString) {
+      return ErrorAt(Peek().column, "count takes a counter name in quotes: count(\"name\")");
+    }
+    const Token& name = Next();
+    auto it = scope_.counters.find(name.text);
+    if (it == scope_.counters.end()) {
+      return ErrorAt(name.column, absl::StrCat("no counter named \"", name.text, "\""));
+    }
+    if (!IsOp(")")) return ErrorAt(Peek().column, "expected ')'");
+    Next();
+    node->kind = Node::kCount;
+    node->type = Type::kNumber;
+    node->counter = name.text;
+    node->window_us = it->second;
+    return node;
+  }
+
+  std::vector<Token> tokens_;
+  size_t pos_ = 0;
+  const GuardScope& scope_;
+};
+
+// A value read at evaluation time. Only the member of the node's type is set.
+struct Val {
+  bool b = false;
+  double num = 0;
+  std::string str;
+  int enum_number = 0;
+  int64_t duration_us = 0;
+};
+
+int64_t Micros(const google::protobuf::Timestamp& t) {
+  return t.seconds() * 1000000 + t.nanos() / 1000;
+}
+
+Val ReadPath(const Message& root, const std::vector<const FieldDescriptor*>& path) {
+  const Message* msg = &root;
+  for (size_t i = 0; i + 1 < path.size(); ++i) {
+    msg = &msg->GetReflection()->GetMessage(*msg, path[i]);
+  }
+  const FieldDescriptor* f = path.back();
+  const auto* r = msg->GetReflection();
+  Val v;
+  switch (f->cpp_type()) {
+    case FieldDescriptor::CPPTYPE_BOOL: v.b = r->GetBool(*msg, f); break;
+    case FieldDescriptor::CPPTYPE_STRING: v.str = r->GetString(*msg, f); break;
+    case FieldDescriptor::CPPTYPE_ENUM: v.enum_number = r->GetEnumValue(*msg, f); break;
+    case FieldDescriptor::CPPTYPE_DOUBLE: v.num = r->GetDouble(*msg, f); break;
+    case FieldDescriptor::CPPTYPE_FLOAT: v.num = r->GetFloat(*msg, f); break;
+    case FieldDescriptor::CPPTYPE_INT32: v.num = r->GetInt32(*msg, f); break;
+    case FieldDescriptor::CPPTYPE_INT64: v.num = static_cast<double>(r->GetInt64(*msg, f)); break;
+    case FieldDescriptor::CPPTYPE_UINT32: v.num = r->GetUInt32(*msg, f); break;
+    case FieldDescriptor::CPPTYPE_UINT64: v.num = static_cast<double>(r->GetUInt64(*msg, f)); break;
+    case FieldDescriptor::CPPTYPE_MESSAGE: break;  // excluded by Compile
+  }
+  return v;
+}
+
+Val Eval(const Node& n, const GuardInput& in);
+
+bool Compare(Type type, Op op, const Val& a, const Val& b) {
+  int c = 0;
+  switch (type) {
+    case Type::kBool: c = a.b == b.b ? 0 : 1; break;
+    case Type::kString: c = a.str.compare(b.str); break;
+    case Type::kEnum: c = a.enum_number == b.enum_number ? 0 : 1; break;
+    case Type::kNumber: c = a.num < b.num ? -1 : a.num > b.num ? 1 : 0; break;
+    case Type::kDuration:
+      c = a.duration_us < b.duration_us ? -1 : a.duration_us > b.duration_us ? 1 : 0;
+      break;
+    case Type::kUnresolved: break;
+  }
+  switch (op) {
+    case Op::kEq: return c == 0;
+    case Op::kNe: return c != 0;
+    case Op::kLt: return c < 0;
+    case Op::kLe: return c <= 0;
+    case Op::kGt: return c > 0;
+    case Op::kGe: return c >= 0;
+  }
+  return false;
+}
+
+Val Eval(const Node& n, const GuardInput& in) {
+  Val v;
+  switch (n.kind) {
+    case Node::kOr:
+      for (const auto& k : n.kids) {
+        if (Eval(*k, in).b) {
+          v.b = true;
+          break;
+        }
+      }
+      return v;
+    case Node::kAnd:
+      v.b = true;
+      for (const auto& k : n.kids) {
+        if (!Eval(*k, in).b) {
+          v.b = false;
+          break;
+        }
+      }
+      return v;
+    case Node::kNot:
+      v.b = !Eval(*n.kids[0], in).b;
+      return v;
+    case Node::kCmp:
+      v.b = Compare(n.kids[0]->type, n.op, Eval(*n.kids[0], in), Eval(*n.kids[1], in));
+      return v;
+    case Node::kIn: {
+      const Val left = Eval(*n.kids[0], in);
+      for (size_t i = 1; i < n.kids.size() && !v.b; ++i) {
+        v.b = Compare(n.kids[0]->type, Op::kEq, left, Eval(*n.kids[i], in));
+      }
+      return v;
+    }
+    case Node::kLiteral:
+      v.b = n.b;
+      v.num = n.num;
+      v.str = n.str;
+      v.enum_number = n.enum_number;
+      v.duration_us = n.duration_us;
+      return v;
+    case Node::kEventPath:
+      return ReadPath(*in.event, n.path);
+    case Node::kCasePath:
+      return ReadPath(*in.state, n.path);
+    case Node::kCount:
+      v.num = CounterValue(*in.state, n.counter, n.window_us, in.occurred_us);
+      return v;
+    case Node::kTimeInStage:
+      v.duration_us = in.state->has_stage_entered_at()
+                          ? in.now_us - Micros(in.state->stage_entered_at())
+                          : 0;
+      return v;
+    case Node::kIdent:
+      break;  // resolved or refused by Compile
+  }
+  std::abort();
+}
+
+}  // namespace
+
+uint32_t CounterValue(const v1::CaseState& state, const std::string& name,
+                      int64_t window_us, int64_t occurred_us) {
+  for (const auto& c : state.counters()) {
+    if (c.name() != name) continue;
+    if (window_us == 0) return c.count();
+    uint32_t n = 0;
+    for (int64_t t : c.occurred_us()) n += t > occurred_us - window_us && t <= occurred_us;
+    return n;
+  }
+  return 0;
+}
+
+Guard::Guard() = default;
+Guard::~Guard() = default;
+Guard::Guard(Guard&&) noexcept = default;
+Guard& Guard::operator=(Guard&&) noexcept = default;
+
+absl::StatusOr<Guard> Guard::Compile(absl::string_view source, const GuardScope& scope) {
+  Guard g;
+  g.source_ = std::string(source);
+  bool blank = true;
+  for (char c : source) blank = blank && std::isspace(static_cast<unsigned char>(c));
+  if (blank) return g;
+  auto tokens = Lex(source);
+  if (!tokens.ok()) return tokens.status();
+  Parser parser(std::move(*tokens), scope);
+  auto root = parser.ParseAll();
+  if (!root.ok()) return root.status();
+  g.root_ = std::move(*root);
+  return g;
+}
+
+bool Guard::Evaluate(const GuardInput& input) const {
+  return root_ == nullptr || Eval(*root_, input).b;
+}
+
+}  // namespace gridcase::workflow

@@ -1,0 +1,87 @@
+// Guards: the expression language of workflow rules.
+//
+//   expr  := or
+//   or    := and { ("||" | "or") and }
+//   and   := not { ("&&" | "and") not }
+//   not   := ("!" | "not") not | cmp
+//   cmp   := term [ ("==" | "!=" | "<" | "<=" | ">" | ">=") term
+//                 | "in" "[" term { "," term } "]" ]
+//   term  := "(" expr ")" | NUMBER | DURATION | STRING | "true" | "false"
+//          | path | IDENT | "count" "(" STRING ")" | "time_in_stage"
+//   path  := IDENT { "." IDENT }
+//
+// A path names a field of the event ("fever_reading.celsius", "grid_id",
+// "actor.role") or, after "case.", of the case ("case.category",
+// "case.stage"). Guards see the case with the event's own facts (readings,
+// counters) folded in and before any decision of the rules. A bare IDENT that is not a field is an
+// enum constant, resolved against the enum it is compared with: POSITIVE,
+// TEST_OUTCOME_POSITIVE. DURATION is a number with a unit: 24h, 14d.
+// count("name") is a counter of the definition; time_in_stage is how long
+// the case has been in its current stage, at the deciding record's
+// recorded time.
+//
+// Compile() checks names and types against the schema, so a compiled guard
+// cannot fail when evaluated.
+#ifndef GRIDCASE_ENGINE_WORKFLOW_EXPR_H_
+#define GRIDCASE_ENGINE_WORKFLOW_EXPR_H_
+
+#include <cstdint>
+#include <memory>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "gridcase/v1/case.pb.h"
+#include "gridcase/v1/event.pb.h"
+
+namespace gridcase::workflow {
+
+struct GuardScope {
+  // The payload the guarded event carries ("fever_reading"), or empty when
+  // the guard is not about one event type (deadline rules). Paths into
+  // other payloads are errors.
+  std::string payload;
+  // Names count() may use, with their window in µs (0: none).
+  std::map<std::string, int64_t> counters;
+};
+
+// What a guard reads when evaluated. All pointers must be set.
+struct GuardInput {
+  const v1::Event* event;
+  const v1::CaseState* state;  // the case, with the event's facts applied
+  int64_t now_us;              // recorded time of the deciding record
+  int64_t occurred_us;         // occurred time of the deciding event
+};
+
+class Guard {
+ public:
+  // Parses and type-checks `source`. Errors: INVALID_ARGUMENT with the
+  // column ("column 17: ...").
+  static absl::StatusOr<Guard> Compile(absl::string_view source,
+                                       const GuardScope& scope);
+  // The guard that always holds (an empty `when`).
+  Guard();
+  ~Guard();
+  Guard(Guard&&) noexcept;
+  Guard& operator=(Guard&&) noexcept;
+
+  bool Evaluate(const GuardInput& input) const;
+  const std::string& source() const { return source_; }
+
+  struct Node;
+
+ private:
+  std::string source_;
+  std::shared_ptr<const Node> root_;  // null: always true
+};
+
+// The value of a counter in `state` at occurred time `occurred_us`: for a
+// windowed counter, the counted events within `window_us` before it.
+uint32_t CounterValue(const v1::CaseState& state, const std::string& name,
+                      int64_t window_us, int64_t occurred_us);
+
+}  // namespace gridcase::workflow
+
+#endif  // GRIDCASE_ENGINE_WORKFLOW_EXPR_H_

@@ -36,7 +36,7 @@ enum class Op { kEq, kNe, kLt, kLe, kGt, kGe };
 
 struct Guard::Node {
   enum Kind { kOr, kAnd, kNot, kCmp, kIn, kLiteral, kEventPath, kCasePath, kCount,
-              kTimeInStage, kIdent } kind;
+              kTimeInStage, kOverdue, kIdent } kind;
   Type type = Type::kBool;
   const EnumDescriptor* enum_type = nullptr;  // for kEnum
   std::vector<std::shared_ptr<Node>> kids;
@@ -405,6 +405,7 @@ class Parser {
       return node;
     }
     if (tok.text == "count") return ParseCount(node);
+    if (tok.text == "overdue") return ParseOverdue(node);
     // A path, or an identifier to resolve later.
     std::vector<std::pair<std::string, size_t>> parts = {{tok.text, tok.column}};
     while (IsOp(".")) {
@@ -463,22 +464,43 @@ class Parser {
   }
 
   absl::StatusOr<NodePtr> ParseCount(NodePtr node) {
-    if (!IsOp("(")) return ErrorAt(Peek().column, "expected '(' after count");
-    Next();
-    if (Peek().kind != Token::kString) {
-      return ErrorAt(Peek().column, "count takes a counter name in quotes: count(\"name\")");
-    }
-    const Token& name = Next();
-    auto it = scope_.counters.find(name.text);
+    auto name = ParseNameArgument("count");
+    if (!name.ok()) return name.status();
+    auto it = scope_.counters.find(name->text);
     if (it == scope_.counters.end()) {
-      return ErrorAt(name.column, absl::StrCat("no counter named \"", name.text, "\""));
+      return ErrorAt(name->column, absl::StrCat("no counter named \"", name->text, "\""));
     }
-    if (!IsOp(")")) return ErrorAt(Peek().column, "expected ')'");
-    Next();
     node->kind = Node::kCount;
     node->type = Type::kNumber;
-    node->counter = name.text;
+    node->counter = name->text;
     node->window_us = it->second;
+    return node;
+  }
+
+  // Reads ( "name" ) and returns the name, or an error.
+  absl::StatusOr<Token> ParseNameArgument(const char* function) {
+    if (!IsOp("(")) return ErrorAt(Peek().column, absl::StrCat("expected '(' after ", function));
+    Next();
+    if (Peek().kind != Token::kString) {
+      return ErrorAt(Peek().column, absl::StrCat(function, " takes a name in quotes: ", function,
+                                                 "(\"name\")"));
+    }
+    Token name = Next();
+    if (!IsOp(")")) return ErrorAt(Peek().column, "expected ')'");
+    Next();
+    return name;
+  }
+
+  absl::StatusOr<NodePtr> ParseOverdue(NodePtr node) {
+    auto name = ParseNameArgument("overdue");
+    if (!name.ok()) return name.status();
+    if (!scope_.deadlines.count(name->text)) {
+      return ErrorAt(name->column, absl::StrCat("no deadline named \"", name->text,
+                                                "\" is ever set"));
+    }
+    node->kind = Node::kOverdue;
+    node->type = Type::kBool;
+    node->counter = name->text;
     return node;
   }
 
@@ -599,6 +621,11 @@ Val Eval(const Node& n, const GuardInput& in) {
       v.duration_us = in.state->has_stage_entered_at()
                           ? in.now_us - Micros(in.state->stage_entered_at())
                           : 0;
+      return v;
+    case Node::kOverdue:
+      for (const auto& d : in.state->deadlines()) {
+        if (d.name() == n.counter) v.b = Micros(d.due_at()) <= in.now_us;
+      }
       return v;
     case Node::kIdent:
       break;  // resolved or refused by Compile

@@ -8,6 +8,7 @@
 //                 | "in" "[" term { "," term } "]" ]
 //   term  := "(" expr ")" | NUMBER | DURATION | STRING | "true" | "false"
 //          | path | IDENT | "count" "(" STRING ")" | "time_in_stage"
+//          | "overdue" "(" STRING ")"
 //   path  := IDENT { "." IDENT }
 //
 // A path names a field of the event ("fever_reading.celsius", "grid_id",
@@ -18,7 +19,8 @@
 // TEST_OUTCOME_POSITIVE. DURATION is a number with a unit: 24h, 14d.
 // count("name") is a counter of the definition; time_in_stage is how long
 // the case has been in its current stage, at the deciding record's
-// recorded time.
+// recorded time; overdue("name") holds when the case has that deadline
+// pending and its due time has passed.
 //
 // Compile() checks names and types against the schema, so a compiled guard
 // cannot fail when evaluated.
@@ -28,6 +30,7 @@
 #include <cstdint>
 #include <memory>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -45,6 +48,8 @@ struct GuardScope {
   std::string payload;
   // Names count() may use, with their window in µs (0: none).
   std::map<std::string, int64_t> counters;
+  // Names overdue() may use.
+  std::set<std::string> deadlines;
 };
 
 // What a guard reads when evaluated. All pointers must be set.

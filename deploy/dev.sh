@@ -59,7 +59,8 @@ serve() {
   local data="${GRIDCASE_DATA:-$root/data}"
   log "starting gridcased on $listen (data in $data); Ctrl-C stops it cleanly"
   log "try: $build_dir/services/cli/gridcase --server $listen health"
-  exec "$build_dir/services/server/gridcased" --listen "$listen" --data-dir "$data"
+  exec "$build_dir/services/server/gridcased" --listen "$listen" --data-dir "$data" \
+    --workflows "$root/deploy/workflows"
 }
 
 run_tests() {

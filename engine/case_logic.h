@@ -1,11 +1,17 @@
 // The state machine of a case, behind one interface.
 //
-// A case's state is a deterministic fold of its records: CaseLogic is pure
-// (no clock, no randomness, no I/O), so live processing and a replay of the
-// log produce the same state byte for byte. The sequencer is its only caller
-// on the write path.
+// Zeebe's split: a *processor* decides what follows a submitted event and
+// may refuse it; *appliers* fold records (submitted and derived) into the
+// case state and are the only code that changes it. Process() runs the
+// appliers on every record it produces, and a replay of the log runs the
+// same appliers alone, so live processing and replay give the same state
+// byte for byte. Both are pure: no clock, no randomness, no I/O; time comes
+// from the record's recorded_at.
 #ifndef GRIDCASE_ENGINE_CASE_LOGIC_H_
 #define GRIDCASE_ENGINE_CASE_LOGIC_H_
+
+#include <optional>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "gridcase/v1/case.pb.h"
@@ -17,39 +23,26 @@ class CaseLogic {
  public:
   virtual ~CaseLogic() = default;
 
-  // Decides whether `event` may be appended to the case whose state is
-  // `before` (nullptr when the case does not exist yet). A refusal is a
-  // domain answer for the submitter: NOT_FOUND for an event that needs an
-  // existing case, FAILED_PRECONDITION for one the case cannot take now.
-  virtual absl::Status Check(const v1::CaseState* before,
-                             const v1::Event& event) const = 0;
+  // Processes one submitted record, whose position, case_version and
+  // recorded_at the sequencer has stamped (and, for a new case, whose
+  // `workflow.name` may name the workflow asked for). `*state` is the case
+  // (nullopt: it does not exist yet).
+  //
+  // A refusal (NOT_FOUND, FAILED_PRECONDITION) leaves `*state` and `*out`
+  // untouched. Otherwise appends to `*out` the submitted record, completed
+  // (workflow binding, changed_nothing, explanation), then every derived
+  // record, with consecutive positions and versions, and leaves `*state` as
+  // the appliers make it after all of them.
+  virtual absl::Status Process(v1::Record record, std::optional<v1::CaseState>* state,
+                               std::vector<v1::Record>* out) const = 0;
 
-  // Folds one accepted record into `state`. For the first record of a case
-  // `state` is a default CaseState. Never fails: everything that could be
-  // refused was refused by Check.
+  // Folds one stored record into `state` (a default CaseState for a case's
+  // first record).
   virtual void Apply(const v1::Record& record, v1::CaseState* state) const = 0;
+
+  // Told about every record once its group is durable, in log order.
+  virtual void OnCommitted(const v1::Record& record) const {}
 };
-
-// The fixed rules the engine starts with: stage and category follow
-// directly from the events (an isolation order puts the case in isolation, a
-// positive test result in treatment, ...). Thread-safe (stateless).
-class BuiltinCaseLogic final : public CaseLogic {
- public:
-  // Readings at or above this count as fever.
-  static constexpr double kFeverCelsius = 37.3;
-
-  absl::Status Check(const v1::CaseState* before,
-                     const v1::Event& event) const override;
-  void Apply(const v1::Record& record, v1::CaseState* state) const override;
-};
-
-// True for the payloads that may open a case; the others need an existing
-// case (a help being fulfilled, a release, a discharge, a contact attempt, a
-// note, a reassignment all refer to something already known).
-bool OpensCase(v1::Event::PayloadCase payload);
-
-// The name of the payload as written in the proto ("fever_reading").
-const char* PayloadName(v1::Event::PayloadCase payload);
 
 }  // namespace gridcase
 

@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "engine/workflow/logic.h"
 
 namespace gridcase {
 namespace {
@@ -117,13 +118,12 @@ uint64_t Fnv1a64(absl::string_view s) {
   return h;
 }
 
-Engine::Engine(const EngineOptions& options, const Clock* clock,
-               std::unique_ptr<CaseLogic> logic)
-    : options_(options), clock_(clock), logic_(std::move(logic)) {}
+Engine::Engine(const EngineOptions& options, const Clock* clock)
+    : options_(options), clock_(clock) {}
 
 absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(
     const EngineOptions& options, const Clock* clock,
-    std::unique_ptr<CaseLogic> logic) {
+    CaseLogicFactory make_logic) {
   if (options.data_dir.empty()) {
     return absl::InvalidArgumentError("data directory: not set");
   }
@@ -138,25 +138,61 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(
   auto count = ResolvePartitions(dir, options.partitions);
   if (!count.ok()) return count.status();
 
-  if (logic == nullptr) logic = std::make_unique<BuiltinCaseLogic>();
-  std::unique_ptr<Engine> engine(new Engine(options, clock, std::move(logic)));
+  std::unique_ptr<Engine> engine(new Engine(options, clock));
+  engine->logic_ = make_logic ? make_logic(&engine->registry_)
+                              : std::make_unique<workflow::WorkflowLogic>(&engine->registry_);
   engine->options_.partitions = *count;
   for (uint32_t i = 0; i < *count; ++i) {
     const std::string pdir = (dir / absl::StrFormat("partition-%03d", i)).string();
     auto store = PartitionStore::Open(pdir, PartitionId(i), options.env);
     if (!store.ok()) return store.status();
-    auto seq = Sequencer::Start(store->get(), clock, engine->logic_.get(),
+    engine->parts_.push_back(Part{std::move(*store), nullptr});
+  }
+  if (auto st = engine->LoadWorkflows(); !st.ok()) return st;
+  for (auto& part : engine->parts_) {
+    auto seq = Sequencer::Start(part.store.get(), clock, engine->logic_.get(),
                                 options.sequencer);
     if (!seq.ok()) return seq.status();
-    engine->parts_.push_back(Part{std::move(*store), std::move(*seq)});
+    part.sequencer = std::move(*seq);
   }
   return engine;
+}
+
+absl::Status Engine::LoadWorkflows() {
+  std::vector<v1::WorkflowDefinition> deployed;
+  for (const auto& p : parts_) {
+    auto st = p.store->ForEachRecordOfCases(
+        workflow::WorkflowCaseId(""), [&](const v1::Record& r) {
+          if (r.event().has_workflow_deployed()) {
+            deployed.push_back(r.event().workflow_deployed().definition());
+          }
+          return absl::OkStatus();
+        });
+    if (!st.ok()) return st;
+  }
+  std::sort(deployed.begin(), deployed.end(), [](const auto& a, const auto& b) {
+    return std::make_pair(a.name(), a.version()) < std::make_pair(b.name(), b.version());
+  });
+  for (const auto& proto : deployed) {
+    auto def = workflow::Definition::FromProto(proto);
+    if (!def.ok()) {
+      return absl::DataLossError(absl::StrCat("stored workflow ", proto.name(), " v",
+                                              proto.version(), " does not validate: ",
+                                              def.status().message()));
+    }
+    if (auto st = registry_.Add(*def); !st.ok()) {
+      return absl::DataLossError(absl::StrCat("stored workflows: ", st.message()));
+    }
+  }
+  return absl::OkStatus();
 }
 
 Engine::~Engine() { Stop(); }
 
 void Engine::Stop() {
-  for (auto& p : parts_) p.sequencer->Stop();
+  for (auto& p : parts_) {
+    if (p.sequencer) p.sequencer->Stop();
+  }
 }
 
 PartitionId Engine::PartitionOf(absl::string_view case_id) const {
@@ -191,6 +227,87 @@ void Engine::Submit(v1::SubmitRequest request, SubmitCallback done) {
     }
   }
   parts_[home.value()].sequencer->Submit(std::move(request), std::move(done));
+}
+
+void Engine::DeployWorkflow(const std::string& source, const std::string& file_name,
+                            const v1::Actor& actor, DeployCallback done) {
+  auto def = workflow::Definition::Parse(source, file_name.empty() ? "definition" : file_name);
+  if (!def.ok()) {
+    std::move(done)(def.status());
+    return;
+  }
+  if (!IsValidId(actor.id(), options_.limits.id_bytes_max)) {
+    std::move(done)(absl::InvalidArgumentError(
+        "actor.id: who deploys is required (1 to 128 bytes of printable ASCII)"));
+    return;
+  }
+  const v1::WorkflowDefinition& proto = (*def)->proto();
+  const std::string case_id = workflow::WorkflowCaseId(proto.name());
+  v1::SubmitRequest request;
+  v1::Event* e = request.mutable_event();
+  e->set_event_id(absl::StrCat(case_id, "~v", proto.version()));
+  e->set_case_id(case_id);
+  // The deployment's identity is its content: a retry of the same version
+  // must compare equal, so occurred_at is not the wall clock.
+  e->mutable_occurred_at()->set_seconds(0);
+  *e->mutable_actor() = actor;
+  e->set_channel(v1::CHANNEL_SYSTEM);
+  *e->mutable_workflow_deployed()->mutable_definition() = proto;
+  request.set_expected_version(proto.version() - 1);
+  const std::string name = proto.name();
+  const uint32_t version = proto.version();
+  auto latest = registry_.Latest(name);
+  parts_[PartitionOf(case_id).value()].sequencer->Submit(
+      std::move(request),
+      [done = std::move(done), name, version, latest_version = latest ? latest->version() : 0u](
+          absl::StatusOr<v1::SubmitResponse> r) mutable {
+        if (!r.ok()) {
+          if (r.status().code() == absl::StatusCode::kFailedPrecondition) {
+            std::move(done)(absl::FailedPreconditionError(absl::StrCat(
+                "workflow ", name, ": version ", version, " is not the next version (the "
+                "latest deployed is ", latest_version, "; deploy version ", latest_version + 1,
+                ")")));
+          } else if (r.status().code() == absl::StatusCode::kAlreadyExists) {
+            std::move(done)(absl::AlreadyExistsError(absl::StrCat(
+                "workflow ", name, " version ", version,
+                " is already deployed with different content; give the new definition "
+                "version ", latest_version + 1)));
+          } else {
+            std::move(done)(r.status());
+          }
+          return;
+        }
+        v1::DeployWorkflowResponse out;
+        out.set_name(name);
+        out.set_version(version);
+        out.set_position(r->position());
+        out.set_duplicate(r->duplicate());
+        std::move(done)(std::move(out));
+      });
+}
+
+v1::ListWorkflowsResponse Engine::ListWorkflows() const {
+  v1::ListWorkflowsResponse out;
+  for (const auto& def : registry_.All()) {
+    auto* w = out.add_workflows();
+    w->set_name(def->name());
+    w->set_version(def->version());
+    w->set_description(def->proto().description());
+    for (const auto& o : def->proto().opens_on()) w->add_opens_on(o.event());
+    for (const auto& s : def->proto().stages()) w->add_stages(s.name());
+  }
+  return out;
+}
+
+absl::StatusOr<v1::WorkflowDefinition> Engine::GetWorkflow(const std::string& name,
+                                                           uint32_t version) const {
+  auto def = version == 0 ? registry_.Latest(name) : registry_.Get(name, version);
+  if (def == nullptr) {
+    return absl::NotFoundError(version == 0
+                                   ? absl::StrCat("no workflow named ", name, " is deployed")
+                                   : absl::StrCat("workflow ", name, " has no version ", version));
+  }
+  return def->proto();
 }
 
 absl::StatusOr<v1::CaseState> Engine::GetCase(absl::string_view case_id) const {

@@ -11,6 +11,7 @@
 #ifndef GRIDCASE_ENGINE_ENGINE_H_
 #define GRIDCASE_ENGINE_ENGINE_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -23,6 +24,7 @@
 #include "engine/sequencer.h"
 #include "engine/store.h"
 #include "engine/validate.h"
+#include "engine/workflow/registry.h"
 #include "gridcase/v1/service.pb.h"
 
 namespace gridcase {
@@ -47,12 +49,19 @@ inline constexpr uint32_t kPageSizeMax = 1000;
 // Stable across builds and machines (unlike std::hash or absl::Hash).
 uint64_t Fnv1a64(absl::string_view s);
 
+// Builds the case logic over the engine's workflow registry (tests wrap the
+// real logic to hold the sequencer still).
+using CaseLogicFactory =
+    std::function<std::unique_ptr<CaseLogic>(workflow::Registry* registry)>;
+
 class Engine {
  public:
-  // `clock` must outlive the engine. `logic` defaults to BuiltinCaseLogic.
+  // `clock` must outlive the engine. `make_logic` defaults to the
+  // workflow-driven logic. Deployed workflows are loaded from the log
+  // before the engine takes submissions.
   static absl::StatusOr<std::unique_ptr<Engine>> Open(
       const EngineOptions& options, const Clock* clock,
-      std::unique_ptr<CaseLogic> logic = nullptr);
+      CaseLogicFactory make_logic = nullptr);
   ~Engine();
 
   // Validates and queues a submission; `done` is called exactly once (see
@@ -61,6 +70,20 @@ class Engine {
   // version), NOT_FOUND (event needs an existing case), RESOURCE_EXHAUSTED
   // (queue full), UNAVAILABLE (stopping, storage failure).
   void Submit(v1::SubmitRequest request, SubmitCallback done);
+
+  // Validates a workflow definition (textproto `source`, named `file_name`
+  // in messages) and deploys it as an event. `done` is called exactly once:
+  // INVALID_ARGUMENT listing every problem with its line, FAILED_PRECONDITION
+  // when its version is not the next of its name, or the deployment once
+  // durable (duplicate when this very version was deployed before).
+  using DeployCallback =
+      absl::AnyInvocable<void(absl::StatusOr<v1::DeployWorkflowResponse>) &&>;
+  void DeployWorkflow(const std::string& source, const std::string& file_name,
+                      const v1::Actor& actor, DeployCallback done);
+  v1::ListWorkflowsResponse ListWorkflows() const;
+  // version 0: the latest. NOT_FOUND when absent.
+  absl::StatusOr<v1::WorkflowDefinition> GetWorkflow(const std::string& name,
+                                                     uint32_t version) const;
 
   absl::StatusOr<v1::CaseState> GetCase(absl::string_view case_id) const;
   absl::StatusOr<v1::GetTimelineResponse> GetTimeline(
@@ -81,14 +104,16 @@ class Engine {
     std::unique_ptr<PartitionStore> store;
     std::unique_ptr<Sequencer> sequencer;
   };
-  Engine(const EngineOptions& options, const Clock* clock,
-         std::unique_ptr<CaseLogic> logic);
+  Engine(const EngineOptions& options, const Clock* clock);
+  // Registers every deployment stored in the partitions, in version order.
+  absl::Status LoadWorkflows();
   // ALREADY_EXISTS when `event_id` was used in another partition than
   // `home` (necessarily for another case, since a case has one partition).
   absl::Status CheckEventIdElsewhere(const v1::Event& event, PartitionId home) const;
 
   EngineOptions options_;
   const Clock* const clock_;
+  workflow::Registry registry_;
   std::unique_ptr<CaseLogic> logic_;
   std::vector<Part> parts_;
 };

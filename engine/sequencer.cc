@@ -50,6 +50,26 @@ absl::StatusOr<v1::SubmitResponse> SameOrConflict(const v1::Record& prior,
   return EventIdConflict(prior);
 }
 
+// The case logic must hand back the submitted record first and then its
+// derived records, with positions and versions dense from the ones given,
+// and leave the case at the last version. Anything else would corrupt the
+// log: stop loudly.
+void CheckDense(const std::vector<v1::Record>& out, Position first, uint64_t version_before,
+                const v1::CaseState& state) {
+  bool ok = !out.empty() && out.front().caused_by() == 0;
+  for (size_t i = 0; ok && i < out.size(); ++i) {
+    ok = out[i].position() == first.value() + i &&
+         out[i].case_version() == version_before + 1 + i &&
+         (i == 0 || out[i].caused_by() == first.value());
+  }
+  ok = ok && state.version() == out.back().case_version();
+  if (!ok) {
+    std::fprintf(stderr, "case logic broke the record sequence of case %s\n",
+                 state.case_id().c_str());
+    std::abort();
+  }
+}
+
 }  // namespace
 
 absl::Status EventIdConflict(const v1::Record& prior) {
@@ -76,6 +96,8 @@ class Sequencer::Group {
   void Seal();
 
   rocksdb::WriteBatch* batch() { return &batch_; }
+  // Every record of the group, in log order.
+  const std::vector<v1::Record>& records() const { return records_; }
   Position last_position() const { return Position(next_.value() - 1); }
 
  private:
@@ -92,6 +114,7 @@ class Sequencer::Group {
   rocksdb::WriteBatch batch_;
   absl::flat_hash_map<std::string, Slot> slots_;
   absl::flat_hash_map<std::string, v1::Record> pending_ids_;  // event_id ->
+  std::vector<v1::Record> records_;
 };
 
 absl::StatusOr<Sequencer::Group::Slot*> Sequencer::Group::SlotFor(
@@ -122,7 +145,7 @@ absl::StatusOr<v1::SubmitResponse> Sequencer::Group::Process(
 
   auto slot = SlotFor(e.case_id());
   if (!slot.ok()) return slot.status();
-  v1::CaseState* state = (*slot)->now ? &*(*slot)->now : nullptr;
+  const v1::CaseState* state = (*slot)->now ? &*(*slot)->now : nullptr;
   const uint64_t current = state ? state->version() : 0;
   if (req.has_expected_version() && req.expected_version() != current) {
     absl::Status st = absl::FailedPreconditionError(absl::StrCat(
@@ -132,7 +155,6 @@ absl::StatusOr<v1::SubmitResponse> Sequencer::Group::Process(
     st.SetPayload(kCurrentVersionPayload, absl::Cord(std::to_string(current)));
     return st;
   }
-  if (auto st = logic_->Check(state, e); !st.ok()) return st;
 
   v1::Record record;
   *record.mutable_event() = e;
@@ -140,25 +162,25 @@ absl::StatusOr<v1::SubmitResponse> Sequencer::Group::Process(
   record.set_position(next_.value());
   record.set_case_version(current + 1);
   *record.mutable_recorded_at() = recorded_at_;
-  if (!(*slot)->now) (*slot)->now.emplace();
-  logic_->Apply(record, &*(*slot)->now);
-  // The fold must account for every record exactly once.
-  if ((*slot)->now->version() != record.case_version()) {
-    std::fprintf(stderr, "case logic left case %s at version %lu after record %lu\n",
-                 e.case_id().c_str(), (*slot)->now->version(),
-                 record.case_version());
-    std::abort();
+  if (state == nullptr && !req.workflow().empty()) {
+    record.mutable_workflow()->set_name(req.workflow());
   }
+  std::vector<v1::Record> out;
+  if (auto st = logic_->Process(std::move(record), &(*slot)->now, &out); !st.ok()) return st;
+  CheckDense(out, next_, current, *(*slot)->now);
 
-  const std::string event_key = keys::EventKey(next_);
-  batch_.Put(store_->cf(Cf::kEvents), event_key, record.SerializeAsString());
-  batch_.Put(store_->cf(Cf::kCaseEvents),
-             keys::CaseEventKey(e.case_id(), CaseVersion(record.case_version())),
-             event_key);
-  batch_.Put(store_->cf(Cf::kDedup), e.event_id(), event_key);
-  next_ = next_.next();
-  v1::SubmitResponse response = ResponseFor(record, /*duplicate=*/false);
-  pending_ids_.emplace(e.event_id(), std::move(record));
+  for (const v1::Record& r : out) {
+    const std::string event_key = keys::EventKey(Position(r.position()));
+    batch_.Put(store_->cf(Cf::kEvents), event_key, r.SerializeAsString());
+    batch_.Put(store_->cf(Cf::kCaseEvents),
+               keys::CaseEventKey(e.case_id(), CaseVersion(r.case_version())), event_key);
+  }
+  // Only submitted events are idempotency keys; derived ids follow from them.
+  batch_.Put(store_->cf(Cf::kDedup), e.event_id(), keys::EventKey(next_));
+  next_ = Position(next_.value() + out.size());
+  v1::SubmitResponse response = ResponseFor(out.front(), /*duplicate=*/false);
+  pending_ids_.emplace(e.event_id(), out.front());
+  for (auto& r : out) records_.push_back(std::move(r));
   return response;
 }
 
@@ -274,8 +296,11 @@ void Sequencer::ProcessGroup(std::deque<Item>* items) {
     group.Seal();
     absl::Status written = store_->Write(group.batch());
     if (written.ok()) {
-      std::lock_guard<std::mutex> lock(mu_);
-      last_position_ = group.last_position();
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        last_position_ = group.last_position();
+      }
+      for (const v1::Record& r : group.records()) logic_->OnCommitted(r);
     } else {
       // Nothing of this group is durable, and what RocksDB holds in memory
       // may now differ from disk: refuse everything from here on rather

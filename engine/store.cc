@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "engine/validate.h"
 #include "rocksdb/filter_policy.h"
 #include "rocksdb/table.h"
 
@@ -221,6 +222,21 @@ absl::Status PartitionStore::ReadTimeline(absl::string_view case_id,
   return absl::OkStatus();
 }
 
+absl::Status PartitionStore::ForEachRecordOfCases(
+    absl::string_view case_id_prefix,
+    const std::function<absl::Status(const v1::Record&)>& fn) const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, cf(Cf::kCaseEvents)));
+  const rocksdb::Slice prefix = AsSlice(case_id_prefix);
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    if (it->value().size() != 8) return absl::DataLossError("bad case_events entry");
+    auto record = ReadRecord(Position(keys::DecodeFixed64Be(
+        absl::string_view(it->value().data(), it->value().size()))));
+    if (!record.ok()) return record.status();
+    if (auto st = fn(*record); !st.ok()) return st;
+  }
+  return FromRocks(it->status(), "scanning case events");
+}
+
 absl::Status PartitionStore::ListCases(const CaseFilter& filter,
                                        absl::string_view after_case_id,
                                        size_t limit,
@@ -267,6 +283,7 @@ absl::Status PartitionStore::ListCases(const CaseFilter& filter,
     } else if (auto st = ParseStored(it->value(), &state, "case state"); !st.ok()) {
       return st;
     }
+    if (state.case_id()[0] == kReservedCasePrefix) continue;  // the engine's own
     if (filter.Matches(state)) out->push_back(std::move(state));
   }
   return FromRocks(it->status(), "scanning cases");

@@ -7,6 +7,7 @@
 #ifndef GRIDCASE_ENGINE_STORE_H_
 #define GRIDCASE_ENGINE_STORE_H_
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -74,8 +75,15 @@ class PartitionStore {
                             size_t limit, std::vector<v1::Record>* out,
                             bool* more) const;
 
+  // Every record of every case whose id starts with `case_id_prefix`, by
+  // case then version.
+  absl::Status ForEachRecordOfCases(
+      absl::string_view case_id_prefix,
+      const std::function<absl::Status(const v1::Record&)>& fn) const;
+
   // Cases matching `filter` with case_id > after_case_id, at most `limit`, in
-  // case_id order. `*more` tells whether further matches may exist.
+  // case_id order, leaving out the engine's own cases. `*more` tells
+  // whether further matches may exist.
   absl::Status ListCases(const CaseFilter& filter,
                          absl::string_view after_case_id, size_t limit,
                          std::vector<v1::CaseState>* out, bool* more) const;

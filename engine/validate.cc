@@ -283,6 +283,11 @@ absl::Status ValidateEvent(const v1::Event& event,
                    absl::StrCat("'", std::string(1, kDerivedIdSeparator),
                                 "' is reserved for the ids of derived events"));
   }
+  if (event.event_id()[0] == kReservedCasePrefix) {
+    return Invalid("event.event_id",
+                   absl::StrCat("ids starting with '", std::string(1, kReservedCasePrefix),
+                                "' are reserved for the engine"));
+  }
   if (event.case_id()[0] == kReservedCasePrefix) {
     return Invalid("event.case_id",
                    absl::StrCat("ids starting with '", std::string(1, kReservedCasePrefix),

@@ -316,12 +316,6 @@ class Compiler {
           Problem(at, absl::StrCat(what, ": notify needs to_role"));
         }
         break;
-      case A::kResetCounter:
-        if (!counter_windows_.count(a.reset_counter())) {
-          Problem(at, absl::StrCat(what, ": reset_counter names no counter: \"",
-                                   a.reset_counter(), "\""));
-        }
-        break;
     }
     return out;
   }

@@ -8,7 +8,11 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <algorithm>
 #include <fstream>
+#include <future>
+#include <sstream>
+#include <vector>
 #include <memory>
 #include <string>
 
@@ -29,6 +33,7 @@ struct Flags {
   double future_skew_s_max = 300;
   double shutdown_grace_s = 10;
   std::string port_file;
+  std::string workflows_dir;
   std::string log_level = "info";
 };
 
@@ -44,6 +49,45 @@ bool WritePortFile(const std::string& path, int port) {
   std::error_code ec;
   std::filesystem::rename(tmp, path, ec);
   return !ec;
+}
+
+// Deploys every *.textproto of `dir`, in name order. A version already
+// deployed with the same content is skipped; anything else that is refused
+// stops the start, loudly: serving with a workflow other than the one on
+// disk would surprise everyone.
+bool DeployDirectory(gridcase::Engine& engine, const std::string& dir) {
+  std::vector<std::filesystem::path> files;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    if (entry.path().extension() == ".textproto") files.push_back(entry.path());
+  }
+  if (ec) {
+    spdlog::critical("cannot read workflows directory {}: {}", dir, ec.message());
+    return false;
+  }
+  std::sort(files.begin(), files.end());
+  gridcase::v1::Actor actor;
+  actor.set_id("gridcased");
+  actor.set_kind(gridcase::v1::ACTOR_KIND_SYSTEM);
+  for (const auto& file : files) {
+    std::ifstream in(file);
+    std::stringstream source;
+    source << in.rdbuf();
+    std::promise<absl::StatusOr<gridcase::v1::DeployWorkflowResponse>> done;
+    auto answer = done.get_future();
+    engine.DeployWorkflow(source.str(), file.string(), actor,
+                          [&done](absl::StatusOr<gridcase::v1::DeployWorkflowResponse> r) {
+                            done.set_value(std::move(r));
+                          });
+    auto r = answer.get();
+    if (!r.ok()) {
+      spdlog::critical("{}", std::string(r.status().message()));
+      return false;
+    }
+    spdlog::info("workflow {} v{} {} ({})", r->name(), r->version(),
+                 r->duplicate() ? "already deployed" : "deployed", file.filename().string());
+  }
+  return true;
 }
 
 int Run(const Flags& flags) {
@@ -67,6 +111,9 @@ int Run(const Flags& flags) {
   if (!engine.ok()) {
     spdlog::critical("cannot open data directory {}: {}", options.data_dir,
                      engine.status().ToString());
+    return 1;
+  }
+  if (!flags.workflows_dir.empty() && !DeployDirectory(**engine, flags.workflows_dir)) {
     return 1;
   }
   gridcase::api::ServerOptions server_options;
@@ -126,6 +173,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--port-file", flags.port_file,
                  "write the bound port to this file once serving");
+  app.add_option("--workflows", flags.workflows_dir,
+                 "deploy the workflow definitions (*.textproto) of this directory at start "
+                 "(versions already deployed are kept)");
   app.add_option("--log-level", flags.log_level, "trace|debug|info|warn|error")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);

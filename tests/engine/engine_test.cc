@@ -15,6 +15,8 @@
 #include "tests/engine/fault_fs.h"
 #include "tests/support/events.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/workflows.h"
+#include "engine/workflow/logic.h"
 
 namespace gridcase {
 namespace {
@@ -46,7 +48,9 @@ class EngineTest : public ::testing::Test {
     options.partitions = partitions;
     auto engine = Engine::Open(options, &clock_);
     EXPECT_TRUE(engine.ok()) << engine.status();
-    return engine.ok() ? std::move(*engine) : nullptr;
+    if (!engine.ok()) return nullptr;
+    testing::DeployShippedWorkflows(**engine);
+    return std::move(*engine);
   }
 
   absl::StatusOr<v1::SubmitResponse> Submit(const v1::Event& e) {
@@ -63,6 +67,15 @@ class EngineTest : public ::testing::Test {
     return {page->records().begin(), page->records().end()};
   }
 
+  // The submitted records of a case (derived ones left out).
+  std::vector<v1::Record> Submitted(const std::string& case_id) {
+    std::vector<v1::Record> out;
+    for (auto& r : Timeline(case_id)) {
+      if (r.caused_by() == 0) out.push_back(std::move(r));
+    }
+    return out;
+  }
+
   TempDir dir_;
   FakeClock clock_;
   std::unique_ptr<Engine> engine_;
@@ -73,7 +86,6 @@ TEST_F(EngineTest, SubmitAssignsPositionVersionAndRecordedTime) {
   auto first = Submit(Fever("e1", "guard", 36.9));
   ASSERT_TRUE(first.ok()) << first.status();
   EXPECT_EQ(first->case_version(), 1u);
-  EXPECT_EQ(first->position(), 1u);
   EXPECT_EQ(first->partition(), engine_->PartitionOf("guard").value());
   EXPECT_EQ(first->recorded_at().seconds(), kFeb22EveningUs / 1000000 + 60);
   EXPECT_FALSE(first->duplicate());
@@ -81,14 +93,17 @@ TEST_F(EngineTest, SubmitAssignsPositionVersionAndRecordedTime) {
   clock_.AdvanceMicros(1000000);
   auto second = Submit(Fever("e2", "guard", 37.0));
   ASSERT_TRUE(second.ok()) << second.status();
-  EXPECT_EQ(second->case_version(), 2u);
-  EXPECT_EQ(second->position(), 2u);
+  // Opening the case derived two records: the initial stage and its daily
+  // check deadline.
+  EXPECT_EQ(second->case_version(), 4u);
+  EXPECT_EQ(second->position(), first->position() + 3);
   EXPECT_EQ(second->recorded_at().seconds(), kFeb22EveningUs / 1000000 + 61);
 
   auto state = engine_->GetCase("guard");
   ASSERT_TRUE(state.ok());
-  EXPECT_EQ(state->version(), 2u);
+  EXPECT_EQ(state->version(), 4u);
   EXPECT_EQ(state->fever_readings(), 2u);
+  EXPECT_EQ(state->stage(), "screening");
 }
 
 TEST_F(EngineTest, ResubmittingIdenticalContentReturnsTheOriginalResult) {
@@ -102,16 +117,17 @@ TEST_F(EngineTest, ResubmittingIdenticalContentReturnsTheOriginalResult) {
   EXPECT_EQ(retry->position(), original->position());
   EXPECT_EQ(retry->case_version(), original->case_version());
   EXPECT_EQ(retry->recorded_at().seconds(), original->recorded_at().seconds());
-  EXPECT_EQ(Timeline("guard").size(), 1u);
+  EXPECT_EQ(Submitted("guard").size(), 1u);
 }
 
 TEST_F(EngineTest, ReusingAnEventIdWithOtherContentIsRefused) {
   engine_ = Open();
   ASSERT_TRUE(Submit(Fever("e1", "guard", 37.7)).ok());
+  const uint64_t version = engine_->GetCase("guard")->version();
   auto conflict = Submit(Fever("e1", "guard", 37.9));
   EXPECT_EQ(conflict.status().code(), absl::StatusCode::kAlreadyExists);
   EXPECT_THAT(std::string(conflict.status().message()), HasSubstr("event_id e1"));
-  EXPECT_EQ(engine_->GetCase("guard")->version(), 1u);
+  EXPECT_EQ(engine_->GetCase("guard")->version(), version);
 }
 
 TEST_F(EngineTest, ReusingAnEventIdForACaseInAnotherPartitionIsRefused) {
@@ -138,14 +154,16 @@ TEST_F(EngineTest, DuplicatesWithinOneGroupAreRecognised) {
                     [&p](absl::StatusOr<v1::SubmitResponse> r) { p.set_value(std::move(r)); });
   }
   int duplicates = 0;
+  std::set<uint64_t> positions;
   for (auto& a : answers) {
     auto r = a.get();
     ASSERT_TRUE(r.ok()) << r.status();
-    EXPECT_EQ(r->position(), 1u);
+    positions.insert(r->position());
     duplicates += r->duplicate();
   }
   EXPECT_EQ(duplicates, 2);
-  EXPECT_EQ(Timeline("guard").size(), 1u);
+  EXPECT_EQ(positions.size(), 1u);
+  EXPECT_EQ(Submitted("guard").size(), 1u);
 }
 
 TEST_F(EngineTest, ExpectedVersionIsEnforcedAndTheRefusalCarriesTheCurrentVersion) {
@@ -159,15 +177,15 @@ TEST_F(EngineTest, ExpectedVersionIsEnforcedAndTheRefusalCarriesTheCurrentVersio
   auto refused = SubmitSync(*engine_, stale);
   ASSERT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(refused.status().message()),
-              HasSubstr("expected_version 0 but case guard is at version 1"));
+              HasSubstr("expected_version 0 but case guard is at version 3"));
   auto payload = refused.status().GetPayload(kCurrentVersionPayload);
   ASSERT_TRUE(payload.has_value());
-  EXPECT_EQ(std::string(*payload), "1");
+  EXPECT_EQ(std::string(*payload), "3");
 
-  stale.set_expected_version(1);
+  stale.set_expected_version(3);
   auto accepted = SubmitSync(*engine_, stale);
   ASSERT_TRUE(accepted.ok()) << accepted.status();
-  EXPECT_EQ(accepted->case_version(), 2u);
+  EXPECT_EQ(accepted->case_version(), 4u);
 }
 
 TEST_F(EngineTest, AFollowUpEventForAnUnknownCaseIsNotFoundAndWritesNothing) {
@@ -202,7 +220,8 @@ TEST_F(EngineTest, RestartRecoversEveryRecordAndContinuesPositions) {
     states["c" + std::to_string(c)] =
         engine_->GetCase("c" + std::to_string(c))->SerializeAsString();
   }
-  const auto before = Submit(Fever("last", "c0", 36.6));
+  // Notes change nothing in any stage, so they derive no records.
+  const auto before = Submit(NoteEvent("last", "c0", "visited"));
   ASSERT_TRUE(before.ok());
   states["c0"] = engine_->GetCase("c0")->SerializeAsString();
   engine_.reset();
@@ -212,12 +231,12 @@ TEST_F(EngineTest, RestartRecoversEveryRecordAndContinuesPositions) {
   for (const auto& [id, bytes] : states) {
     EXPECT_EQ(engine_->GetCase(id)->SerializeAsString(), bytes) << id;
   }
-  auto next = Submit(Fever("after", "c0", 36.6));
+  auto next = Submit(NoteEvent("after", "c0", "visited again"));
   ASSERT_TRUE(next.ok());
   EXPECT_EQ(next->position(), before->position() + 1);
   EXPECT_EQ(next->case_version(), before->case_version() + 1);
   // A retry of a pre-restart event is still recognised.
-  auto retry = Submit(Fever("last", "c0", 36.6));
+  auto retry = Submit(NoteEvent("last", "c0", "visited"));
   ASSERT_TRUE(retry.ok());
   EXPECT_TRUE(retry->duplicate());
 }
@@ -251,8 +270,9 @@ TEST_F(EngineTest, TimelinePagesInCaseOrder) {
     for (const auto& r : page->records()) versions.push_back(r.case_version());
     req.set_page_token(page->next_page_token());
   } while (!req.page_token().empty());
-  EXPECT_EQ(page_sizes, (std::vector<size_t>{100, 100, 50}));
-  ASSERT_EQ(versions.size(), 250u);
+  // 250 submitted records and the two the opening derived.
+  EXPECT_EQ(page_sizes, (std::vector<size_t>{100, 100, 52}));
+  ASSERT_EQ(versions.size(), 252u);
   for (size_t i = 0; i < versions.size(); ++i) EXPECT_EQ(versions[i], i + 1);
 
   req.set_page_token("garbage");
@@ -335,7 +355,7 @@ TEST_F(EngineTest, ConcurrentSubmittersGetDenseVersionsPerCase) {
   constexpr int kThreads = 8;
   constexpr int kPerThread = 150;
   std::mutex mu;
-  std::map<std::string, std::set<uint64_t>> versions;
+  std::map<std::string, std::set<uint64_t>> versions;  // acknowledged, per case
   std::map<uint32_t, std::set<uint64_t>> positions;
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
@@ -355,28 +375,40 @@ TEST_F(EngineTest, ConcurrentSubmittersGetDenseVersionsPerCase) {
   for (auto& t : threads) t.join();
   size_t total = 0;
   for (const auto& [case_id, vs] : versions) {
-    EXPECT_EQ(*vs.rbegin(), vs.size()) << case_id;  // 1..n, no gap
-    EXPECT_EQ(engine_->GetCase(case_id)->version(), vs.size());
+    const auto records = Timeline(case_id);
+    size_t submitted = 0;
+    for (size_t i = 0; i < records.size(); ++i) {
+      EXPECT_EQ(records[i].case_version(), i + 1) << case_id;  // 1..n, no gap
+      if (records[i].caused_by() == 0) {
+        ++submitted;
+        EXPECT_TRUE(vs.count(records[i].case_version())) << case_id;
+      }
+    }
+    EXPECT_EQ(submitted, vs.size()) << case_id;
+    EXPECT_EQ(engine_->GetCase(case_id)->version(), records.size());
     total += vs.size();
   }
   EXPECT_EQ(total, static_cast<size_t>(kThreads * kPerThread));
-  for (const auto& [p, ps] : positions) EXPECT_EQ(*ps.rbegin(), ps.size());
 }
 
-// Blocks Check() on notes that say "block" until released, so a test can
+// Blocks Process() on notes that say "block" until released, so a test can
 // hold the sequencer still without any timing.
 class GateLogic final : public CaseLogic {
  public:
-  absl::Status Check(const v1::CaseState* before, const v1::Event& e) const override {
+  explicit GateLogic(workflow::Registry* registry) : inner_(registry) {}
+  absl::Status Process(v1::Record record, std::optional<v1::CaseState>* state,
+                       std::vector<v1::Record>* out) const override {
+    const v1::Event& e = record.event();
     if (e.has_note() && e.note().text() == "block") {
       std::unique_lock<std::mutex> lock(mu_);
       entered_ = true;
       cv_.notify_all();
       cv_.wait(lock, [this] { return released_; });
     }
-    return inner_.Check(before, e);
+    return inner_.Process(std::move(record), state, out);
   }
   void Apply(const v1::Record& r, v1::CaseState* s) const override { inner_.Apply(r, s); }
+  void OnCommitted(const v1::Record& r) const override { inner_.OnCommitted(r); }
   void AwaitEntered() const {
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait(lock, [this] { return entered_; });
@@ -388,7 +420,7 @@ class GateLogic final : public CaseLogic {
   }
 
  private:
-  BuiltinCaseLogic inner_;
+  workflow::WorkflowLogic inner_;
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;
   mutable bool entered_ = false;
@@ -401,12 +433,17 @@ TEST_F(EngineTest, AFullQueueAnswersResourceExhausted) {
   options.partitions = 1;
   options.sequencer.queue_capacity = 4;
   options.sequencer.group_records_max = 1;
-  auto logic = std::make_unique<GateLogic>();
-  const GateLogic* gate = logic.get();
-  auto opened = Engine::Open(options, &clock_, std::move(logic));
+  const GateLogic* gate = nullptr;
+  auto opened = Engine::Open(options, &clock_, [&gate](workflow::Registry* registry) {
+    auto logic = std::make_unique<GateLogic>(registry);
+    gate = logic.get();
+    return logic;
+  });
   ASSERT_TRUE(opened.ok());
   engine_ = std::move(*opened);
-  ASSERT_TRUE(Submit(Fever("open", "c", 36.5)).ok());
+  testing::DeployShippedWorkflows(*engine_);
+  auto opened_case = Submit(Fever("open", "c", 36.5));
+  ASSERT_TRUE(opened_case.ok()) << opened_case.status();
 
   std::vector<std::promise<absl::StatusOr<v1::SubmitResponse>>> promises(6);
   std::vector<std::future<absl::StatusOr<v1::SubmitResponse>>> answers;
@@ -456,7 +493,7 @@ TEST_F(EngineTest, StopAnswersEverySubmissionAlreadyQueued) {
   engine_.reset();
   engine_ = Open(2);
   size_t stored = 0;
-  for (int c = 0; c < 7; ++c) stored += Timeline("c" + std::to_string(c)).size();
+  for (int c = 0; c < 7; ++c) stored += Submitted("c" + std::to_string(c)).size();
   EXPECT_EQ(stored, static_cast<size_t>(kCount));
 }
 
@@ -495,7 +532,7 @@ TEST_F(EngineTest, ADiskFailureIsAnErrorForEveryWaiterAndNeverAnAck) {
 
   engine_.reset();
   engine_ = Open(1);  // the real file system
-  const auto records = Timeline("guard");
+  const auto records = Submitted("guard");
   ASSERT_EQ(records.size(), 1u);
   EXPECT_EQ(records[0].event().event_id(), "before");
   EXPECT_TRUE(Submit(Fever("during-0", "guard", 37.7)).ok());

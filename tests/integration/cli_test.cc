@@ -14,6 +14,7 @@
 #include "gtest/gtest.h"
 #include "tests/integration/child_server.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/workflows.h"
 
 namespace gridcase {
 namespace {
@@ -38,7 +39,8 @@ class CliTest : public ::testing::Test {
   void SetUp() override {
     server_ = std::make_unique<testing::ChildServer>(
         GRIDCASED_PATH,
-        std::vector<std::string>{"--data-dir", dir_.Sub("data"), "--listen", "127.0.0.1:0"});
+        std::vector<std::string>{"--data-dir", dir_.Sub("data"), "--listen", "127.0.0.1:0",
+                                 "--workflows", testing::ShippedWorkflowDir()});
     ASSERT_NE(server_->port(), 0) << server_->output();
   }
 
@@ -80,7 +82,9 @@ TEST_F(CliTest, TheReadmeWalkThrough) {
   r = Cli({"case", "get", "resident-0222-017"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("\"category\": \"CATEGORY_FEVER\""));
-  EXPECT_THAT(r.out, HasSubstr("\"abnormalFeverReadings\": 2"));
+  // The second reading at or above 37.3 °C within 24 h escalated the case.
+  EXPECT_THAT(r.out, HasSubstr("\"escalationRole\": \"community_secretary\""));
+  EXPECT_THAT(r.out, HasSubstr("\"stage\": \"isolation\""));
 
   r = Cli({"submit", "--lines", "-f", kExamples + "security-guard.jsonl"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -123,7 +127,7 @@ TEST_F(CliTest, ExitCodesSayWhatWentWrong) {
   r = Cli({"submit", "--expected-version", "0",
            R"({"caseId":"c2","actor":{"id":"w"},"feverReading":{"celsius":36.7}})"});
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_THAT(r.err, HasSubstr("current version: 1"));
+  EXPECT_THAT(r.err, HasSubstr("current version: 3"));  // the reading and 2 derived
 
   server_->KillAndWait(SIGKILL);
   r = Cli({"--timeout", "2", "case", "get", "c2"});

@@ -23,6 +23,7 @@
 #include "tests/integration/child_server.h"
 #include "tests/support/events.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/workflows.h"
 
 namespace gridcase {
 namespace {
@@ -84,14 +85,24 @@ std::vector<v1::Record> ReadTimeline(v1::CaseService::Stub& stub, const std::str
 
 // Every acknowledged event present once at its version; versions dense;
 // nothing stored that no client sent.
+// Every acknowledged event present once at its version; versions dense;
+// nothing submitted that no client sent, and every derived record follows
+// the submitted record that caused it.
 void Verify(const Ledger& ledger, v1::CaseService::Stub& cases, size_t* total) {
   for (const auto& [case_id, acked] : ledger.acked) {
     const auto records = ReadTimeline(cases, case_id);
-    std::map<std::string, uint64_t> version_of;
+    std::map<std::string, uint64_t> version_of;  // submitted events only
+    uint64_t last_submitted_position = 0;
     for (size_t i = 0; i < records.size(); ++i) {
-      ASSERT_EQ(records[i].case_version(), i + 1) << case_id << ": gap or reorder";
-      ASSERT_TRUE(version_of.emplace(records[i].event().event_id(), i + 1).second)
-          << case_id << ": " << records[i].event().event_id() << " stored twice";
+      const v1::Record& r = records[i];
+      ASSERT_EQ(r.case_version(), i + 1) << case_id << ": gap or reorder";
+      if (r.caused_by() != 0) {
+        ASSERT_EQ(r.caused_by(), last_submitted_position) << case_id << ": orphan derived record";
+        continue;
+      }
+      last_submitted_position = r.position();
+      ASSERT_TRUE(version_of.emplace(r.event().event_id(), i + 1).second)
+          << case_id << ": " << r.event().event_id() << " stored twice";
     }
     for (const Acked& a : acked) {
       auto it = version_of.find(a.event_id);
@@ -101,8 +112,8 @@ void Verify(const Ledger& ledger, v1::CaseService::Stub& cases, size_t* total) {
     }
     const auto& maybe = ledger.maybe.at(case_id);
     const size_t accounted = acked.size() + (maybe && version_of.count(maybe->event_id()));
-    EXPECT_EQ(records.size(), accounted) << case_id << ": an event nobody sent";
-    *total += records.size();
+    EXPECT_EQ(version_of.size(), accounted) << case_id << ": an event nobody sent";
+    *total += version_of.size();
   }
 }
 
@@ -198,7 +209,7 @@ class Load {
 
 std::vector<std::string> ServerArgs(const TempDir& dir) {
   return {"--data-dir", dir.Sub("data"), "--listen", "127.0.0.1:0", "--partitions", "4",
-          "--shutdown-grace", "2"};
+          "--shutdown-grace", "2", "--workflows", gridcase::testing::ShippedWorkflowDir()};
 }
 
 size_t VerifyAgainstFreshServer(const std::vector<std::string>& args, const Load& load) {

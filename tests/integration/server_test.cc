@@ -13,6 +13,7 @@
 #include "gtest/gtest.h"
 #include "tests/support/events.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/workflows.h"
 
 namespace gridcase {
 namespace {
@@ -35,6 +36,7 @@ class ServerTest : public ::testing::Test {
     auto engine = Engine::Open(options, &clock_);
     ASSERT_TRUE(engine.ok()) << engine.status();
     engine_ = std::move(*engine);
+    testing::DeployShippedWorkflows(*engine_);
     api::ServerOptions server_options;
     server_options.listen_address = "127.0.0.1:0";
     auto server = api::Server::Start(engine_.get(), server_options);
@@ -103,7 +105,7 @@ TEST_F(ServerTest, SubmitDuplicateAndConflict) {
   ASSERT_TRUE(Submit(e, &again).ok());
   EXPECT_TRUE(again.duplicate());
   EXPECT_EQ(again.position(), second.position());
-  EXPECT_EQ(again.case_version(), 2u);
+  EXPECT_EQ(again.case_version(), second.case_version());
 
   auto changed = e;
   changed.mutable_fever_reading()->set_celsius(38.0);
@@ -113,16 +115,16 @@ TEST_F(ServerTest, SubmitDuplicateAndConflict) {
 }
 
 TEST_F(ServerTest, VersionConflictCarriesTheCurrentVersion) {
-  ASSERT_TRUE(Submit(Fever("e1", "guard", 36.9, NowUs())).ok());
+  ASSERT_TRUE(Submit(Fever("e1", "guard", 36.9, NowUs())).ok());  // + 2 derived
   ASSERT_TRUE(Submit(Fever("e2", "guard", 37.0, NowUs())).ok());
   auto req = Req(Fever("e3", "guard", 37.7, NowUs()));
-  req.set_expected_version(1);
+  req.set_expected_version(2);
   v1::SubmitResponse resp;
   std::string current_version;
   grpc::Status st = Submit(req, &resp, &current_version);
   EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
-  EXPECT_THAT(st.error_message(), HasSubstr("is at version 2"));
-  EXPECT_EQ(current_version, "2");
+  EXPECT_THAT(st.error_message(), HasSubstr("expected_version 2 but case guard is at version 4"));
+  EXPECT_EQ(current_version, "4");
 }
 
 TEST_F(ServerTest, BadInputIsInvalidArgumentNamingTheField) {
@@ -145,7 +147,7 @@ TEST_F(ServerTest, BadInputIsInvalidArgumentNamingTheField) {
 
 TEST_F(ServerTest, TimelinePagesThroughEveryRecordInOrder) {
   ASSERT_TRUE(Submit(Fever("open", "c", 36.5, NowUs())).ok());
-  for (int i = 1; i < 230; ++i) {
+  for (int i = 1; i < 230; ++i) {  // 230 submitted, 2 derived on opening
     ASSERT_TRUE(Submit(NoteEvent("n" + std::to_string(i), "c", "visit", NowUs())).ok());
   }
   v1::GetTimelineRequest req;
@@ -165,7 +167,7 @@ TEST_F(ServerTest, TimelinePagesThroughEveryRecordInOrder) {
     }
     req.set_page_token(page.next_page_token());
   } while (!req.page_token().empty());
-  EXPECT_EQ(expected, 231u);
+  EXPECT_EQ(expected, 233u);
   EXPECT_EQ(pages, 3);
 }
 

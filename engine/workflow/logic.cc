@@ -1,0 +1,348 @@
+#include "engine/workflow/logic.h"
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "engine/workflow/appliers.h"
+#include "engine/workflow/duration.h"
+
+namespace gridcase::workflow {
+namespace {
+
+constexpr char kEngineCasePrefix[] = "~workflow~";
+constexpr char kEngineActor[] = "gridcase";
+
+int64_t Micros(const google::protobuf::Timestamp& t) {
+  return t.seconds() * 1000000 + t.nanos() / 1000;
+}
+
+google::protobuf::Timestamp FromMicros(int64_t us) {
+  google::protobuf::Timestamp t;
+  t.set_seconds(us / 1000000);
+  t.set_nanos(static_cast<int32_t>((us % 1000000) * 1000));
+  return t;
+}
+
+std::string TypeOf(const v1::Event& e) {
+  const auto* f = v1::Event::descriptor()->FindFieldByNumber(e.payload_case());
+  return f == nullptr ? "" : f->name();
+}
+
+// Runs the rules of one submitted record: emits derived records, applying
+// each as it goes, so later actions see earlier ones (a close after an open).
+class Decider {
+ public:
+  Decider(const Definition& def, const v1::Record& cause, v1::CaseState* state,
+          std::vector<v1::Record>* out)
+      : def_(def), cause_(cause), state_(state), out_(out),
+        now_us_(Micros(cause.recorded_at())) {}
+
+  void Open() {
+    EnterStage(def_.proto().initial_stage(),
+               absl::StrCat("opened by workflow ", def_.name(), " v", def_.version()));
+  }
+
+  // Returns the names of the rules that fired (empty: none did).
+  std::vector<std::string> RunRules(const std::string& type, const Stage& stage) {
+    const v1::CaseState snapshot = *state_;
+    const GuardInput in{&cause_.event(), &snapshot, now_us_, Micros(cause_.event().occurred_at())};
+    std::vector<const Rule*> firing;
+    for (const Rule& rule : stage.rules) {
+      if (rule.on == type && rule.guard.Evaluate(in)) firing.push_back(&rule);
+    }
+    std::vector<std::string> names;
+    for (const Rule* rule : firing) {
+      names.push_back(rule->name);
+      for (const Action& a : rule->actions) Run(a, rule->name);
+    }
+    return names;
+  }
+
+ private:
+  void Emit(v1::Event payload, const std::string& why) {
+    v1::Record r;
+    v1::Event* e = r.mutable_event();
+    *e = std::move(payload);
+    e->set_event_id(DerivedEventId(cause_.event().event_id(), ++emitted_));
+    e->set_case_id(cause_.event().case_id());
+    *e->mutable_occurred_at() = cause_.recorded_at();
+    e->mutable_actor()->set_id(kEngineActor);
+    e->mutable_actor()->set_kind(v1::ACTOR_KIND_SYSTEM);
+    e->set_grid_id(cause_.event().grid_id());
+    e->set_channel(v1::CHANNEL_SYSTEM);
+    r.set_partition(cause_.partition());
+    r.set_position(cause_.position() + emitted_);
+    r.set_case_version(cause_.case_version() + emitted_);
+    *r.mutable_recorded_at() = cause_.recorded_at();
+    r.set_caused_by(cause_.position());
+    (void)why;
+    ApplyRecord(r, &def_, state_);
+    out_->push_back(std::move(r));
+  }
+
+  void EnterStage(const std::string& to, const std::string& rule) {
+    const std::string from = state_->stage();
+    if (from == to) return;
+    if (const Stage* old = def_.stage(from)) {
+      for (const Action& a : old->on_exit) Run(a, absl::StrCat("stage ", from, " on_exit"));
+    }
+    v1::Event e;
+    auto* changed = e.mutable_stage_changed();
+    changed->set_from(from);
+    changed->set_to(to);
+    changed->set_rule(rule);
+    Emit(std::move(e), rule);
+    const Stage* now = def_.stage(to);
+    for (const Action& a : now->on_enter) Run(a, absl::StrCat("stage ", to, " on_enter"));
+  }
+
+  void SetCategory(v1::Category to, const std::string& rule) {
+    if (state_->category() == to) return;
+    v1::Event e;
+    auto* changed = e.mutable_category_changed();
+    changed->set_from(state_->category());
+    changed->set_to(to);
+    changed->set_rule(rule);
+    Emit(std::move(e), rule);
+  }
+
+  bool HasTask(const std::string& name) const {
+    for (const auto& t : state_->open_tasks()) {
+      if (t.name() == name) return true;
+    }
+    return false;
+  }
+
+  bool HasDeadline(const std::string& name) const {
+    for (const auto& d : state_->deadlines()) {
+      if (d.name() == name) return true;
+    }
+    return false;
+  }
+
+  void Escalate(const v1::EscalateSpec& spec, const std::string& rule) {
+    const auto& ladder = def_.ladder();
+    const std::string& from = state_->escalation_role();
+    std::string to = spec.to_role();
+    if (to.empty()) {
+      auto it = std::find(ladder.begin(), ladder.end(), from);
+      if (it == ladder.end() || it + 1 == ladder.end()) return;  // at the top
+      to = *(it + 1);
+    }
+    if (to == from) return;
+    v1::Event e;
+    auto* esc = e.mutable_escalated();
+    esc->set_from_role(from);
+    esc->set_to_role(to);
+    esc->set_reason(spec.reason());
+    esc->set_rule(rule);
+    Emit(std::move(e), rule);
+  }
+
+  void Run(const Action& action, const std::string& rule) {
+    const v1::ActionSpec& a = action.spec;
+    v1::Event e;
+    switch (a.action_case()) {
+      case v1::ActionSpec::kMoveTo:
+        EnterStage(a.move_to(), rule);
+        return;
+      case v1::ActionSpec::kSetCategory:
+        SetCategory(a.set_category(), rule);
+        return;
+      case v1::ActionSpec::kSetCategoryFrom: {
+        // Validated: "<payload>.<Category field>" of the event.
+        const std::string& path = a.set_category_from();
+        const size_t dot = path.find('.');
+        const auto* payload = v1::Event::descriptor()->FindFieldByName(path.substr(0, dot));
+        const auto& msg = cause_.event().GetReflection()->GetMessage(cause_.event(), payload);
+        const auto* field = payload->message_type()->FindFieldByName(path.substr(dot + 1));
+        const int value = msg.GetReflection()->GetEnumValue(msg, field);
+        if (value != v1::CATEGORY_UNSPECIFIED) SetCategory(static_cast<v1::Category>(value), rule);
+        return;
+      }
+      case v1::ActionSpec::kOpenTask: {
+        auto* t = e.mutable_task_opened();
+        t->set_task(a.open_task().name());
+        t->set_role(a.open_task().role());
+        t->set_title(a.open_task().title());
+        if (action.duration_us > 0) *t->mutable_due_at() = FromMicros(now_us_ + action.duration_us);
+        t->set_rule(rule);
+        Emit(std::move(e), rule);
+        return;
+      }
+      case v1::ActionSpec::kCloseTask:
+        if (!HasTask(a.close_task())) return;
+        e.mutable_task_closed()->set_task(a.close_task());
+        e.mutable_task_closed()->set_rule(rule);
+        Emit(std::move(e), rule);
+        return;
+      case v1::ActionSpec::kSetDeadline: {
+        auto* d = e.mutable_deadline_set();
+        d->set_deadline(a.set_deadline().name());
+        *d->mutable_due_at() = FromMicros(now_us_ + action.duration_us);
+        d->set_rule(rule);
+        Emit(std::move(e), rule);
+        return;
+      }
+      case v1::ActionSpec::kCancelDeadline:
+        if (!HasDeadline(a.cancel_deadline())) return;
+        e.mutable_deadline_cancelled()->set_deadline(a.cancel_deadline());
+        e.mutable_deadline_cancelled()->set_rule(rule);
+        Emit(std::move(e), rule);
+        return;
+      case v1::ActionSpec::kEscalate:
+        Escalate(a.escalate(), rule);
+        return;
+      case v1::ActionSpec::kNotify:
+        e.mutable_notification()->set_to_role(a.notify().to_role());
+        e.mutable_notification()->set_message(a.notify().message());
+        e.mutable_notification()->set_rule(rule);
+        Emit(std::move(e), rule);
+        return;
+      case v1::ActionSpec::ACTION_NOT_SET:
+        return;  // refused by validation
+    }
+  }
+
+  const Definition& def_;
+  const v1::Record& cause_;
+  v1::CaseState* const state_;
+  std::vector<v1::Record>* const out_;
+  const int64_t now_us_;
+  int emitted_ = 0;
+};
+
+}  // namespace
+
+std::string WorkflowCaseId(const std::string& workflow_name) {
+  return absl::StrCat(kEngineCasePrefix, workflow_name);
+}
+
+bool IsEngineCase(const std::string& case_id) {
+  return case_id.rfind(kEngineCasePrefix, 0) == 0;
+}
+
+std::string DerivedEventId(const std::string& cause_event_id, int n) {
+  return absl::StrCat(cause_event_id, "#", n);
+}
+
+const Definition& WorkflowLogic::DefinitionOf(const v1::WorkflowRef& ref) const {
+  auto def = registry_->Get(ref.name(), ref.version());
+  if (def == nullptr) {
+    std::fprintf(stderr, "workflow %s v%u of a stored case is not registered\n",
+                 ref.name().c_str(), ref.version());
+    std::abort();
+  }
+  return *def;  // the registry never drops a version, so the reference stays valid
+}
+
+absl::Status WorkflowLogic::ProcessDeployment(v1::Record record,
+                                              std::optional<v1::CaseState>* state,
+                                              std::vector<v1::Record>* out) const {
+  const auto& def = record.event().workflow_deployed().definition();
+  if (record.event().case_id() != WorkflowCaseId(def.name()) ||
+      record.case_version() != def.version()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "workflow ", def.name(), " version ", def.version(), " is not the next version (",
+        record.case_version(), ")"));
+  }
+  v1::CaseState next = state->value_or(v1::CaseState());
+  ApplyRecord(record, nullptr, &next);
+  next.set_stage("deployed");
+  *state = std::move(next);
+  out->push_back(std::move(record));
+  return absl::OkStatus();
+}
+
+absl::Status WorkflowLogic::Process(v1::Record record, std::optional<v1::CaseState>* state,
+                                    std::vector<v1::Record>* out) const {
+  const v1::Event& event = record.event();
+  if (event.has_workflow_deployed()) return ProcessDeployment(std::move(record), state, out);
+  const std::string type = TypeOf(event);
+  const int64_t now_us = Micros(record.recorded_at());
+
+  std::shared_ptr<const Definition> def;
+  v1::CaseState next;
+  if (!state->has_value()) {
+    if (!record.workflow().name().empty()) {
+      def = registry_->Latest(record.workflow().name());
+      if (def == nullptr) {
+        return absl::NotFoundError(
+            absl::StrCat("no workflow named ", record.workflow().name(), " is deployed"));
+      }
+      if (!Opens(*def, event, now_us)) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "workflow ", def->name(), " v", def->version(), " does not open a case on this ",
+            type, " event (see its opens_on)"));
+      }
+    } else {
+      def = registry_->ForOpening(event, now_us);
+      if (def == nullptr) {
+        return absl::NotFoundError(absl::StrCat(
+            "case ", event.case_id(), " does not exist, and no deployed workflow opens a case "
+            "on this ", type, " event"));
+      }
+    }
+    record.mutable_workflow()->set_name(def->name());
+    record.mutable_workflow()->set_version(def->version());
+  } else {
+    next = **state;
+    def = registry_->Get(next.workflow().name(), next.workflow().version());
+    if (def == nullptr) {
+      DefinitionOf(next.workflow());  // aborts: a stored case's workflow must be known
+    }
+    const Stage* stage = def->stage(next.stage());
+    if (stage != nullptr &&
+        std::find(stage->forbid.begin(), stage->forbid.end(), type) != stage->forbid.end()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "case ", event.case_id(), " is in stage ", next.stage(), " of workflow ", def->name(),
+          " v", def->version(), ", which does not accept ", type, " events"));
+    }
+  }
+
+  const bool opening = !state->has_value();
+  ApplyRecord(record, def.get(), &next);
+  std::vector<v1::Record> derived;
+  Decider decider(*def, record, &next, &derived);
+  if (opening) decider.Open();
+  const Stage* stage = def->stage(next.stage());
+  const std::vector<std::string> fired = decider.RunRules(type, *stage);
+  if (fired.empty() && !opening) {
+    record.set_changed_nothing(true);
+    record.set_explanation(absl::StrCat("no rule of stage ", stage->name, " reacts to this ",
+                                        type, " event"));
+  } else if (!fired.empty()) {
+    record.set_explanation(absl::StrCat("rules: ", absl::StrJoin(fired, ", ")));
+  } else {
+    record.set_explanation(absl::StrCat("opened with workflow ", def->name(), " v", def->version()));
+  }
+  *state = std::move(next);
+  out->push_back(std::move(record));
+  for (auto& r : derived) out->push_back(std::move(r));
+  return absl::OkStatus();
+}
+
+void WorkflowLogic::Apply(const v1::Record& record, v1::CaseState* state) const {
+  if (IsEngineCase(record.event().case_id())) {
+    ApplyRecord(record, nullptr, state);
+    state->set_stage("deployed");
+    return;
+  }
+  const v1::WorkflowRef& ref = record.case_version() == 1 ? record.workflow() : state->workflow();
+  ApplyRecord(record, &DefinitionOf(ref), state);
+}
+
+void WorkflowLogic::OnCommitted(const v1::Record& record) const {
+  if (!record.event().has_workflow_deployed()) return;
+  auto def = Definition::FromProto(record.event().workflow_deployed().definition());
+  // Only validated definitions are ever written; and versions come in order.
+  if (!def.ok() || !registry_->Add(*def).ok()) {
+    std::fprintf(stderr, "a durable deployment cannot be registered: %s\n",
+                 def.ok() ? "out of order" : std::string(def.status().message()).c_str());
+    std::abort();
+  }
+}
+
+}  // namespace gridcase::workflow

@@ -1,0 +1,42 @@
+#include "tests/support/workflows.h"
+
+#include <fstream>
+#include <future>
+#include <sstream>
+
+#include "gtest/gtest.h"
+
+namespace gridcase::testing {
+
+std::string ShippedWorkflowDir() { return std::string(SOURCE_DIR) + "/deploy/workflows"; }
+
+std::string ShippedWorkflow(const std::string& file) {
+  std::ifstream in(ShippedWorkflowDir() + "/" + file);
+  std::stringstream s;
+  s << in.rdbuf();
+  EXPECT_FALSE(s.str().empty()) << file;
+  return s.str();
+}
+
+absl::StatusOr<v1::DeployWorkflowResponse> DeploySync(Engine& engine, const std::string& source,
+                                                      const std::string& file) {
+  std::promise<absl::StatusOr<v1::DeployWorkflowResponse>> done;
+  auto answer = done.get_future();
+  v1::Actor actor;
+  actor.set_id("test-admin");
+  actor.set_kind(v1::ACTOR_KIND_PERSON);
+  engine.DeployWorkflow(source, file, actor,
+                        [&done](absl::StatusOr<v1::DeployWorkflowResponse> r) {
+                          done.set_value(std::move(r));
+                        });
+  return answer.get();
+}
+
+void DeployShippedWorkflows(Engine& engine) {
+  for (const char* file : {"epidemic-case.textproto", "help-request.textproto"}) {
+    auto r = DeploySync(engine, ShippedWorkflow(file), file);
+    ASSERT_TRUE(r.ok()) << r.status();
+  }
+}
+
+}  // namespace gridcase::testing

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "engine/workflow/logic.h"
+#include "google/protobuf/util/message_differencer.h"
 
 namespace gridcase {
 namespace {
@@ -243,9 +244,33 @@ void Engine::DeployWorkflow(const std::string& source, const std::string& file_n
   }
   const v1::WorkflowDefinition& proto = (*def)->proto();
   const std::string case_id = workflow::WorkflowCaseId(proto.name());
+  // A deployment is identified by its definition, whoever deploys it: the
+  // same version with the same content again is a duplicate.
+  if (auto existing = registry_.Get(proto.name(), proto.version())) {
+    if (!google::protobuf::util::MessageDifferencer::Equals(existing->proto(), proto)) {
+      std::move(done)(absl::AlreadyExistsError(absl::StrCat(
+          "workflow ", proto.name(), " version ", proto.version(),
+          " is already deployed with different content; give the new definition version ",
+          registry_.Latest(proto.name())->version() + 1)));
+      return;
+    }
+    const PartitionStore& store = *parts_[PartitionOf(case_id).value()].store;
+    auto position = store.FindEventId(workflow::DeploymentEventId(proto.name(), proto.version()));
+    if (!position.ok()) {
+      std::move(done)(position.status());
+      return;
+    }
+    v1::DeployWorkflowResponse out;
+    out.set_name(proto.name());
+    out.set_version(proto.version());
+    out.set_position(position->has_value() ? (*position)->value() : 0);
+    out.set_duplicate(true);
+    std::move(done)(std::move(out));
+    return;
+  }
   v1::SubmitRequest request;
   v1::Event* e = request.mutable_event();
-  e->set_event_id(absl::StrCat(case_id, "~v", proto.version()));
+  e->set_event_id(workflow::DeploymentEventId(proto.name(), proto.version()));
   e->set_case_id(case_id);
   // The deployment's identity is its content: a retry of the same version
   // must compare equal, so occurred_at is not the wall clock.

@@ -224,6 +224,10 @@ bool IsEngineCase(const std::string& case_id) {
   return case_id.rfind(kEngineCasePrefix, 0) == 0;
 }
 
+std::string DeploymentEventId(const std::string& workflow_name, uint32_t version) {
+  return absl::StrCat(WorkflowCaseId(workflow_name), "~v", version);
+}
+
 std::string DerivedEventId(const std::string& cause_event_id, int n) {
   return absl::StrCat(cause_event_id, "#", n);
 }

@@ -14,6 +14,9 @@ namespace gridcase::workflow {
 std::string WorkflowCaseId(const std::string& workflow_name);
 bool IsEngineCase(const std::string& case_id);
 
+// The event id of the deployment of `version` of a workflow.
+std::string DeploymentEventId(const std::string& workflow_name, uint32_t version);
+
 // The id of the n-th (from 1) record derived from `cause_event_id`.
 std::string DerivedEventId(const std::string& cause_event_id, int n);
 

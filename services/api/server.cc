@@ -7,7 +7,7 @@
 namespace gridcase::api {
 
 Server::Server(Engine* engine, const ServerOptions& options)
-    : events_(engine, options.stream_in_flight_max), cases_(engine) {}
+    : events_(engine, options.stream_in_flight_max), cases_(engine), admin_(engine) {}
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(Engine* engine,
                                                       const ServerOptions& options) {
@@ -27,6 +27,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(Engine* engine,
   builder.SetMaxReceiveMessageSize(options.receive_bytes_max);
   builder.RegisterService(&server->events_);
   builder.RegisterService(&server->cases_);
+  builder.RegisterService(&server->admin_);
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", addr));

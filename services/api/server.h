@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "engine/engine.h"
 #include "grpcpp/grpcpp.h"
+#include "services/api/admin_service.h"
 #include "services/api/case_service.h"
 #include "services/api/event_service.h"
 
@@ -48,6 +49,7 @@ class Server {
   int port_ = 0;
   EventServiceImpl events_;
   CaseServiceImpl cases_;
+  AdminServiceImpl admin_;
   std::unique_ptr<grpc::Server> server_;
   bool shut_down_ = false;
 };

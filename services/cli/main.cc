@@ -14,6 +14,7 @@
 #include "services/cli/common.h"
 #include "services/cli/output.h"
 #include "services/cli/submit.h"
+#include "services/cli/workflow.h"
 
 namespace gridcase::cli {
 namespace {
@@ -286,6 +287,26 @@ int Main(int argc, char** argv) {
   list_cmd->add_option("--assignee", list.assignee, "Assignee (person id)");
   AddPageOptions(list_cmd, &list.page);
 
+  CLI::App* workflow_cmd =
+      app.add_subcommand("workflow", "Deploy and read workflow definitions");
+  workflow_cmd->require_subcommand(1);
+  std::string workflow_file, workflow_name;
+  std::string workflow_actor = std::getenv("USER") ? std::getenv("USER") : "admin";
+  uint32_t workflow_version = 0;
+  CLI::App* deploy_cmd = workflow_cmd->add_subcommand(
+      "deploy", "Validate a definition (textproto) and deploy it; every problem is "
+                "reported with its line");
+  deploy_cmd->add_option("file", workflow_file, "The .textproto file ('-': stdin)")
+      ->required();
+  deploy_cmd->add_option("--actor", workflow_actor, "Who deploys (default: $USER)")
+      ->capture_default_str();
+  CLI::App* workflows_cmd =
+      workflow_cmd->add_subcommand("list", "List every deployed version");
+  CLI::App* workflow_get_cmd = workflow_cmd->add_subcommand(
+      "get", "Show a deployed definition (textproto with --table, else JSON)");
+  workflow_get_cmd->add_option("name", workflow_name, "Workflow name")->required();
+  workflow_get_cmd->add_option("--version", workflow_version, "Version (default: latest)");
+
   std::string health_service;
   CLI::App* health_cmd = app.add_subcommand(
       "health",
@@ -313,6 +334,11 @@ int Main(int argc, char** argv) {
     }
     if (list_cmd->parsed()) return RunList(options, list);
     if (health_cmd->parsed()) return RunHealth(options, health_service);
+    if (deploy_cmd->parsed()) return RunWorkflowDeploy(options, workflow_file, workflow_actor);
+    if (workflows_cmd->parsed()) return RunWorkflowList(options);
+    if (workflow_get_cmd->parsed()) {
+      return RunWorkflowGet(options, workflow_name, workflow_version);
+    }
   } catch (const InputError& e) {
     std::cerr << "error: " << e.what() << "\n";
     return kExitUsage;

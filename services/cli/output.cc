@@ -328,11 +328,16 @@ void PrintTimelineTable(const gridcase::v1::GetTimelineResponse& timeline,
                "TYPE", "SUMMARY"});
   for (const auto& record : timeline.records()) {
     const auto& event = record.event();
+    // Derived records (decisions) are marked as following their cause;
+    // an event no rule reacted to says so.
+    std::string summary = PayloadSummary(event);
+    if (record.changed_nothing()) summary += "  (changed nothing)";
     table.AddRow({std::to_string(record.case_version()),
                   std::to_string(record.position()),
                   FormatTime(record.recorded_at()),
                   FormatTime(event.occurred_at()), event.actor().id(),
-                  PayloadType(event), PayloadSummary(event)});
+                  (record.caused_by() != 0 ? "↳ " : "") + PayloadType(event),
+                  summary});
   }
   table.Print(out);
 }

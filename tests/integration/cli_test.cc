@@ -102,6 +102,26 @@ TEST_F(CliTest, TheReadmeWalkThrough) {
   EXPECT_THAT(r.out, HasSubstr("outcome=TEST_OUTCOME_NEGATIVE"));
 }
 
+TEST_F(CliTest, WorkflowCommands) {
+  CliRun r = Cli({"workflow", "list", "--table"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("epidemic-case  1"));
+  EXPECT_THAT(r.out, HasSubstr("help-request   1"));
+
+  r = Cli({"workflow", "get", "epidemic-case", "--table"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("initial_stage: \"screening\""));
+
+  r = Cli({"workflow", "deploy", "-"},
+          "name: \"x\"\nversion: 1\nopens_on { event: \"fever_readin\" }\n");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("stdin:3: opener \"fever_readin\""));
+
+  r = Cli({"workflow", "deploy", testing::ShippedWorkflowDir() + "/help-request.textproto"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("\"duplicate\": true"));
+}
+
 TEST_F(CliTest, SubmitFromStdinFillsIdAndTime) {
   CliRun r = Cli({"submit"}, R"({"caseId":"c1","actor":{"id":"worker-li"},"feverReading":{"celsius":36.6}})");
   ASSERT_EQ(r.exit_code, 0) << r.err;

@@ -248,6 +248,47 @@ TEST_F(ServerTest, SubmitStreamAnswersEverySubmission) {
   EXPECT_EQ(accepted, kCount - kCount / 10);
 }
 
+TEST_F(ServerTest, AdminServiceDeploysListsAndRefusesBadDefinitions) {
+  auto admin = v1::AdminService::NewStub(channel_);
+  v1::DeployWorkflowRequest bad;
+  bad.set_file_name("bad.textproto");
+  bad.set_source("name: \"bad\"\nversion: 1\nopens_on { event: \"fever_reading\" }\n"
+                 "initial_stage: \"a\"\nstages { name: \"a\" }\n");
+  bad.mutable_actor()->set_id("admin-1");
+  v1::DeployWorkflowResponse deployed;
+  {
+    grpc::ClientContext ctx;
+    grpc::Status st = admin->DeployWorkflow(&ctx, bad, &deployed);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(st.error_message(),
+                HasSubstr("bad.textproto:5: stage \"a\" is not terminal, but no rule moves"));
+  }
+  v1::DeployWorkflowRequest good = bad;
+  good.set_source(bad.source() + "stages { name: \"b\" terminal: true }\n");
+  good.set_source(std::string(good.source()).replace(
+      good.source().find("stages { name: \"a\" }"), 20,
+      "stages { name: \"a\" rules { name: \"r\" on: \"note\" then { move_to: \"b\" } } }"));
+  {
+    grpc::ClientContext ctx;
+    grpc::Status st = admin->DeployWorkflow(&ctx, good, &deployed);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    EXPECT_EQ(deployed.name(), "bad");
+    EXPECT_EQ(deployed.version(), 1u);
+    EXPECT_FALSE(deployed.duplicate());
+  }
+  grpc::ClientContext ctx;
+  v1::ListWorkflowsResponse listed;
+  ASSERT_TRUE(admin->ListWorkflows(&ctx, v1::ListWorkflowsRequest(), &listed).ok());
+  std::vector<std::string> names;
+  for (const auto& w : listed.workflows()) names.push_back(w.name() + "@" + std::to_string(w.version()));
+  EXPECT_EQ(names, (std::vector<std::string>{"bad@1", "epidemic-case@1", "help-request@1"}));
+  grpc::ClientContext get_ctx;
+  v1::GetWorkflowRequest get;
+  get.set_name("nope");
+  v1::WorkflowDefinition def;
+  EXPECT_EQ(admin->GetWorkflow(&get_ctx, get, &def).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
 TEST_F(ServerTest, ShutdownAnswersStreamsAndReportsNotServing) {
   grpc::ClientContext ctx;
   auto stream = events_->SubmitStream(&ctx);

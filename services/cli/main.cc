@@ -12,6 +12,7 @@
 #include "gridcase/v1/service.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "services/cli/common.h"
+#include "services/cli/demo.h"
 #include "services/cli/output.h"
 #include "services/cli/submit.h"
 #include "services/cli/workflow.h"
@@ -307,6 +308,10 @@ int Main(int argc, char** argv) {
   workflow_get_cmd->add_option("name", workflow_name, "Workflow name")->required();
   workflow_get_cmd->add_option("--version", workflow_version, "Version (default: latest)");
 
+  CLI::App* demo_cmd = app.add_subcommand(
+      "demo", "Play the seed's stories (the guard's readings, a medicine request, a "
+              "recovered patient) against the server and print what the engine decided");
+
   std::string health_service;
   CLI::App* health_cmd = app.add_subcommand(
       "health",
@@ -334,6 +339,7 @@ int Main(int argc, char** argv) {
     }
     if (list_cmd->parsed()) return RunList(options, list);
     if (health_cmd->parsed()) return RunHealth(options, health_service);
+    if (demo_cmd->parsed()) return RunDemo(options);
     if (deploy_cmd->parsed()) return RunWorkflowDeploy(options, workflow_file, workflow_actor);
     if (workflows_cmd->parsed()) return RunWorkflowList(options);
     if (workflow_get_cmd->parsed()) {

@@ -146,6 +146,7 @@ TEST_F(ScenarioTest, TheSecurityGuardsFourReadings) {
                           "fever_reading 37.9",
                           "  task closed recheck",
                           "  escalated grid_worker -> community_secretary",
+                          "  deadline cancelled daily-check",
                           "  stage screening -> isolation (second-high-reading)",
                           "  deadline daily-check in 1d",
                           "  task opened home-temperature for designated_person due in 12h",
@@ -215,6 +216,8 @@ TEST_F(ScenarioTest, ARecoveredPatientIsObservedForFourteenDaysThenReleased) {
                           "  task opened recheck for grid_worker due in 1h",
                           "  category CATEGORY_FEVER (first-high-reading)",
                           "test_ordered",
+                          "  deadline cancelled daily-check",
+                          "  task closed recheck",
                           "  stage screening -> testing (sent-to-test)",
                           "test_result",
                           "  category CATEGORY_CONFIRMED (positive)",
@@ -226,8 +229,8 @@ TEST_F(ScenarioTest, ARecoveredPatientIsObservedForFourteenDaysThenReleased) {
                           "  deadline daily-check in 1d",
                           "isolation_released (changed nothing)",
                           "isolation_released",
-                          "  deadline cancelled observation-end",
                           "  deadline cancelled daily-check",
+                          "  deadline cancelled observation-end",
                           "  stage observation -> closed (observation-complete)"));
   EXPECT_EQ(engine_->GetCase("patient")->stage(), "closed");
 }

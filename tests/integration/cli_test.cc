@@ -122,6 +122,17 @@ TEST_F(CliTest, WorkflowCommands) {
   EXPECT_THAT(r.out, HasSubstr("\"duplicate\": true"));
 }
 
+TEST_F(CliTest, TheDemoShowsTheDecisions) {
+  CliRun r = Cli({"demo"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("== The security guard's four readings =="));
+  EXPECT_THAT(r.out, HasSubstr("↳ escalated"));
+  EXPECT_THAT(r.out, HasSubstr("Now: stage isolation, category CATEGORY_FEVER, held by the "
+                               "community_secretary rung"));
+  EXPECT_THAT(r.out, HasSubstr("Now: stage delivered"));
+  EXPECT_THAT(r.out, HasSubstr("Now: stage observation, category CATEGORY_CONFIRMED"));
+}
+
 TEST_F(CliTest, SubmitFromStdinFillsIdAndTime) {
   CliRun r = Cli({"submit"}, R"({"caseId":"c1","actor":{"id":"worker-li"},"feverReading":{"celsius":36.6}})");
   ASSERT_EQ(r.exit_code, 0) << r.err;

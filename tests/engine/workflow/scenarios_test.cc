@@ -310,6 +310,31 @@ TEST_F(ScenarioTest, OccupancyEvidenceOpensACaseOnlyForAFlatRegisteredEmpty) {
   EXPECT_THAT(std::string(refused.status().message()), HasSubstr("no deployed workflow opens"));
 }
 
+TEST_F(ScenarioTest, ASubmissionMayNameTheWorkflowOfANewCase) {
+  auto req = Req(Fever("f1", "named", 36.6));
+  req.mutable_event()->mutable_occurred_at()->set_seconds(kStartUs / 1000000);
+  auto submit = [&](const std::string& workflow) {
+    req.set_workflow(workflow);
+    std::promise<absl::StatusOr<v1::SubmitResponse>> done;
+    auto answer = done.get_future();
+    engine_->Submit(req, [&done](absl::StatusOr<v1::SubmitResponse> r) {
+      done.set_value(std::move(r));
+    });
+    return answer.get();
+  };
+  auto unknown = submit("triage");
+  EXPECT_EQ(unknown.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(unknown.status().message()), HasSubstr("no workflow named triage"));
+  auto wrong = submit("help-request");
+  EXPECT_EQ(wrong.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(wrong.status().message()),
+              HasSubstr("workflow help-request v1 does not open a case on this fever_reading"));
+  auto named = submit("epidemic-case");
+  ASSERT_TRUE(named.ok()) << named.status();
+  EXPECT_EQ(engine_->GetCase("named")->workflow().name(), "epidemic-case");
+  EXPECT_EQ(Records("named").front().workflow().version(), 1u);
+}
+
 TEST_F(ScenarioTest, ARunningCaseKeepsItsWorkflowVersion) {
   Ok(Fever("old-1", "old", 37.5));
   // Version 2 escalates on the first high reading already.

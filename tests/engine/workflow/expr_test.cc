@@ -117,7 +117,7 @@ TEST(GuardTest, ErrorsNameTheColumnAndTheProblem) {
   EXPECT_THAT(CompileError("occurred_at > 1"), HasSubstr("is a time"));
   EXPECT_THAT(CompileError("frobnicate"), HasSubstr("unknown name \"frobnicate\""));
   EXPECT_THAT(CompileError("help_request.items == \"x\"",
-                           GuardScope{"help_request", {}}),
+                           GuardScope{"help_request", {}, {}}),
               HasSubstr("is a list"));
 }
 

@@ -415,7 +415,7 @@ TEST_F(ScenarioTest, ReplayingTheLogGivesTheLiveStateByteForByte) {
   workflow::WorkflowLogic logic(&registry);
   int cases = 0;
   for (int i = 0; i < 20; ++i) {
-    for (const std::string c : {absl::StrCat("p-", i), absl::StrCat("h-", i)}) {
+    for (const std::string& c : {absl::StrCat("p-", i), absl::StrCat("h-", i)}) {
       v1::CaseState replayed;
       for (const auto& r : Records(c)) logic.Apply(r, &replayed);
       auto live = engine_->GetCase(c);

@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <condition_variable>
+#include <mutex>
 #include <charconv>
 #include <filesystem>
 #include <fstream>
@@ -333,6 +335,66 @@ absl::StatusOr<v1::WorkflowDefinition> Engine::GetWorkflow(const std::string& na
                                    : absl::StrCat("workflow ", name, " has no version ", version));
   }
   return def->proto();
+}
+
+absl::StatusOr<size_t> Engine::FireDueDeadlines(size_t limit) {
+  const int64_t now_us = clock_->NowMicros();
+  std::vector<keys::TimerKey> due;
+  for (const auto& p : parts_) {
+    if (auto st = p.store->ReadDueTimers(now_us, limit, &due); !st.ok()) return st;
+  }
+  std::stable_sort(due.begin(), due.end(),
+                   [](const auto& a, const auto& b) { return a.due_us < b.due_us; });
+  if (due.size() > limit) due.resize(limit);
+
+  struct Wait {
+    std::mutex mu;
+    std::condition_variable cv;
+    size_t pending = 0;
+    size_t fired = 0;
+    absl::Status error;
+  } wait;
+  wait.pending = due.size();
+  for (const auto& t : due) {
+    v1::SubmitRequest request;
+    v1::Event* e = request.mutable_event();
+    e->set_event_id(absl::StrCat(std::string(1, kReservedCasePrefix), "deadline~", t.case_id,
+                                 "~", t.deadline, "~", t.due_us));
+    e->set_case_id(t.case_id);
+    e->mutable_occurred_at()->set_seconds(t.due_us / 1000000);
+    e->mutable_occurred_at()->set_nanos(static_cast<int32_t>(t.due_us % 1000000) * 1000);
+    e->mutable_actor()->set_id("gridcase");
+    e->mutable_actor()->set_kind(v1::ACTOR_KIND_SYSTEM);
+    e->set_channel(v1::CHANNEL_SYSTEM);
+    e->mutable_deadline_expired()->set_deadline(t.deadline);
+    *e->mutable_deadline_expired()->mutable_due_at() = e->occurred_at();
+    parts_[PartitionOf(t.case_id).value()].sequencer->Submit(
+        std::move(request), [&wait](absl::StatusOr<v1::SubmitResponse> r) {
+          std::lock_guard<std::mutex> lock(wait.mu);
+          if (r.ok()) {
+            wait.fired += !r->duplicate();
+          } else if (r.status().code() != absl::StatusCode::kFailedPrecondition) {
+            // FAILED_PRECONDITION: cancelled or moved since it was read;
+            // anything else is an error to report.
+            wait.error = r.status();
+          }
+          if (--wait.pending == 0) wait.cv.notify_all();
+        });
+  }
+  std::unique_lock<std::mutex> lock(wait.mu);
+  wait.cv.wait(lock, [&wait] { return wait.pending == 0; });
+  if (!wait.error.ok()) return wait.error;
+  return wait.fired;
+}
+
+absl::StatusOr<std::optional<int64_t>> Engine::NextDeadlineDueUs() const {
+  std::optional<int64_t> first;
+  for (const auto& p : parts_) {
+    auto t = p.store->ReadFirstTimer();
+    if (!t.ok()) return t.status();
+    if (t->has_value() && (!first || (*t)->due_us < *first)) first = (*t)->due_us;
+  }
+  return first;
 }
 
 absl::StatusOr<v1::CaseState> Engine::GetCase(absl::string_view case_id) const {

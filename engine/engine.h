@@ -13,6 +13,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/strings/string_view.h"
@@ -84,6 +85,15 @@ class Engine {
   // version 0: the latest. NOT_FOUND when absent.
   absl::StatusOr<v1::WorkflowDefinition> GetWorkflow(const std::string& name,
                                                      uint32_t version) const;
+
+  // Deadlines: fires every pending deadline due at the engine clock's now
+  // (at most `limit`), in due order, each through its case's sequencer as
+  // a deadline_expired record, and waits until they are durable. A deadline
+  // fires at most once: the record removes it, in the same write, and its
+  // id is an idempotency key. Returns how many fired.
+  absl::StatusOr<size_t> FireDueDeadlines(size_t limit = 10000);
+  // The due time of the earliest pending deadline, if any.
+  absl::StatusOr<std::optional<int64_t>> NextDeadlineDueUs() const;
 
   absl::StatusOr<v1::CaseState> GetCase(absl::string_view case_id) const;
   absl::StatusOr<v1::GetTimelineResponse> GetTimeline(

@@ -13,6 +13,7 @@ const char* CfName(Cf cf) {
     case Cf::kCases: return "cases";
     case Cf::kIndex: return "index";
     case Cf::kMeta: return "meta";
+    case Cf::kTimers: return "timers";
   }
   return "?";
 }
@@ -98,6 +99,26 @@ std::string IndexKey(IndexKind kind, absl::string_view value,
   std::string k = IndexPrefix(kind, value);
   k.append(case_id.data(), case_id.size());
   return k;
+}
+
+std::string EncodeTimerKey(const TimerKey& t) {
+  std::string k;
+  PutFixed64Be(&k, static_cast<uint64_t>(t.due_us));
+  k.append(t.case_id);
+  k.push_back('\0');
+  k.append(t.deadline);
+  return k;
+}
+
+std::optional<TimerKey> DecodeTimerKey(absl::string_view key) {
+  if (key.size() < 10) return std::nullopt;
+  const size_t zero = key.find('\0', 8);
+  if (zero == absl::string_view::npos || zero == 8) return std::nullopt;
+  TimerKey t;
+  t.due_us = static_cast<int64_t>(DecodeFixed64Be(key));
+  t.case_id = std::string(key.substr(8, zero - 8));
+  t.deadline = std::string(key.substr(zero + 1));
+  return t;
 }
 
 }  // namespace gridcase::keys

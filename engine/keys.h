@@ -13,6 +13,7 @@
 //   4   cases        case_id                               CaseState (protobuf)
 //   5   index        index_kind value 0x00 case_id         (empty)
 //   6   meta         name                                  per name, see below
+//   7   timers       fixed64be(due_us) case_id 0x00 name   (empty)
 //
 //   index_kind := 'S' (stage) | 'C' (category, value = decimal enum number)
 //               | 'G' (grid_id) | 'A' (assignee)
@@ -46,8 +47,9 @@ enum class Cf : int {
   kCases = 4,
   kIndex = 5,
   kMeta = 6,
+  kTimers = 7,
 };
-inline constexpr int kCfCount = 7;
+inline constexpr int kCfCount = 8;
 // The RocksDB name of a column family.
 const char* CfName(Cf cf);
 
@@ -78,6 +80,15 @@ std::optional<CaseVersion> DecodeCaseEventKey(absl::string_view case_id,
 std::string IndexPrefix(IndexKind kind, absl::string_view value);
 std::string IndexKey(IndexKind kind, absl::string_view value,
                      absl::string_view case_id);
+
+// timers: pending deadlines in due order.
+struct TimerKey {
+  int64_t due_us;
+  std::string case_id;
+  std::string deadline;
+};
+std::string EncodeTimerKey(const TimerKey& t);
+std::optional<TimerKey> DecodeTimerKey(absl::string_view key);
 
 inline constexpr absl::string_view kMetaFormat = "format";
 inline constexpr absl::string_view kMetaPartition = "partition";

@@ -190,17 +190,22 @@ void Sequencer::Group::Seal() {
       continue;  // untouched: only refusals or duplicates for this case
     }
     batch_.Put(store_->cf(Cf::kCases), case_id, slot.now->SerializeAsString());
-    std::vector<std::string> old_keys;
-    if (slot.before) old_keys = IndexKeysOf(*slot.before);
-    const std::vector<std::string> new_keys = IndexKeysOf(*slot.now);
-    for (const auto& k : old_keys) {
-      if (std::find(new_keys.begin(), new_keys.end(), k) == new_keys.end()) {
-        batch_.Delete(store_->cf(Cf::kIndex), k);
+    // Rows derived from the case state (indexes, timers) follow it: what
+    // the group removed is deleted, what it added is put.
+    for (auto [cf, keys_of] : {std::pair{Cf::kIndex, &IndexKeysOf},
+                               std::pair{Cf::kTimers, &TimerKeysOf}}) {
+      std::vector<std::string> old_keys;
+      if (slot.before) old_keys = keys_of(*slot.before);
+      const std::vector<std::string> new_keys = keys_of(*slot.now);
+      for (const auto& k : old_keys) {
+        if (std::find(new_keys.begin(), new_keys.end(), k) == new_keys.end()) {
+          batch_.Delete(store_->cf(cf), k);
+        }
       }
-    }
-    for (const auto& k : new_keys) {
-      if (std::find(old_keys.begin(), old_keys.end(), k) == old_keys.end()) {
-        batch_.Put(store_->cf(Cf::kIndex), k, rocksdb::Slice());
+      for (const auto& k : new_keys) {
+        if (std::find(old_keys.begin(), old_keys.end(), k) == old_keys.end()) {
+          batch_.Put(store_->cf(cf), k, rocksdb::Slice());
+        }
       }
     }
   }

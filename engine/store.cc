@@ -64,6 +64,15 @@ std::vector<std::string> IndexKeysOf(const v1::CaseState& s) {
   return out;
 }
 
+std::vector<std::string> TimerKeysOf(const v1::CaseState& s) {
+  std::vector<std::string> out;
+  for (const auto& d : s.deadlines()) {
+    out.push_back(keys::EncodeTimerKey(
+        {d.due_at().seconds() * 1000000 + d.due_at().nanos() / 1000, s.case_id(), d.name()}));
+  }
+  return out;
+}
+
 absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
   if (s.ok()) return absl::OkStatus();
   const std::string msg = absl::StrCat("storage: ", what, ": ", s.ToString());
@@ -287,6 +296,30 @@ absl::Status PartitionStore::ListCases(const CaseFilter& filter,
     if (filter.Matches(state)) out->push_back(std::move(state));
   }
   return FromRocks(it->status(), "scanning cases");
+}
+
+absl::Status PartitionStore::ReadDueTimers(int64_t now_us, size_t limit,
+                                           std::vector<keys::TimerKey>* out) const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, cf(Cf::kTimers)));
+  for (it->SeekToFirst(); it->Valid() && out->size() < limit; it->Next()) {
+    auto timer = keys::DecodeTimerKey(absl::string_view(it->key().data(), it->key().size()));
+    if (!timer) return absl::DataLossError("bad timers key");
+    if (timer->due_us > now_us) break;
+    out->push_back(std::move(*timer));
+  }
+  return FromRocks(it->status(), "scanning timers");
+}
+
+absl::StatusOr<std::optional<keys::TimerKey>> PartitionStore::ReadFirstTimer() const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, cf(Cf::kTimers)));
+  it->SeekToFirst();
+  if (!it->Valid()) {
+    if (auto st = FromRocks(it->status(), "scanning timers"); !st.ok()) return st;
+    return std::nullopt;
+  }
+  auto timer = keys::DecodeTimerKey(absl::string_view(it->key().data(), it->key().size()));
+  if (!timer) return absl::DataLossError("bad timers key");
+  return timer;
 }
 
 absl::Status PartitionStore::Write(rocksdb::WriteBatch* batch) {

@@ -39,6 +39,9 @@ struct CaseFilter {
 // The (kind, value) pairs under which a case is indexed.
 std::vector<std::string> IndexKeysOf(const v1::CaseState& s);
 
+// The timers rows of a case's pending deadlines.
+std::vector<std::string> TimerKeysOf(const v1::CaseState& s);
+
 // Maps a RocksDB status to an absl one (OK stays OK). `what` names the
 // operation for the message.
 absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what);
@@ -87,6 +90,13 @@ class PartitionStore {
   absl::Status ListCases(const CaseFilter& filter,
                          absl::string_view after_case_id, size_t limit,
                          std::vector<v1::CaseState>* out, bool* more) const;
+
+  // Pending deadlines due at or before `now_us`, in due order, at most
+  // `limit`.
+  absl::Status ReadDueTimers(int64_t now_us, size_t limit,
+                             std::vector<keys::TimerKey>* out) const;
+  // The earliest pending deadline, if any.
+  absl::StatusOr<std::optional<keys::TimerKey>> ReadFirstTimer() const;
 
   // Applies `batch` atomically and durably (sync=true).
   absl::Status Write(rocksdb::WriteBatch* batch);

@@ -246,6 +246,7 @@ absl::Status CheckPayload(const v1::Event& e, const ValidationLimits& limits) {
     case E::kDeadlineCancelled:
     case E::kEscalated:
     case E::kNotification:
+    case E::kDeadlineExpired:
       return Invalid(absl::StrCat("event.", PayloadFieldName(e)),
                      "is a derived event, written by the engine only");
   }

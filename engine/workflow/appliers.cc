@@ -132,6 +132,9 @@ void ApplyFacts(const v1::Record& r, v1::CaseState* s) {
     case E::kReassignment:
       s->set_assignee(e.reassignment().to_assignee());
       break;
+    case E::kDeadlineExpired:
+      Erase(s->mutable_deadlines(), e.deadline_expired().deadline());
+      break;
     default:
       break;
   }

@@ -214,6 +214,25 @@ class Decider {
   int emitted_ = 0;
 };
 
+// A deadline fires only while it is pending with the due time the
+// scheduler saw, and never before that time.
+absl::Status CheckStillPending(const v1::Event& event, const v1::CaseState& state,
+                               int64_t now_us) {
+  const auto& expired = event.deadline_expired();
+  for (const auto& d : state.deadlines()) {
+    if (d.name() != expired.deadline()) continue;
+    if (Micros(d.due_at()) != Micros(expired.due_at())) break;
+    if (Micros(d.due_at()) > now_us) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "deadline ", expired.deadline(), " of case ", event.case_id(), " is not due yet"));
+    }
+    return absl::OkStatus();
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      "deadline ", expired.deadline(), " of case ", event.case_id(),
+      " is no longer pending with that due time"));
+}
+
 }  // namespace
 
 std::string WorkflowCaseId(const std::string& workflow_name) {
@@ -306,17 +325,22 @@ absl::Status WorkflowLogic::Process(v1::Record record, std::optional<v1::CaseSta
     }
   }
 
+  if (event.has_deadline_expired()) {
+    if (auto st = CheckStillPending(event, next, now_us); !st.ok()) return st;
+  }
   const bool opening = !state->has_value();
   ApplyRecord(record, def.get(), &next);
   std::vector<v1::Record> derived;
   Decider decider(*def, record, &next, &derived);
   if (opening) decider.Open();
   const Stage* stage = def->stage(next.stage());
-  const std::vector<std::string> fired = decider.RunRules(type, *stage);
+  const std::string on = event.has_deadline_expired()
+                             ? absl::StrCat(kDeadlinePrefix, event.deadline_expired().deadline())
+                             : type;
+  const std::vector<std::string> fired = decider.RunRules(on, *stage);
   if (fired.empty() && !opening) {
     record.set_changed_nothing(true);
-    record.set_explanation(absl::StrCat("no rule of stage ", stage->name, " reacts to this ",
-                                        type, " event"));
+    record.set_explanation(absl::StrCat("no rule of stage ", stage->name, " reacts to ", on));
   } else if (!fired.empty()) {
     record.set_explanation(absl::StrCat("rules: ", absl::StrJoin(fired, ", ")));
   } else {

@@ -19,6 +19,7 @@
 #include "CLI/CLI.hpp"
 #include "engine/clock.h"
 #include "engine/engine.h"
+#include "engine/scheduler.h"
 #include "services/api/server.h"
 #include "spdlog/spdlog.h"
 
@@ -116,6 +117,11 @@ int Run(const Flags& flags) {
   if (!flags.workflows_dir.empty() && !DeployDirectory(**engine, flags.workflows_dir)) {
     return 1;
   }
+  gridcase::DeadlineScheduler scheduler(
+      engine->get(), &clock, /*poll_us_max=*/200 * 1000, [](const absl::Status& st) {
+        spdlog::error("deadline scheduler: {}", st.ToString());
+      });
+  scheduler.Start();
   gridcase::api::ServerOptions server_options;
   server_options.listen_address = flags.listen;
   auto server = gridcase::api::Server::Start(engine->get(), server_options);
@@ -138,6 +144,7 @@ int Run(const Flags& flags) {
   const auto grace = std::chrono::duration_cast<std::chrono::system_clock::duration>(
       std::chrono::duration<double>(flags.shutdown_grace_s));
   (*server)->Shutdown(std::chrono::system_clock::now() + grace);
+  scheduler.Stop();
   (*engine)->Stop();  // answers everything still queued, then closes
   server->reset();
   engine->reset();

@@ -77,7 +77,21 @@ TEST(KeysTest, ColumnFamilyNamesAreStable) {
   EXPECT_STREQ(CfName(Cf::kCases), "cases");
   EXPECT_STREQ(CfName(Cf::kIndex), "index");
   EXPECT_STREQ(CfName(Cf::kMeta), "meta");
-  EXPECT_EQ(kCfCount, 7);
+  EXPECT_STREQ(CfName(Cf::kTimers), "timers");
+  EXPECT_EQ(kCfCount, 8);
+}
+
+TEST(KeysTest, TimerKeysRoundTripAndSortByDueTime) {
+  const TimerKey early{1000, "case-b", "daily-check"};
+  const TimerKey late{2000, "case-a", "retest"};
+  const std::string e = EncodeTimerKey(early), l = EncodeTimerKey(late);
+  EXPECT_LT(e, l);
+  auto back = DecodeTimerKey(e);
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->due_us, 1000);
+  EXPECT_EQ(back->case_id, "case-b");
+  EXPECT_EQ(back->deadline, "daily-check");
+  EXPECT_FALSE(DecodeTimerKey("short").has_value());
 }
 
 }  // namespace

@@ -163,7 +163,7 @@ TEST_F(ScenarioTest, TheSecurityGuardsFourReadings) {
   EXPECT_EQ(state->deadlines(1).name(), "retest");
   const auto records = Records("guard");
   EXPECT_EQ(records[3].explanation(),
-            "no rule of stage screening reacts to this fever_reading event");
+            "no rule of stage screening reacts to fever_reading");
   EXPECT_EQ(records[7].explanation(), "rules: second-high-reading");
   for (size_t i = 8; i < records.size(); ++i) {
     EXPECT_EQ(records[i].caused_by(), records[7].position());

@@ -142,8 +142,9 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(
   if (!count.ok()) return count.status();
 
   std::unique_ptr<Engine> engine(new Engine(options, clock));
-  engine->logic_ = make_logic ? make_logic(&engine->registry_)
-                              : std::make_unique<workflow::WorkflowLogic>(&engine->registry_);
+  engine->logic_ = make_logic ? make_logic(&engine->registry_, &engine->directory_)
+                              : std::make_unique<workflow::WorkflowLogic>(&engine->registry_,
+                                                                          &engine->directory_);
   engine->options_.partitions = *count;
   for (uint32_t i = 0; i < *count; ++i) {
     const std::string pdir = (dir / absl::StrFormat("partition-%03d", i)).string();
@@ -151,7 +152,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(
     if (!store.ok()) return store.status();
     engine->parts_.push_back(Part{std::move(*store), nullptr});
   }
-  if (auto st = engine->LoadWorkflows(); !st.ok()) return st;
+  if (auto st = engine->LoadEngineCases(); !st.ok()) return st;
   for (auto& part : engine->parts_) {
     auto seq = Sequencer::Start(part.store.get(), clock, engine->logic_.get(),
                                 options.sequencer);
@@ -161,7 +162,16 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(
   return engine;
 }
 
-absl::Status Engine::LoadWorkflows() {
+absl::Status Engine::LoadEngineCases() {
+  const PartitionStore& home = *parts_[PartitionOf(kDirectoryCaseId).value()].store;
+  auto st = home.ForEachRecordOfCases(kDirectoryCaseId, [&](const v1::Record& r) {
+    if (r.event().case_id() != kDirectoryCaseId) return absl::OkStatus();  // a longer id
+    if (auto entry = EntryOf(r.event())) {
+      directory_.Apply(*entry, r.recorded_at().seconds() * 1000000 + r.recorded_at().nanos() / 1000);
+    }
+    return absl::OkStatus();
+  });
+  if (!st.ok()) return st;
   std::vector<v1::WorkflowDefinition> deployed;
   for (const auto& p : parts_) {
     auto st = p.store->ForEachRecordOfCases(
@@ -335,6 +345,59 @@ absl::StatusOr<v1::WorkflowDefinition> Engine::GetWorkflow(const std::string& na
                                    : absl::StrCat("workflow ", name, " has no version ", version));
   }
   return def->proto();
+}
+
+absl::StatusOr<size_t> Engine::ImportDirectory(const std::vector<v1::DirectoryEntry>& entries,
+                                               const std::string& import_id,
+                                               const v1::Actor& actor) {
+  if (!IsValidId(actor.id(), options_.limits.id_bytes_max)) {
+    return absl::InvalidArgumentError("actor.id: who imports is required");
+  }
+  if (!IsValidId(import_id, 64)) {
+    return absl::InvalidArgumentError("import_id: 1 to 64 bytes of printable ASCII required");
+  }
+  std::lock_guard<std::mutex> import_lock(import_mu_);
+  auto scratch = directory_.Clone();
+  const int64_t now_us = clock_->NowMicros();
+  for (size_t i = 0; i < entries.size(); ++i) {
+    if (auto st = scratch->Check(entries[i]); !st.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("entry ", i + 1, ": ", st.message(),
+                                                     "; nothing was imported"));
+    }
+    scratch->Apply(entries[i], now_us);
+  }
+  struct Wait {
+    std::mutex mu;
+    std::condition_variable cv;
+    size_t pending = 0;
+    size_t written = 0;
+    absl::Status error;
+  } wait;
+  wait.pending = entries.size();
+  Sequencer& sequencer = *parts_[PartitionOf(kDirectoryCaseId).value()].sequencer;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    v1::SubmitRequest request;
+    v1::Event* e = request.mutable_event();
+    e->set_event_id(absl::StrCat(kDirectoryCaseId, "~", import_id, "~", i + 1));
+    e->set_case_id(kDirectoryCaseId);
+    e->mutable_occurred_at()->set_seconds(now_us / 1000000);
+    *e->mutable_actor() = actor;
+    e->set_channel(v1::CHANNEL_SYSTEM);
+    SetPayload(entries[i], e);
+    sequencer.Submit(std::move(request), [&wait](absl::StatusOr<v1::SubmitResponse> r) {
+      std::lock_guard<std::mutex> lock(wait.mu);
+      if (r.ok()) {
+        wait.written += !r->duplicate();
+      } else if (wait.error.ok() && r.status().code() != absl::StatusCode::kAlreadyExists) {
+        wait.error = r.status();
+      }
+      if (--wait.pending == 0) wait.cv.notify_all();
+    });
+  }
+  std::unique_lock<std::mutex> lock(wait.mu);
+  wait.cv.wait(lock, [&wait] { return wait.pending == 0; });
+  if (!wait.error.ok()) return wait.error;
+  return wait.written;
 }
 
 absl::StatusOr<size_t> Engine::FireDueDeadlines(size_t limit) {

@@ -13,6 +13,7 @@
 
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -21,6 +22,7 @@
 
 #include "absl/status/statusor.h"
 #include "engine/case_logic.h"
+#include "engine/directory.h"
 #include "engine/clock.h"
 #include "engine/sequencer.h"
 #include "engine/store.h"
@@ -50,10 +52,10 @@ inline constexpr uint32_t kPageSizeMax = 1000;
 // Stable across builds and machines (unlike std::hash or absl::Hash).
 uint64_t Fnv1a64(absl::string_view s);
 
-// Builds the case logic over the engine's workflow registry (tests wrap the
-// real logic to hold the sequencer still).
-using CaseLogicFactory =
-    std::function<std::unique_ptr<CaseLogic>(workflow::Registry* registry)>;
+// Builds the case logic over the engine's workflow registry and directory
+// (tests wrap the real logic to hold the sequencer still).
+using CaseLogicFactory = std::function<std::unique_ptr<CaseLogic>(
+    workflow::Registry* registry, Directory* directory)>;
 
 class Engine {
  public:
@@ -95,6 +97,16 @@ class Engine {
   // The due time of the earliest pending deadline, if any.
   absl::StatusOr<std::optional<int64_t>> NextDeadlineDueUs() const;
 
+  // The directory. ImportDirectory checks every entry (in order, each
+  // against the directory plus the entries before it) and writes nothing
+  // unless all are sound; then it appends them, in order, to the
+  // "~directory" case and waits until they are durable. `import_id` names
+  // the import (e.g. a hash of the file): importing the same id again
+  // writes nothing new. Returns how many entries were new.
+  absl::StatusOr<size_t> ImportDirectory(const std::vector<v1::DirectoryEntry>& entries,
+                                         const std::string& import_id, const v1::Actor& actor);
+  const Directory& directory() const { return directory_; }
+
   absl::StatusOr<v1::CaseState> GetCase(absl::string_view case_id) const;
   absl::StatusOr<v1::GetTimelineResponse> GetTimeline(
       const v1::GetTimelineRequest& request) const;
@@ -115,8 +127,9 @@ class Engine {
     std::unique_ptr<Sequencer> sequencer;
   };
   Engine(const EngineOptions& options, const Clock* clock);
-  // Registers every deployment stored in the partitions, in version order.
-  absl::Status LoadWorkflows();
+  // Loads what the engine's own cases hold: every workflow deployment, in
+  // version order, and the directory, in log order.
+  absl::Status LoadEngineCases();
   // ALREADY_EXISTS when `event_id` was used in another partition than
   // `home` (necessarily for another case, since a case has one partition).
   absl::Status CheckEventIdElsewhere(const v1::Event& event, PartitionId home) const;
@@ -124,6 +137,8 @@ class Engine {
   EngineOptions options_;
   const Clock* const clock_;
   workflow::Registry registry_;
+  Directory directory_;
+  std::mutex import_mu_;  // one directory import at a time
   std::unique_ptr<CaseLogic> logic_;
   std::vector<Part> parts_;
 };

@@ -247,8 +247,12 @@ absl::Status CheckPayload(const v1::Event& e, const ValidationLimits& limits) {
     case E::kEscalated:
     case E::kNotification:
     case E::kDeadlineExpired:
+    case E::kUnitDefined:
+    case E::kPersonRegistered:
+    case E::kCadrePaired:
+    case E::kAvailabilityChanged:
       return Invalid(absl::StrCat("event.", PayloadFieldName(e)),
-                     "is a derived event, written by the engine only");
+                     "is written by the engine only (a derived event or a directory entry)");
   }
   return Invalid("event.payload", "unknown payload");
 }

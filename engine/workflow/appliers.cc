@@ -156,6 +156,7 @@ void ApplyDecision(const v1::Record& r, v1::CaseState* s) {
       v1::OpenTask* task = Upsert(s->mutable_open_tasks(), t.task());
       task->set_role(t.role());
       task->set_title(t.title());
+      task->set_assignee(t.assignee());
       *task->mutable_opened_at() = r.recorded_at();
       if (t.has_due_at()) {
         *task->mutable_due_at() = t.due_at();
@@ -176,6 +177,7 @@ void ApplyDecision(const v1::Record& r, v1::CaseState* s) {
       break;
     case E::kEscalated:
       s->set_escalation_role(e.escalated().to_role());
+      if (!e.escalated().to_person().empty()) s->set_assignee(e.escalated().to_person());
       break;
     default:
       break;

@@ -34,9 +34,9 @@ std::string TypeOf(const v1::Event& e) {
 // each as it goes, so later actions see earlier ones (a close after an open).
 class Decider {
  public:
-  Decider(const Definition& def, const v1::Record& cause, v1::CaseState* state,
-          std::vector<v1::Record>* out)
-      : def_(def), cause_(cause), state_(state), out_(out),
+  Decider(const Definition& def, const Directory& directory, const v1::Record& cause,
+          v1::CaseState* state, std::vector<v1::Record>* out)
+      : def_(def), directory_(directory), cause_(cause), state_(state), out_(out),
         now_us_(Micros(cause.recorded_at())) {}
 
   void Open() {
@@ -122,22 +122,34 @@ class Decider {
     return false;
   }
 
+  // Climbs to `to_role` (or one rung), and on past rungs nobody available
+  // holds, recording who held the case and who holds it now.
   void Escalate(const v1::EscalateSpec& spec, const std::string& rule) {
     const auto& ladder = def_.ladder();
     const std::string& from = state_->escalation_role();
-    std::string to = spec.to_role();
-    if (to.empty()) {
-      auto it = std::find(ladder.begin(), ladder.end(), from);
-      if (it == ladder.end() || it + 1 == ladder.end()) return;  // at the top
-      to = *(it + 1);
+    const auto current = std::find(ladder.begin(), ladder.end(), from);
+    auto at = !spec.to_role().empty() ? std::find(ladder.begin(), ladder.end(), spec.to_role())
+              : current == ladder.end() ? ladder.begin()
+                                        : current + 1;
+    if (at == ladder.end() || *at == from) return;  // at the top, or already there
+    std::string reason = spec.reason();
+    std::string person = Holder(*at);
+    // Past a rung nobody available holds, but only where the directory
+    // knows the grid: without a directory there is nobody to look for.
+    const bool known_grid = directory_.FindUnit(state_->grid_id()).has_value();
+    while (known_grid && person.empty() && at + 1 < ladder.end()) {
+      absl::StrAppend(&reason, reason.empty() ? "" : "; ", "no available ", *at);
+      ++at;
+      person = Holder(*at);
     }
-    if (to == from) return;
     v1::Event e;
     auto* esc = e.mutable_escalated();
     esc->set_from_role(from);
-    esc->set_to_role(to);
-    esc->set_reason(spec.reason());
+    esc->set_to_role(*at);
+    esc->set_reason(reason);
     esc->set_rule(rule);
+    esc->set_from_person(state_->assignee());
+    esc->set_to_person(person);
     Emit(std::move(e), rule);
   }
 
@@ -167,6 +179,7 @@ class Decider {
         t->set_task(a.open_task().name());
         t->set_role(a.open_task().role());
         t->set_title(a.open_task().title());
+        t->set_assignee(Holder(a.open_task().role()));
         if (action.duration_us > 0) *t->mutable_due_at() = FromMicros(now_us_ + action.duration_us);
         t->set_rule(rule);
         Emit(std::move(e), rule);
@@ -206,7 +219,15 @@ class Decider {
     }
   }
 
+  // The available person holding `role` in the case's grid, or "".
+  std::string Holder(const std::string& role) const {
+    const v1::Role r = Directory::RoleFromName(role);
+    if (r == v1::ROLE_UNSPECIFIED) return "";
+    return directory_.Resolve(r, state_->grid_id(), now_us_).value_or("");
+  }
+
   const Definition& def_;
+  const Directory& directory_;
   const v1::Record& cause_;
   v1::CaseState* const state_;
   std::vector<v1::Record>* const out_;
@@ -279,10 +300,27 @@ absl::Status WorkflowLogic::ProcessDeployment(v1::Record record,
   return absl::OkStatus();
 }
 
+absl::Status WorkflowLogic::ProcessDirectory(v1::Record record,
+                                             std::optional<v1::CaseState>* state,
+                                             std::vector<v1::Record>* out) const {
+  // Checked whole before submission (Engine::ImportDirectory); here only
+  // the place is checked.
+  if (record.event().case_id() != kDirectoryCaseId) {
+    return absl::FailedPreconditionError("directory entries belong to the directory case");
+  }
+  v1::CaseState next = state->value_or(v1::CaseState());
+  ApplyRecord(record, nullptr, &next);
+  next.set_stage("directory");
+  *state = std::move(next);
+  out->push_back(std::move(record));
+  return absl::OkStatus();
+}
+
 absl::Status WorkflowLogic::Process(v1::Record record, std::optional<v1::CaseState>* state,
                                     std::vector<v1::Record>* out) const {
   const v1::Event& event = record.event();
   if (event.has_workflow_deployed()) return ProcessDeployment(std::move(record), state, out);
+  if (EntryOf(event).has_value()) return ProcessDirectory(std::move(record), state, out);
   const std::string type = TypeOf(event);
   const int64_t now_us = Micros(record.recorded_at());
 
@@ -331,7 +369,7 @@ absl::Status WorkflowLogic::Process(v1::Record record, std::optional<v1::CaseSta
   const bool opening = !state->has_value();
   ApplyRecord(record, def.get(), &next);
   std::vector<v1::Record> derived;
-  Decider decider(*def, record, &next, &derived);
+  Decider decider(*def, *directory_, record, &next, &derived);
   if (opening) decider.Open();
   const Stage* stage = def->stage(next.stage());
   const std::string on = event.has_deadline_expired()
@@ -358,11 +396,20 @@ void WorkflowLogic::Apply(const v1::Record& record, v1::CaseState* state) const 
     state->set_stage("deployed");
     return;
   }
+  if (record.event().case_id() == kDirectoryCaseId) {
+    ApplyRecord(record, nullptr, state);
+    state->set_stage("directory");
+    return;
+  }
   const v1::WorkflowRef& ref = record.case_version() == 1 ? record.workflow() : state->workflow();
   ApplyRecord(record, &DefinitionOf(ref), state);
 }
 
 void WorkflowLogic::OnCommitted(const v1::Record& record) const {
+  if (auto entry = EntryOf(record.event())) {
+    directory_->Apply(*entry, Micros(record.recorded_at()));
+    return;
+  }
   if (!record.event().has_workflow_deployed()) return;
   auto def = Definition::FromProto(record.event().workflow_deployed().definition());
   // Only validated definitions are ever written; and versions come in order.

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "engine/case_logic.h"
+#include "engine/directory.h"
 #include "engine/workflow/registry.h"
 
 namespace gridcase::workflow {
@@ -23,8 +24,10 @@ std::string DerivedEventId(const std::string& cause_event_id, int n);
 // Thread-safe: any number of sequencers may call it at once.
 class WorkflowLogic final : public CaseLogic {
  public:
-  // `registry` must outlive the logic.
-  explicit WorkflowLogic(Registry* registry) : registry_(registry) {}
+  // `registry` and `directory` must outlive the logic; both are filled by
+  // OnCommitted from deployment and directory records.
+  WorkflowLogic(Registry* registry, Directory* directory)
+      : registry_(registry), directory_(directory) {}
 
   absl::Status Process(v1::Record record, std::optional<v1::CaseState>* state,
                        std::vector<v1::Record>* out) const override;
@@ -35,11 +38,14 @@ class WorkflowLogic final : public CaseLogic {
  private:
   absl::Status ProcessDeployment(v1::Record record, std::optional<v1::CaseState>* state,
                                  std::vector<v1::Record>* out) const;
+  absl::Status ProcessDirectory(v1::Record record, std::optional<v1::CaseState>* state,
+                                std::vector<v1::Record>* out) const;
   // The definition a case runs; aborts if it is not registered (the log
   // names it, so its deployment was loaded before any case of it).
   const Definition& DefinitionOf(const v1::WorkflowRef& ref) const;
 
   Registry* const registry_;
+  Directory* const directory_;
 };
 
 }  // namespace gridcase::workflow

@@ -395,7 +395,7 @@ TEST_F(EngineTest, ConcurrentSubmittersGetDenseVersionsPerCase) {
 // hold the sequencer still without any timing.
 class GateLogic final : public CaseLogic {
  public:
-  explicit GateLogic(workflow::Registry* registry) : inner_(registry) {}
+  GateLogic(workflow::Registry* registry, Directory* directory) : inner_(registry, directory) {}
   absl::Status Process(v1::Record record, std::optional<v1::CaseState>* state,
                        std::vector<v1::Record>* out) const override {
     const v1::Event& e = record.event();
@@ -434,8 +434,9 @@ TEST_F(EngineTest, AFullQueueAnswersResourceExhausted) {
   options.sequencer.queue_capacity = 4;
   options.sequencer.group_records_max = 1;
   const GateLogic* gate = nullptr;
-  auto opened = Engine::Open(options, &clock_, [&gate](workflow::Registry* registry) {
-    auto logic = std::make_unique<GateLogic>(registry);
+  auto opened = Engine::Open(options, &clock_, [&gate](workflow::Registry* registry,
+                                                       Directory* directory) {
+    auto logic = std::make_unique<GateLogic>(registry, directory);
     gate = logic.get();
     return logic;
   });

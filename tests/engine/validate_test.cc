@@ -157,7 +157,7 @@ TEST(ValidateTest, RequiresThePayloadsOwnFields) {
 TEST(ValidateTest, ClientsCannotSubmitDerivedEventsOrReservedIds) {
   auto e = BaseEvent("e1", "c1");
   e.mutable_stage_changed()->set_to("closed");
-  ExpectInvalid(e, "event.stage_changed", "derived event");
+  ExpectInvalid(e, "event.stage_changed", "written by the engine only");
   ExpectInvalid(Fever("e1#2", "c1", 37.0), "event.event_id", "reserved");
   ExpectInvalid(Fever("e1", "~workflow~x", 37.0), "event.case_id", "reserved");
 }

@@ -412,7 +412,8 @@ TEST_F(ScenarioTest, ReplayingTheLogGivesTheLiveStateByteForByte) {
     ASSERT_TRUE(def.ok());
     ASSERT_TRUE(registry.Add(*def).ok());
   }
-  workflow::WorkflowLogic logic(&registry);
+  Directory directory;  // replay never consults it
+  workflow::WorkflowLogic logic(&registry, &directory);
   int cases = 0;
   for (int i = 0; i < 20; ++i) {
     for (const std::string& c : {absl::StrCat("p-", i), absl::StrCat("h-", i)}) {

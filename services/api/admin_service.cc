@@ -38,4 +38,88 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetWorkflow(grpc::CallbackServerCont
   return reactor;
 }
 
+namespace {
+
+google::protobuf::Timestamp FromMicros(int64_t us) {
+  google::protobuf::Timestamp t;
+  t.set_seconds(us / 1000000);
+  t.set_nanos(static_cast<int32_t>((us % 1000000) * 1000));
+  return t;
+}
+
+v1::PersonView ViewOf(const Person& p, const Directory& directory, int64_t now_us) {
+  v1::PersonView v;
+  auto* r = v.mutable_person();
+  r->set_person_id(p.id);
+  r->set_name(p.name);
+  r->set_role(p.role);
+  r->set_unit_id(p.unit_id);
+  r->set_phone(p.phone);
+  v.set_paired_with(p.paired_with);
+  v.set_availability(p.availability);
+  if (p.availability == v1::AVAILABILITY_UNAVAILABLE) {
+    *v.mutable_unavailable_from() = FromMicros(p.unavailable_from_us);
+    if (p.unavailable_until_us != 0) *v.mutable_unavailable_until() = FromMicros(p.unavailable_until_us);
+  }
+  v.set_available_now(directory.IsAvailable(p, now_us));
+  return v;
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* AdminServiceImpl::ImportDirectory(
+    grpc::CallbackServerContext* context, const v1::ImportDirectoryRequest* request,
+    v1::ImportDirectoryResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  // An import waits for its writes: run it off the completion thread.
+  std::thread([this, reactor, request, response] {
+    std::vector<v1::DirectoryEntry> entries(request->entries().begin(), request->entries().end());
+    auto written = engine_->ImportDirectory(entries, request->import_id(), request->actor());
+    if (written.ok()) {
+      response->set_entries(entries.size());
+      response->set_written(*written);
+    }
+    reactor->Finish(ToGrpc(written.status()));
+  }).detach();
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::GetPerson(grpc::CallbackServerContext* context,
+                                                      const v1::GetPersonRequest* request,
+                                                      v1::PersonView* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto person = engine_->directory().FindPerson(request->person_id());
+  if (!person) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::NOT_FOUND,
+                                 "no person " + request->person_id() + " in the directory"));
+    return reactor;
+  }
+  *response = ViewOf(*person, engine_->directory(), clock_->NowMicros());
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::GetUnit(grpc::CallbackServerContext* context,
+                                                    const v1::GetUnitRequest* request,
+                                                    v1::UnitView* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const Directory& directory = engine_->directory();
+  auto unit = directory.FindUnit(request->unit_id());
+  if (!unit) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::NOT_FOUND,
+                                 "no unit " + request->unit_id() + " in the directory"));
+    return reactor;
+  }
+  auto* u = response->mutable_unit();
+  u->set_unit_id(unit->id);
+  u->set_level(unit->level);
+  u->set_parent_id(unit->parent_id);
+  u->set_name(unit->name);
+  for (const auto& c : unit->children) response->add_children(c);
+  const int64_t now_us = clock_->NowMicros();
+  for (const auto& p : directory.PeopleOf(unit->id)) *response->add_people() = ViewOf(p, directory, now_us);
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
 }  // namespace gridcase::api

@@ -3,6 +3,9 @@
 #ifndef GRIDCASE_SERVICES_API_ADMIN_SERVICE_H_
 #define GRIDCASE_SERVICES_API_ADMIN_SERVICE_H_
 
+#include <thread>
+
+#include "engine/clock.h"
 #include "engine/engine.h"
 #include "gridcase/v1/service.grpc.pb.h"
 
@@ -11,7 +14,8 @@ namespace gridcase::api {
 class AdminServiceImpl final : public v1::AdminService::CallbackService {
  public:
   // `engine` must outlive the service.
-  explicit AdminServiceImpl(Engine* engine) : engine_(engine) {}
+  // `engine` and `clock` must outlive the service.
+  AdminServiceImpl(Engine* engine, const Clock* clock) : engine_(engine), clock_(clock) {}
 
   grpc::ServerUnaryReactor* DeployWorkflow(grpc::CallbackServerContext* context,
                                            const v1::DeployWorkflowRequest* request,
@@ -22,9 +26,19 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
   grpc::ServerUnaryReactor* GetWorkflow(grpc::CallbackServerContext* context,
                                         const v1::GetWorkflowRequest* request,
                                         v1::WorkflowDefinition* response) override;
+  grpc::ServerUnaryReactor* ImportDirectory(grpc::CallbackServerContext* context,
+                                            const v1::ImportDirectoryRequest* request,
+                                            v1::ImportDirectoryResponse* response) override;
+  grpc::ServerUnaryReactor* GetPerson(grpc::CallbackServerContext* context,
+                                      const v1::GetPersonRequest* request,
+                                      v1::PersonView* response) override;
+  grpc::ServerUnaryReactor* GetUnit(grpc::CallbackServerContext* context,
+                                    const v1::GetUnitRequest* request,
+                                    v1::UnitView* response) override;
 
  private:
   Engine* const engine_;
+  const Clock* const clock_;
 };
 
 }  // namespace gridcase::api

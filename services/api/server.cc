@@ -6,10 +6,10 @@
 
 namespace gridcase::api {
 
-Server::Server(Engine* engine, const ServerOptions& options)
-    : events_(engine, options.stream_in_flight_max), cases_(engine), admin_(engine) {}
+Server::Server(Engine* engine, const Clock* clock, const ServerOptions& options)
+    : events_(engine, options.stream_in_flight_max), cases_(engine), admin_(engine, clock) {}
 
-absl::StatusOr<std::unique_ptr<Server>> Server::Start(Engine* engine,
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(Engine* engine, const Clock* clock,
                                                       const ServerOptions& options) {
   const std::string& addr = options.listen_address;
   const size_t colon = addr.rfind(':');
@@ -17,7 +17,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(Engine* engine,
     return absl::InvalidArgumentError(
         absl::StrCat("listen address ", addr, ": expected host:port"));
   }
-  std::unique_ptr<Server> server(new Server(engine, options));
+  std::unique_ptr<Server> server(new Server(engine, clock, options));
   server->host_ = addr.substr(0, colon);
 
   grpc::EnableDefaultHealthCheckService(true);

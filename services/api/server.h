@@ -28,7 +28,8 @@ struct ServerOptions {
 class Server {
  public:
   // Starts serving. `engine` must outlive the server.
-  static absl::StatusOr<std::unique_ptr<Server>> Start(Engine* engine,
+  // `engine` and `clock` must outlive the server.
+  static absl::StatusOr<std::unique_ptr<Server>> Start(Engine* engine, const Clock* clock,
                                                        const ServerOptions& options);
   ~Server();
 
@@ -43,7 +44,7 @@ class Server {
   void Shutdown(std::chrono::system_clock::time_point deadline);
 
  private:
-  Server(Engine* engine, const ServerOptions& options);
+  Server(Engine* engine, const Clock* clock, const ServerOptions& options);
 
   std::string host_;
   int port_ = 0;

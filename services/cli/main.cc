@@ -13,6 +13,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "services/cli/common.h"
 #include "services/cli/demo.h"
+#include "services/cli/directory.h"
 #include "services/cli/output.h"
 #include "services/cli/submit.h"
 #include "services/cli/workflow.h"
@@ -308,6 +309,27 @@ int Main(int argc, char** argv) {
   workflow_get_cmd->add_option("name", workflow_name, "Workflow name")->required();
   workflow_get_cmd->add_option("--version", workflow_version, "Version (default: latest)");
 
+  CLI::App* directory_cmd =
+      app.add_subcommand("directory", "Import and read the directory of units and people");
+  directory_cmd->require_subcommand(1);
+  std::string directory_file, directory_id;
+  std::string directory_actor = std::getenv("USER") ? std::getenv("USER") : "admin";
+  size_t directory_batch = 5000;
+  CLI::App* import_cmd = directory_cmd->add_subcommand(
+      "import", "Import JSON lines of gridcase.v1.DirectoryEntry: {\"unit\": {...}}, "
+                "{\"person\": {...}}, {\"pairing\": {...}}, {\"availability\": {...}}. "
+                "Each batch is checked whole before it is written; importing a file again "
+                "writes nothing it already wrote");
+  import_cmd->add_option("file", directory_file, "The file ('-': stdin)")->required();
+  import_cmd->add_option("--actor", directory_actor, "Who imports (default: $USER)");
+  import_cmd->add_option("--batch", directory_batch, "Entries per request")
+      ->capture_default_str();
+  CLI::App* person_cmd = directory_cmd->add_subcommand("person", "Show a person");
+  person_cmd->add_option("id", directory_id, "Person id")->required();
+  CLI::App* unit_cmd =
+      directory_cmd->add_subcommand("unit", "Show a unit, what it contains and its people");
+  unit_cmd->add_option("id", directory_id, "Unit id")->required();
+
   CLI::App* demo_cmd = app.add_subcommand(
       "demo", "Play the seed's stories (the guard's readings, a medicine request, a "
               "recovered patient) against the server and print what the engine decided");
@@ -340,6 +362,12 @@ int Main(int argc, char** argv) {
     if (list_cmd->parsed()) return RunList(options, list);
     if (health_cmd->parsed()) return RunHealth(options, health_service);
     if (demo_cmd->parsed()) return RunDemo(options);
+    if (import_cmd->parsed()) {
+      return RunDirectoryImport(options, directory_file, directory_actor,
+                                std::max<size_t>(1, directory_batch));
+    }
+    if (person_cmd->parsed()) return RunDirectoryPerson(options, directory_id);
+    if (unit_cmd->parsed()) return RunDirectoryUnit(options, directory_id);
     if (deploy_cmd->parsed()) return RunWorkflowDeploy(options, workflow_file, workflow_actor);
     if (workflows_cmd->parsed()) return RunWorkflowList(options);
     if (workflow_get_cmd->parsed()) {

@@ -124,7 +124,7 @@ int Run(const Flags& flags) {
   scheduler.Start();
   gridcase::api::ServerOptions server_options;
   server_options.listen_address = flags.listen;
-  auto server = gridcase::api::Server::Start(engine->get(), server_options);
+  auto server = gridcase::api::Server::Start(engine->get(), &clock, server_options);
   if (!server.ok()) {
     spdlog::critical("{}", server.status().ToString());
     return 1;

@@ -133,6 +133,33 @@ TEST_F(CliTest, TheDemoShowsTheDecisions) {
   EXPECT_THAT(r.out, HasSubstr("Now: stage observation, category CATEGORY_CONFIRMED"));
 }
 
+TEST_F(CliTest, DirectoryImportAndQueries) {
+  CliRun r = Cli({"directory", "import", kExamples + "directory.jsonl"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("14 new, 0 already in the directory"));
+  r = Cli({"directory", "import", kExamples + "directory.jsonl"});
+  EXPECT_THAT(r.err, HasSubstr("0 new, 14 already in the directory"));
+
+  r = Cli({"directory", "unit", "jiangan-07-03", "--table"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("cadre-zhang  Zhang  cadre        worker-li    yes"));
+  r = Cli({"directory", "person", "secretary-chen"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("\"role\": \"ROLE_COMMUNITY_SECRETARY\""));
+
+  r = Cli({"directory", "import", "-"},
+          "{\"unit\": {\"unitId\": \"g-1\", \"level\": \"UNIT_LEVEL_GRID\", \"parentId\": \"x\"}}\n");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("line 1: unit g-1: parent x does not exist"));
+  r = Cli({"directory", "import", "-"}, "{\"unit\": \n");
+  EXPECT_EQ(r.exit_code, 2);
+
+  // With the directory, the guard's escalation names the secretary.
+  ASSERT_EQ(Cli({"submit", "--lines", "-f", kExamples + "security-guard.jsonl"}).exit_code, 0);
+  r = Cli({"case", "get", "resident-0222-017"});
+  EXPECT_THAT(r.out, HasSubstr("\"assignee\": \"secretary-chen\""));
+}
+
 TEST_F(CliTest, SubmitFromStdinFillsIdAndTime) {
   CliRun r = Cli({"submit"}, R"({"caseId":"c1","actor":{"id":"worker-li"},"feverReading":{"celsius":36.6}})");
   ASSERT_EQ(r.exit_code, 0) << r.err;

@@ -39,7 +39,7 @@ class ServerTest : public ::testing::Test {
     testing::DeployShippedWorkflows(*engine_);
     api::ServerOptions server_options;
     server_options.listen_address = "127.0.0.1:0";
-    auto server = api::Server::Start(engine_.get(), server_options);
+    auto server = api::Server::Start(engine_.get(), &clock_, server_options);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
     channel_ = grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials());

@@ -1,0 +1,247 @@
+// The directory: checked imports, who holds a role, replay after restart,
+// and escalation through every rung naming the people.
+#include <fstream>
+#include <future>
+#include <sstream>
+
+#include "engine/engine.h"
+#include "engine/workflow/duration.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/util/json_util.h"
+#include "gtest/gtest.h"
+#include "tests/support/events.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/workflows.h"
+
+namespace gridcase {
+namespace {
+
+using ::gridcase::testing::BaseEvent;
+using ::gridcase::testing::Req;
+using ::testing::HasSubstr;
+using workflow::kDayUs;
+using workflow::kSecondUs;
+
+constexpr int64_t kHourUs = 3600 * kSecondUs;
+constexpr int64_t kStartUs = 1582372800LL * 1000000;
+
+// deploy/examples/directory.jsonl: one district down to two grids, with
+// workers, paired cadres, a secretary and officers.
+std::vector<v1::DirectoryEntry> ExampleDirectory() {
+  std::ifstream in(std::string(SOURCE_DIR) + "/deploy/examples/directory.jsonl");
+  std::vector<v1::DirectoryEntry> out;
+  std::string line;
+  while (std::getline(in, line)) {
+    v1::DirectoryEntry e;
+    EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(line, &e).ok()) << line;
+    out.push_back(e);
+  }
+  EXPECT_EQ(out.size(), 14u);
+  return out;
+}
+
+v1::DirectoryEntry Unavailable(const std::string& person, int64_t from_us, int64_t until_us) {
+  v1::DirectoryEntry e;
+  auto* a = e.mutable_availability();
+  a->set_person_id(person);
+  a->set_availability(v1::AVAILABILITY_UNAVAILABLE);
+  a->mutable_from()->set_seconds(from_us / 1000000);
+  if (until_us != 0) a->mutable_until()->set_seconds(until_us / 1000000);
+  return e;
+}
+
+class DirectoryTest : public ::testing::Test {
+ protected:
+  DirectoryTest() : clock_(kStartUs) {}
+  void SetUp() override { Reopen(); }
+
+  void Reopen() {
+    engine_.reset();
+    EngineOptions options;
+    options.data_dir = dir_.Sub("data");
+    options.partitions = 3;
+    auto engine = Engine::Open(options, &clock_);
+    ASSERT_TRUE(engine.ok()) << engine.status();
+    engine_ = std::move(*engine);
+    testing::DeployShippedWorkflows(*engine_);
+  }
+
+  absl::StatusOr<size_t> Import(const std::vector<v1::DirectoryEntry>& entries,
+                                const std::string& id) {
+    v1::Actor admin;
+    admin.set_id("admin-1");
+    return engine_->ImportDirectory(entries, id, admin);
+  }
+
+  void Ok(v1::Event e) {
+    e.mutable_occurred_at()->set_seconds(clock_.NowMicros() / 1000000);
+    std::promise<absl::StatusOr<v1::SubmitResponse>> done;
+    auto answer = done.get_future();
+    engine_->Submit(Req(e), [&done](absl::StatusOr<v1::SubmitResponse> r) {
+      done.set_value(std::move(r));
+    });
+    auto r = answer.get();
+    ASSERT_TRUE(r.ok()) << r.status();
+  }
+
+  std::vector<v1::Escalated> Escalations(const std::string& case_id) {
+    v1::GetTimelineRequest req;
+    req.set_case_id(case_id);
+    req.set_page_size(1000);
+    const auto page = engine_->GetTimeline(req);
+    std::vector<v1::Escalated> out;
+    for (const auto& r : page->records()) {
+      if (r.event().has_escalated()) out.push_back(r.event().escalated());
+    }
+    return out;
+  }
+
+  testing::TempDir dir_;
+  FakeClock clock_;
+  std::unique_ptr<Engine> engine_;
+};
+
+TEST_F(DirectoryTest, AnImportIsCheckedWholeBeforeAnythingIsWritten) {
+  auto entries = ExampleDirectory();
+  v1::DirectoryEntry orphan;
+  orphan.mutable_unit()->set_unit_id("g-9");
+  orphan.mutable_unit()->set_level(v1::UNIT_LEVEL_GRID);
+  orphan.mutable_unit()->set_parent_id("no-such-community");
+  entries.push_back(orphan);
+  auto refused = Import(entries, "import-1");
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(refused.status().message()),
+              HasSubstr("entry 15: unit g-9: parent no-such-community does not exist"));
+  EXPECT_EQ(engine_->directory().unit_count(), 0u);
+  EXPECT_EQ(engine_->directory().person_count(), 0u);
+}
+
+TEST_F(DirectoryTest, EachKindOfInconsistencyIsNamed) {
+  ASSERT_TRUE(Import(ExampleDirectory(), "base").ok());
+  auto refuse = [&](v1::DirectoryEntry e, const std::string& why) {
+    auto r = Import({e}, "bad");
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(r.status().message()), HasSubstr(why));
+  };
+  v1::DirectoryEntry e;
+  e.mutable_unit()->set_unit_id("s-2");
+  e.mutable_unit()->set_level(v1::UNIT_LEVEL_STREET);
+  e.mutable_unit()->set_parent_id("jiangan-07");
+  refuse(e, "its parent jiangan-07 is a UNIT_LEVEL_STREET, not a UNIT_LEVEL_DISTRICT");
+  e.Clear();
+  e.mutable_person()->set_person_id("p");
+  e.mutable_person()->set_role(v1::ROLE_COMMUNITY_SECRETARY);
+  e.mutable_person()->set_unit_id("jiangan-07-03");
+  refuse(e, "a ROLE_COMMUNITY_SECRETARY serves a UNIT_LEVEL_COMMUNITY");
+  e.Clear();
+  e.mutable_pairing()->set_cadre_id("cadre-zhang");
+  e.mutable_pairing()->set_worker_id("worker-zhou");
+  refuse(e, "they serve different grids");
+  e.mutable_pairing()->set_cadre_id("worker-li");
+  refuse(e, "worker-li is not a registered cadre");
+  refuse(Unavailable("nobody", kStartUs, 0), "person nobody is not registered");
+  refuse(Unavailable("worker-li", kStartUs, kStartUs), "until is not after from");
+}
+
+TEST_F(DirectoryTest, ImportingTheSameBatchAgainWritesNothing) {
+  auto first = Import(ExampleDirectory(), "file-a-0");
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(*first, 14u);
+  auto again = Import(ExampleDirectory(), "file-a-0");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, 0u);
+}
+
+TEST_F(DirectoryTest, TheWorkerThenThePairedCadreHoldTheGrid) {
+  ASSERT_TRUE(Import(ExampleDirectory(), "base").ok());
+  const Directory& d = engine_->directory();
+  const int64_t now = clock_.NowMicros();
+  EXPECT_EQ(d.Resolve(v1::ROLE_GRID_WORKER, "jiangan-07-03", now), "worker-li");
+  EXPECT_EQ(d.Resolve(v1::ROLE_CADRE, "jiangan-07-03", now), "cadre-zhang");
+  EXPECT_EQ(d.Resolve(v1::ROLE_COMMUNITY_SECRETARY, "jiangan-07-03", now), "secretary-chen");
+  EXPECT_EQ(d.Resolve(v1::ROLE_STREET_OFFICER, "jiangan-07-03", now), "officer-huang");
+  EXPECT_EQ(d.Resolve(v1::ROLE_DISTRICT_OFFICER, "jiangan-07-04", now), "officer-xu");
+
+  // Li is ill for two days: Zhang, his pair, holds the grid; then Li again.
+  ASSERT_TRUE(Import({Unavailable("worker-li", now, now + 2 * kDayUs)}, "ill").ok());
+  EXPECT_EQ(d.Resolve(v1::ROLE_GRID_WORKER, "jiangan-07-03", now), "cadre-zhang");
+  EXPECT_EQ(d.Resolve(v1::ROLE_GRID_WORKER, "jiangan-07-03", now + 2 * kDayUs), "worker-li");
+  ASSERT_TRUE(Import({Unavailable("cadre-zhang", now, 0)}, "both").ok());
+  EXPECT_EQ(d.Resolve(v1::ROLE_GRID_WORKER, "jiangan-07-03", now), std::nullopt);
+}
+
+TEST_F(DirectoryTest, TheDirectoryReplaysToTheSameStateAfterRestart) {
+  ASSERT_TRUE(Import(ExampleDirectory(), "base").ok());
+  ASSERT_TRUE(Import({Unavailable("worker-li", kStartUs, kStartUs + kDayUs)}, "ill").ok());
+  auto snapshot = [&] {
+    std::string out;
+    for (const char* id : {"worker-li", "cadre-zhang", "worker-zhou", "cadre-wang",
+                           "secretary-chen", "officer-huang", "officer-xu"}) {
+      auto p = engine_->directory().FindPerson(id);
+      out += absl::StrCat(id, ":", p->unit_id, ":", p->paired_with, ":", p->availability, ":",
+                          p->unavailable_until_us, ";");
+    }
+    for (const char* id : {"jiangan", "jiangan-07", "jiangan-07-c2", "jiangan-07-03"}) {
+      auto u = engine_->directory().FindUnit(id);
+      out += absl::StrCat(id, ":", u->parent_id, ":", u->children.size(), ";");
+    }
+    return out;
+  };
+  const std::string before = snapshot();
+  Reopen();
+  EXPECT_EQ(engine_->directory().person_count(), 7u);
+  EXPECT_EQ(snapshot(), before);
+}
+
+TEST_F(DirectoryTest, AnOverdueDeliveryClimbsEveryRungNamingThePeople) {
+  ASSERT_TRUE(Import(ExampleDirectory(), "base").ok());
+  auto ask = BaseEvent("h1", "help");
+  ask.set_grid_id("jiangan-07-03");
+  ask.mutable_actor()->set_kind(v1::ACTOR_KIND_APP);
+  ask.mutable_help_request()->set_request_id("r1");
+  ask.mutable_help_request()->set_kind(v1::HELP_KIND_MEDICINE);
+  Ok(ask);
+  auto state = engine_->GetCase("help");
+  ASSERT_EQ(state->open_tasks_size(), 1);
+  EXPECT_EQ(state->open_tasks(0).assignee(), "worker-li");
+
+  clock_.AdvanceMicros(4 * kHourUs);  // delivery due
+  for (int rung = 0; rung < 5; ++rung) {
+    ASSERT_TRUE(engine_->FireDueDeadlines().ok());
+    clock_.AdvanceMicros(2 * kHourUs);  // each handler gives two more hours
+  }
+  const auto steps = Escalations("help");
+  ASSERT_EQ(steps.size(), 4u);  // four rungs above the grid worker; then at the top
+  const std::vector<std::pair<std::string, std::string>> expected = {
+      {"cadre", "cadre-zhang"},
+      {"community_secretary", "secretary-chen"},
+      {"street_officer", "officer-huang"},
+      {"district_officer", "officer-xu"}};
+  for (size_t i = 0; i < steps.size(); ++i) {
+    EXPECT_EQ(steps[i].to_role(), expected[i].first);
+    EXPECT_EQ(steps[i].to_person(), expected[i].second);
+    if (i > 0) EXPECT_EQ(steps[i].from_person(), expected[i - 1].second);
+    EXPECT_EQ(steps[i].reason(), "the delivery is late");
+  }
+  EXPECT_EQ(engine_->GetCase("help")->assignee(), "officer-xu");
+}
+
+TEST_F(DirectoryTest, EscalationPassesOverARungNobodyAvailableHolds) {
+  ASSERT_TRUE(Import(ExampleDirectory(), "base").ok());
+  ASSERT_TRUE(Import({Unavailable("cadre-zhang", kStartUs, 0)}, "away").ok());
+  auto ask = BaseEvent("h1", "help");
+  ask.set_grid_id("jiangan-07-03");
+  ask.mutable_help_request()->set_request_id("r1");
+  ask.mutable_help_request()->set_kind(v1::HELP_KIND_MEAL);
+  Ok(ask);
+  clock_.AdvanceMicros(3 * kHourUs);
+  ASSERT_TRUE(engine_->FireDueDeadlines().ok());
+  const auto steps = Escalations("help");
+  ASSERT_EQ(steps.size(), 1u);
+  EXPECT_EQ(steps[0].to_role(), "community_secretary");
+  EXPECT_EQ(steps[0].to_person(), "secretary-chen");
+  EXPECT_EQ(steps[0].reason(), "the delivery is late; no available cadre");
+}
+
+}  // namespace
+}  // namespace gridcase

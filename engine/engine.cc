@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <condition_variable>
 #include <mutex>
+#include <cctype>
 #include <charconv>
+#include <map>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -103,6 +105,14 @@ absl::Status CheckCaseId(absl::string_view case_id) {
         "case_id: must be 1 to 128 bytes of printable ASCII without spaces");
   }
   return absl::OkStatus();
+}
+
+// "community_secretary" for ROLE_COMMUNITY_SECRETARY: the rung names the
+// workflows use.
+std::string ShortRoleName(v1::Role role) {
+  std::string name = v1::Role_Name(role).substr(5);
+  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return name;
 }
 
 absl::Status BadToken() {
@@ -347,9 +357,9 @@ absl::StatusOr<v1::WorkflowDefinition> Engine::GetWorkflow(const std::string& na
   return def->proto();
 }
 
-absl::StatusOr<size_t> Engine::ImportDirectory(const std::vector<v1::DirectoryEntry>& entries,
-                                               const std::string& import_id,
-                                               const v1::Actor& actor) {
+absl::StatusOr<Engine::ImportResult> Engine::ImportDirectory(
+    const std::vector<v1::DirectoryEntry>& entries, const std::string& import_id,
+    const v1::Actor& actor) {
   if (!IsValidId(actor.id(), options_.limits.id_bytes_max)) {
     return absl::InvalidArgumentError("actor.id: who imports is required");
   }
@@ -394,10 +404,135 @@ absl::StatusOr<size_t> Engine::ImportDirectory(const std::vector<v1::DirectoryEn
       if (--wait.pending == 0) wait.cv.notify_all();
     });
   }
+  {
+    std::unique_lock<std::mutex> lock(wait.mu);
+    wait.cv.wait(lock, [&wait] { return wait.pending == 0; });
+    if (!wait.error.ok()) return wait.error;
+  }
+  ImportResult result;
+  result.written = wait.written;
+  for (const auto& e : entries) {
+    if (!e.has_availability()) continue;
+    auto person = directory_.FindPerson(e.availability().person_id());
+    if (!person || directory_.IsAvailable(*person, clock_->NowMicros())) continue;
+    auto moved = ReassignHolder(person->id, e.availability().reason().empty()
+                                                ? "unavailable"
+                                                : e.availability().reason());
+    if (!moved.ok()) return moved.status();
+    result.moved += *moved;
+  }
+  return result;
+}
+
+absl::StatusOr<size_t> Engine::ReassignHolder(const std::string& person_id,
+                                              const std::string& reason) {
+  const int64_t now_us = clock_->NowMicros();
+  auto person = directory_.FindPerson(person_id);
+  if (!person) {
+    return absl::NotFoundError(absl::StrCat("no person ", person_id, " in the directory"));
+  }
+  // Candidates: the paired partner, then the grid's available workers by
+  // load (cases held), then up the ladder for the case's grid.
+  std::map<std::string, size_t> load;
+  auto load_of = [&](const std::string& id) -> absl::StatusOr<size_t> {
+    if (auto it = load.find(id); it != load.end()) return it->second;
+    std::vector<std::string> held;
+    for (const auto& p : parts_) {
+      if (auto st = p.store->CasesHeldBy(id, &held); !st.ok()) return st;
+    }
+    return load[id] = held.size();
+  };
+  auto target = [&](const std::string& grid_id)
+      -> absl::StatusOr<std::pair<std::string, std::string>> {
+    if (!person->paired_with.empty()) {
+      auto partner = directory_.FindPerson(person->paired_with);
+      if (partner && directory_.IsAvailable(*partner, now_us)) {
+        return std::make_pair(partner->id, std::string(partner->role == v1::ROLE_CADRE
+                                                           ? "cadre"
+                                                           : "grid_worker"));
+      }
+    }
+    if (person->role == v1::ROLE_GRID_WORKER || person->role == v1::ROLE_CADRE) {
+      std::string best;
+      size_t best_load = 0;
+      for (const auto& p : directory_.PeopleOf(person->unit_id)) {
+        if (p.id == person->id || p.role != v1::ROLE_GRID_WORKER ||
+            !directory_.IsAvailable(p, now_us)) {
+          continue;
+        }
+        auto l = load_of(p.id);
+        if (!l.ok()) return l.status();
+        if (best.empty() || *l < best_load) {
+          best = p.id;
+          best_load = *l;
+        }
+      }
+      if (!best.empty()) {
+        ++load[best];
+        return std::make_pair(best, std::string("grid_worker"));
+      }
+    }
+    for (v1::Role r : {v1::ROLE_COMMUNITY_SECRETARY, v1::ROLE_STREET_OFFICER,
+                       v1::ROLE_DISTRICT_OFFICER}) {
+      if (r <= person->role) continue;  // only upwards
+      if (auto holder = directory_.Resolve(r, grid_id, now_us); holder && *holder != person->id) {
+        return std::make_pair(*holder, ShortRoleName(r));
+      }
+    }
+    return std::make_pair(std::string(), std::string());
+  };
+
+  struct Wait {
+    std::mutex mu;
+    std::condition_variable cv;
+    size_t pending = 0;
+    size_t moved = 0;
+    absl::Status error;
+  } wait;
+  std::vector<std::vector<std::pair<v1::SubmitRequest, SubmitCallback>>> bundles(parts_.size());
+  for (size_t i = 0; i < parts_.size(); ++i) {
+    std::vector<std::string> held;
+    if (auto st = parts_[i].store->CasesHeldBy(person_id, &held); !st.ok()) return st;
+    std::sort(held.begin(), held.end());
+    for (const std::string& case_id : held) {
+      auto state = parts_[i].store->ReadCase(case_id);
+      if (!state.ok()) return state.status();
+      if (!state->has_value()) continue;
+      auto to = target((*state)->grid_id());
+      if (!to.ok()) return to.status();
+      v1::SubmitRequest request;
+      v1::Event* e = request.mutable_event();
+      e->set_event_id(absl::StrCat(std::string(1, kReservedCasePrefix), "move~", person_id, "~",
+                                   case_id, "~", now_us));
+      e->set_case_id(case_id);
+      e->mutable_occurred_at()->set_seconds(now_us / 1000000);
+      e->mutable_actor()->set_id("gridcase");
+      e->mutable_actor()->set_kind(v1::ACTOR_KIND_SYSTEM);
+      e->set_grid_id((*state)->grid_id());
+      e->set_channel(v1::CHANNEL_SYSTEM);
+      auto* h = e->mutable_holder_replaced();
+      h->set_from_person(person_id);
+      h->set_to_person(to->first);
+      h->set_to_role(to->second);
+      h->set_reason(reason);
+      bundles[i].emplace_back(std::move(request), [&wait](absl::StatusOr<v1::SubmitResponse> r) {
+        std::lock_guard<std::mutex> lock(wait.mu);
+        if (r.ok()) {
+          wait.moved += !r->duplicate();
+        } else if (wait.error.ok() && r.status().code() != absl::StatusCode::kFailedPrecondition) {
+          wait.error = r.status();  // FAILED_PRECONDITION: moved meanwhile
+        }
+        if (--wait.pending == 0) wait.cv.notify_all();
+      });
+      ++wait.pending;
+    }
+  }
+  if (wait.pending == 0) return 0;
+  for (size_t i = 0; i < parts_.size(); ++i) parts_[i].sequencer->SubmitBundle(std::move(bundles[i]));
   std::unique_lock<std::mutex> lock(wait.mu);
   wait.cv.wait(lock, [&wait] { return wait.pending == 0; });
   if (!wait.error.ok()) return wait.error;
-  return wait.written;
+  return wait.moved;
 }
 
 absl::StatusOr<size_t> Engine::FireDueDeadlines(size_t limit) {

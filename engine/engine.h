@@ -103,8 +103,22 @@ class Engine {
   // "~directory" case and waits until they are durable. `import_id` names
   // the import (e.g. a hash of the file): importing the same id again
   // writes nothing new. Returns how many entries were new.
-  absl::StatusOr<size_t> ImportDirectory(const std::vector<v1::DirectoryEntry>& entries,
-                                         const std::string& import_id, const v1::Actor& actor);
+  struct ImportResult {
+    size_t written = 0;  // new directory records
+    size_t moved = 0;    // cases whose holder was replaced (see ReassignHolder)
+  };
+  // After the entries are durable, every person they make unavailable now
+  // hands on what they hold (ReassignHolder).
+  absl::StatusOr<ImportResult> ImportDirectory(const std::vector<v1::DirectoryEntry>& entries,
+                                               const std::string& import_id,
+                                               const v1::Actor& actor);
+
+  // Moves every open case and task `person` holds to their paired partner,
+  // else the least-loaded available worker of the grid, else up the ladder
+  // (secretary, street, district), one holder_replaced record per case. The
+  // moves of each partition are written in one WriteBatch. Returns how many
+  // cases moved.
+  absl::StatusOr<size_t> ReassignHolder(const std::string& person, const std::string& reason);
   const Directory& directory() const { return directory_; }
 
   absl::StatusOr<v1::CaseState> GetCase(absl::string_view case_id) const;

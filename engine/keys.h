@@ -16,7 +16,7 @@
 //   7   timers       fixed64be(due_us) case_id 0x00 name   (empty)
 //
 //   index_kind := 'S' (stage) | 'C' (category, value = decimal enum number)
-//               | 'G' (grid_id) | 'A' (assignee)
+//               | 'G' (grid_id) | 'A' (assignee) | 'T' (assignee of an open task)
 //   meta names := "format"    -> fixed32be(kFormatVersion)
 //                 "partition" -> fixed32be(partition id)
 //
@@ -58,6 +58,7 @@ enum class IndexKind : char {
   kCategory = 'C',
   kGrid = 'G',
   kAssignee = 'A',
+  kTaskAssignee = 'T',
 };
 
 void PutFixed64Be(std::string* dst, uint64_t v);

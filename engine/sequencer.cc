@@ -251,6 +251,25 @@ void Sequencer::Submit(v1::SubmitRequest request, SubmitCallback done) {
   cv_.notify_one();
 }
 
+void Sequencer::SubmitBundle(std::vector<std::pair<v1::SubmitRequest, SubmitCallback>> items) {
+  if (items.empty()) return;
+  std::unique_lock<std::mutex> lock(mu_);
+  if (stopping_) {
+    lock.unlock();
+    for (auto& [request, done] : items) {
+      std::move(done)(absl::UnavailableError(
+          absl::StrCat("partition ", store_->id().value(), " is shutting down")));
+    }
+    return;
+  }
+  for (size_t i = 0; i < items.size(); ++i) {
+    queue_.push_back(Item{std::move(items[i].first), std::move(items[i].second),
+                          /*bundled_with_next=*/i + 1 < items.size()});
+  }
+  lock.unlock();
+  cv_.notify_one();
+}
+
 void Sequencer::Stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -272,8 +291,9 @@ void Sequencer::Run() {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) return;  // stopping, and everything is answered
-      const size_t n = std::min(queue_.size(), options_.group_records_max);
-      for (size_t i = 0; i < n; ++i) {
+      // Up to the group limit, but never splitting a bundle.
+      while (!queue_.empty() && (items.size() < options_.group_records_max ||
+                                 (!items.empty() && items.back().bundled_with_next))) {
         items.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }

@@ -15,6 +15,8 @@
 #include <deque>
 #include <mutex>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
@@ -62,6 +64,12 @@ class Sequencer {
   // gets UNAVAILABLE.
   void Submit(v1::SubmitRequest request, SubmitCallback done);
 
+  // Queues submissions that must be written together: they are processed
+  // in one group, so they land in one WriteBatch or not at all (each may
+  // still be refused on its own). For the engine's own bulk moves; not
+  // bounded by the queue capacity.
+  void SubmitBundle(std::vector<std::pair<v1::SubmitRequest, SubmitCallback>> items);
+
   // Refuses new submissions, answers everything already queued (processing
   // it normally), and joins the thread. Idempotent.
   void Stop();
@@ -73,6 +81,7 @@ class Sequencer {
   struct Item {
     v1::SubmitRequest request;
     SubmitCallback done;
+    bool bundled_with_next = false;  // the next item belongs to the same bundle
   };
   class Group;
 

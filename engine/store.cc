@@ -1,5 +1,6 @@
 #include "engine/store.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -60,6 +61,11 @@ std::vector<std::string> IndexKeysOf(const v1::CaseState& s) {
   }
   if (!s.assignee().empty()) {
     out.push_back(keys::IndexKey(IndexKind::kAssignee, s.assignee(), s.case_id()));
+  }
+  for (const auto& t : s.open_tasks()) {
+    if (t.assignee().empty()) continue;
+    auto key = keys::IndexKey(IndexKind::kTaskAssignee, t.assignee(), s.case_id());
+    if (std::find(out.begin(), out.end(), key) == out.end()) out.push_back(std::move(key));
   }
   return out;
 }
@@ -244,6 +250,20 @@ absl::Status PartitionStore::ForEachRecordOfCases(
     if (auto st = fn(*record); !st.ok()) return st;
   }
   return FromRocks(it->status(), "scanning case events");
+}
+
+absl::Status PartitionStore::CasesHeldBy(const std::string& person,
+                                         std::vector<std::string>* out) const {
+  for (IndexKind kind : {IndexKind::kAssignee, IndexKind::kTaskAssignee}) {
+    const std::string prefix = keys::IndexPrefix(kind, person);
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, cf(Cf::kIndex)));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      std::string case_id = it->key().ToString().substr(prefix.size());
+      if (std::find(out->begin(), out->end(), case_id) == out->end()) out->push_back(case_id);
+    }
+    if (auto st = FromRocks(it->status(), "scanning holders"); !st.ok()) return st;
+  }
+  return absl::OkStatus();
 }
 
 absl::Status PartitionStore::ListCases(const CaseFilter& filter,

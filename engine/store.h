@@ -84,6 +84,10 @@ class PartitionStore {
       absl::string_view case_id_prefix,
       const std::function<absl::Status(const v1::Record&)>& fn) const;
 
+  // Cases whose assignee, or the assignee of one of whose open tasks, is
+  // `person`.
+  absl::Status CasesHeldBy(const std::string& person, std::vector<std::string>* out) const;
+
   // Cases matching `filter` with case_id > after_case_id, at most `limit`, in
   // case_id order, leaving out the engine's own cases. `*more` tells
   // whether further matches may exist.

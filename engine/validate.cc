@@ -251,6 +251,7 @@ absl::Status CheckPayload(const v1::Event& e, const ValidationLimits& limits) {
     case E::kPersonRegistered:
     case E::kCadrePaired:
     case E::kAvailabilityChanged:
+    case E::kHolderReplaced:
       return Invalid(absl::StrCat("event.", PayloadFieldName(e)),
                      "is written by the engine only (a derived event or a directory entry)");
   }

@@ -135,6 +135,14 @@ void ApplyFacts(const v1::Record& r, v1::CaseState* s) {
     case E::kDeadlineExpired:
       Erase(s->mutable_deadlines(), e.deadline_expired().deadline());
       break;
+    case E::kHolderReplaced: {
+      const auto& h = e.holder_replaced();
+      if (s->assignee() == h.from_person()) s->set_assignee(h.to_person());
+      for (auto& t : *s->mutable_open_tasks()) {
+        if (t.assignee() == h.from_person()) t.set_assignee(h.to_person());
+      }
+      break;
+    }
     default:
       break;
   }

@@ -316,6 +316,26 @@ absl::Status WorkflowLogic::ProcessDirectory(v1::Record record,
   return absl::OkStatus();
 }
 
+absl::Status WorkflowLogic::ProcessHolderReplaced(v1::Record record, const Definition& def,
+                                                  v1::CaseState next,
+                                                  std::optional<v1::CaseState>* state,
+                                                  std::vector<v1::Record>* out) const {
+  const auto& h = record.event().holder_replaced();
+  bool held = next.assignee() == h.from_person();
+  for (const auto& t : next.open_tasks()) held = held || t.assignee() == h.from_person();
+  if (!held) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "case ", next.case_id(), " is no longer held by ", h.from_person()));
+  }
+  ApplyRecord(record, &def, &next);
+  record.set_explanation(absl::StrCat("moved from ", h.from_person(), " to ",
+                                      h.to_person().empty() ? "nobody" : h.to_person(), ": ",
+                                      h.reason()));
+  *state = std::move(next);
+  out->push_back(std::move(record));
+  return absl::OkStatus();
+}
+
 absl::Status WorkflowLogic::Process(v1::Record record, std::optional<v1::CaseState>* state,
                                     std::vector<v1::Record>* out) const {
   const v1::Event& event = record.event();
@@ -365,6 +385,9 @@ absl::Status WorkflowLogic::Process(v1::Record record, std::optional<v1::CaseSta
 
   if (event.has_deadline_expired()) {
     if (auto st = CheckStillPending(event, next, now_us); !st.ok()) return st;
+  }
+  if (event.has_holder_replaced()) {
+    return ProcessHolderReplaced(std::move(record), *def, std::move(next), state, out);
   }
   const bool opening = !state->has_value();
   ApplyRecord(record, def.get(), &next);

@@ -40,6 +40,9 @@ class WorkflowLogic final : public CaseLogic {
                                  std::vector<v1::Record>* out) const;
   absl::Status ProcessDirectory(v1::Record record, std::optional<v1::CaseState>* state,
                                 std::vector<v1::Record>* out) const;
+  absl::Status ProcessHolderReplaced(v1::Record record, const Definition& def,
+                                     v1::CaseState next, std::optional<v1::CaseState>* state,
+                                     std::vector<v1::Record>* out) const;
   // The definition a case runs; aborts if it is not registered (the log
   // names it, so its deployment was loaded before any case of it).
   const Definition& DefinitionOf(const v1::WorkflowRef& ref) const;

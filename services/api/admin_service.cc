@@ -74,12 +74,13 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ImportDirectory(
   // An import waits for its writes: run it off the completion thread.
   std::thread([this, reactor, request, response] {
     std::vector<v1::DirectoryEntry> entries(request->entries().begin(), request->entries().end());
-    auto written = engine_->ImportDirectory(entries, request->import_id(), request->actor());
-    if (written.ok()) {
+    auto result = engine_->ImportDirectory(entries, request->import_id(), request->actor());
+    if (result.ok()) {
       response->set_entries(entries.size());
-      response->set_written(*written);
+      response->set_written(result->written);
+      response->set_moved(result->moved);
     }
-    reactor->Finish(ToGrpc(written.status()));
+    reactor->Finish(ToGrpc(result.status()));
   }).detach();
   return reactor;
 }

@@ -55,6 +55,7 @@ int RunDirectoryImport(const GlobalOptions& options, const std::string& file,
   auto channel = Connect(options);
   auto stub = AdminService::NewStub(channel);
   uint64_t written = 0;
+  uint64_t moved = 0;
   for (size_t start = 0; start < entries.size(); start += batch) {
     const size_t end = std::min(entries.size(), start + batch);
     gridcase::v1::ImportDirectoryRequest request;
@@ -85,10 +86,12 @@ int RunDirectoryImport(const GlobalOptions& options, const std::string& file,
       return ExitCodeFor(status, *channel);
     }
     written += response.written();
+    moved += response.moved();
     std::cerr << "\rimported " << end << " / " << entries.size() << " entries" << std::flush;
   }
   std::cerr << "\n" << written << " new, " << entries.size() - written
             << " already in the directory\n";
+  if (moved > 0) std::cerr << moved << " cases handed on from people now unavailable\n";
   return kExitOk;
 }
 

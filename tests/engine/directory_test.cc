@@ -1,6 +1,8 @@
 // The directory: checked imports, who holds a role, replay after restart,
 // and escalation through every rung naming the people.
+#include <condition_variable>
 #include <fstream>
+#include <mutex>
 #include <future>
 #include <sstream>
 
@@ -68,6 +70,13 @@ class DirectoryTest : public ::testing::Test {
 
   absl::StatusOr<size_t> Import(const std::vector<v1::DirectoryEntry>& entries,
                                 const std::string& id) {
+    auto r = ImportMoving(entries, id);
+    if (!r.ok()) return r.status();
+    return r->written;
+  }
+
+  absl::StatusOr<Engine::ImportResult> ImportMoving(
+      const std::vector<v1::DirectoryEntry>& entries, const std::string& id) {
     v1::Actor admin;
     admin.set_id("admin-1");
     return engine_->ImportDirectory(entries, id, admin);
@@ -241,6 +250,90 @@ TEST_F(DirectoryTest, EscalationPassesOverARungNobodyAvailableHolds) {
   EXPECT_EQ(steps[0].to_role(), "community_secretary");
   EXPECT_EQ(steps[0].to_person(), "secretary-chen");
   EXPECT_EQ(steps[0].reason(), "the delivery is late; no available cadre");
+}
+
+// Opens `n` cases held by `worker` (the person who opened them) in `grid`.
+void OpenCases(Engine& engine, const std::string& prefix, int n, const std::string& worker,
+               const std::string& grid, int64_t now_us) {
+  std::mutex mu;
+  std::condition_variable cv;
+  int pending = n, failed = 0;
+  for (int i = 0; i < n; ++i) {
+    auto e = testing::Fever(prefix + std::to_string(i), prefix + std::to_string(i), 36.6, now_us);
+    e.mutable_actor()->set_id(worker);
+    e.set_grid_id(grid);
+    engine.Submit(Req(e), [&](absl::StatusOr<v1::SubmitResponse> r) {
+      std::lock_guard<std::mutex> lock(mu);
+      failed += !r.ok();
+      if (--pending == 0) cv.notify_all();
+    });
+  }
+  std::unique_lock<std::mutex> lock(mu);
+  cv.wait(lock, [&] { return pending == 0; });
+  EXPECT_EQ(failed, 0);
+}
+
+size_t CountHeldBy(Engine& engine, const std::string& person) {
+  v1::ListCasesRequest req;
+  req.set_assignee(person);
+  req.set_page_size(1000);
+  size_t n = 0;
+  do {
+    auto page = engine.ListCases(req);
+    EXPECT_TRUE(page.ok());
+    n += page->cases_size();
+    req.set_page_token(page->next_page_token());
+  } while (!req.page_token().empty());
+  return n;
+}
+
+TEST_F(DirectoryTest, AWorkerWhoDropsOutHandsTenThousandCasesToThePairedCadre) {
+  ASSERT_TRUE(Import(ExampleDirectory(), "base").ok());
+  OpenCases(*engine_, "r-", 10000, "worker-zhou", "jiangan-07-04", clock_.NowMicros());
+  ASSERT_EQ(CountHeldBy(*engine_, "worker-zhou"), 10000u);
+
+  auto dropped = ImportMoving({Unavailable("worker-zhou", kStartUs, 0)}, "zhou-ill");
+  ASSERT_TRUE(dropped.ok()) << dropped.status();
+  EXPECT_EQ(dropped->moved, 10000u);
+  EXPECT_EQ(CountHeldBy(*engine_, "worker-zhou"), 0u);
+  EXPECT_EQ(CountHeldBy(*engine_, "cadre-wang"), 10000u);
+  // Each move is a record naming who held it, who holds it and why.
+  v1::GetTimelineRequest req;
+  req.set_case_id("r-4242");
+  const auto timeline = engine_->GetTimeline(req);
+  const v1::Record& last = timeline->records(timeline->records_size() - 1);
+  ASSERT_TRUE(last.event().has_holder_replaced());
+  EXPECT_EQ(last.event().holder_replaced().from_person(), "worker-zhou");
+  EXPECT_EQ(last.event().holder_replaced().to_person(), "cadre-wang");
+  EXPECT_EQ(last.event().holder_replaced().reason(), "unavailable");
+}
+
+TEST_F(DirectoryTest, WithoutThePairTheLeastLoadedWorkerThenTheLadderTakeOver) {
+  auto entries = ExampleDirectory();
+  for (const char* id : {"worker-ma", "worker-niu"}) {
+    v1::DirectoryEntry e;
+    e.mutable_person()->set_person_id(id);
+    e.mutable_person()->set_role(v1::ROLE_GRID_WORKER);
+    e.mutable_person()->set_unit_id("jiangan-07-03");
+    entries.push_back(e);
+  }
+  ASSERT_TRUE(Import(entries, "base").ok());
+  ASSERT_TRUE(Import({Unavailable("cadre-zhang", kStartUs, 0)}, "zhang-away").ok());
+  OpenCases(*engine_, "li-", 5, "worker-li", "jiangan-07-03", clock_.NowMicros());
+  OpenCases(*engine_, "niu-", 3, "worker-niu", "jiangan-07-03", clock_.NowMicros());
+
+  auto moved = ImportMoving({Unavailable("worker-li", kStartUs, 0)}, "li-away");
+  ASSERT_TRUE(moved.ok()) << moved.status();
+  EXPECT_EQ(moved->moved, 5u);
+  EXPECT_EQ(CountHeldBy(*engine_, "worker-ma"), 4u);   // 0 -> 3 to catch up, then ties
+  EXPECT_EQ(CountHeldBy(*engine_, "worker-niu"), 4u);  // 3 of its own + 1
+
+  // Nobody left in the grid: the community secretary takes it all.
+  auto gone = ImportMoving({Unavailable("worker-ma", kStartUs, 0),
+                            Unavailable("worker-niu", kStartUs, 0)}, "all-away");
+  ASSERT_TRUE(gone.ok()) << gone.status();
+  EXPECT_EQ(gone->moved, 8u);
+  EXPECT_EQ(CountHeldBy(*engine_, "secretary-chen"), 8u);
 }
 
 }  // namespace

@@ -241,6 +241,45 @@ std::vector<Person> Directory::PeopleOf(const std::string& unit_id) const {
   return out;
 }
 
+std::vector<std::string> Directory::GridsUnder(const std::string& unit_id) const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  std::vector<std::string> grids;
+  std::vector<std::string> todo = {unit_id};
+  while (!todo.empty()) {
+    const std::string id = todo.back();
+    todo.pop_back();
+    auto it = units_.find(id);
+    if (it == units_.end()) continue;
+    if (it->second.level == v1::UNIT_LEVEL_GRID) grids.push_back(id);
+    todo.insert(todo.end(), it->second.children.begin(), it->second.children.end());
+  }
+  std::sort(grids.begin(), grids.end());
+  return grids;
+}
+
+std::vector<std::string> Directory::AllGrids() const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  std::vector<std::string> grids;
+  for (const auto& [id, u] : units_) {
+    if (u.level == v1::UNIT_LEVEL_GRID) grids.push_back(id);
+  }
+  return grids;
+}
+
+bool Directory::HasAvailable(const std::string& unit_id, v1::Role role, int64_t now_us) const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  return FirstAvailable(unit_id, role, now_us).has_value();
+}
+
+std::vector<Person> Directory::UnavailablePeople(int64_t now_us) const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  std::vector<Person> out;
+  for (const auto& [id, p] : people_) {
+    if (!IsAvailable(p, now_us)) out.push_back(p);
+  }
+  return out;
+}
+
 bool Directory::IsAvailable(const Person& p, int64_t now_us) const {
   if (p.availability != v1::AVAILABILITY_UNAVAILABLE) return true;
   const bool started = now_us >= p.unavailable_from_us;

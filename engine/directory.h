@@ -64,6 +64,16 @@ class Directory {
   std::optional<Unit> FindUnit(const std::string& id) const;
   std::vector<Person> PeopleOf(const std::string& unit_id) const;
 
+  // The grids at or under `unit_id` (a district, street, community or grid),
+  // sorted; empty when the unit is unknown.
+  std::vector<std::string> GridsUnder(const std::string& unit_id) const;
+  // Every grid, sorted.
+  std::vector<std::string> AllGrids() const;
+  // Whether someone with `role` serving `unit_id` is available at `now_us`.
+  bool HasAvailable(const std::string& unit_id, v1::Role role, int64_t now_us) const;
+  // People who cannot hold cases at `now_us`, sorted by id.
+  std::vector<Person> UnavailablePeople(int64_t now_us) const;
+
   // Whether `person` can hold cases at `now_us`.
   bool IsAvailable(const Person& person, int64_t now_us) const;
 

@@ -500,6 +500,9 @@ absl::StatusOr<size_t> Engine::ReassignHolder(const std::string& person_id,
       if (!state->has_value()) continue;
       auto to = target((*state)->grid_id());
       if (!to.ok()) return to.status();
+      // Nobody available anywhere up the chain: the case stays where it is,
+      // and the staffing report lists it as held by someone unavailable.
+      if (to->first.empty()) continue;
       v1::SubmitRequest request;
       v1::Event* e = request.mutable_event();
       e->set_event_id(absl::StrCat(std::string(1, kReservedCasePrefix), "move~", person_id, "~",
@@ -533,6 +536,69 @@ absl::StatusOr<size_t> Engine::ReassignHolder(const std::string& person_id,
   wait.cv.wait(lock, [&wait] { return wait.pending == 0; });
   if (!wait.error.ok()) return wait.error;
   return wait.moved;
+}
+
+absl::StatusOr<v1::Workload> Engine::Workload(const std::string& person) const {
+  const int64_t now_us = clock_->NowMicros();
+  v1::Workload out;
+  out.set_person_id(person);
+  std::vector<std::string> ids;
+  for (const auto& p : parts_) {
+    std::vector<std::string> held;
+    if (auto st = p.store->CasesHeldBy(person, &held); !st.ok()) return st;
+    for (const std::string& id : held) {
+      auto state = p.store->ReadCase(id);
+      if (!state.ok()) return state.status();
+      if (!state->has_value()) continue;
+      out.set_cases(out.cases() + ((*state)->assignee() == person));
+      for (const auto& t : (*state)->open_tasks()) {
+        if (t.assignee() != person) continue;
+        out.set_open_tasks(out.open_tasks() + 1);
+        const int64_t due = t.due_at().seconds() * 1000000 + t.due_at().nanos() / 1000;
+        out.set_overdue_tasks(out.overdue_tasks() + (t.has_due_at() && due <= now_us));
+      }
+      ids.push_back(id);
+    }
+  }
+  std::sort(ids.begin(), ids.end());
+  for (auto& id : ids) out.add_case_ids(std::move(id));
+  return out;
+}
+
+absl::StatusOr<v1::StaffingReport> Engine::StaffingReport(const std::string& area) const {
+  const int64_t now_us = clock_->NowMicros();
+  v1::StaffingReport out;
+  std::vector<std::string> grids;
+  if (!area.empty()) {
+    grids = directory_.GridsUnder(area);
+    if (grids.empty()) {
+      return absl::NotFoundError(absl::StrCat("area: no unit ", area, " with grids in the directory"));
+    }
+  }
+  auto in_area = [&](const std::string& grid) {
+    return area.empty() || std::binary_search(grids.begin(), grids.end(), grid);
+  };
+  for (const std::string& grid : area.empty() ? directory_.AllGrids() : grids) {
+    if (!directory_.HasAvailable(grid, v1::ROLE_GRID_WORKER, now_us)) {
+      out.add_grids_without_available_worker(grid);
+    }
+  }
+  for (const Person& person : directory_.UnavailablePeople(now_us)) {
+    for (const auto& p : parts_) {
+      std::vector<std::string> held;
+      if (auto st = p.store->CasesHeldBy(person.id, &held); !st.ok()) return st;
+      for (const std::string& id : held) {
+        auto state = p.store->ReadCase(id);
+        if (!state.ok()) return state.status();
+        if (!state->has_value() || !in_area((*state)->grid_id())) continue;
+        auto* stranded = out.add_stranded();
+        stranded->set_case_id(id);
+        stranded->set_holder(person.id);
+        stranded->set_grid_id((*state)->grid_id());
+      }
+    }
+  }
+  return out;
 }
 
 absl::StatusOr<size_t> Engine::FireDueDeadlines(size_t limit) {
@@ -640,6 +706,27 @@ absl::StatusOr<v1::GetTimelineResponse> Engine::GetTimeline(
   return out;
 }
 
+absl::Status Engine::OverdueOf(const PartitionStore& store, const CaseFilter& filter,
+                              const std::vector<std::string>& grids, bool by_area,
+                              const std::string& after, size_t limit,
+                              std::vector<v1::CaseState>* out, bool* more) const {
+  std::vector<std::string> ids;
+  if (auto st = store.OverdueCases(clock_->NowMicros(), &ids); !st.ok()) return st;
+  for (const std::string& id : ids) {
+    if (id <= after) continue;
+    auto state = store.ReadCase(id);
+    if (!state.ok()) return state.status();
+    if (!state->has_value() || !filter.Matches(**state)) continue;
+    if (by_area && !std::binary_search(grids.begin(), grids.end(), (*state)->grid_id())) continue;
+    if (out->size() == limit) {
+      *more = true;
+      break;
+    }
+    out->push_back(std::move(**state));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<v1::ListCasesResponse> Engine::ListCases(
     const v1::ListCasesRequest& request) const {
   std::string after;
@@ -651,6 +738,18 @@ absl::StatusOr<v1::ListCasesResponse> Engine::ListCases(
   CaseFilter filter{request.stage(), request.category(), request.grid_id(),
                     request.assignee()};
   const uint32_t limit = PageSize(request.page_size());
+  std::vector<std::string> grids;  // the area's, when one is asked for
+  if (!request.area().empty()) {
+    grids = directory_.GridsUnder(request.area());
+    if (grids.empty()) {
+      return absl::NotFoundError(
+          absl::StrCat("area: no unit ", request.area(), " with grids in the directory"));
+    }
+    if (!filter.grid_id.empty()) {
+      const bool inside = std::binary_search(grids.begin(), grids.end(), filter.grid_id);
+      grids = inside ? std::vector<std::string>{filter.grid_id} : std::vector<std::string>{};
+    }
+  }
   // Each partition yields its first `limit` matches after the token; the
   // page is the first `limit` of their union in case_id order.
   std::vector<v1::CaseState> all;
@@ -658,10 +757,23 @@ absl::StatusOr<v1::ListCasesResponse> Engine::ListCases(
   for (const auto& p : parts_) {
     std::vector<v1::CaseState> part;
     bool part_more = false;
-    if (auto st = p.store->ListCases(filter, after, limit, &part, &part_more);
-        !st.ok()) {
-      return st;
+    absl::Status st;
+    if (request.overdue()) {
+      st = OverdueOf(*p.store, filter, grids, !request.area().empty(), after, limit, &part,
+                     &part_more);
+    } else if (!request.area().empty()) {
+      for (const std::string& grid : grids) {
+        CaseFilter in_grid = filter;
+        in_grid.grid_id = grid;
+        bool grid_more = false;
+        st = p.store->ListCases(in_grid, after, limit, &part, &grid_more);
+        if (!st.ok()) break;
+        part_more = part_more || grid_more;
+      }
+    } else {
+      st = p.store->ListCases(filter, after, limit, &part, &part_more);
     }
+    if (!st.ok()) return st;
     more = more || part_more;
     std::move(part.begin(), part.end(), std::back_inserter(all));
   }

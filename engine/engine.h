@@ -120,6 +120,11 @@ class Engine {
   // cases moved.
   absl::StatusOr<size_t> ReassignHolder(const std::string& person, const std::string& reason);
   const Directory& directory() const { return directory_; }
+  // What `person` holds now.
+  absl::StatusOr<v1::Workload> Workload(const std::string& person) const;
+  // Grids without an available worker and cases held by unavailable people,
+  // under `area` (empty: everywhere).
+  absl::StatusOr<v1::StaffingReport> StaffingReport(const std::string& area) const;
 
   absl::StatusOr<v1::CaseState> GetCase(absl::string_view case_id) const;
   absl::StatusOr<v1::GetTimelineResponse> GetTimeline(
@@ -141,6 +146,11 @@ class Engine {
     std::unique_ptr<Sequencer> sequencer;
   };
   Engine(const EngineOptions& options, const Clock* clock);
+  // One partition's overdue cases matching the filters, after `after`.
+  absl::Status OverdueOf(const PartitionStore& store, const CaseFilter& filter,
+                         const std::vector<std::string>& grids, bool by_area,
+                         const std::string& after, size_t limit,
+                         std::vector<v1::CaseState>* out, bool* more) const;
   // Loads what the engine's own cases hold: every workflow deployment, in
   // version order, and the directory, in log order.
   absl::Status LoadEngineCases();

@@ -1,5 +1,6 @@
 #include "engine/keys.h"
 
+#include <algorithm>
 #include <cassert>
 
 namespace gridcase::keys {
@@ -99,6 +100,11 @@ std::string IndexKey(IndexKind kind, absl::string_view value,
   std::string k = IndexPrefix(kind, value);
   k.append(case_id.data(), case_id.size());
   return k;
+}
+
+std::string DueIndexValue(int64_t due_us) {
+  std::string digits = std::to_string(due_us < 0 ? 0 : due_us);
+  return std::string(20 - std::min<size_t>(20, digits.size()), '0') + digits;
 }
 
 std::string EncodeTimerKey(const TimerKey& t) {

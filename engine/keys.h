@@ -17,6 +17,7 @@
 //
 //   index_kind := 'S' (stage) | 'C' (category, value = decimal enum number)
 //               | 'G' (grid_id) | 'A' (assignee) | 'T' (assignee of an open task)
+//               | 'D' (due time of an open task, 20 decimal digits of unix µs)
 //   meta names := "format"    -> fixed32be(kFormatVersion)
 //                 "partition" -> fixed32be(partition id)
 //
@@ -59,7 +60,12 @@ enum class IndexKind : char {
   kGrid = 'G',
   kAssignee = 'A',
   kTaskAssignee = 'T',
+  kTaskDue = 'D',
 };
+
+// The index value of a task due time: fixed-width decimal, so that byte
+// order is time order and no 0x00 appears.
+std::string DueIndexValue(int64_t due_us);
 
 void PutFixed64Be(std::string* dst, uint64_t v);
 uint64_t DecodeFixed64Be(absl::string_view src);  // requires src.size() >= 8

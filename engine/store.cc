@@ -63,6 +63,13 @@ std::vector<std::string> IndexKeysOf(const v1::CaseState& s) {
     out.push_back(keys::IndexKey(IndexKind::kAssignee, s.assignee(), s.case_id()));
   }
   for (const auto& t : s.open_tasks()) {
+    if (t.has_due_at()) {
+      auto key = keys::IndexKey(
+          IndexKind::kTaskDue,
+          keys::DueIndexValue(t.due_at().seconds() * 1000000 + t.due_at().nanos() / 1000),
+          s.case_id());
+      if (std::find(out.begin(), out.end(), key) == out.end()) out.push_back(std::move(key));
+    }
     if (t.assignee().empty()) continue;
     auto key = keys::IndexKey(IndexKind::kTaskAssignee, t.assignee(), s.case_id());
     if (std::find(out.begin(), out.end(), key) == out.end()) out.push_back(std::move(key));
@@ -263,6 +270,25 @@ absl::Status PartitionStore::CasesHeldBy(const std::string& person,
     }
     if (auto st = FromRocks(it->status(), "scanning holders"); !st.ok()) return st;
   }
+  return absl::OkStatus();
+}
+
+absl::Status PartitionStore::OverdueCases(int64_t now_us, std::vector<std::string>* out) const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, cf(Cf::kIndex)));
+  const std::string prefix(1, static_cast<char>(IndexKind::kTaskDue));
+  const std::string limit = keys::IndexPrefix(IndexKind::kTaskDue, keys::DueIndexValue(now_us + 1));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix) &&
+                         it->key().compare(rocksdb::Slice(limit)) < 0;
+       it->Next()) {
+    const std::string key = it->key().ToString();
+    out->push_back(key.substr(prefix.size() + 21));  // after "D" + 20 digits + 0x00
+  }
+  if (auto st = FromRocks(it->status(), "scanning task due times"); !st.ok()) return st;
+  std::vector<keys::TimerKey> timers;
+  if (auto st = ReadDueTimers(now_us, SIZE_MAX, &timers); !st.ok()) return st;
+  for (auto& t : timers) out->push_back(std::move(t.case_id));
+  std::sort(out->begin(), out->end());
+  out->erase(std::unique(out->begin(), out->end()), out->end());
   return absl::OkStatus();
 }
 

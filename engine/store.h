@@ -88,6 +88,10 @@ class PartitionStore {
   // `person`.
   absl::Status CasesHeldBy(const std::string& person, std::vector<std::string>* out) const;
 
+  // Cases with an open task or a pending deadline past due at `now_us`,
+  // sorted by id.
+  absl::Status OverdueCases(int64_t now_us, std::vector<std::string>* out) const;
+
   // Cases matching `filter` with case_id > after_case_id, at most `limit`, in
   // case_id order, leaving out the engine's own cases. `*more` tells
   // whether further matches may exist.

@@ -123,4 +123,36 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetUnit(grpc::CallbackServerContext*
   return reactor;
 }
 
+namespace {
+
+// Runs `read` (which reads the store) off the completion thread, then
+// finishes the call with its result.
+template <typename T, typename Read>
+grpc::ServerUnaryReactor* OffThread(grpc::CallbackServerContext* context, T* response,
+                                    Read read) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  std::thread([reactor, response, read = std::move(read)] {
+    absl::StatusOr<T> result = read();
+    if (result.ok()) *response = std::move(*result);
+    reactor->Finish(ToGrpc(result.status()));
+  }).detach();
+  return reactor;
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* AdminServiceImpl::GetWorkload(grpc::CallbackServerContext* context,
+                                                        const v1::GetWorkloadRequest* request,
+                                                        v1::Workload* response) {
+  return OffThread(context, response,
+                   [this, person = request->person_id()] { return engine_->Workload(person); });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::GetStaffingReport(
+    grpc::CallbackServerContext* context, const v1::StaffingReportRequest* request,
+    v1::StaffingReport* response) {
+  return OffThread(context, response,
+                   [this, area = request->area()] { return engine_->StaffingReport(area); });
+}
+
 }  // namespace gridcase::api

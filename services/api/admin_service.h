@@ -35,6 +35,12 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
   grpc::ServerUnaryReactor* GetUnit(grpc::CallbackServerContext* context,
                                     const v1::GetUnitRequest* request,
                                     v1::UnitView* response) override;
+  grpc::ServerUnaryReactor* GetWorkload(grpc::CallbackServerContext* context,
+                                        const v1::GetWorkloadRequest* request,
+                                        v1::Workload* response) override;
+  grpc::ServerUnaryReactor* GetStaffingReport(grpc::CallbackServerContext* context,
+                                              const v1::StaffingReportRequest* request,
+                                              v1::StaffingReport* response) override;
 
  private:
   Engine* const engine_;

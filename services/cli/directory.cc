@@ -145,4 +145,46 @@ int RunDirectoryUnit(const GlobalOptions& options, const std::string& id) {
   return kExitOk;
 }
 
+int RunDirectoryWorkload(const GlobalOptions& options, const std::string& person) {
+  auto channel = Connect(options);
+  auto stub = AdminService::NewStub(channel);
+  grpc::ClientContext context;
+  SetDeadline(context, options);
+  gridcase::v1::GetWorkloadRequest request;
+  request.set_person_id(person);
+  gridcase::v1::Workload workload;
+  const grpc::Status status = stub->GetWorkload(&context, request, &workload);
+  if (!status.ok()) return ReportRpcError(status, context, *channel);
+  if (options.table) {
+    PrintKeyValueTable(workload, /*with_zero=*/true, std::cout);
+  } else {
+    std::cout << ToJson(workload, /*compact=*/false) << "\n";
+  }
+  return kExitOk;
+}
+
+int RunDirectoryStaffing(const GlobalOptions& options, const std::string& area) {
+  auto channel = Connect(options);
+  auto stub = AdminService::NewStub(channel);
+  grpc::ClientContext context;
+  SetDeadline(context, options);
+  gridcase::v1::StaffingReportRequest request;
+  request.set_area(area);
+  gridcase::v1::StaffingReport report;
+  const grpc::Status status = stub->GetStaffingReport(&context, request, &report);
+  if (!status.ok()) return ReportRpcError(status, context, *channel);
+  if (!options.table) {
+    std::cout << ToJson(report, /*compact=*/false) << "\n";
+    return kExitOk;
+  }
+  std::cout << "grids without an available worker: " << report.grids_without_available_worker_size()
+            << "\n";
+  for (const auto& g : report.grids_without_available_worker()) std::cout << "  " << g << "\n";
+  std::cout << "cases held by someone unavailable: " << report.stranded_size() << "\n";
+  Table table({"CASE_ID", "HOLDER", "GRID"});
+  for (const auto& c : report.stranded()) table.AddRow({c.case_id(), c.holder(), c.grid_id()});
+  if (report.stranded_size() > 0) table.Print(std::cout);
+  return kExitOk;
+}
+
 }  // namespace gridcase::cli

@@ -15,6 +15,8 @@ int RunDirectoryImport(const GlobalOptions& options, const std::string& file,
                        const std::string& actor, size_t batch);
 int RunDirectoryPerson(const GlobalOptions& options, const std::string& id);
 int RunDirectoryUnit(const GlobalOptions& options, const std::string& id);
+int RunDirectoryWorkload(const GlobalOptions& options, const std::string& person);
+int RunDirectoryStaffing(const GlobalOptions& options, const std::string& area);
 
 }  // namespace gridcase::cli
 

@@ -72,6 +72,8 @@ struct ListOptions {
   std::string category;
   std::string grid;
   std::string assignee;
+  bool overdue = false;
+  std::string area;
   PageOptions page;
 };
 
@@ -179,6 +181,8 @@ int RunList(const GlobalOptions& options, const ListOptions& list) {
   if (!list.category.empty()) filter.set_category(ParseCategory(list.category));
   filter.set_grid_id(list.grid);
   filter.set_assignee(list.assignee);
+  filter.set_overdue(list.overdue);
+  filter.set_area(list.area);
   filter.set_page_size(list.page.page_size);
 
   auto channel = Connect(options);
@@ -287,6 +291,10 @@ int Main(int argc, char** argv) {
       "confirmed|suspected|fever|close_contact|none, or CATEGORY_FEVER etc.");
   list_cmd->add_option("--grid", list.grid, "Grid id");
   list_cmd->add_option("--assignee", list.assignee, "Assignee (person id)");
+  list_cmd->add_flag("--overdue", list.overdue,
+                     "Only cases with an open task or a deadline past due");
+  list_cmd->add_option("--area", list.area,
+                       "Only cases of grids under this district, street, community or grid");
   AddPageOptions(list_cmd, &list.page);
 
   CLI::App* workflow_cmd =
@@ -329,6 +337,13 @@ int Main(int argc, char** argv) {
   CLI::App* unit_cmd =
       directory_cmd->add_subcommand("unit", "Show a unit, what it contains and its people");
   unit_cmd->add_option("id", directory_id, "Unit id")->required();
+  CLI::App* workload_cmd =
+      directory_cmd->add_subcommand("workload", "What a person holds: cases, tasks, overdue");
+  workload_cmd->add_option("person", directory_id, "Person id")->required();
+  std::string staffing_area;
+  CLI::App* staffing_cmd = directory_cmd->add_subcommand(
+      "staffing", "Grids without an available worker; cases held by someone unavailable");
+  staffing_cmd->add_option("--area", staffing_area, "A district, street, community or grid");
 
   CLI::App* demo_cmd = app.add_subcommand(
       "demo", "Play the seed's stories (the guard's readings, a medicine request, a "
@@ -368,6 +383,8 @@ int Main(int argc, char** argv) {
     }
     if (person_cmd->parsed()) return RunDirectoryPerson(options, directory_id);
     if (unit_cmd->parsed()) return RunDirectoryUnit(options, directory_id);
+    if (workload_cmd->parsed()) return RunDirectoryWorkload(options, directory_id);
+    if (staffing_cmd->parsed()) return RunDirectoryStaffing(options, staffing_area);
     if (deploy_cmd->parsed()) return RunWorkflowDeploy(options, workflow_file, workflow_actor);
     if (workflows_cmd->parsed()) return RunWorkflowList(options);
     if (workflow_get_cmd->parsed()) {

@@ -336,5 +336,70 @@ TEST_F(DirectoryTest, WithoutThePairTheLeastLoadedWorkerThenTheLadderTakeOver) {
   EXPECT_EQ(CountHeldBy(*engine_, "secretary-chen"), 8u);
 }
 
+std::vector<std::string> ListIds(Engine& engine, v1::ListCasesRequest req) {
+  std::vector<std::string> ids;
+  req.set_page_size(3);
+  do {
+    auto page = engine.ListCases(req);
+    EXPECT_TRUE(page.ok()) << page.status();
+    if (!page.ok()) break;
+    for (const auto& c : page->cases()) ids.push_back(c.case_id());
+    req.set_page_token(page->next_page_token());
+  } while (!req.page_token().empty());
+  return ids;
+}
+
+TEST_F(DirectoryTest, ListsByAreaAndOverdueWorkloadAndStaffing) {
+  ASSERT_TRUE(Import(ExampleDirectory(), "base").ok());
+  OpenCases(*engine_, "g3-", 4, "worker-li", "jiangan-07-03", clock_.NowMicros());
+  OpenCases(*engine_, "g4-", 2, "worker-zhou", "jiangan-07-04", clock_.NowMicros());
+  // One fever case in grid 3: a recheck task due in 1 h, for worker-li.
+  auto hot = testing::Fever("hot-1", "g3-hot", 38.0, clock_.NowMicros());
+  hot.set_grid_id("jiangan-07-03");
+  hot.mutable_actor()->set_id("worker-li");
+  Ok(hot);
+
+  v1::ListCasesRequest req;
+  req.set_area("jiangan-07-c2");  // the community: both grids
+  EXPECT_EQ(ListIds(*engine_, req).size(), 7u);
+  req.set_area("jiangan-07-04");
+  EXPECT_EQ(ListIds(*engine_, req), (std::vector<std::string>{"g4-0", "g4-1"}));
+  req.set_area("nowhere");
+  EXPECT_EQ(engine_->ListCases(req).status().code(), absl::StatusCode::kNotFound);
+
+  req.set_area("jiangan");
+  req.set_overdue(true);
+  EXPECT_TRUE(ListIds(*engine_, req).empty());
+  clock_.AdvanceMicros(2 * kHourUs);  // the recheck is overdue now
+  EXPECT_EQ(ListIds(*engine_, req), std::vector<std::string>{"g3-hot"});
+  req.set_area("jiangan-07-04");
+  EXPECT_TRUE(ListIds(*engine_, req).empty());
+
+  auto load = engine_->Workload("worker-li");
+  ASSERT_TRUE(load.ok());
+  EXPECT_EQ(load->cases(), 5u);
+  EXPECT_EQ(load->open_tasks(), 1u);
+  EXPECT_EQ(load->overdue_tasks(), 1u);
+
+  ASSERT_TRUE(Import({Unavailable("worker-zhou", clock_.NowMicros(), 0),
+                      Unavailable("cadre-wang", clock_.NowMicros(), 0)}, "grid4-empty").ok());
+  auto report = engine_->StaffingReport("jiangan-07-c2");
+  ASSERT_TRUE(report.ok()) << report.status();
+  ASSERT_EQ(report->grids_without_available_worker_size(), 1);
+  EXPECT_EQ(report->grids_without_available_worker(0), "jiangan-07-04");
+  // Grid 4's two cases went up to the secretary, so none is stranded.
+  EXPECT_EQ(report->stranded_size(), 0);
+  EXPECT_EQ(engine_->Workload("secretary-chen")->cases(), 2u);
+
+  // With the whole chain away, grid 4's cases have nowhere to go.
+  ASSERT_TRUE(Import({Unavailable("secretary-chen", clock_.NowMicros(), 0),
+                      Unavailable("officer-huang", clock_.NowMicros(), 0),
+                      Unavailable("officer-xu", clock_.NowMicros(), 0)}, "all-away").ok());
+  report = engine_->StaffingReport("jiangan-07-04");
+  ASSERT_TRUE(report.ok());
+  ASSERT_EQ(report->stranded_size(), 2);
+  EXPECT_EQ(report->stranded(0).holder(), "secretary-chen");
+}
+
 }  // namespace
 }  // namespace gridcase

@@ -271,6 +271,18 @@ bool Directory::HasAvailable(const std::string& unit_id, v1::Role role, int64_t 
   return FirstAvailable(unit_id, role, now_us).has_value();
 }
 
+std::vector<std::string> Directory::BecomingUnavailable(int64_t after_us, int64_t until_us) const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  std::vector<std::string> out;
+  for (const auto& [id, p] : people_) {
+    if (p.availability == v1::AVAILABILITY_UNAVAILABLE && p.unavailable_from_us > after_us &&
+        p.unavailable_from_us <= until_us) {
+      out.push_back(id);
+    }
+  }
+  return out;
+}
+
 std::vector<Person> Directory::UnavailablePeople(int64_t now_us) const {
   std::shared_lock<std::shared_mutex> lock(mu_);
   std::vector<Person> out;

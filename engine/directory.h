@@ -71,6 +71,8 @@ class Directory {
   std::vector<std::string> AllGrids() const;
   // Whether someone with `role` serving `unit_id` is available at `now_us`.
   bool HasAvailable(const std::string& unit_id, v1::Role role, int64_t now_us) const;
+  // People whose unavailability starts in (after_us, until_us].
+  std::vector<std::string> BecomingUnavailable(int64_t after_us, int64_t until_us) const;
   // People who cannot hold cases at `now_us`, sorted by id.
   std::vector<Person> UnavailablePeople(int64_t now_us) const;
 

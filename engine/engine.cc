@@ -601,6 +601,20 @@ absl::StatusOr<v1::StaffingReport> Engine::StaffingReport(const std::string& are
   return out;
 }
 
+absl::StatusOr<size_t> Engine::HandOnFromNewlyUnavailable() {
+  std::lock_guard<std::mutex> lock(handoff_mu_);
+  const int64_t now_us = clock_->NowMicros();
+  if (handoff_checked_us_ == 0) handoff_checked_us_ = now_us;  // imports covered the past
+  size_t moved = 0;
+  for (const std::string& person : directory_.BecomingUnavailable(handoff_checked_us_, now_us)) {
+    auto n = ReassignHolder(person, "unavailable from now");
+    if (!n.ok()) return n.status();
+    moved += *n;
+  }
+  handoff_checked_us_ = now_us;
+  return moved;
+}
+
 absl::StatusOr<size_t> Engine::FireDueDeadlines(size_t limit) {
   const int64_t now_us = clock_->NowMicros();
   std::vector<keys::TimerKey> due;

@@ -119,6 +119,10 @@ class Engine {
   // moves of each partition are written in one WriteBatch. Returns how many
   // cases moved.
   absl::StatusOr<size_t> ReassignHolder(const std::string& person, const std::string& reason);
+  // Hands on what is held by people whose announced unavailability has
+  // begun since the last call (imports handle those unavailable at once).
+  // The deadline scheduler calls it every round. Returns cases moved.
+  absl::StatusOr<size_t> HandOnFromNewlyUnavailable();
   const Directory& directory() const { return directory_; }
   // What `person` holds now.
   absl::StatusOr<v1::Workload> Workload(const std::string& person) const;
@@ -163,6 +167,8 @@ class Engine {
   workflow::Registry registry_;
   Directory directory_;
   std::mutex import_mu_;  // one directory import at a time
+  std::mutex handoff_mu_;
+  int64_t handoff_checked_us_ = 0;  // guarded by handoff_mu_
   std::unique_ptr<CaseLogic> logic_;
   std::vector<Part> parts_;
 };

@@ -53,6 +53,9 @@ void DeadlineScheduler::Run() {
       on_error_(fired.status());
     }
     cv_.notify_all();
+    if (auto moved = engine_->HandOnFromNewlyUnavailable(); !moved.ok() && on_error_) {
+      on_error_(moved.status());
+    }
     auto next = engine_->NextDeadlineDueUs();
     const int64_t now_us = clock_->NowMicros();
     // A deadline already due that did not fire (a failed round) is tried

@@ -1,5 +1,7 @@
 // The deadline scheduler: a thread that fires due deadlines through the
-// engine (Engine::FireDueDeadlines) and then waits until the next one is due,
+// engine (Engine::FireDueDeadlines), hands on the cases of people whose
+// announced unavailability has begun (Engine::HandOnFromNewlyUnavailable),
+// and then waits until the next deadline is due,
 // at most `poll_us_max` (so that deadlines set meanwhile are seen soon), or
 // until Poke()d.
 //

@@ -130,7 +130,13 @@ void ApplyFacts(const v1::Record& r, v1::CaseState* s) {
       s->clear_hospital();
       break;
     case E::kReassignment:
-      s->set_assignee(e.reassignment().to_assignee());
+      if (e.reassignment().task().empty()) {
+        s->set_assignee(e.reassignment().to_assignee());
+      } else {
+        for (auto& t : *s->mutable_open_tasks()) {
+          if (t.name() == e.reassignment().task()) t.set_assignee(e.reassignment().to_assignee());
+        }
+      }
       break;
     case E::kDeadlineExpired:
       Erase(s->mutable_deadlines(), e.deadline_expired().deadline());

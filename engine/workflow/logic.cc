@@ -1,5 +1,6 @@
 #include "engine/workflow/logic.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 
@@ -386,6 +387,14 @@ absl::Status WorkflowLogic::Process(v1::Record record, std::optional<v1::CaseSta
   if (event.has_deadline_expired()) {
     if (auto st = CheckStillPending(event, next, now_us); !st.ok()) return st;
   }
+  if (event.has_reassignment() && !event.reassignment().task().empty()) {
+    const auto& tasks = next.open_tasks();
+    if (std::none_of(tasks.begin(), tasks.end(),
+                     [&](const auto& t) { return t.name() == event.reassignment().task(); })) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "case ", event.case_id(), " has no open task ", event.reassignment().task()));
+    }
+  }
   if (event.has_holder_replaced()) {
     return ProcessHolderReplaced(std::move(record), *def, std::move(next), state, out);
   }
@@ -399,7 +408,11 @@ absl::Status WorkflowLogic::Process(v1::Record record, std::optional<v1::CaseSta
                              ? absl::StrCat(kDeadlinePrefix, event.deadline_expired().deadline())
                              : type;
   const std::vector<std::string> fired = decider.RunRules(on, *stage);
-  if (fired.empty() && !opening) {
+  if (fired.empty() && event.has_reassignment()) {
+    const auto& r = event.reassignment();
+    record.set_explanation(absl::StrCat(r.task().empty() ? "case" : "task " + r.task(),
+                                        " reassigned to ", r.to_assignee()));
+  } else if (fired.empty() && !opening) {
     record.set_changed_nothing(true);
     record.set_explanation(absl::StrCat("no rule of stage ", stage->name, " reacts to ", on));
   } else if (!fired.empty()) {

@@ -336,6 +336,48 @@ TEST_F(DirectoryTest, WithoutThePairTheLeastLoadedWorkerThenTheLadderTakeOver) {
   EXPECT_EQ(CountHeldBy(*engine_, "secretary-chen"), 8u);
 }
 
+TEST_F(DirectoryTest, AnAnnouncedAbsenceHandsCasesOnWhenItBegins) {
+  ASSERT_TRUE(Import(ExampleDirectory(), "base").ok());
+  ASSERT_TRUE(engine_->HandOnFromNewlyUnavailable().ok());  // the first call sets the mark
+  OpenCases(*engine_, "c-", 3, "worker-li", "jiangan-07-03", clock_.NowMicros());
+  // Li will be away from tomorrow: nothing moves today.
+  auto announced = ImportMoving({Unavailable("worker-li", kStartUs + kDayUs, 0)}, "leave");
+  ASSERT_TRUE(announced.ok());
+  EXPECT_EQ(announced->moved, 0u);
+  clock_.AdvanceMicros(kDayUs - 1);
+  EXPECT_EQ(*engine_->HandOnFromNewlyUnavailable(), 0u);
+  clock_.AdvanceMicros(1);
+  EXPECT_EQ(*engine_->HandOnFromNewlyUnavailable(), 3u);
+  EXPECT_EQ(CountHeldBy(*engine_, "cadre-zhang"), 3u);
+  EXPECT_EQ(*engine_->HandOnFromNewlyUnavailable(), 0u);
+}
+
+TEST_F(DirectoryTest, ACaseOrOneOfItsTasksCanBeReassignedByHand) {
+  ASSERT_TRUE(Import(ExampleDirectory(), "base").ok());
+  auto hot = testing::Fever("hot-1", "c", 38.0, clock_.NowMicros());
+  hot.mutable_actor()->set_id("worker-li");
+  Ok(hot);  // a recheck task for worker-li
+  auto move_task = BaseEvent("m1", "c");
+  move_task.mutable_reassignment()->set_to_assignee("cadre-zhang");
+  move_task.mutable_reassignment()->set_task("recheck");
+  move_task.mutable_reassignment()->set_reason("Li is at the checkpoint");
+  Ok(move_task);
+  auto state = engine_->GetCase("c");
+  EXPECT_EQ(state->assignee(), "worker-li");
+  EXPECT_EQ(state->open_tasks(0).assignee(), "cadre-zhang");
+
+  auto bad = BaseEvent("m2", "c");
+  bad.mutable_reassignment()->set_to_assignee("cadre-zhang");
+  bad.mutable_reassignment()->set_task("no-such-task");
+  bad.mutable_occurred_at()->set_seconds(clock_.NowMicros() / 1000000);
+  std::promise<absl::StatusOr<v1::SubmitResponse>> done;
+  auto answer = done.get_future();
+  engine_->Submit(Req(bad), [&done](absl::StatusOr<v1::SubmitResponse> r) {
+    done.set_value(std::move(r));
+  });
+  EXPECT_EQ(answer.get().status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
 std::vector<std::string> ListIds(Engine& engine, v1::ListCasesRequest req) {
   std::vector<std::string> ids;
   req.set_page_size(3);

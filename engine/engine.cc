@@ -651,9 +651,11 @@ absl::StatusOr<size_t> Engine::FireDueDeadlines(size_t limit) {
           std::lock_guard<std::mutex> lock(wait.mu);
           if (r.ok()) {
             wait.fired += !r->duplicate();
-          } else if (r.status().code() != absl::StatusCode::kFailedPrecondition) {
-            // FAILED_PRECONDITION: cancelled or moved since it was read;
-            // anything else is an error to report.
+          } else if (r.status().code() != absl::StatusCode::kFailedPrecondition &&
+                     r.status().code() != absl::StatusCode::kResourceExhausted) {
+            // FAILED_PRECONDITION: cancelled or moved since it was read.
+            // RESOURCE_EXHAUSTED: the partition is busy; the row stays and
+            // the next round fires it. Anything else is an error to report.
             wait.error = r.status();
           }
           if (--wait.pending == 0) wait.cv.notify_all();

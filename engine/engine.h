@@ -93,7 +93,8 @@ class Engine {
   // a deadline_expired record, and waits until they are durable. A deadline
   // fires at most once: the record removes it, in the same write, and its
   // id is an idempotency key. Returns how many fired.
-  absl::StatusOr<size_t> FireDueDeadlines(size_t limit = 10000);
+  // A partition whose queue is full leaves its deadlines for the next round.
+  absl::StatusOr<size_t> FireDueDeadlines(size_t limit = 512);
   // The due time of the earliest pending deadline, if any.
   absl::StatusOr<std::optional<int64_t>> NextDeadlineDueUs() const;
 

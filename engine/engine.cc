@@ -134,6 +134,40 @@ uint64_t Fnv1a64(absl::string_view s) {
 Engine::Engine(const EngineOptions& options, const Clock* clock)
     : options_(options), clock_(clock) {}
 
+// The case logic, plus the engine's own look at what was committed.
+class Engine::ObservedLogic final : public CaseLogic {
+ public:
+  ObservedLogic(std::unique_ptr<CaseLogic> inner, Engine* engine)
+      : inner_(std::move(inner)), engine_(engine) {}
+  absl::Status Process(v1::Record record, std::optional<v1::CaseState>* state,
+                       std::vector<v1::Record>* out) const override {
+    return inner_->Process(std::move(record), state, out);
+  }
+  void Apply(const v1::Record& record, v1::CaseState* state) const override {
+    inner_->Apply(record, state);
+  }
+  void OnCommitted(const v1::Record& record) const override {
+    inner_->OnCommitted(record);
+    engine_->NotifyCommitted(record);
+  }
+
+ private:
+  std::unique_ptr<CaseLogic> inner_;
+  Engine* const engine_;
+};
+
+void Engine::SetDeadlineListener(std::function<void(int64_t due_us)> listener) {
+  std::lock_guard<std::mutex> lock(listener_mu_);
+  deadline_listener_ = std::move(listener);
+}
+
+void Engine::NotifyCommitted(const v1::Record& record) {
+  if (!record.event().has_deadline_set()) return;
+  const auto& due = record.event().deadline_set().due_at();
+  std::lock_guard<std::mutex> lock(listener_mu_);
+  if (deadline_listener_) deadline_listener_(due.seconds() * 1000000 + due.nanos() / 1000);
+}
+
 absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(
     const EngineOptions& options, const Clock* clock,
     CaseLogicFactory make_logic) {
@@ -152,9 +186,11 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(
   if (!count.ok()) return count.status();
 
   std::unique_ptr<Engine> engine(new Engine(options, clock));
-  engine->logic_ = make_logic ? make_logic(&engine->registry_, &engine->directory_)
-                              : std::make_unique<workflow::WorkflowLogic>(&engine->registry_,
-                                                                          &engine->directory_);
+  std::unique_ptr<CaseLogic> logic =
+      make_logic ? make_logic(&engine->registry_, &engine->directory_)
+                 : std::make_unique<workflow::WorkflowLogic>(&engine->registry_,
+                                                             &engine->directory_);
+  engine->logic_ = std::make_unique<ObservedLogic>(std::move(logic), engine.get());
   engine->options_.partitions = *count;
   for (uint32_t i = 0; i < *count; ++i) {
     const std::string pdir = (dir / absl::StrFormat("partition-%03d", i)).string();

@@ -88,6 +88,10 @@ class Engine {
   absl::StatusOr<v1::WorkflowDefinition> GetWorkflow(const std::string& name,
                                                      uint32_t version) const;
 
+  // Called (from a sequencer thread; keep it short) with the due time of
+  // every deadline set, once durable. The scheduler uses it to wake early.
+  void SetDeadlineListener(std::function<void(int64_t due_us)> listener);
+
   // Deadlines: fires every pending deadline due at the engine clock's now
   // (at most `limit`), in due order, each through its case's sequencer as
   // a deadline_expired record, and waits until they are durable. A deadline
@@ -151,6 +155,8 @@ class Engine {
     std::unique_ptr<Sequencer> sequencer;
   };
   Engine(const EngineOptions& options, const Clock* clock);
+  class ObservedLogic;
+  void NotifyCommitted(const v1::Record& record);
   // One partition's overdue cases matching the filters, after `after`.
   absl::Status OverdueOf(const PartitionStore& store, const CaseFilter& filter,
                          const std::vector<std::string>& grids, bool by_area,
@@ -167,6 +173,8 @@ class Engine {
   const Clock* const clock_;
   workflow::Registry registry_;
   Directory directory_;
+  std::mutex listener_mu_;
+  std::function<void(int64_t)> deadline_listener_;  // guarded by listener_mu_
   std::mutex import_mu_;  // one directory import at a time
   std::mutex handoff_mu_;
   int64_t handoff_checked_us_ = 0;  // guarded by handoff_mu_

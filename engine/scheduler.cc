@@ -12,10 +12,25 @@ DeadlineScheduler::DeadlineScheduler(Engine* engine, const Clock* clock, int64_t
 DeadlineScheduler::~DeadlineScheduler() { Stop(); }
 
 void DeadlineScheduler::Start() {
+  // A deadline due before the current wait ends wakes the scheduler, so
+  // lateness does not depend on the poll interval.
+  engine_->SetDeadlineListener([this](int64_t due_us) {
+    bool wake = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (due_us < wake_us_) {
+        wake_us_ = due_us;
+        poked_ = true;
+        wake = true;
+      }
+    }
+    if (wake) cv_.notify_all();
+  });
   thread_ = std::thread([this] { Run(); });
 }
 
 void DeadlineScheduler::Stop() {
+  engine_->SetDeadlineListener(nullptr);
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
@@ -66,7 +81,9 @@ void DeadlineScheduler::Run() {
     std::unique_lock<std::mutex> lock(mu_);
     if (stopping_) return;
     if (fired.ok() && *fired > 0) continue;  // more may have fallen due meanwhile
+    wake_us_ = now_us + wait_us;
     cv_.wait_for(lock, std::chrono::microseconds(wait_us), [this] { return stopping_ || poked_; });
+    wake_us_ = 0;
     if (stopping_) return;
     poked_ = false;
   }

@@ -51,6 +51,7 @@ class DeadlineScheduler {
   std::condition_variable cv_;
   bool stopping_ = false;  // guarded by mu_
   bool poked_ = false;     // guarded by mu_
+  int64_t wake_us_ = 0;    // guarded by mu_: when the current wait ends
   uint64_t fired_ = 0;     // guarded by mu_
   std::thread thread_;
 };

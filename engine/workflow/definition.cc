@@ -128,6 +128,25 @@ class Compiler {
       }
       def_->ladder_.push_back(r);
     }
+    for (int i = 0; i < p.ladder_rungs_size(); ++i) {
+      const auto& r = p.ladder_rungs(i);
+      const Path at = {{"ladder_rungs", i}};
+      const std::string what = absl::StrCat("ladder rung \"", r.role(), "\"");
+      if (!rungs.count(r.role())) {
+        Problem(at, absl::StrCat(what, ": not a rung of escalation_ladder"));
+        continue;
+      }
+      if (def_->rungs_.count(r.role())) Problem(at, absl::StrCat(what, ": timed twice"));
+      Rung rung;
+      rung.after_us = CheckDuration(r.after(), {{"ladder_rungs", i}, {"after", -1}}, what, true);
+      rung.remind_before_us =
+          CheckDuration(r.remind_before(), {{"ladder_rungs", i}, {"remind_before", -1}}, what, false);
+      if (rung.remind_before_us >= rung.after_us && rung.after_us > 0) {
+        Problem({{"ladder_rungs", i}, {"remind_before", -1}},
+                absl::StrCat(what, ": remind_before must be less than after"));
+      }
+      def_->rungs_[r.role()] = rung;
+    }
   }
 
   // Compiles a guard; on error records it against `path` and returns the
@@ -290,8 +309,9 @@ class Compiler {
         }
         break;
       case A::kSetDeadline:
-        if (a.set_deadline().name().empty()) {
-          Problem(at, absl::StrCat(what, ": set_deadline needs a name"));
+        if (a.set_deadline().name().empty() || a.set_deadline().name()[0] == '~') {
+          Problem(at, absl::StrCat(what, ": set_deadline needs a name (not starting with '~', "
+                                         "which the engine keeps for its own)"));
         }
         out.duration_us = CheckDuration(a.set_deadline().after(), at, what, true);
         break;

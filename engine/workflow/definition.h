@@ -47,6 +47,16 @@ struct Counter {
   Guard reset_when;
 };
 
+// Rung timing (RungSpec), in µs.
+struct Rung {
+  int64_t after_us = 0;
+  int64_t remind_before_us = 0;  // 0: no reminder
+};
+
+// The engine's own deadlines for rung timing; their handlers are built in.
+inline constexpr char kRungEscalateDeadline[] = "~escalate";
+inline constexpr char kRungReminderDeadline[] = "~remind";
+
 struct Opener {
   std::string on;
   Guard when;
@@ -74,6 +84,11 @@ class Definition {
   const std::vector<std::string>& ladder() const {
     return ladder_;
   }
+  // The timing of rung `role`, or nullptr when it has none.
+  const Rung* rung(const std::string& role) const {
+    auto it = rungs_.find(role);
+    return it == rungs_.end() ? nullptr : &it->second;
+  }
 
  private:
   Definition() = default;
@@ -83,6 +98,7 @@ class Definition {
   std::vector<Opener> openers_;
   std::vector<Counter> counters_;
   std::vector<std::string> ladder_;
+  std::map<std::string, Rung> rungs_;
 
   friend class Compiler;
 };

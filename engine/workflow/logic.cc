@@ -61,6 +61,51 @@ class Decider {
     return names;
   }
 
+  // The built-in handlers of the rung deadlines.
+  void RungDeadline(const std::string& name) {
+    const std::string& rung = state_->escalation_role();
+    if (name == kRungEscalateDeadline) {
+      const Rung* timing = def_.rung(rung);
+      v1::EscalateSpec spec;
+      spec.set_reason(absl::StrCat("held on rung ", rung, " for ",
+                                   FormatDuration(timing ? timing->after_us : 0),
+                                   " without moving on"));
+      Escalate(spec, "ladder");
+      return;
+    }
+    const auto& ladder = def_.ladder();
+    auto at = std::find(ladder.begin(), ladder.end(), rung);
+    v1::Event e;
+    auto* n = e.mutable_notification();
+    n->set_to_role(rung);
+    n->set_message(at != ladder.end() && at + 1 != ladder.end()
+                       ? absl::StrCat("reminder: this case goes to the ", *(at + 1),
+                                      " unless it moves on")
+                       : "reminder: this case has not moved on");
+    n->set_rule("ladder");
+    Emit(std::move(e), "ladder");
+  }
+
+  // Keeps the rung timers: started when the case arrives on a rung or in
+  // a stage, cancelled in terminal stages and on untimed rungs.
+  void TimeRung(const std::string& stage_before, const std::string& rung_before, bool opening) {
+    const Stage* stage = def_.stage(state_->stage());
+    const Rung* rung = def_.rung(state_->escalation_role());
+    if (stage == nullptr || stage->terminal || rung == nullptr) {
+      for (const char* d : {kRungEscalateDeadline, kRungReminderDeadline}) Cancel(d, "ladder");
+      return;
+    }
+    const bool moved = opening || state_->stage() != stage_before ||
+                       state_->escalation_role() != rung_before;
+    if (!moved) return;
+    SetDeadline(kRungEscalateDeadline, rung->after_us, "ladder");
+    if (rung->remind_before_us > 0) {
+      SetDeadline(kRungReminderDeadline, rung->after_us - rung->remind_before_us, "ladder");
+    } else {
+      Cancel(kRungReminderDeadline, "ladder");
+    }
+  }
+
  private:
   void Emit(v1::Event payload, const std::string& why) {
     v1::Record r;
@@ -121,6 +166,23 @@ class Decider {
       if (d.name() == name) return true;
     }
     return false;
+  }
+
+  void SetDeadline(const std::string& name, int64_t after_us, const std::string& rule) {
+    v1::Event e;
+    auto* d = e.mutable_deadline_set();
+    d->set_deadline(name);
+    *d->mutable_due_at() = FromMicros(now_us_ + after_us);
+    d->set_rule(rule);
+    Emit(std::move(e), rule);
+  }
+
+  void Cancel(const std::string& name, const std::string& rule) {
+    if (!HasDeadline(name)) return;
+    v1::Event e;
+    e.mutable_deadline_cancelled()->set_deadline(name);
+    e.mutable_deadline_cancelled()->set_rule(rule);
+    Emit(std::move(e), rule);
   }
 
   // Climbs to `to_role` (or one rung), and on past rungs nobody available
@@ -192,19 +254,11 @@ class Decider {
         e.mutable_task_closed()->set_rule(rule);
         Emit(std::move(e), rule);
         return;
-      case v1::ActionSpec::kSetDeadline: {
-        auto* d = e.mutable_deadline_set();
-        d->set_deadline(a.set_deadline().name());
-        *d->mutable_due_at() = FromMicros(now_us_ + action.duration_us);
-        d->set_rule(rule);
-        Emit(std::move(e), rule);
+      case v1::ActionSpec::kSetDeadline:
+        SetDeadline(a.set_deadline().name(), action.duration_us, rule);
         return;
-      }
       case v1::ActionSpec::kCancelDeadline:
-        if (!HasDeadline(a.cancel_deadline())) return;
-        e.mutable_deadline_cancelled()->set_deadline(a.cancel_deadline());
-        e.mutable_deadline_cancelled()->set_rule(rule);
-        Emit(std::move(e), rule);
+        Cancel(a.cancel_deadline(), rule);
         return;
       case v1::ActionSpec::kEscalate:
         Escalate(a.escalate(), rule);
@@ -399,6 +453,8 @@ absl::Status WorkflowLogic::Process(v1::Record record, std::optional<v1::CaseSta
     return ProcessHolderReplaced(std::move(record), *def, std::move(next), state, out);
   }
   const bool opening = !state->has_value();
+  const std::string stage_before = next.stage();
+  const std::string rung_before = next.escalation_role();
   ApplyRecord(record, def.get(), &next);
   std::vector<v1::Record> derived;
   Decider decider(*def, *directory_, record, &next, &derived);
@@ -407,7 +463,16 @@ absl::Status WorkflowLogic::Process(v1::Record record, std::optional<v1::CaseSta
   const std::string on = event.has_deadline_expired()
                              ? absl::StrCat(kDeadlinePrefix, event.deadline_expired().deadline())
                              : type;
-  const std::vector<std::string> fired = decider.RunRules(on, *stage);
+  const bool rung_deadline =
+      event.has_deadline_expired() && event.deadline_expired().deadline()[0] == '~';
+  std::vector<std::string> fired;
+  if (rung_deadline) {
+    decider.RungDeadline(event.deadline_expired().deadline());
+    fired.push_back("ladder");
+  } else {
+    fired = decider.RunRules(on, *stage);
+  }
+  decider.TimeRung(stage_before, rung_before, opening);
   if (fired.empty() && event.has_reassignment()) {
     const auto& r = event.reassignment();
     record.set_explanation(absl::StrCat(r.task().empty() ? "case" : "task " + r.task(),

@@ -41,11 +41,15 @@ class DeadlineTest : public ::testing::Test {
     testing::DeployShippedWorkflows(*engine_);
   }
 
-  void Ok(v1::Event e) {
+  // `workflow`: for a new case, the workflow to run it (default: chosen by
+  // the event).
+  void Ok(v1::Event e, const std::string& workflow = "") {
     e.mutable_occurred_at()->set_seconds(clock_.NowMicros() / 1000000);
     std::promise<absl::StatusOr<v1::SubmitResponse>> done;
     auto answer = done.get_future();
-    engine_->Submit(Req(e), [&done](absl::StatusOr<v1::SubmitResponse> r) {
+    auto request = Req(e);
+    request.set_workflow(workflow);
+    engine_->Submit(request, [&done](absl::StatusOr<v1::SubmitResponse> r) {
       done.set_value(std::move(r));
     });
     auto r = answer.get();
@@ -170,6 +174,62 @@ TEST_F(DeadlineTest, TheHelpRequestDeliveryDeadlineEscalatesWhenItPasses) {
   clock_.AdvanceMicros(2 * kHourUs);  // the handler gave two more hours
   EXPECT_EQ(Fire(), 1u);
   EXPECT_EQ(engine_->GetCase("help")->escalation_role(), "community_secretary");
+}
+
+// A workflow whose ladder climbs by itself: 4 h on the grid worker's rung
+// (reminded 1 h before), 2 h on the cadre's, the secretary's untimed.
+constexpr char kTimedLadder[] = R"pb(
+name: "timed"
+version: 1
+opens_on { event: "clue_report" }
+initial_stage: "open"
+escalation_ladder: ["grid_worker", "cadre", "community_secretary"]
+ladder_rungs { role: "grid_worker" after: "4h" remind_before: "1h" }
+ladder_rungs { role: "cadre" after: "2h" }
+stages {
+  name: "open"
+  rules { name: "resolved" on: "note" when: "note.text == \"resolved\"" then { move_to: "done" } }
+}
+stages { name: "done" terminal: true }
+)pb";
+
+TEST_F(DeadlineTest, ATimedLadderRemindsThenClimbsByItselfUntilResolved) {
+  ASSERT_TRUE(testing::DeploySync(*engine_, kTimedLadder, "timed.textproto").ok());
+  auto clue = BaseEvent("c1", "clue");
+  clue.mutable_clue_report()->set_description("coughing neighbour in 3-502");
+  Ok(clue, "timed");
+  clock_.AdvanceMicros(3 * kHourUs);
+  EXPECT_EQ(Fire(), 1u);  // the reminder
+  clock_.AdvanceMicros(kHourUs);
+  EXPECT_EQ(Fire(), 1u);  // 4 h on the worker's rung: to the cadre
+  EXPECT_EQ(engine_->GetCase("clue")->escalation_role(), "cadre");
+  clock_.AdvanceMicros(2 * kHourUs);
+  EXPECT_EQ(Fire(), 1u);  // 2 h on the cadre's rung: to the secretary
+  EXPECT_EQ(engine_->GetCase("clue")->escalation_role(), "community_secretary");
+  clock_.AdvanceMicros(30 * kDayUs);
+  EXPECT_EQ(Fire(), 0u);  // the secretary's rung is not timed
+
+  v1::GetTimelineRequest req;
+  req.set_case_id("clue");
+  const auto timeline = engine_->GetTimeline(req);
+  std::vector<std::string> decisions;
+  for (const auto& r : timeline->records()) {
+    const auto& e = r.event();
+    if (e.has_notification()) decisions.push_back("notify " + e.notification().to_role());
+    if (e.has_escalated()) decisions.push_back("escalated to " + e.escalated().to_role());
+  }
+  EXPECT_EQ(decisions, (std::vector<std::string>{"notify grid_worker", "escalated to cadre",
+                                                 "escalated to community_secretary"}));
+
+  // Resolving it ends the clock: a fresh case resolved within the hour.
+  auto second = BaseEvent("c2", "clue-2");
+  second.mutable_clue_report()->set_description("another");
+  Ok(second, "timed");
+  Ok(testing::NoteEvent("n1", "clue-2", "resolved"));
+  EXPECT_EQ(engine_->GetCase("clue-2")->stage(), "done");
+  EXPECT_EQ(engine_->GetCase("clue-2")->deadlines_size(), 0);
+  clock_.AdvanceMicros(10 * kDayUs);
+  EXPECT_EQ(Fire(), 0u);
 }
 
 TEST_F(DeadlineTest, TheSchedulerFiresWhenTheClockPassesTheDueTime) {

@@ -91,7 +91,7 @@ int RunDirectoryImport(const GlobalOptions& options, const std::string& file,
   }
   std::cerr << "\n" << written << " new, " << entries.size() - written
             << " already in the directory\n";
-  if (moved > 0) std::cerr << moved << " cases handed on from people now unavailable\n";
+  if (moved > 0) std::cerr << "handed on from people now unavailable: " << moved << " case(s)\n";
   return kExitOk;
 }
 

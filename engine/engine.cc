@@ -640,9 +640,17 @@ absl::StatusOr<v1::StaffingReport> Engine::StaffingReport(const std::string& are
 absl::StatusOr<size_t> Engine::HandOnFromNewlyUnavailable() {
   std::lock_guard<std::mutex> lock(handoff_mu_);
   const int64_t now_us = clock_->NowMicros();
-  if (handoff_checked_us_ == 0) handoff_checked_us_ = now_us;  // imports covered the past
+  std::vector<std::string> people;
+  if (handoff_checked_us_ == 0) {
+    // The first round after start sweeps everyone unavailable: the moves of
+    // an import that were cut short by a crash (a partition's bundle is
+    // atomic, the set of partitions is not) are completed here.
+    for (const Person& p : directory_.UnavailablePeople(now_us)) people.push_back(p.id);
+  } else {
+    people = directory_.BecomingUnavailable(handoff_checked_us_, now_us);
+  }
   size_t moved = 0;
-  for (const std::string& person : directory_.BecomingUnavailable(handoff_checked_us_, now_us)) {
+  for (const std::string& person : people) {
     auto n = ReassignHolder(person, "unavailable from now");
     if (!n.ok()) return n.status();
     moved += *n;

@@ -125,8 +125,10 @@ class Engine {
   // cases moved.
   absl::StatusOr<size_t> ReassignHolder(const std::string& person, const std::string& reason);
   // Hands on what is held by people whose announced unavailability has
-  // begun since the last call (imports handle those unavailable at once).
-  // The deadline scheduler calls it every round. Returns cases moved.
+  // begun since the last call (imports handle those unavailable at once);
+  // the first call after the engine opens sweeps everyone unavailable, so
+  // moves cut short by a crash are completed. The deadline scheduler calls
+  // it every round. Returns cases moved.
   absl::StatusOr<size_t> HandOnFromNewlyUnavailable();
   const Directory& directory() const { return directory_; }
   // What `person` holds now.

@@ -336,9 +336,24 @@ TEST_F(DirectoryTest, WithoutThePairTheLeastLoadedWorkerThenTheLadderTakeOver) {
   EXPECT_EQ(CountHeldBy(*engine_, "secretary-chen"), 8u);
 }
 
+TEST_F(DirectoryTest, TheFirstRoundAfterStartHandsOnWhatAnUnavailablePersonStillHolds) {
+  ASSERT_TRUE(Import(ExampleDirectory(), "base").ok());
+  ASSERT_TRUE(Import({Unavailable("worker-li", kStartUs, 0)}, "away").ok());
+  // Held by someone unavailable, as after a crash between two partitions'
+  // moves (here: a case opened by Li's own app while he is away).
+  OpenCases(*engine_, "late-", 2, "worker-li", "jiangan-07-03", clock_.NowMicros());
+  ASSERT_EQ(CountHeldBy(*engine_, "worker-li"), 2u);
+  Reopen();
+  auto moved = engine_->HandOnFromNewlyUnavailable();
+  ASSERT_TRUE(moved.ok()) << moved.status();
+  EXPECT_EQ(*moved, 2u);
+  EXPECT_EQ(CountHeldBy(*engine_, "cadre-zhang"), 2u);
+  EXPECT_EQ(*engine_->HandOnFromNewlyUnavailable(), 0u);
+}
+
 TEST_F(DirectoryTest, AnAnnouncedAbsenceHandsCasesOnWhenItBegins) {
   ASSERT_TRUE(Import(ExampleDirectory(), "base").ok());
-  ASSERT_TRUE(engine_->HandOnFromNewlyUnavailable().ok());  // the first call sets the mark
+  ASSERT_TRUE(engine_->HandOnFromNewlyUnavailable().ok());  // the first call sweeps
   OpenCases(*engine_, "c-", 3, "worker-li", "jiangan-07-03", clock_.NowMicros());
   // Li will be away from tomorrow: nothing moves today.
   auto announced = ImportMoving({Unavailable("worker-li", kStartUs + kDayUs, 0)}, "leave");

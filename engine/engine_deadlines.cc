@@ -1,0 +1,66 @@
+// Engine, continued: firing deadlines. See engine.h.
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "engine/engine.h"
+#include "engine/pending_answers.h"
+
+namespace gridcase {
+
+absl::StatusOr<size_t> Engine::FireDueDeadlines(size_t limit) {
+  const int64_t now_us = clock_->NowMicros();
+  std::vector<keys::TimerKey> due;
+  for (const auto& p : parts_) {
+    if (auto st = p.store->ReadDueTimers(now_us, limit, &due); !st.ok()) return st;
+  }
+  std::stable_sort(due.begin(), due.end(),
+                   [](const auto& a, const auto& b) { return a.due_us < b.due_us; });
+  if (due.size() > limit) due.resize(limit);
+
+  size_t fired = 0;
+  PendingAnswers answers([&fired](const absl::StatusOr<v1::SubmitResponse>& r) {
+    if (r.ok()) {
+      fired += !r->duplicate();
+      return absl::OkStatus();
+    }
+    // FAILED_PRECONDITION: cancelled or moved since it was read.
+    // RESOURCE_EXHAUSTED: the partition is busy; the row stays and the next
+    // round fires it. Anything else is an error to report.
+    const auto code = r.status().code();
+    return code == absl::StatusCode::kFailedPrecondition ||
+                   code == absl::StatusCode::kResourceExhausted
+               ? absl::OkStatus()
+               : r.status();
+  });
+  for (const auto& t : due) {
+    v1::SubmitRequest request;
+    v1::Event* e = request.mutable_event();
+    e->set_event_id(absl::StrCat(std::string(1, kReservedCasePrefix), "deadline~", t.case_id,
+                                 "~", t.deadline, "~", t.due_us));
+    e->set_case_id(t.case_id);
+    e->mutable_occurred_at()->set_seconds(t.due_us / 1000000);
+    e->mutable_occurred_at()->set_nanos(static_cast<int32_t>(t.due_us % 1000000) * 1000);
+    e->mutable_actor()->set_id("gridcase");
+    e->mutable_actor()->set_kind(v1::ACTOR_KIND_SYSTEM);
+    e->set_channel(v1::CHANNEL_SYSTEM);
+    e->mutable_deadline_expired()->set_deadline(t.deadline);
+    *e->mutable_deadline_expired()->mutable_due_at() = e->occurred_at();
+    parts_[PartitionOf(t.case_id).value()].sequencer->Submit(std::move(request), answers.Track());
+  }
+  if (auto st = answers.Wait(); !st.ok()) return st;
+  return fired;
+}
+
+absl::StatusOr<std::optional<int64_t>> Engine::NextDeadlineDueUs() const {
+  std::optional<int64_t> first;
+  for (const auto& p : parts_) {
+    auto t = p.store->ReadFirstTimer();
+    if (!t.ok()) return t.status();
+    if (t->has_value() && (!first || (*t)->due_us < *first)) first = (*t)->due_us;
+  }
+  return first;
+}
+
+}  // namespace gridcase

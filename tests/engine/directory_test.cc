@@ -229,7 +229,9 @@ TEST_F(DirectoryTest, AnOverdueDeliveryClimbsEveryRungNamingThePeople) {
   for (size_t i = 0; i < steps.size(); ++i) {
     EXPECT_EQ(steps[i].to_role(), expected[i].first);
     EXPECT_EQ(steps[i].to_person(), expected[i].second);
-    if (i > 0) EXPECT_EQ(steps[i].from_person(), expected[i - 1].second);
+    if (i > 0) {
+      EXPECT_EQ(steps[i].from_person(), expected[i - 1].second);
+    }
     EXPECT_EQ(steps[i].reason(), "the delivery is late");
   }
   EXPECT_EQ(engine_->GetCase("help")->assignee(), "officer-xu");

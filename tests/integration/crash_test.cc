@@ -35,7 +35,11 @@ using ::gridcase::testing::TempDir;
 
 constexpr int kThreads = 8;
 constexpr int kCasesPerThread = 4;
-constexpr int kRounds = 5;
+// Kill rounds; the soak build (crash_soak_test) runs many more.
+#ifndef GRIDCASE_CRASH_ROUNDS
+#define GRIDCASE_CRASH_ROUNDS 5
+#endif
+constexpr int kRounds = GRIDCASE_CRASH_ROUNDS;
 
 struct Acked {
   std::string event_id;

@@ -88,6 +88,12 @@ class Engine {
   absl::StatusOr<v1::WorkflowDefinition> GetWorkflow(const std::string& name,
                                                      uint32_t version) const;
 
+  // Recomputes the hash chain of every partition (chain.h), in order, and
+  // reports for each the records that hold and the first one that does not.
+  // Reads only committed records; safe while the engine runs.
+  absl::StatusOr<std::vector<ChainCheck>> VerifyLog(
+      const std::function<void(uint32_t partition, uint64_t position)>& progress = nullptr) const;
+
   // Called (from a sequencer thread; keep it short) with the due time of
   // every deadline set, once durable. The scheduler uses it to wake early.
   void SetDeadlineListener(std::function<void(int64_t due_us)> listener);

@@ -7,7 +7,7 @@
 //   id  family       key                                   value
 //   --  -----------  ------------------------------------  ------------------
 //   0   default      (unused; RocksDB requires it)
-//   1   events       fixed64be(position)                   Record (protobuf)
+//   1   events       fixed64be(position)                   Record prev_hash hash (chain.h)
 //   2   case_events  case_id 0x00 fixed64be(case_version)  fixed64be(position)
 //   3   dedup        event_id                              fixed64be(position)
 //   4   cases        case_id                               CaseState (protobuf)

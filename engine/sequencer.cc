@@ -10,6 +10,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
+#include "engine/chain.h"
 #include "google/protobuf/util/message_differencer.h"
 
 namespace gridcase {
@@ -84,11 +85,12 @@ absl::Status EventIdConflict(const v1::Record& prior) {
 // see earlier ones (versions, duplicates) before anything is durable.
 class Sequencer::Group {
  public:
-  Group(PartitionStore* store, const CaseLogic* logic, Position last,
+  Group(PartitionStore* store, const CaseLogic* logic, Position last, std::string head,
         int64_t recorded_us)
       : store_(store),
         logic_(logic),
         next_(last.next()),
+        head_(std::move(head)),
         recorded_at_(FromMicros(recorded_us)) {}
 
   absl::StatusOr<v1::SubmitResponse> Process(const v1::SubmitRequest& req);
@@ -99,6 +101,8 @@ class Sequencer::Group {
   // Every record of the group, in log order.
   const std::vector<v1::Record>& records() const { return records_; }
   Position last_position() const { return Position(next_.value() - 1); }
+  // The chain's head after this group's records.
+  const std::string& head() const { return head_; }
 
  private:
   struct Slot {
@@ -110,6 +114,7 @@ class Sequencer::Group {
   PartitionStore* const store_;
   const CaseLogic* const logic_;
   Position next_;
+  std::string head_;
   const google::protobuf::Timestamp recorded_at_;
   rocksdb::WriteBatch batch_;
   absl::flat_hash_map<std::string, Slot> slots_;
@@ -171,7 +176,11 @@ absl::StatusOr<v1::SubmitResponse> Sequencer::Group::Process(
 
   for (const v1::Record& r : out) {
     const std::string event_key = keys::EventKey(Position(r.position()));
-    batch_.Put(store_->cf(Cf::kEvents), event_key, r.SerializeAsString());
+    // Each record chains to the one before it (chain.h).
+    const std::string bytes = r.SerializeAsString();
+    std::string hash = ChainHash(head_, bytes);
+    batch_.Put(store_->cf(Cf::kEvents), event_key, EncodeStoredRecord(bytes, head_, hash));
+    head_ = std::move(hash);
     batch_.Put(store_->cf(Cf::kCaseEvents),
                keys::CaseEventKey(e.case_id(), CaseVersion(r.case_version())), event_key);
   }
@@ -217,9 +226,11 @@ absl::StatusOr<std::unique_ptr<Sequencer>> Sequencer::Start(
   std::unique_ptr<Sequencer> seq(new Sequencer(store, clock, logic, options));
   auto last = store->ReadLastRecord();
   if (!last.ok()) return last.status();
+  seq->head_ = GenesisHash();
   if (last->has_value()) {
-    seq->last_position_ = Position((*last)->position());
-    seq->last_recorded_us_ = ToMicros((*last)->recorded_at());
+    seq->last_position_ = Position((*last)->record.position());
+    seq->last_recorded_us_ = ToMicros((*last)->record.recorded_at());
+    seq->head_ = (*last)->hash;
   }
   seq->thread_ = std::thread([s = seq.get()] { s->Run(); });
   return seq;
@@ -307,7 +318,7 @@ void Sequencer::ProcessGroup(std::deque<Item>* items) {
   // Recorded time never goes backwards within a partition, even if the
   // wall clock does.
   last_recorded_us_ = std::max(last_recorded_us_, clock_->NowMicros());
-  Group group(store_, logic_, last_position_, last_recorded_us_);
+  Group group(store_, logic_, last_position_, head_, last_recorded_us_);
   std::vector<absl::StatusOr<v1::SubmitResponse>> results;
   results.reserve(items->size());
   for (Item& item : *items) {
@@ -325,6 +336,7 @@ void Sequencer::ProcessGroup(std::deque<Item>* items) {
         std::lock_guard<std::mutex> lock(mu_);
         last_position_ = group.last_position();
       }
+      head_ = group.head();
       for (const v1::Record& r : group.records()) logic_->OnCommitted(r);
     } else {
       // Nothing of this group is durable, and what RocksDB holds in memory

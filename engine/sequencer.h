@@ -102,6 +102,7 @@ class Sequencer {
   Position last_position_;  // guarded by mu_; written by the thread only
   int64_t last_recorded_us_ = 0;  // sequencer thread only
   absl::Status failure_;          // sequencer thread only; set by a failed write
+  std::string head_;              // sequencer thread only; hash of the last record
   std::thread thread_;
 };
 

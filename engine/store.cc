@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "engine/chain.h"
 #include "engine/validate.h"
 #include "rocksdb/filter_policy.h"
 #include "rocksdb/table.h"
@@ -187,21 +188,76 @@ absl::StatusOr<v1::Record> PartitionStore::ReadRecord(Position p) const {
                                             " is missing"));
   }
   if (!s.ok()) return FromRocks(s, "reading record");
+  StoredRecord stored;
+  if (auto st = DecodeStoredRecord(absl::string_view(value.data(), value.size()), &stored); !st.ok()) return st;
   v1::Record record;
-  if (auto st = ParseStored(value, &record, "record"); !st.ok()) return st;
+  if (auto st = ParseStored(rocksdb::Slice(stored.record_bytes.data(), stored.record_bytes.size()),
+                            &record, "record");
+      !st.ok()) {
+    return st;
+  }
   return record;
 }
 
-absl::StatusOr<std::optional<v1::Record>> PartitionStore::ReadLastRecord() const {
+absl::StatusOr<std::optional<ChainedRecord>> PartitionStore::ReadLastRecord() const {
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, cf(Cf::kEvents)));
   it->SeekToLast();
   if (!it->Valid()) {
     if (auto st = FromRocks(it->status(), "scanning log"); !st.ok()) return st;
     return std::nullopt;
   }
-  v1::Record record;
-  if (auto st = ParseStored(it->value(), &record, "record"); !st.ok()) return st;
-  return record;
+  StoredRecord stored;
+  if (auto st = DecodeStoredRecord(absl::string_view(it->value().data(), it->value().size()),
+                                   &stored);
+      !st.ok()) {
+    return st;
+  }
+  ChainedRecord out;
+  if (auto st = ParseStored(rocksdb::Slice(stored.record_bytes.data(), stored.record_bytes.size()),
+                            &out.record, "record");
+      !st.ok()) {
+    return st;
+  }
+  out.hash = std::string(stored.hash);
+  return out;
+}
+
+absl::StatusOr<ChainCheck> PartitionStore::VerifyChain(
+    const std::function<void(uint64_t position)>& progress) const {
+  ChainCheck check;
+  std::string head = GenesisHash();
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, cf(Cf::kEvents)));
+  uint64_t expected = 1;
+  for (it->SeekToFirst(); it->Valid(); it->Next(), ++expected) {
+    const auto position = keys::DecodeEventKey(absl::string_view(it->key().data(), it->key().size()));
+    auto fail = [&](uint64_t at, std::string why) {
+      check.first_bad_position = at;
+      check.problem = std::move(why);
+      return check;
+    };
+    if (!position) return fail(expected, "a key of the events family is not a position");
+    if (position->value() != expected) {
+      return fail(expected, absl::StrCat("record ", expected, " is missing (the next stored is ",
+                                         position->value(), ")"));
+    }
+    StoredRecord stored;
+    if (!DecodeStoredRecord(absl::string_view(it->value().data(), it->value().size()), &stored)
+             .ok()) {
+      return fail(expected, "the stored value is shorter than its hashes");
+    }
+    if (stored.prev_hash != head) {
+      return fail(expected, "its previous-hash does not match the hash of the record before it");
+    }
+    if (ChainHash(head, stored.record_bytes) != stored.hash) {
+      return fail(expected, "its bytes do not match its hash (the record was changed)");
+    }
+    head = std::string(stored.hash);
+    check.records = expected;
+    check.head = head;
+    if (progress && expected % 100000 == 0) progress(expected);
+  }
+  if (auto st = FromRocks(it->status(), "scanning log"); !st.ok()) return st;
+  return check;
 }
 
 absl::Status PartitionStore::ReadTimeline(absl::string_view case_id,
@@ -237,7 +293,11 @@ absl::Status PartitionStore::ReadTimeline(absl::string_view case_id,
           " of case ", case_id, " is missing"));
     }
     if (auto st = FromRocks(statuses[i], "reading record"); !st.ok()) return st;
-    if (auto st = ParseStored(values[i], &out->emplace_back(), "record"); !st.ok()) {
+    StoredRecord stored;
+    if (auto st = DecodeStoredRecord(absl::string_view(values[i].data(), values[i].size()), &stored); !st.ok()) return st;
+    if (auto st = ParseStored(rocksdb::Slice(stored.record_bytes.data(), stored.record_bytes.size()),
+                              &out->emplace_back(), "record");
+        !st.ok()) {
       return st;
     }
   }

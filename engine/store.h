@@ -46,6 +46,20 @@ std::vector<std::string> TimerKeysOf(const v1::CaseState& s);
 // operation for the message.
 absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what);
 
+// A record with the hash the chain gives it.
+struct ChainedRecord {
+  v1::Record record;
+  std::string hash;
+};
+
+// The outcome of walking a partition's hash chain.
+struct ChainCheck {
+  uint64_t records = 0;         // verified, from position 1
+  std::string head;             // hash of the last verified record
+  uint64_t first_bad_position = 0;  // 0: the whole chain holds
+  std::string problem;          // what is wrong there
+};
+
 class PartitionStore {
  public:
   // Opens (creating if missing) the database in `dir` and checks that it
@@ -70,7 +84,13 @@ class PartitionStore {
       absl::string_view event_id) const;
   absl::StatusOr<v1::Record> ReadRecord(Position p) const;
   // The record with the highest position, if the log is not empty.
-  absl::StatusOr<std::optional<v1::Record>> ReadLastRecord() const;
+  absl::StatusOr<std::optional<ChainedRecord>> ReadLastRecord() const;
+
+  // Walks the whole log from position 1, recomputing every hash (see
+  // chain.h), and names the first record that does not hold. `progress`
+  // (may be empty) is told every 100,000 records.
+  absl::StatusOr<ChainCheck> VerifyChain(
+      const std::function<void(uint64_t position)>& progress) const;
 
   // Records of `case_id` with versions after `after`, at most `limit`, in
   // version order. `*more` tells whether further records exist.

@@ -1,0 +1,172 @@
+// The hash chain: every stored record chains to the one before it, and
+// tampering with the store while the server is down is found at exactly the
+// record tampered with.
+#include <future>
+#include <memory>
+
+#include "engine/chain.h"
+#include "engine/engine.h"
+#include "engine/keys.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "rocksdb/db.h"
+#include "tests/support/events.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/workflows.h"
+
+namespace gridcase {
+namespace {
+
+using ::gridcase::testing::Fever;
+using ::gridcase::testing::NoteEvent;
+using ::gridcase::testing::Req;
+using ::testing::HasSubstr;
+
+// The partition database opened directly, as someone with access to the
+// disk could.
+class RawPartition {
+ public:
+  explicit RawPartition(const std::string& dir) {
+    std::vector<rocksdb::ColumnFamilyDescriptor> families;
+    for (int i = 0; i < keys::kCfCount; ++i) {
+      families.emplace_back(keys::CfName(static_cast<keys::Cf>(i)), rocksdb::ColumnFamilyOptions());
+    }
+    rocksdb::DB* db = nullptr;
+    auto s = rocksdb::DB::Open(rocksdb::DBOptions(), dir, families, &handles_, &db);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    db_.reset(db);
+  }
+  ~RawPartition() {
+    for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+  }
+  rocksdb::ColumnFamilyHandle* events() { return handles_[static_cast<int>(keys::Cf::kEvents)]; }
+  std::string Get(uint64_t position) {
+    std::string value;
+    EXPECT_TRUE(db_->Get({}, events(), keys::EventKey(Position(position)), &value).ok());
+    return value;
+  }
+  void Put(uint64_t position, const std::string& value) {
+    EXPECT_TRUE(db_->Put({}, events(), keys::EventKey(Position(position)), value).ok());
+  }
+  void Delete(uint64_t position) {
+    EXPECT_TRUE(db_->Delete({}, events(), keys::EventKey(Position(position))).ok());
+  }
+
+ private:
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  std::unique_ptr<rocksdb::DB> db_;
+};
+
+class ChainTest : public ::testing::Test {
+ protected:
+  ChainTest() : clock_(testing::kFeb22EveningUs + 60 * 1000000LL) {}
+
+  void SetUp() override {
+    Open();
+    testing::DeployShippedWorkflows(*engine_);
+    for (int i = 0; i < 40; ++i) {
+      const std::string c = "c" + std::to_string(i % 5);
+      Submit(i < 5 ? Fever("f" + std::to_string(i), c, 36.6)  // opens c0..c4
+                   : NoteEvent("n" + std::to_string(i), c, "visit"));
+    }
+  }
+
+  void Open() {
+    EngineOptions options;
+    options.data_dir = dir_.Sub("data");
+    options.partitions = 1;  // one chain, easy to point into
+    auto engine = Engine::Open(options, &clock_);
+    ASSERT_TRUE(engine.ok()) << engine.status();
+    engine_ = std::move(*engine);
+  }
+
+  void Submit(const v1::Event& e) {
+    std::promise<absl::StatusOr<v1::SubmitResponse>> done;
+    auto answer = done.get_future();
+    engine_->Submit(Req(e), [&done](auto r) { done.set_value(std::move(r)); });
+    auto r = answer.get();
+    ASSERT_TRUE(r.ok()) << r.status();
+  }
+
+  ChainCheck Verify() {
+    auto checks = engine_->VerifyLog();
+    EXPECT_TRUE(checks.ok()) << checks.status();
+    EXPECT_EQ(checks->size(), 1u);
+    return checks->front();
+  }
+
+  std::string PartitionDir() { return dir_.Sub("data") + "/partition-000"; }
+
+  testing::TempDir dir_;
+  FakeClock clock_;
+  std::unique_ptr<Engine> engine_;
+};
+
+TEST_F(ChainTest, AnUntouchedLogVerifiesAndItsHeadIsTheLastHash) {
+  const ChainCheck check = Verify();
+  EXPECT_EQ(check.first_bad_position, 0u);
+  EXPECT_GT(check.records, 40u);  // submitted, derived and the deployments
+  EXPECT_EQ(check.head.size(), kHashBytes);
+  // The chain continues across a restart.
+  engine_.reset();
+  Open();
+  Submit(NoteEvent("after", "c1", "after the restart"));
+  const ChainCheck again = Verify();
+  EXPECT_EQ(again.first_bad_position, 0u);
+  EXPECT_EQ(again.records, check.records + 1);
+}
+
+TEST_F(ChainTest, OneChangedByteIsFoundAtItsRecord) {
+  const uint64_t records = Verify().records;
+  engine_.reset();
+  {
+    RawPartition raw(PartitionDir());
+    std::string value = raw.Get(17);
+    value[value.size() / 3] ^= 0x01;  // inside the record's bytes
+    raw.Put(17, value);
+  }
+  Open();
+  const ChainCheck check = Verify();
+  EXPECT_EQ(check.first_bad_position, 17u);
+  EXPECT_THAT(check.problem, HasSubstr("do not match its hash"));
+  EXPECT_EQ(check.records, 16u);
+  EXPECT_LT(check.records, records);
+}
+
+TEST_F(ChainTest, ADeletedRecordIsFound) {
+  engine_.reset();
+  {
+    RawPartition raw(PartitionDir());
+    raw.Delete(23);
+  }
+  Open();
+  const ChainCheck check = Verify();
+  EXPECT_EQ(check.first_bad_position, 23u);
+  EXPECT_THAT(check.problem, HasSubstr("record 23 is missing"));
+}
+
+TEST_F(ChainTest, ARecordRehashedOnItsOwnBreaksTheNextLink) {
+  // Someone changes record 9 and recomputes its hash, but not the chain
+  // after it: record 10 no longer follows.
+  engine_.reset();
+  {
+    RawPartition raw(PartitionDir());
+    StoredRecord stored;
+    const std::string old_value = raw.Get(9);
+    ASSERT_TRUE(DecodeStoredRecord(old_value, &stored).ok());
+    v1::Record record;
+    ASSERT_TRUE(record.ParseFromArray(stored.record_bytes.data(),
+                                      static_cast<int>(stored.record_bytes.size())));
+    record.mutable_event()->mutable_actor()->set_id("someone-else");
+    const std::string bytes = record.SerializeAsString();
+    const std::string prev(stored.prev_hash);
+    raw.Put(9, EncodeStoredRecord(bytes, prev, ChainHash(prev, bytes)));
+  }
+  Open();
+  const ChainCheck check = Verify();
+  EXPECT_EQ(check.first_bad_position, 10u);
+  EXPECT_THAT(check.problem, HasSubstr("previous-hash does not match"));
+}
+
+}  // namespace
+}  // namespace gridcase

@@ -155,4 +155,26 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetStaffingReport(
                    [this, area = request->area()] { return engine_->StaffingReport(area); });
 }
 
+grpc::ServerUnaryReactor* AuditServiceImpl::VerifyLog(grpc::CallbackServerContext* context,
+                                                      const v1::VerifyLogRequest* request,
+                                                      v1::VerifyLogResponse* response) {
+  return OffThread(context, response, [this]() -> absl::StatusOr<v1::VerifyLogResponse> {
+    auto checks = engine_->VerifyLog();
+    if (!checks.ok()) return checks.status();
+    v1::VerifyLogResponse out;
+    out.set_intact(true);
+    for (size_t i = 0; i < checks->size(); ++i) {
+      const ChainCheck& c = (*checks)[i];
+      auto* p = out.add_partitions();
+      p->set_partition(static_cast<uint32_t>(i));
+      p->set_records(c.records);
+      p->set_head(c.head);
+      p->set_first_bad_position(c.first_bad_position);
+      p->set_problem(c.problem);
+      if (c.first_bad_position != 0) out.set_intact(false);
+    }
+    return out;
+  });
+}
+
 }  // namespace gridcase::api

@@ -47,6 +47,20 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
   const Clock* const clock_;
 };
 
+// AuditService: proofs about the log.
+class AuditServiceImpl final : public v1::AuditService::CallbackService {
+ public:
+  // `engine` must outlive the service.
+  explicit AuditServiceImpl(const Engine* engine) : engine_(engine) {}
+
+  grpc::ServerUnaryReactor* VerifyLog(grpc::CallbackServerContext* context,
+                                      const v1::VerifyLogRequest* request,
+                                      v1::VerifyLogResponse* response) override;
+
+ private:
+  const Engine* const engine_;
+};
+
 }  // namespace gridcase::api
 
 #endif  // GRIDCASE_SERVICES_API_ADMIN_SERVICE_H_

@@ -7,7 +7,7 @@
 namespace gridcase::api {
 
 Server::Server(Engine* engine, const Clock* clock, const ServerOptions& options)
-    : events_(engine, options.stream_in_flight_max), cases_(engine), admin_(engine, clock) {}
+    : events_(engine, options.stream_in_flight_max), cases_(engine), admin_(engine, clock), audit_(engine) {}
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(Engine* engine, const Clock* clock,
                                                       const ServerOptions& options) {
@@ -28,6 +28,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(Engine* engine, const Cloc
   builder.RegisterService(&server->events_);
   builder.RegisterService(&server->cases_);
   builder.RegisterService(&server->admin_);
+  builder.RegisterService(&server->audit_);
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", addr));

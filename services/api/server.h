@@ -51,6 +51,7 @@ class Server {
   EventServiceImpl events_;
   CaseServiceImpl cases_;
   AdminServiceImpl admin_;
+  AuditServiceImpl audit_;
   std::unique_ptr<grpc::Server> server_;
   bool shut_down_ = false;
 };

@@ -11,6 +11,7 @@
 #include "gridcase/v1/case.pb.h"
 #include "gridcase/v1/service.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "services/cli/audit.h"
 #include "services/cli/common.h"
 #include "services/cli/demo.h"
 #include "services/cli/directory.h"
@@ -345,6 +346,11 @@ int Main(int argc, char** argv) {
       "staffing", "Grids without an available worker; cases held by someone unavailable");
   staffing_cmd->add_option("--area", staffing_area, "A district, street, community or grid");
 
+  CLI::App* audit_cmd = app.add_subcommand("audit", "Proofs about the log");
+  audit_cmd->require_subcommand(1);
+  CLI::App* verify_cmd = audit_cmd->add_subcommand(
+      "verify", "Recompute every partition's hash chain; exit 1 naming the first altered record");
+
   CLI::App* demo_cmd = app.add_subcommand(
       "demo", "Play the seed's stories (the guard's readings, a medicine request, a "
               "recovered patient) against the server and print what the engine decided");
@@ -377,6 +383,7 @@ int Main(int argc, char** argv) {
     if (list_cmd->parsed()) return RunList(options, list);
     if (health_cmd->parsed()) return RunHealth(options, health_service);
     if (demo_cmd->parsed()) return RunDemo(options);
+    if (verify_cmd->parsed()) return RunAuditVerify(options);
     if (import_cmd->parsed()) {
       return RunDirectoryImport(options, directory_file, directory_actor,
                                 std::max<size_t>(1, directory_batch));

@@ -160,6 +160,14 @@ TEST_F(CliTest, DirectoryImportAndQueries) {
   EXPECT_THAT(r.out, HasSubstr("\"assignee\": \"secretary-chen\""));
 }
 
+TEST_F(CliTest, AuditVerifySaysTheLogIsIntact) {
+  ASSERT_EQ(Cli({"submit", "--lines", "-f", kExamples + "security-guard.jsonl"}).exit_code, 0);
+  CliRun r = Cli({"audit", "verify", "--table"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("intact"));
+  EXPECT_THAT(r.out, ::testing::Not(HasSubstr("record ")));
+}
+
 TEST_F(CliTest, SubmitFromStdinFillsIdAndTime) {
   CliRun r = Cli({"submit"}, R"({"caseId":"c1","actor":{"id":"worker-li"},"feverReading":{"celsius":36.6}})");
   ASSERT_EQ(r.exit_code, 0) << r.err;

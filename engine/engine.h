@@ -94,6 +94,10 @@ class Engine {
   absl::StatusOr<std::vector<ChainCheck>> VerifyLog(
       const std::function<void(uint32_t partition, uint64_t position)>& progress = nullptr) const;
 
+  // A case as of a position, a known-at time or a happened-by time (see
+  // GetCaseAsOfRequest), folded through the case logic's appliers.
+  absl::StatusOr<v1::GetCaseAsOfResponse> GetCaseAsOf(const v1::GetCaseAsOfRequest& request) const;
+
   // Called (from a sequencer thread; keep it short) with the due time of
   // every deadline set, once durable. The scheduler uses it to wake early.
   void SetDeadlineListener(std::function<void(int64_t due_us)> listener);

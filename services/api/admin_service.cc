@@ -177,4 +177,11 @@ grpc::ServerUnaryReactor* AuditServiceImpl::VerifyLog(grpc::CallbackServerContex
   });
 }
 
+grpc::ServerUnaryReactor* AuditServiceImpl::GetCaseAsOf(grpc::CallbackServerContext* context,
+                                                        const v1::GetCaseAsOfRequest* request,
+                                                        v1::GetCaseAsOfResponse* response) {
+  return OffThread(context, response,
+                   [this, request = *request] { return engine_->GetCaseAsOf(request); });
+}
+
 }  // namespace gridcase::api

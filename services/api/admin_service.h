@@ -56,6 +56,9 @@ class AuditServiceImpl final : public v1::AuditService::CallbackService {
   grpc::ServerUnaryReactor* VerifyLog(grpc::CallbackServerContext* context,
                                       const v1::VerifyLogRequest* request,
                                       v1::VerifyLogResponse* response) override;
+  grpc::ServerUnaryReactor* GetCaseAsOf(grpc::CallbackServerContext* context,
+                                        const v1::GetCaseAsOfRequest* request,
+                                        v1::GetCaseAsOfResponse* response) override;
 
  private:
   const Engine* const engine_;

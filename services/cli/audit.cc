@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "google/protobuf/util/time_util.h"
 #include "gridcase/v1/service.grpc.pb.h"
 #include "services/cli/output.h"
 
@@ -47,6 +48,38 @@ int RunAuditVerify(const GlobalOptions& options) {
   if (!response.intact()) {
     std::cerr << "error: the log has been altered (see the partitions above)\n";
     return kExitFailed;
+  }
+  return kExitOk;
+}
+
+int RunAuditCase(const GlobalOptions& options, const std::string& case_id, const AsOf& as_of) {
+  gridcase::v1::GetCaseAsOfRequest request;
+  request.set_case_id(case_id);
+  const int given = (as_of.position > 0) + !as_of.known_at.empty() + !as_of.happened_by.empty();
+  if (given != 1) throw InputError("give exactly one of --position, --known-at, --happened-by");
+  auto parse = [](const std::string& text, google::protobuf::Timestamp* out) {
+    if (!google::protobuf::util::TimeUtil::FromString(text, out)) {
+      throw InputError("\"" + text + "\" is not an RFC 3339 time (2020-02-22T20:05:00+08:00)");
+    }
+  };
+  if (as_of.position > 0) request.set_position(as_of.position);
+  if (!as_of.known_at.empty()) parse(as_of.known_at, request.mutable_known_at());
+  if (!as_of.happened_by.empty()) parse(as_of.happened_by, request.mutable_happened_by());
+  auto channel = Connect(options);
+  auto stub = gridcase::v1::AuditService::NewStub(channel);
+  grpc::ClientContext context;
+  SetDeadline(context, options);
+  gridcase::v1::GetCaseAsOfResponse response;
+  const grpc::Status status = stub->GetCaseAsOf(&context, request, &response);
+  if (!status.ok()) return ReportRpcError(status, context, *channel);
+  if (options.table) {
+    PrintKeyValueTable(response.state(), /*with_zero=*/false, std::cout);
+    std::cout << "\n";
+    gridcase::v1::GetTimelineResponse timeline;
+    *timeline.mutable_records() = response.records();
+    PrintTimelineTable(timeline, std::cout);
+  } else {
+    std::cout << ToJson(response, /*compact=*/false) << "\n";
   }
   return kExitOk;
 }

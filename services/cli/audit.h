@@ -2,6 +2,9 @@
 #ifndef GRIDCASE_SERVICES_CLI_AUDIT_H_
 #define GRIDCASE_SERVICES_CLI_AUDIT_H_
 
+#include <cstdint>
+#include <string>
+
 #include "services/cli/common.h"
 
 namespace gridcase::cli {
@@ -9,6 +12,14 @@ namespace gridcase::cli {
 // Asks the server to recompute every partition's hash chain. Exit 1 when a
 // chain is broken, naming the first bad record.
 int RunAuditVerify(const GlobalOptions& options);
+
+// A case as of a position, or a time known at / happened by (RFC 3339).
+struct AsOf {
+  uint64_t position = 0;
+  std::string known_at;
+  std::string happened_by;
+};
+int RunAuditCase(const GlobalOptions& options, const std::string& case_id, const AsOf& as_of);
 
 }  // namespace gridcase::cli
 

@@ -350,6 +350,16 @@ int Main(int argc, char** argv) {
   audit_cmd->require_subcommand(1);
   CLI::App* verify_cmd = audit_cmd->add_subcommand(
       "verify", "Recompute every partition's hash chain; exit 1 naming the first altered record");
+  AsOf as_of;
+  std::string as_of_case;
+  CLI::App* as_of_cmd = audit_cmd->add_subcommand(
+      "case", "A case as it stood: at a log position, as known at a time, or as it had "
+              "happened by a time (late readings counted at their own time)");
+  as_of_cmd->add_option("id", as_of_case, "Case id")->required();
+  as_of_cmd->add_option("--position", as_of.position, "A position of the case's partition");
+  as_of_cmd->add_option("--known-at", as_of.known_at, "RFC 3339 time: what was recorded by then");
+  as_of_cmd->add_option("--happened-by", as_of.happened_by,
+                        "RFC 3339 time: what had occurred by then");
 
   CLI::App* demo_cmd = app.add_subcommand(
       "demo", "Play the seed's stories (the guard's readings, a medicine request, a "
@@ -384,6 +394,7 @@ int Main(int argc, char** argv) {
     if (health_cmd->parsed()) return RunHealth(options, health_service);
     if (demo_cmd->parsed()) return RunDemo(options);
     if (verify_cmd->parsed()) return RunAuditVerify(options);
+    if (as_of_cmd->parsed()) return RunAuditCase(options, as_of_case, as_of);
     if (import_cmd->parsed()) {
       return RunDirectoryImport(options, directory_file, directory_actor,
                                 std::max<size_t>(1, directory_batch));

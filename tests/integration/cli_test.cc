@@ -166,6 +166,13 @@ TEST_F(CliTest, AuditVerifySaysTheLogIsIntact) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("intact"));
   EXPECT_THAT(r.out, ::testing::Not(HasSubstr("record ")));
+
+  // As it had happened by 20:02 on Feb 22 (Beijing): two of the four readings.
+  r = Cli({"audit", "case", "resident-0222-017", "--happened-by", "2020-02-22T20:01:30+08:00"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("\"feverReadings\": 2"));
+  r = Cli({"audit", "case", "resident-0222-017"});
+  EXPECT_EQ(r.exit_code, 2);
 }
 
 TEST_F(CliTest, SubmitFromStdinFillsIdAndTime) {

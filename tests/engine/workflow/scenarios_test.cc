@@ -383,6 +383,78 @@ TEST_F(ScenarioTest, DeployingOutOfOrderOrChangingADeployedVersionIsRefused) {
   EXPECT_TRUE(again->duplicate());
 }
 
+TEST_F(ScenarioTest, TheCaseAsOfEachMomentIsTheStateTheEngineHeldThen) {
+  struct Moment {
+    uint64_t position;
+    int64_t recorded_us;
+    std::string state;
+  };
+  std::vector<Moment> moments;
+  int step = 0;
+  auto submit = [&](v1::Event e) {
+    Ok(std::move(e));
+    auto state = engine_->GetCase("guard");
+    ASSERT_TRUE(state.ok());
+    moments.push_back({state->last_position(), clock_.NowMicros(), state->SerializeAsString()});
+    clock_.AdvanceMicros(10 * 60 * kSecondUs);
+    ++step;
+  };
+  for (double c : {36.9, 37.0, 37.7, 37.9}) submit(Fever(absl::StrCat("g-", c), "guard", c));
+  auto order = BaseEvent("t1", "guard");
+  order.mutable_test_ordered()->set_test_id("nat-1");
+  submit(order);
+  ASSERT_EQ(step, 5);
+  for (const Moment& m : moments) {
+    v1::GetCaseAsOfRequest by_position;
+    by_position.set_case_id("guard");
+    by_position.set_position(m.position);
+    auto at = engine_->GetCaseAsOf(by_position);
+    ASSERT_TRUE(at.ok()) << at.status();
+    EXPECT_EQ(at->state().SerializeAsString(), m.state) << "position " << m.position;
+
+    v1::GetCaseAsOfRequest known;
+    known.set_case_id("guard");
+    known.mutable_known_at()->set_seconds(m.recorded_us / 1000000);
+    known.mutable_known_at()->set_nanos(static_cast<int32_t>(m.recorded_us % 1000000) * 1000);
+    auto then = engine_->GetCaseAsOf(known);
+    ASSERT_TRUE(then.ok()) << then.status();
+    EXPECT_EQ(then->state().SerializeAsString(), m.state) << "known at " << m.recorded_us;
+  }
+  v1::GetCaseAsOfRequest before;
+  before.set_case_id("guard");
+  before.mutable_known_at()->set_seconds(kStartUs / 1000000 - 1);
+  EXPECT_EQ(engine_->GetCaseAsOf(before).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(ScenarioTest, AsItHappenedCountsALateReadingAtItsOwnTime) {
+  Ok(Fever("r1", "p", 36.8));  // 20:00
+  clock_.AdvanceMicros(2 * kHourUs);
+  Ok(Fever("r3", "p", 37.0));  // 22:00
+  // A reading taken at 21:00 on an offline phone arrives at 22:30.
+  clock_.AdvanceMicros(30 * 60 * kSecondUs);
+  auto late = Fever("r2", "p", 38.2);
+  late.mutable_occurred_at()->set_seconds(kStartUs / 1000000 + 3600);
+  std::promise<absl::StatusOr<v1::SubmitResponse>> done;
+  auto answer = done.get_future();
+  engine_->Submit(Req(late), [&done](auto r) { done.set_value(std::move(r)); });
+  ASSERT_TRUE(answer.get().ok());
+
+  v1::GetCaseAsOfRequest happened;
+  happened.set_case_id("p");
+  happened.mutable_happened_by()->set_seconds(kStartUs / 1000000 + 3600 + 60);  // 21:01
+  auto truth = engine_->GetCaseAsOf(happened);
+  ASSERT_TRUE(truth.ok()) << truth.status();
+  EXPECT_EQ(truth->state().fever_readings(), 2u);  // 20:00 and the late 21:00
+  EXPECT_DOUBLE_EQ(truth->state().last_celsius(), 38.2);
+
+  v1::GetCaseAsOfRequest known;
+  known.set_case_id("p");
+  known.mutable_known_at()->set_seconds(kStartUs / 1000000 + 3600 + 60);  // 21:01
+  auto knowledge = engine_->GetCaseAsOf(known);
+  ASSERT_TRUE(knowledge.ok());
+  EXPECT_EQ(knowledge->state().fever_readings(), 1u);  // nobody knew of it yet
+}
+
 TEST_F(ScenarioTest, ReplayingTheLogGivesTheLiveStateByteForByte) {
   // A mixed workload: every story above on several cases, plus noise.
   for (int i = 0; i < 20; ++i) {

@@ -25,6 +25,7 @@
 #include "engine/directory.h"
 #include "engine/clock.h"
 #include "engine/sequencer.h"
+#include "engine/signer.h"
 #include "engine/store.h"
 #include "engine/validate.h"
 #include "engine/workflow/registry.h"
@@ -91,8 +92,15 @@ class Engine {
   // Recomputes the hash chain of every partition (chain.h), in order, and
   // reports for each the records that hold and the first one that does not.
   // Reads only committed records; safe while the engine runs.
-  absl::StatusOr<std::vector<ChainCheck>> VerifyLog(
-      const std::function<void(uint32_t partition, uint64_t position)>& progress = nullptr) const;
+  // With `public_key_pem`, also checks every signed head: its signature,
+  // and that the chain recomputed from the stored records reaches the same
+  // hash at its position (a rewrite that recomputed every hash is caught
+  // here). The first failure is reported like a broken link.
+  absl::StatusOr<std::vector<ChainCheck>> VerifyLog(const std::string& public_key_pem = "") const;
+
+  // Signs each partition's current chain head (if it moved since the last
+  // signature) and keeps the signed heads. Returns how many were signed.
+  absl::StatusOr<size_t> SignHeads(const HeadSigner& signer);
 
   // A case as of a position, a known-at time or a happened-by time (see
   // GetCaseAsOfRequest), folded through the case logic's appliers.

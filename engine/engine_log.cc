@@ -1,5 +1,6 @@
 // Engine, continued: firing deadlines, and verifying the log. See engine.h.
 #include <algorithm>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -63,18 +64,70 @@ absl::StatusOr<std::optional<int64_t>> Engine::NextDeadlineDueUs() const {
   return first;
 }
 
-absl::StatusOr<std::vector<ChainCheck>> Engine::VerifyLog(
-    const std::function<void(uint32_t partition, uint64_t position)>& progress) const {
+absl::StatusOr<std::vector<ChainCheck>> Engine::VerifyLog(const std::string& public_key_pem) const {
   std::vector<ChainCheck> out;
   for (const auto& p : parts_) {
-    const uint32_t id = p.store->id().value();
-    auto check = p.store->VerifyChain([&](uint64_t position) {
-      if (progress) progress(id, position);
+    std::vector<std::string> encoded;
+    if (!public_key_pem.empty()) {
+      if (auto st = p.store->ReadSignedHeads(&encoded); !st.ok()) return st;
+    }
+    std::map<uint64_t, SignedHead> signed_heads;  // by position
+    for (const auto& e : encoded) {
+      auto head = SignedHead::Decode(e);
+      if (!head.ok()) return head.status();
+      signed_heads[head->position] = *head;
+    }
+    std::map<uint64_t, std::string> recomputed;  // at the signed positions
+    auto check = p.store->VerifyChain([&](uint64_t position, const std::string& hash) {
+      if (signed_heads.count(position)) recomputed[position] = hash;
     });
     if (!check.ok()) return check.status();
+    for (const auto& [position, head] : signed_heads) {
+      auto valid = VerifySignature(public_key_pem, head.Message(), head.signature);
+      if (!valid.ok()) return valid.status();
+      std::string problem;
+      if (!*valid) {
+        problem = "the signature of the head signed at this position does not verify";
+      } else if (!recomputed.count(position)) {
+        problem = "a head was signed here, but the log no longer reaches this position intact";
+      } else if (recomputed[position] != head.hash) {
+        problem = "the log was rewritten: its hash here differs from the signed head";
+      } else {
+        ++check->signed_heads_verified;
+        continue;
+      }
+      if (check->first_bad_position == 0 || position <= check->first_bad_position) {
+        check->first_bad_position = position;
+        check->problem = problem;
+      }
+      break;
+    }
     out.push_back(std::move(*check));
   }
   return out;
+}
+
+absl::StatusOr<size_t> Engine::SignHeads(const HeadSigner& signer) {
+  size_t signed_count = 0;
+  for (const auto& p : parts_) {
+    auto [position, hash] = p.sequencer->committed_head();
+    if (position.value() == 0) continue;
+    std::vector<std::string> encoded;
+    if (auto st = p.store->ReadSignedHeads(&encoded); !st.ok()) return st;
+    if (!encoded.empty()) {
+      auto last = SignedHead::Decode(encoded.back());
+      if (last.ok() && last->position == position.value()) continue;  // nothing new
+    }
+    SignedHead head;
+    head.partition = p.store->id().value();
+    head.position = position.value();
+    head.hash = hash;
+    head.signed_at_us = clock_->NowMicros();
+    head.signature = signer.Sign(head.Message());
+    if (auto st = p.store->PutSignedHead(head.Encode(), head.position); !st.ok()) return st;
+    ++signed_count;
+  }
+  return signed_count;
 }
 
 absl::StatusOr<v1::GetCaseAsOfResponse> Engine::GetCaseAsOf(

@@ -20,6 +20,7 @@
 //               | 'D' (due time of an open task, 20 decimal digits of unix µs)
 //   meta names := "format"    -> fixed32be(kFormatVersion)
 //                 "partition" -> fixed32be(partition id)
+//                 "signed_head/" fixed64be(position) -> SignedHead (signer.h)
 //
 // Ids (case_id, event_id, grid_id, assignee, stage) are printable ASCII
 // without 0x00 (validation enforces it), so 0x00 terminates a variable-length
@@ -99,6 +100,7 @@ std::optional<TimerKey> DecodeTimerKey(absl::string_view key);
 
 inline constexpr absl::string_view kMetaFormat = "format";
 inline constexpr absl::string_view kMetaPartition = "partition";
+inline constexpr absl::string_view kMetaSignedHeadPrefix = "signed_head/";
 
 }  // namespace gridcase::keys
 

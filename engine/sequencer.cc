@@ -290,6 +290,11 @@ void Sequencer::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+std::pair<Position, std::string> Sequencer::committed_head() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return {last_position_, head_};
+}
+
 Position Sequencer::last_position() const {
   std::lock_guard<std::mutex> lock(mu_);
   return last_position_;
@@ -335,8 +340,8 @@ void Sequencer::ProcessGroup(std::deque<Item>* items) {
       {
         std::lock_guard<std::mutex> lock(mu_);
         last_position_ = group.last_position();
+        head_ = group.head();
       }
-      head_ = group.head();
       for (const v1::Record& r : group.records()) logic_->OnCommitted(r);
     } else {
       // Nothing of this group is durable, and what RocksDB holds in memory

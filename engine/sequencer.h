@@ -76,6 +76,8 @@ class Sequencer {
 
   // The highest position written so far. Thread-safe.
   Position last_position() const;
+  // The last durable position and the chain's hash there. Thread-safe.
+  std::pair<Position, std::string> committed_head() const;
 
  private:
   struct Item {
@@ -102,7 +104,7 @@ class Sequencer {
   Position last_position_;  // guarded by mu_; written by the thread only
   int64_t last_recorded_us_ = 0;  // sequencer thread only
   absl::Status failure_;          // sequencer thread only; set by a failed write
-  std::string head_;              // sequencer thread only; hash of the last record
+  std::string head_;              // guarded by mu_ (written by the thread only)
   std::thread thread_;
 };
 

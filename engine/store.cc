@@ -223,7 +223,7 @@ absl::StatusOr<std::optional<ChainedRecord>> PartitionStore::ReadLastRecord() co
 }
 
 absl::StatusOr<ChainCheck> PartitionStore::VerifyChain(
-    const std::function<void(uint64_t position)>& progress) const {
+    const std::function<void(uint64_t position, const std::string& hash)>& each) const {
   ChainCheck check;
   std::string head = GenesisHash();
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, cf(Cf::kEvents)));
@@ -254,7 +254,7 @@ absl::StatusOr<ChainCheck> PartitionStore::VerifyChain(
     head = std::string(stored.hash);
     check.records = expected;
     check.head = head;
-    if (progress && expected % 100000 == 0) progress(expected);
+    if (each) each(expected, head);
   }
   if (auto st = FromRocks(it->status(), "scanning log"); !st.ok()) return st;
   return check;
@@ -426,6 +426,23 @@ absl::StatusOr<std::optional<keys::TimerKey>> PartitionStore::ReadFirstTimer() c
   auto timer = keys::DecodeTimerKey(absl::string_view(it->key().data(), it->key().size()));
   if (!timer) return absl::DataLossError("bad timers key");
   return timer;
+}
+
+absl::Status PartitionStore::PutSignedHead(const std::string& encoded, uint64_t position) {
+  rocksdb::WriteBatch b;
+  std::string key(keys::kMetaSignedHeadPrefix);
+  keys::PutFixed64Be(&key, position);
+  b.Put(cf(Cf::kMeta), key, encoded);
+  return Write(&b);
+}
+
+absl::Status PartitionStore::ReadSignedHeads(std::vector<std::string>* encoded) const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, cf(Cf::kMeta)));
+  const rocksdb::Slice prefix(keys::kMetaSignedHeadPrefix.data(), keys::kMetaSignedHeadPrefix.size());
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    encoded->push_back(it->value().ToString());
+  }
+  return FromRocks(it->status(), "reading signed heads");
 }
 
 absl::Status PartitionStore::Write(rocksdb::WriteBatch* batch) {

@@ -58,6 +58,7 @@ struct ChainCheck {
   std::string head;             // hash of the last verified record
   uint64_t first_bad_position = 0;  // 0: the whole chain holds
   std::string problem;          // what is wrong there
+  uint64_t signed_heads_verified = 0;  // with a public key: signed heads that hold
 };
 
 class PartitionStore {
@@ -87,10 +88,15 @@ class PartitionStore {
   absl::StatusOr<std::optional<ChainedRecord>> ReadLastRecord() const;
 
   // Walks the whole log from position 1, recomputing every hash (see
-  // chain.h), and names the first record that does not hold. `progress`
-  // (may be empty) is told every 100,000 records.
+  // chain.h), and names the first record that does not hold. `each` (may
+  // be empty) is told the position and hash of every record that holds.
   absl::StatusOr<ChainCheck> VerifyChain(
-      const std::function<void(uint64_t position)>& progress) const;
+      const std::function<void(uint64_t position, const std::string& hash)>& each) const;
+
+  // Signed chain heads (signer.h), kept in meta under
+  // "signed_head/" fixed64be(position).
+  absl::Status PutSignedHead(const std::string& encoded, uint64_t position);
+  absl::Status ReadSignedHeads(std::vector<std::string>* encoded) const;
 
   // Records of `case_id` with versions after `after`, at most `limit`, in
   // version order. `*more` tells whether further records exist.

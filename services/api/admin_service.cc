@@ -158,8 +158,9 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetStaffingReport(
 grpc::ServerUnaryReactor* AuditServiceImpl::VerifyLog(grpc::CallbackServerContext* context,
                                                       const v1::VerifyLogRequest* request,
                                                       v1::VerifyLogResponse* response) {
-  return OffThread(context, response, [this]() -> absl::StatusOr<v1::VerifyLogResponse> {
-    auto checks = engine_->VerifyLog();
+  return OffThread(context, response,
+                   [this, key = request->public_key_pem()]() -> absl::StatusOr<v1::VerifyLogResponse> {
+    auto checks = engine_->VerifyLog(key);
     if (!checks.ok()) return checks.status();
     v1::VerifyLogResponse out;
     out.set_intact(true);
@@ -171,6 +172,7 @@ grpc::ServerUnaryReactor* AuditServiceImpl::VerifyLog(grpc::CallbackServerContex
       p->set_head(c.head);
       p->set_first_bad_position(c.first_bad_position);
       p->set_problem(c.problem);
+      p->set_signed_heads_verified(c.signed_heads_verified);
       if (c.first_bad_position != 0) out.set_intact(false);
     }
     return out;

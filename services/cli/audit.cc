@@ -22,7 +22,9 @@ std::string Hex(const std::string& bytes) {
 
 }  // namespace
 
-int RunAuditVerify(const GlobalOptions& options) {
+int RunAuditVerify(const GlobalOptions& options, const std::string& public_key_file) {
+  gridcase::v1::VerifyLogRequest request;
+  if (!public_key_file.empty()) request.set_public_key_pem(ReadInput(public_key_file));
   auto channel = Connect(options);
   auto stub = gridcase::v1::AuditService::NewStub(channel);
   grpc::ClientContext context;
@@ -30,13 +32,13 @@ int RunAuditVerify(const GlobalOptions& options) {
   context.set_deadline(std::chrono::system_clock::now() +
                        std::chrono::seconds(static_cast<int64_t>(options.timeout_seconds * 60)));
   gridcase::v1::VerifyLogResponse response;
-  const grpc::Status status =
-      stub->VerifyLog(&context, gridcase::v1::VerifyLogRequest(), &response);
+  const grpc::Status status = stub->VerifyLog(&context, request, &response);
   if (!status.ok()) return ReportRpcError(status, context, *channel);
   if (options.table) {
-    Table table({"PARTITION", "RECORDS", "HEAD", "RESULT"});
+    Table table({"PARTITION", "RECORDS", "SIGNED_HEADS_OK", "HEAD", "RESULT"});
     for (const auto& p : response.partitions()) {
-      table.AddRow({std::to_string(p.partition()), std::to_string(p.records()), Hex(p.head()),
+      table.AddRow({std::to_string(p.partition()), std::to_string(p.records()),
+                    std::to_string(p.signed_heads_verified()), Hex(p.head()),
                     p.first_bad_position() == 0
                         ? "intact"
                         : "record " + std::to_string(p.first_bad_position()) + ": " + p.problem()});

@@ -11,7 +11,8 @@ namespace gridcase::cli {
 
 // Asks the server to recompute every partition's hash chain. Exit 1 when a
 // chain is broken, naming the first bad record.
-int RunAuditVerify(const GlobalOptions& options);
+// With `public_key_file`, signed heads are checked too.
+int RunAuditVerify(const GlobalOptions& options, const std::string& public_key_file);
 
 // A case as of a position, or a time known at / happened by (RFC 3339).
 struct AsOf {

@@ -350,6 +350,9 @@ int Main(int argc, char** argv) {
   audit_cmd->require_subcommand(1);
   CLI::App* verify_cmd = audit_cmd->add_subcommand(
       "verify", "Recompute every partition's hash chain; exit 1 naming the first altered record");
+  std::string public_key_file;
+  verify_cmd->add_option("--public-key", public_key_file,
+                         "The server's public key (PEM): check the signed chain heads too");
   AsOf as_of;
   std::string as_of_case;
   CLI::App* as_of_cmd = audit_cmd->add_subcommand(
@@ -393,7 +396,7 @@ int Main(int argc, char** argv) {
     if (list_cmd->parsed()) return RunList(options, list);
     if (health_cmd->parsed()) return RunHealth(options, health_service);
     if (demo_cmd->parsed()) return RunDemo(options);
-    if (verify_cmd->parsed()) return RunAuditVerify(options);
+    if (verify_cmd->parsed()) return RunAuditVerify(options, public_key_file);
     if (as_of_cmd->parsed()) return RunAuditCase(options, as_of_case, as_of);
     if (import_cmd->parsed()) {
       return RunDirectoryImport(options, directory_file, directory_actor,

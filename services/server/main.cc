@@ -6,6 +6,9 @@
 #include <signal.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <cstdio>
 #include <filesystem>
 #include <algorithm>
@@ -20,6 +23,7 @@
 #include "engine/clock.h"
 #include "engine/engine.h"
 #include "engine/scheduler.h"
+#include "engine/signer.h"
 #include "services/api/server.h"
 #include "spdlog/spdlog.h"
 
@@ -35,6 +39,8 @@ struct Flags {
   double shutdown_grace_s = 10;
   std::string port_file;
   std::string workflows_dir;
+  std::string signing_key;
+  double sign_every_s = 60;
   std::string log_level = "info";
 };
 
@@ -117,6 +123,29 @@ int Run(const Flags& flags) {
   if (!flags.workflows_dir.empty() && !DeployDirectory(**engine, flags.workflows_dir)) {
     return 1;
   }
+  // Signed chain heads: every sign_every_s, and once more at shutdown.
+  std::unique_ptr<gridcase::HeadSigner> signer;
+  if (!flags.signing_key.empty()) {
+    auto loaded = gridcase::HeadSigner::LoadOrCreate(flags.signing_key);
+    if (!loaded.ok()) {
+      spdlog::critical("{}", loaded.status().ToString());
+      return 1;
+    }
+    signer = std::move(*loaded);
+    const std::string public_path = flags.signing_key + ".pub";
+    std::ofstream(public_path) << signer->PublicKeyPem();
+    spdlog::info("signing chain heads every {} s; public key for auditors: {}",
+                 flags.sign_every_s, public_path);
+  }
+  std::mutex sign_mu;
+  std::condition_variable sign_cv;
+  bool sign_stop = false;
+  std::thread sign_thread;
+  auto sign_now = [&] {
+    if (auto n = (*engine)->SignHeads(*signer); !n.ok()) {
+      spdlog::error("signing chain heads: {}", n.status().ToString());
+    }
+  };
   gridcase::DeadlineScheduler scheduler(
       engine->get(), &clock, /*poll_us_max=*/200 * 1000, [](const absl::Status& st) {
         spdlog::error("deadline scheduler: {}", st.ToString());
@@ -137,6 +166,17 @@ int Run(const Flags& flags) {
     return 1;
   }
 
+  // Started last, so that no early return leaves it running.
+  if (signer) {
+    sign_thread = std::thread([&] {
+      std::unique_lock<std::mutex> lock(sign_mu);
+      while (!sign_cv.wait_for(lock, std::chrono::duration<double>(flags.sign_every_s),
+                               [&] { return sign_stop; })) {
+        sign_now();
+      }
+    });
+  }
+
   int signal_number = 0;
   sigwait(&signals, &signal_number);
   spdlog::info("{} received: draining in-flight work",
@@ -145,7 +185,16 @@ int Run(const Flags& flags) {
       std::chrono::duration<double>(flags.shutdown_grace_s));
   (*server)->Shutdown(std::chrono::system_clock::now() + grace);
   scheduler.Stop();
-  (*engine)->Stop();  // answers everything still queued, then closes
+  if (signer) {
+    {
+      std::lock_guard<std::mutex> lock(sign_mu);
+      sign_stop = true;
+    }
+    sign_cv.notify_all();
+    sign_thread.join();
+  }
+  (*engine)->Stop();
+  if (signer) sign_now();  // the final head, after the last write  // answers everything still queued, then closes
   server->reset();
   engine->reset();
   spdlog::info("gridcased stopped cleanly");
@@ -183,6 +232,11 @@ int main(int argc, char** argv) {
   app.add_option("--workflows", flags.workflows_dir,
                  "deploy the workflow definitions (*.textproto) of this directory at start "
                  "(versions already deployed are kept)");
+  app.add_option("--signing-key", flags.signing_key,
+                 "Ed25519 private key (PEM) to sign chain heads with; created if missing, "
+                 "its public key written beside it (.pub)");
+  app.add_option("--sign-every", flags.sign_every_s, "seconds between signed chain heads")
+      ->capture_default_str();
   app.add_option("--log-level", flags.log_level, "trace|debug|info|warn|error")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);

@@ -7,6 +7,7 @@
 #include "engine/chain.h"
 #include "engine/engine.h"
 #include "engine/keys.h"
+#include "engine/signer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "rocksdb/db.h"
@@ -166,6 +167,54 @@ TEST_F(ChainTest, ARecordRehashedOnItsOwnBreaksTheNextLink) {
   const ChainCheck check = Verify();
   EXPECT_EQ(check.first_bad_position, 10u);
   EXPECT_THAT(check.problem, HasSubstr("previous-hash does not match"));
+}
+
+TEST_F(ChainTest, ARewriteThatRecomputesEveryHashIsCaughtBySignedHeads) {
+  auto signer = HeadSigner::LoadOrCreate(dir_.Sub("head.key"));
+  ASSERT_TRUE(signer.ok()) << signer.status();
+  ASSERT_TRUE(engine_->SignHeads(**signer).ok());
+  const std::string public_key = (*signer)->PublicKeyPem();
+  const ChainCheck before = engine_->VerifyLog(public_key)->front();
+  EXPECT_EQ(before.first_bad_position, 0u);
+  EXPECT_EQ(before.signed_heads_verified, 1u);
+  const uint64_t signed_position = before.records;
+  // A second signature only when the head moved.
+  EXPECT_EQ(*engine_->SignHeads(**signer), 0u);
+
+  engine_.reset();
+  {
+    // Someone with the disk changes record 12 and recomputes every hash
+    // after it: the chain alone cannot tell.
+    RawPartition raw(PartitionDir());
+    std::string prev;
+    for (uint64_t position = 12; position <= signed_position; ++position) {
+      StoredRecord stored;
+      const std::string value = raw.Get(position);
+      ASSERT_TRUE(DecodeStoredRecord(value, &stored).ok());
+      std::string bytes(stored.record_bytes);
+      if (position == 12) {
+        v1::Record record;
+        ASSERT_TRUE(record.ParseFromString(bytes));
+        record.mutable_event()->mutable_actor()->set_id("someone-else");
+        bytes = record.SerializeAsString();
+        prev = std::string(stored.prev_hash);
+      }
+      const std::string hash = ChainHash(prev, bytes);
+      raw.Put(position, EncodeStoredRecord(bytes, prev, hash));
+      prev = hash;
+    }
+  }
+  Open();
+  EXPECT_EQ(engine_->VerifyLog()->front().first_bad_position, 0u);  // the chain holds...
+  const ChainCheck check = engine_->VerifyLog(public_key)->front();  // ...the signature not
+  EXPECT_EQ(check.first_bad_position, signed_position);
+  EXPECT_THAT(check.problem, HasSubstr("rewritten"));
+
+  // Another key cannot vouch for the heads.
+  auto other = HeadSigner::LoadOrCreate(dir_.Sub("other.key"));
+  ASSERT_TRUE(other.ok());
+  EXPECT_THAT(engine_->VerifyLog((*other)->PublicKeyPem())->front().problem,
+              HasSubstr("signature"));
 }
 
 }  // namespace

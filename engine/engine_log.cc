@@ -1,4 +1,5 @@
-// Engine, continued: firing deadlines, and verifying the log. See engine.h.
+// Engine, continued: firing deadlines, and the audit of the log (verifying
+// the hash chain and signed heads, a case as of a moment). See engine.h.
 #include <algorithm>
 #include <map>
 #include <string>

@@ -67,13 +67,12 @@ int RunAuditCase(const GlobalOptions& options, const std::string& case_id, const
   if (as_of.position > 0) request.set_position(as_of.position);
   if (!as_of.known_at.empty()) parse(as_of.known_at, request.mutable_known_at());
   if (!as_of.happened_by.empty()) parse(as_of.happened_by, request.mutable_happened_by());
-  auto channel = Connect(options);
-  auto stub = gridcase::v1::AuditService::NewStub(channel);
-  grpc::ClientContext context;
-  SetDeadline(context, options);
   gridcase::v1::GetCaseAsOfResponse response;
-  const grpc::Status status = stub->GetCaseAsOf(&context, request, &response);
-  if (!status.ok()) return ReportRpcError(status, context, *channel);
+  if (int code = CallUnary<gridcase::v1::AuditService>(
+          options, &gridcase::v1::AuditService::Stub::GetCaseAsOf, request, &response);
+      code != kExitOk) {
+    return code;
+  }
   if (options.table) {
     PrintKeyValueTable(response.state(), /*with_zero=*/false, std::cout);
     std::cout << "\n";

@@ -59,6 +59,22 @@ int ExitCodeFor(const grpc::Status& status, grpc::Channel& channel);
 int ReportRpcError(const grpc::Status& status,
                    const grpc::ClientContext& context, grpc::Channel& channel);
 
+// One unary call of `Service` bounded by --timeout. On failure it reports
+// the error (as ReportRpcError) and returns the exit code to use; on
+// success kExitOk. Usage:
+//   CallUnary<AdminService>(options, &AdminService::Stub::GetPerson, request, &view)
+template <typename Service, typename Method, typename Request, typename Response>
+int CallUnary(const GlobalOptions& options, Method method, const Request& request,
+              Response* response) {
+  auto channel = Connect(options);
+  auto stub = Service::NewStub(channel);
+  grpc::ClientContext context;
+  SetDeadline(context, options);
+  const grpc::Status status = ((*stub).*method)(&context, request, response);
+  if (!status.ok()) return ReportRpcError(status, context, *channel);
+  return kExitOk;
+}
+
 // Reads a whole file; "-" is stdin. Throws InputError when it cannot.
 std::string ReadInput(const std::string& path);
 

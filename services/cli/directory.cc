@@ -96,15 +96,13 @@ int RunDirectoryImport(const GlobalOptions& options, const std::string& file,
 }
 
 int RunDirectoryPerson(const GlobalOptions& options, const std::string& id) {
-  auto channel = Connect(options);
-  auto stub = AdminService::NewStub(channel);
-  grpc::ClientContext context;
-  SetDeadline(context, options);
   gridcase::v1::GetPersonRequest request;
   request.set_person_id(id);
   gridcase::v1::PersonView view;
-  const grpc::Status status = stub->GetPerson(&context, request, &view);
-  if (!status.ok()) return ReportRpcError(status, context, *channel);
+  if (int code = CallUnary<AdminService>(options, &AdminService::Stub::GetPerson, request, &view);
+      code != kExitOk) {
+    return code;
+  }
   if (options.table) {
     PrintKeyValueTable(view, /*with_zero=*/true, std::cout);
   } else {
@@ -114,15 +112,13 @@ int RunDirectoryPerson(const GlobalOptions& options, const std::string& id) {
 }
 
 int RunDirectoryUnit(const GlobalOptions& options, const std::string& id) {
-  auto channel = Connect(options);
-  auto stub = AdminService::NewStub(channel);
-  grpc::ClientContext context;
-  SetDeadline(context, options);
   gridcase::v1::GetUnitRequest request;
   request.set_unit_id(id);
   gridcase::v1::UnitView view;
-  const grpc::Status status = stub->GetUnit(&context, request, &view);
-  if (!status.ok()) return ReportRpcError(status, context, *channel);
+  if (int code = CallUnary<AdminService>(options, &AdminService::Stub::GetUnit, request, &view);
+      code != kExitOk) {
+    return code;
+  }
   if (!options.table) {
     std::cout << ToJson(view, /*compact=*/false) << "\n";
     return kExitOk;
@@ -146,15 +142,14 @@ int RunDirectoryUnit(const GlobalOptions& options, const std::string& id) {
 }
 
 int RunDirectoryWorkload(const GlobalOptions& options, const std::string& person) {
-  auto channel = Connect(options);
-  auto stub = AdminService::NewStub(channel);
-  grpc::ClientContext context;
-  SetDeadline(context, options);
   gridcase::v1::GetWorkloadRequest request;
   request.set_person_id(person);
   gridcase::v1::Workload workload;
-  const grpc::Status status = stub->GetWorkload(&context, request, &workload);
-  if (!status.ok()) return ReportRpcError(status, context, *channel);
+  if (int code = CallUnary<AdminService>(options, &AdminService::Stub::GetWorkload, request,
+                                         &workload);
+      code != kExitOk) {
+    return code;
+  }
   if (options.table) {
     PrintKeyValueTable(workload, /*with_zero=*/true, std::cout);
   } else {
@@ -164,15 +159,14 @@ int RunDirectoryWorkload(const GlobalOptions& options, const std::string& person
 }
 
 int RunDirectoryStaffing(const GlobalOptions& options, const std::string& area) {
-  auto channel = Connect(options);
-  auto stub = AdminService::NewStub(channel);
-  grpc::ClientContext context;
-  SetDeadline(context, options);
   gridcase::v1::StaffingReportRequest request;
   request.set_area(area);
   gridcase::v1::StaffingReport report;
-  const grpc::Status status = stub->GetStaffingReport(&context, request, &report);
-  if (!status.ok()) return ReportRpcError(status, context, *channel);
+  if (int code = CallUnary<AdminService>(options, &AdminService::Stub::GetStaffingReport,
+                                         request, &report);
+      code != kExitOk) {
+    return code;
+  }
   if (!options.table) {
     std::cout << ToJson(report, /*compact=*/false) << "\n";
     return kExitOk;

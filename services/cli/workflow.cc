@@ -17,13 +17,12 @@ int RunWorkflowDeploy(const GlobalOptions& options, const std::string& file,
   request.set_file_name(file == "-" ? "stdin" : file);
   request.mutable_actor()->set_id(actor);
   request.mutable_actor()->set_kind(gridcase::v1::ACTOR_KIND_PERSON);
-  auto channel = Connect(options);
-  auto stub = AdminService::NewStub(channel);
-  grpc::ClientContext context;
-  SetDeadline(context, options);
   gridcase::v1::DeployWorkflowResponse response;
-  const grpc::Status status = stub->DeployWorkflow(&context, request, &response);
-  if (!status.ok()) return ReportRpcError(status, context, *channel);
+  if (int code = CallUnary<AdminService>(options, &AdminService::Stub::DeployWorkflow, request,
+                                         &response);
+      code != kExitOk) {
+    return code;
+  }
   if (options.table) {
     PrintKeyValueTable(response, /*with_zero=*/true, std::cout);
   } else {
@@ -33,14 +32,12 @@ int RunWorkflowDeploy(const GlobalOptions& options, const std::string& file,
 }
 
 int RunWorkflowList(const GlobalOptions& options) {
-  auto channel = Connect(options);
-  auto stub = AdminService::NewStub(channel);
-  grpc::ClientContext context;
-  SetDeadline(context, options);
   gridcase::v1::ListWorkflowsResponse response;
-  const grpc::Status status =
-      stub->ListWorkflows(&context, gridcase::v1::ListWorkflowsRequest(), &response);
-  if (!status.ok()) return ReportRpcError(status, context, *channel);
+  if (int code = CallUnary<AdminService>(options, &AdminService::Stub::ListWorkflows,
+                                         gridcase::v1::ListWorkflowsRequest(), &response);
+      code != kExitOk) {
+    return code;
+  }
   if (!options.table) {
     std::cout << ToJson(response, /*compact=*/false) << "\n";
     return kExitOk;
@@ -60,13 +57,12 @@ int RunWorkflowGet(const GlobalOptions& options, const std::string& name, uint32
   gridcase::v1::GetWorkflowRequest request;
   request.set_name(name);
   request.set_version(version);
-  auto channel = Connect(options);
-  auto stub = AdminService::NewStub(channel);
-  grpc::ClientContext context;
-  SetDeadline(context, options);
   gridcase::v1::WorkflowDefinition definition;
-  const grpc::Status status = stub->GetWorkflow(&context, request, &definition);
-  if (!status.ok()) return ReportRpcError(status, context, *channel);
+  if (int code = CallUnary<AdminService>(options, &AdminService::Stub::GetWorkflow, request,
+                                         &definition);
+      code != kExitOk) {
+    return code;
+  }
   if (options.table) {
     std::string text;
     google::protobuf::TextFormat::PrintToString(definition, &text);

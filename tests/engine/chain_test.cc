@@ -82,10 +82,7 @@ class ChainTest : public ::testing::Test {
   }
 
   void Submit(const v1::Event& e) {
-    std::promise<absl::StatusOr<v1::SubmitResponse>> done;
-    auto answer = done.get_future();
-    engine_->Submit(Req(e), [&done](auto r) { done.set_value(std::move(r)); });
-    auto r = answer.get();
+    auto r = testing::SubmitSync(*engine_, Req(e));
     ASSERT_TRUE(r.ok()) << r.status();
   }
 

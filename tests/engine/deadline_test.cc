@@ -45,14 +45,9 @@ class DeadlineTest : public ::testing::Test {
   // the event).
   void Ok(v1::Event e, const std::string& workflow = "") {
     e.mutable_occurred_at()->set_seconds(clock_.NowMicros() / 1000000);
-    std::promise<absl::StatusOr<v1::SubmitResponse>> done;
-    auto answer = done.get_future();
     auto request = Req(e);
     request.set_workflow(workflow);
-    engine_->Submit(request, [&done](absl::StatusOr<v1::SubmitResponse> r) {
-      done.set_value(std::move(r));
-    });
-    auto r = answer.get();
+    auto r = testing::SubmitSync(*engine_, std::move(request));
     ASSERT_TRUE(r.ok()) << r.status();
   }
 

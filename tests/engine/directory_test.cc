@@ -84,12 +84,7 @@ class DirectoryTest : public ::testing::Test {
 
   void Ok(v1::Event e) {
     e.mutable_occurred_at()->set_seconds(clock_.NowMicros() / 1000000);
-    std::promise<absl::StatusOr<v1::SubmitResponse>> done;
-    auto answer = done.get_future();
-    engine_->Submit(Req(e), [&done](absl::StatusOr<v1::SubmitResponse> r) {
-      done.set_value(std::move(r));
-    });
-    auto r = answer.get();
+    auto r = testing::SubmitSync(*engine_, Req(e));
     ASSERT_TRUE(r.ok()) << r.status();
   }
 
@@ -387,12 +382,8 @@ TEST_F(DirectoryTest, ACaseOrOneOfItsTasksCanBeReassignedByHand) {
   bad.mutable_reassignment()->set_to_assignee("cadre-zhang");
   bad.mutable_reassignment()->set_task("no-such-task");
   bad.mutable_occurred_at()->set_seconds(clock_.NowMicros() / 1000000);
-  std::promise<absl::StatusOr<v1::SubmitResponse>> done;
-  auto answer = done.get_future();
-  engine_->Submit(Req(bad), [&done](absl::StatusOr<v1::SubmitResponse> r) {
-    done.set_value(std::move(r));
-  });
-  EXPECT_EQ(answer.get().status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(testing::SubmitSync(*engine_, Req(bad)).status().code(),
+            absl::StatusCode::kFailedPrecondition);
 }
 
 std::vector<std::string> ListIds(Engine& engine, v1::ListCasesRequest req) {

@@ -28,16 +28,8 @@ using ::gridcase::testing::NoteEvent;
 using ::gridcase::testing::Req;
 using ::gridcase::testing::Screening;
 using ::gridcase::testing::TempDir;
+using ::gridcase::testing::SubmitSync;
 using ::testing::HasSubstr;
-
-absl::StatusOr<v1::SubmitResponse> SubmitSync(Engine& engine, v1::SubmitRequest req) {
-  std::promise<absl::StatusOr<v1::SubmitResponse>> done;
-  auto answer = done.get_future();
-  engine.Submit(std::move(req), [&done](absl::StatusOr<v1::SubmitResponse> r) {
-    done.set_value(std::move(r));
-  });
-  return answer.get();
-}
 
 class EngineTest : public ::testing::Test {
  protected:

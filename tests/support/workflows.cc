@@ -18,6 +18,15 @@ std::string ShippedWorkflow(const std::string& file) {
   return s.str();
 }
 
+absl::StatusOr<v1::SubmitResponse> SubmitSync(Engine& engine, v1::SubmitRequest request) {
+  std::promise<absl::StatusOr<v1::SubmitResponse>> done;
+  auto answer = done.get_future();
+  engine.Submit(std::move(request), [&done](absl::StatusOr<v1::SubmitResponse> r) {
+    done.set_value(std::move(r));
+  });
+  return answer.get();
+}
+
 absl::StatusOr<v1::DeployWorkflowResponse> DeploySync(Engine& engine, const std::string& source,
                                                       const std::string& file) {
   std::promise<absl::StatusOr<v1::DeployWorkflowResponse>> done;

@@ -1,4 +1,5 @@
-// The workflows shipped in deploy/workflows, for tests.
+// Waiting on the engine, and the workflows shipped in deploy/workflows, for
+// tests.
 #ifndef GRIDCASE_TESTS_SUPPORT_WORKFLOWS_H_
 #define GRIDCASE_TESTS_SUPPORT_WORKFLOWS_H_
 
@@ -13,6 +14,9 @@ namespace gridcase::testing {
 std::string ShippedWorkflow(const std::string& file);
 // The directory deploy/workflows of the source tree.
 std::string ShippedWorkflowDir();
+
+// Submits `request` and waits for its answer.
+absl::StatusOr<v1::SubmitResponse> SubmitSync(Engine& engine, v1::SubmitRequest request);
 
 // Deploys `source` and waits for the answer.
 absl::StatusOr<v1::DeployWorkflowResponse> DeploySync(Engine& engine, const std::string& source,

@@ -53,12 +53,7 @@ class ScenarioTest : public ::testing::Test {
     const int64_t now = clock_.NowMicros();
     e.mutable_occurred_at()->set_seconds(now / 1000000);
     e.mutable_occurred_at()->set_nanos(0);
-    std::promise<absl::StatusOr<v1::SubmitResponse>> done;
-    auto answer = done.get_future();
-    engine_->Submit(Req(e), [&done](absl::StatusOr<v1::SubmitResponse> r) {
-      done.set_value(std::move(r));
-    });
-    return answer.get();
+    return testing::SubmitSync(*engine_, Req(e));
   }
 
   void Ok(v1::Event e) {
@@ -315,12 +310,7 @@ TEST_F(ScenarioTest, ASubmissionMayNameTheWorkflowOfANewCase) {
   req.mutable_event()->mutable_occurred_at()->set_seconds(kStartUs / 1000000);
   auto submit = [&](const std::string& workflow) {
     req.set_workflow(workflow);
-    std::promise<absl::StatusOr<v1::SubmitResponse>> done;
-    auto answer = done.get_future();
-    engine_->Submit(req, [&done](absl::StatusOr<v1::SubmitResponse> r) {
-      done.set_value(std::move(r));
-    });
-    return answer.get();
+    return testing::SubmitSync(*engine_, req);
   };
   auto unknown = submit("triage");
   EXPECT_EQ(unknown.status().code(), absl::StatusCode::kNotFound);
@@ -434,10 +424,7 @@ TEST_F(ScenarioTest, AsItHappenedCountsALateReadingAtItsOwnTime) {
   clock_.AdvanceMicros(30 * 60 * kSecondUs);
   auto late = Fever("r2", "p", 38.2);
   late.mutable_occurred_at()->set_seconds(kStartUs / 1000000 + 3600);
-  std::promise<absl::StatusOr<v1::SubmitResponse>> done;
-  auto answer = done.get_future();
-  engine_->Submit(Req(late), [&done](auto r) { done.set_value(std::move(r)); });
-  ASSERT_TRUE(answer.get().ok());
+  ASSERT_TRUE(testing::SubmitSync(*engine_, Req(late)).ok());
 
   v1::GetCaseAsOfRequest happened;
   happened.set_case_id("p");

@@ -1,93 +1,20 @@
 #include "engine/engine.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <charconv>
-#include <filesystem>
-#include <fstream>
 #include <iterator>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "engine/data_dir.h"
+#include "engine/rebuild.h"
 #include "engine/workflow/logic.h"
 
 namespace gridcase {
 namespace {
 
-namespace fs = std::filesystem;
-
-constexpr char kMarkerFile[] = "GRIDCASE";
 constexpr char kTimelineTokenPrefix[] = "v";
 constexpr char kCasesTokenPrefix[] = "c";
-
-absl::Status FsError(const std::string& what, const std::error_code& ec) {
-  return absl::UnavailableError(absl::StrCat(what, ": ", ec.message()));
-}
-
-// Writes `contents` to `path` durably: a temporary file, fsync, rename,
-// fsync of the directory.
-absl::Status WriteFileDurably(const fs::path& path, const std::string& contents) {
-  const fs::path tmp = path.string() + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) return absl::UnavailableError(absl::StrCat("creating ", tmp.string()));
-  const bool ok = ::write(fd, contents.data(), contents.size()) ==
-                      static_cast<ssize_t>(contents.size()) &&
-                  ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok) return absl::UnavailableError(absl::StrCat("writing ", tmp.string()));
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) return FsError(absl::StrCat("renaming ", tmp.string()), ec);
-  const int dfd = ::open(path.parent_path().c_str(), O_RDONLY | O_DIRECTORY);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
-  return absl::OkStatus();
-}
-
-// Reads or creates data_dir/GRIDCASE and returns the partition count.
-absl::StatusOr<uint32_t> ResolvePartitions(const fs::path& dir, uint32_t wanted) {
-  const fs::path marker = dir / kMarkerFile;
-  std::error_code ec;
-  if (!fs::exists(marker, ec)) {
-    const uint32_t n = wanted == 0 ? kDefaultPartitions : wanted;
-    if (!fs::is_empty(dir, ec)) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          dir.string(), " is not empty and is not a gridcase data directory (no ",
-          kMarkerFile, " file)"));
-    }
-    if (auto st = WriteFileDurably(
-            marker, absl::StrFormat("gridcase data directory\nformat %d\npartitions %d\n",
-                                    keys::kFormatVersion, n));
-        !st.ok()) {
-      return st;
-    }
-    return n;
-  }
-  std::ifstream in(marker);
-  std::string line;
-  uint32_t stored = 0;
-  while (std::getline(in, line)) {
-    std::istringstream words(line);
-    std::string key;
-    words >> key;
-    if (key == "partitions") words >> stored;
-  }
-  if (stored == 0 || stored > kPartitionsMax) {
-    return absl::DataLossError(absl::StrCat(marker.string(),
-                                            " names no valid partition count"));
-  }
-  if (wanted != 0 && wanted != stored) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        dir.string(), " was created with ", stored, " partitions; it cannot be opened with ",
-        wanted, " (cases are placed by partition count)"));
-  }
-  return stored;
-}
 
 uint32_t PageSize(uint32_t requested) {
   if (requested == 0) return kPageSizeDefault;
@@ -149,6 +76,11 @@ void Engine::SetDeadlineListener(std::function<void(int64_t due_us)> listener) {
 }
 
 void Engine::NotifyCommitted(const v1::Record& record) {
+  commit_generation_.fetch_add(1);
+  if (commit_waiters_.load() > 0) {
+    std::lock_guard<std::mutex> lock(commit_mu_);
+    commit_cv_.notify_all();
+  }
   if (!record.event().has_deadline_set()) return;
   const auto& due = record.event().deadline_set().due_at();
   std::lock_guard<std::mutex> lock(listener_mu_);
@@ -165,11 +97,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(
     return absl::InvalidArgumentError(
         absl::StrCat("partitions: at most ", kPartitionsMax));
   }
-  const fs::path dir(options.data_dir);
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return FsError(absl::StrCat("creating ", dir.string()), ec);
-  auto count = ResolvePartitions(dir, options.partitions);
+  auto count = ResolvePartitions(options.data_dir, options.partitions);
   if (!count.ok()) return count.status();
 
   std::unique_ptr<Engine> engine(new Engine(options, clock));
@@ -180,8 +108,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(
   engine->logic_ = std::make_unique<ObservedLogic>(std::move(logic), engine.get());
   engine->options_.partitions = *count;
   for (uint32_t i = 0; i < *count; ++i) {
-    const std::string pdir = (dir / absl::StrFormat("partition-%03d", i)).string();
-    auto store = PartitionStore::Open(pdir, PartitionId(i), options.env);
+    auto store = PartitionStore::Open(PartitionDir(options.data_dir, i), PartitionId(i), options.env);
     if (!store.ok()) return store.status();
     engine->parts_.push_back(Part{std::move(*store), nullptr});
   }
@@ -205,37 +132,19 @@ absl::Status Engine::LoadEngineCases() {
     return absl::OkStatus();
   });
   if (!st.ok()) return st;
-  std::vector<v1::WorkflowDefinition> deployed;
-  for (const auto& p : parts_) {
-    auto st = p.store->ForEachRecordOfCases(
-        workflow::WorkflowCaseId(""), [&](const v1::Record& r) {
-          if (r.event().has_workflow_deployed()) {
-            deployed.push_back(r.event().workflow_deployed().definition());
-          }
-          return absl::OkStatus();
-        });
-    if (!st.ok()) return st;
-  }
-  std::sort(deployed.begin(), deployed.end(), [](const auto& a, const auto& b) {
-    return std::make_pair(a.name(), a.version()) < std::make_pair(b.name(), b.version());
-  });
-  for (const auto& proto : deployed) {
-    auto def = workflow::Definition::FromProto(proto);
-    if (!def.ok()) {
-      return absl::DataLossError(absl::StrCat("stored workflow ", proto.name(), " v",
-                                              proto.version(), " does not validate: ",
-                                              def.status().message()));
-    }
-    if (auto st = registry_.Add(*def); !st.ok()) {
-      return absl::DataLossError(absl::StrCat("stored workflows: ", st.message()));
-    }
-  }
-  return absl::OkStatus();
+  std::vector<const PartitionStore*> stores;
+  for (const auto& p : parts_) stores.push_back(p.store.get());
+  return LoadDeployments(stores, &registry_);
 }
 
 Engine::~Engine() { Stop(); }
 
 void Engine::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(commit_mu_);
+    stopping_ = true;
+  }
+  commit_cv_.notify_all();
   for (auto& p : parts_) {
     if (p.sequencer) p.sequencer->Stop();
   }

@@ -11,6 +11,9 @@
 #ifndef GRIDCASE_ENGINE_ENGINE_H_
 #define GRIDCASE_ENGINE_ENGINE_H_
 
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -106,6 +109,26 @@ class Engine {
   // GetCaseAsOfRequest), folded through the case logic's appliers.
   absl::StatusOr<v1::GetCaseAsOfResponse> GetCaseAsOf(const v1::GetCaseAsOfRequest& request) const;
 
+  // A consistent copy of every partition, taken while serving, in
+  // DATA_DIR/checkpoints/NAME: a data directory of its own, for rebuilds
+  // and audits. Table files are hard-linked, so it is cheap. `name` is 1 to
+  // 64 of [A-Za-z0-9._-] (empty: the UTC time, 20200222T200500Z);
+  // ALREADY_EXISTS when taken before. Cases of one partition may run
+  // workflow versions deployed in another: a deployment made while the
+  // partitions are copied makes the copy start over, so every case's
+  // workflow is in the checkpoint.
+  struct CheckpointInfo {
+    std::string dir;
+    std::vector<uint64_t> positions;  // the last position held, by partition
+  };
+  absl::StatusOr<CheckpointInfo> Checkpoint(const std::string& name) const;
+
+  // Commits, for followers of the log: a number that grows with every
+  // durable record of any partition, and a wait until it moves past `seen`
+  // (or `timeout` passes, or the engine stops).
+  uint64_t commit_generation() const { return commit_generation_.load(); }
+  void AwaitCommit(uint64_t seen, std::chrono::milliseconds timeout) const;
+
   // Called (from a sequencer thread; keep it short) with the due time of
   // every deadline set, once durable. The scheduler uses it to wake early.
   void SetDeadlineListener(std::function<void(int64_t due_us)> listener);
@@ -166,6 +189,8 @@ class Engine {
   void Stop();
 
   uint32_t partition_count() const { return static_cast<uint32_t>(parts_.size()); }
+  // A partition's store, for readers (every const method is thread-safe).
+  const PartitionStore& store(PartitionId p) const { return *parts_[p.value()].store; }
   PartitionId PartitionOf(absl::string_view case_id) const;
   const std::string& data_dir() const { return options_.data_dir; }
 
@@ -200,6 +225,11 @@ class Engine {
   int64_t handoff_checked_us_ = 0;  // guarded by handoff_mu_
   std::unique_ptr<CaseLogic> logic_;
   std::vector<Part> parts_;
+  std::atomic<uint64_t> commit_generation_{0};
+  mutable std::atomic<int> commit_waiters_{0};
+  mutable std::mutex commit_mu_;
+  mutable std::condition_variable commit_cv_;
+  bool stopping_ = false;  // guarded by commit_mu_
 };
 
 }  // namespace gridcase

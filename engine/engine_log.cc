@@ -1,11 +1,15 @@
 // Engine, continued: firing deadlines, and the audit of the log (verifying
-// the hash chain and signed heads, a case as of a moment). See engine.h.
+// the hash chain and signed heads, a case as of a moment, checkpoints,
+// following commits). See engine.h.
 #include <algorithm>
+#include <filesystem>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "engine/data_dir.h"
 #include "engine/engine.h"
 #include "engine/pending_answers.h"
 
@@ -186,6 +190,80 @@ absl::StatusOr<v1::GetCaseAsOfResponse> Engine::GetCaseAsOf(
   }
   *out.mutable_state() = std::move(state);
   return out;
+}
+
+void Engine::AwaitCommit(uint64_t seen, std::chrono::milliseconds timeout) const {
+  commit_waiters_.fetch_add(1);
+  {
+    std::unique_lock<std::mutex> lock(commit_mu_);
+    commit_cv_.wait_for(lock, timeout,
+                        [&] { return stopping_ || commit_generation_.load() != seen; });
+  }
+  commit_waiters_.fetch_sub(1);
+}
+
+namespace {
+
+bool IsCheckpointName(const std::string& name) {
+  if (name.empty() || name.size() > 64 || name[0] == '.') return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '.' || c == '_' || c == '-';
+  });
+}
+
+}  // namespace
+
+absl::StatusOr<Engine::CheckpointInfo> Engine::Checkpoint(const std::string& name) const {
+  namespace fs = std::filesystem;
+  std::string chosen = name;
+  if (chosen.empty()) {
+    const int64_t now_s = clock_->NowMicros() / 1000000;
+    const time_t t = static_cast<time_t>(now_s);
+    struct tm utc;
+    gmtime_r(&t, &utc);
+    chosen = absl::StrFormat("%04d%02d%02dT%02d%02d%02dZ", utc.tm_year + 1900, utc.tm_mon + 1,
+                             utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec);
+  }
+  if (!IsCheckpointName(chosen)) {
+    return absl::InvalidArgumentError(
+        "name: 1 to 64 of the characters A-Z a-z 0-9 . _ - (not starting with a dot)");
+  }
+  const fs::path dir = fs::path(options_.data_dir) / "checkpoints" / chosen;
+  std::error_code ec;
+  if (fs::exists(dir, ec)) {
+    return absl::AlreadyExistsError(absl::StrCat("checkpoint ", dir.string(), " exists already"));
+  }
+  constexpr int kAttempts = 5;
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    const size_t deployed_before = registry_.All().size();
+    fs::remove_all(dir, ec);
+    if (auto st = ResolvePartitions(dir.string(), partition_count()); !st.ok()) return st.status();
+    for (const auto& p : parts_) {
+      if (auto st = p.store->CreateCheckpoint(PartitionDir(dir.string(), p.store->id().value()));
+          !st.ok()) {
+        fs::remove_all(dir, ec);
+        return st;
+      }
+    }
+    // A workflow registered meanwhile may be used by a copied case while
+    // its deployment's partition was copied before it: start over.
+    if (registry_.All().size() != deployed_before) continue;
+    CheckpointInfo info;
+    info.dir = dir.string();
+    for (uint32_t i = 0; i < partition_count(); ++i) {
+      auto copy = PartitionStore::Open(PartitionDir(info.dir, i), PartitionId(i), nullptr,
+                                       OpenMode::kReadOnly);
+      if (!copy.ok()) return copy.status();
+      auto last = (*copy)->ReadLastRecord();
+      if (!last.ok()) return last.status();
+      info.positions.push_back(last->has_value() ? (*last)->record.position() : 0);
+    }
+    return info;
+  }
+  fs::remove_all(dir, ec);
+  return absl::AbortedError(absl::StrCat("workflows kept being deployed during ", kAttempts,
+                                         " attempts at a checkpoint; try again"));
 }
 
 }  // namespace gridcase

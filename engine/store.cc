@@ -8,6 +8,7 @@
 #include "engine/validate.h"
 #include "rocksdb/filter_policy.h"
 #include "rocksdb/table.h"
+#include "rocksdb/utilities/checkpoint.h"
 
 namespace gridcase {
 namespace {
@@ -98,7 +99,7 @@ absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
 }
 
 absl::StatusOr<std::unique_ptr<PartitionStore>> PartitionStore::Open(
-    const std::string& dir, PartitionId id, rocksdb::Env* env) {
+    const std::string& dir, PartitionId id, rocksdb::Env* env, OpenMode mode) {
   std::unique_ptr<PartitionStore> store(new PartitionStore(dir, id));
   rocksdb::DBOptions db_opts;
   if (env != nullptr) db_opts.env = env;
@@ -113,10 +114,12 @@ absl::StatusOr<std::unique_ptr<PartitionStore>> PartitionStore::Open(
     families.emplace_back(keys::CfName(cf), FamilyOptions(cf, cache));
   }
   rocksdb::DB* raw = nullptr;
-  auto s = rocksdb::DB::Open(db_opts, dir, families, &store->handles_, &raw);
+  auto s = mode == OpenMode::kReadOnly
+               ? rocksdb::DB::OpenForReadOnly(db_opts, dir, families, &store->handles_, &raw)
+               : rocksdb::DB::Open(db_opts, dir, families, &store->handles_, &raw);
   if (!s.ok()) return FromRocks(s, absl::StrCat("opening ", dir));
   store->db_.reset(raw);
-  if (auto st = store->CheckOrWriteMeta(); !st.ok()) return st;
+  if (auto st = store->CheckOrWriteMeta(mode); !st.ok()) return st;
   return store;
 }
 
@@ -129,9 +132,13 @@ PartitionStore::~PartitionStore() {
   db_->Close().PermitUncheckedError();
 }
 
-absl::Status PartitionStore::CheckOrWriteMeta() {
+absl::Status PartitionStore::CheckOrWriteMeta(OpenMode mode) {
   std::string value;
   auto s = db_->Get({}, cf(Cf::kMeta), AsSlice(keys::kMetaFormat), &value);
+  if (s.IsNotFound() && mode == OpenMode::kReadOnly) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(dir_, " is not a gridcase partition (no format in its meta)"));
+  }
   if (s.IsNotFound()) {
     rocksdb::WriteBatch b;
     b.Put(cf(Cf::kMeta), AsSlice(keys::kMetaFormat),
@@ -197,6 +204,51 @@ absl::StatusOr<v1::Record> PartitionStore::ReadRecord(Position p) const {
     return st;
   }
   return record;
+}
+
+namespace {
+
+absl::Status ToLogEntry(const rocksdb::Slice& value, v1::LogEntry* out) {
+  StoredRecord stored;
+  if (auto st = DecodeStoredRecord(absl::string_view(value.data(), value.size()), &stored);
+      !st.ok()) {
+    return st;
+  }
+  if (auto st = ParseStored(rocksdb::Slice(stored.record_bytes.data(), stored.record_bytes.size()),
+                            out->mutable_record(), "record");
+      !st.ok()) {
+    return st;
+  }
+  out->set_prev_hash(stored.prev_hash.data(), stored.prev_hash.size());
+  out->set_hash(stored.hash.data(), stored.hash.size());
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<v1::LogEntry> PartitionStore::ReadLogEntry(Position p) const {
+  rocksdb::PinnableSlice value;
+  auto s = db_->Get({}, cf(Cf::kEvents), keys::EventKey(p), &value);
+  if (s.IsNotFound()) {
+    return absl::DataLossError(absl::StrCat("record at position ", p.value(), " of partition ",
+                                            id_.value(), " is missing"));
+  }
+  if (!s.ok()) return FromRocks(s, "reading record");
+  v1::LogEntry entry;
+  if (auto st = ToLogEntry(value, &entry); !st.ok()) return st;
+  return entry;
+}
+
+absl::Status PartitionStore::ReadLog(Position from, size_t limit,
+                                     std::vector<v1::LogEntry>* out) const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, cf(Cf::kEvents)));
+  size_t n = 0;
+  for (it->Seek(keys::EventKey(from)); it->Valid() && n < limit; it->Next(), ++n) {
+    v1::LogEntry entry;
+    if (auto st = ToLogEntry(it->value(), &entry); !st.ok()) return st;
+    out->push_back(std::move(entry));
+  }
+  return FromRocks(it->status(), "reading log");
 }
 
 absl::StatusOr<std::optional<ChainedRecord>> PartitionStore::ReadLastRecord() const {
@@ -449,6 +501,32 @@ absl::Status PartitionStore::Write(rocksdb::WriteBatch* batch) {
   rocksdb::WriteOptions wo;
   wo.sync = true;
   return FromRocks(db_->Write(wo, batch), "writing batch");
+}
+
+absl::Status PartitionStore::WriteUnsynced(rocksdb::WriteBatch* batch) {
+  rocksdb::WriteOptions wo;
+  wo.disableWAL = true;
+  return FromRocks(db_->Write(wo, batch), "writing batch");
+}
+
+absl::Status PartitionStore::Flush() {
+  rocksdb::FlushOptions fo;
+  fo.wait = true;
+  auto s = db_->Flush(fo, handles_);
+  if (s.ok()) s = db_->SyncWAL();
+  return FromRocks(s, "flushing");
+}
+
+absl::Status PartitionStore::CreateCheckpoint(const std::string& dir) const {
+  rocksdb::Checkpoint* raw = nullptr;
+  auto s = rocksdb::Checkpoint::Create(db_.get(), &raw);
+  if (!s.ok()) return FromRocks(s, "checkpoint");
+  std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+  return FromRocks(checkpoint->CreateCheckpoint(dir), absl::StrCat("checkpoint into ", dir));
+}
+
+std::unique_ptr<rocksdb::Iterator> PartitionStore::NewIterator(keys::Cf family) const {
+  return std::unique_ptr<rocksdb::Iterator>(db_->NewIterator({}, cf(family)));
 }
 
 }  // namespace gridcase

@@ -61,13 +61,19 @@ struct ChainCheck {
   uint64_t signed_heads_verified = 0;  // with a public key: signed heads that hold
 };
 
+enum class OpenMode {
+  kReadWrite,  // creating the database if missing
+  kReadOnly,   // an existing database, never written (audits, rebuilds)
+};
+
 class PartitionStore {
  public:
-  // Opens (creating if missing) the database in `dir` and checks that it
-  // belongs to partition `id` and has a format this build understands.
-  // `env` (nullptr: the default) lets tests inject storage faults.
+  // Opens the database in `dir` and checks that it belongs to partition
+  // `id` and has a format this build understands. `env` (nullptr: the
+  // default) lets tests inject storage faults.
   static absl::StatusOr<std::unique_ptr<PartitionStore>> Open(
-      const std::string& dir, PartitionId id, rocksdb::Env* env = nullptr);
+      const std::string& dir, PartitionId id, rocksdb::Env* env = nullptr,
+      OpenMode mode = OpenMode::kReadWrite);
   ~PartitionStore();
 
   PartitionStore(const PartitionStore&) = delete;
@@ -84,6 +90,10 @@ class PartitionStore {
   absl::StatusOr<std::optional<Position>> FindEventId(
       absl::string_view event_id) const;
   absl::StatusOr<v1::Record> ReadRecord(Position p) const;
+  // A record with its chain hashes.
+  absl::StatusOr<v1::LogEntry> ReadLogEntry(Position p) const;
+  // Records from position `from` on, at most `limit`, in log order.
+  absl::Status ReadLog(Position from, size_t limit, std::vector<v1::LogEntry>* out) const;
   // The record with the highest position, if the log is not empty.
   absl::StatusOr<std::optional<ChainedRecord>> ReadLastRecord() const;
 
@@ -135,9 +145,22 @@ class PartitionStore {
   // Applies `batch` atomically and durably (sync=true).
   absl::Status Write(rocksdb::WriteBatch* batch);
 
+  // For building a store in bulk (the rebuild tool): applies `batch`
+  // without the write-ahead log. Nothing is durable until Flush().
+  absl::Status WriteUnsynced(rocksdb::WriteBatch* batch);
+  // Writes every memtable to table files and waits until they are synced.
+  absl::Status Flush();
+
+  // A consistent copy of the database in `dir` (which must not exist),
+  // hard-linking table files: cheap, and safe while writes go on.
+  absl::Status CreateCheckpoint(const std::string& dir) const;
+
+  // An iterator over one column family (comparisons, bulk reads).
+  std::unique_ptr<rocksdb::Iterator> NewIterator(keys::Cf family) const;
+
  private:
   PartitionStore(std::string dir, PartitionId id) : dir_(std::move(dir)), id_(id) {}
-  absl::Status CheckOrWriteMeta();
+  absl::Status CheckOrWriteMeta(OpenMode mode);
 
   std::string dir_;
   PartitionId id_;

@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "services/api/off_thread.h"
 #include "services/api/status.h"
 
 namespace gridcase::api {
@@ -123,23 +124,6 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetUnit(grpc::CallbackServerContext*
   return reactor;
 }
 
-namespace {
-
-// Runs `read` (which reads the store) off the completion thread, then
-// finishes the call with its result.
-template <typename T, typename Read>
-grpc::ServerUnaryReactor* OffThread(grpc::CallbackServerContext* context, T* response,
-                                    Read read) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  std::thread([reactor, response, read = std::move(read)] {
-    absl::StatusOr<T> result = read();
-    if (result.ok()) *response = std::move(*result);
-    reactor->Finish(ToGrpc(result.status()));
-  }).detach();
-  return reactor;
-}
-
-}  // namespace
 
 grpc::ServerUnaryReactor* AdminServiceImpl::GetWorkload(grpc::CallbackServerContext* context,
                                                         const v1::GetWorkloadRequest* request,
@@ -153,37 +137,6 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetStaffingReport(
     v1::StaffingReport* response) {
   return OffThread(context, response,
                    [this, area = request->area()] { return engine_->StaffingReport(area); });
-}
-
-grpc::ServerUnaryReactor* AuditServiceImpl::VerifyLog(grpc::CallbackServerContext* context,
-                                                      const v1::VerifyLogRequest* request,
-                                                      v1::VerifyLogResponse* response) {
-  return OffThread(context, response,
-                   [this, key = request->public_key_pem()]() -> absl::StatusOr<v1::VerifyLogResponse> {
-    auto checks = engine_->VerifyLog(key);
-    if (!checks.ok()) return checks.status();
-    v1::VerifyLogResponse out;
-    out.set_intact(true);
-    for (size_t i = 0; i < checks->size(); ++i) {
-      const ChainCheck& c = (*checks)[i];
-      auto* p = out.add_partitions();
-      p->set_partition(static_cast<uint32_t>(i));
-      p->set_records(c.records);
-      p->set_head(c.head);
-      p->set_first_bad_position(c.first_bad_position);
-      p->set_problem(c.problem);
-      p->set_signed_heads_verified(c.signed_heads_verified);
-      if (c.first_bad_position != 0) out.set_intact(false);
-    }
-    return out;
-  });
-}
-
-grpc::ServerUnaryReactor* AuditServiceImpl::GetCaseAsOf(grpc::CallbackServerContext* context,
-                                                        const v1::GetCaseAsOfRequest* request,
-                                                        v1::GetCaseAsOfResponse* response) {
-  return OffThread(context, response,
-                   [this, request = *request] { return engine_->GetCaseAsOf(request); });
 }
 
 }  // namespace gridcase::api

@@ -1,5 +1,6 @@
-// AdminService: deploying and reading workflow definitions. Callback API:
-// deployments complete from the engine's callback; reads are in memory.
+// AdminService: workflow definitions and the directory. Callback API:
+// deployments complete from the engine's callback; in-memory reads answer
+// at once; reads of the store run off the completion threads.
 #ifndef GRIDCASE_SERVICES_API_ADMIN_SERVICE_H_
 #define GRIDCASE_SERVICES_API_ADMIN_SERVICE_H_
 
@@ -45,23 +46,6 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
  private:
   Engine* const engine_;
   const Clock* const clock_;
-};
-
-// AuditService: proofs about the log.
-class AuditServiceImpl final : public v1::AuditService::CallbackService {
- public:
-  // `engine` must outlive the service.
-  explicit AuditServiceImpl(const Engine* engine) : engine_(engine) {}
-
-  grpc::ServerUnaryReactor* VerifyLog(grpc::CallbackServerContext* context,
-                                      const v1::VerifyLogRequest* request,
-                                      v1::VerifyLogResponse* response) override;
-  grpc::ServerUnaryReactor* GetCaseAsOf(grpc::CallbackServerContext* context,
-                                        const v1::GetCaseAsOfRequest* request,
-                                        v1::GetCaseAsOfResponse* response) override;
-
- private:
-  const Engine* const engine_;
 };
 
 }  // namespace gridcase::api

@@ -11,6 +11,7 @@
 #include "engine/engine.h"
 #include "grpcpp/grpcpp.h"
 #include "services/api/admin_service.h"
+#include "services/api/audit_service.h"
 #include "services/api/case_service.h"
 #include "services/api/event_service.h"
 

@@ -1,9 +1,10 @@
-// gridcase audit verify.
+// gridcase audit: verify, case, log, checkpoint, rebuild.
 #ifndef GRIDCASE_SERVICES_CLI_AUDIT_H_
 #define GRIDCASE_SERVICES_CLI_AUDIT_H_
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "services/cli/common.h"
 
@@ -21,6 +22,27 @@ struct AsOf {
   std::string happened_by;
 };
 int RunAuditCase(const GlobalOptions& options, const std::string& case_id, const AsOf& as_of);
+
+// Streams the log as JSON lines (LogEntry), from a position, filtered; with
+// `follow` it keeps printing new records until interrupted.
+struct LogQuery {
+  int64_t partition = -1;  // -1: every partition
+  uint64_t from = 0;
+  std::string case_id;
+  std::vector<std::string> types;
+  std::string area;
+  bool follow = false;
+};
+int RunAuditLog(const GlobalOptions& options, const LogQuery& query);
+
+// Asks the server for a checkpoint of its data directory.
+int RunAuditCheckpoint(const GlobalOptions& options, const std::string& name);
+
+// Replays the log of `data_dir` (a stopped server's, or a checkpoint) into
+// `scratch` and compares every derived column family. Exit 1 when they
+// differ, naming the first difference. Progress goes to stderr.
+int RunAuditRebuild(const GlobalOptions& options, const std::string& data_dir,
+                    const std::string& scratch);
 
 }  // namespace gridcase::cli
 

@@ -364,6 +364,39 @@ int Main(int argc, char** argv) {
   as_of_cmd->add_option("--happened-by", as_of.happened_by,
                         "RFC 3339 time: what had occurred by then");
 
+  LogQuery log_query;
+  CLI::App* log_cmd = audit_cmd->add_subcommand(
+      "log", "Print the log as stored, one JSON LogEntry per line (record, prevHash, hash), "
+             "from a position, filtered; --follow keeps printing new records");
+  log_cmd->add_option("--partition", log_query.partition,
+                      "Only this partition (default: every partition, one after another)")
+      ->check(CLI::NonNegativeNumber);
+  log_cmd->add_option("--from", log_query.from, "First position, in each partition read");
+  log_cmd->add_option("--case", log_query.case_id, "Only this case's records");
+  log_cmd->add_option("--type", log_query.types,
+                      "Only these event types (payload names: fever_reading, escalated...); "
+                      "repeatable");
+  log_cmd->add_option("--area", log_query.area, "Only events in grids at or under this unit");
+  log_cmd->add_flag("--follow", log_query.follow,
+                    "Keep the stream open and print records as they become durable");
+  std::string checkpoint_name;
+  CLI::App* checkpoint_cmd = audit_cmd->add_subcommand(
+      "checkpoint", "Have the server copy its data directory consistently, without stopping, "
+                    "into DATA_DIR/checkpoints/NAME (for audit rebuild)");
+  checkpoint_cmd->add_option("name", checkpoint_name, "Name (default: the UTC time)");
+  std::string rebuild_data_dir, rebuild_into;
+  CLI::App* rebuild_cmd = audit_cmd->add_subcommand(
+      "rebuild", "Replay a data directory's log into an empty one through the engine's "
+                 "appliers and compare every derived column family; exit 1 naming the first "
+                 "difference. Works without a server, on a stopped server's data directory "
+                 "or a checkpoint; never writes to --data-dir");
+  rebuild_cmd->add_option("--data-dir", rebuild_data_dir, "The data directory to check")
+      ->required();
+  rebuild_cmd->add_option("--into", rebuild_into,
+                          "An empty (or new) directory to rebuild into; it ends a complete "
+                          "data directory")
+      ->required();
+
   CLI::App* demo_cmd = app.add_subcommand(
       "demo", "Play the seed's stories (the guard's readings, a medicine request, a "
               "recovered patient) against the server and print what the engine decided");
@@ -398,6 +431,9 @@ int Main(int argc, char** argv) {
     if (demo_cmd->parsed()) return RunDemo(options);
     if (verify_cmd->parsed()) return RunAuditVerify(options, public_key_file);
     if (as_of_cmd->parsed()) return RunAuditCase(options, as_of_case, as_of);
+    if (log_cmd->parsed()) return RunAuditLog(options, log_query);
+    if (checkpoint_cmd->parsed()) return RunAuditCheckpoint(options, checkpoint_name);
+    if (rebuild_cmd->parsed()) return RunAuditRebuild(options, rebuild_data_dir, rebuild_into);
     if (import_cmd->parsed()) {
       return RunDirectoryImport(options, directory_file, directory_actor,
                                 std::max<size_t>(1, directory_batch));

@@ -10,8 +10,8 @@
 #include "engine/signer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "rocksdb/db.h"
 #include "tests/support/events.h"
+#include "tests/support/raw_partition.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/workflows.h"
 
@@ -23,40 +23,7 @@ using ::gridcase::testing::NoteEvent;
 using ::gridcase::testing::Req;
 using ::testing::HasSubstr;
 
-// The partition database opened directly, as someone with access to the
-// disk could.
-class RawPartition {
- public:
-  explicit RawPartition(const std::string& dir) {
-    std::vector<rocksdb::ColumnFamilyDescriptor> families;
-    for (int i = 0; i < keys::kCfCount; ++i) {
-      families.emplace_back(keys::CfName(static_cast<keys::Cf>(i)), rocksdb::ColumnFamilyOptions());
-    }
-    rocksdb::DB* db = nullptr;
-    auto s = rocksdb::DB::Open(rocksdb::DBOptions(), dir, families, &handles_, &db);
-    EXPECT_TRUE(s.ok()) << s.ToString();
-    db_.reset(db);
-  }
-  ~RawPartition() {
-    for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
-  }
-  rocksdb::ColumnFamilyHandle* events() { return handles_[static_cast<int>(keys::Cf::kEvents)]; }
-  std::string Get(uint64_t position) {
-    std::string value;
-    EXPECT_TRUE(db_->Get({}, events(), keys::EventKey(Position(position)), &value).ok());
-    return value;
-  }
-  void Put(uint64_t position, const std::string& value) {
-    EXPECT_TRUE(db_->Put({}, events(), keys::EventKey(Position(position)), value).ok());
-  }
-  void Delete(uint64_t position) {
-    EXPECT_TRUE(db_->Delete({}, events(), keys::EventKey(Position(position))).ok());
-  }
-
- private:
-  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
-  std::unique_ptr<rocksdb::DB> db_;
-};
+using ::gridcase::testing::RawPartition;
 
 class ChainTest : public ::testing::Test {
  protected:
@@ -183,23 +150,9 @@ TEST_F(ChainTest, ARewriteThatRecomputesEveryHashIsCaughtBySignedHeads) {
     // Someone with the disk changes record 12 and recomputes every hash
     // after it: the chain alone cannot tell.
     RawPartition raw(PartitionDir());
-    std::string prev;
-    for (uint64_t position = 12; position <= signed_position; ++position) {
-      StoredRecord stored;
-      const std::string value = raw.Get(position);
-      ASSERT_TRUE(DecodeStoredRecord(value, &stored).ok());
-      std::string bytes(stored.record_bytes);
-      if (position == 12) {
-        v1::Record record;
-        ASSERT_TRUE(record.ParseFromString(bytes));
-        record.mutable_event()->mutable_actor()->set_id("someone-else");
-        bytes = record.SerializeAsString();
-        prev = std::string(stored.prev_hash);
-      }
-      const std::string hash = ChainHash(prev, bytes);
-      raw.Put(position, EncodeStoredRecord(bytes, prev, hash));
-      prev = hash;
-    }
+    testing::RewriteConsistently(raw, 12, signed_position, [](v1::Record* record) {
+      record->mutable_event()->mutable_actor()->set_id("someone-else");
+    });
   }
   Open();
   EXPECT_EQ(engine_->VerifyLog()->front().first_bad_position, 0u);  // the chain holds...

@@ -27,20 +27,7 @@ using workflow::kSecondUs;
 constexpr int64_t kHourUs = 3600 * kSecondUs;
 constexpr int64_t kStartUs = 1582372800LL * 1000000;
 
-// deploy/examples/directory.jsonl: one district down to two grids, with
-// workers, paired cadres, a secretary and officers.
-std::vector<v1::DirectoryEntry> ExampleDirectory() {
-  std::ifstream in(std::string(SOURCE_DIR) + "/deploy/examples/directory.jsonl");
-  std::vector<v1::DirectoryEntry> out;
-  std::string line;
-  while (std::getline(in, line)) {
-    v1::DirectoryEntry e;
-    EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(line, &e).ok()) << line;
-    out.push_back(e);
-  }
-  EXPECT_EQ(out.size(), 14u);
-  return out;
-}
+using ::gridcase::testing::ExampleDirectory;
 
 v1::DirectoryEntry Unavailable(const std::string& person, int64_t from_us, int64_t until_us) {
   v1::DirectoryEntry e;

@@ -12,7 +12,10 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "engine/data_dir.h"
+#include "engine/engine.h"
 #include "tests/integration/child_server.h"
+#include "tests/support/raw_partition.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/workflows.h"
 
@@ -36,12 +39,27 @@ std::string Slurp(const std::string& path) {
 
 class CliTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    server_ = std::make_unique<testing::ChildServer>(
-        GRIDCASED_PATH,
-        std::vector<std::string>{"--data-dir", dir_.Sub("data"), "--listen", "127.0.0.1:0",
-                                 "--workflows", testing::ShippedWorkflowDir()});
+  void SetUp() override { StartServer(); }
+
+  void StartServer(std::vector<std::string> extra = {}) {
+    std::vector<std::string> args{"--data-dir", dir_.Sub("data"), "--listen", "127.0.0.1:0",
+                                  "--workflows", testing::ShippedWorkflowDir()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    server_ = std::make_unique<testing::ChildServer>(GRIDCASED_PATH, args);
     ASSERT_NE(server_->port(), 0) << server_->output();
+  }
+
+  // Stops the server as an operator would (SIGTERM: drain, final signature).
+  void StopServer() {
+    const int status = server_->KillAndWait(SIGTERM);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << server_->output();
+  }
+
+  // The directory of the partition holding `case_id`.
+  std::string PartitionDirOf(const std::string& case_id) {
+    auto count = ReadPartitionCount(dir_.Sub("data"));
+    EXPECT_TRUE(count.ok()) << count.status();
+    return PartitionDir(dir_.Sub("data"), static_cast<uint32_t>(Fnv1a64(case_id) % *count));
   }
 
   // Runs the CLI against the server with `args`; `input` becomes its stdin.
@@ -205,6 +223,79 @@ TEST_F(CliTest, ExitCodesSayWhatWentWrong) {
   server_->KillAndWait(SIGKILL);
   r = Cli({"--timeout", "2", "case", "get", "c2"});
   EXPECT_EQ(r.exit_code, 3) << r.err;
+}
+
+TEST_F(CliTest, AuditLogCheckpointAndRebuild) {
+  ASSERT_EQ(Cli({"submit", "--lines", "-f", kExamples + "security-guard.jsonl"}).exit_code, 0);
+  CliRun r = Cli({"audit", "log", "--case", "resident-0222-017"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::istringstream lines(r.out);
+  std::string line;
+  int n = 0;
+  while (std::getline(lines, line)) {
+    ++n;
+    EXPECT_THAT(line, HasSubstr("\"caseVersion\":\"" + std::to_string(n) + "\""));
+    EXPECT_THAT(line, HasSubstr("\"prevHash\":"));
+  }
+  EXPECT_GE(n, 4);  // four readings and what they led to
+  r = Cli({"audit", "log", "--type", "fever_reading"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("4 records"));
+  r = Cli({"audit", "log", "--type", "temperature"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("INVALID_ARGUMENT: event_types: temperature"));
+
+  r = Cli({"audit", "checkpoint", "cp1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string checkpoint = dir_.Sub("data") + "/checkpoints/cp1";
+  EXPECT_THAT(r.out, HasSubstr(checkpoint));
+  r = Cli({"audit", "rebuild", "--data-dir", checkpoint, "--into", dir_.Sub("rebuilt")});
+  ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+  EXPECT_THAT(r.out, HasSubstr("\"result\": \"identical\""));
+  EXPECT_THAT(r.out, HasSubstr("\"recordsPerSecond\""));
+  EXPECT_THAT(r.err, HasSubstr("comparing: "));
+  // Never over something: the scratch directory must be empty.
+  r = Cli({"audit", "rebuild", "--data-dir", checkpoint, "--into", dir_.Sub("rebuilt")});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("is not empty"));
+}
+
+TEST_F(CliTest, AuditVerifyNamesTheRecordChangedWhileTheServerWasStopped) {
+  ASSERT_EQ(Cli({"submit", "--lines", "-f", kExamples + "security-guard.jsonl"}).exit_code, 0);
+  StopServer();
+  {
+    // One byte of the second record of the guard's partition.
+    testing::RawPartition raw(PartitionDirOf("resident-0222-017"));
+    std::string value = raw.Get(2);
+    value[value.size() / 3] ^= 0x01;
+    raw.Put(2, value);
+  }
+  StartServer();
+  CliRun r = Cli({"audit", "verify"});
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("\"firstBadPosition\": \"2\""));
+  EXPECT_THAT(r.out, HasSubstr("its bytes do not match its hash"));
+  EXPECT_THAT(r.err, HasSubstr("the log has been altered"));
+}
+
+TEST_F(CliTest, AuditVerifyWithThePublicKeyCatchesAConsistentRewrite) {
+  StopServer();
+  const std::string key = dir_.Sub("head.key");
+  StartServer({"--signing-key", key});
+  ASSERT_EQ(Cli({"submit", "--lines", "-f", kExamples + "security-guard.jsonl"}).exit_code, 0);
+  StopServer();  // signs the heads once more on the way down
+  {
+    testing::RawPartition raw(PartitionDirOf("resident-0222-017"));
+    testing::RewriteConsistently(raw, 2, raw.LastPosition(), [](v1::Record* record) {
+      record->mutable_event()->mutable_actor()->set_id("someone-else");
+    });
+  }
+  StartServer({"--signing-key", key});
+  CliRun r = Cli({"audit", "verify"});
+  EXPECT_EQ(r.exit_code, 0) << "the chain alone cannot tell: " << r.out;
+  r = Cli({"audit", "verify", "--public-key", key + ".pub", "--table"});
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("rewritten"));
 }
 
 }  // namespace

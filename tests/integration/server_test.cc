@@ -309,5 +309,90 @@ TEST_F(ServerTest, ShutdownAnswersStreamsAndReportsNotServing) {
             grpc::StatusCode::UNAVAILABLE);
 }
 
+TEST_F(ServerTest, ReadLogStreamsRecordsWithHashesAndFollowsNewOnes) {
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(Submit(Fever("rl-" + std::to_string(i), "rl-case", 38.4, NowUs())).ok());
+  }
+  auto audit = v1::AuditService::NewStub(channel_);
+  // The case's records so far, then the stream stays open for more.
+  v1::ReadLogRequest request;
+  request.set_case_id("rl-case");
+  request.set_follow(true);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  auto stream = audit->ReadLog(&ctx, request);
+  auto state = engine_->GetCase("rl-case");
+  ASSERT_TRUE(state.ok());
+  v1::LogEntry entry;
+  std::string prev_hash;
+  for (uint64_t v = 1; v <= state->version(); ++v) {
+    ASSERT_TRUE(stream->Read(&entry)) << "version " << v;
+    EXPECT_EQ(entry.record().case_version(), v);
+    EXPECT_EQ(entry.hash().size(), 32u);
+    EXPECT_EQ(entry.prev_hash().size(), 32u);
+  }
+  // A record committed after the reader caught up reaches it.
+  ASSERT_TRUE(Submit(NoteEvent("rl-later", "rl-case", "called back", NowUs())).ok());
+  ASSERT_TRUE(stream->Read(&entry));
+  EXPECT_EQ(entry.record().event().event_id(), "rl-later");
+  EXPECT_EQ(entry.record().case_version(), state->version() + 1);
+  ctx.TryCancel();
+  while (stream->Read(&entry)) {
+  }
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);
+
+  // Without follow the stream ends after the last durable record; bad
+  // filters are refused before anything is sent.
+  grpc::ClientContext once;
+  v1::ReadLogRequest all;
+  all.add_event_types("fever_reading");
+  auto dump = audit->ReadLog(&once, all);
+  int fevers = 0;
+  while (dump->Read(&entry)) ++fevers;
+  EXPECT_TRUE(dump->Finish().ok());
+  EXPECT_EQ(fevers, 5);
+  grpc::ClientContext bad_ctx;
+  v1::ReadLogRequest bad;
+  bad.set_partition(4);
+  auto refused = audit->ReadLog(&bad_ctx, bad);
+  EXPECT_FALSE(refused->Read(&entry));
+  const grpc::Status st = refused->Finish();
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(st.error_message(), HasSubstr("partition: 4 is not a partition (there are 4)"));
+}
+
+TEST_F(ServerTest, AFollowerDoesNotHoldUpShutdown) {
+  auto audit = v1::AuditService::NewStub(channel_);
+  v1::ReadLogRequest request;
+  request.set_follow(true);
+  grpc::ClientContext ctx;
+  auto stream = audit->ReadLog(&ctx, request);
+  // The follower is caught up and waiting when the server shuts down.
+  ASSERT_TRUE(Submit(Fever("sd-1", "sd-case", 36.6, NowUs())).ok());
+  v1::LogEntry entry;
+  ASSERT_TRUE(stream->Read(&entry));
+  server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
+  while (stream->Read(&entry)) {
+  }
+  EXPECT_FALSE(stream->Finish().ok());
+}
+
+TEST_F(ServerTest, CheckpointCopiesTheDataDirectoryWhileServing) {
+  ASSERT_TRUE(Submit(Fever("cp-1", "cp-case", 38.4, NowUs())).ok());
+  auto audit = v1::AuditService::NewStub(channel_);
+  v1::CheckpointRequest request;
+  request.set_name("before-audit");
+  v1::CheckpointResponse response;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(audit->Checkpoint(&ctx, request, &response).ok());
+  EXPECT_EQ(response.dir(), dir_.Sub("data") + "/checkpoints/before-audit");
+  ASSERT_EQ(response.positions_size(), 4);
+  const uint32_t p = engine_->PartitionOf("cp-case").value();
+  EXPECT_GT(response.positions(static_cast<int>(p)), 0u);
+  grpc::ClientContext again;
+  EXPECT_EQ(audit->Checkpoint(&again, request, &response).error_code(),
+            grpc::StatusCode::ALREADY_EXISTS);
+}
+
 }  // namespace
 }  // namespace gridcase

@@ -4,6 +4,7 @@
 #include <future>
 #include <sstream>
 
+#include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 
 namespace gridcase::testing {
@@ -46,6 +47,19 @@ void DeployShippedWorkflows(Engine& engine) {
     auto r = DeploySync(engine, ShippedWorkflow(file), file);
     ASSERT_TRUE(r.ok()) << r.status();
   }
+}
+
+std::vector<v1::DirectoryEntry> ExampleDirectory() {
+  std::ifstream in(std::string(SOURCE_DIR) + "/deploy/examples/directory.jsonl");
+  std::vector<v1::DirectoryEntry> out;
+  std::string line;
+  while (std::getline(in, line)) {
+    v1::DirectoryEntry e;
+    EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(line, &e).ok()) << line;
+    out.push_back(e);
+  }
+  EXPECT_EQ(out.size(), 14u);
+  return out;
 }
 
 }  // namespace gridcase::testing

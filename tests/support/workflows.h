@@ -1,9 +1,10 @@
-// Waiting on the engine, and the workflows shipped in deploy/workflows, for
-// tests.
+// Waiting on the engine, the workflows shipped in deploy/workflows and the
+// example directory, for tests.
 #ifndef GRIDCASE_TESTS_SUPPORT_WORKFLOWS_H_
 #define GRIDCASE_TESTS_SUPPORT_WORKFLOWS_H_
 
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "engine/engine.h"
@@ -23,6 +24,11 @@ absl::StatusOr<v1::DeployWorkflowResponse> DeploySync(Engine& engine, const std:
                                                       const std::string& file);
 // Deploys epidemic-case and help-request; fails the test if either fails.
 void DeployShippedWorkflows(Engine& engine);
+
+// deploy/examples/directory.jsonl: one district down to two grids
+// (jiangan-07-03 and -04), with workers, paired cadres, a secretary and
+// officers.
+std::vector<v1::DirectoryEntry> ExampleDirectory();
 
 }  // namespace gridcase::testing
 

@@ -1,0 +1,34 @@
+// The layout of a data directory, shared by the engine, checkpoints and
+// the rebuild tool:
+//
+//   DIR/GRIDCASE          "gridcase data directory", format, partition count
+//   DIR/partition-NNN/    one RocksDB database per partition
+//   DIR/checkpoints/NAME/ checkpoints taken while serving (a data directory each)
+#ifndef GRIDCASE_ENGINE_DATA_DIR_H_
+#define GRIDCASE_ENGINE_DATA_DIR_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace gridcase {
+
+// DIR/partition-NNN.
+std::string PartitionDir(const std::string& data_dir, uint32_t partition);
+
+// Reads DIR/GRIDCASE, or creates it in an empty (or missing) DIR with
+// `wanted` partitions (0: kDefaultPartitions). FAILED_PRECONDITION when DIR
+// holds something else or `wanted` differs from the stored count.
+absl::StatusOr<uint32_t> ResolvePartitions(const std::string& data_dir, uint32_t wanted);
+
+// The partition count of an existing data directory. NOT_FOUND when DIR has
+// no GRIDCASE file.
+absl::StatusOr<uint32_t> ReadPartitionCount(const std::string& data_dir);
+
+// Writes DIR/GRIDCASE durably (temporary file, fsync, rename, fsync of DIR).
+absl::Status WriteMarker(const std::string& data_dir, uint32_t partitions);
+
+}  // namespace gridcase
+
+#endif  // GRIDCASE_ENGINE_DATA_DIR_H_

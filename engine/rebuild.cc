@@ -1,0 +1,367 @@
+#include "engine/rebuild.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <future>
+#include <thread>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "engine/chain.h"
+#include "engine/data_dir.h"
+#include "engine/directory.h"
+#include "engine/workflow/logic.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "google/protobuf/util/time_util.h"
+
+namespace gridcase {
+namespace {
+
+namespace fs = std::filesystem;
+using keys::Cf;
+
+// Case states are written to the scratch store every this many records, so
+// that memory stays bounded however long the log.
+constexpr uint64_t kFlushEvery = 50000;
+
+absl::string_view View(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
+
+std::string Printable(absl::string_view bytes) {
+  std::string out;
+  for (unsigned char c : bytes) {
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      out += static_cast<char>(c);
+    } else {
+      char buf[5];
+      std::snprintf(buf, sizeof(buf), "\\x%02x", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+
+std::string PositionText(absl::string_view value) {
+  if (value.size() != 8) return absl::StrCat("(not a position: ", Printable(value), ")");
+  return absl::StrCat("position ", keys::DecodeFixed64Be(value));
+}
+
+// The key of a derived row in words, and the case it belongs to.
+void DescribeKey(Cf cf, absl::string_view key, RebuildDifference* d) {
+  d->key = Printable(key);
+  switch (cf) {
+    case Cf::kCases:
+      d->case_id = std::string(key);
+      break;
+    case Cf::kCaseEvents: {
+      const size_t zero = key.find('\0');
+      if (zero == absl::string_view::npos || key.size() != zero + 9) break;
+      d->case_id = std::string(key.substr(0, zero));
+      d->key = absl::StrCat(d->case_id, " version ", keys::DecodeFixed64Be(key.substr(zero + 1)));
+      break;
+    }
+    case Cf::kIndex: {
+      const size_t zero = key.rfind('\0');
+      if (key.empty() || zero == absl::string_view::npos) break;
+      d->case_id = std::string(key.substr(zero + 1));
+      d->key = absl::StrCat("index ", std::string(1, key[0]), " ",
+                            Printable(key.substr(1, zero - 1)), " of ", d->case_id);
+      break;
+    }
+    case Cf::kTimers:
+      if (auto t = keys::DecodeTimerKey(key)) {
+        d->case_id = t->case_id;
+        d->key = absl::StrCat(
+            "deadline ", t->deadline, " of ", t->case_id, " due ",
+            google::protobuf::util::TimeUtil::ToString(
+                google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(t->due_us)));
+      }
+      break;
+    case Cf::kDedup:
+      d->key = absl::StrCat("event_id ", Printable(key));
+      break;
+    default:
+      break;
+  }
+}
+
+std::string DescribeValue(Cf cf, absl::string_view value) {
+  switch (cf) {
+    case Cf::kCases: {
+      v1::CaseState s;
+      if (!s.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+        return absl::StrCat("(does not parse: ", value.size(), " bytes)");
+      }
+      return s.ShortDebugString();
+    }
+    case Cf::kCaseEvents:
+    case Cf::kDedup:
+      return PositionText(value);
+    default:
+      return value.empty() ? "(present)" : Printable(value);
+  }
+}
+
+// Equal rows: the same bytes, or for case states the same message (a map
+// field may serialize in another order).
+bool SameValue(Cf cf, absl::string_view a, absl::string_view b) {
+  if (a == b) return true;
+  if (cf != Cf::kCases) return false;
+  v1::CaseState x, y;
+  return x.ParseFromArray(a.data(), static_cast<int>(a.size())) &&
+         y.ParseFromArray(b.data(), static_cast<int>(b.size())) &&
+         google::protobuf::util::MessageDifferencer::Equals(x, y);
+}
+
+std::optional<RebuildDifference> CompareFamily(const PartitionStore& live,
+                                               const PartitionStore& rebuilt, Cf cf) {
+  auto a = live.NewIterator(cf);
+  auto b = rebuilt.NewIterator(cf);
+  a->SeekToFirst();
+  b->SeekToFirst();
+  auto differ = [&](absl::string_view key, const rocksdb::Iterator* l,
+                    const rocksdb::Iterator* r) {
+    RebuildDifference d;
+    d.partition = live.id().value();
+    d.family = keys::CfName(cf);
+    DescribeKey(cf, key, &d);
+    if (l) d.live = DescribeValue(cf, View(l->value()));
+    if (r) d.rebuilt = DescribeValue(cf, View(r->value()));
+    if (cf == Cf::kDedup && d.case_id.empty()) {
+      const rocksdb::Iterator* either = l ? l : r;
+      if (either->value().size() == 8) {
+        auto rec = live.ReadRecord(Position(keys::DecodeFixed64Be(View(either->value()))));
+        if (rec.ok()) d.case_id = rec->event().case_id();
+      }
+    }
+    return d;
+  };
+  while (a->Valid() || b->Valid()) {
+    if (a->Valid() && b->Valid() && a->key() == b->key()) {
+      if (!SameValue(cf, View(a->value()), View(b->value()))) {
+        return differ(View(a->key()), a.get(), b.get());
+      }
+      a->Next();
+      b->Next();
+    } else if (!b->Valid() || (a->Valid() && a->key().compare(b->key()) < 0)) {
+      return differ(View(a->key()), a.get(), nullptr);
+    } else {
+      return differ(View(b->key()), nullptr, b.get());
+    }
+  }
+  if (!a->status().ok() || !b->status().ok()) {
+    RebuildDifference d;
+    d.partition = live.id().value();
+    d.family = keys::CfName(cf);
+    d.key = "(unreadable)";
+    d.live = a->status().ToString();
+    d.rebuilt = b->status().ToString();
+    return d;
+  }
+  return std::nullopt;
+}
+
+struct PartitionResult {
+  uint64_t records = 0;
+  uint64_t cases = 0;
+};
+
+// Replays `src`'s log into the empty `dst`.
+absl::StatusOr<PartitionResult> Replay(const PartitionStore& src, PartitionStore* dst,
+                                       const CaseLogic& logic,
+                                       std::atomic<uint64_t>* replayed) {
+  PartitionResult result;
+  rocksdb::WriteBatch batch;
+  // Meta (format, partition, signed heads) is not derived: copied as is.
+  {
+    auto meta = src.NewIterator(Cf::kMeta);
+    for (meta->SeekToFirst(); meta->Valid(); meta->Next()) {
+      batch.Put(dst->cf(Cf::kMeta), meta->key(), meta->value());
+    }
+    if (auto st = FromRocks(meta->status(), "reading meta"); !st.ok()) return st;
+  }
+  absl::flat_hash_map<std::string, v1::CaseState> touched;
+  auto flush = [&]() -> absl::Status {
+    for (const auto& [id, state] : touched) {
+      batch.Put(dst->cf(Cf::kCases), id, state.SerializeAsString());
+    }
+    touched.clear();
+    auto st = dst->WriteUnsynced(&batch);
+    batch.Clear();
+    return st;
+  };
+  auto it = src.NewIterator(Cf::kEvents);
+  uint64_t expected = 1;
+  for (it->SeekToFirst(); it->Valid(); it->Next(), ++expected) {
+    const auto position = keys::DecodeEventKey(View(it->key()));
+    if (!position || position->value() != expected) {
+      return absl::DataLossError(absl::StrCat(
+          "partition ", src.id().value(), ": record ", expected,
+          " is missing from the log; run `gridcase audit verify` for the whole story"));
+    }
+    StoredRecord stored;
+    v1::Record record;
+    if (!DecodeStoredRecord(View(it->value()), &stored).ok() ||
+        !record.ParseFromArray(stored.record_bytes.data(),
+                               static_cast<int>(stored.record_bytes.size()))) {
+      return absl::DataLossError(absl::StrCat("partition ", src.id().value(), ": record ",
+                                              expected, " does not parse"));
+    }
+    const std::string& case_id = record.event().case_id();
+    batch.Put(dst->cf(Cf::kEvents), it->key(), it->value());
+    batch.Put(dst->cf(Cf::kCaseEvents),
+              keys::CaseEventKey(case_id, CaseVersion(record.case_version())), it->key());
+    if (record.caused_by() == 0) batch.Put(dst->cf(Cf::kDedup), record.event().event_id(), it->key());
+
+    auto slot = touched.find(case_id);
+    if (slot == touched.end()) {
+      auto before = dst->ReadCase(case_id);
+      if (!before.ok()) return before.status();
+      slot = touched.emplace(case_id, before->value_or(v1::CaseState())).first;
+    }
+    logic.Apply(record, &slot->second);
+    ++result.records;
+    if (result.records % kFlushEvery == 0) {
+      if (auto st = flush(); !st.ok()) return st;
+      replayed->fetch_add(kFlushEvery, std::memory_order_relaxed);
+    }
+  }
+  if (auto st = FromRocks(it->status(), "reading log"); !st.ok()) return st;
+  if (auto st = flush(); !st.ok()) return st;
+  replayed->fetch_add(result.records % kFlushEvery, std::memory_order_relaxed);
+
+  // Index and timer rows follow from each case's final state.
+  auto cases = dst->NewIterator(Cf::kCases);
+  for (cases->SeekToFirst(); cases->Valid(); cases->Next()) {
+    v1::CaseState state;
+    if (!state.ParseFromArray(cases->value().data(), static_cast<int>(cases->value().size()))) {
+      return absl::InternalError("a rebuilt case state does not parse");
+    }
+    for (const auto& k : IndexKeysOf(state)) batch.Put(dst->cf(Cf::kIndex), k, rocksdb::Slice());
+    for (const auto& k : TimerKeysOf(state)) batch.Put(dst->cf(Cf::kTimers), k, rocksdb::Slice());
+    if (++result.cases % 10000 == 0) {
+      if (auto st = dst->WriteUnsynced(&batch); !st.ok()) return st;
+      batch.Clear();
+    }
+  }
+  if (auto st = FromRocks(cases->status(), "reading rebuilt cases"); !st.ok()) return st;
+  if (auto st = dst->WriteUnsynced(&batch); !st.ok()) return st;
+  if (auto st = dst->Flush(); !st.ok()) return st;
+  return result;
+}
+
+}  // namespace
+
+absl::Status LoadDeployments(const std::vector<const PartitionStore*>& stores,
+                             workflow::Registry* registry) {
+  std::vector<v1::WorkflowDefinition> deployed;
+  for (const PartitionStore* store : stores) {
+    auto st = store->ForEachRecordOfCases(workflow::WorkflowCaseId(""), [&](const v1::Record& r) {
+      if (r.event().has_workflow_deployed()) {
+        deployed.push_back(r.event().workflow_deployed().definition());
+      }
+      return absl::OkStatus();
+    });
+    if (!st.ok()) return st;
+  }
+  std::sort(deployed.begin(), deployed.end(), [](const auto& a, const auto& b) {
+    return std::make_pair(a.name(), a.version()) < std::make_pair(b.name(), b.version());
+  });
+  for (const auto& proto : deployed) {
+    auto def = workflow::Definition::FromProto(proto);
+    if (!def.ok()) {
+      return absl::DataLossError(absl::StrCat("stored workflow ", proto.name(), " v",
+                                              proto.version(), " does not validate: ",
+                                              def.status().message()));
+    }
+    if (auto st = registry->Add(*def); !st.ok()) {
+      return absl::DataLossError(absl::StrCat("stored workflows: ", st.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<RebuildReport> RebuildAndCompare(const RebuildOptions& options) {
+  using Clock = std::chrono::steady_clock;
+  auto count = ReadPartitionCount(options.data_dir);
+  if (!count.ok()) return count.status();
+  std::error_code ec;
+  if (options.scratch_dir.empty()) return absl::InvalidArgumentError("scratch directory: not set");
+  if (fs::exists(options.scratch_dir, ec) && !fs::is_empty(options.scratch_dir, ec)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(options.scratch_dir, " is not empty: rebuild into an empty directory"));
+  }
+  std::vector<std::unique_ptr<PartitionStore>> live, rebuilt;
+  std::vector<const PartitionStore*> sources;
+  RebuildProgress progress;
+  for (uint32_t i = 0; i < *count; ++i) {
+    auto store = PartitionStore::Open(PartitionDir(options.data_dir, i), PartitionId(i), nullptr,
+                                      OpenMode::kReadOnly);
+    if (!store.ok()) return store.status();
+    auto last = (*store)->ReadLastRecord();
+    if (!last.ok()) return last.status();
+    if (last->has_value()) progress.total += (*last)->record.position();
+    sources.push_back(store->get());
+    live.push_back(std::move(*store));
+  }
+  if (auto st = ResolvePartitions(options.scratch_dir, *count); !st.ok()) return st.status();
+  for (uint32_t i = 0; i < *count; ++i) {
+    auto store = PartitionStore::Open(PartitionDir(options.scratch_dir, i), PartitionId(i));
+    if (!store.ok()) return store.status();
+    rebuilt.push_back(std::move(*store));
+  }
+
+  workflow::Registry registry;
+  if (auto st = LoadDeployments(sources, &registry); !st.ok()) return st;
+  Directory directory;  // replay never consults it: only deciding does
+  const workflow::WorkflowLogic logic(&registry, &directory);
+
+  RebuildReport report;
+  report.partitions = *count;
+  auto report_progress = [&](const char* phase, uint64_t replayed) {
+    if (!options.progress) return;
+    progress.phase = phase;
+    progress.replayed = replayed;
+    options.progress(progress);
+  };
+
+  // Partitions are independent: replay them side by side.
+  const auto replay_start = Clock::now();
+  std::atomic<uint64_t> replayed{0};
+  std::atomic<uint32_t> next{0};
+  std::vector<absl::StatusOr<PartitionResult>> results(*count, PartitionResult{});
+  const unsigned workers = std::max(1u, std::min(*count, std::thread::hardware_concurrency()));
+  std::vector<std::future<void>> running;
+  for (unsigned w = 0; w < workers; ++w) {
+    running.push_back(std::async(std::launch::async, [&] {
+      for (uint32_t i; (i = next.fetch_add(1)) < *count;) {
+        results[i] = Replay(*live[i], rebuilt[i].get(), logic, &replayed);
+      }
+    }));
+  }
+  for (auto& f : running) {
+    while (f.wait_for(std::chrono::milliseconds(250)) != std::future_status::ready) {
+      report_progress("replaying", replayed.load(std::memory_order_relaxed));
+    }
+  }
+  report.replay_seconds = std::chrono::duration<double>(Clock::now() - replay_start).count();
+  for (auto& r : results) {
+    if (!r.ok()) return r.status();
+    report.records += r->records;
+    report.cases += r->cases;
+  }
+  report_progress("comparing", report.records);
+
+  const auto compare_start = Clock::now();
+  for (uint32_t i = 0; i < *count && !report.difference; ++i) {
+    for (Cf cf : {Cf::kCaseEvents, Cf::kDedup, Cf::kCases, Cf::kIndex, Cf::kTimers}) {
+      report.difference = CompareFamily(*live[i], *rebuilt[i], cf);
+      if (report.difference) break;
+    }
+  }
+  report.compare_seconds = std::chrono::duration<double>(Clock::now() - compare_start).count();
+  return report;
+}
+
+}  // namespace gridcase

@@ -1,0 +1,107 @@
+#include "services/api/audit_service.h"
+
+#include <chrono>
+#include <utility>
+#include <vector>
+
+#include "engine/log_reader.h"
+#include "services/api/off_thread.h"
+#include "services/api/status.h"
+
+namespace gridcase::api {
+namespace {
+
+// Records sent per read of the store, and records looked at per read when
+// filters drop most of them (so cancellation is noticed promptly).
+constexpr size_t kReadBatch = 256;
+constexpr size_t kScanMax = 4096;
+// How long a follower waits for a commit before checking on its client.
+constexpr std::chrono::milliseconds kFollowPoll(250);
+
+}  // namespace
+
+grpc::Status AuditServiceImpl::ReadLog(grpc::ServerContext* context,
+                                       const v1::ReadLogRequest* request,
+                                       grpc::ServerWriter<v1::LogEntry>* writer) {
+  if (readers_.fetch_add(1) >= kReadersMax) {
+    readers_.fetch_sub(1);
+    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                        "too many log readers at once (" + std::to_string(kReadersMax) +
+                            "); retry later");
+  }
+  struct Release {
+    std::atomic<int>* n;
+    ~Release() { n->fetch_sub(1); }
+  } release{&readers_};
+
+  auto reader = LogReader::Create(engine_, *request);
+  if (!reader.ok()) return ToGrpc(reader.status());
+  std::vector<v1::LogEntry> batch;
+  for (;;) {
+    if (context->IsCancelled()) {
+      return grpc::Status(grpc::StatusCode::CANCELLED, "the reader cancelled");
+    }
+    // Read the generation first: a commit after it wakes the wait below.
+    const uint64_t seen = engine_->commit_generation();
+    batch.clear();
+    bool caught_up = false;
+    if (auto st = (*reader)->Next(kReadBatch, kScanMax, &batch, &caught_up); !st.ok()) {
+      return ToGrpc(st);
+    }
+    for (const v1::LogEntry& entry : batch) {
+      if (!writer->Write(entry)) {
+        return grpc::Status(grpc::StatusCode::CANCELLED, "the reader went away");
+      }
+    }
+    if (!caught_up) continue;
+    if (!request->follow()) return grpc::Status::OK;
+    engine_->AwaitCommit(seen, kFollowPoll);
+  }
+}
+
+grpc::ServerUnaryReactor* AuditServiceImpl::Checkpoint(grpc::CallbackServerContext* context,
+                                                       const v1::CheckpointRequest* request,
+                                                       v1::CheckpointResponse* response) {
+  return OffThread(context, response,
+                   [this, name = request->name()]() -> absl::StatusOr<v1::CheckpointResponse> {
+                     auto info = engine_->Checkpoint(name);
+                     if (!info.ok()) return info.status();
+                     v1::CheckpointResponse out;
+                     out.set_dir(info->dir);
+                     for (uint64_t p : info->positions) out.add_positions(p);
+                     return out;
+                   });
+}
+
+grpc::ServerUnaryReactor* AuditServiceImpl::VerifyLog(grpc::CallbackServerContext* context,
+                                                      const v1::VerifyLogRequest* request,
+                                                      v1::VerifyLogResponse* response) {
+  return OffThread(context, response,
+                   [this, key = request->public_key_pem()]() -> absl::StatusOr<v1::VerifyLogResponse> {
+    auto checks = engine_->VerifyLog(key);
+    if (!checks.ok()) return checks.status();
+    v1::VerifyLogResponse out;
+    out.set_intact(true);
+    for (size_t i = 0; i < checks->size(); ++i) {
+      const ChainCheck& c = (*checks)[i];
+      auto* p = out.add_partitions();
+      p->set_partition(static_cast<uint32_t>(i));
+      p->set_records(c.records);
+      p->set_head(c.head);
+      p->set_first_bad_position(c.first_bad_position);
+      p->set_problem(c.problem);
+      p->set_signed_heads_verified(c.signed_heads_verified);
+      if (c.first_bad_position != 0) out.set_intact(false);
+    }
+    return out;
+  });
+}
+
+grpc::ServerUnaryReactor* AuditServiceImpl::GetCaseAsOf(grpc::CallbackServerContext* context,
+                                                        const v1::GetCaseAsOfRequest* request,
+                                                        v1::GetCaseAsOfResponse* response) {
+  return OffThread(context, response,
+                   [this, request = *request] { return engine_->GetCaseAsOf(request); });
+}
+
+}  // namespace gridcase::api

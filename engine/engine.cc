@@ -5,6 +5,7 @@
 #include <iterator>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "engine/data_dir.h"
 #include "engine/rebuild.h"
@@ -182,6 +183,82 @@ void Engine::Submit(v1::SubmitRequest request, SubmitCallback done) {
     }
   }
   parts_[home.value()].sequencer->Submit(std::move(request), std::move(done));
+}
+
+PartitionId Engine::RouteOf(const absl::StatusOr<v1::SubmitRequest>& request) const {
+  if (request.ok() && IsValidId(request->event().case_id(), options_.limits.id_bytes_max)) {
+    return PartitionOf(request->event().case_id());
+  }
+  return PartitionId(0);
+}
+
+void Engine::SubmitFromStream(absl::StatusOr<v1::SubmitRequest> request, StreamOrigin origin,
+                              SubmitCallback done) {
+  const PartitionId route = RouteOf(request);
+  absl::Status refusal = request.status();
+  if (refusal.ok()) {
+    refusal = ValidateEvent(request->event(), options_.limits, clock_->NowMicros());
+  }
+  if (refusal.ok() && parts_.size() > 1) refusal = CheckEventIdElsewhere(request->event(), route);
+  if (!refusal.ok() && !IsDecidedRefusal(refusal)) {
+    std::move(done)(refusal);  // could not look: nothing decided
+    return;
+  }
+  parts_[route.value()].sequencer->SubmitFromStream(
+      request.ok() ? std::move(*request) : v1::SubmitRequest(), std::move(refusal),
+      std::move(origin), std::move(done));
+}
+
+absl::Status Engine::StreamOffsets(PartitionId p, const std::string& source_prefix,
+                                   std::map<std::string, int64_t>* out) const {
+  std::vector<std::pair<std::string, std::string>> rows;
+  const std::string prefix = keys::StreamOffsetKey(source_prefix);
+  if (auto st = parts_[p.value()].store->ScanMeta(prefix, SIZE_MAX, &rows); !st.ok()) return st;
+  for (const auto& [key, value] : rows) {
+    if (value.size() != 8) return absl::DataLossError("a stream offset is not 8 bytes");
+    (*out)[key.substr(keys::kMetaStreamOffsetPrefix.size())] =
+        static_cast<int64_t>(keys::DecodeFixed64Be(value));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Engine::DeadLetters(PartitionId p, size_t limit,
+                                 std::vector<std::pair<std::string, v1::DeadLetter>>* out) const {
+  std::vector<std::pair<std::string, std::string>> rows;
+  if (auto st = parts_[p.value()].store->ScanMeta(keys::kMetaDeadLetterPrefix, limit, &rows);
+      !st.ok()) {
+    return st;
+  }
+  for (auto& [key, value] : rows) {
+    v1::DeadLetter letter;
+    if (!letter.ParseFromString(value)) return absl::DataLossError("a dead letter does not parse");
+    out->emplace_back(std::move(key), std::move(letter));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Engine::RemoveDeadLetters(PartitionId p, const std::vector<std::string>& keys) {
+  PartitionStore& store = *parts_[p.value()].store;
+  rocksdb::WriteBatch batch;
+  for (const auto& key : keys) {
+    if (!absl::StartsWith(key, keys::kMetaDeadLetterPrefix)) {
+      return absl::InvalidArgumentError("not a dead letter's key");
+    }
+    batch.Delete(store.cf(keys::Cf::kMeta), key);
+  }
+  return store.Write(&batch);
+}
+
+absl::StatusOr<std::optional<std::string>> Engine::ReadExt(PartitionId p,
+                                                           const std::string& name) const {
+  return parts_[p.value()].store->ReadMeta(absl::StrCat(keys::kMetaExtPrefix, name));
+}
+
+absl::Status Engine::WriteExt(PartitionId p, const std::string& name, const std::string& value) {
+  PartitionStore& store = *parts_[p.value()].store;
+  rocksdb::WriteBatch batch;
+  batch.Put(store.cf(keys::Cf::kMeta), absl::StrCat(keys::kMetaExtPrefix, name), value);
+  return store.Write(&batch);
 }
 
 absl::StatusOr<v1::CaseState> Engine::GetCase(absl::string_view case_id) const {

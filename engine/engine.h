@@ -15,6 +15,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -77,6 +78,35 @@ class Engine {
   // version), NOT_FOUND (event needs an existing case), RESOURCE_EXHAUSTED
   // (queue full), UNAVAILABLE (stopping, storage failure).
   void Submit(v1::SubmitRequest request, SubmitCallback done);
+
+  // Submits a message read from an external stream (a Kafka topic
+  // partition), to be decided exactly once: `request` is the event, or why
+  // the message could not be read as one. The message is validated and
+  // checked like any submission; its offset is written with what it led
+  // to, in one WriteBatch: its records, or, when it is refused for its
+  // content or the case's state, a dead letter (DeadLetters()). `done`
+  // gets the answer once durable. A failure of the server itself
+  // (UNAVAILABLE...) decides nothing: the message must be tried again.
+  // Never refused for a full queue; the reader bounds its messages in
+  // flight. Messages of one source must be submitted in offset order.
+  void SubmitFromStream(absl::StatusOr<v1::SubmitRequest> request, StreamOrigin origin,
+                        SubmitCallback done);
+  // The partition that decides a stream message: its case's, or partition
+  // 0 when it names no valid case.
+  PartitionId RouteOf(const absl::StatusOr<v1::SubmitRequest>& request) const;
+  // The last offset of each source (whose name starts with
+  // `source_prefix`) decided in partition `p`.
+  absl::Status StreamOffsets(PartitionId p, const std::string& source_prefix,
+                             std::map<std::string, int64_t>* out) const;
+  // Dead letters of partition `p` waiting to be handed on, in (source,
+  // offset) order, with their meta keys; and their removal once handed on.
+  absl::Status DeadLetters(PartitionId p, size_t limit,
+                           std::vector<std::pair<std::string, v1::DeadLetter>>* out) const;
+  absl::Status RemoveDeadLetters(PartitionId p, const std::vector<std::string>& keys);
+  // Small durable values of components outside the engine (the change
+  // feed's position), kept in a partition's meta under "ext/NAME".
+  absl::StatusOr<std::optional<std::string>> ReadExt(PartitionId p, const std::string& name) const;
+  absl::Status WriteExt(PartitionId p, const std::string& name, const std::string& value);
 
   // Validates a workflow definition (textproto `source`, named `file_name`
   // in messages) and deploys it as an event. `done` is called exactly once:

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cassert>
 
+#include "absl/strings/str_cat.h"
+
 namespace gridcase::keys {
 
 const char* CfName(Cf cf) {
@@ -125,6 +127,17 @@ std::optional<TimerKey> DecodeTimerKey(absl::string_view key) {
   t.case_id = std::string(key.substr(8, zero - 8));
   t.deadline = std::string(key.substr(zero + 1));
   return t;
+}
+
+std::string StreamOffsetKey(absl::string_view source) {
+  return absl::StrCat(kMetaStreamOffsetPrefix, source);
+}
+
+std::string DeadLetterKey(absl::string_view source, uint64_t offset) {
+  std::string key = absl::StrCat(kMetaDeadLetterPrefix, source);
+  key.push_back('\0');
+  PutFixed64Be(&key, offset);
+  return key;
 }
 
 }  // namespace gridcase::keys

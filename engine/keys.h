@@ -21,6 +21,13 @@
 //   meta names := "format"    -> fixed32be(kFormatVersion)
 //                 "partition" -> fixed32be(partition id)
 //                 "signed_head/" fixed64be(position) -> SignedHead (signer.h)
+//                 "stream_offset/" source -> fixed64be(offset): the last message
+//                     of an external stream (a Kafka topic partition) decided
+//                     in this partition, written with what it led to
+//                 "dead_letter/" source 0x00 fixed64be(offset) -> DeadLetter:
+//                     refused stream messages waiting to be handed on
+//                 "ext/" name -> owned by a component outside the engine
+//                     (the change feed's published position)
 //
 // Ids (case_id, event_id, grid_id, assignee, stage) are printable ASCII
 // without 0x00 (validation enforces it), so 0x00 terminates a variable-length
@@ -101,6 +108,12 @@ std::optional<TimerKey> DecodeTimerKey(absl::string_view key);
 inline constexpr absl::string_view kMetaFormat = "format";
 inline constexpr absl::string_view kMetaPartition = "partition";
 inline constexpr absl::string_view kMetaSignedHeadPrefix = "signed_head/";
+inline constexpr absl::string_view kMetaStreamOffsetPrefix = "stream_offset/";
+inline constexpr absl::string_view kMetaDeadLetterPrefix = "dead_letter/";
+inline constexpr absl::string_view kMetaExtPrefix = "ext/";
+
+std::string StreamOffsetKey(absl::string_view source);
+std::string DeadLetterKey(absl::string_view source, uint64_t offset);
 
 }  // namespace gridcase::keys
 

@@ -73,6 +73,19 @@ void CheckDense(const std::vector<v1::Record>& out, Position first, uint64_t ver
 
 }  // namespace
 
+bool IsDecidedRefusal(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kAlreadyExists:
+    case absl::StatusCode::kOutOfRange:
+      return true;
+    default:
+      return false;
+  }
+}
+
 absl::Status EventIdConflict(const v1::Record& prior) {
   return absl::AlreadyExistsError(absl::StrCat(
       "event_id ", prior.event().event_id(),
@@ -94,8 +107,14 @@ class Sequencer::Group {
         recorded_at_(FromMicros(recorded_us)) {}
 
   absl::StatusOr<v1::SubmitResponse> Process(const v1::SubmitRequest& req);
-  // Adds the final case states and index changes to the batch.
+  // Records that the stream message `origin` was decided with `result`
+  // (unless the result is a failure of the server: then it is not decided).
+  void Decide(const StreamOrigin& origin, const absl::StatusOr<v1::SubmitResponse>& result);
+  // Adds the final case states, index changes and stream offsets to the
+  // batch.
   void Seal();
+  // Whether the group has anything to write.
+  bool empty() const { return records_.empty() && stream_offsets_.empty(); }
 
   rocksdb::WriteBatch* batch() { return &batch_; }
   // Every record of the group, in log order.
@@ -120,7 +139,26 @@ class Sequencer::Group {
   absl::flat_hash_map<std::string, Slot> slots_;
   absl::flat_hash_map<std::string, v1::Record> pending_ids_;  // event_id ->
   std::vector<v1::Record> records_;
+  absl::flat_hash_map<std::string, int64_t> stream_offsets_;  // source -> last decided
 };
+
+void Sequencer::Group::Decide(const StreamOrigin& origin,
+                              const absl::StatusOr<v1::SubmitResponse>& result) {
+  if (!result.ok() && !IsDecidedRefusal(result.status())) return;
+  int64_t& last = stream_offsets_.try_emplace(origin.source, origin.offset).first->second;
+  last = std::max(last, origin.offset);
+  if (result.ok()) return;
+  v1::DeadLetter letter;
+  letter.set_source(origin.source);
+  letter.set_offset(origin.offset);
+  letter.set_original(origin.original);
+  letter.set_code(static_cast<int32_t>(result.status().code()));
+  letter.set_reason(std::string(result.status().message()));
+  *letter.mutable_recorded_at() = recorded_at_;
+  batch_.Put(store_->cf(Cf::kMeta),
+             keys::DeadLetterKey(origin.source, static_cast<uint64_t>(origin.offset)),
+             letter.SerializeAsString());
+}
 
 absl::StatusOr<Sequencer::Group::Slot*> Sequencer::Group::SlotFor(
     const std::string& case_id) {
@@ -194,6 +232,10 @@ absl::StatusOr<v1::SubmitResponse> Sequencer::Group::Process(
 }
 
 void Sequencer::Group::Seal() {
+  for (const auto& [source, offset] : stream_offsets_) {
+    batch_.Put(store_->cf(Cf::kMeta), keys::StreamOffsetKey(source),
+               keys::EncodeFixed64Be(static_cast<uint64_t>(offset)));
+  }
   for (const auto& [case_id, slot] : slots_) {
     if (!slot.now || (slot.before && slot.before->version() == slot.now->version())) {
       continue;  // untouched: only refusals or duplicates for this case
@@ -281,6 +323,23 @@ void Sequencer::SubmitBundle(std::vector<std::pair<v1::SubmitRequest, SubmitCall
   cv_.notify_one();
 }
 
+void Sequencer::SubmitFromStream(v1::SubmitRequest request, absl::Status refusal,
+                                 StreamOrigin origin, SubmitCallback done) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (stopping_) {
+    lock.unlock();
+    std::move(done)(absl::UnavailableError(
+        absl::StrCat("partition ", store_->id().value(), " is shutting down")));
+    return;
+  }
+  Item item{std::move(request), std::move(done)};
+  item.origin = std::move(origin);
+  item.refusal = std::move(refusal);
+  queue_.push_back(std::move(item));
+  lock.unlock();
+  cv_.notify_one();
+}
+
 void Sequencer::Stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -327,13 +386,15 @@ void Sequencer::ProcessGroup(std::deque<Item>* items) {
   std::vector<absl::StatusOr<v1::SubmitResponse>> results;
   results.reserve(items->size());
   for (Item& item : *items) {
-    if (failure_.ok()) {
-      results.push_back(group.Process(item.request));
-    } else {
+    if (!failure_.ok()) {
       results.push_back(failure_);
+      continue;
     }
+    results.push_back(item.refusal.ok() ? group.Process(item.request)
+                                        : absl::StatusOr<v1::SubmitResponse>(item.refusal));
+    if (item.origin) group.Decide(*item.origin, results.back());
   }
-  if (group.last_position() != last_position_) {
+  if (!group.empty()) {
     group.Seal();
     absl::Status written = store_->Write(group.batch());
     if (written.ok()) {
@@ -351,9 +412,13 @@ void Sequencer::ProcessGroup(std::deque<Item>* items) {
           "partition ", store_->id().value(),
           " stopped accepting writes after a storage failure (",
           written.message(), "); restart the server"));
-      for (auto& r : results) {
-        // Duplicates of records committed earlier stay true answers.
-        if (r.ok() && r->position() > last_position_.value()) r = written;
+      for (size_t i = 0; i < results.size(); ++i) {
+        auto& r = results[i];
+        // Duplicates of records committed earlier stay true answers; a
+        // stream message's decision was not written.
+        if ((r.ok() && r->position() > last_position_.value()) || (*items)[i].origin) {
+          r = written;
+        }
       }
     }
   }

@@ -14,6 +14,8 @@
 #include <cstdint>
 #include <deque>
 #include <mutex>
+#include <optional>
+#include <string>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -49,6 +51,22 @@ inline constexpr char kCurrentVersionPayload[] =
 // content.
 absl::Status EventIdConflict(const v1::Record& prior);
 
+// Where a submission came from when it was read from an external stream (a
+// Kafka topic partition). The sequencer writes the offset, as decided, in
+// the same WriteBatch as whatever the message led to: its records, or a
+// dead letter when it was refused. A restart therefore knows exactly which
+// messages were decided, and none is decided twice.
+struct StreamOrigin {
+  std::string source;    // "topic/partition"; printable, no 0x00
+  int64_t offset = 0;    // >= 0, increasing within a source
+  std::string original;  // the message's bytes, kept in a dead letter
+};
+
+// Whether a refusal is a decision about the message itself (its content,
+// or the case's state), as opposed to a failure of the server (storage,
+// shutdown) after which the same message must be tried again.
+bool IsDecidedRefusal(const absl::Status& status);
+
 class Sequencer {
  public:
   // `store`, `clock` and `logic` must outlive the sequencer. Starts the
@@ -70,6 +88,13 @@ class Sequencer {
   // bounded by the queue capacity.
   void SubmitBundle(std::vector<std::pair<v1::SubmitRequest, SubmitCallback>> items);
 
+  // Queues a message of an external stream: `request`, or the refusal it
+  // already met (validation) to be recorded as a dead letter. Never refused
+  // for a full queue: the stream's reader bounds what it has in flight.
+  // Messages of one source must be queued in offset order.
+  void SubmitFromStream(v1::SubmitRequest request, absl::Status refusal, StreamOrigin origin,
+                        SubmitCallback done);
+
   // Refuses new submissions, answers everything already queued (processing
   // it normally), and joins the thread. Idempotent.
   void Stop();
@@ -81,9 +106,13 @@ class Sequencer {
 
  private:
   struct Item {
+    Item(v1::SubmitRequest r, SubmitCallback d, bool bundled = false)
+        : request(std::move(r)), done(std::move(d)), bundled_with_next(bundled) {}
     v1::SubmitRequest request;
     SubmitCallback done;
     bool bundled_with_next = false;  // the next item belongs to the same bundle
+    std::optional<StreamOrigin> origin;
+    absl::Status refusal;  // decided before queueing (stream messages only)
   };
   class Group;
 

@@ -497,6 +497,24 @@ absl::Status PartitionStore::ReadSignedHeads(std::vector<std::string>* encoded) 
   return FromRocks(it->status(), "reading signed heads");
 }
 
+absl::StatusOr<std::optional<std::string>> PartitionStore::ReadMeta(absl::string_view key) const {
+  std::string value;
+  auto s = db_->Get({}, cf(Cf::kMeta), AsSlice(key), &value);
+  if (s.IsNotFound()) return std::nullopt;
+  if (!s.ok()) return FromRocks(s, "reading meta");
+  return value;
+}
+
+absl::Status PartitionStore::ScanMeta(absl::string_view prefix, size_t limit,
+                                      std::vector<std::pair<std::string, std::string>>* out) const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, cf(Cf::kMeta)));
+  const rocksdb::Slice p = AsSlice(prefix);
+  for (it->Seek(p); it->Valid() && it->key().starts_with(p) && limit > 0; it->Next(), --limit) {
+    out->emplace_back(it->key().ToString(), it->value().ToString());
+  }
+  return FromRocks(it->status(), "reading meta");
+}
+
 absl::Status PartitionStore::Write(rocksdb::WriteBatch* batch) {
   rocksdb::WriteOptions wo;
   wo.sync = true;

@@ -142,6 +142,12 @@ class PartitionStore {
   // The earliest pending deadline, if any.
   absl::StatusOr<std::optional<keys::TimerKey>> ReadFirstTimer() const;
 
+  // Meta rows (keys.h) by exact key, and by prefix in key order (at most
+  // `limit`).
+  absl::StatusOr<std::optional<std::string>> ReadMeta(absl::string_view key) const;
+  absl::Status ScanMeta(absl::string_view prefix, size_t limit,
+                        std::vector<std::pair<std::string, std::string>>* out) const;
+
   // Applies `batch` atomically and durably (sync=true).
   absl::Status Write(rocksdb::WriteBatch* batch);
 

@@ -139,4 +139,16 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetStaffingReport(
                    [this, area = request->area()] { return engine_->StaffingReport(area); });
 }
 
+grpc::ServerUnaryReactor* AdminServiceImpl::GetKafkaStatus(grpc::CallbackServerContext* context,
+                                                           const v1::GetKafkaStatusRequest* request,
+                                                           v1::KafkaStatus* response) {
+  if (!kafka_status_) {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    reactor->Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                                 "this server runs without Kafka (no --kafka-brokers)"));
+    return reactor;
+  }
+  return OffThread(context, response, [this] { return kafka_status_(); });
+}
+
 }  // namespace gridcase::api

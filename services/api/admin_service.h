@@ -4,6 +4,7 @@
 #ifndef GRIDCASE_SERVICES_API_ADMIN_SERVICE_H_
 #define GRIDCASE_SERVICES_API_ADMIN_SERVICE_H_
 
+#include <functional>
 #include <thread>
 
 #include "engine/clock.h"
@@ -16,7 +17,10 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
  public:
   // `engine` must outlive the service.
   // `engine` and `clock` must outlive the service.
-  AdminServiceImpl(Engine* engine, const Clock* clock) : engine_(engine), clock_(clock) {}
+  // Answers GetKafkaStatus; empty when the server runs without Kafka.
+  using KafkaStatusFn = std::function<absl::StatusOr<v1::KafkaStatus>()>;
+  AdminServiceImpl(Engine* engine, const Clock* clock, KafkaStatusFn kafka_status = nullptr)
+      : engine_(engine), clock_(clock), kafka_status_(std::move(kafka_status)) {}
 
   grpc::ServerUnaryReactor* DeployWorkflow(grpc::CallbackServerContext* context,
                                            const v1::DeployWorkflowRequest* request,
@@ -42,10 +46,14 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
   grpc::ServerUnaryReactor* GetStaffingReport(grpc::CallbackServerContext* context,
                                               const v1::StaffingReportRequest* request,
                                               v1::StaffingReport* response) override;
+  grpc::ServerUnaryReactor* GetKafkaStatus(grpc::CallbackServerContext* context,
+                                           const v1::GetKafkaStatusRequest* request,
+                                           v1::KafkaStatus* response) override;
 
  private:
   Engine* const engine_;
   const Clock* const clock_;
+  const KafkaStatusFn kafka_status_;
 };
 
 }  // namespace gridcase::api

@@ -24,6 +24,8 @@ struct ServerOptions {
   // gRPC's own ceiling. Events are checked against the 1 MiB event limit by
   // validation, which names the field; this only stops absurd messages.
   int receive_bytes_max = 4 << 20;
+  // AdminService.GetKafkaStatus; empty: the server runs without Kafka.
+  AdminServiceImpl::KafkaStatusFn kafka_status;
 };
 
 class Server {

@@ -25,6 +25,7 @@
 #include "engine/scheduler.h"
 #include "engine/signer.h"
 #include "services/api/server.h"
+#include "services/kafka/kafka.h"
 #include "spdlog/spdlog.h"
 
 namespace {
@@ -42,6 +43,8 @@ struct Flags {
   std::string signing_key;
   double sign_every_s = 60;
   std::string log_level = "info";
+  gridcase::kafka::KafkaOptions kafka;
+  std::vector<std::string> kafka_properties;
 };
 
 // Writes the bound port where a supervisor or test can find it, atomically
@@ -146,6 +149,31 @@ int Run(const Flags& flags) {
       spdlog::error("signing chain heads: {}", n.status().ToString());
     }
   };
+  // Kafka: the change feed and the ingest, when brokers are given.
+  std::unique_ptr<gridcase::kafka::Bridge> kafka;
+  if (!flags.kafka.brokers.empty()) {
+    gridcase::kafka::KafkaOptions kafka_options = flags.kafka;
+    for (const auto& text : flags.kafka_properties) {
+      auto property = gridcase::kafka::ParseProperty(text);
+      if (!property.ok()) {
+        spdlog::critical("{}", std::string(property.status().message()));
+        return 1;
+      }
+      kafka_options.properties.push_back(*property);
+    }
+    auto started = gridcase::kafka::Bridge::Start(engine->get(), kafka_options);
+    if (!started.ok()) {
+      spdlog::critical("{}", started.status().ToString());
+      return 1;
+    }
+    kafka = std::move(*started);
+    spdlog::info("kafka: publishing every record to {} on {}{}", kafka_options.feed_topic,
+                 kafka_options.brokers,
+                 kafka_options.ingest_topic.empty()
+                     ? std::string()
+                     : " and ingesting " + kafka_options.ingest_topic + " (group " +
+                           kafka_options.group + ")");
+  }
   gridcase::DeadlineScheduler scheduler(
       engine->get(), &clock, /*poll_us_max=*/200 * 1000, [](const absl::Status& st) {
         spdlog::error("deadline scheduler: {}", st.ToString());
@@ -153,6 +181,7 @@ int Run(const Flags& flags) {
   scheduler.Start();
   gridcase::api::ServerOptions server_options;
   server_options.listen_address = flags.listen;
+  if (kafka) server_options.kafka_status = [&kafka] { return kafka->Status(); };
   auto server = gridcase::api::Server::Start(engine->get(), &clock, server_options);
   if (!server.ok()) {
     spdlog::critical("{}", server.status().ToString());
@@ -185,6 +214,7 @@ int Run(const Flags& flags) {
       std::chrono::duration<double>(flags.shutdown_grace_s));
   (*server)->Shutdown(std::chrono::system_clock::now() + grace);
   scheduler.Stop();
+  if (kafka) kafka->StopIngest();
   if (signer) {
     {
       std::lock_guard<std::mutex> lock(sign_mu);
@@ -193,9 +223,11 @@ int Run(const Flags& flags) {
     sign_cv.notify_all();
     sign_thread.join();
   }
-  (*engine)->Stop();
-  if (signer) sign_now();  // the final head, after the last write  // answers everything still queued, then closes
+  (*engine)->Stop();  // answers everything still queued
+  if (signer) sign_now();  // the final head, after the last write
+  if (kafka) kafka->StopFeed(std::chrono::duration_cast<std::chrono::milliseconds>(grace));
   server->reset();
+  kafka.reset();
   engine->reset();
   spdlog::info("gridcased stopped cleanly");
   return 0;
@@ -239,6 +271,29 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--log-level", flags.log_level, "trace|debug|info|warn|error")
       ->capture_default_str();
+  app.add_option("--kafka-brokers", flags.kafka.brokers,
+                 "Kafka bootstrap servers (host:port,...); empty: no Kafka, the embedded "
+                 "store alone");
+  app.add_option("--kafka-feed-topic", flags.kafka.feed_topic,
+                 "topic every record is published to, keyed by case id")
+      ->capture_default_str();
+  app.add_option("--kafka-feed-format", flags.kafka.feed_format,
+                 "protobuf (gridcase.v1.Record bytes) or json")
+      ->capture_default_str();
+  app.add_option("--kafka-ingest-topic", flags.kafka.ingest_topic,
+                 "topic of events to submit (empty: no ingest)")
+      ->capture_default_str();
+  app.add_option("--kafka-ingest-format", flags.kafka.ingest_format,
+                 "auto (JSON if it starts with '{', else protobuf Event), protobuf or json")
+      ->capture_default_str();
+  app.add_option("--kafka-group", flags.kafka.group, "consumer group of the ingest")
+      ->capture_default_str();
+  app.add_option("--kafka-dead-letter-topic", flags.kafka.dead_letter_topic,
+                 "topic refused ingest messages go to, with the reason in headers")
+      ->capture_default_str();
+  app.add_option("--kafka-property", flags.kafka_properties,
+                 "key=value passed to librdkafka (security.protocol=SASL_SSL, sasl.*, ssl.*); "
+                 "repeatable");
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::from_str(flags.log_level));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");

@@ -1,0 +1,90 @@
+#include "services/kafka/kafka.h"
+
+#include <librdkafka/rdkafkacpp.h>
+
+#include "absl/strings/str_cat.h"
+#include "services/kafka/feed.h"
+#include "services/kafka/ingest.h"
+
+namespace gridcase::kafka {
+
+absl::StatusOr<std::pair<std::string, std::string>> ParseProperty(const std::string& text) {
+  const size_t eq = text.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("kafka property \"", text, "\": expected key=value"));
+  }
+  return std::make_pair(text.substr(0, eq), text.substr(eq + 1));
+}
+
+absl::StatusOr<std::unique_ptr<RdKafka::Conf>> MakeConf(
+    const KafkaOptions& options,
+    const std::vector<std::pair<std::string, std::string>>& settings) {
+  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  std::string error;
+  auto set = [&](const std::string& key, const std::string& value) -> absl::Status {
+    if (conf->set(key, value, error) != RdKafka::Conf::CONF_OK) {
+      return absl::InvalidArgumentError(absl::StrCat("kafka property ", key, ": ", error));
+    }
+    return absl::OkStatus();
+  };
+  if (auto st = set("bootstrap.servers", options.brokers); !st.ok()) return st;
+  for (const auto& [key, value] : settings) {
+    if (auto st = set(key, value); !st.ok()) return st;
+  }
+  for (const auto& [key, value] : options.properties) {
+    if (auto st = set(key, value); !st.ok()) return st;
+  }
+  return conf;
+}
+
+Bridge::Bridge(Engine* engine, const KafkaOptions& options) : engine_(engine), options_(options) {}
+
+Bridge::~Bridge() {
+  StopIngest();
+  StopFeed(std::chrono::milliseconds(0));
+}
+
+absl::StatusOr<std::unique_ptr<Bridge>> Bridge::Start(Engine* engine, const KafkaOptions& options) {
+  if (options.brokers.empty()) return absl::InvalidArgumentError("kafka: no brokers given");
+  std::unique_ptr<Bridge> bridge(new Bridge(engine, options));
+  auto feed = ChangeFeed::Start(engine, options);
+  if (!feed.ok()) return feed.status();
+  bridge->feed_ = std::move(*feed);
+  if (!options.ingest_topic.empty()) {
+    auto ingest = Ingest::Start(engine, options);
+    if (!ingest.ok()) return ingest.status();
+    bridge->ingest_ = std::move(*ingest);
+  }
+  return bridge;
+}
+
+void Bridge::StopIngest() {
+  if (ingest_) ingest_->Stop();
+}
+
+void Bridge::StopFeed(std::chrono::milliseconds grace) {
+  if (!feed_ || feed_stopped_) return;
+  feed_stopped_ = true;
+  std::vector<uint64_t> last;
+  for (const auto& p : feed_->Status()) last.push_back(p.log_position());
+  feed_->AwaitPublished(last, grace);
+  feed_->Stop();
+}
+
+absl::StatusOr<v1::KafkaStatus> Bridge::Status() const {
+  v1::KafkaStatus out;
+  out.set_brokers(options_.brokers);
+  out.set_feed_topic(options_.feed_topic);
+  for (auto& p : feed_->Status()) *out.add_feed() = std::move(p);
+  if (ingest_) {
+    out.set_ingest_topic(options_.ingest_topic);
+    out.set_dead_letter_topic(options_.dead_letter_topic);
+    for (auto& p : ingest_->Status()) *out.add_ingest() = std::move(p);
+    out.set_dead_letters_pending(ingest_->DeadLettersPending());
+    out.set_error(ingest_->error());
+  }
+  return out;
+}
+
+}  // namespace gridcase::kafka

@@ -1,0 +1,75 @@
+// Kafka around the engine (librdkafka): the change feed (every record out,
+// in order per case), the ingest (events in, each decided exactly once) and
+// the dead-letter topic. Optional: with no brokers gridcased runs on the
+// embedded store alone.
+#ifndef GRIDCASE_SERVICES_KAFKA_KAFKA_H_
+#define GRIDCASE_SERVICES_KAFKA_KAFKA_H_
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/engine.h"
+#include "gridcase/v1/service.pb.h"
+
+namespace RdKafka {
+class Conf;
+}
+
+namespace gridcase::kafka {
+
+struct KafkaOptions {
+  std::string brokers;  // "host:port,..."; empty: no Kafka at all
+  std::string feed_topic = "gridcase.records";
+  std::string feed_format = "protobuf";  // "protobuf" (Record bytes) or "json"
+  std::string ingest_topic = "gridcase.events";  // empty: no ingest
+  std::string group = "gridcased";
+  std::string ingest_format = "auto";  // "auto", "protobuf" or "json"
+  std::string dead_letter_topic = "gridcase.events.dead";
+  // Passed to librdkafka as they are, after the settings above (so they may
+  // override them): security.protocol, sasl.*, ssl.*, ...
+  std::vector<std::pair<std::string, std::string>> properties;
+};
+
+// Parses "key=value" into a property. INVALID_ARGUMENT when there is no '='.
+absl::StatusOr<std::pair<std::string, std::string>> ParseProperty(const std::string& text);
+
+// A librdkafka configuration with `settings` then the options' properties
+// applied; INVALID_ARGUMENT naming the property librdkafka refuses.
+absl::StatusOr<std::unique_ptr<RdKafka::Conf>> MakeConf(
+    const KafkaOptions& options,
+    const std::vector<std::pair<std::string, std::string>>& settings);
+
+class ChangeFeed;
+class Ingest;
+
+// The change feed and (with an ingest topic) the ingest, started and
+// stopped together.
+class Bridge {
+ public:
+  static absl::StatusOr<std::unique_ptr<Bridge>> Start(Engine* engine, const KafkaOptions& options);
+  ~Bridge();
+  // Stops reading the topic and lets what was read be decided. Call
+  // before the engine stops.
+  void StopIngest();
+  // Publishes what the log holds (waiting up to `grace`) and stops. Call
+  // after the engine stopped, so that its last records are published.
+  void StopFeed(std::chrono::milliseconds grace);
+  absl::StatusOr<v1::KafkaStatus> Status() const;
+  ChangeFeed& feed() { return *feed_; }
+
+ private:
+  Bridge(Engine* engine, const KafkaOptions& options);
+  Engine* const engine_;
+  const KafkaOptions options_;
+  std::unique_ptr<ChangeFeed> feed_;
+  std::unique_ptr<Ingest> ingest_;
+  bool feed_stopped_ = false;
+};
+
+}  // namespace gridcase::kafka
+
+#endif  // GRIDCASE_SERVICES_KAFKA_KAFKA_H_

@@ -15,6 +15,7 @@
 #include "services/cli/common.h"
 #include "services/cli/demo.h"
 #include "services/cli/directory.h"
+#include "services/cli/kafka.h"
 #include "services/cli/output.h"
 #include "services/cli/submit.h"
 #include "services/cli/workflow.h"
@@ -397,6 +398,11 @@ int Main(int argc, char** argv) {
                           "data directory")
       ->required();
 
+  CLI::App* kafka_cmd = app.add_subcommand("kafka", "The Kafka change feed and ingest");
+  kafka_cmd->require_subcommand(1);
+  CLI::App* kafka_status_cmd = kafka_cmd->add_subcommand(
+      "status", "Published position and lag per partition; what the ingest decided");
+
   CLI::App* demo_cmd = app.add_subcommand(
       "demo", "Play the seed's stories (the guard's readings, a medicine request, a "
               "recovered patient) against the server and print what the engine decided");
@@ -432,6 +438,7 @@ int Main(int argc, char** argv) {
     if (verify_cmd->parsed()) return RunAuditVerify(options, public_key_file);
     if (as_of_cmd->parsed()) return RunAuditCase(options, as_of_case, as_of);
     if (log_cmd->parsed()) return RunAuditLog(options, log_query);
+    if (kafka_status_cmd->parsed()) return RunKafkaStatus(options);
     if (checkpoint_cmd->parsed()) return RunAuditCheckpoint(options, checkpoint_name);
     if (rebuild_cmd->parsed()) return RunAuditRebuild(options, rebuild_data_dir, rebuild_into);
     if (import_cmd->parsed()) {

@@ -531,5 +531,75 @@ TEST_F(EngineTest, ADiskFailureIsAnErrorForEveryWaiterAndNeverAnAck) {
   EXPECT_TRUE(Submit(Fever("during-0", "guard", 37.7)).ok());
 }
 
+absl::StatusOr<v1::SubmitResponse> SubmitFromStreamSync(Engine& engine,
+                                                        absl::StatusOr<v1::SubmitRequest> request,
+                                                        StreamOrigin origin) {
+  std::promise<absl::StatusOr<v1::SubmitResponse>> done;
+  auto answer = done.get_future();
+  engine.SubmitFromStream(std::move(request), std::move(origin),
+                          [&done](absl::StatusOr<v1::SubmitResponse> r) { done.set_value(r); });
+  return answer.get();
+}
+
+TEST_F(EngineTest, AStreamMessageIsDecidedWithItsOffsetInOneWrite) {
+  engine_ = Open();
+  const std::string source = "events/0";
+  // Applied: the offset is recorded with the records.
+  auto applied = SubmitFromStreamSync(*engine_, Req(Fever("s-1", "s-case", 36.6)),
+                                      {source, 7, "original-7"});
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  const PartitionId home = engine_->PartitionOf("s-case");
+  std::map<std::string, int64_t> offsets;
+  ASSERT_TRUE(engine_->StreamOffsets(home, "events/", &offsets).ok());
+  EXPECT_EQ(offsets[source], 7);
+
+  // Refused for its content before queueing, and for the case's state in
+  // the sequencer: both are decided, as dead letters, in their partition.
+  auto bad = SubmitFromStreamSync(*engine_, Req(Fever("s-2", "s-case", 99.0)),
+                                  {source, 8, "original-8"});
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  auto unknown = SubmitFromStreamSync(*engine_, Req(NoteEvent("s-3", "s-none", "hello")),
+                                      {source, 9, "original-9"});
+  EXPECT_EQ(unknown.status().code(), absl::StatusCode::kNotFound);
+  auto unreadable = SubmitFromStreamSync(
+      *engine_, absl::InvalidArgumentError("message is not JSON"), {source, 10, "{{{"});
+  EXPECT_EQ(unreadable.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(engine_->RouteOf(absl::InvalidArgumentError("x")), PartitionId(0));
+
+  engine_.reset();
+  engine_ = Open();  // all of it durable
+  std::vector<std::pair<std::string, v1::DeadLetter>> letters;
+  for (uint32_t p = 0; p < engine_->partition_count(); ++p) {
+    ASSERT_TRUE(engine_->DeadLetters(PartitionId(p), 100, &letters).ok());
+  }
+  ASSERT_EQ(letters.size(), 3u);
+  std::map<int64_t, v1::DeadLetter> by_offset;
+  for (const auto& [key, letter] : letters) by_offset[letter.offset()] = letter;
+  EXPECT_EQ(by_offset[8].original(), "original-8");
+  EXPECT_THAT(by_offset[8].reason(), HasSubstr("celsius"));
+  EXPECT_EQ(by_offset[9].code(), static_cast<int>(absl::StatusCode::kNotFound));
+  EXPECT_EQ(by_offset[10].original(), "{{{");
+  std::map<std::string, int64_t> all;
+  for (uint32_t p = 0; p < engine_->partition_count(); ++p) {
+    std::map<std::string, int64_t> of_partition;
+    ASSERT_TRUE(engine_->StreamOffsets(PartitionId(p), source, &of_partition).ok());
+    for (const auto& [k, v] : of_partition) all[k] = std::max(all[k], v);
+  }
+  EXPECT_EQ(all[source], 10);
+  // Handed on: removed.
+  for (uint32_t p = 0; p < engine_->partition_count(); ++p) {
+    std::vector<std::pair<std::string, v1::DeadLetter>> mine;
+    ASSERT_TRUE(engine_->DeadLetters(PartitionId(p), 100, &mine).ok());
+    std::vector<std::string> keys;
+    for (const auto& [k, l] : mine) keys.push_back(k);
+    ASSERT_TRUE(engine_->RemoveDeadLetters(PartitionId(p), keys).ok());
+  }
+  letters.clear();
+  for (uint32_t p = 0; p < engine_->partition_count(); ++p) {
+    ASSERT_TRUE(engine_->DeadLetters(PartitionId(p), 100, &letters).ok());
+  }
+  EXPECT_TRUE(letters.empty());
+}
+
 }  // namespace
 }  // namespace gridcase

@@ -225,6 +225,12 @@ TEST_F(CliTest, ExitCodesSayWhatWentWrong) {
   EXPECT_EQ(r.exit_code, 3) << r.err;
 }
 
+TEST_F(CliTest, KafkaStatusSaysWhenTheServerRunsWithoutKafka) {
+  CliRun r = Cli({"kafka", "status"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("FAILED_PRECONDITION: this server runs without Kafka"));
+}
+
 TEST_F(CliTest, AuditLogCheckpointAndRebuild) {
   ASSERT_EQ(Cli({"submit", "--lines", "-f", kExamples + "security-guard.jsonl"}).exit_code, 0);
   CliRun r = Cli({"audit", "log", "--case", "resident-0222-017"});

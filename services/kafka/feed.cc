@@ -46,11 +46,12 @@ class ChangeFeed::Delivery final : public RdKafka::DeliveryReportCb, public RdKa
     }
     // Brokers down, connections lost: librdkafka retries by itself; the
     // lag in the status shows it.
-    spdlog::debug("change feed: {}: {}", RdKafka::err2str(event.err()), event.str());
+    errors_.Log(event);
   }
 
  private:
   ChangeFeed* const feed_;
+  ErrorLog errors_{"change feed"};
 };
 
 ChangeFeed::ChangeFeed(Engine* engine, const KafkaOptions& options)

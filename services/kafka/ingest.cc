@@ -96,7 +96,7 @@ class Ingest::Rebalance final : public RdKafka::RebalanceCb,
       spdlog::error("kafka ingest stopped: {}", ingest_->error_);
       return;
     }
-    spdlog::debug("kafka ingest: {}: {}", RdKafka::err2str(event.err()), event.str());
+    errors_.Log(event);
   }
 
   // Dead letters confirmed by Kafka are removed from the store.
@@ -116,6 +116,7 @@ class Ingest::Rebalance final : public RdKafka::RebalanceCb,
 
  private:
   Ingest* const ingest_;
+  ErrorLog errors_{"ingest"};
 };
 
 Ingest::Ingest(Engine* engine, const KafkaOptions& options) : engine_(engine), options_(options) {}

@@ -3,10 +3,23 @@
 #include <librdkafka/rdkafkacpp.h>
 
 #include "absl/strings/str_cat.h"
+#include "spdlog/spdlog.h"
 #include "services/kafka/feed.h"
 #include "services/kafka/ingest.h"
 
 namespace gridcase::kafka {
+
+void ErrorLog::Log(const RdKafka::Event& event) {
+  const auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto [it, fresh] = last_.try_emplace(static_cast<int>(event.err()), now);
+    if (!fresh && now - it->second < std::chrono::seconds(30)) return;
+    it->second = now;
+  }
+  spdlog::warn("kafka {}: {}: {} (retrying)", client_, RdKafka::err2str(event.err()),
+               event.str());
+}
 
 absl::StatusOr<std::pair<std::string, std::string>> ParseProperty(const std::string& text) {
   const size_t eq = text.find('=');

@@ -6,6 +6,8 @@
 #define GRIDCASE_SERVICES_KAFKA_KAFKA_H_
 
 #include <chrono>
+#include <map>
+#include <mutex>
 #include <memory>
 #include <string>
 #include <utility>
@@ -17,6 +19,7 @@
 
 namespace RdKafka {
 class Conf;
+class Event;
 }
 
 namespace gridcase::kafka {
@@ -42,6 +45,21 @@ absl::StatusOr<std::pair<std::string, std::string>> ParseProperty(const std::str
 absl::StatusOr<std::unique_ptr<RdKafka::Conf>> MakeConf(
     const KafkaOptions& options,
     const std::vector<std::pair<std::string, std::string>>& settings);
+
+// Logs a librdkafka error event that is not fatal (a broker down, a topic
+// missing): librdkafka retries by itself, but the operator should know.
+// At most once every 30 s per error code and client, so that an outage does
+// not flood the log.
+class ErrorLog {
+ public:
+  explicit ErrorLog(std::string client) : client_(std::move(client)) {}
+  void Log(const RdKafka::Event& event);
+
+ private:
+  const std::string client_;
+  std::mutex mu_;
+  std::map<int, std::chrono::steady_clock::time_point> last_;  // guarded by mu_
+};
 
 class ChangeFeed;
 class Ingest;

@@ -187,6 +187,10 @@ void Directory::Apply(const v1::DirectoryEntry& entry, int64_t recorded_us) {
     case v1::DirectoryEntry::kPerson: {
       const auto& p = entry.person();
       Person& person = people_[p.person_id()];
+      if (!person.unit_id.empty() && person.unit_id != p.unit_id()) {
+        people_by_unit_[person.unit_id].erase(p.person_id());
+      }
+      people_by_unit_[p.unit_id()].insert(p.person_id());
       person.id = p.person_id();
       person.name = p.name();
       person.role = p.role();
@@ -235,9 +239,9 @@ std::optional<Unit> Directory::FindUnit(const std::string& id) const {
 std::vector<Person> Directory::PeopleOf(const std::string& unit_id) const {
   std::shared_lock<std::shared_mutex> lock(mu_);
   std::vector<Person> out;
-  for (const auto& [id, p] : people_) {
-    if (p.unit_id == unit_id) out.push_back(p);
-  }
+  auto ids = people_by_unit_.find(unit_id);
+  if (ids == people_by_unit_.end()) return out;
+  for (const auto& id : ids->second) out.push_back(people_.at(id));
   return out;
 }
 
@@ -313,8 +317,11 @@ std::optional<std::string> Directory::AncestorAt(const std::string& unit_id,
 
 std::optional<std::string> Directory::FirstAvailable(const std::string& unit_id, v1::Role role,
                                                      int64_t now_us) const {
-  for (const auto& [id, p] : people_) {
-    if (p.unit_id == unit_id && p.role == role && IsAvailable(p, now_us)) return id;
+  auto ids = people_by_unit_.find(unit_id);
+  if (ids == people_by_unit_.end()) return std::nullopt;
+  for (const auto& id : ids->second) {
+    const Person& p = people_.at(id);
+    if (p.role == role && IsAvailable(p, now_us)) return id;
   }
   return std::nullopt;
 }
@@ -328,8 +335,11 @@ std::optional<std::string> Directory::Resolve(v1::Role role, const std::string& 
   if (role == v1::ROLE_GRID_WORKER) {
     // The grid's workers first; then a worker's paired cadre.
     if (auto w = FirstAvailable(*unit, v1::ROLE_GRID_WORKER, now_us)) return w;
-    for (const auto& [id, p] : people_) {
-      if (p.unit_id != *unit || p.role != v1::ROLE_GRID_WORKER || p.paired_with.empty()) continue;
+    auto ids = people_by_unit_.find(*unit);
+    if (ids == people_by_unit_.end()) return std::nullopt;
+    for (const auto& id : ids->second) {
+      const Person& p = people_.at(id);
+      if (p.role != v1::ROLE_GRID_WORKER || p.paired_with.empty()) continue;
       auto cadre = people_.find(p.paired_with);
       if (cadre != people_.end() && IsAvailable(cadre->second, now_us)) return cadre->first;
     }

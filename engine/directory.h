@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <memory>
 #include <optional>
 #include <shared_mutex>
@@ -101,6 +102,9 @@ class Directory {
   mutable std::shared_mutex mu_;
   std::map<std::string, Unit> units_;
   std::map<std::string, Person> people_;
+  // unit id -> ids of the people of that unit, in id order (the order in
+  // which people_ lists them, so that choices do not depend on the index).
+  std::map<std::string, std::set<std::string>> people_by_unit_;
 };
 
 // The directory entry a directory record carries, or nullopt.

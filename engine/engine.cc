@@ -151,6 +151,12 @@ void Engine::Stop() {
   }
 }
 
+std::vector<SequencerStats> Engine::Stats() const {
+  std::vector<SequencerStats> out;
+  for (const auto& p : parts_) out.push_back(p.sequencer->stats());
+  return out;
+}
+
 PartitionId Engine::PartitionOf(absl::string_view case_id) const {
   return PartitionId(static_cast<uint32_t>(Fnv1a64(case_id) % parts_.size()));
 }

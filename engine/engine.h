@@ -219,6 +219,8 @@ class Engine {
   void Stop();
 
   uint32_t partition_count() const { return static_cast<uint32_t>(parts_.size()); }
+  // Per partition, what its sequencer wrote since the engine opened.
+  std::vector<SequencerStats> Stats() const;
   // A partition's store, for readers (every const method is thread-safe).
   const PartitionStore& store(PartitionId p) const { return *parts_[p.value()].store; }
   PartitionId PartitionOf(absl::string_view case_id) const;

@@ -349,6 +349,11 @@ void Sequencer::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+SequencerStats Sequencer::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
+
 std::pair<Position, std::string> Sequencer::committed_head() const {
   std::lock_guard<std::mutex> lock(mu_);
   return {last_position_, head_};
@@ -400,6 +405,9 @@ void Sequencer::ProcessGroup(std::deque<Item>* items) {
     if (written.ok()) {
       {
         std::lock_guard<std::mutex> lock(mu_);
+        stats_.groups += 1;
+        stats_.records += group.last_position().value() - last_position_.value();
+        stats_.batch_bytes += group.batch()->GetDataSize();
         last_position_ = group.last_position();
         head_ = group.head();
       }
@@ -421,6 +429,10 @@ void Sequencer::ProcessGroup(std::deque<Item>* items) {
         }
       }
     }
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.submissions += items->size();
   }
   for (size_t i = 0; i < items->size(); ++i) {
     std::move((*items)[i].done)(std::move(results[i]));

@@ -67,6 +67,14 @@ struct StreamOrigin {
 // shutdown) after which the same message must be tried again.
 bool IsDecidedRefusal(const absl::Status& status);
 
+// What a sequencer has written since it started.
+struct SequencerStats {
+  uint64_t groups = 0;       // WriteBatches written (each one fsync)
+  uint64_t records = 0;      // records appended (submitted and derived)
+  uint64_t submissions = 0;  // submissions answered (refusals included)
+  uint64_t batch_bytes = 0;  // bytes of the WriteBatches written
+};
+
 class Sequencer {
  public:
   // `store`, `clock` and `logic` must outlive the sequencer. Starts the
@@ -98,6 +106,8 @@ class Sequencer {
   // Refuses new submissions, answers everything already queued (processing
   // it normally), and joins the thread. Idempotent.
   void Stop();
+
+  SequencerStats stats() const;
 
   // The highest position written so far. Thread-safe.
   Position last_position() const;
@@ -134,6 +144,7 @@ class Sequencer {
   int64_t last_recorded_us_ = 0;  // sequencer thread only
   absl::Status failure_;          // sequencer thread only; set by a failed write
   std::string head_;              // guarded by mu_ (written by the thread only)
+  SequencerStats stats_;          // guarded by mu_
   std::thread thread_;
 };
 

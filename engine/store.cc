@@ -1,12 +1,14 @@
 #include "engine/store.h"
 
 #include <algorithm>
+#include <cstring>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "engine/chain.h"
 #include "engine/validate.h"
 #include "rocksdb/filter_policy.h"
+#include "rocksdb/slice_transform.h"
 #include "rocksdb/table.h"
 #include "rocksdb/utilities/checkpoint.h"
 
@@ -27,14 +29,37 @@ absl::Status ParseStored(const rocksdb::Slice& bytes, Msg* msg,
   return absl::OkStatus();
 }
 
+// The case id of a case_events key (up to its 0x00): memtable inserts of
+// one case's records hint from the last one.
+class CaseIdPrefix final : public rocksdb::SliceTransform {
+ public:
+  const char* Name() const override { return "gridcase.CaseIdPrefix"; }
+  rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
+    const void* zero = std::memchr(key.data(), 0, key.size());
+    return {key.data(), zero ? static_cast<size_t>(static_cast<const char*>(zero) - key.data())
+                             : key.size()};
+  }
+  bool InDomain(const rocksdb::Slice&) const override { return true; }
+};
+
 rocksdb::ColumnFamilyOptions FamilyOptions(Cf cf,
                                            const std::shared_ptr<rocksdb::Cache>& cache) {
   rocksdb::ColumnFamilyOptions o;
   rocksdb::BlockBasedTableOptions t;
   t.block_cache = cache;
-  // Point lookups (dedup, cases) mostly ask for keys that may be absent.
+  // Point lookups (dedup, cases) mostly ask for keys that may be absent:
+  // Bloom filters in the table files and in the memtable.
   if (cf == Cf::kDedup || cf == Cf::kCases) {
     t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+    o.memtable_prefix_bloom_size_ratio = 0.05;
+    o.memtable_whole_key_filtering = true;
+  }
+  // Keys that grow (positions; a case's versions): each memtable insert
+  // starts from the previous one of its prefix instead of the top.
+  if (cf == Cf::kEvents) {
+    o.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(1));
+  } else if (cf == Cf::kCaseEvents) {
+    o.memtable_insert_with_hint_prefix_extractor = std::make_shared<CaseIdPrefix>();
   }
   o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
   o.compression = rocksdb::kLZ4Compression;

@@ -139,6 +139,23 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetStaffingReport(
                    [this, area = request->area()] { return engine_->StaffingReport(area); });
 }
 
+grpc::ServerUnaryReactor* AdminServiceImpl::GetServerStats(grpc::CallbackServerContext* context,
+                                                           const v1::GetServerStatsRequest* request,
+                                                           v1::ServerStats* response) {
+  const auto stats = engine_->Stats();
+  for (size_t i = 0; i < stats.size(); ++i) {
+    auto* p = response->add_partitions();
+    p->set_partition(static_cast<uint32_t>(i));
+    p->set_groups(stats[i].groups);
+    p->set_records(stats[i].records);
+    p->set_submissions(stats[i].submissions);
+    p->set_batch_bytes(stats[i].batch_bytes);
+  }
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
 grpc::ServerUnaryReactor* AdminServiceImpl::GetKafkaStatus(grpc::CallbackServerContext* context,
                                                            const v1::GetKafkaStatusRequest* request,
                                                            v1::KafkaStatus* response) {

@@ -18,8 +18,8 @@ class SubmitStreamReactor final
     : public grpc::ServerBidiReactor<v1::StreamSubmitRequest,
                                      v1::StreamSubmitResponse> {
  public:
-  SubmitStreamReactor(Engine* engine, size_t in_flight_max)
-      : engine_(engine), in_flight_max_(in_flight_max) {
+  SubmitStreamReactor(const Submitter* engine, size_t in_flight_max)
+      : submit_(engine), in_flight_max_(in_flight_max) {
     StartRead(&incoming_);
   }
 
@@ -39,7 +39,7 @@ class SubmitStreamReactor final
       read_paused_ = !read_more;
     }
     const uint64_t id = request.request_id();
-    engine_->Submit(std::move(*request.mutable_submit()),
+    (*submit_)(std::move(*request.mutable_submit()),
                     [this, id](absl::StatusOr<v1::SubmitResponse> result) {
                       OnAnswer(id, std::move(result));
                     });
@@ -95,7 +95,7 @@ class SubmitStreamReactor final
     if (finish) Finish(grpc::Status::OK);
   }
 
-  Engine* const engine_;
+  const Submitter* const submit_;
   const size_t in_flight_max_;
   v1::StreamSubmitRequest incoming_;  // owned by the one outstanding read
 
@@ -115,7 +115,7 @@ grpc::ServerUnaryReactor* EventServiceImpl::Submit(
     grpc::CallbackServerContext* context, const v1::SubmitRequest* request,
     v1::SubmitResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  engine_->Submit(*request, [context, reactor, response](
+  submit_(*request, [context, reactor, response](
                                 absl::StatusOr<v1::SubmitResponse> result) {
     if (result.ok()) {
       *response = std::move(*result);
@@ -132,7 +132,7 @@ grpc::ServerUnaryReactor* EventServiceImpl::Submit(
 
 grpc::ServerBidiReactor<v1::StreamSubmitRequest, v1::StreamSubmitResponse>*
 EventServiceImpl::SubmitStream(grpc::CallbackServerContext* context) {
-  return new SubmitStreamReactor(engine_, stream_in_flight_max_);
+  return new SubmitStreamReactor(&submit_, stream_in_flight_max_);
 }
 
 }  // namespace gridcase::api

@@ -132,6 +132,9 @@ absl::StatusOr<std::unique_ptr<PartitionStore>> PartitionStore::Open(
   db_opts.create_missing_column_families = true;
   db_opts.max_background_jobs = 2;
   db_opts.keep_log_file_num = 4;
+  // Reopening after a crash replays the write-ahead log: keep it short (a
+  // quiet column family would otherwise hold old logs alive).
+  db_opts.max_total_wal_size = 32 << 20;
   auto cache = rocksdb::NewLRUCache(64 << 20);
   std::vector<rocksdb::ColumnFamilyDescriptor> families;
   for (int i = 0; i < keys::kCfCount; ++i) {
@@ -566,6 +569,19 @@ absl::Status PartitionStore::CreateCheckpoint(const std::string& dir) const {
   if (!s.ok()) return FromRocks(s, "checkpoint");
   std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
   return FromRocks(checkpoint->CreateCheckpoint(dir), absl::StrCat("checkpoint into ", dir));
+}
+
+std::unique_ptr<rocksdb::SstFileWriter> PartitionStore::NewTableFileWriter(keys::Cf family) const {
+  rocksdb::Options options(db_->GetDBOptions(), db_->GetOptions(cf(family)));
+  return std::make_unique<rocksdb::SstFileWriter>(rocksdb::EnvOptions(), options, cf(family));
+}
+
+absl::Status PartitionStore::IngestTableFiles(keys::Cf family,
+                                              const std::vector<std::string>& paths) {
+  if (paths.empty()) return absl::OkStatus();
+  rocksdb::IngestExternalFileOptions o;
+  o.move_files = true;
+  return FromRocks(db_->IngestExternalFile(cf(family), paths, o), "ingesting table files");
 }
 
 std::unique_ptr<rocksdb::Iterator> PartitionStore::NewIterator(keys::Cf family) const {

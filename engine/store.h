@@ -22,6 +22,7 @@
 #include "gridcase/v1/case.pb.h"
 #include "gridcase/v1/event.pb.h"
 #include "rocksdb/db.h"
+#include "rocksdb/sst_file_writer.h"
 #include "rocksdb/write_batch.h"
 
 namespace gridcase {
@@ -156,6 +157,10 @@ class PartitionStore {
   absl::Status WriteUnsynced(rocksdb::WriteBatch* batch);
   // Writes every memtable to table files and waits until they are synced.
   absl::Status Flush();
+  // Bulk loading: a writer of a table file for `family` (keys in order),
+  // and moving such files into the family (Finish() them first).
+  std::unique_ptr<rocksdb::SstFileWriter> NewTableFileWriter(keys::Cf family) const;
+  absl::Status IngestTableFiles(keys::Cf family, const std::vector<std::string>& paths);
 
   // A consistent copy of the database in `dir` (which must not exist),
   // hard-linking table files: cheap, and safe while writes go on.

@@ -264,6 +264,15 @@ TEST_F(AuditTest, ARandomWorkloadOf100kEventsRebuildsIdenticallyAndFoldsAsItStoo
   ASSERT_TRUE(rebuilt.ok()) << rebuilt.status();
   auto state = (*rebuilt)->GetCase(samples.back().case_id);
   ASSERT_TRUE(state.ok()) << state.status();
+  // Its log is the original one, chain and all.
+  auto chains = (*rebuilt)->VerifyLog();
+  ASSERT_TRUE(chains.ok()) << chains.status();
+  uint64_t chained = 0;
+  for (const ChainCheck& c : *chains) {
+    EXPECT_EQ(c.first_bad_position, 0u) << c.problem;
+    chained += c.records;
+  }
+  EXPECT_EQ(chained, records);
 }
 
 // A small workload whose live store is then altered in one derived row.

@@ -1,0 +1,195 @@
+// Micro-benchmarks (Google Benchmark) of the engine's inner steps: folding
+// one record into a case, deciding one event, key encoding, guard
+// evaluation, and reading a 1,000-record timeline from a real store.
+//
+//   build/services/bench/gridcase-micro-bench
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+#include <sstream>
+
+#include "benchmark/benchmark.h"
+#include "engine/directory.h"
+#include "engine/engine.h"
+#include "engine/keys.h"
+#include "engine/store.h"
+#include "engine/workflow/definition.h"
+#include "engine/workflow/expr.h"
+#include "engine/workflow/logic.h"
+#include "engine/workflow/registry.h"
+
+namespace gridcase {
+namespace {
+
+constexpr int64_t kNowUs = 1582401600LL * 1000000;
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::shared_ptr<const workflow::Definition> EpidemicCase() {
+  static auto def = [] {
+    auto d = workflow::Definition::Parse(
+        ReadFile(std::string(SOURCE_DIR) + "/deploy/workflows/epidemic-case.textproto"),
+        "epidemic-case.textproto");
+    if (!d.ok()) std::abort();
+    return *d;
+  }();
+  return def;
+}
+
+v1::Event FeverEvent(const std::string& id, double celsius) {
+  v1::Event e;
+  e.set_event_id(id);
+  e.set_case_id("resident-1");
+  e.mutable_occurred_at()->set_seconds(kNowUs / 1000000);
+  e.mutable_actor()->set_id("worker-li");
+  e.set_grid_id("grid-00001");
+  e.mutable_fever_reading()->set_celsius(celsius);
+  return e;
+}
+
+v1::Record RecordOf(const v1::Event& e, uint64_t position, uint64_t version) {
+  v1::Record r;
+  *r.mutable_event() = e;
+  r.set_partition(0);
+  r.set_position(position);
+  r.set_case_version(version);
+  r.mutable_recorded_at()->set_seconds(kNowUs / 1000000);
+  return r;
+}
+
+// A registry with epidemic-case, the logic over it, and an open case.
+struct Fixture {
+  Fixture() : logic(&registry, &directory) {
+    if (!registry.Add(EpidemicCase()).ok()) std::abort();
+    std::vector<v1::Record> out;
+    v1::Record first = RecordOf(FeverEvent("f-0", 36.6), 1, 1);
+    first.mutable_workflow()->set_name("epidemic-case");
+    if (!logic.Process(first, &state, &out).ok()) std::abort();
+  }
+  workflow::Registry registry;
+  Directory directory;
+  workflow::WorkflowLogic logic;
+  std::optional<v1::CaseState> state;
+};
+
+// The appliers alone: what a replay or an as-of query does per record.
+void BM_ApplyOneRecord(benchmark::State& bench) {
+  Fixture f;
+  const v1::Record r = RecordOf(FeverEvent("f-1", 36.8), 10, f.state->version() + 1);
+  for (auto _ : bench) {
+    v1::CaseState s = *f.state;
+    f.logic.Apply(r, &s);
+    benchmark::DoNotOptimize(s);
+  }
+}
+BENCHMARK(BM_ApplyOneRecord);
+
+// Deciding a submitted reading: guards, rules, derived records, appliers.
+void BM_ProcessOneFeverReading(benchmark::State& bench) {
+  Fixture f;
+  const double celsius = bench.range(0) / 10.0;
+  const v1::Record r = RecordOf(FeverEvent("f-1", celsius), 10, f.state->version() + 1);
+  for (auto _ : bench) {
+    std::optional<v1::CaseState> s = f.state;
+    std::vector<v1::Record> out;
+    benchmark::DoNotOptimize(f.logic.Process(r, &s, &out));
+  }
+}
+BENCHMARK(BM_ProcessOneFeverReading)->Arg(366)->Arg(385);
+
+void BM_GuardEvaluate(benchmark::State& bench) {
+  workflow::GuardScope scope;
+  scope.payload = "fever_reading";
+  scope.counters["high-readings"] = 24LL * 3600 * 1000000;
+  auto guard = workflow::Guard::Compile(
+      "fever_reading.celsius >= 37.3 && count(\"high-readings\") >= 2", scope);
+  if (!guard.ok()) std::abort();
+  Fixture f;
+  const v1::Event e = FeverEvent("f-1", 38.2);
+  const workflow::GuardInput input{&e, &*f.state, kNowUs, kNowUs};
+  for (auto _ : bench) benchmark::DoNotOptimize(guard->Evaluate(input));
+}
+BENCHMARK(BM_GuardEvaluate);
+
+void BM_EncodeKeys(benchmark::State& bench) {
+  for (auto _ : bench) {
+    benchmark::DoNotOptimize(keys::EventKey(Position(123456789)));
+    benchmark::DoNotOptimize(keys::CaseEventKey("r-01234-056", CaseVersion(17)));
+    benchmark::DoNotOptimize(keys::EncodeTimerKey({kNowUs, "r-01234-056", "daily-check"}));
+  }
+}
+BENCHMARK(BM_EncodeKeys);
+
+void BM_IndexAndTimerRowsOfACase(benchmark::State& bench) {
+  Fixture f;
+  for (auto _ : bench) {
+    benchmark::DoNotOptimize(IndexKeysOf(*f.state));
+    benchmark::DoNotOptimize(TimerKeysOf(*f.state));
+  }
+}
+BENCHMARK(BM_IndexAndTimerRowsOfACase);
+
+// A real store (synced writes, in /tmp): one case with 1,000 records read
+// back as one page.
+void BM_Timeline1000(benchmark::State& bench) {
+  const std::string dir = "/tmp/gridcase-micro-bench-" + std::to_string(::getpid());
+  std::filesystem::remove_all(dir);
+  SystemClock clock;
+  EngineOptions options;
+  options.data_dir = dir;
+  options.partitions = 1;
+  auto engine = Engine::Open(options, &clock);
+  if (!engine.ok()) std::abort();
+  std::atomic<int> answered{0};
+  v1::Actor admin;
+  admin.set_id("bench");
+  (*engine)->DeployWorkflow(
+      ReadFile(std::string(SOURCE_DIR) + "/deploy/workflows/epidemic-case.textproto"),
+      "epidemic-case.textproto", admin,
+      [&](absl::StatusOr<v1::DeployWorkflowResponse> r) {
+        if (!r.ok()) std::abort();
+        ++answered;
+      });
+  while (answered < 1) std::this_thread::yield();
+  // A reading opens the case; 999 notes follow (one record each).
+  for (int i = 0; i < 1000; ++i) {
+    v1::SubmitRequest r;
+    v1::Event* e = r.mutable_event();
+    *e = FeverEvent("t-" + std::to_string(i), 36.6);
+    e->set_case_id("timeline");
+    e->mutable_occurred_at()->set_seconds(clock.NowMicros() / 1000000);
+    if (i > 0) e->mutable_note()->set_text("visit " + std::to_string(i) + ": no symptoms");
+    (*engine)->Submit(r, [&](absl::StatusOr<v1::SubmitResponse> a) {
+      if (!a.ok()) std::abort();
+      ++answered;
+    });
+    if (i == 0) {
+      while (answered < 2) std::this_thread::yield();
+    }
+  }
+  while (answered < 1001) std::this_thread::yield();
+  v1::GetTimelineRequest request;
+  request.set_case_id("timeline");
+  request.set_page_size(1000);
+  size_t records = 0;
+  for (auto _ : bench) {
+    auto page = (*engine)->GetTimeline(request);
+    records = page.ok() ? page->records_size() : 0;
+    benchmark::DoNotOptimize(page);
+  }
+  bench.counters["records"] = static_cast<double>(records);
+  engine->reset();
+  std::filesystem::remove_all(dir);
+}
+BENCHMARK(BM_Timeline1000)->Unit(benchmark::kMicrosecond);
+
+}  // namespace
+}  // namespace gridcase
+
+BENCHMARK_MAIN();

@@ -20,7 +20,7 @@ packages=(
   librocksdb-dev libgrpc++-dev libgrpc-dev protobuf-compiler-grpc
   libprotobuf-dev protobuf-compiler libabsl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  librdkafka-dev libcli11-dev libspdlog-dev nlohmann-json3-dev libssl-dev
+  librdkafka-dev libcli11-dev libspdlog-dev nlohmann-json3-dev libssl-dev libjemalloc-dev
 )
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

@@ -11,6 +11,8 @@ namespace {
 constexpr int kGridsPerCommunity = 13;
 constexpr int kCommunitiesPerStreet = 7;
 constexpr int kStreetsPerDistrict = 11;
+// Contact attempts go to residents screened at least this many events ago.
+constexpr size_t kContactLag = 1024;
 
 std::string CommunityId(int c) { return absl::StrFormat("comm-%04d", c); }
 std::string StreetId(int s) { return absl::StrFormat("street-%03d", s); }
@@ -113,8 +115,10 @@ v1::SubmitRequest WuhanDay::Next(int64_t now_us) {
     h->set_urgency(static_cast<v1::Urgency>(1 + Pick(3)));
     h->add_items("medicine");
   } else if (kind < options_.fever_share + options_.help_share + options_.contact_share &&
-             !seen_.empty()) {
-    e->set_case_id(seen_[static_cast<size_t>(Pick(static_cast<int>(seen_.size())))]);
+             seen_.size() > kContactLag) {
+    // A resident screened a while ago: the case is open by now, even with
+    // many submissions in flight.
+    e->set_case_id(seen_[static_cast<size_t>(Pick(static_cast<int>(seen_.size() - kContactLag)))]);
     e->set_channel(v1::CHANNEL_PHONE);
     e->mutable_contact_attempt()->set_outcome(static_cast<v1::ContactOutcome>(1 + Pick(3)));
   } else {
@@ -123,7 +127,7 @@ v1::SubmitRequest WuhanDay::Next(int64_t now_us) {
         Uniform() < 0.95 ? v1::CATEGORY_NONE : static_cast<v1::Category>(1 + Pick(4)));
     seen_.push_back(e->case_id());
   }
-  if (seen_.size() > 4096) seen_.erase(seen_.begin(), seen_.begin() + 2048);
+  if (seen_.size() > 8192) seen_.erase(seen_.begin(), seen_.begin() + 4096);
   return request;
 }
 

@@ -1,5 +1,7 @@
 #include "services/cli/directory.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <iostream>
 #include <sstream>
@@ -56,6 +58,7 @@ int RunDirectoryImport(const GlobalOptions& options, const std::string& file,
   auto stub = AdminService::NewStub(channel);
   uint64_t written = 0;
   uint64_t moved = 0;
+  const bool tty = isatty(STDERR_FILENO);
   for (size_t start = 0; start < entries.size(); start += batch) {
     const size_t end = std::min(entries.size(), start + batch);
     gridcase::v1::ImportDirectoryRequest request;
@@ -87,9 +90,11 @@ int RunDirectoryImport(const GlobalOptions& options, const std::string& file,
     }
     written += response.written();
     moved += response.moved();
-    std::cerr << "\rimported " << end << " / " << entries.size() << " entries" << std::flush;
+    // A terminal sees one line rewritten; a log a line per batch.
+    std::cerr << (tty ? "\r" : "") << "imported " << end << " / " << entries.size() << " entries"
+              << (tty ? "" : "\n") << std::flush;
   }
-  std::cerr << "\n" << written << " new, " << entries.size() - written
+  std::cerr << (tty ? "\n" : "") << written << " new, " << entries.size() - written
             << " already in the directory\n";
   if (moved > 0) std::cerr << "handed on from people now unavailable: " << moved << " case(s)\n";
   return kExitOk;

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -106,7 +107,8 @@ class Sequencer::Group {
         head_(std::move(head)),
         recorded_at_(FromMicros(recorded_us)) {}
 
-  absl::StatusOr<v1::SubmitResponse> Process(const v1::SubmitRequest& req);
+  // Takes the event out of `*req` when it is recorded.
+  absl::StatusOr<v1::SubmitResponse> Process(v1::SubmitRequest* req);
   // Records that the stream message `origin` was decided with `result`
   // (unless the result is a failure of the server: then it is not decided).
   void Decide(const StreamOrigin& origin, const absl::StatusOr<v1::SubmitResponse>& result);
@@ -125,8 +127,11 @@ class Sequencer::Group {
 
  private:
   struct Slot {
-    std::optional<v1::CaseState> before;  // as committed before this group
-    std::optional<v1::CaseState> now;     // as this group leaves it
+    // What the committed state (before this group) held: its version (0:
+    // no case) and the index and timer rows derived from it.
+    uint64_t version_before = 0;
+    std::vector<std::string> index_before, timers_before;
+    std::optional<v1::CaseState> now;  // as this group leaves it
   };
   absl::StatusOr<Slot*> SlotFor(const std::string& case_id);
 
@@ -137,7 +142,7 @@ class Sequencer::Group {
   const google::protobuf::Timestamp recorded_at_;
   rocksdb::WriteBatch batch_;
   absl::flat_hash_map<std::string, Slot> slots_;
-  absl::flat_hash_map<std::string, v1::Record> pending_ids_;  // event_id ->
+  absl::flat_hash_map<std::string, size_t> pending_ids_;  // event_id -> index in records_
   std::vector<v1::Record> records_;
   absl::flat_hash_map<std::string, int64_t> stream_offsets_;  // source -> last decided
 };
@@ -167,16 +172,20 @@ absl::StatusOr<Sequencer::Group::Slot*> Sequencer::Group::SlotFor(
   auto read = store_->ReadCase(case_id);
   if (!read.ok()) return read.status();
   Slot& slot = slots_[case_id];
-  slot.before = *read;
+  if (read->has_value()) {
+    slot.version_before = (*read)->version();
+    slot.index_before = IndexKeysOf(**read);
+    slot.timers_before = TimerKeysOf(**read);
+  }
   slot.now = std::move(*read);
   return &slot;
 }
 
-absl::StatusOr<v1::SubmitResponse> Sequencer::Group::Process(
-    const v1::SubmitRequest& req) {
+absl::StatusOr<v1::SubmitResponse> Sequencer::Group::Process(v1::SubmitRequest* request) {
+  const v1::SubmitRequest& req = *request;
   const v1::Event& e = req.event();
   if (auto it = pending_ids_.find(e.event_id()); it != pending_ids_.end()) {
-    return SameOrConflict(it->second, e);
+    return SameOrConflict(records_[it->second], e);
   }
   auto found = store_->FindEventId(e.event_id());
   if (!found.ok()) return found.status();
@@ -199,8 +208,9 @@ absl::StatusOr<v1::SubmitResponse> Sequencer::Group::Process(
     return st;
   }
 
+  const std::string case_id = e.case_id();
   v1::Record record;
-  *record.mutable_event() = e;
+  record.mutable_event()->Swap(request->mutable_event());  // `e` is empty from here on
   record.set_partition(store_->id().value());
   record.set_position(next_.value());
   record.set_case_version(current + 1);
@@ -220,13 +230,14 @@ absl::StatusOr<v1::SubmitResponse> Sequencer::Group::Process(
     batch_.Put(store_->cf(Cf::kEvents), event_key, EncodeStoredRecord(bytes, head_, hash));
     head_ = std::move(hash);
     batch_.Put(store_->cf(Cf::kCaseEvents),
-               keys::CaseEventKey(e.case_id(), CaseVersion(r.case_version())), event_key);
+               keys::CaseEventKey(case_id, CaseVersion(r.case_version())), event_key);
   }
   // Only submitted events are idempotency keys; derived ids follow from them.
-  batch_.Put(store_->cf(Cf::kDedup), e.event_id(), keys::EventKey(next_));
+  const std::string& event_id = out.front().event().event_id();
+  batch_.Put(store_->cf(Cf::kDedup), event_id, keys::EventKey(next_));
   next_ = Position(next_.value() + out.size());
   v1::SubmitResponse response = ResponseFor(out.front(), /*duplicate=*/false);
-  pending_ids_.emplace(e.event_id(), out.front());
+  pending_ids_.emplace(event_id, records_.size());
   for (auto& r : out) records_.push_back(std::move(r));
   return response;
 }
@@ -237,16 +248,15 @@ void Sequencer::Group::Seal() {
                keys::EncodeFixed64Be(static_cast<uint64_t>(offset)));
   }
   for (const auto& [case_id, slot] : slots_) {
-    if (!slot.now || (slot.before && slot.before->version() == slot.now->version())) {
+    if (!slot.now || slot.version_before == slot.now->version()) {
       continue;  // untouched: only refusals or duplicates for this case
     }
     batch_.Put(store_->cf(Cf::kCases), case_id, slot.now->SerializeAsString());
     // Rows derived from the case state (indexes, timers) follow it: what
     // the group removed is deleted, what it added is put.
-    for (auto [cf, keys_of] : {std::pair{Cf::kIndex, &IndexKeysOf},
-                               std::pair{Cf::kTimers, &TimerKeysOf}}) {
-      std::vector<std::string> old_keys;
-      if (slot.before) old_keys = keys_of(*slot.before);
+    for (auto [cf, keys_of, old] : {std::tuple{Cf::kIndex, &IndexKeysOf, &slot.index_before},
+                                    std::tuple{Cf::kTimers, &TimerKeysOf, &slot.timers_before}}) {
+      const std::vector<std::string>& old_keys = *old;
       const std::vector<std::string> new_keys = keys_of(*slot.now);
       for (const auto& k : old_keys) {
         if (std::find(new_keys.begin(), new_keys.end(), k) == new_keys.end()) {
@@ -395,7 +405,7 @@ void Sequencer::ProcessGroup(std::deque<Item>* items) {
       results.push_back(failure_);
       continue;
     }
-    results.push_back(item.refusal.ok() ? group.Process(item.request)
+    results.push_back(item.refusal.ok() ? group.Process(&item.request)
                                         : absl::StatusOr<v1::SubmitResponse>(item.refusal));
     if (item.origin) group.Decide(*item.origin, results.back());
   }

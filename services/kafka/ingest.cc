@@ -220,14 +220,25 @@ absl::StatusOr<int64_t> Ingest::Assign(int32_t partition) {
 }
 
 void Ingest::Consume() {
+  bool paused = false;
   while (!stop_) {
     {
       std::unique_lock<std::mutex> lock(mu_);
       answered_cv_.wait_for(lock, std::chrono::milliseconds(100),
                             [&] { return in_flight_ < kInFlightMax || stop_; });
       if (!error_.empty()) {
-        // Stopped on a server failure: stay in the group, read nothing.
+        // Stopped on a server failure: stay in the group but fetch nothing
+        // (paused), so that nothing read is left undecided; a restart
+        // resumes from the store.
         lock.unlock();
+        if (!paused) {
+          std::vector<RdKafka::TopicPartition*> assigned;
+          if (consumer_->assignment(assigned) == RdKafka::ERR_NO_ERROR) {
+            consumer_->pause(assigned);
+          }
+          RdKafka::TopicPartition::destroy(assigned);
+          paused = true;
+        }
         std::unique_ptr<RdKafka::Message> idle(consumer_->consume(100));
         continue;
       }

@@ -213,6 +213,11 @@ void Directory::Apply(const v1::DirectoryEntry& entry, int64_t recorded_us) {
       const auto& a = entry.availability();
       Person& person = people_[a.person_id()];
       person.availability = a.availability();
+      if (a.availability() == v1::AVAILABILITY_UNAVAILABLE) {
+        marked_unavailable_.insert(a.person_id());
+      } else {
+        marked_unavailable_.erase(a.person_id());
+      }
       person.unavailable_from_us = a.has_from() ? Micros(a.from()) : recorded_us;
       person.unavailable_until_us = a.has_until() ? Micros(a.until()) : 0;
       break;
@@ -278,7 +283,8 @@ bool Directory::HasAvailable(const std::string& unit_id, v1::Role role, int64_t 
 std::vector<std::string> Directory::BecomingUnavailable(int64_t after_us, int64_t until_us) const {
   std::shared_lock<std::shared_mutex> lock(mu_);
   std::vector<std::string> out;
-  for (const auto& [id, p] : people_) {
+  for (const auto& id : marked_unavailable_) {
+    const Person& p = people_.at(id);
     if (p.availability == v1::AVAILABILITY_UNAVAILABLE && p.unavailable_from_us > after_us &&
         p.unavailable_from_us <= until_us) {
       out.push_back(id);
@@ -290,7 +296,8 @@ std::vector<std::string> Directory::BecomingUnavailable(int64_t after_us, int64_
 std::vector<Person> Directory::UnavailablePeople(int64_t now_us) const {
   std::shared_lock<std::shared_mutex> lock(mu_);
   std::vector<Person> out;
-  for (const auto& [id, p] : people_) {
+  for (const auto& id : marked_unavailable_) {
+    const Person& p = people_.at(id);
     if (!IsAvailable(p, now_us)) out.push_back(p);
   }
   return out;

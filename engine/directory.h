@@ -105,6 +105,9 @@ class Directory {
   // unit id -> ids of the people of that unit, in id order (the order in
   // which people_ lists them, so that choices do not depend on the index).
   std::map<std::string, std::set<std::string>> people_by_unit_;
+  // Ids of the people whose availability is AVAILABILITY_UNAVAILABLE (now
+  // or announced), in id order: the scheduler looks at them every round.
+  std::set<std::string> marked_unavailable_;
 };
 
 // The directory entry a directory record carries, or nullopt.

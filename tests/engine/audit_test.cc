@@ -108,8 +108,9 @@ class AuditTest : public ::testing::Test {
   }
 
   void OpenWithWorkflowsAndDirectory() {
-    Open();
-    testing::DeployShippedWorkflows(*engine_);
+    engine_.reset();
+    engine_ = testing::OpenWithShippedWorkflows(dir_.Sub("data"), 4, &clock_);
+    ASSERT_NE(engine_, nullptr);
     v1::Actor admin;
     admin.set_id("admin-1");
     ASSERT_TRUE(engine_->ImportDirectory(testing::ExampleDirectory(), "base", admin).ok());

@@ -46,13 +46,8 @@ class DirectoryTest : public ::testing::Test {
 
   void Reopen() {
     engine_.reset();
-    EngineOptions options;
-    options.data_dir = dir_.Sub("data");
-    options.partitions = 3;
-    auto engine = Engine::Open(options, &clock_);
-    ASSERT_TRUE(engine.ok()) << engine.status();
-    engine_ = std::move(*engine);
-    testing::DeployShippedWorkflows(*engine_);
+    engine_ = testing::OpenWithShippedWorkflows(dir_.Sub("data"), 3, &clock_);
+    ASSERT_NE(engine_, nullptr);
   }
 
   absl::StatusOr<size_t> Import(const std::vector<v1::DirectoryEntry>& entries,

@@ -42,13 +42,8 @@ testing::MockKafka& Cluster() {
 class KafkaTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    EngineOptions options;
-    options.data_dir = dir_.Sub("data");
-    options.partitions = 4;
-    auto engine = Engine::Open(options, &clock_);
-    ASSERT_TRUE(engine.ok()) << engine.status();
-    engine_ = std::move(*engine);
-    testing::DeployShippedWorkflows(*engine_);
+    engine_ = testing::OpenWithShippedWorkflows(dir_.Sub("data"), 4, &clock_);
+    ASSERT_NE(engine_, nullptr);
     // Topics of their own per test: the cluster is shared.
     const std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
     options_.brokers = Cluster().bootstraps();

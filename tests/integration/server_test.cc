@@ -30,13 +30,8 @@ int64_t NowUs() { return SystemClock().NowMicros(); }
 class ServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    EngineOptions options;
-    options.data_dir = dir_.Sub("data");
-    options.partitions = 4;
-    auto engine = Engine::Open(options, &clock_);
-    ASSERT_TRUE(engine.ok()) << engine.status();
-    engine_ = std::move(*engine);
-    testing::DeployShippedWorkflows(*engine_);
+    engine_ = testing::OpenWithShippedWorkflows(dir_.Sub("data"), 4, &clock_);
+    ASSERT_NE(engine_, nullptr);
     api::ServerOptions server_options;
     server_options.listen_address = "127.0.0.1:0";
     auto server = api::Server::Start(engine_.get(), &clock_, server_options);

@@ -49,6 +49,18 @@ void DeployShippedWorkflows(Engine& engine) {
   }
 }
 
+std::unique_ptr<Engine> OpenWithShippedWorkflows(const std::string& data_dir,
+                                                 uint32_t partitions, const Clock* clock) {
+  EngineOptions options;
+  options.data_dir = data_dir;
+  options.partitions = partitions;
+  auto engine = Engine::Open(options, clock);
+  EXPECT_TRUE(engine.ok()) << engine.status();
+  if (!engine.ok()) return nullptr;
+  DeployShippedWorkflows(**engine);
+  return std::move(*engine);
+}
+
 std::vector<v1::DirectoryEntry> ExampleDirectory() {
   std::ifstream in(std::string(SOURCE_DIR) + "/deploy/examples/directory.jsonl");
   std::vector<v1::DirectoryEntry> out;

@@ -3,6 +3,7 @@
 #ifndef GRIDCASE_TESTS_SUPPORT_WORKFLOWS_H_
 #define GRIDCASE_TESTS_SUPPORT_WORKFLOWS_H_
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,11 @@ absl::StatusOr<v1::DeployWorkflowResponse> DeploySync(Engine& engine, const std:
                                                       const std::string& file);
 // Deploys epidemic-case and help-request; fails the test if either fails.
 void DeployShippedWorkflows(Engine& engine);
+
+// Opens an engine on `data_dir` with `partitions` and deploys the shipped
+// workflows. Fails the test and returns nullptr when it cannot open.
+std::unique_ptr<Engine> OpenWithShippedWorkflows(const std::string& data_dir,
+                                                 uint32_t partitions, const Clock* clock);
 
 // deploy/examples/directory.jsonl: one district down to two grids
 // (jiangan-07-03 and -04), with workers, paired cadres, a secretary and

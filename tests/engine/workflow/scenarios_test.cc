@@ -39,13 +39,8 @@ class ScenarioTest : public ::testing::Test {
   ScenarioTest() : clock_(kStartUs) {}
 
   void SetUp() override {
-    EngineOptions options;
-    options.data_dir = dir_.Sub("data");
-    options.partitions = 2;
-    auto engine = Engine::Open(options, &clock_);
-    ASSERT_TRUE(engine.ok()) << engine.status();
-    engine_ = std::move(*engine);
-    testing::DeployShippedWorkflows(*engine_);
+    engine_ = testing::OpenWithShippedWorkflows(dir_.Sub("data"), 2, &clock_);
+    ASSERT_NE(engine_, nullptr);
   }
 
   // Submits `e` as having just happened (occurred_at = the clock).

@@ -159,9 +159,7 @@ size_t ChangeFeed::SendSome(uint32_t p) {
     const v1::Record& r = entry.record();
     std::string value;
     if (options_.feed_format == "json") {
-      google::protobuf::util::JsonPrintOptions json;
-      json.preserve_proto_field_names = false;
-      (void)google::protobuf::util::MessageToJsonString(r, &value, json);
+      (void)google::protobuf::util::MessageToJsonString(r, &value);
     } else {
       value = r.SerializeAsString();
     }

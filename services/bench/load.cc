@@ -1,0 +1,357 @@
+#include "services/bench/load.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "gridcase/v1/service.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
+
+namespace gridcase::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+// Latencies and outcomes of one measured phase. Thread-safe.
+class Recorder {
+ public:
+  void Ok(int64_t latency_us) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (measuring_) latencies_.push_back(static_cast<int32_t>(std::min<int64_t>(latency_us, INT32_MAX)));
+    ++acked_total_;
+  }
+  void Error(grpc::StatusCode code) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (measuring_) ++errors_[code];
+    ++errors_total_;
+  }
+  void StartMeasuring() {
+    std::lock_guard<std::mutex> lock(mu_);
+    measuring_ = true;
+    latencies_.clear();
+    errors_.clear();
+    started_ = Clock::now();
+  }
+  // Stops measuring; returns the acknowledgements per second measured.
+  double StopMeasuring() {
+    std::lock_guard<std::mutex> lock(mu_);
+    measuring_ = false;
+    seconds_ = Seconds(Clock::now() - started_);
+    std::sort(latencies_.begin(), latencies_.end());
+    return static_cast<double>(latencies_.size()) / seconds_;
+  }
+  uint64_t acked_total() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return acked_total_;
+  }
+  uint64_t errors_total() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return errors_total_;
+  }
+  // After StopMeasuring.
+  double Percentile(double q) const {
+    if (latencies_.empty()) return 0;
+    const size_t i = std::min(latencies_.size() - 1,
+                              static_cast<size_t>(q * static_cast<double>(latencies_.size())));
+    return latencies_[i] / 1000.0;
+  }
+  uint64_t acked() const { return latencies_.size(); }
+  std::string ErrorsText() const {
+    if (errors_.empty()) return "none";
+    std::string out;
+    for (const auto& [code, n] : errors_) {
+      absl::StrAppend(&out, out.empty() ? "" : ", ", n, " x code ", static_cast<int>(code));
+    }
+    return out;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  bool measuring_ = false;
+  Clock::time_point started_;
+  double seconds_ = 0;
+  std::vector<int32_t> latencies_;
+  std::map<grpc::StatusCode, uint64_t> errors_;
+  uint64_t acked_total_ = 0, errors_total_ = 0;
+};
+
+// Paces an open-loop load: when `rate` > 0, the time the n-th request is due.
+class Pacer {
+ public:
+  explicit Pacer(double rate) : rate_(rate), start_(Clock::now()) {}
+  // Blocks until the next request is due; returns when it was due (for
+  // latency: a late send does not hide the delay).
+  Clock::time_point Next() {
+    if (rate_ <= 0) return Clock::now();
+    const uint64_t n = issued_.fetch_add(1);
+    const auto due = start_ + std::chrono::nanoseconds(static_cast<int64_t>(1e9 * n / rate_));
+    std::this_thread::sleep_until(due);
+    return due;
+  }
+
+ private:
+  const double rate_;
+  const Clock::time_point start_;
+  std::atomic<uint64_t> issued_{0};
+};
+
+// Unary submissions with `in_flight` outstanding, over `channels` channels.
+class UnaryLoad {
+ public:
+  UnaryLoad(const std::string& target, const LoadOptions& o, const Source& source,
+            Recorder* recorder)
+      : options_(o), source_(source), recorder_(recorder), pacer_(o.rate) {
+    for (int c = 0; c < o.channels; ++c) {
+      grpc::ChannelArguments args;
+      args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // a connection per channel
+      stubs_.push_back(v1::EventService::NewStub(
+          grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args)));
+    }
+  }
+
+  void Start() {
+    // One issuing thread per channel keeps `in_flight / channels` calls out.
+    for (int c = 0; c < options_.channels; ++c) {
+      threads_.emplace_back([this, c] { Issue(c); });
+    }
+  }
+  void Stop() {
+    stop_ = true;
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return outstanding_ == 0; });
+  }
+
+ private:
+  struct Call {
+    grpc::ClientContext context;
+    v1::SubmitRequest request;
+    v1::SubmitResponse response;
+    Clock::time_point sent;
+  };
+
+  void Issue(int c) {
+    WuhanDay day = source_.Generator(c);
+    const int window = std::max(1, options_.in_flight / options_.channels);
+    int mine = 0;
+    std::mutex my_mu;
+    std::condition_variable my_cv;
+    while (!stop_) {
+      {
+        std::unique_lock<std::mutex> lock(my_mu);
+        my_cv.wait(lock, [&] { return mine < window || stop_; });
+        if (stop_) break;
+        ++mine;
+      }
+      auto* call = new Call;
+      call->request = day.Next(WallMicros());
+      call->sent = pacer_.Next();
+      call->context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        ++outstanding_;
+      }
+      stubs_[static_cast<size_t>(c)]->async()->Submit(
+          &call->context, &call->request, &call->response,
+          [this, call, &mine, &my_mu, &my_cv](grpc::Status status) {
+            const auto latency =
+                std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - call->sent);
+            if (status.ok()) {
+              recorder_->Ok(latency.count());
+            } else {
+              recorder_->Error(status.error_code());
+            }
+            delete call;
+            {
+              // Notified under the lock: once it is released the issuing
+              // thread may return, and `mine` be gone.
+              std::lock_guard<std::mutex> lock(my_mu);
+              --mine;
+              my_cv.notify_one();
+            }
+            std::lock_guard<std::mutex> lock(mu_);
+            --outstanding_;
+            cv_.notify_all();
+          });
+    }
+    // Wait for this channel's calls: they refer to `mine`.
+    std::unique_lock<std::mutex> lock(my_mu);
+    my_cv.wait(lock, [&] { return mine == 0; });
+  }
+
+  const LoadOptions options_;
+  const Source& source_;
+  Recorder* const recorder_;
+  Pacer pacer_;
+  std::vector<std::unique_ptr<v1::EventService::Stub>> stubs_;
+  std::vector<std::thread> threads_;
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int outstanding_ = 0;
+};
+
+// Submissions on bidirectional streams, `in_flight / streams` outstanding
+// on each. A writer and a reader thread per stream.
+class StreamLoad {
+ public:
+  StreamLoad(const std::string& target, const LoadOptions& o, const Source& source,
+             Recorder* recorder)
+      : options_(o), source_(source), recorder_(recorder), pacer_(o.rate) {
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    channel_ = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+  }
+
+  void Start() {
+    for (int s = 0; s < options_.streams; ++s) {
+      streams_.push_back(std::make_unique<Stream>());
+      Stream* st = streams_.back().get();
+      st->stub = v1::EventService::NewStub(channel_);
+      st->rw = st->stub->SubmitStream(&st->context);
+      st->writer = std::thread([this, st, s] { Write(st, s); });
+      st->reader = std::thread([this, st] { Read(st); });
+    }
+  }
+  void Stop() {
+    stop_ = true;
+    for (auto& st : streams_) {
+      st->cv.notify_all();
+      st->writer.join();
+      st->reader.join();
+      const grpc::Status status = st->rw->Finish();
+      if (!status.ok()) recorder_->Error(status.error_code());
+    }
+  }
+
+ private:
+  struct Stream {
+    std::unique_ptr<v1::EventService::Stub> stub;
+    grpc::ClientContext context;
+    std::unique_ptr<grpc::ClientReaderWriter<v1::StreamSubmitRequest, v1::StreamSubmitResponse>>
+        rw;
+    std::mutex mu;
+    std::condition_variable cv;
+    std::map<uint64_t, Clock::time_point> sent;  // guarded by mu
+    std::thread writer, reader;
+  };
+
+  void Write(Stream* st, int s) {
+    WuhanDay day = source_.Generator(1000 + s);
+    const size_t window = static_cast<size_t>(std::max(1, options_.in_flight / options_.streams));
+    for (uint64_t id = 1; !stop_; ++id) {
+      {
+        std::unique_lock<std::mutex> lock(st->mu);
+        st->cv.wait(lock, [&] { return st->sent.size() < window || stop_; });
+        if (stop_) break;
+      }
+      v1::StreamSubmitRequest request;
+      request.set_request_id(id);
+      *request.mutable_submit() = day.Next(WallMicros());
+      const auto due = pacer_.Next();
+      {
+        std::lock_guard<std::mutex> lock(st->mu);
+        st->sent[id] = due;
+      }
+      if (!st->rw->Write(request)) break;
+    }
+    st->rw->WritesDone();
+  }
+
+  void Read(Stream* st) {
+    v1::StreamSubmitResponse response;
+    while (st->rw->Read(&response)) {
+      Clock::time_point sent;
+      {
+        std::lock_guard<std::mutex> lock(st->mu);
+        auto it = st->sent.find(response.request_id());
+        if (it == st->sent.end()) continue;
+        sent = it->second;
+        st->sent.erase(it);
+      }
+      st->cv.notify_one();
+      if (response.has_accepted()) {
+        recorder_->Ok(
+            std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - sent).count());
+      } else {
+        recorder_->Error(static_cast<grpc::StatusCode>(response.refused().code()));
+      }
+    }
+  }
+
+  const LoadOptions options_;
+  const Source& source_;
+  Recorder* const recorder_;
+  Pacer pacer_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::vector<std::unique_ptr<Stream>> streams_;
+  std::atomic<bool> stop_{false};
+};
+
+}  // namespace
+
+int64_t WallMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Runs `mode` against `target` for warm-up plus duration, printing progress.
+PhaseResult RunPhase(const std::string& label, const std::string& target, const std::string& mode,
+                     const LoadOptions& o, const Source& source) {
+  Recorder recorder;
+  std::unique_ptr<UnaryLoad> unary;
+  std::unique_ptr<StreamLoad> stream;
+  if (mode == "unary") {
+    unary = std::make_unique<UnaryLoad>(target, o, source, &recorder);
+    unary->Start();
+  } else {
+    stream = std::make_unique<StreamLoad>(target, o, source, &recorder);
+    stream->Start();
+  }
+  const auto start = Clock::now();
+  const auto measure_at = start + std::chrono::duration_cast<Clock::duration>(
+                                      std::chrono::duration<double>(o.warmup_s));
+  const auto end = measure_at + std::chrono::duration_cast<Clock::duration>(
+                                    std::chrono::duration<double>(o.duration_s));
+  bool measuring = false;
+  uint64_t last_acked = 0;
+  auto last = start;
+  while (Clock::now() < end) {
+    std::this_thread::sleep_for(std::chrono::seconds(1));  // progress, once a second
+    const auto now = Clock::now();
+    if (!measuring && now >= measure_at) {
+      recorder.StartMeasuring();
+      measuring = true;
+    }
+    const uint64_t acked = recorder.acked_total();
+    std::fprintf(stderr, "  %-16s %5.1f s  %9.0f acked/s  errors %llu%s\n", label.c_str(),
+                 Seconds(now - start), (acked - last_acked) / Seconds(now - last),
+                 static_cast<unsigned long long>(recorder.errors_total()),
+                 measuring ? "" : "  (warm-up)");
+    last_acked = acked;
+    last = now;
+  }
+  PhaseResult r;
+  r.rate = recorder.StopMeasuring();
+  if (unary) unary->Stop();
+  if (stream) stream->Stop();
+  r.p50 = recorder.Percentile(0.50);
+  r.p99 = recorder.Percentile(0.99);
+  r.p999 = recorder.Percentile(0.999);
+  r.acked = recorder.acked();
+  r.errors = recorder.ErrorsText();
+  return r;
+}
+
+}  // namespace gridcase::bench

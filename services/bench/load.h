@@ -1,0 +1,61 @@
+// The load side of gridcase-bench: Wuhan-day submissions sent to an
+// EventService (gridcased's, or the echo baseline's) over unary calls or
+// streams, with their throughput and acknowledgement latency.
+#ifndef GRIDCASE_SERVICES_BENCH_LOAD_H_
+#define GRIDCASE_SERVICES_BENCH_LOAD_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "services/bench/wuhan_day.h"
+
+namespace gridcase::bench {
+
+// The wall clock in µs (for occurred_at).
+int64_t WallMicros();
+
+struct LoadOptions {
+  std::string server = "127.0.0.1:7070";
+  std::string mode = "both";  // unary, stream, both
+  int in_flight = 512;
+  int channels = 2;
+  int streams = 2;
+  double duration_s = 20;
+  double warmup_s = 3;
+  double rate = 0;  // submissions/s; 0: as fast as possible
+  bool baselines = true;
+  std::string raw_dir = "/tmp";
+  uint32_t raw_partitions = 0;  // 0: as the server has
+  WuhanDayOptions day;
+  int64_t seed = 0;  // 0: from the time
+};
+
+// Shared by the load loops: the next request, by a generator per thread.
+class Source {
+ public:
+  Source(const LoadOptions& o, const std::string& run) : options_(o), run_(run) {}
+  WuhanDay Generator(int n) const {
+    return WuhanDay(options_.day, absl::StrCat(run_, "-", n),
+                    static_cast<uint64_t>(options_.seed) * 7919 + static_cast<uint64_t>(n));
+  }
+
+ private:
+  const LoadOptions options_;
+  const std::string run_;
+};
+
+struct PhaseResult {
+  double rate = 0;  // acknowledged submissions per second
+  double p50 = 0, p99 = 0, p999 = 0;
+  uint64_t acked = 0;
+  std::string errors;
+};
+
+// Runs `mode` against `target` for warm-up plus duration, printing progress.
+PhaseResult RunPhase(const std::string& label, const std::string& target, const std::string& mode,
+                     const LoadOptions& o, const Source& source);
+
+}  // namespace gridcase::bench
+
+#endif  // GRIDCASE_SERVICES_BENCH_LOAD_H_

@@ -162,6 +162,54 @@ std::optional<RebuildDifference> CompareFamily(const PartitionStore& live,
   return std::nullopt;
 }
 
+// Rows of one column family that the replay derives in an order other than
+// their keys' (a case's versions, idempotency keys): gathered for a stretch
+// of the log, then sorted and written as one table file, without the
+// memtable. Table files of later stretches may overlap earlier ones; they
+// are ingested in order, so a later row wins as it would in a memtable.
+class SortedRows {
+ public:
+  SortedRows(PartitionStore* dst, Cf family, std::string name)
+      : dst_(dst), family_(family), name_(std::move(name)) {}
+
+  void Put(std::string key, std::string value) {
+    rows_.emplace_back(std::move(key), std::move(value));
+  }
+
+  // Writes what was gathered as the next table file.
+  absl::Status Finish() {
+    if (rows_.empty()) return absl::OkStatus();
+    // Stable: of two rows with one key, the later is kept.
+    std::stable_sort(rows_.begin(), rows_.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    auto writer = dst_->NewTableFileWriter(family_);
+    files_.push_back(absl::StrCat(dst_->dir(), "/", name_, "-", files_.size(), ".sst"));
+    auto st = FromRocks(writer->Open(files_.back()), "opening a table file");
+    for (size_t i = 0; st.ok() && i < rows_.size(); ++i) {
+      if (i + 1 < rows_.size() && rows_[i + 1].first == rows_[i].first) continue;
+      st = FromRocks(writer->Put(rows_[i].first, rows_[i].second), "writing a table file");
+    }
+    if (st.ok()) st = FromRocks(writer->Finish(), "writing a table file");
+    rows_.clear();
+    return st;
+  }
+
+  absl::Status Ingest() {
+    if (auto st = Finish(); !st.ok()) return st;
+    for (const auto& file : files_) {  // one by one: each may overlap the ones before
+      if (auto st = dst_->IngestTableFiles(family_, {file}); !st.ok()) return st;
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  PartitionStore* const dst_;
+  const Cf family_;
+  const std::string name_;
+  std::vector<std::pair<std::string, std::string>> rows_;
+  std::vector<std::string> files_;
+};
+
 struct PartitionResult {
   uint64_t records = 0;
   uint64_t cases = 0;
@@ -191,6 +239,8 @@ absl::StatusOr<PartitionResult> Replay(const PartitionStore& src, PartitionStore
     batch.Clear();
     return st;
   };
+  SortedRows case_events(dst, Cf::kCaseEvents, "case-events");
+  SortedRows dedup(dst, Cf::kDedup, "dedup");
   // The log is copied in position order, which is its key order: straight
   // into table files, without the memtable.
   std::vector<std::string> event_files;
@@ -232,9 +282,9 @@ absl::StatusOr<PartitionResult> Replay(const PartitionStore& src, PartitionStore
         !st.ok()) {
       return st;
     }
-    batch.Put(dst->cf(Cf::kCaseEvents),
-              keys::CaseEventKey(case_id, CaseVersion(record.case_version())), it->key());
-    if (record.caused_by() == 0) batch.Put(dst->cf(Cf::kDedup), record.event().event_id(), it->key());
+    case_events.Put(keys::CaseEventKey(case_id, CaseVersion(record.case_version())),
+                    it->key().ToString());
+    if (record.caused_by() == 0) dedup.Put(record.event().event_id(), it->key().ToString());
 
     auto slot = touched.find(case_id);
     if (slot == touched.end()) {
@@ -248,6 +298,8 @@ absl::StatusOr<PartitionResult> Replay(const PartitionStore& src, PartitionStore
       if (auto st = flush(); !st.ok()) return st;
       if (result.records % (20 * kFlushEvery) == 0) {
         if (auto st = finish_events_file(); !st.ok()) return st;
+        if (auto st = case_events.Finish(); !st.ok()) return st;
+        if (auto st = dedup.Finish(); !st.ok()) return st;
       }
       replayed->fetch_add(kFlushEvery, std::memory_order_relaxed);
     }
@@ -256,6 +308,8 @@ absl::StatusOr<PartitionResult> Replay(const PartitionStore& src, PartitionStore
   if (auto st = flush(); !st.ok()) return st;
   if (auto st = finish_events_file(); !st.ok()) return st;
   if (auto st = dst->IngestTableFiles(Cf::kEvents, event_files); !st.ok()) return st;
+  if (auto st = case_events.Ingest(); !st.ok()) return st;
+  if (auto st = dedup.Ingest(); !st.ok()) return st;
   replayed->fetch_add(result.records % kFlushEvery, std::memory_order_relaxed);
 
   // Index and timer rows follow from each case's final state.

@@ -10,6 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "engine/data_dir.h"
 #include "engine/rebuild.h"
+#include "engine/wire.h"
 #include "engine/workflow/logic.h"
 
 namespace gridcase {
@@ -296,6 +297,17 @@ absl::StatusOr<v1::CaseState> Engine::GetCase(absl::string_view case_id) const {
 
 absl::StatusOr<v1::GetTimelineResponse> Engine::GetTimeline(
     const v1::GetTimelineRequest& request) const {
+  auto wire = GetTimelineWire(request);
+  if (!wire.ok()) return wire.status();
+  v1::GetTimelineResponse out;
+  if (!out.ParseFromString(*wire)) {
+    return absl::DataLossError(absl::StrCat("a stored record of case ", request.case_id(),
+                                            " does not parse"));
+  }
+  return out;
+}
+
+absl::StatusOr<std::string> Engine::GetTimelineWire(const v1::GetTimelineRequest& request) const {
   const std::string& case_id = request.case_id();
   if (auto st = CheckCaseId(case_id); !st.ok()) return st;
   uint64_t after = 0;
@@ -313,18 +325,22 @@ absl::StatusOr<v1::GetTimelineResponse> Engine::GetTimeline(
   if (!state->has_value()) {
     return absl::NotFoundError(absl::StrCat("case ", case_id, " does not exist"));
   }
-  std::vector<v1::Record> records;
+  // A Record is stored as its serialized bytes, which are what the
+  // response's `repeated Record records = 1` carries on the wire.
+  std::string out;
+  uint64_t last_version = 0;
   bool more = false;
-  if (auto st = store.ReadTimeline(case_id, CaseVersion(after),
-                                   PageSize(request.page_size()), &records, &more);
-      !st.ok()) {
-    return st;
-  }
-  v1::GetTimelineResponse out;
-  for (auto& r : records) *out.add_records() = std::move(r);
-  if (more && out.records_size() > 0) {
-    out.set_next_page_token(absl::StrCat(
-        kTimelineTokenPrefix, out.records(out.records_size() - 1).case_version()));
+  auto st = store.VisitTimeline(
+      case_id, CaseVersion(after), PageSize(request.page_size()),
+      [&](CaseVersion version, absl::string_view record) {
+        wire::AppendLengthDelimited(1, record, &out);
+        last_version = version.value();
+        return absl::OkStatus();
+      },
+      &more);
+  if (!st.ok()) return st;
+  if (more && last_version > 0) {
+    wire::AppendLengthDelimited(2, absl::StrCat(kTimelineTokenPrefix, last_version), &out);
   }
   return out;
 }

@@ -211,6 +211,9 @@ class Engine {
   absl::StatusOr<v1::CaseState> GetCase(absl::string_view case_id) const;
   absl::StatusOr<v1::GetTimelineResponse> GetTimeline(
       const v1::GetTimelineRequest& request) const;
+  // The same page as GetTimelineResponse's serialized bytes, built from the
+  // stored records without parsing them: what the server sends.
+  absl::StatusOr<std::string> GetTimelineWire(const v1::GetTimelineRequest& request) const;
   absl::StatusOr<v1::ListCasesResponse> ListCases(
       const v1::ListCasesRequest& request) const;
 

@@ -19,6 +19,7 @@ using keys::Cf;
 using keys::IndexKind;
 
 rocksdb::Slice AsSlice(absl::string_view s) { return {s.data(), s.size()}; }
+absl::string_view View(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
 
 template <typename Msg>
 absl::Status ParseStored(const rocksdb::Slice& bytes, Msg* msg,
@@ -344,9 +345,21 @@ absl::Status PartitionStore::ReadTimeline(absl::string_view case_id,
                                           CaseVersion after, size_t limit,
                                           std::vector<v1::Record>* out,
                                           bool* more) const {
+  return VisitTimeline(
+      case_id, after, limit,
+      [out](CaseVersion, absl::string_view bytes) {
+        return ParseStored(AsSlice(bytes), &out->emplace_back(), "record");
+      },
+      more);
+}
+
+absl::Status PartitionStore::VisitTimeline(absl::string_view case_id, CaseVersion after,
+                                           size_t limit, const TimelineVisitor& fn,
+                                           bool* more) const {
   *more = false;
   const std::string prefix = keys::CaseEventsPrefix(case_id);
   std::vector<std::string> event_keys;
+  std::vector<CaseVersion> versions;
   rocksdb::ReadOptions ro;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(Cf::kCaseEvents)));
   for (it->Seek(keys::CaseEventKey(case_id, after.next()));
@@ -355,7 +368,9 @@ absl::Status PartitionStore::ReadTimeline(absl::string_view case_id,
       *more = true;
       break;
     }
-    if (it->value().size() != 8) return absl::DataLossError("bad case_events entry");
+    const auto version = keys::DecodeCaseEventKey(case_id, View(it->key()));
+    if (!version || it->value().size() != 8) return absl::DataLossError("bad case_events entry");
+    versions.push_back(*version);
     event_keys.push_back(it->value().ToString());  // fixed64be(position) == EventKey
   }
   if (auto st = FromRocks(it->status(), "scanning timeline"); !st.ok()) return st;
@@ -375,12 +390,8 @@ absl::Status PartitionStore::ReadTimeline(absl::string_view case_id,
     }
     if (auto st = FromRocks(statuses[i], "reading record"); !st.ok()) return st;
     StoredRecord stored;
-    if (auto st = DecodeStoredRecord(absl::string_view(values[i].data(), values[i].size()), &stored); !st.ok()) return st;
-    if (auto st = ParseStored(rocksdb::Slice(stored.record_bytes.data(), stored.record_bytes.size()),
-                              &out->emplace_back(), "record");
-        !st.ok()) {
-      return st;
-    }
+    if (auto st = DecodeStoredRecord(View(values[i]), &stored); !st.ok()) return st;
+    if (auto st = fn(versions[i], stored.record_bytes); !st.ok()) return st;
   }
   return absl::OkStatus();
 }

@@ -114,6 +114,11 @@ class PartitionStore {
   absl::Status ReadTimeline(absl::string_view case_id, CaseVersion after,
                             size_t limit, std::vector<v1::Record>* out,
                             bool* more) const;
+  // The same records, unparsed: `fn` gets each one's version and its
+  // serialized Record as the log holds it (valid during the call only).
+  using TimelineVisitor = std::function<absl::Status(CaseVersion, absl::string_view)>;
+  absl::Status VisitTimeline(absl::string_view case_id, CaseVersion after, size_t limit,
+                             const TimelineVisitor& fn, bool* more) const;
 
   // Every record of every case whose id starts with `case_id_prefix`, by
   // case then version.

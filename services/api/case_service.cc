@@ -22,10 +22,34 @@ grpc::Status CaseServiceImpl::GetCase(grpc::ServerContext* context,
   return Reply(engine_->GetCase(request->case_id()), response);
 }
 
-grpc::Status CaseServiceImpl::GetTimeline(grpc::ServerContext* context,
-                                          const v1::GetTimelineRequest* request,
-                                          v1::GetTimelineResponse* response) {
-  return Reply(engine_->GetTimeline(*request), response);
+grpc::ServerUnaryReactor* CaseServiceImpl::GetTimeline(grpc::CallbackServerContext* context,
+                                                       const grpc::ByteBuffer* request,
+                                                       grpc::ByteBuffer* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  v1::GetTimelineRequest parsed;
+  grpc::ByteBuffer copy(*request);  // shares the slices
+  if (!grpc::SerializationTraits<v1::GetTimelineRequest>::Deserialize(&copy, &parsed).ok()) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                 "GetTimelineRequest does not parse"));
+    return reactor;
+  }
+  const bool queued = timeline_pool_.Run([this, reactor, response, parsed = std::move(parsed)] {
+    absl::StatusOr<std::string> page = engine_->GetTimelineWire(parsed);
+    if (!page.ok()) {
+      reactor->Finish(ToGrpc(page.status()));
+      return;
+    }
+    auto* bytes = new std::string(std::move(*page));
+    grpc::Slice slice(bytes->data(), bytes->size(),
+                      [](void* p) { delete static_cast<std::string*>(p); }, bytes);
+    *response = grpc::ByteBuffer(&slice, 1);
+    reactor->Finish(grpc::Status::OK);
+  });
+  if (!queued) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                 "too many timeline reads waiting; retry later"));
+  }
+  return reactor;
 }
 
 grpc::Status CaseServiceImpl::ListCases(grpc::ServerContext* context,

@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -95,6 +96,16 @@ class Pacer {
     const uint64_t n = issued_.fetch_add(1);
     const auto due = start_ + std::chrono::nanoseconds(static_cast<int64_t>(1e9 * n / rate_));
     std::this_thread::sleep_until(due);
+    return due;
+  }
+  // The next request's due time, if it is due already (never blocks); for
+  // a writer that sends what is due in one message. As fast as possible:
+  // always now.
+  std::optional<Clock::time_point> NextIfDue() {
+    if (rate_ <= 0) return Clock::now();
+    uint64_t n = issued_.load();
+    const auto due = start_ + std::chrono::nanoseconds(static_cast<int64_t>(1e9 * n / rate_));
+    if (due > Clock::now() || !issued_.compare_exchange_strong(n, n + 1)) return std::nullopt;
     return due;
   }
 
@@ -246,22 +257,34 @@ class StreamLoad {
     std::thread writer, reader;
   };
 
+  // Sends what the window has room for, up to --batch submissions per
+  // message: the first when it is due, then those already due with it.
   void Write(Stream* st, int s) {
     WuhanDay day = source_.Generator(1000 + s);
     const size_t window = static_cast<size_t>(std::max(1, options_.in_flight / options_.streams));
-    for (uint64_t id = 1; !stop_; ++id) {
+    const size_t batch = static_cast<size_t>(std::max(1, options_.batch));
+    uint64_t id = 0;
+    while (!stop_) {
+      size_t room;
       {
         std::unique_lock<std::mutex> lock(st->mu);
         st->cv.wait(lock, [&] { return st->sent.size() < window || stop_; });
         if (stop_) break;
+        room = std::min(batch, window - st->sent.size());
       }
       v1::StreamSubmitRequest request;
-      request.set_request_id(id);
-      *request.mutable_submit() = day.Next(WallMicros());
-      const auto due = pacer_.Next();
+      std::vector<std::pair<uint64_t, Clock::time_point>> sent;
+      for (size_t k = 0; k < room; ++k) {
+        std::optional<Clock::time_point> due = k == 0 ? pacer_.Next() : pacer_.NextIfDue();
+        if (!due) break;
+        v1::StreamSubmission* submission = request.add_submissions();
+        submission->set_request_id(++id);
+        *submission->mutable_submit() = day.Next(WallMicros());
+        sent.emplace_back(id, *due);
+      }
       {
         std::lock_guard<std::mutex> lock(st->mu);
-        st->sent[id] = due;
+        st->sent.insert(sent.begin(), sent.end());
       }
       if (!st->rw->Write(request)) break;
     }
@@ -271,21 +294,23 @@ class StreamLoad {
   void Read(Stream* st) {
     v1::StreamSubmitResponse response;
     while (st->rw->Read(&response)) {
-      Clock::time_point sent;
-      {
-        std::lock_guard<std::mutex> lock(st->mu);
-        auto it = st->sent.find(response.request_id());
-        if (it == st->sent.end()) continue;
-        sent = it->second;
-        st->sent.erase(it);
+      const auto now = Clock::now();
+      for (const v1::StreamAnswer& answer : response.answers()) {
+        Clock::time_point sent;
+        {
+          std::lock_guard<std::mutex> lock(st->mu);
+          auto it = st->sent.find(answer.request_id());
+          if (it == st->sent.end()) continue;
+          sent = it->second;
+          st->sent.erase(it);
+        }
+        if (answer.has_accepted()) {
+          recorder_->Ok(std::chrono::duration_cast<std::chrono::microseconds>(now - sent).count());
+        } else {
+          recorder_->Error(static_cast<grpc::StatusCode>(answer.refused().code()));
+        }
       }
       st->cv.notify_one();
-      if (response.has_accepted()) {
-        recorder_->Ok(
-            std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - sent).count());
-      } else {
-        recorder_->Error(static_cast<grpc::StatusCode>(response.refused().code()));
-      }
     }
   }
 

@@ -21,6 +21,7 @@ struct LoadOptions {
   int in_flight = 512;
   int channels = 2;
   int streams = 2;
+  int batch = 64;  // stream: submissions per message at most
   double duration_s = 20;
   double warmup_s = 3;
   double rate = 0;  // submissions/s; 0: as fast as possible

@@ -148,8 +148,9 @@ int Timeline(const std::string& target, int events, int reads) {
   auto stream = submit->SubmitStream(&ctx);
   for (int i = 0; i < events; ++i) {
     v1::StreamSubmitRequest r;
-    r.set_request_id(static_cast<uint64_t>(i + 1));
-    v1::Event* e = r.mutable_submit()->mutable_event();
+    v1::StreamSubmission* s = r.add_submissions();
+    s->set_request_id(static_cast<uint64_t>(i + 1));
+    v1::Event* e = s->mutable_submit()->mutable_event();
     e->set_event_id(absl::StrCat(run, "-", i));
     e->set_case_id(case_id);
     e->mutable_occurred_at()->set_seconds(WallMicros() / 1000000);
@@ -163,7 +164,7 @@ int Timeline(const std::string& target, int events, int reads) {
     if (!stream->Write(r)) break;
     if (i == 0) {  // the case must exist before the notes
       v1::StreamSubmitResponse first;
-      if (!stream->Read(&first) || !first.has_accepted()) {
+      if (!stream->Read(&first) || first.answers_size() != 1 || !first.answers(0).has_accepted()) {
         std::fprintf(stderr, "error: the first event was refused\n");
         return 1;
       }
@@ -172,7 +173,9 @@ int Timeline(const std::string& target, int events, int reads) {
   stream->WritesDone();
   v1::StreamSubmitResponse response;
   int refused = 0;
-  while (stream->Read(&response)) refused += response.has_refused();
+  while (stream->Read(&response)) {
+    for (const auto& answer : response.answers()) refused += answer.has_refused();
+  }
   if (!stream->Finish().ok() || refused > 0) {
     std::fprintf(stderr, "error: %d submissions refused\n", refused);
     return 1;
@@ -221,6 +224,11 @@ int main(int argc, char** argv) {
   app.add_option("--channels", o.channels, "unary: gRPC channels (connections)")
       ->capture_default_str();
   app.add_option("--streams", o.streams, "stream: SubmitStream calls")->capture_default_str();
+  app.add_option("--batch", o.batch,
+                 "stream: submissions per message at most (what the window has room for and "
+                 "is due; 1: a message each)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
   app.add_option("--duration", o.duration_s, "seconds measured")->capture_default_str();
   app.add_option("--warmup", o.warmup_s, "seconds before measuring")->capture_default_str();
   app.add_option("--rate", o.rate, "submissions/s, open loop (0: as fast as possible)")

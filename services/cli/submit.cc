@@ -25,6 +25,8 @@ namespace gridcase::cli {
 namespace {
 
 using gridcase::v1::EventService;
+using gridcase::v1::StreamAnswer;
+using gridcase::v1::StreamSubmission;
 using gridcase::v1::StreamSubmitRequest;
 using gridcase::v1::StreamSubmitResponse;
 using gridcase::v1::SubmitRequest;
@@ -76,7 +78,9 @@ class LineSubmitter {
     std::thread writer([this] { WriteAll(); });
     std::thread watchdog([this] { Watch(); });
     StreamSubmitResponse answer;
-    while (stream_->Read(&answer)) Handle(answer);
+    while (stream_->Read(&answer)) {
+      for (const StreamAnswer& a : answer.answers()) Handle(a);
+    }
     writer.join();
     const grpc::Status status = stream_->Finish();
     {
@@ -96,17 +100,20 @@ class LineSubmitter {
       ++number;
       if (!line.empty() && line.back() == '\r') line.pop_back();
       if (IsBlank(line)) continue;
+      // One line, one message: the input may be a producer that is still
+      // running, so a line goes out as soon as it is read.
       StreamSubmitRequest request;
-      request.set_request_id(number);
+      StreamSubmission* submission = request.add_submissions();
+      submission->set_request_id(number);
       std::string error;
-      if (!ParseSubmission(line, request.mutable_submit(), &error)) {
+      if (!ParseSubmission(line, submission->mutable_submit(), &error)) {
         std::lock_guard lock(mu_);
         ++bad_lines_;
         std::cerr << "error: line " << number << ": bad JSON: " << error
                   << "\n";
         continue;
       }
-      FillDefaults(request.mutable_submit()->mutable_event());
+      FillDefaults(submission->mutable_submit()->mutable_event());
       {
         std::lock_guard lock(mu_);
         // The silence the watchdog measures starts when the first answer
@@ -115,7 +122,7 @@ class LineSubmitter {
           last_progress_ = std::chrono::steady_clock::now();
         }
         ++sent_;
-        case_ids_[number] = request.submit().event().case_id();
+        case_ids_[number] = submission->submit().event().case_id();
       }
       if (!stream_->Write(request)) {
         std::lock_guard lock(mu_);
@@ -150,7 +157,7 @@ class LineSubmitter {
     }
   }
 
-  void Handle(const StreamSubmitResponse& answer) {
+  void Handle(const StreamAnswer& answer) {
     std::lock_guard lock(mu_);
     ++answered_;
     last_progress_ = std::chrono::steady_clock::now();

@@ -213,10 +213,14 @@ TEST_F(ServerTest, SubmitStreamAnswersEverySubmission) {
   }
   auto stream = events_->SubmitStream(&ctx);
   std::thread writer([&] {
-    for (int i = 0; i < kCount; ++i) {
+    // Messages of 1 to 37 submissions.
+    for (int i = 0, size = 1; i < kCount; size = size % 37 + 1) {
       v1::StreamSubmitRequest req;
-      req.set_request_id(i);
-      *req.mutable_submit()->mutable_event() = events[i];
+      for (int k = 0; k < size && i < kCount; ++k, ++i) {
+        v1::StreamSubmission* s = req.add_submissions();
+        s->set_request_id(i);
+        *s->mutable_submit()->mutable_event() = events[i];
+      }
       ASSERT_TRUE(stream->Write(req));
     }
     stream->WritesDone();
@@ -225,14 +229,18 @@ TEST_F(ServerTest, SubmitStreamAnswersEverySubmission) {
   int accepted = 0, duplicates = 0, refused = 0;
   v1::StreamSubmitResponse resp;
   while (stream->Read(&resp)) {
-    EXPECT_TRUE(seen.insert(resp.request_id()).second);
-    if (resp.has_accepted()) {
-      ++accepted;
-      duplicates += resp.accepted().duplicate();
-    } else {
-      ++refused;
-      EXPECT_EQ(resp.refused().code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
-      EXPECT_EQ(resp.request_id() % 10, 5u);
+    EXPECT_GT(resp.answers_size(), 0);
+    for (const v1::StreamAnswer& answer : resp.answers()) {
+      EXPECT_TRUE(seen.insert(answer.request_id()).second);
+      if (answer.has_accepted()) {
+        ++accepted;
+        duplicates += answer.accepted().duplicate();
+        EXPECT_EQ(answer.accepted().event_id(), events[answer.request_id()].event_id());
+      } else {
+        ++refused;
+        EXPECT_EQ(answer.refused().code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+        EXPECT_EQ(answer.request_id() % 10, 5u);
+      }
     }
   }
   writer.join();
@@ -241,6 +249,62 @@ TEST_F(ServerTest, SubmitStreamAnswersEverySubmission) {
   EXPECT_EQ(refused, kCount / 10);
   EXPECT_EQ(duplicates, kCount / 100);
   EXPECT_EQ(accepted, kCount - kCount / 10);
+}
+
+TEST_F(ServerTest, SubmitStreamTakesAMessageLargerThanItsWindow) {
+  // One message of 3,000 submissions, beyond the 1,024 a stream has in
+  // flight: every one is answered, in order per case.
+  constexpr int kCount = 3000;
+  grpc::ClientContext ctx;
+  auto stream = events_->SubmitStream(&ctx);
+  v1::StreamSubmitRequest req;
+  for (int i = 0; i < kCount; ++i) {
+    v1::StreamSubmission* s = req.add_submissions();
+    s->set_request_id(i);
+    *s->mutable_submit()->mutable_event() =
+        Fever("big" + std::to_string(i), "big-case-" + std::to_string(i % 7), 36.6, NowUs());
+  }
+  ASSERT_TRUE(stream->Write(req));
+  stream->WritesDone();
+  std::map<std::string, uint64_t> last_version;
+  int answered = 0;
+  v1::StreamSubmitResponse resp;
+  while (stream->Read(&resp)) {
+    for (const v1::StreamAnswer& answer : resp.answers()) {
+      ASSERT_TRUE(answer.has_accepted()) << answer.refused().message();
+      uint64_t& last = last_version[answer.accepted().case_id()];
+      EXPECT_GT(answer.accepted().case_version(), last);
+      last = answer.accepted().case_version();
+      ++answered;
+    }
+  }
+  ASSERT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(answered, kCount);
+}
+
+TEST_F(ServerTest, SubmitStreamEndsWithInvalidArgumentOnAMessageWithoutSubmissions) {
+  grpc::ClientContext ctx;
+  auto stream = events_->SubmitStream(&ctx);
+  v1::StreamSubmitRequest req;
+  v1::StreamSubmission* s = req.add_submissions();
+  s->set_request_id(7);
+  *s->mutable_submit()->mutable_event() = Fever("e1", "empty-case", 36.6, NowUs());
+  ASSERT_TRUE(stream->Write(req));
+  ASSERT_TRUE(stream->Write(v1::StreamSubmitRequest()));
+  // What was in flight is still answered; then the stream ends.
+  int answered = 0;
+  v1::StreamSubmitResponse resp;
+  while (stream->Read(&resp)) {
+    for (const v1::StreamAnswer& answer : resp.answers()) {
+      EXPECT_EQ(answer.request_id(), 7u);
+      EXPECT_TRUE(answer.has_accepted());
+      ++answered;
+    }
+  }
+  const grpc::Status st = stream->Finish();
+  EXPECT_EQ(answered, 1);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(st.error_message(), HasSubstr("carries no submissions"));
 }
 
 TEST_F(ServerTest, AdminServiceDeploysListsAndRefusesBadDefinitions) {
@@ -288,12 +352,14 @@ TEST_F(ServerTest, ShutdownAnswersStreamsAndReportsNotServing) {
   grpc::ClientContext ctx;
   auto stream = events_->SubmitStream(&ctx);
   v1::StreamSubmitRequest req;
-  req.set_request_id(1);
-  *req.mutable_submit()->mutable_event() = Fever("x1", "c", 36.6, NowUs());
+  v1::StreamSubmission* s = req.add_submissions();
+  s->set_request_id(1);
+  *s->mutable_submit()->mutable_event() = Fever("x1", "c", 36.6, NowUs());
   ASSERT_TRUE(stream->Write(req));
   v1::StreamSubmitResponse resp;
   ASSERT_TRUE(stream->Read(&resp));
-  EXPECT_TRUE(resp.has_accepted());
+  ASSERT_EQ(resp.answers_size(), 1);
+  EXPECT_TRUE(resp.answers(0).has_accepted());
   stream->WritesDone();
   EXPECT_FALSE(stream->Read(&resp));
   EXPECT_TRUE(stream->Finish().ok());

@@ -312,22 +312,26 @@ absl::StatusOr<PartitionResult> Replay(const PartitionStore& src, PartitionStore
   if (auto st = dedup.Ingest(); !st.ok()) return st;
   replayed->fetch_add(result.records % kFlushEvery, std::memory_order_relaxed);
 
-  // Index and timer rows follow from each case's final state.
+  // Index and timer rows follow from each case's final state; they too go
+  // to table files, a stretch of cases at a time.
+  SortedRows index(dst, Cf::kIndex, "index");
+  SortedRows timers(dst, Cf::kTimers, "timers");
   auto cases = dst->NewIterator(Cf::kCases);
   for (cases->SeekToFirst(); cases->Valid(); cases->Next()) {
     v1::CaseState state;
     if (!state.ParseFromArray(cases->value().data(), static_cast<int>(cases->value().size()))) {
       return absl::InternalError("a rebuilt case state does not parse");
     }
-    for (const auto& k : IndexKeysOf(state)) batch.Put(dst->cf(Cf::kIndex), k, rocksdb::Slice());
-    for (const auto& k : TimerKeysOf(state)) batch.Put(dst->cf(Cf::kTimers), k, rocksdb::Slice());
-    if (++result.cases % 10000 == 0) {
-      if (auto st = dst->WriteUnsynced(&batch); !st.ok()) return st;
-      batch.Clear();
+    for (auto& k : IndexKeysOf(state)) index.Put(std::move(k), std::string());
+    for (auto& k : TimerKeysOf(state)) timers.Put(std::move(k), std::string());
+    if (++result.cases % 200000 == 0) {
+      if (auto st = index.Finish(); !st.ok()) return st;
+      if (auto st = timers.Finish(); !st.ok()) return st;
     }
   }
   if (auto st = FromRocks(cases->status(), "reading rebuilt cases"); !st.ok()) return st;
-  if (auto st = dst->WriteUnsynced(&batch); !st.ok()) return st;
+  if (auto st = index.Ingest(); !st.ok()) return st;
+  if (auto st = timers.Ingest(); !st.ok()) return st;
   if (auto st = dst->Flush(); !st.ok()) return st;
   return result;
 }

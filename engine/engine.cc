@@ -129,6 +129,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(
   }
   for (auto& store : stores) {
     if (!store.ok()) return store.status();
+    (*store)->KeepRecentRecords(options.recent_records_bytes);
     engine->parts_.push_back(Part{std::move(*store), nullptr});
   }
   if (auto st = engine->LoadEngineCases(); !st.ok()) return st;

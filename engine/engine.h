@@ -44,6 +44,9 @@ struct EngineOptions {
   uint32_t partitions = 0;
   SequencerOptions sequencer;
   ValidationLimits limits;
+  // Bytes of each partition's newest durable records kept in memory for
+  // timeline reads (recent_records.h); 0 keeps none.
+  size_t recent_records_bytes = 16 << 20;
   // Storage environment of every partition; nullptr is RocksDB's default
   // (real files, real fsync). Tests pass one that injects faults.
   rocksdb::Env* env = nullptr;

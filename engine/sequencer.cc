@@ -124,6 +124,8 @@ class Sequencer::Group {
   Position last_position() const { return Position(next_.value() - 1); }
   // The chain's head after this group's records.
   const std::string& head() const { return head_; }
+  // The `events` values of the group's records, in log order.
+  std::vector<std::string> TakeStoredValues() { return std::move(stored_values_); }
 
  private:
   struct Slot {
@@ -144,6 +146,7 @@ class Sequencer::Group {
   absl::flat_hash_map<std::string, Slot> slots_;
   absl::flat_hash_map<std::string, size_t> pending_ids_;  // event_id -> index in records_
   std::vector<v1::Record> records_;
+  std::vector<std::string> stored_values_;  // records_[i] as stored in `events`
   absl::flat_hash_map<std::string, int64_t> stream_offsets_;  // source -> last decided
 };
 
@@ -227,7 +230,8 @@ absl::StatusOr<v1::SubmitResponse> Sequencer::Group::Process(v1::SubmitRequest* 
     // Each record chains to the one before it (chain.h).
     const std::string bytes = r.SerializeAsString();
     std::string hash = ChainHash(head_, bytes);
-    batch_.Put(store_->cf(Cf::kEvents), event_key, EncodeStoredRecord(bytes, head_, hash));
+    stored_values_.push_back(EncodeStoredRecord(bytes, head_, hash));
+    batch_.Put(store_->cf(Cf::kEvents), event_key, stored_values_.back());
     head_ = std::move(hash);
     batch_.Put(store_->cf(Cf::kCaseEvents),
                keys::CaseEventKey(case_id, CaseVersion(r.case_version())), event_key);
@@ -413,6 +417,7 @@ void Sequencer::ProcessGroup(std::deque<Item>* items) {
     group.Seal();
     absl::Status written = store_->Write(group.batch());
     if (written.ok()) {
+      store_->RememberDurable(last_position_.next(), group.TakeStoredValues());
       {
         std::lock_guard<std::mutex> lock(mu_);
         stats_.groups += 1;

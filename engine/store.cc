@@ -376,21 +376,45 @@ absl::Status PartitionStore::VisitTimeline(absl::string_view case_id, CaseVersio
   if (auto st = FromRocks(it->status(), "scanning timeline"); !st.ok()) return st;
   if (event_keys.empty()) return absl::OkStatus();
 
-  std::vector<rocksdb::Slice> slices(event_keys.begin(), event_keys.end());
+  // The newest records come from memory; the rest from RocksDB, in one
+  // MultiGet (a case's records are in position order: the keys come
+  // sorted).
+  const size_t n = event_keys.size();
+  std::vector<std::string> cached(n);
+  std::vector<bool> held(n, false);
+  size_t from_cache = 0;
+  if (recent_) {
+    std::vector<uint64_t> positions(n);
+    for (size_t i = 0; i < n; ++i) positions[i] = keys::DecodeFixed64Be(event_keys[i]);
+    from_cache = recent_->Lookup(positions, &cached, &held);
+  }
+  std::vector<rocksdb::Slice> slices;
+  slices.reserve(n - from_cache);
+  for (size_t i = 0; i < n; ++i) {
+    if (!held[i]) slices.emplace_back(event_keys[i]);
+  }
   std::vector<rocksdb::PinnableSlice> values(slices.size());
   std::vector<rocksdb::Status> statuses(slices.size());
-  // A case's records are in position order: the keys come sorted.
-  db_->MultiGet(ro, cf(Cf::kEvents), slices.size(), slices.data(), values.data(),
-                statuses.data(), /*sorted_input=*/true);
-  for (size_t i = 0; i < slices.size(); ++i) {
-    if (statuses[i].IsNotFound()) {
-      return absl::DataLossError(absl::StrCat(
-          "record at position ", keys::DecodeFixed64Be(event_keys[i]),
-          " of case ", case_id, " is missing"));
+  if (!slices.empty()) {
+    db_->MultiGet(ro, cf(Cf::kEvents), slices.size(), slices.data(), values.data(),
+                  statuses.data(), /*sorted_input=*/true);
+  }
+  for (size_t i = 0, read = 0; i < n; ++i) {
+    absl::string_view value;
+    if (held[i]) {
+      value = cached[i];
+    } else {
+      const size_t r = read++;
+      if (statuses[r].IsNotFound()) {
+        return absl::DataLossError(absl::StrCat(
+            "record at position ", keys::DecodeFixed64Be(event_keys[i]),
+            " of case ", case_id, " is missing"));
+      }
+      if (auto st = FromRocks(statuses[r], "reading record"); !st.ok()) return st;
+      value = View(values[r]);
     }
-    if (auto st = FromRocks(statuses[i], "reading record"); !st.ok()) return st;
     StoredRecord stored;
-    if (auto st = DecodeStoredRecord(View(values[i]), &stored); !st.ok()) return st;
+    if (auto st = DecodeStoredRecord(value, &stored); !st.ok()) return st;
     if (auto st = fn(versions[i], stored.record_bytes); !st.ok()) return st;
   }
   return absl::OkStatus();

@@ -18,6 +18,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "engine/keys.h"
+#include "engine/recent_records.h"
 #include "engine/types.h"
 #include "gridcase/v1/case.pb.h"
 #include "gridcase/v1/event.pb.h"
@@ -79,6 +80,21 @@ class PartitionStore {
 
   PartitionStore(const PartitionStore&) = delete;
   PartitionStore& operator=(const PartitionStore&) = delete;
+
+  // Keeps the newest `bytes_max` bytes of durable records in memory for
+  // reads (recent_records.h); 0 (the default) keeps none. Call before
+  // serving reads.
+  void KeepRecentRecords(size_t bytes_max) {
+    recent_ = bytes_max == 0 ? nullptr : std::make_unique<RecentRecords>(bytes_max);
+  }
+  // Tells the store that the records at first, first + 1, ... with these
+  // stored values are durable (the sequencer, after each synced write).
+  void RememberDurable(Position first, std::vector<std::string> stored_values) {
+    if (recent_) recent_->Append(first, std::move(stored_values));
+  }
+
+  // The in-memory records, if kept (for tests and stats).
+  const RecentRecords* recent_records() const { return recent_.get(); }
 
   PartitionId id() const { return id_; }
   const std::string& dir() const { return dir_; }
@@ -182,6 +198,7 @@ class PartitionStore {
   PartitionId id_;
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // indexed by keys::Cf
+  std::unique_ptr<RecentRecords> recent_;  // null: none kept
 };
 
 }  // namespace gridcase

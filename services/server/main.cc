@@ -36,6 +36,7 @@ struct Flags {
   uint32_t partitions = 0;
   size_t queue_capacity = 16384;
   size_t group_records_max = 2048;
+  size_t recent_records_mb = 16;
   double future_skew_s_max = 300;
   double shutdown_grace_s = 10;
   std::string port_file;
@@ -115,6 +116,7 @@ int Run(const Flags& flags) {
   options.partitions = flags.partitions;
   options.sequencer.queue_capacity = flags.queue_capacity;
   options.sequencer.group_records_max = flags.group_records_max;
+  options.recent_records_bytes = flags.recent_records_mb << 20;
   options.limits.future_skew_us_max =
       static_cast<int64_t>(flags.future_skew_s_max * 1e6);
   auto engine = gridcase::Engine::Open(options, &clock);
@@ -253,6 +255,11 @@ int main(int argc, char** argv) {
   app.add_option("--group-max", flags.group_records_max,
                  "submissions per synced write batch at most")
       ->capture_default_str();
+  app.add_option("--recent-records-mb", flags.recent_records_mb,
+                 "MiB of each partition's newest records kept in memory for timeline reads "
+                 "(0: none)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 4096));
   app.add_option("--max-future-skew", flags.future_skew_s_max,
                  "seconds an event's occurred_at may lie ahead of the server clock")
       ->capture_default_str();

@@ -1,0 +1,46 @@
+#include "engine/recent_records.h"
+
+#include <mutex>
+#include <utility>
+
+namespace gridcase {
+
+void RecentRecords::Append(Position first, std::vector<std::string> values) {
+  if (bytes_max_ == 0 || values.empty()) return;
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  if (values_.empty() || first.value() != first_ + values_.size()) {
+    values_.clear();
+    bytes_ = 0;
+    first_ = first.value();
+  }
+  for (std::string& v : values) {
+    bytes_ += v.size();
+    values_.push_back(std::move(v));
+  }
+  while (bytes_ > bytes_max_ && !values_.empty()) {
+    bytes_ -= values_.front().size();
+    values_.pop_front();
+    ++first_;
+  }
+}
+
+size_t RecentRecords::Lookup(const std::vector<uint64_t>& positions,
+                             std::vector<std::string>* values, std::vector<bool>* held) const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  size_t found = 0;
+  for (size_t i = 0; i < positions.size(); ++i) {
+    const uint64_t p = positions[i];
+    if (p < first_ || p - first_ >= values_.size()) continue;
+    (*values)[i] = values_[p - first_];
+    (*held)[i] = true;
+    ++found;
+  }
+  return found;
+}
+
+std::pair<uint64_t, size_t> RecentRecords::range() const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  return {first_, values_.size()};
+}
+
+}  // namespace gridcase

@@ -4,6 +4,13 @@
 #include <utility>
 
 namespace gridcase {
+namespace {
+
+// What a held value costs in memory, near enough: its buffer and the
+// string in the deque.
+size_t Footprint(const std::string& v) { return v.capacity() + sizeof(std::string); }
+
+}  // namespace
 
 void RecentRecords::Append(Position first, std::vector<std::string> values) {
   if (bytes_max_ == 0 || values.empty()) return;
@@ -14,11 +21,11 @@ void RecentRecords::Append(Position first, std::vector<std::string> values) {
     first_ = first.value();
   }
   for (std::string& v : values) {
-    bytes_ += v.size();
+    bytes_ += Footprint(v);
     values_.push_back(std::move(v));
   }
   while (bytes_ > bytes_max_ && !values_.empty()) {
-    bytes_ -= values_.front().size();
+    bytes_ -= Footprint(values_.front());
     values_.pop_front();
     ++first_;
   }

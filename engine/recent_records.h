@@ -1,6 +1,6 @@
 // The newest durable records of a partition, in memory by position: the
 // stored values of the `events` family (record, previous hash, hash) for
-// the last `bytes_max` bytes of the log. Timelines of active cases read
+// the newest records that fit in `bytes_max` bytes of memory. Timelines of active cases read
 // mostly recent records; from here each costs an index into a deque
 // instead of a memtable search (about a microsecond each, most of a
 // 1,000-record timeline). Redpanda's batch cache plays the same part.

@@ -39,11 +39,12 @@ std::string Held(const RecentRecords& cache, uint64_t from, uint64_t to) {
 }
 
 TEST(RecentRecordsTest, HoldsTheNewestBytesByPosition) {
-  RecentRecords cache(/*bytes_max=*/4);
+  // Room for four short values (a value costs its buffer and its string).
+  RecentRecords cache(/*bytes_max=*/4 * (sizeof(std::string) + std::string().capacity()));
   cache.Append(Position(1), Values({"a", "b"}));
   cache.Append(Position(3), Values({"c"}));
   EXPECT_EQ(Held(cache, 0, 5), "-abc--");
-  cache.Append(Position(4), Values({"d", "e"}));  // 5 bytes: the oldest goes
+  cache.Append(Position(4), Values({"d", "e"}));  // five: the oldest goes
   EXPECT_EQ(Held(cache, 0, 6), "--bcde-");
   EXPECT_EQ(cache.range(), (std::pair<uint64_t, size_t>{2, 4}));
 }

@@ -124,7 +124,8 @@ class Sequencer::Group {
   Position last_position() const { return Position(next_.value() - 1); }
   // The chain's head after this group's records.
   const std::string& head() const { return head_; }
-  // The `events` values of the group's records, in log order.
+  // The `events` values of the group's records, in log order (when the
+  // store keeps recent records; otherwise none).
   std::vector<std::string> TakeStoredValues() { return std::move(stored_values_); }
 
  private:
@@ -230,8 +231,9 @@ absl::StatusOr<v1::SubmitResponse> Sequencer::Group::Process(v1::SubmitRequest* 
     // Each record chains to the one before it (chain.h).
     const std::string bytes = r.SerializeAsString();
     std::string hash = ChainHash(head_, bytes);
-    stored_values_.push_back(EncodeStoredRecord(bytes, head_, hash));
-    batch_.Put(store_->cf(Cf::kEvents), event_key, stored_values_.back());
+    std::string stored = EncodeStoredRecord(bytes, head_, hash);
+    batch_.Put(store_->cf(Cf::kEvents), event_key, stored);
+    if (store_->recent_records() != nullptr) stored_values_.push_back(std::move(stored));
     head_ = std::move(hash);
     batch_.Put(store_->cf(Cf::kCaseEvents),
                keys::CaseEventKey(case_id, CaseVersion(r.case_version())), event_key);
@@ -402,6 +404,8 @@ void Sequencer::ProcessGroup(std::deque<Item>* items) {
   // wall clock does.
   last_recorded_us_ = std::max(last_recorded_us_, clock_->NowMicros());
   Group group(store_, logic_, last_position_, head_, last_recorded_us_);
+  Position durable_first;
+  std::vector<std::string> durable_values;  // what the store keeps in memory
   std::vector<absl::StatusOr<v1::SubmitResponse>> results;
   results.reserve(items->size());
   for (Item& item : *items) {
@@ -417,7 +421,8 @@ void Sequencer::ProcessGroup(std::deque<Item>* items) {
     group.Seal();
     absl::Status written = store_->Write(group.batch());
     if (written.ok()) {
-      store_->RememberDurable(last_position_.next(), group.TakeStoredValues());
+      durable_first = last_position_.next();
+      durable_values = group.TakeStoredValues();
       {
         std::lock_guard<std::mutex> lock(mu_);
         stats_.groups += 1;
@@ -452,6 +457,9 @@ void Sequencer::ProcessGroup(std::deque<Item>* items) {
   for (size_t i = 0; i < items->size(); ++i) {
     std::move((*items)[i].done)(std::move(results[i]));
   }
+  // After the answers: a timeline read holding the cache must not delay
+  // them. A read in between finds these records in RocksDB.
+  if (!durable_values.empty()) store_->RememberDurable(durable_first, std::move(durable_values));
 }
 
 }  // namespace gridcase

@@ -33,7 +33,12 @@ grpc::ServerUnaryReactor* CaseServiceImpl::GetTimeline(grpc::CallbackServerConte
                                  "GetTimelineRequest does not parse"));
     return reactor;
   }
-  const bool queued = timeline_pool_.Run([this, reactor, response, parsed = std::move(parsed)] {
+  const bool queued = timeline_pool_.Run([this, context, reactor, response,
+                                          parsed = std::move(parsed)] {
+    if (context->IsCancelled()) {  // the client gave up while this waited
+      reactor->Finish(grpc::Status::CANCELLED);
+      return;
+    }
     absl::StatusOr<std::string> page = engine_->GetTimelineWire(parsed);
     if (!page.ok()) {
       reactor->Finish(ToGrpc(page.status()));

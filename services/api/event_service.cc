@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "services/api/status.h"
 
 namespace gridcase::api {
@@ -27,38 +28,48 @@ class SubmitStreamReactor final
   }
 
   void OnReadDone(bool ok) override {
-    if (!ok || incoming_.submissions().empty()) {
+    const int count = ok ? incoming_.submissions_size() : 0;
+    if (!ok || count == 0 || static_cast<size_t>(count) > in_flight_max_) {
       // The client half-closed or the call is cancelled; or a message
-      // without submissions, which is a client error, ends the stream once
-      // what is in flight is answered.
+      // without submissions, or with more than a stream may have in flight,
+      // which is a client error: the stream ends once what is in flight is
+      // answered, and nothing of that message is submitted.
       std::unique_lock<std::mutex> lock(mu_);
       reads_done_ = true;
       if (ok) {
-        end_status_ = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                   "a SubmitStream message carries no submissions");
+        end_status_ = grpc::Status(
+            grpc::StatusCode::INVALID_ARGUMENT,
+            count == 0 ? std::string("a SubmitStream message carries no submissions")
+                       : absl::StrCat("a SubmitStream message carries ", count,
+                                      " submissions; at most ", in_flight_max_));
       }
       Act(std::move(lock), /*read_more=*/false);
       return;
     }
-    // The message is moved out first: an answer may resume reading into
-    // incoming_ before this loop is over.
+    // The message is moved out first: incoming_ belongs to the next read.
     v1::StreamSubmitRequest request = std::move(incoming_);
-    bool read_more;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      in_flight_ += static_cast<size_t>(request.submissions_size());
-      read_more = in_flight_ < in_flight_max_;
-      read_paused_ = !read_more;
+      // Every submission of the message counts until it is answered, so the
+      // call cannot finish (and `this` cannot go) while the loop runs; and
+      // no answer starts the next read before the loop is over, so the
+      // submissions of one stream reach the engine in the order sent.
+      in_flight_ += static_cast<size_t>(count);
+      dispatching_ = true;
     }
-    // in_flight_ counts every submission of the message until it is
-    // answered, so the call cannot finish (and `this` cannot go) while the
-    // loop runs.
     for (v1::StreamSubmission& s : *request.mutable_submissions()) {
       const uint64_t id = s.request_id();
       (*submit_)(std::move(*s.mutable_submit()),
                  [this, id](absl::StatusOr<v1::SubmitResponse> result) {
                    OnAnswer(id, std::move(result));
                  });
+    }
+    bool read_more;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      dispatching_ = false;
+      read_more = !reads_done_ && in_flight_ < in_flight_max_;
+      read_paused_ = !read_more;
     }
     if (read_more) StartRead(&incoming_);
   }
@@ -77,7 +88,7 @@ class SubmitStreamReactor final
   void OnDone() override { delete this; }
 
  private:
-  // Answers per written message at most (about 60 bytes each).
+  // Answers per written message at most (each a few hundred bytes at most).
   static constexpr size_t kAnswersPerWriteMax = 4096;
 
   void OnAnswer(uint64_t id, absl::StatusOr<v1::SubmitResponse> result) {
@@ -94,7 +105,8 @@ class SubmitStreamReactor final
     std::unique_lock<std::mutex> lock(mu_);
     --in_flight_;
     if (!write_failed_) pending_.push_back(std::move(answer));
-    const bool resume = read_paused_ && !reads_done_ && in_flight_ < in_flight_max_;
+    const bool resume =
+        read_paused_ && !dispatching_ && !reads_done_ && in_flight_ < in_flight_max_;
     if (resume) read_paused_ = false;
     Act(std::move(lock), resume);
   }
@@ -129,7 +141,8 @@ class SubmitStreamReactor final
   size_t in_flight_ = 0;                   // submissions not answered yet
   bool writing_ = false;
   bool reads_done_ = false;
-  bool read_paused_ = false;
+  bool read_paused_ = false;  // no read outstanding, for want of room
+  bool dispatching_ = false;  // OnReadDone is handing a message to the engine
   bool write_failed_ = false;
   bool finished_ = false;
   grpc::Status end_status_;  // OK unless the client sent a bad message

@@ -1,11 +1,14 @@
 #include "services/api/read_pool.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace gridcase::api {
 
 ReadPool::ReadPool(size_t threads, size_t queue_max) : queue_max_(queue_max) {
-  for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { Loop(); });
+  for (size_t i = 0; i < std::max<size_t>(1, threads); ++i) {
+    threads_.emplace_back([this] { Loop(); });
+  }
 }
 
 ReadPool::~ReadPool() {

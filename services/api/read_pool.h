@@ -18,6 +18,7 @@ namespace gridcase::api {
 
 class ReadPool {
  public:
+  // At least one thread.
   ReadPool(size_t threads, size_t queue_max);
   // Runs everything already queued, then joins the threads.
   ~ReadPool();

@@ -228,7 +228,7 @@ int main(int argc, char** argv) {
                  "stream: submissions per message at most (what the window has room for and "
                  "is due; 1: a message each)")
       ->capture_default_str()
-      ->check(CLI::Range(1, 4096));
+      ->check(CLI::Range(1, 1024));  // the server takes at most 1024 per message
   app.add_option("--duration", o.duration_s, "seconds measured")->capture_default_str();
   app.add_option("--warmup", o.warmup_s, "seconds before measuring")->capture_default_str();
   app.add_option("--rate", o.rate, "submissions/s, open loop (0: as fast as possible)")

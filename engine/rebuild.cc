@@ -167,13 +167,19 @@ std::optional<RebuildDifference> CompareFamily(const PartitionStore& live,
 // of the log, then sorted and written as one table file, without the
 // memtable. Table files of later stretches may overlap earlier ones; they
 // are ingested in order, so a later row wins as it would in a memtable.
+constexpr size_t kStretchBytes = 64 << 20;
+
 class SortedRows {
  public:
   SortedRows(PartitionStore* dst, Cf family, std::string name)
       : dst_(dst), family_(family), name_(std::move(name)) {}
 
-  void Put(std::string key, std::string value) {
+  // Gathers a row; writes the stretch as a table file once it holds
+  // kStretchBytes, so that memory stays bounded however long the log.
+  absl::Status Put(std::string key, std::string value) {
+    bytes_ += key.capacity() + value.capacity() + sizeof(rows_[0]);
     rows_.emplace_back(std::move(key), std::move(value));
+    return bytes_ >= kStretchBytes ? Finish() : absl::OkStatus();
   }
 
   // Writes what was gathered as the next table file.
@@ -191,6 +197,8 @@ class SortedRows {
     }
     if (st.ok()) st = FromRocks(writer->Finish(), "writing a table file");
     rows_.clear();
+    rows_.shrink_to_fit();
+    bytes_ = 0;
     return st;
   }
 
@@ -207,6 +215,7 @@ class SortedRows {
   const Cf family_;
   const std::string name_;
   std::vector<std::pair<std::string, std::string>> rows_;
+  size_t bytes_ = 0;  // what rows_ holds in memory, about
   std::vector<std::string> files_;
 };
 
@@ -282,9 +291,14 @@ absl::StatusOr<PartitionResult> Replay(const PartitionStore& src, PartitionStore
         !st.ok()) {
       return st;
     }
-    case_events.Put(keys::CaseEventKey(case_id, CaseVersion(record.case_version())),
-                    it->key().ToString());
-    if (record.caused_by() == 0) dedup.Put(record.event().event_id(), it->key().ToString());
+    if (auto st = case_events.Put(keys::CaseEventKey(case_id, CaseVersion(record.case_version())),
+                                  it->key().ToString());
+        !st.ok()) {
+      return st;
+    }
+    if (record.caused_by() == 0) {
+      if (auto st = dedup.Put(record.event().event_id(), it->key().ToString()); !st.ok()) return st;
+    }
 
     auto slot = touched.find(case_id);
     if (slot == touched.end()) {
@@ -298,8 +312,6 @@ absl::StatusOr<PartitionResult> Replay(const PartitionStore& src, PartitionStore
       if (auto st = flush(); !st.ok()) return st;
       if (result.records % (20 * kFlushEvery) == 0) {
         if (auto st = finish_events_file(); !st.ok()) return st;
-        if (auto st = case_events.Finish(); !st.ok()) return st;
-        if (auto st = dedup.Finish(); !st.ok()) return st;
       }
       replayed->fetch_add(kFlushEvery, std::memory_order_relaxed);
     }
@@ -313,7 +325,7 @@ absl::StatusOr<PartitionResult> Replay(const PartitionStore& src, PartitionStore
   replayed->fetch_add(result.records % kFlushEvery, std::memory_order_relaxed);
 
   // Index and timer rows follow from each case's final state; they too go
-  // to table files, a stretch of cases at a time.
+  // to table files, a stretch at a time.
   SortedRows index(dst, Cf::kIndex, "index");
   SortedRows timers(dst, Cf::kTimers, "timers");
   auto cases = dst->NewIterator(Cf::kCases);
@@ -322,12 +334,13 @@ absl::StatusOr<PartitionResult> Replay(const PartitionStore& src, PartitionStore
     if (!state.ParseFromArray(cases->value().data(), static_cast<int>(cases->value().size()))) {
       return absl::InternalError("a rebuilt case state does not parse");
     }
-    for (auto& k : IndexKeysOf(state)) index.Put(std::move(k), std::string());
-    for (auto& k : TimerKeysOf(state)) timers.Put(std::move(k), std::string());
-    if (++result.cases % 200000 == 0) {
-      if (auto st = index.Finish(); !st.ok()) return st;
-      if (auto st = timers.Finish(); !st.ok()) return st;
+    for (auto& k : IndexKeysOf(state)) {
+      if (auto st = index.Put(std::move(k), std::string()); !st.ok()) return st;
     }
+    for (auto& k : TimerKeysOf(state)) {
+      if (auto st = timers.Put(std::move(k), std::string()); !st.ok()) return st;
+    }
+    ++result.cases;
   }
   if (auto st = FromRocks(cases->status(), "reading rebuilt cases"); !st.ok()) return st;
   if (auto st = index.Ingest(); !st.ok()) return st;

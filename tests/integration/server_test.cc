@@ -200,6 +200,15 @@ TEST_F(ServerTest, ListCasesFilters) {
   EXPECT_TRUE(list(req).empty());
 }
 
+// A SubmitStream message with one submission.
+v1::StreamSubmitRequest OneSubmission(uint64_t request_id, const v1::Event& event) {
+  v1::StreamSubmitRequest req;
+  v1::StreamSubmission* s = req.add_submissions();
+  s->set_request_id(request_id);
+  *s->mutable_submit()->mutable_event() = event;
+  return req;
+}
+
 TEST_F(ServerTest, SubmitStreamAnswersEverySubmission) {
   constexpr int kCount = 2000;
   grpc::ClientContext ctx;
@@ -320,11 +329,7 @@ TEST_F(ServerTest, SubmitStreamRefusesAMessageLargerThanItsWindow) {
 TEST_F(ServerTest, SubmitStreamEndsWithInvalidArgumentOnAMessageWithoutSubmissions) {
   grpc::ClientContext ctx;
   auto stream = events_->SubmitStream(&ctx);
-  v1::StreamSubmitRequest req;
-  v1::StreamSubmission* s = req.add_submissions();
-  s->set_request_id(7);
-  *s->mutable_submit()->mutable_event() = Fever("e1", "empty-case", 36.6, NowUs());
-  ASSERT_TRUE(stream->Write(req));
+  ASSERT_TRUE(stream->Write(OneSubmission(7, Fever("e1", "empty-case", 36.6, NowUs()))));
   ASSERT_TRUE(stream->Write(v1::StreamSubmitRequest()));
   // What was in flight is still answered; then the stream ends.
   int answered = 0;
@@ -386,11 +391,7 @@ TEST_F(ServerTest, AdminServiceDeploysListsAndRefusesBadDefinitions) {
 TEST_F(ServerTest, ShutdownAnswersStreamsAndReportsNotServing) {
   grpc::ClientContext ctx;
   auto stream = events_->SubmitStream(&ctx);
-  v1::StreamSubmitRequest req;
-  v1::StreamSubmission* s = req.add_submissions();
-  s->set_request_id(1);
-  *s->mutable_submit()->mutable_event() = Fever("x1", "c", 36.6, NowUs());
-  ASSERT_TRUE(stream->Write(req));
+  ASSERT_TRUE(stream->Write(OneSubmission(1, Fever("x1", "c", 36.6, NowUs()))));
   v1::StreamSubmitResponse resp;
   ASSERT_TRUE(stream->Read(&resp));
   ASSERT_EQ(resp.answers_size(), 1);

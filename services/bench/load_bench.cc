@@ -63,10 +63,12 @@ int Run(const LoadOptions& o) {
     return 3;
   }
   std::map<std::string, PhaseResult> results, echo_results;
+  const auto started = Clock::now();
   for (const auto& mode : modes) {
     results[mode] = RunPhase("gridcase " + mode, options.server, mode, options, source);
   }
   auto after = ServerStats(options.server);
+  const double span_s = Seconds(Clock::now() - started);
   uint64_t groups = 0, submissions = 0, bytes = 0, records = 0;
   if (after.ok()) {
     for (int i = 0; i < after->partitions_size(); ++i) {
@@ -98,6 +100,10 @@ int Run(const LoadOptions& o) {
                 static_cast<double>(submissions) / groups,
                 static_cast<double>(records) / submissions,
                 static_cast<double>(bytes) / submissions);
+    // Over the same span as the counts above (warm-ups included).
+    const double cpu_us = static_cast<double>(after->cpu_micros() - before->cpu_micros());
+    std::printf("  server CPU: %.1f us per submission (%.2f cores busy on average)\n",
+                cpu_us / submissions, cpu_us / 1e6 / std::max(1e-9, span_s));
   }
   if (options.baselines && submissions > 0 && groups > 0) {
     const uint32_t partitions = options.raw_partitions

@@ -388,6 +388,44 @@ TEST_F(ServerTest, AdminServiceDeploysListsAndRefusesBadDefinitions) {
   EXPECT_EQ(admin->GetWorkflow(&get_ctx, get, &def).error_code(), grpc::StatusCode::NOT_FOUND);
 }
 
+// What gridcase-bench reads to put throughput beside cost: the counts of
+// what the sequencers wrote, and the process's CPU time.
+TEST_F(ServerTest, ServerStatsCountWhatWasWrittenAndTheCpuUsed) {
+  auto admin = v1::AdminService::NewStub(channel_);
+  auto stats = [&] {
+    grpc::ClientContext ctx;
+    v1::ServerStats out;
+    EXPECT_TRUE(admin->GetServerStats(&ctx, v1::GetServerStatsRequest(), &out).ok());
+    return out;
+  };
+  const v1::ServerStats before = stats();
+  ASSERT_EQ(before.partitions_size(), 4);
+  // Enough work that the process's CPU clock (ticks of at most 10 ms)
+  // must move.
+  constexpr int kEvents = 300;
+  for (int i = 0; i < kEvents; ++i) {
+    ASSERT_TRUE(
+        Submit(Fever("stats-e" + std::to_string(i), "stats-" + std::to_string(i % 7), 36.6, NowUs()))
+            .ok());
+  }
+  const v1::ServerStats after = stats();
+  uint64_t submissions = 0, records = 0, groups = 0, bytes = 0;
+  for (int p = 0; p < 4; ++p) {
+    EXPECT_EQ(after.partitions(p).partition(), static_cast<uint32_t>(p));
+    submissions += after.partitions(p).submissions() - before.partitions(p).submissions();
+    records += after.partitions(p).records() - before.partitions(p).records();
+    groups += after.partitions(p).groups() - before.partitions(p).groups();
+    bytes += after.partitions(p).batch_bytes() - before.partitions(p).batch_bytes();
+  }
+  EXPECT_EQ(submissions, static_cast<uint64_t>(kEvents));
+  EXPECT_GE(records, submissions);  // derived records come on top
+  EXPECT_GE(groups, 1u);
+  EXPECT_LE(groups, submissions);
+  EXPECT_GT(bytes, 0u);
+  EXPECT_GT(before.cpu_micros(), 0u);  // opening the engine alone costs CPU
+  EXPECT_GT(after.cpu_micros(), before.cpu_micros());
+}
+
 TEST_F(ServerTest, ShutdownAnswersStreamsAndReportsNotServing) {
   grpc::ClientContext ctx;
   auto stream = events_->SubmitStream(&ctx);

@@ -42,6 +42,46 @@ void PrintResult(const std::string& label, const PhaseResult& r) {
               label.c_str(), r.rate, r.p50, r.p99, r.p999, r.errors.c_str());
 }
 
+// What the server wrote and the CPU it used between two GetServerStats.
+struct ServerDelta {
+  uint64_t groups = 0, submissions = 0, bytes = 0, records = 0, cpu_us = 0;
+  double seconds = 0;
+
+  static ServerDelta Between(const v1::ServerStats& before, const v1::ServerStats& after,
+                             double seconds) {
+    ServerDelta d;
+    for (int i = 0; i < after.partitions_size() && i < before.partitions_size(); ++i) {
+      d.groups += after.partitions(i).groups() - before.partitions(i).groups();
+      d.submissions += after.partitions(i).submissions() - before.partitions(i).submissions();
+      d.bytes += after.partitions(i).batch_bytes() - before.partitions(i).batch_bytes();
+      d.records += after.partitions(i).records() - before.partitions(i).records();
+    }
+    d.cpu_us = after.cpu_micros() - before.cpu_micros();
+    d.seconds = seconds;
+    return d;
+  }
+  void Add(const ServerDelta& o) {
+    groups += o.groups;
+    submissions += o.submissions;
+    bytes += o.bytes;
+    records += o.records;
+    cpu_us += o.cpu_us;
+    seconds += o.seconds;
+  }
+  void Print() const {
+    if (submissions == 0 || groups == 0) return;
+    std::printf("  %-22s %llu submissions in %llu synced groups (%.1f per group), %.2f records "
+                "and %.0f bytes per submission\n",
+                "server:", static_cast<unsigned long long>(submissions),
+                static_cast<unsigned long long>(groups), static_cast<double>(submissions) / groups,
+                static_cast<double>(records) / submissions,
+                static_cast<double>(bytes) / submissions);
+    std::printf("  %-22s %.1f us per submission (%.2f cores busy on average)\n", "server CPU:",
+                static_cast<double>(cpu_us) / submissions,
+                static_cast<double>(cpu_us) / 1e6 / std::max(1e-9, seconds));
+  }
+};
+
 int Run(const LoadOptions& o) {
   const std::string run = absl::StrFormat("b%x", static_cast<uint64_t>(WallMicros()));
   LoadOptions options = o;
@@ -56,27 +96,30 @@ int Run(const LoadOptions& o) {
               options.rate > 0 ? absl::StrFormat("%.0f submissions/s", options.rate).c_str()
                                : "as fast as possible",
               options.duration_s, options.warmup_s, options.day.grids);
-  auto before = ServerStats(options.server);
-  if (!before.ok()) {
+  auto first = ServerStats(options.server);
+  if (!first.ok()) {
     std::fprintf(stderr, "error: cannot reach gridcased at %s: %s\n", options.server.c_str(),
-                 std::string(before.status().message()).c_str());
+                 std::string(first.status().message()).c_str());
     return 3;
   }
+  // The server's counts over each phase (its warm-up included), and over
+  // all of them for the raw baseline.
+  std::map<std::string, ServerDelta> server;
+  ServerDelta total;
   std::map<std::string, PhaseResult> results, echo_results;
-  const auto started = Clock::now();
+  v1::ServerStats before = *first;
   for (const auto& mode : modes) {
+    const auto started = Clock::now();
     results[mode] = RunPhase("gridcase " + mode, options.server, mode, options, source);
-  }
-  auto after = ServerStats(options.server);
-  const double span_s = Seconds(Clock::now() - started);
-  uint64_t groups = 0, submissions = 0, bytes = 0, records = 0;
-  if (after.ok()) {
-    for (int i = 0; i < after->partitions_size(); ++i) {
-      groups += after->partitions(i).groups() - before->partitions(i).groups();
-      submissions += after->partitions(i).submissions() - before->partitions(i).submissions();
-      bytes += after->partitions(i).batch_bytes() - before->partitions(i).batch_bytes();
-      records += after->partitions(i).records() - before->partitions(i).records();
+    auto after = ServerStats(options.server);
+    if (!after.ok()) {
+      std::fprintf(stderr, "error: server stats after the %s phase: %s\n", mode.c_str(),
+                   std::string(after.status().message()).c_str());
+      return 3;
     }
+    server[mode] = ServerDelta::Between(before, *after, Seconds(Clock::now() - started));
+    total.Add(server[mode]);
+    before = *std::move(after);
   }
   if (options.baselines) {
     EchoServer echo(1024);
@@ -92,23 +135,13 @@ int Run(const LoadOptions& o) {
       std::printf("  %-22s %10.2f x echo\n", ("ratio " + mode).c_str(),
                   results[mode].rate / std::max(1.0, echo_results[mode].rate));
     }
+    server[mode].Print();
   }
-  if (submissions > 0 && groups > 0) {
-    std::printf("  server: %llu submissions in %llu synced groups (%.1f per group), %.2f records "
-                "and %.0f bytes per submission\n",
-                static_cast<unsigned long long>(submissions), static_cast<unsigned long long>(groups),
-                static_cast<double>(submissions) / groups,
-                static_cast<double>(records) / submissions,
-                static_cast<double>(bytes) / submissions);
-    // Over the same span as the counts above (warm-ups included).
-    const double cpu_us = static_cast<double>(after->cpu_micros() - before->cpu_micros());
-    std::printf("  server CPU: %.1f us per submission (%.2f cores busy on average)\n",
-                cpu_us / submissions, cpu_us / 1e6 / std::max(1e-9, span_s));
-  }
+  const uint64_t groups = total.groups, submissions = total.submissions, bytes = total.bytes;
   if (options.baselines && submissions > 0 && groups > 0) {
     const uint32_t partitions = options.raw_partitions
                                     ? options.raw_partitions
-                                    : static_cast<uint32_t>(after->partitions_size());
+                                    : static_cast<uint32_t>(first->partitions_size());
     const size_t group = std::max<size_t>(1, submissions / groups);
     const size_t per = std::max<size_t>(1, bytes / submissions);
     std::fprintf(stderr, "  raw rocksdb: %u databases, groups of %zu x %zu bytes, synced...\n",

@@ -399,7 +399,19 @@ void Sequencer::Run() {
   }
 }
 
+namespace {
+
+uint64_t MicrosBetween(std::chrono::steady_clock::time_point from,
+                       std::chrono::steady_clock::time_point to) {
+  return to <= from ? 0
+                    : static_cast<uint64_t>(
+                          std::chrono::duration_cast<std::chrono::microseconds>(to - from).count());
+}
+
+}  // namespace
+
 void Sequencer::ProcessGroup(std::deque<Item>* items) {
+  const auto started = std::chrono::steady_clock::now();
   // Recorded time never goes backwards within a partition, even if the
   // wall clock does.
   last_recorded_us_ = std::max(last_recorded_us_, clock_->NowMicros());
@@ -419,7 +431,13 @@ void Sequencer::ProcessGroup(std::deque<Item>* items) {
   }
   if (!group.empty()) {
     group.Seal();
+    const auto write_started = std::chrono::steady_clock::now();
     absl::Status written = store_->Write(group.batch());
+    const uint64_t write_us = MicrosBetween(write_started, std::chrono::steady_clock::now());
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stats_.write.Add(write_us);
+    }
     if (written.ok()) {
       durable_first = last_position_.next();
       durable_values = group.TakeStoredValues();
@@ -450,9 +468,14 @@ void Sequencer::ProcessGroup(std::deque<Item>* items) {
       }
     }
   }
+  const auto answering = std::chrono::steady_clock::now();
   {
     std::lock_guard<std::mutex> lock(mu_);
     stats_.submissions += items->size();
+    for (const Item& item : *items) {
+      stats_.queued.Add(MicrosBetween(item.queued_at, started));
+      stats_.answered.Add(MicrosBetween(item.queued_at, answering));
+    }
   }
   for (size_t i = 0; i < items->size(); ++i) {
     std::move((*items)[i].done)(std::move(results[i]));

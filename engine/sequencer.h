@@ -10,6 +10,7 @@
 #ifndef GRIDCASE_ENGINE_SEQUENCER_H_
 #define GRIDCASE_ENGINE_SEQUENCER_H_
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -24,6 +25,7 @@
 #include "absl/status/statusor.h"
 #include "engine/case_logic.h"
 #include "engine/clock.h"
+#include "engine/latency_histogram.h"
 #include "engine/store.h"
 #include "engine/types.h"
 #include "gridcase/v1/service.pb.h"
@@ -67,12 +69,17 @@ struct StreamOrigin {
 // shutdown) after which the same message must be tried again.
 bool IsDecidedRefusal(const absl::Status& status);
 
-// What a sequencer has written since it started.
+// What a sequencer has written since it started, and how long it took.
+// The durations are measured on the steady clock of the machine, for the
+// server's own figures; they never enter a record.
 struct SequencerStats {
   uint64_t groups = 0;       // WriteBatches written (each one fsync)
   uint64_t records = 0;      // records appended (submitted and derived)
   uint64_t submissions = 0;  // submissions answered (refusals included)
   uint64_t batch_bytes = 0;  // bytes of the WriteBatches written
+  LatencyHistogram queued;    // per submission: queued until its group started
+  LatencyHistogram write;     // per group with anything to write: the synced write
+  LatencyHistogram answered;  // per submission: queued until answered
 };
 
 class Sequencer {
@@ -120,6 +127,7 @@ class Sequencer {
         : request(std::move(r)), done(std::move(d)), bundled_with_next(bundled) {}
     v1::SubmitRequest request;
     SubmitCallback done;
+    std::chrono::steady_clock::time_point queued_at = std::chrono::steady_clock::now();
     bool bundled_with_next = false;  // the next item belongs to the same bundle
     std::optional<StreamOrigin> origin;
     absl::Status refusal;  // decided before queueing (stream messages only)

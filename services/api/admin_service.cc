@@ -163,6 +163,14 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetServerStats(grpc::CallbackServerC
     p->set_records(stats[i].records);
     p->set_submissions(stats[i].submissions);
     p->set_batch_bytes(stats[i].batch_bytes);
+    for (auto [out, in] : {std::pair{p->mutable_queued(), &stats[i].queued},
+                           std::pair{p->mutable_write(), &stats[i].write},
+                           std::pair{p->mutable_answered(), &stats[i].answered}}) {
+      for (size_t b = 0; b < LatencyHistogram::kBuckets; ++b) {
+        out->add_upper_bound_us(LatencyHistogram::UpperBoundMicros(b));
+        out->add_count(in->buckets()[b]);
+      }
+    }
   }
   response->set_cpu_micros(ProcessCpuMicros());
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();

@@ -44,8 +44,41 @@ void PrintResult(const std::string& label, const PhaseResult& r) {
 
 // What the server wrote and the CPU it used between two GetServerStats.
 struct ServerDelta {
+  // A latency histogram's difference, summed over partitions.
+  struct Histogram {
+    std::vector<uint64_t> upper_us, count;
+    void AddDifference(const v1::LatencyHistogram& before, const v1::LatencyHistogram& after) {
+      if (upper_us.empty()) {
+        upper_us.assign(after.upper_bound_us().begin(), after.upper_bound_us().end());
+        count.assign(upper_us.size(), 0);
+      }
+      for (int i = 0; i < after.count_size() && static_cast<size_t>(i) < count.size(); ++i) {
+        count[i] += after.count(i) - (i < before.count_size() ? before.count(i) : 0);
+      }
+    }
+    void Add(const Histogram& o) {
+      if (upper_us.empty()) {
+        *this = o;
+        return;
+      }
+      for (size_t i = 0; i < count.size() && i < o.count.size(); ++i) count[i] += o.count[i];
+    }
+    // The bucket bound where the share q of the durations is reached, in ms.
+    double QuantileMs(double q) const {
+      uint64_t total = 0, seen = 0;
+      for (uint64_t c : count) total += c;
+      for (size_t i = 0; i < count.size(); ++i) {
+        seen += count[i];
+        if (total > 0 && seen > 0 && static_cast<double>(seen) >= q * total) {
+          return static_cast<double>(upper_us[i]) / 1000;
+        }
+      }
+      return 0;
+    }
+  };
   uint64_t groups = 0, submissions = 0, bytes = 0, records = 0, cpu_us = 0;
   double seconds = 0;
+  Histogram queued, write, answered;
 
   static ServerDelta Between(const v1::ServerStats& before, const v1::ServerStats& after,
                              double seconds) {
@@ -55,6 +88,9 @@ struct ServerDelta {
       d.submissions += after.partitions(i).submissions() - before.partitions(i).submissions();
       d.bytes += after.partitions(i).batch_bytes() - before.partitions(i).batch_bytes();
       d.records += after.partitions(i).records() - before.partitions(i).records();
+      d.queued.AddDifference(before.partitions(i).queued(), after.partitions(i).queued());
+      d.write.AddDifference(before.partitions(i).write(), after.partitions(i).write());
+      d.answered.AddDifference(before.partitions(i).answered(), after.partitions(i).answered());
     }
     d.cpu_us = after.cpu_micros() - before.cpu_micros();
     d.seconds = seconds;
@@ -67,6 +103,9 @@ struct ServerDelta {
     records += o.records;
     cpu_us += o.cpu_us;
     seconds += o.seconds;
+    queued.Add(o.queued);
+    write.Add(o.write);
+    answered.Add(o.answered);
   }
   void Print() const {
     if (submissions == 0 || groups == 0) return;
@@ -79,6 +118,12 @@ struct ServerDelta {
     std::printf("  %-22s %.1f us per submission (%.2f cores busy on average)\n", "server CPU:",
                 static_cast<double>(cpu_us) / submissions,
                 static_cast<double>(cpu_us) / 1e6 / std::max(1e-9, seconds));
+    // Bucket bounds: at most about a fifth above the true value.
+    std::printf("  %-22s queued p50 %.2f p99 %.2f ms; synced write p50 %.2f p99 %.2f ms; "
+                "answered p50 %.2f p99 %.2f p999 %.2f ms\n",
+                "server latency:", queued.QuantileMs(0.5), queued.QuantileMs(0.99),
+                write.QuantileMs(0.5), write.QuantileMs(0.99), answered.QuantileMs(0.5),
+                answered.QuantileMs(0.99), answered.QuantileMs(0.999));
   }
 };
 

@@ -2,6 +2,7 @@
 // generated gRPC clients.
 #include "services/api/server.h"
 
+#include <array>
 #include <map>
 #include <set>
 #include <thread>
@@ -424,6 +425,46 @@ TEST_F(ServerTest, ServerStatsCountWhatWasWrittenAndTheCpuUsed) {
   EXPECT_GT(bytes, 0u);
   EXPECT_GT(before.cpu_micros(), 0u);  // opening the engine alone costs CPU
   EXPECT_GT(after.cpu_micros(), before.cpu_micros());
+
+  // Every submission was timed from its queue to its group and to its
+  // answer, and every group's synced write; the bounds are shared.
+  auto counted = [](const v1::LatencyHistogram& before_h, const v1::LatencyHistogram& after_h) {
+    EXPECT_EQ(after_h.upper_bound_us_size(), after_h.count_size());
+    EXPECT_EQ(after_h.upper_bound_us_size(), before_h.upper_bound_us_size());
+    uint64_t n = 0;
+    for (int i = 0; i < after_h.count_size(); ++i) {
+      EXPECT_EQ(after_h.upper_bound_us(i), before_h.upper_bound_us(i));
+      EXPECT_GE(after_h.count(i), before_h.count(i));
+      n += after_h.count(i) - before_h.count(i);
+    }
+    return n;
+  };
+  uint64_t queued = 0, written = 0, answered = 0;
+  // Summed over partitions: a submission is answered after its group
+  // started, so at every share the answered durations are at least the
+  // queued ones.
+  std::array<uint64_t, LatencyHistogram::kBuckets> queued_sum{}, answered_sum{};
+  for (int p = 0; p < 4; ++p) {
+    queued += counted(before.partitions(p).queued(), after.partitions(p).queued());
+    written += counted(before.partitions(p).write(), after.partitions(p).write());
+    answered += counted(before.partitions(p).answered(), after.partitions(p).answered());
+    ASSERT_EQ(after.partitions(p).answered().count_size(),
+              static_cast<int>(LatencyHistogram::kBuckets));
+    for (size_t i = 0; i < LatencyHistogram::kBuckets; ++i) {
+      EXPECT_EQ(after.partitions(p).answered().upper_bound_us(i),
+                LatencyHistogram::UpperBoundMicros(i));
+      queued_sum[i] += after.partitions(p).queued().count(i) - before.partitions(p).queued().count(i);
+      answered_sum[i] +=
+          after.partitions(p).answered().count(i) - before.partitions(p).answered().count(i);
+    }
+  }
+  EXPECT_EQ(queued, static_cast<uint64_t>(kEvents));
+  EXPECT_EQ(answered, static_cast<uint64_t>(kEvents));
+  EXPECT_EQ(written, groups);
+  for (double q : {0.1, 0.5, 0.9, 1.0}) {
+    EXPECT_GE(LatencyHistogram::Quantile(answered_sum, q), LatencyHistogram::Quantile(queued_sum, q))
+        << "at " << q;
+  }
 }
 
 TEST_F(ServerTest, ShutdownAnswersStreamsAndReportsNotServing) {

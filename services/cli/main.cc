@@ -17,6 +17,7 @@
 #include "services/cli/directory.h"
 #include "services/cli/kafka.h"
 #include "services/cli/output.h"
+#include "services/cli/stats.h"
 #include "services/cli/submit.h"
 #include "services/cli/workflow.h"
 
@@ -407,6 +408,17 @@ int Main(int argc, char** argv) {
       "demo", "Play the seed's stories (the guard's readings, a medicine request, a "
               "recovered patient) against the server and print what the engine decided");
 
+  double stats_interval = 0;
+  CLI::App* stats_cmd = app.add_subcommand(
+      "stats",
+      "What each partition wrote (submissions, synced groups, records, bytes) and how long "
+      "its queue, synced writes and answers took; the server's CPU time");
+  stats_cmd
+      ->add_option("--interval", stats_interval,
+                   "Seconds to watch: the figures over that span from now, with rates "
+                   "(default: since the server started)")
+      ->check(CLI::Range(0.0, 3600.0));
+
   std::string health_service;
   CLI::App* health_cmd = app.add_subcommand(
       "health",
@@ -434,6 +446,7 @@ int Main(int argc, char** argv) {
     }
     if (list_cmd->parsed()) return RunList(options, list);
     if (health_cmd->parsed()) return RunHealth(options, health_service);
+    if (stats_cmd->parsed()) return RunStats(options, stats_interval);
     if (demo_cmd->parsed()) return RunDemo(options);
     if (verify_cmd->parsed()) return RunAuditVerify(options, public_key_file);
     if (as_of_cmd->parsed()) return RunAuditCase(options, as_of_case, as_of);

@@ -5,6 +5,7 @@
 
 #include <fcntl.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -191,6 +192,49 @@ TEST_F(CliTest, AuditVerifySaysTheLogIsIntact) {
   EXPECT_THAT(r.out, HasSubstr("\"feverReadings\": 2"));
   r = Cli({"audit", "case", "resident-0222-017"});
   EXPECT_EQ(r.exit_code, 2);
+}
+
+// The submissions column of the "all" row of `gridcase stats --table`.
+long TotalSubmissions(const std::string& table) {
+  std::istringstream lines(table);
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream fields(line);
+    std::string name;
+    long submissions = -1;
+    if (fields >> name >> submissions && name == "all") return submissions;
+  }
+  return -1;
+}
+
+TEST_F(CliTest, StatsShowWhatThePartitionsWroteAndHowLongItTook) {
+  CliRun before = Cli({"stats", "--table"});
+  ASSERT_EQ(before.exit_code, 0) << before.err;
+  EXPECT_THAT(before.out, HasSubstr("since the server started"));
+  EXPECT_THAT(before.out, HasSubstr("WRITE_P99"));
+  const long at_start = TotalSubmissions(before.out);
+  ASSERT_GE(at_start, 0) << before.out;  // the shipped workflows' deployments
+
+  const std::string events = Slurp(kExamples + "security-guard.jsonl");
+  const long lines = static_cast<long>(std::count(events.begin(), events.end(), '\n'));
+  ASSERT_GT(lines, 0);
+  ASSERT_EQ(Cli({"submit", "--lines", "-f", kExamples + "security-guard.jsonl"}).exit_code, 0);
+  CliRun after = Cli({"stats", "--table"});
+  ASSERT_EQ(after.exit_code, 0) << after.err;
+  EXPECT_EQ(TotalSubmissions(after.out) - at_start, lines) << after.out;
+  EXPECT_THAT(after.out, HasSubstr("server CPU: "));
+
+  CliRun json = Cli({"stats"});
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  EXPECT_THAT(json.out, HasSubstr("\"cpuMicros\""));
+  EXPECT_THAT(json.out, HasSubstr("\"answered\""));
+
+  CliRun watched = Cli({"stats", "--table", "--interval", "0.1"});
+  ASSERT_EQ(watched.exit_code, 0) << watched.err;
+  EXPECT_THAT(watched.out, HasSubstr("over 0.1 s"));
+  EXPECT_THAT(watched.out, HasSubstr("cores busy"));
+  EXPECT_EQ(TotalSubmissions(watched.out), 0) << watched.out;  // nothing submitted meanwhile
+
+  EXPECT_EQ(Cli({"stats", "--interval", "-1"}).exit_code, 2);
 }
 
 TEST_F(CliTest, SubmitFromStdinFillsIdAndTime) {

@@ -1,0 +1,139 @@
+#include "services/cli/stats.h"
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <thread>
+
+#include "absl/strings/str_format.h"
+#include "gridcase/v1/service.grpc.pb.h"
+#include "services/cli/output.h"
+
+namespace gridcase::cli {
+namespace {
+
+using gridcase::v1::LatencyHistogram;
+using gridcase::v1::PartitionStats;
+using gridcase::v1::ServerStats;
+
+int Fetch(const GlobalOptions& options, ServerStats* out) {
+  return CallUnary<gridcase::v1::AdminService>(
+      options, &gridcase::v1::AdminService::Stub::GetServerStats,
+      gridcase::v1::GetServerStatsRequest(), out);
+}
+
+// `after` minus `before`, bucket by bucket (same bounds on one server).
+void Subtract(const LatencyHistogram& before, LatencyHistogram* after) {
+  for (int i = 0; i < after->count_size() && i < before.count_size(); ++i) {
+    after->set_count(i, after->count(i) - before.count(i));
+  }
+}
+
+// What happened between two snapshots of one server.
+ServerStats Difference(const ServerStats& before, ServerStats after) {
+  after.set_cpu_micros(after.cpu_micros() - before.cpu_micros());
+  for (int i = 0; i < after.partitions_size() && i < before.partitions_size(); ++i) {
+    const PartitionStats& b = before.partitions(i);
+    PartitionStats* a = after.mutable_partitions(i);
+    a->set_groups(a->groups() - b.groups());
+    a->set_records(a->records() - b.records());
+    a->set_submissions(a->submissions() - b.submissions());
+    a->set_batch_bytes(a->batch_bytes() - b.batch_bytes());
+    Subtract(b.queued(), a->mutable_queued());
+    Subtract(b.write(), a->mutable_write());
+    Subtract(b.answered(), a->mutable_answered());
+  }
+  return after;
+}
+
+void Accumulate(const LatencyHistogram& h, LatencyHistogram* total) {
+  if (total->upper_bound_us_size() == 0) {
+    *total = h;
+    return;
+  }
+  for (int i = 0; i < total->count_size() && i < h.count_size(); ++i) {
+    total->set_count(i, total->count(i) + h.count(i));
+  }
+}
+
+// The bound of the bucket where the share `q` is reached, as milliseconds;
+// "-" when nothing was timed.
+std::string QuantileMs(const LatencyHistogram& h, double q) {
+  uint64_t total = 0;
+  for (uint64_t c : h.count()) total += c;
+  if (total == 0) return "-";
+  uint64_t seen = 0;
+  for (int i = 0; i < h.count_size() && i < h.upper_bound_us_size(); ++i) {
+    seen += h.count(i);
+    if (seen > 0 && static_cast<double>(seen) >= q * static_cast<double>(total)) {
+      return absl::StrFormat("%.2f", static_cast<double>(h.upper_bound_us(i)) / 1000);
+    }
+  }
+  return "-";
+}
+
+std::vector<std::string> Row(const std::string& name, const PartitionStats& p) {
+  return {name,
+          std::to_string(p.submissions()),
+          std::to_string(p.groups()),
+          p.groups() == 0 ? "-"
+                          : absl::StrFormat("%.1f", static_cast<double>(p.submissions()) /
+                                                        static_cast<double>(p.groups())),
+          std::to_string(p.records()),
+          std::to_string(p.batch_bytes()),
+          QuantileMs(p.queued(), 0.99),
+          QuantileMs(p.write(), 0.5),
+          QuantileMs(p.write(), 0.99),
+          QuantileMs(p.answered(), 0.5),
+          QuantileMs(p.answered(), 0.99)};
+}
+
+}  // namespace
+
+int RunStats(const GlobalOptions& options, double interval_seconds) {
+  ServerStats stats;
+  if (int code = Fetch(options, &stats); code != kExitOk) return code;
+  if (interval_seconds > 0) {
+    std::this_thread::sleep_for(std::chrono::duration<double>(interval_seconds));
+    ServerStats after;
+    if (int code = Fetch(options, &after); code != kExitOk) return code;
+    stats = Difference(stats, std::move(after));
+  }
+  if (!options.table) {
+    std::cout << ToJson(stats, /*compact=*/false) << "\n";
+    return kExitOk;
+  }
+  std::cout << (interval_seconds > 0 ? absl::StrFormat("over %.1f s", interval_seconds)
+                                     : std::string("since the server started"))
+            << " (latencies in ms, quantiles as bucket bounds)\n";
+  Table table({"PARTITION", "SUBMISSIONS", "GROUPS", "PER_GROUP", "RECORDS", "BYTES",
+               "QUEUED_P99", "WRITE_P50", "WRITE_P99", "ANSWERED_P50", "ANSWERED_P99"});
+  PartitionStats total;
+  for (const PartitionStats& p : stats.partitions()) {
+    table.AddRow(Row(std::to_string(p.partition()), p));
+    total.set_submissions(total.submissions() + p.submissions());
+    total.set_groups(total.groups() + p.groups());
+    total.set_records(total.records() + p.records());
+    total.set_batch_bytes(total.batch_bytes() + p.batch_bytes());
+    Accumulate(p.queued(), total.mutable_queued());
+    Accumulate(p.write(), total.mutable_write());
+    Accumulate(p.answered(), total.mutable_answered());
+  }
+  table.AddRow(Row("all", total));
+  table.Print(std::cout);
+  const double cpu_s = static_cast<double>(stats.cpu_micros()) / 1e6;
+  std::cout << absl::StrFormat("server CPU: %.2f s", cpu_s);
+  if (interval_seconds > 0) {
+    std::cout << absl::StrFormat(" (%.2f cores busy)", cpu_s / interval_seconds);
+    if (total.submissions() > 0) {
+      std::cout << absl::StrFormat(", %.0f submissions/s, %.1f us per submission",
+                                   static_cast<double>(total.submissions()) / interval_seconds,
+                                   cpu_s * 1e6 / static_cast<double>(total.submissions()));
+    }
+  }
+  std::cout << "\n";
+  return kExitOk;
+}
+
+}  // namespace gridcase::cli

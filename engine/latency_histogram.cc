@@ -38,16 +38,22 @@ void LatencyHistogram::Add(uint64_t micros) {
 }
 
 uint64_t LatencyHistogram::Quantile(const std::array<uint64_t, kBuckets>& buckets, double q) {
+  return Quantile(AllBounds().upper, buckets, q);
+}
+
+uint64_t LatencyHistogram::Quantile(absl::Span<const uint64_t> upper_bounds,
+                                    absl::Span<const uint64_t> counts, double q) {
+  const size_t n = std::min(upper_bounds.size(), counts.size());
   uint64_t total = 0;
-  for (uint64_t c : buckets) total += c;
+  for (size_t i = 0; i < n; ++i) total += counts[i];
   if (total == 0) return 0;
   const double wanted = std::clamp(q, 0.0, 1.0) * static_cast<double>(total);
   uint64_t seen = 0;
-  for (size_t i = 0; i < kBuckets; ++i) {
-    seen += buckets[i];
-    if (seen > 0 && static_cast<double>(seen) >= wanted) return UpperBoundMicros(i);
+  for (size_t i = 0; i < n; ++i) {
+    seen += counts[i];
+    if (seen > 0 && static_cast<double>(seen) >= wanted) return upper_bounds[i];
   }
-  return UpperBoundMicros(kBuckets - 1);
+  return upper_bounds[n - 1];
 }
 
 }  // namespace gridcase

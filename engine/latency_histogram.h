@@ -13,6 +13,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "absl/types/span.h"
+
 namespace gridcase {
 
 class LatencyHistogram {
@@ -33,6 +35,10 @@ class LatencyHistogram {
   // `q` (0 < q <= 1) of the count; 0 when empty.
   static uint64_t Quantile(const std::array<uint64_t, kBuckets>& buckets, double q);
   uint64_t Quantile(double q) const { return Quantile(buckets_, q); }
+  // The same over any bucket bounds and counts, e.g. a LatencyHistogram
+  // message's (a client's view of a server's histogram, or a sum of them).
+  static uint64_t Quantile(absl::Span<const uint64_t> upper_bounds,
+                           absl::Span<const uint64_t> counts, double q);
 
  private:
   std::array<uint64_t, kBuckets> buckets_{};

@@ -412,6 +412,7 @@ uint64_t MicrosBetween(std::chrono::steady_clock::time_point from,
 
 void Sequencer::ProcessGroup(std::deque<Item>* items) {
   const auto started = std::chrono::steady_clock::now();
+  std::optional<uint64_t> write_us;  // when the group had anything to write
   // Recorded time never goes backwards within a partition, even if the
   // wall clock does.
   last_recorded_us_ = std::max(last_recorded_us_, clock_->NowMicros());
@@ -433,11 +434,7 @@ void Sequencer::ProcessGroup(std::deque<Item>* items) {
     group.Seal();
     const auto write_started = std::chrono::steady_clock::now();
     absl::Status written = store_->Write(group.batch());
-    const uint64_t write_us = MicrosBetween(write_started, std::chrono::steady_clock::now());
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stats_.write.Add(write_us);
-    }
+    write_us = MicrosBetween(write_started, std::chrono::steady_clock::now());
     if (written.ok()) {
       durable_first = last_position_.next();
       durable_values = group.TakeStoredValues();
@@ -472,6 +469,7 @@ void Sequencer::ProcessGroup(std::deque<Item>* items) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stats_.submissions += items->size();
+    if (write_us) stats_.write.Add(*write_us);
     for (const Item& item : *items) {
       stats_.queued.Add(MicrosBetween(item.queued_at, started));
       stats_.answered.Add(MicrosBetween(item.queued_at, answering));

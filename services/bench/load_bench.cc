@@ -23,6 +23,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "engine/latency_histogram.h"
 #include "google/protobuf/util/json_util.h"
 #include "gridcase/v1/service.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
@@ -65,15 +66,7 @@ struct ServerDelta {
     }
     // The bucket bound where the share q of the durations is reached, in ms.
     double QuantileMs(double q) const {
-      uint64_t total = 0, seen = 0;
-      for (uint64_t c : count) total += c;
-      for (size_t i = 0; i < count.size(); ++i) {
-        seen += count[i];
-        if (total > 0 && seen > 0 && static_cast<double>(seen) >= q * total) {
-          return static_cast<double>(upper_us[i]) / 1000;
-        }
-      }
-      return 0;
+      return static_cast<double>(LatencyHistogram::Quantile(upper_us, count, q)) / 1000;
     }
   };
   uint64_t groups = 0, submissions = 0, bytes = 0, records = 0, cpu_us = 0;

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "absl/strings/str_format.h"
+#include "engine/latency_histogram.h"
 #include "gridcase/v1/service.grpc.pb.h"
 #include "services/cli/output.h"
 
@@ -60,17 +61,9 @@ void Accumulate(const LatencyHistogram& h, LatencyHistogram* total) {
 // The bound of the bucket where the share `q` is reached, as milliseconds;
 // "-" when nothing was timed.
 std::string QuantileMs(const LatencyHistogram& h, double q) {
-  uint64_t total = 0;
-  for (uint64_t c : h.count()) total += c;
-  if (total == 0) return "-";
-  uint64_t seen = 0;
-  for (int i = 0; i < h.count_size() && i < h.upper_bound_us_size(); ++i) {
-    seen += h.count(i);
-    if (seen > 0 && static_cast<double>(seen) >= q * static_cast<double>(total)) {
-      return absl::StrFormat("%.2f", static_cast<double>(h.upper_bound_us(i)) / 1000);
-    }
-  }
-  return "-";
+  const uint64_t us =
+      gridcase::LatencyHistogram::Quantile(h.upper_bound_us(), h.count(), q);
+  return us == 0 ? "-" : absl::StrFormat("%.2f", static_cast<double>(us) / 1000);
 }
 
 std::vector<std::string> Row(const std::string& name, const PartitionStats& p) {

@@ -1,5 +1,7 @@
 #include "engine/latency_histogram.h"
 
+#include <vector>
+
 #include "gtest/gtest.h"
 
 namespace gridcase {
@@ -34,6 +36,16 @@ TEST(LatencyHistogramTest, QuantilesAreTheBoundOfTheBucketReachingTheShare) {
   EXPECT_LE(h.Quantile(0.99), 6000u);
   EXPECT_GE(h.Quantile(1.0), 7000u);
   EXPECT_LE(h.Quantile(1.0), 8400u);
+}
+
+TEST(LatencyHistogramTest, QuantilesOverGivenBoundsAndCounts) {
+  // As a client reads them from a server's stats, or sums them.
+  const std::vector<uint64_t> bounds{10, 100, 1000};
+  EXPECT_EQ(LatencyHistogram::Quantile(bounds, std::vector<uint64_t>{0, 0, 0}, 0.5), 0u);
+  const std::vector<uint64_t> counts{50, 45, 5};
+  EXPECT_EQ(LatencyHistogram::Quantile(bounds, counts, 0.5), 10u);
+  EXPECT_EQ(LatencyHistogram::Quantile(bounds, counts, 0.9), 100u);
+  EXPECT_EQ(LatencyHistogram::Quantile(bounds, counts, 0.99), 1000u);
 }
 
 TEST(LatencyHistogramTest, ADurationLandsInTheBucketWhoseBoundsEncloseIt) {

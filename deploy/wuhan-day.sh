@@ -22,6 +22,10 @@ mkdir -p "$work"
 "$root/deploy/dev.sh" build
 bin="$build_dir/services"
 
+# The server puts its memtables on reserved huge pages when there are free
+# ones (README, "Running it for real"), and the figures depend on it.
+echo "huge pages free for the memtables: $(awk '/^HugePages_Free:/ {print $2}' /proc/meminfo 2>/dev/null || echo 0) (sysctl vm.nr_hugepages)"
+
 "$bin/server/gridcased" --listen 127.0.0.1:0 --data-dir "$work/data" \
   --workflows "$root/deploy/workflows" --port-file "$work/port" --log-level warn &
 server=$!

@@ -120,8 +120,10 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(
     for (uint32_t t = 0; t < threads; ++t) {
       openers.emplace_back([&] {
         for (uint32_t i; (i = next.fetch_add(1)) < *count;) {
-          stores[i] = PartitionStore::Open(PartitionDir(options.data_dir, i), PartitionId(i),
-                                           options.env);
+          stores[i] = PartitionStore::Open(
+              PartitionDir(options.data_dir, i), PartitionId(i),
+              {.env = options.env,
+               .memtable_huge_page_size = options.memtable_huge_page_size});
         }
       });
     }

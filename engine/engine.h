@@ -50,6 +50,9 @@ struct EngineOptions {
   // Storage environment of every partition; nullptr is RocksDB's default
   // (real files, real fsync). Tests pass one that injects faults.
   rocksdb::Env* env = nullptr;
+  // The size of the reserved huge pages each partition's memtables are
+  // allocated from (huge_pages.h); 0: normal pages.
+  size_t memtable_huge_page_size = 0;
 };
 
 inline constexpr uint32_t kDefaultPartitions = 4;

@@ -252,8 +252,8 @@ absl::StatusOr<Engine::CheckpointInfo> Engine::Checkpoint(const std::string& nam
     CheckpointInfo info;
     info.dir = dir.string();
     for (uint32_t i = 0; i < partition_count(); ++i) {
-      auto copy = PartitionStore::Open(PartitionDir(info.dir, i), PartitionId(i), nullptr,
-                                       OpenMode::kReadOnly);
+      auto copy = PartitionStore::Open(PartitionDir(info.dir, i), PartitionId(i),
+                                       {.mode = OpenMode::kReadOnly});
       if (!copy.ok()) return copy.status();
       auto last = (*copy)->ReadLastRecord();
       if (!last.ok()) return last.status();

@@ -394,8 +394,8 @@ absl::StatusOr<RebuildReport> RebuildAndCompare(const RebuildOptions& options) {
   std::vector<const PartitionStore*> sources;
   RebuildProgress progress;
   for (uint32_t i = 0; i < *count; ++i) {
-    auto store = PartitionStore::Open(PartitionDir(options.data_dir, i), PartitionId(i), nullptr,
-                                      OpenMode::kReadOnly);
+    auto store = PartitionStore::Open(PartitionDir(options.data_dir, i), PartitionId(i),
+                                      {.mode = OpenMode::kReadOnly});
     if (!store.ok()) return store.status();
     auto last = (*store)->ReadLastRecord();
     if (!last.ok()) return last.status();

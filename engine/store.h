@@ -68,14 +68,22 @@ enum class OpenMode {
   kReadOnly,   // an existing database, never written (audits, rebuilds)
 };
 
+struct StoreOptions {
+  // nullptr: RocksDB's default (real files, real fsync). Tests pass one
+  // that injects storage faults.
+  rocksdb::Env* env = nullptr;
+  OpenMode mode = OpenMode::kReadWrite;
+  // The size of the reserved huge pages to allocate memtables from
+  // (huge_pages.h); 0: normal pages.
+  size_t memtable_huge_page_size = 0;
+};
+
 class PartitionStore {
  public:
   // Opens the database in `dir` and checks that it belongs to partition
-  // `id` and has a format this build understands. `env` (nullptr: the
-  // default) lets tests inject storage faults.
+  // `id` and has a format this build understands.
   static absl::StatusOr<std::unique_ptr<PartitionStore>> Open(
-      const std::string& dir, PartitionId id, rocksdb::Env* env = nullptr,
-      OpenMode mode = OpenMode::kReadWrite);
+      const std::string& dir, PartitionId id, const StoreOptions& options = {});
   ~PartitionStore();
 
   PartitionStore(const PartitionStore&) = delete;
@@ -97,6 +105,9 @@ class PartitionStore {
   const RecentRecords* recent_records() const { return recent_.get(); }
 
   PartitionId id() const { return id_; }
+  // The huge page size the memtables are allocated from (0: normal
+  // pages), as the open database holds it.
+  size_t memtable_huge_page_size() const;
   const std::string& dir() const { return dir_; }
   rocksdb::ColumnFamilyHandle* cf(keys::Cf cf) const {
     return handles_[static_cast<int>(cf)];

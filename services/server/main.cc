@@ -22,6 +22,7 @@
 #include "CLI/CLI.hpp"
 #include "engine/clock.h"
 #include "engine/engine.h"
+#include "engine/huge_pages.h"
 #include "engine/scheduler.h"
 #include "engine/signer.h"
 #include "services/api/server.h"
@@ -44,6 +45,7 @@ struct Flags {
   std::string signing_key;
   double sign_every_s = 60;
   std::string log_level = "info";
+  bool huge_pages = true;
   gridcase::kafka::KafkaOptions kafka;
   std::vector<std::string> kafka_properties;
 };
@@ -101,6 +103,28 @@ bool DeployDirectory(gridcase::Engine& engine, const std::string& dir) {
   return true;
 }
 
+// Says what the memtables are allocated from, and whether the reserved
+// pool covers what `partitions` partitions may take.
+void LogHugePages(const gridcase::HugePagePool& pool, bool wanted_by_flag, uint32_t partitions) {
+  if (pool.page_bytes == 0) return;  // not Linux, or no /proc: nothing to say
+  const uint64_t wanted = partitions * gridcase::kHugePageBytesPerPartition / pool.page_bytes;
+  const uint64_t page_kib = pool.page_bytes >> 10;
+  if (!wanted_by_flag) {
+    spdlog::info("memtables on normal pages (--no-huge-pages; {} huge pages free)", pool.free);
+  } else if (pool.free == 0) {
+    spdlog::info("memtables on normal pages: no free huge pages (for {} partitions, reserve "
+                 "{} pages of {} KiB: sysctl vm.nr_hugepages={})",
+                 partitions, wanted, page_kib, pool.total + wanted);
+  } else if (pool.free < wanted) {
+    spdlog::warn("memtables on huge pages of {} KiB, but only {} of {} are free; {} partitions "
+                 "may use up to {} (the rest goes on normal pages)",
+                 page_kib, pool.free, pool.total, partitions, wanted);
+  } else {
+    spdlog::info("memtables on huge pages of {} KiB ({} of {} free)", page_kib, pool.free,
+                 pool.total);
+  }
+}
+
 int Run(const Flags& flags) {
   // Signals are taken by sigwait() below, on this thread only: block them
   // before any other thread exists so that every thread inherits the mask.
@@ -119,12 +143,17 @@ int Run(const Flags& flags) {
   options.recent_records_bytes = flags.recent_records_mb << 20;
   options.limits.future_skew_us_max =
       static_cast<int64_t>(flags.future_skew_s_max * 1e6);
+  const gridcase::HugePagePool huge_pages = gridcase::ReadHugePagePool();
+  if (flags.huge_pages && huge_pages.free > 0) {
+    options.memtable_huge_page_size = huge_pages.page_bytes;
+  }
   auto engine = gridcase::Engine::Open(options, &clock);
   if (!engine.ok()) {
     spdlog::critical("cannot open data directory {}: {}", options.data_dir,
                      engine.status().ToString());
     return 1;
   }
+  LogHugePages(huge_pages, flags.huge_pages, (*engine)->partition_count());
   if (!flags.workflows_dir.empty() && !DeployDirectory(**engine, flags.workflows_dir)) {
     return 1;
   }
@@ -275,6 +304,10 @@ int main(int argc, char** argv) {
                  "Ed25519 private key (PEM) to sign chain heads with; created if missing, "
                  "its public key written beside it (.pub)");
   app.add_option("--sign-every", flags.sign_every_s, "seconds between signed chain heads")
+      ->capture_default_str();
+  app.add_flag("--huge-pages,!--no-huge-pages", flags.huge_pages,
+               "allocate memtables from the machine's reserved huge pages when it has free "
+               "ones (sysctl vm.nr_hugepages; see README)")
       ->capture_default_str();
   app.add_option("--log-level", flags.log_level, "trace|debug|info|warn|error")
       ->capture_default_str();

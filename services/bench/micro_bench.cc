@@ -1,6 +1,7 @@
 // Micro-benchmarks (Google Benchmark) of the engine's inner steps: folding
 // one record into a case, deciding one event, key encoding, guard
-// evaluation, and reading a 1,000-record timeline from a real store.
+// evaluation, chaining a record's hash, and reading a 1,000-record
+// timeline from a real store.
 //
 //   build/services/bench/gridcase-micro-bench
 #include <atomic>
@@ -10,6 +11,7 @@
 #include <sstream>
 
 #include "benchmark/benchmark.h"
+#include "engine/chain.h"
 #include "engine/directory.h"
 #include "engine/engine.h"
 #include "engine/keys.h"
@@ -134,6 +136,15 @@ void BM_IndexAndTimerRowsOfACase(benchmark::State& bench) {
   }
 }
 BENCHMARK(BM_IndexAndTimerRowsOfACase);
+
+// Chaining one record of a typical size (the sequencer hashes every record
+// it appends; audits hash every record they verify).
+void BM_ChainHash(benchmark::State& bench) {
+  const std::string prev = ChainHash(GenesisHash(), "previous record");
+  const std::string record(static_cast<size_t>(bench.range(0)), 'r');
+  for (auto _ : bench) benchmark::DoNotOptimize(ChainHash(prev, record));
+}
+BENCHMARK(BM_ChainHash)->Arg(300);
 
 // A real store (synced writes, in /tmp): one case with 1,000 records read
 // back as one page. Arg 0: the page's wire bytes, what the server sends

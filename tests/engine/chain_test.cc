@@ -3,7 +3,11 @@
 // record tampered with.
 #include <future>
 #include <memory>
+#include <string>
+#include <thread>
+#include <vector>
 
+#include "absl/strings/escaping.h"
 #include "engine/chain.h"
 #include "engine/engine.h"
 #include "engine/keys.h"
@@ -24,6 +28,36 @@ using ::gridcase::testing::Req;
 using ::testing::HasSubstr;
 
 using ::gridcase::testing::RawPartition;
+
+// The chain's definition is the format: a record's hash is SHA-256 over
+// the previous hash and the record's bytes. Expected values from another
+// implementation (Python's hashlib).
+TEST(ChainHashTest, IsSha256OfThePreviousHashAndTheRecord) {
+  EXPECT_EQ(absl::BytesToHexString(ChainHash(GenesisHash(), "abc")),
+            "365aa7d8f7f9402c4b9434502b4cc89ddb09fe50d7cd95b493b834c62d5a5370");
+  const std::string prev = absl::HexStringToBytes(
+      "d949311b01aeda1f00bdfec8ca70d3064a71741822520b696a44b9a83eb40e9e");
+  std::string record;
+  for (int i = 0; i < 4 * 256; ++i) record.push_back(static_cast<char>(i % 256));
+  EXPECT_EQ(absl::BytesToHexString(ChainHash(prev, record)),
+            "da2911baf4be9a37c695a8de0b570360d63be35d20b7468a3a23e9949eb2672e");
+}
+
+// Each thread hashes with its own context: threads hashing at once (the
+// partitions' sequencers, audits) get the same answers as one alone.
+TEST(ChainHashTest, ThreadsHashingAtOnceAgree) {
+  std::vector<std::string> alone;
+  for (int i = 0; i < 200; ++i) alone.push_back(ChainHash(GenesisHash(), std::to_string(i)));
+  std::vector<std::vector<std::string>> seen(4);
+  std::vector<std::thread> threads;
+  for (auto& out : seen) {
+    threads.emplace_back([&out] {
+      for (int i = 0; i < 200; ++i) out.push_back(ChainHash(GenesisHash(), std::to_string(i)));
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (const auto& out : seen) EXPECT_EQ(out, alone);
+}
 
 class ChainTest : public ::testing::Test {
  protected:

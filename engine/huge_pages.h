@@ -31,6 +31,13 @@ HugePagePool ParseHugePagePool(absl::string_view meminfo);
 // such file: not Linux, or no /proc).
 HugePagePool ReadHugePagePool(const std::string& meminfo_path = "/proc/meminfo");
 
+// The huge page size memtables should be allocated with, given the pool:
+// its page size when pages are free and a page is no larger than a
+// memtable's arena block (8 MiB: a 1 GiB page would hold one small
+// memtable each); 0 (normal pages) otherwise.
+size_t MemtableHugePageSize(const HugePagePool& pool);
+inline constexpr size_t kMemtableHugePageMax = size_t{8} << 20;
+
 // What a pool should hold per partition. A partition's write-ahead log is
 // capped at 32 MiB (store.cc), so its memtables stay small: under the
 // Wuhan-day load four partitions took 126 pages of 2 MiB at the peak, 63

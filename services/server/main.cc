@@ -111,6 +111,10 @@ void LogHugePages(const gridcase::HugePagePool& pool, bool wanted_by_flag, uint3
   const uint64_t page_kib = pool.page_bytes >> 10;
   if (!wanted_by_flag) {
     spdlog::info("memtables on normal pages (--no-huge-pages; {} huge pages free)", pool.free);
+  } else if (pool.page_bytes > gridcase::kMemtableHugePageMax) {
+    spdlog::info("memtables on normal pages: huge pages of {} KiB are larger than a memtable's "
+                 "blocks",
+                 page_kib);
   } else if (pool.free == 0) {
     spdlog::info("memtables on normal pages: no free huge pages (for {} partitions, reserve "
                  "{} pages of {} KiB: sysctl vm.nr_hugepages={})",
@@ -144,8 +148,8 @@ int Run(const Flags& flags) {
   options.limits.future_skew_us_max =
       static_cast<int64_t>(flags.future_skew_s_max * 1e6);
   const gridcase::HugePagePool huge_pages = gridcase::ReadHugePagePool();
-  if (flags.huge_pages && huge_pages.free > 0) {
-    options.memtable_huge_page_size = huge_pages.page_bytes;
+  if (flags.huge_pages) {
+    options.memtable_huge_page_size = gridcase::MemtableHugePageSize(huge_pages);
   }
   auto engine = gridcase::Engine::Open(options, &clock);
   if (!engine.ok()) {

@@ -50,6 +50,14 @@ TEST(HugePagesTest, ReadsAMeminfoFile) {
   EXPECT_EQ(pool.free, 325u);
 }
 
+TEST(HugePagesTest, MemtablesTakeFreePagesNoLargerThanAnArenaBlock) {
+  EXPECT_EQ(MemtableHugePageSize({.page_bytes = 2u << 20, .total = 10, .free = 3}), 2u << 20);
+  EXPECT_EQ(MemtableHugePageSize({.page_bytes = 2u << 20, .total = 10, .free = 0}), 0u);
+  EXPECT_EQ(MemtableHugePageSize({.page_bytes = 1u << 30, .total = 4, .free = 4}), 0u);
+  EXPECT_EQ(MemtableHugePageSize({.page_bytes = 3u << 20, .total = 4, .free = 4}), 0u);
+  EXPECT_EQ(MemtableHugePageSize({}), 0u);
+}
+
 // Writes `rows` rows of 200 bytes (a few memtable blocks' worth) and reads
 // them back.
 void WriteAndReadBack(PartitionStore* store, int rows) {

@@ -18,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <thread>
 #include <optional>
 #include <string>
 
@@ -227,6 +228,12 @@ class Engine {
   // Idempotent; the destructor calls it.
   void Stop();
 
+  // Blocks until every partition's event id filter holds every id stored
+  // before the engine opened (a background scan; until then the other
+  // partitions' idempotency keys are read from RocksDB). For tests;
+  // returns at once with one partition, or once stopped.
+  void WaitForEventIdFilters();
+
   uint32_t partition_count() const { return static_cast<uint32_t>(parts_.size()); }
   // Per partition, what its sequencer wrote since the engine opened.
   std::vector<SequencerStats> Stats() const;
@@ -271,6 +278,12 @@ class Engine {
   mutable std::mutex commit_mu_;
   mutable std::condition_variable commit_cv_;
   bool stopping_ = false;  // guarded by commit_mu_
+  // Fills the partitions' event id filters at open (several partitions).
+  std::thread id_scan_;
+  std::atomic<bool> id_scan_stop_{false};
+  std::mutex id_scan_mu_;
+  std::condition_variable id_scan_cv_;
+  bool id_scan_done_ = true;  // guarded by id_scan_mu_
 };
 
 }  // namespace gridcase

@@ -121,6 +121,8 @@ class Sequencer::Group {
   rocksdb::WriteBatch* batch() { return &batch_; }
   // Every record of the group, in log order.
   const std::vector<v1::Record>& records() const { return records_; }
+  // The event ids the group recorded (its idempotency keys).
+  const absl::flat_hash_map<std::string, size_t>& event_ids() const { return pending_ids_; }
   Position last_position() const { return Position(next_.value() - 1); }
   // The chain's head after this group's records.
   const std::string& head() const { return head_; }
@@ -446,6 +448,9 @@ void Sequencer::ProcessGroup(std::deque<Item>* items) {
         last_position_ = group.last_position();
         head_ = group.head();
       }
+      // Before any answer: a client told its event is recorded must find
+      // its id refused for another case at once.
+      for (const auto& [event_id, index] : group.event_ids()) store_->RememberEventId(event_id);
       for (const v1::Record& r : group.records()) logic_->OnCommitted(r);
     } else {
       // Nothing of this group is durable, and what RocksDB holds in memory

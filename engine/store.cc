@@ -166,6 +166,27 @@ PartitionStore::~PartitionStore() {
   db_->Close().PermitUncheckedError();
 }
 
+void PartitionStore::KeepEventIdFilter() {
+  uint64_t keys = 0;
+  db_->GetIntProperty(cf(Cf::kDedup), "rocksdb.estimate-num-keys", &keys);
+  // Room for what is stored and as much again before the first growth.
+  event_ids_ = std::make_unique<IdFilter>(2 * keys + (uint64_t{1} << 16));
+}
+
+absl::Status PartitionStore::ScanEventIds(const std::atomic<bool>& stop) {
+  if (!event_ids_) return absl::FailedPreconditionError("no event id filter kept");
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, cf(Cf::kDedup)));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    if (stop.load(std::memory_order_relaxed)) {
+      return absl::CancelledError("event id scan stopped");
+    }
+    event_ids_->Add(absl::string_view(it->key().data(), it->key().size()));
+  }
+  if (auto st = FromRocks(it->status(), "scanning dedup"); !st.ok()) return st;
+  event_ids_complete_.store(true, std::memory_order_release);
+  return absl::OkStatus();
+}
+
 size_t PartitionStore::memtable_huge_page_size() const {
   return db_->GetOptions(cf(Cf::kEvents)).memtable_huge_page_size;
 }

@@ -7,6 +7,7 @@
 #ifndef GRIDCASE_ENGINE_STORE_H_
 #define GRIDCASE_ENGINE_STORE_H_
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -17,6 +18,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "engine/id_filter.h"
 #include "engine/keys.h"
 #include "engine/recent_records.h"
 #include "engine/types.h"
@@ -103,6 +105,27 @@ class PartitionStore {
 
   // The in-memory records, if kept (for tests and stats).
   const RecentRecords* recent_records() const { return recent_.get(); }
+
+  // Keeps a filter of the event ids this partition records (id_filter.h),
+  // sized from what it holds now. Call before the sequencer starts; then
+  // ScanEventIds() adds what was recorded before, while the sequencer adds
+  // what it records (RememberEventId).
+  void KeepEventIdFilter();
+  // Adds every idempotency key already stored; the filter answers "not
+  // recorded" only once this has finished. Stops early (leaving the filter
+  // unused) when `stop` becomes true or the scan fails.
+  absl::Status ScanEventIds(const std::atomic<bool>& stop);
+  // The sequencer, after each synced write, before answering: an event id
+  // it recorded.
+  void RememberEventId(absl::string_view event_id) {
+    if (event_ids_) event_ids_->Add(event_id);
+  }
+  // False only when `event_id` is certainly not recorded here (the filter
+  // is kept and complete, and has never seen it). True means: read dedup.
+  bool MayHaveEventId(absl::string_view event_id) const {
+    return !event_ids_complete_.load(std::memory_order_acquire) ||
+           event_ids_->MayContain(event_id);
+  }
 
   PartitionId id() const { return id_; }
   // The huge page size the memtables are allocated from (0: normal
@@ -210,6 +233,8 @@ class PartitionStore {
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // indexed by keys::Cf
   std::unique_ptr<RecentRecords> recent_;  // null: none kept
+  std::unique_ptr<IdFilter> event_ids_;    // null: none kept
+  std::atomic<bool> event_ids_complete_{false};  // event_ids_ holds every stored id
 };
 
 }  // namespace gridcase

@@ -134,6 +134,41 @@ TEST_F(EngineTest, ReusingAnEventIdForACaseInAnotherPartitionIsRefused) {
   EXPECT_EQ(engine_->GetCase(other).status().code(), absl::StatusCode::kNotFound);
 }
 
+// The same, once each partition's filter of event ids is filled: the
+// filter answers "not here" for the other partitions, and must never say
+// so of an id that is there, whether the sequencer added it just now or
+// the scan at open found it stored.
+TEST_F(EngineTest, AnEventIdUsedInAnotherPartitionIsRefusedOnceTheFiltersAreFilled) {
+  engine_ = Open(4);
+  engine_->WaitForEventIdFilters();
+  std::vector<std::string> cases;  // one case per partition
+  for (int i = 0; cases.size() < 4; ++i) {
+    const std::string id = "case-" + std::to_string(i);
+    bool taken = false;
+    for (const auto& c : cases) taken = taken || engine_->PartitionOf(c) == engine_->PartitionOf(id);
+    if (!taken) cases.push_back(id);
+  }
+  ASSERT_TRUE(Submit(Fever("fresh", cases[0], 37.7)).ok());
+  for (size_t i = 1; i < cases.size(); ++i) {
+    EXPECT_EQ(Submit(Fever("fresh", cases[i], 37.7)).status().code(),
+              absl::StatusCode::kAlreadyExists) << cases[i];
+  }
+  // Ids never used pass the filters and are recorded.
+  for (size_t i = 1; i < cases.size(); ++i) {
+    EXPECT_TRUE(Submit(Fever("new-" + std::to_string(i), cases[i], 36.6)).ok());
+  }
+
+  engine_.reset();
+  engine_ = Open(4);
+  engine_->WaitForEventIdFilters();
+  for (size_t i = 1; i < cases.size(); ++i) {
+    EXPECT_EQ(Submit(Fever("fresh", cases[i], 37.7)).status().code(),
+              absl::StatusCode::kAlreadyExists) << cases[i] << " after reopening";
+    EXPECT_EQ(Submit(Fever("new-" + std::to_string(i), cases[0], 36.6)).status().code(),
+              absl::StatusCode::kAlreadyExists) << "new-" << i << " after reopening";
+  }
+}
+
 TEST_F(EngineTest, DuplicatesWithinOneGroupAreRecognised) {
   engine_ = Open(1);
   // Submitted back to back, these usually share a group commit; either way

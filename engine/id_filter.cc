@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "engine/engine.h"
+#include "absl/hash/hash.h"
 
 namespace gridcase {
 namespace {
@@ -13,8 +13,8 @@ constexpr int kBitsPerBlock = 512;  // one cache line of 8 words
 constexpr int kProbes = 7;
 constexpr uint64_t kBitsPerId = 10;
 
-// Two independent 64-bit hashes of `id`: FNV-1a (stable, engine.h) mixed
-// through two finalisers.
+// A 64-bit finaliser (MurmurHash3's): spreads absl::Hash's bits over the
+// block index and the bit positions derived from it.
 uint64_t Mix(uint64_t h) {
   h ^= h >> 33;
   h *= 0xff51afd7ed558ccdULL;
@@ -82,7 +82,7 @@ IdFilter::Segment* IdFilter::Last() {
 
 void IdFilter::Add(absl::string_view id) {
   Segment* s = Last();
-  const uint64_t h = Mix(Fnv1a64(id));
+  const uint64_t h = Mix(absl::Hash<absl::string_view>{}(id));
   s->ForEachBit(h, [&](uint64_t word, uint64_t mask) {
     s->words[word].fetch_or(mask, std::memory_order_release);
   });
@@ -90,7 +90,7 @@ void IdFilter::Add(absl::string_view id) {
 }
 
 bool IdFilter::MayContain(absl::string_view id) const {
-  const uint64_t h = Mix(Fnv1a64(id));
+  const uint64_t h = Mix(absl::Hash<absl::string_view>{}(id));
   const int n = count_.load(std::memory_order_acquire);
   for (int i = 0; i < n; ++i) {
     const Segment* s = segments_[i].load(std::memory_order_acquire);

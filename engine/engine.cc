@@ -110,6 +110,10 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(
                                                              &engine->directory_);
   engine->logic_ = std::make_unique<ObservedLogic>(std::move(logic), engine.get());
   engine->options_.partitions = *count;
+  // With several partitions every submission checks the others' event
+  // ids; a filter per partition answers most of those checks without a
+  // read.
+  const bool filter_event_ids = *count > 1;
   // Partitions are independent: open them side by side (after a crash each
   // replays its write-ahead log).
   std::vector<absl::StatusOr<std::unique_ptr<PartitionStore>>> stores(*count);
@@ -132,9 +136,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(
   for (auto& store : stores) {
     if (!store.ok()) return store.status();
     (*store)->KeepRecentRecords(options.recent_records_bytes);
-    // With several partitions every submission checks the others' event
-    // ids; a filter answers most of those checks without a read.
-    if (*count > 1) (*store)->KeepEventIdFilter();
+    if (filter_event_ids) (*store)->KeepEventIdFilter();
     engine->parts_.push_back(Part{std::move(*store), nullptr});
   }
   if (auto st = engine->LoadEngineCases(); !st.ok()) return st;
@@ -144,8 +146,8 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(
     if (!seq.ok()) return seq.status();
     part.sequencer = std::move(*seq);
   }
-  if (*count > 1) {
-    // In the background: serving need not wait for it. A scan that fails
+  if (filter_event_ids) {
+    // Filled in the background: serving need not wait for it. A scan that fails
     // leaves that filter unused, so checks keep reading RocksDB (where the
     // failure, if it lasts, surfaces).
     engine->id_scan_done_ = false;

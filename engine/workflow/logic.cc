@@ -168,11 +168,19 @@ class Decider {
     return false;
   }
 
+  // Like the other actions, a deadline set again for the instant it is
+  // already due changes nothing and records nothing (a stage's on_enter and
+  // a rule of the same decision both setting it, as in a first screening
+  // check): the rule's firing is in the cause's explanation already.
   void SetDeadline(const std::string& name, int64_t after_us, const std::string& rule) {
+    const int64_t due_us = now_us_ + after_us;
+    for (const auto& pending : state_->deadlines()) {
+      if (pending.name() == name && Micros(pending.due_at()) == due_us) return;
+    }
     v1::Event e;
     auto* d = e.mutable_deadline_set();
     d->set_deadline(name);
-    *d->mutable_due_at() = FromMicros(now_us_ + after_us);
+    *d->mutable_due_at() = FromMicros(due_us);
     d->set_rule(rule);
     Emit(std::move(e), rule);
   }

@@ -173,6 +173,37 @@ TEST_F(ScenarioTest, TwoHighReadingsADayApartDoNotEscalate) {
   EXPECT_EQ(Timeline("p").back(), "  task opened recheck for grid_worker due in 1h");
 }
 
+v1::Event ScreeningCheck(const std::string& id, const std::string& case_id,
+                         v1::Category category) {
+  auto e = BaseEvent(id, case_id);
+  e.mutable_screening_check()->set_category(category);
+  return e;
+}
+
+TEST_F(ScenarioTest, ADeadlineSetAgainForTheSameInstantRecordsNothing) {
+  // The stage's on_enter sets daily-check; the rule daily-check-done sets
+  // it again in the same decision, for the same instant: one record.
+  Ok(ScreeningCheck("s1", "cleared", v1::CATEGORY_NONE));
+  EXPECT_THAT(Timeline("cleared"),
+              ElementsAre("screening_check",
+                          "  stage  -> screening (opened by workflow epidemic-case v1)",
+                          "  deadline daily-check in 1d",
+                          "  deadline cancelled daily-check",
+                          "  stage screening -> closed (cleared)"));
+  EXPECT_EQ(Records("cleared")[0].explanation(), "rules: daily-check-done, cleared");
+
+  // A check a day later moves the deadline: that is recorded.
+  Ok(ScreeningCheck("s2", "contact", v1::CATEGORY_CLOSE_CONTACT));
+  clock_.AdvanceMicros(20 * kHourUs);
+  Ok(ScreeningCheck("s3", "contact", v1::CATEGORY_CLOSE_CONTACT));
+  EXPECT_EQ(Timeline("contact").back(), "  deadline daily-check in 1d");
+  auto state = engine_->GetCase("contact");
+  ASSERT_TRUE(state.ok());
+  ASSERT_EQ(state->deadlines_size(), 1);
+  EXPECT_EQ(Micros(state->deadlines(0).due_at()), Micros(Records("contact").back().recorded_at()) +
+                                                      24 * kHourUs);
+}
+
 TEST_F(ScenarioTest, ARecoveredPatientIsObservedForFourteenDaysThenReleased) {
   Ok(Fever("f1", "patient", 38.4));
   auto order = BaseEvent("t1", "patient");

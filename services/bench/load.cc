@@ -26,9 +26,28 @@ double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).coun
 class Recorder {
  public:
   void Ok(int64_t latency_us) {
+    const auto us = static_cast<int32_t>(std::min<int64_t>(latency_us, INT32_MAX));
     std::lock_guard<std::mutex> lock(mu_);
-    if (measuring_) latencies_.push_back(static_cast<int32_t>(std::min<int64_t>(latency_us, INT32_MAX)));
+    if (measuring_) latencies_.push_back(us);
+    interval_.push_back(us);
     ++acked_total_;
+  }
+  // The latency p99 and maximum since the last call, in ms (0 when none
+  // was acknowledged): for progress, so that a stall shows when it happens.
+  std::pair<double, double> TakeInterval() {
+    std::vector<int32_t> interval;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      interval.swap(interval_);
+    }
+    if (interval.empty()) return {0, 0};
+    const size_t i99 = std::min(interval.size() - 1, interval.size() * 99 / 100);
+    std::nth_element(interval.begin(), interval.begin() + static_cast<ptrdiff_t>(i99),
+                     interval.end());
+    const int32_t p99 = interval[i99];
+    const int32_t max = *std::max_element(interval.begin() + static_cast<ptrdiff_t>(i99),
+                                          interval.end());
+    return {p99 / 1000.0, max / 1000.0};
   }
   void Error(grpc::StatusCode code) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -81,6 +100,7 @@ class Recorder {
   Clock::time_point started_;
   double seconds_ = 0;
   std::vector<int32_t> latencies_;
+  std::vector<int32_t> interval_;  // since the last TakeInterval
   std::map<grpc::StatusCode, uint64_t> errors_;
   uint64_t acked_total_ = 0, errors_total_ = 0;
 };
@@ -360,9 +380,10 @@ PhaseResult RunPhase(const std::string& label, const std::string& target, const 
       measuring = true;
     }
     const uint64_t acked = recorder.acked_total();
-    std::fprintf(stderr, "  %-16s %5.1f s  %9.0f acked/s  errors %llu%s\n", label.c_str(),
-                 Seconds(now - start), (acked - last_acked) / Seconds(now - last),
-                 static_cast<unsigned long long>(recorder.errors_total()),
+    const auto [p99, max] = recorder.TakeInterval();
+    std::fprintf(stderr, "  %-16s %5.1f s  %9.0f acked/s  p99 %7.2f ms  max %7.2f ms  errors %llu%s\n",
+                 label.c_str(), Seconds(now - start), (acked - last_acked) / Seconds(now - last),
+                 p99, max, static_cast<unsigned long long>(recorder.errors_total()),
                  measuring ? "" : "  (warm-up)");
     last_acked = acked;
     last = now;

@@ -110,10 +110,6 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(
                                                              &engine->directory_);
   engine->logic_ = std::make_unique<ObservedLogic>(std::move(logic), engine.get());
   engine->options_.partitions = *count;
-  // With several partitions every submission checks the others' event
-  // ids; a filter per partition answers most of those checks without a
-  // read.
-  const bool filter_event_ids = *count > 1;
   // Partitions are independent: open them side by side (after a crash each
   // replays its write-ahead log).
   std::vector<absl::StatusOr<std::unique_ptr<PartitionStore>>> stores(*count);
@@ -136,7 +132,10 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(
   for (auto& store : stores) {
     if (!store.ok()) return store.status();
     (*store)->KeepRecentRecords(options.recent_records_bytes);
-    if (filter_event_ids) (*store)->KeepEventIdFilter();
+    // Every submission checks its event id in each partition and reads its
+    // case: filters of the ids each partition holds answer most of these
+    // checks (new ids, new cases) without a read.
+    (*store)->KeepIdFilters();
     engine->parts_.push_back(Part{std::move(*store), nullptr});
   }
   if (auto st = engine->LoadEngineCases(); !st.ok()) return st;
@@ -146,22 +145,20 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(
     if (!seq.ok()) return seq.status();
     part.sequencer = std::move(*seq);
   }
-  if (filter_event_ids) {
-    // Filled in the background: serving need not wait for it. A scan that fails
-    // leaves that filter unused, so checks keep reading RocksDB (where the
-    // failure, if it lasts, surfaces).
-    engine->id_scan_done_ = false;
-    engine->id_scan_ = std::thread([e = engine.get()] {
-      for (auto& part : e->parts_) part.store->ScanEventIds(e->id_scan_stop_).IgnoreError();
-      std::lock_guard<std::mutex> lock(e->id_scan_mu_);
-      e->id_scan_done_ = true;
-      e->id_scan_cv_.notify_all();
-    });
-  }
+  // Filled in the background: serving need not wait for it. A scan that
+  // fails leaves that partition's filters unused, so checks keep reading
+  // RocksDB (where the failure, if it lasts, surfaces).
+  engine->id_scan_done_ = false;
+  engine->id_scan_ = std::thread([e = engine.get()] {
+    for (auto& part : e->parts_) part.store->ScanIdFilters(e->id_scan_stop_).IgnoreError();
+    std::lock_guard<std::mutex> lock(e->id_scan_mu_);
+    e->id_scan_done_ = true;
+    e->id_scan_cv_.notify_all();
+  });
   return engine;
 }
 
-void Engine::WaitForEventIdFilters() {
+void Engine::WaitForIdFilters() {
   std::unique_lock<std::mutex> lock(id_scan_mu_);
   id_scan_cv_.wait(lock, [this] { return id_scan_done_; });
 }

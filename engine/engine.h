@@ -228,11 +228,11 @@ class Engine {
   // Idempotent; the destructor calls it.
   void Stop();
 
-  // Blocks until every partition's event id filter holds every id stored
-  // before the engine opened (a background scan; until then the other
-  // partitions' idempotency keys are read from RocksDB). For tests;
-  // returns at once with one partition, or once stopped.
-  void WaitForEventIdFilters();
+  // Blocks until every partition's id filters hold every event id and
+  // case stored before the engine opened (a background scan; until then
+  // idempotency keys and cases are read from RocksDB). For tests; returns
+  // once stopped.
+  void WaitForIdFilters();
 
   uint32_t partition_count() const { return static_cast<uint32_t>(parts_.size()); }
   // Per partition, what its sequencer wrote since the engine opened.

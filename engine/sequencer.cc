@@ -123,6 +123,16 @@ class Sequencer::Group {
   const std::vector<v1::Record>& records() const { return records_; }
   // The event ids the group recorded (its idempotency keys).
   const absl::flat_hash_map<std::string, size_t>& event_ids() const { return pending_ids_; }
+  // The cases the group created.
+  std::vector<absl::string_view> new_cases() const {
+    std::vector<absl::string_view> out;
+    for (const auto& [case_id, slot] : slots_) {
+      if (slot.version_before == 0 && slot.now && slot.now->version() > 0) {
+        out.push_back(case_id);
+      }
+    }
+    return out;
+  }
   Position last_position() const { return Position(next_.value() - 1); }
   // The chain's head after this group's records.
   const std::string& head() const { return head_; }
@@ -175,7 +185,10 @@ absl::StatusOr<Sequencer::Group::Slot*> Sequencer::Group::SlotFor(
     const std::string& case_id) {
   auto it = slots_.find(case_id);
   if (it != slots_.end()) return &it->second;
-  auto read = store_->ReadCase(case_id);
+  // A case the partition's filter has never seen is new: no read.
+  auto read = store_->MayHaveCase(case_id)
+                  ? store_->ReadCase(case_id)
+                  : absl::StatusOr<std::optional<v1::CaseState>>(std::nullopt);
   if (!read.ok()) return read.status();
   Slot& slot = slots_[case_id];
   if (read->has_value()) {
@@ -193,7 +206,9 @@ absl::StatusOr<v1::SubmitResponse> Sequencer::Group::Process(v1::SubmitRequest* 
   if (auto it = pending_ids_.find(e.event_id()); it != pending_ids_.end()) {
     return SameOrConflict(records_[it->second], e);
   }
-  auto found = store_->FindEventId(e.event_id());
+  auto found = store_->MayHaveEventId(e.event_id())
+                   ? store_->FindEventId(e.event_id())
+                   : absl::StatusOr<std::optional<Position>>(std::nullopt);
   if (!found.ok()) return found.status();
   if (found->has_value()) {
     auto prior = store_->ReadRecord(**found);
@@ -449,8 +464,10 @@ void Sequencer::ProcessGroup(std::deque<Item>* items) {
         head_ = group.head();
       }
       // Before any answer: a client told its event is recorded must find
-      // its id refused for another case at once.
+      // its id refused for another case at once. (This thread's next group
+      // relies on them too: it reads only what the filters may hold.)
       for (const auto& [event_id, index] : group.event_ids()) store_->RememberEventId(event_id);
+      for (absl::string_view case_id : group.new_cases()) store_->RememberCase(case_id);
       for (const v1::Record& r : group.records()) logic_->OnCommitted(r);
     } else {
       // Nothing of this group is durable, and what RocksDB holds in memory

@@ -166,24 +166,34 @@ PartitionStore::~PartitionStore() {
   db_->Close().PermitUncheckedError();
 }
 
-void PartitionStore::KeepEventIdFilter() {
-  uint64_t keys = 0;
-  db_->GetIntProperty(cf(Cf::kDedup), "rocksdb.estimate-num-keys", &keys);
+void PartitionStore::KeepIdFilters() {
   // Room for what is stored and as much again before the first growth.
-  event_ids_ = std::make_unique<IdFilter>(2 * keys + (uint64_t{1} << 16));
+  auto sized = [this](Cf family) {
+    uint64_t keys = 0;
+    db_->GetIntProperty(cf(family), "rocksdb.estimate-num-keys", &keys);
+    return std::make_unique<IdFilter>(2 * keys + (uint64_t{1} << 16));
+  };
+  event_ids_ = sized(Cf::kDedup);
+  case_ids_ = sized(Cf::kCases);
 }
 
-absl::Status PartitionStore::ScanEventIds(const std::atomic<bool>& stop) {
-  if (!event_ids_) return absl::FailedPreconditionError("no event id filter kept");
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, cf(Cf::kDedup)));
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    if (stop.load(std::memory_order_relaxed)) {
-      return absl::CancelledError("event id scan stopped");
+absl::Status PartitionStore::ScanIdFilters(const std::atomic<bool>& stop) {
+  if (!event_ids_) return absl::FailedPreconditionError("no id filters kept");
+  for (auto [family, filter] : {std::pair{Cf::kDedup, event_ids_.get()},
+                                std::pair{Cf::kCases, case_ids_.get()}}) {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, cf(family)));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      if (stop.load(std::memory_order_relaxed)) {
+        return absl::CancelledError("id filter scan stopped");
+      }
+      filter->Add(absl::string_view(it->key().data(), it->key().size()));
     }
-    event_ids_->Add(absl::string_view(it->key().data(), it->key().size()));
+    if (auto st = FromRocks(it->status(), absl::StrCat("scanning ", keys::CfName(family)));
+        !st.ok()) {
+      return st;
+    }
   }
-  if (auto st = FromRocks(it->status(), "scanning dedup"); !st.ok()) return st;
-  event_ids_complete_.store(true, std::memory_order_release);
+  id_filters_complete_.store(true, std::memory_order_release);
   return absl::OkStatus();
 }
 

@@ -106,25 +106,35 @@ class PartitionStore {
   // The in-memory records, if kept (for tests and stats).
   const RecentRecords* recent_records() const { return recent_.get(); }
 
-  // Keeps a filter of the event ids this partition records (id_filter.h),
-  // sized from what it holds now. Call before the sequencer starts; then
-  // ScanEventIds() adds what was recorded before, while the sequencer adds
-  // what it records (RememberEventId).
-  void KeepEventIdFilter();
-  // Adds every idempotency key already stored; the filter answers "not
-  // recorded" only once this has finished. Stops early (leaving the filter
-  // unused) when `stop` becomes true or the scan fails.
-  absl::Status ScanEventIds(const std::atomic<bool>& stop);
+  // Keeps filters (id_filter.h) of the event ids and the case ids this
+  // partition records, sized from what it holds now. Call before the
+  // sequencer starts; then ScanIdFilters() adds what was recorded before,
+  // while the sequencer adds what it records (Remember*). They spare the
+  // point reads of ids that were never recorded: most submissions carry a
+  // new event id, and on a city's day most open a new case.
+  void KeepIdFilters();
+  // Adds every idempotency key and every case already stored; the filters
+  // answer "not recorded" only once this has finished. Stops early (leaving
+  // the filters unused) when `stop` becomes true or the scan fails.
+  absl::Status ScanIdFilters(const std::atomic<bool>& stop);
   // The sequencer, after each synced write, before answering: an event id
-  // it recorded.
+  // it recorded; a case it created.
   void RememberEventId(absl::string_view event_id) {
     if (event_ids_) event_ids_->Add(event_id);
   }
-  // False only when `event_id` is certainly not recorded here (the filter
-  // is kept and complete, and has never seen it). True means: read dedup.
+  void RememberCase(absl::string_view case_id) {
+    if (case_ids_) case_ids_->Add(case_id);
+  }
+  // False only when `event_id` is certainly not recorded here (the filters
+  // are kept and complete, and have never seen it). True means: read dedup.
   bool MayHaveEventId(absl::string_view event_id) const {
-    return !event_ids_complete_.load(std::memory_order_acquire) ||
+    return !id_filters_complete_.load(std::memory_order_acquire) ||
            event_ids_->MayContain(event_id);
+  }
+  // The same for a case: true means read `cases`.
+  bool MayHaveCase(absl::string_view case_id) const {
+    return !id_filters_complete_.load(std::memory_order_acquire) ||
+           case_ids_->MayContain(case_id);
   }
 
   PartitionId id() const { return id_; }
@@ -233,8 +243,9 @@ class PartitionStore {
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // indexed by keys::Cf
   std::unique_ptr<RecentRecords> recent_;  // null: none kept
-  std::unique_ptr<IdFilter> event_ids_;    // null: none kept
-  std::atomic<bool> event_ids_complete_{false};  // event_ids_ holds every stored id
+  std::unique_ptr<IdFilter> event_ids_, case_ids_;  // null: none kept
+  // Both filters hold every stored id.
+  std::atomic<bool> id_filters_complete_{false};
 };
 
 }  // namespace gridcase

@@ -1,10 +1,11 @@
-// A filter over the event ids a partition has recorded: "certainly not
-// recorded" or "maybe". Every submission must be checked against the other
-// partitions' idempotency keys (an event id names one event, whichever
-// case it was sent for); a point read per partition costs a memtable probe
-// and a Bloom probe per table file, most of them cache misses. One probe
-// of this filter per partition answers nearly all of those checks; a
-// "maybe" still reads RocksDB, so the filter never decides alone.
+// A filter over the ids a partition has recorded (its event ids; its
+// cases): "certainly not recorded" or "maybe". Every submission must be
+// checked against every partition's idempotency keys (an event id names one
+// event, whichever case it was sent for), and its case read; a point read
+// costs a memtable probe and a Bloom probe per table file, most of them
+// cache misses, and on a city's day nearly all of them find nothing. One
+// probe of a filter answers most of those; a "maybe" still reads RocksDB,
+// so the filter never decides alone.
 //
 // Blocked Bloom filter (one 64-byte block per id, 7 bits in it, about 10
 // bits per id: about 1% false "maybe"). It grows by segments of doubling

@@ -83,6 +83,9 @@ int ChildServer::KillAndWait(int signal) {
   int status = 0;
   ::waitpid(pid_, &status, 0);
   pid_ = -1;
+  // The server's last lines may still be in the pipe: read to its end (the
+  // server has exited, so the end comes) before anyone asks for output().
+  if (drainer_.joinable()) drainer_.join();
   return status;
 }
 

@@ -25,7 +25,8 @@ class ChildServer {
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   pid_t pid() const { return pid_; }
 
-  // Sends `signal` and reaps the process; returns its wait status.
+  // Sends `signal`, reaps the process and reads the rest of what it wrote
+  // (output() then holds its last lines); returns its wait status.
   int KillAndWait(int signal);
   std::string output() const;
 

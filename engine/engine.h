@@ -278,7 +278,7 @@ class Engine {
   mutable std::mutex commit_mu_;
   mutable std::condition_variable commit_cv_;
   bool stopping_ = false;  // guarded by commit_mu_
-  // Fills the partitions' event id filters at open (several partitions).
+  // Fills the partitions' id filters (event ids, cases) at open.
   std::thread id_scan_;
   std::atomic<bool> id_scan_stop_{false};
   std::mutex id_scan_mu_;

@@ -71,7 +71,7 @@ IdFilter::Segment* IdFilter::Last() {
   if (last->added.load(std::memory_order_relaxed) < last->capacity) return last;
   if (n == kSegmentsMax) {
     // 2^47 times the first capacity: no partition gets there.
-    std::fprintf(stderr, "event id filter: %d segments full\n", n);
+    std::fprintf(stderr, "id filter: %d segments full\n", n);
     std::abort();
   }
   auto* grown = new Segment(last->capacity * 2);

@@ -57,5 +57,18 @@ TEST(IdFilterTest, IdsAddedAreSeenByOtherThreadsAtOnce) {
   EXPECT_FALSE(missed.load());
 }
 
+// Two threads add at once (the scan at open and the sequencer), each
+// growing the filter: neither loses an id.
+TEST(IdFilterTest, TwoThreadsAddingAtOnceLoseNothing) {
+  IdFilter filter(1024);
+  auto add = [&](int from) {
+    for (int i = from; i < from + 100000; ++i) filter.Add(Id(i));
+  };
+  std::thread scan(add, 0), sequencer(add, 100000);
+  scan.join();
+  sequencer.join();
+  for (int i = 0; i < 200000; ++i) ASSERT_TRUE(filter.MayContain(Id(i))) << Id(i);
+}
+
 }  // namespace
 }  // namespace gridcase

@@ -31,6 +31,14 @@ std::string TypeOf(const v1::Event& e) {
   return f == nullptr ? "" : f->name();
 }
 
+// The case's pending deadline called `name`, or null.
+const v1::PendingDeadline* FindDeadline(const v1::CaseState& state, const std::string& name) {
+  for (const auto& d : state.deadlines()) {
+    if (d.name() == name) return &d;
+  }
+  return nullptr;
+}
+
 // Runs the rules of one submitted record: emits derived records, applying
 // each as it goes, so later actions see earlier ones (a close after an open).
 class Decider {
@@ -161,11 +169,8 @@ class Decider {
     return false;
   }
 
-  bool HasDeadline(const std::string& name) const {
-    for (const auto& d : state_->deadlines()) {
-      if (d.name() == name) return true;
-    }
-    return false;
+  const v1::PendingDeadline* Pending(const std::string& name) const {
+    return FindDeadline(*state_, name);
   }
 
   // Like the other actions, a deadline set again for the instant it is
@@ -174,9 +179,7 @@ class Decider {
   // check): the rule's firing is in the cause's explanation already.
   void SetDeadline(const std::string& name, int64_t after_us, const std::string& rule) {
     const int64_t due_us = now_us_ + after_us;
-    for (const auto& pending : state_->deadlines()) {
-      if (pending.name() == name && Micros(pending.due_at()) == due_us) return;
-    }
+    if (const auto* pending = Pending(name); pending && Micros(pending->due_at()) == due_us) return;
     v1::Event e;
     auto* d = e.mutable_deadline_set();
     d->set_deadline(name);
@@ -186,7 +189,7 @@ class Decider {
   }
 
   void Cancel(const std::string& name, const std::string& rule) {
-    if (!HasDeadline(name)) return;
+    if (Pending(name) == nullptr) return;
     v1::Event e;
     e.mutable_deadline_cancelled()->set_deadline(name);
     e.mutable_deadline_cancelled()->set_rule(rule);
@@ -303,10 +306,9 @@ class Decider {
 absl::Status CheckStillPending(const v1::Event& event, const v1::CaseState& state,
                                int64_t now_us) {
   const auto& expired = event.deadline_expired();
-  for (const auto& d : state.deadlines()) {
-    if (d.name() != expired.deadline()) continue;
-    if (Micros(d.due_at()) != Micros(expired.due_at())) break;
-    if (Micros(d.due_at()) > now_us) {
+  if (const auto* d = FindDeadline(state, expired.deadline());
+      d && Micros(d->due_at()) == Micros(expired.due_at())) {
+    if (Micros(d->due_at()) > now_us) {
       return absl::FailedPreconditionError(absl::StrCat(
           "deadline ", expired.deadline(), " of case ", event.case_id(), " is not due yet"));
     }

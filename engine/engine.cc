@@ -136,6 +136,9 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(
     // case: filters of the ids each partition holds answer most of these
     // checks (new ids, new cases) without a read.
     (*store)->KeepIdFilters();
+    // Supervisors' listings, holders and overdue tasks: in memory, so that
+    // no index row is written in the synced batch.
+    (*store)->KeepCaseIndex();
     engine->parts_.push_back(Part{std::move(*store), nullptr});
   }
   if (auto st = engine->LoadEngineCases(); !st.ok()) return st;
@@ -146,21 +149,22 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(
     part.sequencer = std::move(*seq);
   }
   // Filled in the background: serving need not wait for it. A scan that
-  // fails leaves that partition's filters unused, so checks keep reading
-  // RocksDB (where the failure, if it lasts, surfaces).
-  engine->id_scan_done_ = false;
-  engine->id_scan_ = std::thread([e = engine.get()] {
-    for (auto& part : e->parts_) part.store->ScanIdFilters(e->id_scan_stop_).IgnoreError();
-    std::lock_guard<std::mutex> lock(e->id_scan_mu_);
-    e->id_scan_done_ = true;
-    e->id_scan_cv_.notify_all();
+  // fails leaves that partition's filters and index unused, so checks keep
+  // reading RocksDB and listings walk it (where the failure, if it lasts,
+  // surfaces).
+  engine->open_scan_done_ = false;
+  engine->open_scan_ = std::thread([e = engine.get()] {
+    for (auto& part : e->parts_) part.store->ScanStored(e->open_scan_stop_).IgnoreError();
+    std::lock_guard<std::mutex> lock(e->open_scan_mu_);
+    e->open_scan_done_ = true;
+    e->open_scan_cv_.notify_all();
   });
   return engine;
 }
 
-void Engine::WaitForIdFilters() {
-  std::unique_lock<std::mutex> lock(id_scan_mu_);
-  id_scan_cv_.wait(lock, [this] { return id_scan_done_; });
+void Engine::WaitForScanAtOpen() {
+  std::unique_lock<std::mutex> lock(open_scan_mu_);
+  open_scan_cv_.wait(lock, [this] { return open_scan_done_; });
 }
 
 absl::Status Engine::LoadEngineCases() {
@@ -181,8 +185,8 @@ absl::Status Engine::LoadEngineCases() {
 Engine::~Engine() { Stop(); }
 
 void Engine::Stop() {
-  id_scan_stop_.store(true);
-  if (id_scan_.joinable()) id_scan_.join();
+  open_scan_stop_.store(true);
+  if (open_scan_.joinable()) open_scan_.join();
   {
     std::lock_guard<std::mutex> lock(commit_mu_);
     stopping_ = true;

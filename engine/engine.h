@@ -228,11 +228,11 @@ class Engine {
   // Idempotent; the destructor calls it.
   void Stop();
 
-  // Blocks until every partition's id filters hold every event id and
-  // case stored before the engine opened (a background scan; until then
-  // idempotency keys and cases are read from RocksDB). For tests; returns
-  // once stopped.
-  void WaitForIdFilters();
+  // Blocks until every partition's id filters and case index hold every
+  // event id and case stored before the engine opened (a background scan;
+  // until then idempotency keys and cases are read from RocksDB, and
+  // listings walk every stored case). For tests; returns once stopped.
+  void WaitForScanAtOpen();
 
   uint32_t partition_count() const { return static_cast<uint32_t>(parts_.size()); }
   // Per partition, what its sequencer wrote since the engine opened.
@@ -279,11 +279,11 @@ class Engine {
   mutable std::condition_variable commit_cv_;
   bool stopping_ = false;  // guarded by commit_mu_
   // Fills the partitions' id filters (event ids, cases) at open.
-  std::thread id_scan_;
-  std::atomic<bool> id_scan_stop_{false};
-  std::mutex id_scan_mu_;
-  std::condition_variable id_scan_cv_;
-  bool id_scan_done_ = true;  // guarded by id_scan_mu_
+  std::thread open_scan_;
+  std::atomic<bool> open_scan_stop_{false};
+  std::mutex open_scan_mu_;
+  std::condition_variable open_scan_cv_;
+  bool open_scan_done_ = true;  // guarded by open_scan_mu_
 };
 
 }  // namespace gridcase

@@ -88,27 +88,6 @@ std::optional<CaseVersion> DecodeCaseEventKey(absl::string_view case_id,
   return CaseVersion(DecodeFixed64Be(key.substr(case_id.size() + 1)));
 }
 
-std::string IndexPrefix(IndexKind kind, absl::string_view value) {
-  std::string k;
-  k.reserve(value.size() + 2);
-  k.push_back(static_cast<char>(kind));
-  k.append(value.data(), value.size());
-  k.push_back('\0');
-  return k;
-}
-
-std::string IndexKey(IndexKind kind, absl::string_view value,
-                     absl::string_view case_id) {
-  std::string k = IndexPrefix(kind, value);
-  k.append(case_id.data(), case_id.size());
-  return k;
-}
-
-std::string DueIndexValue(int64_t due_us) {
-  std::string digits = std::to_string(due_us < 0 ? 0 : due_us);
-  return std::string(20 - std::min<size_t>(20, digits.size()), '0') + digits;
-}
-
 std::string EncodeTimerKey(const TimerKey& t) {
   std::string k;
   PutFixed64Be(&k, static_cast<uint64_t>(t.due_us));

@@ -11,13 +11,10 @@
 //   2   case_events  case_id 0x00 fixed64be(case_version)  fixed64be(position)
 //   3   dedup        event_id                              fixed64be(position)
 //   4   cases        case_id                               CaseState (protobuf)
-//   5   index        index_kind value 0x00 case_id         (empty)
+//   5   index        (retired in format 2: empty, see below)
 //   6   meta         name                                  per name, see below
 //   7   timers       fixed64be(due_us) case_id 0x00 name   (empty)
 //
-//   index_kind := 'S' (stage) | 'C' (category, value = decimal enum number)
-//               | 'G' (grid_id) | 'A' (assignee) | 'T' (assignee of an open task)
-//               | 'D' (due time of an open task, 20 decimal digits of unix µs)
 //   meta names := "format"    -> fixed32be(kFormatVersion)
 //                 "partition" -> fixed32be(partition id)
 //                 "signed_head/" fixed64be(position) -> SignedHead (signer.h)
@@ -29,9 +26,17 @@
 //                 "ext/" name -> owned by a component outside the engine
 //                     (the change feed's published position)
 //
+// Format 1 kept the case index in `index` (kind value 0x00 case_id, by
+// stage, category, grid, assignee, task assignee and task due time). Format
+// 2 keeps it in memory (case_index.h), derived from `cases`; opening a
+// format 1 partition for writing drops the family's rows and records format
+// 2 in one write. The family stays, empty, because RocksDB opens every
+// family a database has.
+//
 // Ids (case_id, event_id, grid_id, assignee, stage) are printable ASCII
 // without 0x00 (validation enforces it), so 0x00 terminates a variable-length
-// component and bytewise key order equals case_id order within one value.
+// component and bytewise key order of case_events equals (case_id, version)
+// order.
 // fixed64be keeps numeric order equal to byte order.
 #ifndef GRIDCASE_ENGINE_KEYS_H_
 #define GRIDCASE_ENGINE_KEYS_H_
@@ -46,7 +51,10 @@
 
 namespace gridcase::keys {
 
-inline constexpr uint32_t kFormatVersion = 1;
+// The format this build writes, and the oldest it opens (upgrading it when
+// opened for writing).
+inline constexpr uint32_t kFormatVersion = 2;
+inline constexpr uint32_t kOldestFormatRead = 1;
 
 enum class Cf : int {
   kDefault = 0,
@@ -61,19 +69,6 @@ enum class Cf : int {
 inline constexpr int kCfCount = 8;
 // The RocksDB name of a column family.
 const char* CfName(Cf cf);
-
-enum class IndexKind : char {
-  kStage = 'S',
-  kCategory = 'C',
-  kGrid = 'G',
-  kAssignee = 'A',
-  kTaskAssignee = 'T',
-  kTaskDue = 'D',
-};
-
-// The index value of a task due time: fixed-width decimal, so that byte
-// order is time order and no 0x00 appears.
-std::string DueIndexValue(int64_t due_us);
 
 void PutFixed64Be(std::string* dst, uint64_t v);
 uint64_t DecodeFixed64Be(absl::string_view src);  // requires src.size() >= 8
@@ -90,11 +85,6 @@ std::string CaseEventKey(absl::string_view case_id, CaseVersion v);
 // Returns the version of a key that starts with CaseEventsPrefix(case_id).
 std::optional<CaseVersion> DecodeCaseEventKey(absl::string_view case_id,
                                               absl::string_view key);
-
-// index: all cases with one value share IndexPrefix(kind, value).
-std::string IndexPrefix(IndexKind kind, absl::string_view value);
-std::string IndexKey(IndexKind kind, absl::string_view value,
-                     absl::string_view case_id);
 
 // timers: pending deadlines in due order.
 struct TimerKey {

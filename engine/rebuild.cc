@@ -61,14 +61,6 @@ void DescribeKey(Cf cf, absl::string_view key, RebuildDifference* d) {
       d->key = absl::StrCat(d->case_id, " version ", keys::DecodeFixed64Be(key.substr(zero + 1)));
       break;
     }
-    case Cf::kIndex: {
-      const size_t zero = key.rfind('\0');
-      if (key.empty() || zero == absl::string_view::npos) break;
-      d->case_id = std::string(key.substr(zero + 1));
-      d->key = absl::StrCat("index ", std::string(1, key[0]), " ",
-                            Printable(key.substr(1, zero - 1)), " of ", d->case_id);
-      break;
-    }
     case Cf::kTimers:
       if (auto t = keys::DecodeTimerKey(key)) {
         d->case_id = t->case_id;
@@ -324,9 +316,9 @@ absl::StatusOr<PartitionResult> Replay(const PartitionStore& src, PartitionStore
   if (auto st = dedup.Ingest(); !st.ok()) return st;
   replayed->fetch_add(result.records % kFlushEvery, std::memory_order_relaxed);
 
-  // Index and timer rows follow from each case's final state; they too go
-  // to table files, a stretch at a time.
-  SortedRows index(dst, Cf::kIndex, "index");
+  // Timer rows follow from each case's final state; they too go to table
+  // files, a stretch at a time. (The case index is kept in memory by a
+  // server, derived from `cases` when it opens.)
   SortedRows timers(dst, Cf::kTimers, "timers");
   auto cases = dst->NewIterator(Cf::kCases);
   for (cases->SeekToFirst(); cases->Valid(); cases->Next()) {
@@ -334,16 +326,12 @@ absl::StatusOr<PartitionResult> Replay(const PartitionStore& src, PartitionStore
     if (!state.ParseFromArray(cases->value().data(), static_cast<int>(cases->value().size()))) {
       return absl::InternalError("a rebuilt case state does not parse");
     }
-    for (auto& k : IndexKeysOf(state)) {
-      if (auto st = index.Put(std::move(k), std::string()); !st.ok()) return st;
-    }
     for (auto& k : TimerKeysOf(state)) {
       if (auto st = timers.Put(std::move(k), std::string()); !st.ok()) return st;
     }
     ++result.cases;
   }
   if (auto st = FromRocks(cases->status(), "reading rebuilt cases"); !st.ok()) return st;
-  if (auto st = index.Ingest(); !st.ok()) return st;
   if (auto st = timers.Ingest(); !st.ok()) return st;
   if (auto st = dst->Flush(); !st.ok()) return st;
   return result;
@@ -453,7 +441,7 @@ absl::StatusOr<RebuildReport> RebuildAndCompare(const RebuildOptions& options) {
 
   const auto compare_start = Clock::now();
   for (uint32_t i = 0; i < *count && !report.difference; ++i) {
-    for (Cf cf : {Cf::kCaseEvents, Cf::kDedup, Cf::kCases, Cf::kIndex, Cf::kTimers}) {
+    for (Cf cf : {Cf::kCaseEvents, Cf::kDedup, Cf::kCases, Cf::kTimers}) {
       report.difference = CompareFamily(*live[i], *rebuilt[i], cf);
       if (report.difference) break;
     }

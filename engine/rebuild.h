@@ -2,11 +2,12 @@
 //
 // The log (the events family) is the only source of truth; every other
 // family is derived from it: case_events and dedup from each record, cases
-// by folding each case's records through the appliers, index and timers
-// from each case's state. RebuildAndCompare replays a data directory's log
-// into an empty one through the same appliers the server runs, then walks
-// every derived family of both side by side and reports the first
-// difference, or that they are identical.
+// by folding each case's records through the appliers, timers from each
+// case's state. (The case index, case_index.h, is kept in memory and
+// derived from `cases` whenever a server opens.) RebuildAndCompare replays
+// a data directory's log into an empty one through the same appliers the
+// server runs, then walks every derived family of both side by side and
+// reports the first difference, or that they are identical.
 //
 // The source is opened read-only. It must not be written while the rebuild
 // runs: use a stopped server's data directory or a checkpoint of a live one
@@ -41,7 +42,7 @@ struct RebuildProgress {
 // One row that differs between the live and the rebuilt store.
 struct RebuildDifference {
   uint32_t partition = 0;
-  std::string family;       // "cases", "index", ...
+  std::string family;       // "cases", "timers", ...
   std::string key;          // printable
   std::string case_id;      // the case the row belongs to, when the key names one
   std::optional<std::string> live;     // printable value; nullopt: absent

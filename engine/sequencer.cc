@@ -112,7 +112,7 @@ class Sequencer::Group {
   // Records that the stream message `origin` was decided with `result`
   // (unless the result is a failure of the server: then it is not decided).
   void Decide(const StreamOrigin& origin, const absl::StatusOr<v1::SubmitResponse>& result);
-  // Adds the final case states, index changes and stream offsets to the
+  // Adds the final case states, timer changes and stream offsets to the
   // batch.
   void Seal();
   // Whether the group has anything to write.
@@ -123,6 +123,14 @@ class Sequencer::Group {
   const std::vector<v1::Record>& records() const { return records_; }
   // The event ids the group recorded (its idempotency keys).
   const absl::flat_hash_map<std::string, size_t>& event_ids() const { return pending_ids_; }
+  // The cases the group changed, as it leaves them.
+  std::vector<const v1::CaseState*> changed_cases() const {
+    std::vector<const v1::CaseState*> out;
+    for (const auto& [case_id, slot] : slots_) {
+      if (slot.now && slot.version_before != slot.now->version()) out.push_back(&*slot.now);
+    }
+    return out;
+  }
   // The cases the group created.
   std::vector<absl::string_view> new_cases() const {
     std::vector<absl::string_view> out;
@@ -143,9 +151,9 @@ class Sequencer::Group {
  private:
   struct Slot {
     // What the committed state (before this group) held: its version (0:
-    // no case) and the index and timer rows derived from it.
+    // no case) and the timer rows derived from it.
     uint64_t version_before = 0;
-    std::vector<std::string> index_before, timers_before;
+    std::vector<std::string> timers_before;
     std::optional<v1::CaseState> now;  // as this group leaves it
   };
   absl::StatusOr<Slot*> SlotFor(const std::string& case_id);
@@ -193,7 +201,6 @@ absl::StatusOr<Sequencer::Group::Slot*> Sequencer::Group::SlotFor(
   Slot& slot = slots_[case_id];
   if (read->has_value()) {
     slot.version_before = (*read)->version();
-    slot.index_before = IndexKeysOf(**read);
     slot.timers_before = TimerKeysOf(**read);
   }
   slot.now = std::move(*read);
@@ -275,21 +282,19 @@ void Sequencer::Group::Seal() {
       continue;  // untouched: only refusals or duplicates for this case
     }
     batch_.Put(store_->cf(Cf::kCases), case_id, slot.now->SerializeAsString());
-    // Rows derived from the case state (indexes, timers) follow it: what
-    // the group removed is deleted, what it added is put.
-    for (auto [cf, keys_of, old] : {std::tuple{Cf::kIndex, &IndexKeysOf, &slot.index_before},
-                                    std::tuple{Cf::kTimers, &TimerKeysOf, &slot.timers_before}}) {
-      const std::vector<std::string>& old_keys = *old;
-      const std::vector<std::string> new_keys = keys_of(*slot.now);
-      for (const auto& k : old_keys) {
-        if (std::find(new_keys.begin(), new_keys.end(), k) == new_keys.end()) {
-          batch_.Delete(store_->cf(cf), k);
-        }
+    // Timer rows follow the case state: what the group removed is
+    // deleted, what it added is put. (The case index is in memory: it
+    // follows after the write.)
+    const std::vector<std::string>& old_keys = slot.timers_before;
+    const std::vector<std::string> new_keys = TimerKeysOf(*slot.now);
+    for (const auto& k : old_keys) {
+      if (std::find(new_keys.begin(), new_keys.end(), k) == new_keys.end()) {
+        batch_.Delete(store_->cf(Cf::kTimers), k);
       }
-      for (const auto& k : new_keys) {
-        if (std::find(old_keys.begin(), old_keys.end(), k) == old_keys.end()) {
-          batch_.Put(store_->cf(cf), k, rocksdb::Slice());
-        }
+    }
+    for (const auto& k : new_keys) {
+      if (std::find(old_keys.begin(), old_keys.end(), k) == old_keys.end()) {
+        batch_.Put(store_->cf(Cf::kTimers), k, rocksdb::Slice());
       }
     }
   }
@@ -468,6 +473,8 @@ void Sequencer::ProcessGroup(std::deque<Item>* items) {
       // relies on them too: it reads only what the filters may hold.)
       for (const auto& [event_id, index] : group.event_ids()) store_->RememberEventId(event_id);
       for (absl::string_view case_id : group.new_cases()) store_->RememberCase(case_id);
+      // Before any answer too: a listing after an acknowledgement shows it.
+      store_->IndexCases(group.changed_cases());
       for (const v1::Record& r : group.records()) logic_->OnCommitted(r);
     } else {
       // Nothing of this group is durable, and what RocksDB holds in memory

@@ -16,7 +16,6 @@ namespace gridcase {
 namespace {
 
 using keys::Cf;
-using keys::IndexKind;
 
 rocksdb::Slice AsSlice(absl::string_view s) { return {s.data(), s.size()}; }
 absl::string_view View(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
@@ -71,42 +70,6 @@ rocksdb::ColumnFamilyOptions FamilyOptions(Cf cf, const std::shared_ptr<rocksdb:
 }
 
 }  // namespace
-
-bool CaseFilter::Matches(const v1::CaseState& s) const {
-  return (stage.empty() || s.stage() == stage) &&
-         (category == v1::CATEGORY_UNSPECIFIED || s.category() == category) &&
-         (grid_id.empty() || s.grid_id() == grid_id) &&
-         (assignee.empty() || s.assignee() == assignee);
-}
-
-std::vector<std::string> IndexKeysOf(const v1::CaseState& s) {
-  std::vector<std::string> out;
-  out.push_back(keys::IndexKey(IndexKind::kStage, s.stage(), s.case_id()));
-  if (s.category() != v1::CATEGORY_UNSPECIFIED) {
-    out.push_back(keys::IndexKey(IndexKind::kCategory,
-                                 std::to_string(static_cast<int>(s.category())),
-                                 s.case_id()));
-  }
-  if (!s.grid_id().empty()) {
-    out.push_back(keys::IndexKey(IndexKind::kGrid, s.grid_id(), s.case_id()));
-  }
-  if (!s.assignee().empty()) {
-    out.push_back(keys::IndexKey(IndexKind::kAssignee, s.assignee(), s.case_id()));
-  }
-  for (const auto& t : s.open_tasks()) {
-    if (t.has_due_at()) {
-      auto key = keys::IndexKey(
-          IndexKind::kTaskDue,
-          keys::DueIndexValue(t.due_at().seconds() * 1000000 + t.due_at().nanos() / 1000),
-          s.case_id());
-      if (std::find(out.begin(), out.end(), key) == out.end()) out.push_back(std::move(key));
-    }
-    if (t.assignee().empty()) continue;
-    auto key = keys::IndexKey(IndexKind::kTaskAssignee, t.assignee(), s.case_id());
-    if (std::find(out.begin(), out.end(), key) == out.end()) out.push_back(std::move(key));
-  }
-  return out;
-}
 
 std::vector<std::string> TimerKeysOf(const v1::CaseState& s) {
   std::vector<std::string> out;
@@ -177,23 +140,33 @@ void PartitionStore::KeepIdFilters() {
   case_ids_ = sized(Cf::kCases);
 }
 
-absl::Status PartitionStore::ScanIdFilters(const std::atomic<bool>& stop) {
-  if (!event_ids_) return absl::FailedPreconditionError("no id filters kept");
-  for (auto [family, filter] : {std::pair{Cf::kDedup, event_ids_.get()},
-                                std::pair{Cf::kCases, case_ids_.get()}}) {
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, cf(family)));
+absl::Status PartitionStore::ScanStored(const std::atomic<bool>& stop) {
+  auto stopped = [&stop] {
+    return stop.load(std::memory_order_relaxed) ? absl::CancelledError("scan at open stopped")
+                                                : absl::OkStatus();
+  };
+  if (event_ids_) {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, cf(Cf::kDedup)));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      if (stop.load(std::memory_order_relaxed)) {
-        return absl::CancelledError("id filter scan stopped");
-      }
-      filter->Add(absl::string_view(it->key().data(), it->key().size()));
+      if (auto st = stopped(); !st.ok()) return st;
+      event_ids_->Add(View(it->key()));
     }
-    if (auto st = FromRocks(it->status(), absl::StrCat("scanning ", keys::CfName(family)));
-        !st.ok()) {
-      return st;
-    }
+    if (auto st = FromRocks(it->status(), "scanning dedup"); !st.ok()) return st;
   }
-  id_filters_complete_.store(true, std::memory_order_release);
+  if (case_ids_ || case_index_) {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, cf(Cf::kCases)));
+    v1::CaseState state;
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      if (auto st = stopped(); !st.ok()) return st;
+      if (case_ids_) case_ids_->Add(View(it->key()));
+      if (!case_index_) continue;
+      if (auto st = ParseStored(it->value(), &state, "case state"); !st.ok()) return st;
+      case_index_->AddScanned(state);
+    }
+    if (auto st = FromRocks(it->status(), "scanning cases"); !st.ok()) return st;
+  }
+  if (event_ids_) id_filters_complete_.store(true, std::memory_order_release);
+  if (case_index_) case_index_->MarkComplete();
   return absl::OkStatus();
 }
 
@@ -218,10 +191,25 @@ absl::Status PartitionStore::CheckOrWriteMeta(OpenMode mode) {
   }
   if (!s.ok()) return FromRocks(s, "reading meta");
   const auto format = keys::DecodeFixed32Be(value);
-  if (!format || *format != keys::kFormatVersion) {
+  if (!format || *format < keys::kOldestFormatRead || *format > keys::kFormatVersion) {
     return absl::FailedPreconditionError(absl::StrCat(
         dir_, ": storage format ", format ? std::to_string(*format) : "?",
-        " is not the format ", keys::kFormatVersion, " this build reads"));
+        " is not a format this build reads (", keys::kOldestFormatRead, " to ",
+        keys::kFormatVersion, ")"));
+  }
+  if (*format < keys::kFormatVersion && mode == OpenMode::kReadWrite) {
+    // Format 1 kept the case index in the `index` family; it is now kept in
+    // memory (case_index.h). Its rows are dropped in the same write that
+    // records format 2, so that a build that still reads them refuses this
+    // directory rather than answer from rows no longer kept up to date.
+    rocksdb::WriteBatch b;
+    if (auto st = b.DeleteRange(cf(Cf::kIndex), rocksdb::Slice(""), rocksdb::Slice("\xff", 1));
+        !st.ok()) {
+      return FromRocks(st, "dropping the index family's rows");
+    }
+    b.Put(cf(Cf::kMeta), AsSlice(keys::kMetaFormat),
+          keys::EncodeFixed32Be(keys::kFormatVersion));
+    if (auto st = Write(&b); !st.ok()) return st;
   }
   s = db_->Get({}, cf(Cf::kMeta), AsSlice(keys::kMetaPartition), &value);
   if (!s.ok()) return FromRocks(s, "reading meta partition");
@@ -475,31 +463,60 @@ absl::Status PartitionStore::ForEachRecordOfCases(
   return FromRocks(it->status(), "scanning case events");
 }
 
+absl::Status PartitionStore::ForEachCase(
+    absl::string_view after_case_id,
+    const std::function<absl::Status(absl::string_view case_id, const rocksdb::Slice& state,
+                                     bool* stop)>& fn) const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, cf(Cf::kCases)));
+  // Appending 0x00 (smaller than any id byte) to the last id seen seeks
+  // just past it.
+  std::string start(after_case_id);
+  if (!start.empty()) start.push_back('\0');
+  bool stop = false;
+  for (it->Seek(start); it->Valid() && !stop; it->Next()) {
+    if (auto st = fn(View(it->key()), it->value(), &stop); !st.ok()) return st;
+  }
+  return FromRocks(it->status(), "scanning cases");
+}
+
 absl::Status PartitionStore::CasesHeldBy(const std::string& person,
                                          std::vector<std::string>* out) const {
-  for (IndexKind kind : {IndexKind::kAssignee, IndexKind::kTaskAssignee}) {
-    const std::string prefix = keys::IndexPrefix(kind, person);
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, cf(Cf::kIndex)));
-    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-      std::string case_id = it->key().ToString().substr(prefix.size());
-      if (std::find(out->begin(), out->end(), case_id) == out->end()) out->push_back(case_id);
-    }
-    if (auto st = FromRocks(it->status(), "scanning holders"); !st.ok()) return st;
+  std::vector<std::string> held;
+  if (case_index_ && case_index_->complete()) {
+    held = case_index_->HeldBy(person);
+  } else {
+    auto st = ForEachCase("", [&](absl::string_view case_id, const rocksdb::Slice& value, bool*) {
+      v1::CaseState s;
+      if (auto st = ParseStored(value, &s, "case state"); !st.ok()) return st;
+      bool holds = s.assignee() == person;
+      for (const auto& t : s.open_tasks()) holds = holds || t.assignee() == person;
+      if (holds) held.emplace_back(case_id);
+      return absl::OkStatus();
+    });
+    if (!st.ok()) return st;
   }
+  std::move(held.begin(), held.end(), std::back_inserter(*out));
   return absl::OkStatus();
 }
 
 absl::Status PartitionStore::OverdueCases(int64_t now_us, std::vector<std::string>* out) const {
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, cf(Cf::kIndex)));
-  const std::string prefix(1, static_cast<char>(IndexKind::kTaskDue));
-  const std::string limit = keys::IndexPrefix(IndexKind::kTaskDue, keys::DueIndexValue(now_us + 1));
-  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix) &&
-                         it->key().compare(rocksdb::Slice(limit)) < 0;
-       it->Next()) {
-    const std::string key = it->key().ToString();
-    out->push_back(key.substr(prefix.size() + 21));  // after "D" + 20 digits + 0x00
+  if (case_index_ && case_index_->complete()) {
+    *out = case_index_->TaskDueBy(now_us);
+  } else {
+    auto st = ForEachCase("", [&](absl::string_view case_id, const rocksdb::Slice& value, bool*) {
+      v1::CaseState s;
+      if (auto st = ParseStored(value, &s, "case state"); !st.ok()) return st;
+      for (const auto& t : s.open_tasks()) {
+        if (t.has_due_at() &&
+            t.due_at().seconds() * 1000000 + t.due_at().nanos() / 1000 <= now_us) {
+          out->emplace_back(case_id);
+          break;
+        }
+      }
+      return absl::OkStatus();
+    });
+    if (!st.ok()) return st;
   }
-  if (auto st = FromRocks(it->status(), "scanning task due times"); !st.ok()) return st;
   std::vector<keys::TimerKey> timers;
   if (auto st = ReadDueTimers(now_us, SIZE_MAX, &timers); !st.ok()) return st;
   for (auto& t : timers) out->push_back(std::move(t.case_id));
@@ -514,50 +531,59 @@ absl::Status PartitionStore::ListCases(const CaseFilter& filter,
                                        std::vector<v1::CaseState>* out,
                                        bool* more) const {
   *more = false;
-  // Walk the most selective index the filter names, else every case.
-  std::string prefix;
-  if (!filter.assignee.empty()) {
-    prefix = keys::IndexPrefix(IndexKind::kAssignee, filter.assignee);
-  } else if (!filter.grid_id.empty()) {
-    prefix = keys::IndexPrefix(IndexKind::kGrid, filter.grid_id);
-  } else if (!filter.stage.empty()) {
-    prefix = keys::IndexPrefix(IndexKind::kStage, filter.stage);
-  } else if (filter.category != v1::CATEGORY_UNSPECIFIED) {
-    prefix = keys::IndexPrefix(IndexKind::kCategory,
-                               std::to_string(static_cast<int>(filter.category)));
+  const bool indexed = case_index_ && case_index_->complete();
+  // A case the index names is read and checked again: the index may trail
+  // the stored state by the write being answered.
+  auto keep = [&](v1::CaseState&& state) {
+    if (state.case_id()[0] == kReservedCasePrefix) return;  // the engine's own
+    if (filter.Matches(state)) out->push_back(std::move(state));
+  };
+  if (indexed) {
+    bool truncated = false;
+    auto candidates = case_index_->Candidates(filter, after_case_id, limit, &truncated);
+    if (candidates) {
+      for (const std::string& case_id : *candidates) {
+        if (out->size() == limit) {
+          *more = true;
+          return absl::OkStatus();
+        }
+        auto read = ReadCase(case_id);
+        if (!read.ok()) return read.status();
+        if (!read->has_value()) {
+          return absl::DataLossError(absl::StrCat("the case index names case ", case_id,
+                                                  " which is not stored"));
+        }
+        keep(std::move(**read));
+      }
+      *more = truncated;
+      return absl::OkStatus();
+    }
   }
-  const bool by_index = !prefix.empty();
-  std::unique_ptr<rocksdb::Iterator> it(
-      db_->NewIterator({}, cf(by_index ? Cf::kIndex : Cf::kCases)));
-  // Keys sort by case_id after the prefix; appending 0x00 (smaller than any
-  // id byte) to the last id seen seeks just past it.
-  std::string start = prefix;
-  if (!after_case_id.empty()) {
-    start.append(after_case_id.data(), after_case_id.size());
-    start.push_back('\0');
-  }
-  for (it->Seek(start); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+  // Every case in case_id order; the index, when it can, spares parsing
+  // the ones that do not match.
+  const CaseIndex::Resolved resolved =
+      indexed ? case_index_->Resolve(filter) : CaseIndex::Resolved{};
+  if (resolved.none) return absl::OkStatus();
+  const bool unfiltered = filter.stage.empty() && filter.grid_id.empty() &&
+                          filter.assignee.empty() &&
+                          filter.category == v1::CATEGORY_UNSPECIFIED;
+  return ForEachCase(after_case_id, [&](absl::string_view case_id, const rocksdb::Slice& value,
+                                        bool* stop) {
+    if (indexed && !unfiltered) {
+      if (std::optional<bool> m = case_index_->Matches(case_id, resolved); m && !*m) {
+        return absl::OkStatus();
+      }
+    }
     if (out->size() == limit) {
       *more = true;
-      break;
+      *stop = true;
+      return absl::OkStatus();
     }
     v1::CaseState state;
-    if (by_index) {
-      const std::string case_id = it->key().ToString().substr(prefix.size());
-      auto read = ReadCase(case_id);
-      if (!read.ok()) return read.status();
-      if (!read->has_value()) {
-        return absl::DataLossError(absl::StrCat("index names case ", case_id,
-                                                " which does not exist"));
-      }
-      state = std::move(**read);
-    } else if (auto st = ParseStored(it->value(), &state, "case state"); !st.ok()) {
-      return st;
-    }
-    if (state.case_id()[0] == kReservedCasePrefix) continue;  // the engine's own
-    if (filter.Matches(state)) out->push_back(std::move(state));
-  }
-  return FromRocks(it->status(), "scanning cases");
+    if (auto st = ParseStored(value, &state, "case state"); !st.ok()) return st;
+    keep(std::move(state));
+    return absl::OkStatus();
+  });
 }
 
 absl::Status PartitionStore::ReadDueTimers(int64_t now_us, size_t limit,

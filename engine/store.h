@@ -18,6 +18,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "engine/case_index.h"
 #include "engine/id_filter.h"
 #include "engine/keys.h"
 #include "engine/recent_records.h"
@@ -29,19 +30,6 @@
 #include "rocksdb/write_batch.h"
 
 namespace gridcase {
-
-// Filters of a case listing; empty / unspecified fields match everything.
-struct CaseFilter {
-  std::string stage;
-  v1::Category category = v1::CATEGORY_UNSPECIFIED;
-  std::string grid_id;
-  std::string assignee;
-
-  bool Matches(const v1::CaseState& s) const;
-};
-
-// The (kind, value) pairs under which a case is indexed.
-std::vector<std::string> IndexKeysOf(const v1::CaseState& s);
 
 // The timers rows of a case's pending deadlines.
 std::vector<std::string> TimerKeysOf(const v1::CaseState& s);
@@ -108,15 +96,28 @@ class PartitionStore {
 
   // Keeps filters (id_filter.h) of the event ids and the case ids this
   // partition records, sized from what it holds now. Call before the
-  // sequencer starts; then ScanIdFilters() adds what was recorded before,
+  // sequencer starts; then ScanStored() adds what was recorded before,
   // while the sequencer adds what it records (Remember*). They spare the
   // point reads of ids that were never recorded: most submissions carry a
   // new event id, and on a city's day most open a new case.
   void KeepIdFilters();
-  // Adds every idempotency key and every case already stored; the filters
-  // answer "not recorded" only once this has finished. Stops early (leaving
-  // the filters unused) when `stop` becomes true or the scan fails.
-  absl::Status ScanIdFilters(const std::atomic<bool>& stop);
+  // Keeps the case index (case_index.h) in memory: listings, holders and
+  // overdue tasks are answered from it once ScanStored() has filled it;
+  // until then (and without it) they walk every stored case. The
+  // sequencer calls IndexCases() for the cases each group changed.
+  void KeepCaseIndex() { case_index_ = std::make_unique<CaseIndex>(); }
+  // Adds every idempotency key and every case already stored to the
+  // filters and the case index kept. The filters answer "not recorded",
+  // and the index answers at all, only once this has finished. Stops early
+  // (leaving them unused) when `stop` becomes true or the scan fails.
+  absl::Status ScanStored(const std::atomic<bool>& stop);
+  // The sequencer, after each synced write, before answering: the cases
+  // the write changed, as it left them.
+  void IndexCases(absl::Span<const v1::CaseState* const> states) {
+    if (case_index_) case_index_->Set(states);
+  }
+  // The case index, if kept (for tests and stats).
+  const CaseIndex* case_index() const { return case_index_.get(); }
   // The sequencer, after each synced write, before answering: an event id
   // it recorded; a case it created.
   void RememberEventId(absl::string_view event_id) {
@@ -186,8 +187,8 @@ class PartitionStore {
       absl::string_view case_id_prefix,
       const std::function<absl::Status(const v1::Record&)>& fn) const;
 
-  // Cases whose assignee, or the assignee of one of whose open tasks, is
-  // `person`.
+  // Appends to `*out` the cases whose assignee, or the assignee of one of
+  // whose open tasks, is `person`, each once.
   absl::Status CasesHeldBy(const std::string& person, std::vector<std::string>* out) const;
 
   // Cases with an open task or a pending deadline past due at `now_us`,
@@ -237,6 +238,12 @@ class PartitionStore {
  private:
   PartitionStore(std::string dir, PartitionId id) : dir_(std::move(dir)), id_(id) {}
   absl::Status CheckOrWriteMeta(OpenMode mode);
+  // Calls `fn` with every stored case after `after_case_id` (all: ""), in
+  // case_id order, until it sets `*stop` or fails.
+  absl::Status ForEachCase(
+      absl::string_view after_case_id,
+      const std::function<absl::Status(absl::string_view case_id, const rocksdb::Slice& state,
+                                       bool* stop)>& fn) const;
 
   std::string dir_;
   PartitionId id_;
@@ -244,6 +251,7 @@ class PartitionStore {
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // indexed by keys::Cf
   std::unique_ptr<RecentRecords> recent_;  // null: none kept
   std::unique_ptr<IdFilter> event_ids_, case_ids_;  // null: none kept
+  std::unique_ptr<CaseIndex> case_index_;           // null: none kept
   // Both filters hold every stored id.
   std::atomic<bool> id_filters_complete_{false};
 };

@@ -344,20 +344,6 @@ TEST_F(TamperedRebuildTest, ADeletedTimerIsNamed) {
   EXPECT_TRUE(d.rebuilt.has_value());
 }
 
-TEST_F(TamperedRebuildTest, AnExtraIndexRowIsNamed) {
-  const uint32_t p = hot_.partition();
-  Tamper(p, [&](PartitionStore& store, rocksdb::WriteBatch* b) {
-    b->Put(store.cf(keys::Cf::kIndex), keys::IndexKey(keys::IndexKind::kAssignee, "nobody", "hot-1"),
-           rocksdb::Slice());
-  });
-  RebuildDifference d = ExpectDifference();
-  EXPECT_EQ(d.family, "index");
-  EXPECT_EQ(d.case_id, "hot-1");
-  EXPECT_THAT(d.key, HasSubstr("nobody"));
-  EXPECT_TRUE(d.live.has_value());
-  EXPECT_FALSE(d.rebuilt.has_value());
-}
-
 TEST_F(TamperedRebuildTest, AForgottenIdempotencyKeyIsNamed) {
   const uint32_t p = hot_.partition();
   Tamper(p, [&](PartitionStore& store, rocksdb::WriteBatch* b) {

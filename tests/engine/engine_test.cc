@@ -140,7 +140,7 @@ TEST_F(EngineTest, ReusingAnEventIdForACaseInAnotherPartitionIsRefused) {
 // the scan at open found it stored.
 TEST_F(EngineTest, AnEventIdUsedInAnotherPartitionIsRefusedOnceTheFiltersAreFilled) {
   engine_ = Open(4);
-  engine_->WaitForIdFilters();
+  engine_->WaitForScanAtOpen();
   std::vector<std::string> cases;  // one case per partition
   for (int i = 0; cases.size() < 4; ++i) {
     const std::string id = "case-" + std::to_string(i);
@@ -160,7 +160,7 @@ TEST_F(EngineTest, AnEventIdUsedInAnotherPartitionIsRefusedOnceTheFiltersAreFill
 
   engine_.reset();
   engine_ = Open(4);
-  engine_->WaitForIdFilters();
+  engine_->WaitForScanAtOpen();
   for (size_t i = 1; i < cases.size(); ++i) {
     EXPECT_EQ(Submit(Fever("fresh", cases[i], 37.7)).status().code(),
               absl::StatusCode::kAlreadyExists) << cases[i] << " after reopening";
@@ -193,7 +193,7 @@ TEST_F(EngineTest, TheIdFiltersNeverHideACaseOrAnEventIdThePartitionHolds) {
     }
   };
   engine_ = Open(2);
-  engine_->WaitForIdFilters();
+  engine_->WaitForScanAtOpen();
   for (int i = 0; i < 20; ++i) {
     const std::string c = "case-" + std::to_string(i);
     auto first = Submit(Fever("first-" + std::to_string(i), c, 36.6));
@@ -203,7 +203,7 @@ TEST_F(EngineTest, TheIdFiltersNeverHideACaseOrAnEventIdThePartitionHolds) {
   check("remembered");
   engine_.reset();
   engine_ = Open(2);
-  engine_->WaitForIdFilters();
+  engine_->WaitForScanAtOpen();
   check("scanned");
 }
 

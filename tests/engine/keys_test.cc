@@ -50,25 +50,6 @@ TEST(KeysTest, ACaseWhoseIdExtendsAnotherDoesNotShareItsPrefix) {
   EXPECT_FALSE(DecodeCaseEventKey("case-a", other).has_value());
 }
 
-TEST(KeysTest, IndexKeysSortByCaseIdWithinOneValue) {
-  std::vector<std::string> ids = {"c10", "c2", "b", "c1", "a-very-long-case-id"};
-  std::vector<std::string> index_keys;
-  for (const auto& id : ids) index_keys.push_back(IndexKey(IndexKind::kGrid, "g1", id));
-  std::sort(ids.begin(), ids.end());
-  std::sort(index_keys.begin(), index_keys.end());
-  const std::string prefix = IndexPrefix(IndexKind::kGrid, "g1");
-  for (size_t i = 0; i < ids.size(); ++i) {
-    EXPECT_EQ(index_keys[i].substr(prefix.size()), ids[i]);
-  }
-}
-
-TEST(KeysTest, IndexValuesDoNotBleedIntoEachOther) {
-  // Grid "g1" must not match the keys of grid "g10".
-  const std::string key = IndexKey(IndexKind::kGrid, "g10", "c1");
-  EXPECT_NE(key.rfind(IndexPrefix(IndexKind::kGrid, "g1"), 0), 0u);
-  EXPECT_NE(key.rfind(IndexPrefix(IndexKind::kStage, "g10"), 0), 0u);
-}
-
 TEST(KeysTest, ColumnFamilyNamesAreStable) {
   // Renaming a family orphans existing data: these names are the format.
   EXPECT_STREQ(CfName(Cf::kEvents), "events");

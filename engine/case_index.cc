@@ -1,0 +1,267 @@
+#include "engine/case_index.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+
+namespace gridcase {
+namespace {
+
+int64_t MicrosOf(const google::protobuf::Timestamp& t) {
+  return t.seconds() * 1000000 + t.nanos() / 1000;
+}
+
+// A broken invariant of the index: queries would answer wrongly from here on.
+[[noreturn]] void Broken(const char* what, absl::string_view case_id) {
+  std::fprintf(stderr, "case index: %s (case %.*s)\n", what, static_cast<int>(case_id.size()),
+               case_id.data());
+  std::abort();
+}
+
+template <typename T>
+void SortUnique(std::vector<T>* v) {
+  std::sort(v->begin(), v->end());
+  v->erase(std::unique(v->begin(), v->end()), v->end());
+}
+
+}  // namespace
+
+bool CaseFilter::Matches(const v1::CaseState& s) const {
+  return (stage.empty() || s.stage() == stage) &&
+         (category == v1::CATEGORY_UNSPECIFIED || s.category() == category) &&
+         (grid_id.empty() || s.grid_id() == grid_id) &&
+         (assignee.empty() || s.assignee() == assignee);
+}
+
+uint32_t Interner::Intern(absl::string_view s) {
+  if (uint32_t found = Find(s)) return found;
+  // Values are at most 30 bits wide in an index key (case_index.h).
+  if (by_num_.size() >= (size_t{1} << 30)) Broken("more than 2^30 distinct strings", s);
+  if (block_used_ + s.size() > kBlockBytes || blocks_.empty()) {
+    blocks_.push_back(std::make_unique<char[]>(std::max(kBlockBytes, s.size())));
+    block_used_ = 0;
+  }
+  char* at = blocks_.back().get() + block_used_;
+  if (!s.empty()) std::memcpy(at, s.data(), s.size());
+  block_used_ += s.size();
+  const absl::string_view kept(at, s.size());
+  const auto num = static_cast<uint32_t>(by_num_.size());
+  by_num_.push_back(kept);
+  nums_.emplace(kept, num);
+  return num;
+}
+
+size_t Interner::bytes() const {
+  return blocks_.size() * kBlockBytes + by_num_.capacity() * sizeof(absl::string_view) +
+         nums_.capacity() * (sizeof(std::pair<absl::string_view, uint32_t>) + 1);
+}
+
+void CaseIndex::Set(absl::Span<const v1::CaseState* const> states) {
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  for (const v1::CaseState* s : states) Replace(cases_.Intern(s->case_id()), *s);
+}
+
+bool CaseIndex::AddScanned(const v1::CaseState& state) {
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  if (cases_.Find(state.case_id()) != 0) return false;
+  Replace(cases_.Intern(state.case_id()), state);
+  return true;
+}
+
+void CaseIndex::Move(Kind kind, uint32_t from, uint32_t to, uint32_t case_num) {
+  if (from == to) return;
+  std::vector<uint32_t>& counts = counts_[kind];
+  if (from != 0) {
+    if (members_.erase(Key(kind, from, case_num)) != 1) {
+      Broken("a case is missing from a set it belongs to", cases_.Get(case_num));
+    }
+    --counts[from];
+  }
+  if (to != 0) {
+    members_.insert(Key(kind, to, case_num));
+    if (counts.size() <= to) counts.resize(to + 1);
+    ++counts[to];
+  }
+}
+
+void CaseIndex::Replace(uint32_t case_num, const v1::CaseState& s) {
+  if (attrs_.size() <= case_num) attrs_.resize(case_num + 1);
+  Attrs& a = attrs_[case_num];
+  Attrs n;
+  n.stage = stages_.Intern(s.stage());  // every case has one, even ""
+  n.grid = s.grid_id().empty() ? 0 : grids_.Intern(s.grid_id());
+  n.assignee = s.assignee().empty() ? 0 : persons_.Intern(s.assignee());
+  n.category = static_cast<int32_t>(s.category());
+  Move(kStage, a.stage, n.stage, case_num);
+  Move(kGrid, a.grid, n.grid, case_num);
+  Move(kAssignee, a.assignee, n.assignee, case_num);
+  a = n;
+
+  Tasks t;
+  for (const auto& task : s.open_tasks()) {
+    if (task.has_due_at()) t.due_us.push_back(MicrosOf(task.due_at()));
+    if (!task.assignee().empty()) t.assignees.push_back(persons_.Intern(task.assignee()));
+  }
+  SortUnique(&t.assignees);
+  SortUnique(&t.due_us);
+  auto it = tasks_.find(case_num);
+  static const Tasks kNone;
+  const Tasks& old = it == tasks_.end() ? kNone : it->second;
+  for (uint32_t p : old.assignees) {
+    if (!std::binary_search(t.assignees.begin(), t.assignees.end(), p)) {
+      Move(kTaskAssignee, p, 0, case_num);
+    }
+  }
+  for (uint32_t p : t.assignees) {
+    if (!std::binary_search(old.assignees.begin(), old.assignees.end(), p)) {
+      Move(kTaskAssignee, 0, p, case_num);
+    }
+  }
+  for (int64_t due : old.due_us) {
+    if (!std::binary_search(t.due_us.begin(), t.due_us.end(), due)) {
+      if (due_.erase({due, case_num}) != 1) {
+        Broken("a task due time is missing", cases_.Get(case_num));
+      }
+    }
+  }
+  for (int64_t due : t.due_us) {
+    if (!std::binary_search(old.due_us.begin(), old.due_us.end(), due)) {
+      due_.insert({due, case_num});
+    }
+  }
+  if (t.assignees.empty() && t.due_us.empty()) {
+    if (it != tasks_.end()) tasks_.erase(it);
+  } else if (it != tasks_.end()) {
+    it->second = std::move(t);
+  } else {
+    tasks_.emplace(case_num, std::move(t));
+  }
+}
+
+CaseIndex::Resolved CaseIndex::Resolve(const CaseFilter& filter) const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  Resolved r;
+  r.category = static_cast<int>(filter.category);
+  auto find = [&r](const Interner& in, const std::string& value, uint32_t* num) {
+    if (value.empty()) return;
+    *num = in.Find(value);
+    if (*num == 0) r.none = true;
+  };
+  // An empty stage filters nothing, though "" is a stage cases may have.
+  find(stages_, filter.stage, &r.stage);
+  find(grids_, filter.grid_id, &r.grid);
+  find(persons_, filter.assignee, &r.assignee);
+  return r;
+}
+
+bool CaseIndex::AttrsMatch(uint32_t case_num, const Resolved& f) const {
+  const Attrs& a = attrs_[case_num];
+  return !f.none && (f.stage == 0 || a.stage == f.stage) &&
+         (f.category == 0 || a.category == f.category) && (f.grid == 0 || a.grid == f.grid) &&
+         (f.assignee == 0 || a.assignee == f.assignee);
+}
+
+void CaseIndex::AppendMembers(Kind kind, uint32_t value, std::vector<uint32_t>* out) const {
+  for (auto it = members_.lower_bound(Key(kind, value, 0));
+       it != members_.end() && *it <= Key(kind, value, UINT32_MAX); ++it) {
+    out->push_back(static_cast<uint32_t>(*it));
+  }
+}
+
+std::optional<std::vector<std::string>> CaseIndex::Candidates(const CaseFilter& filter,
+                                                              absl::string_view after,
+                                                              size_t limit,
+                                                              bool* truncated) const {
+  *truncated = false;
+  const Resolved f = Resolve(filter);
+  if (f.none) return std::vector<std::string>();
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  // The smallest set the filter names.
+  std::optional<std::pair<Kind, uint32_t>> best;
+  for (auto [kind, value] : {std::pair{kAssignee, f.assignee}, std::pair{kGrid, f.grid},
+                             std::pair{kStage, f.stage}}) {
+    if (value != 0 && (!best || Count(kind, value) < Count(best->first, best->second))) {
+      best = std::pair{kind, value};
+    }
+  }
+  if (!best) return std::nullopt;
+  // Sorting n members against walking about limit * N / n cases: sort
+  // while n² stays within a small multiple of limit * N.
+  const uint64_t n = Count(best->first, best->second);
+  const uint64_t all = cases_.size();
+  if (n > 4096 && n * n > 16 * (uint64_t{limit} + 1) * all) return std::nullopt;
+
+  std::vector<uint32_t> nums;
+  nums.reserve(n);
+  AppendMembers(best->first, best->second, &nums);
+  std::vector<absl::string_view> ids;
+  ids.reserve(nums.size());
+  for (uint32_t num : nums) {
+    const absl::string_view id = cases_.Get(num);
+    if (id > after && AttrsMatch(num, f)) ids.push_back(id);
+  }
+  if (ids.size() > limit) {
+    std::nth_element(ids.begin(), ids.begin() + limit, ids.end());
+    ids.resize(limit);
+    *truncated = true;
+  }
+  std::sort(ids.begin(), ids.end());
+  return std::vector<std::string>(ids.begin(), ids.end());
+}
+
+std::optional<bool> CaseIndex::Matches(absl::string_view case_id, const Resolved& filter) const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  const uint32_t num = cases_.Find(case_id);
+  if (num == 0) return std::nullopt;
+  return AttrsMatch(num, filter);
+}
+
+std::vector<std::string> CaseIndex::HeldBy(absl::string_view person) const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  std::vector<std::string> out;
+  const uint32_t p = persons_.Find(person);
+  if (p == 0) return out;
+  std::vector<uint32_t> nums;
+  AppendMembers(kAssignee, p, &nums);
+  AppendMembers(kTaskAssignee, p, &nums);
+  SortUnique(&nums);
+  out.reserve(nums.size());
+  for (uint32_t num : nums) out.emplace_back(cases_.Get(num));
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<std::string> CaseIndex::TaskDueBy(int64_t now_us) const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  std::vector<uint32_t> nums;
+  for (auto it = due_.begin(); it != due_.end() && it->first <= now_us; ++it) {
+    nums.push_back(it->second);
+  }
+  SortUnique(&nums);
+  std::vector<std::string> out;
+  out.reserve(nums.size());
+  for (uint32_t num : nums) out.emplace_back(cases_.Get(num));
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+size_t CaseIndex::cases() const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  return cases_.size();
+}
+
+size_t CaseIndex::bytes() const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  size_t b = cases_.bytes() + stages_.bytes() + grids_.bytes() + persons_.bytes() +
+             attrs_.capacity() * sizeof(Attrs) + members_.size() * 10 +
+             due_.size() * 20 + tasks_.capacity() * (sizeof(uint32_t) + sizeof(Tasks) + 1);
+  for (const auto& [num, t] : tasks_) {
+    b += t.assignees.capacity() * sizeof(uint32_t) + t.due_us.capacity() * sizeof(int64_t);
+  }
+  for (const auto& c : counts_) b += c.capacity() * sizeof(uint32_t);
+  return b;
+}
+
+}  // namespace gridcase

@@ -163,6 +163,11 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetServerStats(grpc::CallbackServerC
     p->set_records(stats[i].records);
     p->set_submissions(stats[i].submissions);
     p->set_batch_bytes(stats[i].batch_bytes);
+    if (const CaseIndex* index = engine_->store(PartitionId(i)).case_index()) {
+      p->set_case_index_ready(index->complete());
+      p->set_indexed_cases(index->cases());
+      p->set_case_index_bytes(index->bytes());
+    }
     for (auto [out, in] : {std::pair{p->mutable_queued(), &stats[i].queued},
                            std::pair{p->mutable_write(), &stats[i].write},
                            std::pair{p->mutable_answered(), &stats[i].answered}}) {

@@ -41,6 +41,7 @@ ServerStats Difference(const ServerStats& before, ServerStats after) {
     a->set_records(a->records() - b.records());
     a->set_submissions(a->submissions() - b.submissions());
     a->set_batch_bytes(a->batch_bytes() - b.batch_bytes());
+    // The case index fields are levels, not counts: those of `after` stand.
     Subtract(b.queued(), a->mutable_queued());
     Subtract(b.write(), a->mutable_write());
     Subtract(b.answered(), a->mutable_answered());
@@ -115,6 +116,17 @@ int RunStats(const GlobalOptions& options, double interval_seconds) {
   }
   table.AddRow(Row("all", total));
   table.Print(std::cout);
+  uint64_t indexed = 0, index_bytes = 0;
+  int filling = 0;
+  for (const PartitionStats& p : stats.partitions()) {
+    indexed += p.indexed_cases();
+    index_bytes += p.case_index_bytes();
+    filling += p.case_index_ready() ? 0 : 1;
+  }
+  std::cout << absl::StrFormat("case index: %d cases, %.1f MiB", indexed,
+                               static_cast<double>(index_bytes) / (1 << 20));
+  if (filling > 0) std::cout << absl::StrFormat(" (%d partitions still filling it)", filling);
+  std::cout << "\n";
   const double cpu_s = static_cast<double>(stats.cpu_micros()) / 1e6;
   std::cout << absl::StrFormat("server CPU: %.2f s", cpu_s);
   if (interval_seconds > 0) {

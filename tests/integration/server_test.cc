@@ -424,6 +424,14 @@ TEST_F(ServerTest, ServerStatsCountWhatWasWrittenAndTheCpuUsed) {
   EXPECT_LE(groups, submissions);
   EXPECT_GT(bytes, 0u);
   EXPECT_GT(before.cpu_micros(), 0u);  // opening the engine alone costs CPU
+  // The seven cases are in the case indexes, filled by now.
+  uint64_t indexed = 0;
+  for (const auto& p : after.partitions()) {
+    EXPECT_TRUE(p.case_index_ready()) << p.partition();
+    EXPECT_GT(p.case_index_bytes(), 0u);
+    indexed += p.indexed_cases();
+  }
+  EXPECT_GE(indexed, 7u);
   EXPECT_GT(after.cpu_micros(), before.cpu_micros());
 
   // Every submission was timed from its queue to its group and to its

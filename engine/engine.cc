@@ -153,8 +153,21 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(
   // reading RocksDB and listings walk it (where the failure, if it lasts,
   // surfaces).
   engine->open_scan_done_ = false;
+  // Partitions side by side, one per core: parsing every stored case
+  // state for the case index is most of it (about 340,000 cases/s a core).
   engine->open_scan_ = std::thread([e = engine.get()] {
-    for (auto& part : e->parts_) part.store->ScanStored(e->open_scan_stop_).IgnoreError();
+    std::atomic<size_t> next{0};
+    auto scan = [e, &next] {
+      for (size_t i; (i = next.fetch_add(1)) < e->parts_.size();) {
+        e->parts_[i].store->ScanStored(e->open_scan_stop_).IgnoreError();
+      }
+    };
+    std::vector<std::thread> more;
+    const size_t threads = std::min<size_t>(e->parts_.size(),
+                                            std::max(1u, std::thread::hardware_concurrency()));
+    for (size_t t = 1; t < threads; ++t) more.emplace_back(scan);
+    scan();
+    for (auto& t : more) t.join();
     std::lock_guard<std::mutex> lock(e->open_scan_mu_);
     e->open_scan_done_ = true;
     e->open_scan_cv_.notify_all();

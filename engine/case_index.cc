@@ -59,12 +59,12 @@ size_t Interner::bytes() const {
 }
 
 void CaseIndex::Set(absl::Span<const v1::CaseState* const> states) {
-  std::unique_lock<std::shared_mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   for (const v1::CaseState* s : states) Replace(cases_.Intern(s->case_id()), *s);
 }
 
 bool CaseIndex::AddScanned(const v1::CaseState& state) {
-  std::unique_lock<std::shared_mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (cases_.Find(state.case_id()) != 0) return false;
   Replace(cases_.Intern(state.case_id()), state);
   return true;
@@ -141,7 +141,7 @@ void CaseIndex::Replace(uint32_t case_num, const v1::CaseState& s) {
 }
 
 CaseIndex::Resolved CaseIndex::Resolve(const CaseFilter& filter) const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
+  absl::ReaderMutexLock lock(&mu_);
   Resolved r;
   r.category = static_cast<int>(filter.category);
   auto find = [&r](const Interner& in, const std::string& value, uint32_t* num) {
@@ -163,10 +163,17 @@ bool CaseIndex::AttrsMatch(uint32_t case_num, const Resolved& f) const {
          (f.assignee == 0 || a.assignee == f.assignee);
 }
 
-void CaseIndex::AppendMembers(Kind kind, uint32_t value, std::vector<uint32_t>* out) const {
-  for (auto it = members_.lower_bound(Key(kind, value, 0));
-       it != members_.end() && *it <= Key(kind, value, UINT32_MAX); ++it) {
-    out->push_back(static_cast<uint32_t>(*it));
+template <typename Fn>
+void CaseIndex::ForEachMember(Kind kind, uint32_t value, Fn fn) const {
+  const uint64_t last = Key(kind, value, UINT32_MAX);
+  for (uint64_t from = Key(kind, value, 0);;) {
+    absl::ReaderMutexLock lock(&mu_);
+    auto it = members_.lower_bound(from);
+    for (int n = 0; it != members_.end() && *it <= last && n < kChunk; ++it, ++n) {
+      fn(static_cast<uint32_t>(*it));
+    }
+    if (it == members_.end() || *it > last) return;
+    from = *it;
   }
 }
 
@@ -177,31 +184,29 @@ std::optional<std::vector<std::string>> CaseIndex::Candidates(const CaseFilter& 
   *truncated = false;
   const Resolved f = Resolve(filter);
   if (f.none) return std::vector<std::string>();
-  std::shared_lock<std::shared_mutex> lock(mu_);
-  // The smallest set the filter names.
   std::optional<std::pair<Kind, uint32_t>> best;
-  for (auto [kind, value] : {std::pair{kAssignee, f.assignee}, std::pair{kGrid, f.grid},
-                             std::pair{kStage, f.stage}}) {
-    if (value != 0 && (!best || Count(kind, value) < Count(best->first, best->second))) {
-      best = std::pair{kind, value};
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    // The smallest set the filter names.
+    for (auto [kind, value] : {std::pair{kAssignee, f.assignee}, std::pair{kGrid, f.grid},
+                               std::pair{kStage, f.stage}}) {
+      if (value != 0 && (!best || Count(kind, value) < Count(best->first, best->second))) {
+        best = std::pair{kind, value};
+      }
     }
+    if (!best) return std::nullopt;
+    // Sorting n members against walking about limit * N / n cases: sort
+    // while n² stays within a small multiple of limit * N.
+    const uint64_t n = Count(best->first, best->second);
+    const uint64_t all = cases_.size();
+    if (n > 4096 && n * n > 16 * (uint64_t{limit} + 1) * all) return std::nullopt;
   }
-  if (!best) return std::nullopt;
-  // Sorting n members against walking about limit * N / n cases: sort
-  // while n² stays within a small multiple of limit * N.
-  const uint64_t n = Count(best->first, best->second);
-  const uint64_t all = cases_.size();
-  if (n > 4096 && n * n > 16 * (uint64_t{limit} + 1) * all) return std::nullopt;
-
-  std::vector<uint32_t> nums;
-  nums.reserve(n);
-  AppendMembers(best->first, best->second, &nums);
+  // Views into the interner stay valid after the lock is let go.
   std::vector<absl::string_view> ids;
-  ids.reserve(nums.size());
-  for (uint32_t num : nums) {
+  ForEachMember(best->first, best->second, [&](uint32_t num) {
     const absl::string_view id = cases_.Get(num);
     if (id > after && AttrsMatch(num, f)) ids.push_back(id);
-  }
+  });
   if (ids.size() > limit) {
     std::nth_element(ids.begin(), ids.begin() + limit, ids.end());
     ids.resize(limit);
@@ -212,48 +217,49 @@ std::optional<std::vector<std::string>> CaseIndex::Candidates(const CaseFilter& 
 }
 
 std::optional<bool> CaseIndex::Matches(absl::string_view case_id, const Resolved& filter) const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
+  absl::ReaderMutexLock lock(&mu_);
   const uint32_t num = cases_.Find(case_id);
   if (num == 0) return std::nullopt;
   return AttrsMatch(num, filter);
 }
 
 std::vector<std::string> CaseIndex::HeldBy(absl::string_view person) const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
-  std::vector<std::string> out;
-  const uint32_t p = persons_.Find(person);
-  if (p == 0) return out;
-  std::vector<uint32_t> nums;
-  AppendMembers(kAssignee, p, &nums);
-  AppendMembers(kTaskAssignee, p, &nums);
-  SortUnique(&nums);
-  out.reserve(nums.size());
-  for (uint32_t num : nums) out.emplace_back(cases_.Get(num));
-  std::sort(out.begin(), out.end());
-  return out;
+  uint32_t p;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    p = persons_.Find(person);
+  }
+  if (p == 0) return {};
+  std::vector<absl::string_view> ids;
+  auto add = [&](uint32_t num) { ids.push_back(cases_.Get(num)); };
+  ForEachMember(kAssignee, p, add);
+  ForEachMember(kTaskAssignee, p, add);
+  SortUnique(&ids);
+  return std::vector<std::string>(ids.begin(), ids.end());
 }
 
 std::vector<std::string> CaseIndex::TaskDueBy(int64_t now_us) const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
-  std::vector<uint32_t> nums;
-  for (auto it = due_.begin(); it != due_.end() && it->first <= now_us; ++it) {
-    nums.push_back(it->second);
+  std::vector<absl::string_view> ids;
+  for (std::pair<int64_t, uint32_t> from{INT64_MIN, 0};;) {
+    absl::ReaderMutexLock lock(&mu_);
+    auto it = due_.lower_bound(from);
+    for (int n = 0; it != due_.end() && it->first <= now_us && n < kChunk; ++it, ++n) {
+      ids.push_back(cases_.Get(it->second));
+    }
+    if (it == due_.end() || it->first > now_us) break;
+    from = *it;
   }
-  SortUnique(&nums);
-  std::vector<std::string> out;
-  out.reserve(nums.size());
-  for (uint32_t num : nums) out.emplace_back(cases_.Get(num));
-  std::sort(out.begin(), out.end());
-  return out;
+  SortUnique(&ids);
+  return std::vector<std::string>(ids.begin(), ids.end());
 }
 
 size_t CaseIndex::cases() const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
+  absl::ReaderMutexLock lock(&mu_);
   return cases_.size();
 }
 
 size_t CaseIndex::bytes() const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
+  absl::ReaderMutexLock lock(&mu_);
   size_t b = cases_.bytes() + stages_.bytes() + grids_.bytes() + persons_.bytes() +
              attrs_.capacity() * sizeof(Attrs) + members_.size() * 10 +
              due_.size() * 20 + tasks_.capacity() * (sizeof(uint32_t) + sizeof(Tasks) + 1);

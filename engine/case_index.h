@@ -22,8 +22,11 @@
 // Interned ids and values are never freed: a partition's cases are never
 // deleted, and their number bounds the memory (about 100 bytes a case).
 //
-// Thread-safety: every method may be called from any thread; writers (the
-// sequencer, the scan) take the lock exclusively and briefly, readers share it.
+// Thread-safety: every method may be called from any thread. Writers (the
+// sequencer, the scan) take the lock exclusively, for one group or one case;
+// readers share it, at most kChunk entries at a time, so that a large
+// listing never holds the sequencer's answers back for long. A waiting
+// writer goes before new readers (absl::Mutex), so queries cannot starve it.
 #ifndef GRIDCASE_ENGINE_CASE_INDEX_H_
 #define GRIDCASE_ENGINE_CASE_INDEX_H_
 
@@ -31,7 +34,6 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
-#include <shared_mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -39,6 +41,7 @@
 #include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
 #include "gridcase/v1/case.pb.h"
 
@@ -153,9 +156,14 @@ class CaseIndex {
   uint32_t Count(Kind kind, uint32_t value) const {
     return value < counts_[kind].size() ? counts_[kind][value] : 0;
   }
-  void AppendMembers(Kind kind, uint32_t value, std::vector<uint32_t>* out) const;
+  // Calls fn(case number) for each member of (kind, value), kChunk at a
+  // time under the shared lock.
+  template <typename Fn>
+  void ForEachMember(Kind kind, uint32_t value, Fn fn) const;
 
-  mutable std::shared_mutex mu_;
+  // Entries visited under one hold of the shared lock.
+  static constexpr int kChunk = 1024;
+  mutable absl::Mutex mu_;
   Interner cases_, stages_, grids_, persons_;
   std::vector<Attrs> attrs_;                        // by case number
   absl::flat_hash_map<uint32_t, Tasks> tasks_;      // cases with open tasks

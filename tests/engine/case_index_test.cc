@@ -10,6 +10,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -223,6 +224,60 @@ TEST(CaseIndexTest, EveryAnswerEqualsABruteForceOverTheLastStates) {
     EXPECT_EQ(index.TaskDueBy(now), expected) << now;
   }
   EXPECT_EQ(index.cases(), model.size());
+}
+
+// The scan at open and the sequencer add the same cases at once while
+// readers query: whatever the interleaving, the sequencer's states win and
+// no reader sees a page out of order or beyond its limit.
+TEST(CaseIndexTest, TheScanTheSequencerAndReadersAtOnce) {
+  constexpr int kCases = 20000;
+  CaseIndex index;
+  auto id = [](int i) { return absl::StrCat("r-", i); };
+  std::atomic<int> writers{2};
+  std::thread sequencer([&] {
+    for (int i = 0; i < kCases; ++i) {
+      v1::CaseState s = Case(id(i), "isolation", absl::StrCat("g", i % 50), "wang");
+      index.Set(s);
+    }
+    --writers;
+  });
+  std::thread scan([&] {
+    for (int i = 0; i < kCases; ++i) {
+      v1::CaseState s = Case(id(i), "screening", absl::StrCat("g", i % 50), "li");
+      AddTask(&s, "call", "zhao", 1000);
+      index.AddScanned(s);
+    }
+    --writers;
+  });
+  std::vector<std::thread> readers;
+  std::atomic<int> pages{0};
+  for (int r = 0; r < 2; ++r) {
+    readers.emplace_back([&] {
+      while (writers.load() > 0) {
+        bool truncated = false;
+        auto ids = index.Candidates({.grid_id = "g7"}, "", 25, &truncated);
+        if (ids) {
+          EXPECT_LE(ids->size(), 25u);
+          EXPECT_TRUE(std::is_sorted(ids->begin(), ids->end()));
+        }
+        index.HeldBy("zhao");
+        index.TaskDueBy(5000);
+        index.Matches(id(7), index.Resolve({.stage = "screening"}));
+        ++pages;
+      }
+    });
+  }
+  sequencer.join();
+  scan.join();
+  for (auto& t : readers) t.join();
+  EXPECT_GT(pages.load(), 0);
+  EXPECT_EQ(index.cases(), static_cast<size_t>(kCases));
+  EXPECT_EQ(ListAll(index, {.stage = "isolation", .grid_id = "g7"}, 100)->size(), 400u);
+  EXPECT_THAT(*ListAll(index, {.stage = "screening", .grid_id = "g7"}, 100), IsEmpty());
+  EXPECT_THAT(index.HeldBy("li"), IsEmpty());
+  EXPECT_THAT(index.HeldBy("zhao"), IsEmpty());
+  EXPECT_THAT(index.TaskDueBy(5000), IsEmpty());
+  EXPECT_EQ(index.HeldBy("wang").size(), static_cast<size_t>(kCases));
 }
 
 // --- behind a partition store ------------------------------------------

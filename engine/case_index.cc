@@ -58,6 +58,27 @@ size_t Interner::bytes() const {
          nums_.capacity() * (sizeof(std::pair<absl::string_view, uint32_t>) + 1);
 }
 
+void CaseIndex::StartFilling() {
+  std::lock_guard<std::mutex> lock(fill_mu_);
+  filling_ = true;
+}
+
+void CaseIndex::EndFilling(bool complete) {
+  {
+    std::lock_guard<std::mutex> lock(fill_mu_);
+    filling_ = false;
+    complete_.store(complete, std::memory_order_release);
+  }
+  fill_cv_.notify_all();
+}
+
+bool CaseIndex::AwaitFilled() const {
+  if (complete()) return true;
+  std::unique_lock<std::mutex> lock(fill_mu_);
+  fill_cv_.wait(lock, [this] { return !filling_; });
+  return complete();
+}
+
 void CaseIndex::Set(absl::Span<const v1::CaseState* const> states) {
   absl::MutexLock lock(&mu_);
   for (const v1::CaseState* s : states) Replace(cases_.Intern(s->case_id()), *s);

@@ -16,8 +16,11 @@
 //   * a background scan at open calls AddScanned() for every stored case,
 //     then MarkComplete(). A case the sequencer has already set is newer than
 //     what the scan read, so AddScanned() leaves it alone.
-// Until it is complete the index answers nothing (complete() is false) and
-// the store walks its `cases` family instead.
+// While the scan runs, queries wait for it (AwaitFilled): walking every
+// stored case would take longer than the scan, and the directory's sweep at
+// start asks who holds what for many people at once. A store whose index
+// is not being filled (no scan started, or the scan failed or was stopped)
+// walks its `cases` family instead.
 //
 // Interned ids and values are never freed: a partition's cases are never
 // deleted, and their number bounds the memory (about 100 bytes a case).
@@ -31,8 +34,10 @@
 #define GRIDCASE_ENGINE_CASE_INDEX_H_
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -98,9 +103,15 @@ class CaseIndex {
   // The scan at open: a case as stored when the scan began. False (and
   // nothing changes) when the case is already indexed.
   bool AddScanned(const v1::CaseState& state);
+  // Before the scan at open starts: queries wait for it from now on.
+  void StartFilling();
   // The scan has added every stored case: queries may use the index.
-  void MarkComplete() { complete_.store(true, std::memory_order_release); }
+  void MarkComplete() { EndFilling(true); }
+  // The scan failed or was stopped: queries walk the stored cases.
+  void MarkAbandoned() { EndFilling(false); }
   bool complete() const { return complete_.load(std::memory_order_acquire); }
+  // Waits while a scan is filling the index; whether it is complete.
+  bool AwaitFilled() const;
 
   // A listing filter with its values looked up once (see Resolve).
   struct Resolved {
@@ -170,7 +181,11 @@ class CaseIndex {
   absl::btree_set<uint64_t> members_;               // Key(kind, value, case)
   absl::btree_set<std::pair<int64_t, uint32_t>> due_;  // (task due, case)
   std::vector<uint32_t> counts_[kKinds];            // by kind, then value
+  void EndFilling(bool complete);
   std::atomic<bool> complete_{false};
+  mutable std::mutex fill_mu_;
+  mutable std::condition_variable fill_cv_;
+  bool filling_ = false;  // guarded by fill_mu_
 };
 
 }  // namespace gridcase

@@ -153,6 +153,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(
   // reading RocksDB and listings walk it (where the failure, if it lasts,
   // surfaces).
   engine->open_scan_done_ = false;
+  for (auto& part : engine->parts_) part.store->StartFillingCaseIndex();
   // Partitions side by side, one per core: parsing every stored case
   // state for the case index is most of it (about 340,000 cases/s a core).
   engine->open_scan_ = std::thread([e = engine.get()] {

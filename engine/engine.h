@@ -231,7 +231,7 @@ class Engine {
   // Blocks until every partition's id filters and case index hold every
   // event id and case stored before the engine opened (a background scan;
   // until then idempotency keys and cases are read from RocksDB, and
-  // listings walk every stored case). For tests; returns once stopped.
+  // listings wait for it). For tests; returns once stopped.
   void WaitForScanAtOpen();
 
   uint32_t partition_count() const { return static_cast<uint32_t>(parts_.size()); }

@@ -141,6 +141,17 @@ void PartitionStore::KeepIdFilters() {
 }
 
 absl::Status PartitionStore::ScanStored(const std::atomic<bool>& stop) {
+  absl::Status st = ScanStoredRows(stop);
+  if (st.ok()) {
+    if (event_ids_) id_filters_complete_.store(true, std::memory_order_release);
+    if (case_index_) case_index_->MarkComplete();
+  } else if (case_index_) {
+    case_index_->MarkAbandoned();
+  }
+  return st;
+}
+
+absl::Status PartitionStore::ScanStoredRows(const std::atomic<bool>& stop) {
   auto stopped = [&stop] {
     return stop.load(std::memory_order_relaxed) ? absl::CancelledError("scan at open stopped")
                                                 : absl::OkStatus();
@@ -165,8 +176,6 @@ absl::Status PartitionStore::ScanStored(const std::atomic<bool>& stop) {
     }
     if (auto st = FromRocks(it->status(), "scanning cases"); !st.ok()) return st;
   }
-  if (event_ids_) id_filters_complete_.store(true, std::memory_order_release);
-  if (case_index_) case_index_->MarkComplete();
   return absl::OkStatus();
 }
 
@@ -482,7 +491,7 @@ absl::Status PartitionStore::ForEachCase(
 absl::Status PartitionStore::CasesHeldBy(const std::string& person,
                                          std::vector<std::string>* out) const {
   std::vector<std::string> held;
-  if (case_index_ && case_index_->complete()) {
+  if (CaseIndexReady()) {
     held = case_index_->HeldBy(person);
   } else {
     auto st = ForEachCase("", [&](absl::string_view case_id, const rocksdb::Slice& value, bool*) {
@@ -500,7 +509,7 @@ absl::Status PartitionStore::CasesHeldBy(const std::string& person,
 }
 
 absl::Status PartitionStore::OverdueCases(int64_t now_us, std::vector<std::string>* out) const {
-  if (case_index_ && case_index_->complete()) {
+  if (CaseIndexReady()) {
     *out = case_index_->TaskDueBy(now_us);
   } else {
     auto st = ForEachCase("", [&](absl::string_view case_id, const rocksdb::Slice& value, bool*) {
@@ -531,7 +540,7 @@ absl::Status PartitionStore::ListCases(const CaseFilter& filter,
                                        std::vector<v1::CaseState>* out,
                                        bool* more) const {
   *more = false;
-  const bool indexed = case_index_ && case_index_->complete();
+  const bool indexed = CaseIndexReady();
   // A case the index names is read and checked again: the index may trail
   // the stored state by the write being answered.
   auto keep = [&](v1::CaseState&& state) {

@@ -102,10 +102,16 @@ class PartitionStore {
   // new event id, and on a city's day most open a new case.
   void KeepIdFilters();
   // Keeps the case index (case_index.h) in memory: listings, holders and
-  // overdue tasks are answered from it once ScanStored() has filled it;
-  // until then (and without it) they walk every stored case. The
-  // sequencer calls IndexCases() for the cases each group changed.
+  // overdue tasks are answered from it once ScanStored() has filled it,
+  // and wait for a scan that is filling it. Without one (or after a
+  // failed scan) they walk every stored case. The sequencer calls
+  // IndexCases() for the cases each group changed.
   void KeepCaseIndex() { case_index_ = std::make_unique<CaseIndex>(); }
+  // Before a scan at open is started: the index's queries wait for it
+  // rather than walk every case (case_index.h).
+  void StartFillingCaseIndex() {
+    if (case_index_) case_index_->StartFilling();
+  }
   // Adds every idempotency key and every case already stored to the
   // filters and the case index kept. The filters answer "not recorded",
   // and the index answers at all, only once this has finished. Stops early
@@ -238,6 +244,9 @@ class PartitionStore {
  private:
   PartitionStore(std::string dir, PartitionId id) : dir_(std::move(dir)), id_(id) {}
   absl::Status CheckOrWriteMeta(OpenMode mode);
+  absl::Status ScanStoredRows(const std::atomic<bool>& stop);
+  // Whether the case index can answer, after any scan filling it.
+  bool CaseIndexReady() const { return case_index_ && case_index_->AwaitFilled(); }
   // Calls `fn` with every stored case after `after_case_id` (all: ""), in
   // case_id order, until it sets `*stop` or fails.
   absl::Status ForEachCase(

@@ -155,6 +155,28 @@ TEST(CaseIndexTest, ADenseSetOrACategoryAloneIsLeftToAWalkThatMatchesAsks) {
   EXPECT_TRUE(index.Resolve({.grid_id = "nobody's grid"}).none);
 }
 
+TEST(CaseIndexTest, QueriesWaitForTheScanThatFillsIt) {
+  CaseIndex index;
+  EXPECT_FALSE(index.AwaitFilled());  // nobody filling it: walk instead
+  index.StartFilling();
+  std::atomic<int> answered{0};
+  std::thread query([&] {
+    EXPECT_TRUE(index.AwaitFilled());
+    EXPECT_THAT(index.HeldBy("wang"), ElementsAre("r-1"));
+    ++answered;
+  });
+  index.AddScanned(Case("r-1", "isolation", "g1", "wang"));
+  index.MarkComplete();
+  query.join();
+  EXPECT_EQ(answered.load(), 1);
+
+  CaseIndex stopped;
+  stopped.StartFilling();
+  std::thread waiter([&] { EXPECT_FALSE(stopped.AwaitFilled()); });
+  stopped.MarkAbandoned();  // a failed or stopped scan: queries walk
+  waiter.join();
+}
+
 // Random case states set again and again, checked against a model that
 // keeps the last state of each case and answers by brute force.
 TEST(CaseIndexTest, EveryAnswerEqualsABruteForceOverTheLastStates) {
@@ -348,7 +370,7 @@ class CaseIndexStoreTest : public ::testing::Test {
   TempDir dir_;
 };
 
-TEST_F(CaseIndexStoreTest, AnswersAreTheSameBeforeAndAfterTheScanAtOpen) {
+TEST_F(CaseIndexStoreTest, AnswersAreTheSameWithAndWithoutTheIndex) {
   {
     auto store = OpenStore();
     Store(store.get(), SomeCases());
@@ -356,13 +378,18 @@ TEST_F(CaseIndexStoreTest, AnswersAreTheSameBeforeAndAfterTheScanAtOpen) {
   auto store = OpenStore();
   const Answers walked = Ask(*store);  // no index kept: every case walked
   store->KeepCaseIndex();
-  const Answers before_scan = Ask(*store);  // kept, not yet filled
+  const Answers before_scan = Ask(*store);  // kept, no scan: walked
+  store->StartFillingCaseIndex();
+  Answers waited;
+  std::thread query([&] { waited = Ask(*store); });  // waits for the scan
   std::atomic<bool> stop{false};
   ASSERT_TRUE(store->ScanStored(stop).ok());
+  query.join();
   ASSERT_TRUE(store->case_index()->complete());
   EXPECT_EQ(store->case_index()->cases(), SomeCases().size());
   const Answers indexed = Ask(*store);
   EXPECT_TRUE(walked == before_scan);
+  EXPECT_TRUE(walked == waited);
   EXPECT_TRUE(walked == indexed);
   // And they are the right answers, not merely the same ones.
   EXPECT_EQ(indexed.listings[0].size(), 300u);

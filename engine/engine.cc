@@ -443,13 +443,18 @@ absl::StatusOr<v1::ListCasesResponse> Engine::ListCases(
       st = OverdueOf(*p.store, filter, grids, !request.area().empty(), after, limit, &part,
                      &part_more);
     } else if (!request.area().empty()) {
+      // Each grid yields its own first `limit`: sharing one vector would
+      // let the first grids fill the page and pass over a later grid's
+      // cases that sort before theirs.
       for (const std::string& grid : grids) {
         CaseFilter in_grid = filter;
         in_grid.grid_id = grid;
+        std::vector<v1::CaseState> of_grid;
         bool grid_more = false;
-        st = p.store->ListCases(in_grid, after, limit, &part, &grid_more);
+        st = p.store->ListCases(in_grid, after, limit, &of_grid, &grid_more);
         if (!st.ok()) break;
         part_more = part_more || grid_more;
+        std::move(of_grid.begin(), of_grid.end(), std::back_inserter(part));
       }
     } else {
       st = p.store->ListCases(filter, after, limit, &part, &part_more);

@@ -381,6 +381,21 @@ std::vector<std::string> ListIds(Engine& engine, v1::ListCasesRequest req) {
   return ids;
 }
 
+TEST_F(DirectoryTest, AnAreaListsTheCasesOfAllItsGridsInCaseIdOrderPageByPage) {
+  ASSERT_TRUE(Import(ExampleDirectory(), "base").ok());
+  // Grid 03 comes first under the community, but its cases sort last: a
+  // page must not fill up with them and pass over grid 04's.
+  OpenCases(*engine_, "z3-", 10, "worker-li", "jiangan-07-03", clock_.NowMicros());
+  OpenCases(*engine_, "a4-", 10, "worker-zhou", "jiangan-07-04", clock_.NowMicros());
+  std::vector<std::string> expected;
+  for (const char* prefix : {"a4-", "z3-"}) {
+    for (int i = 0; i < 10; ++i) expected.push_back(prefix + std::to_string(i));
+  }
+  v1::ListCasesRequest req;
+  req.set_area("jiangan-07-c2");
+  EXPECT_EQ(ListIds(*engine_, req), expected);
+}
+
 TEST_F(DirectoryTest, ListsByAreaAndOverdueWorkloadAndStaffing) {
   ASSERT_TRUE(Import(ExampleDirectory(), "base").ok());
   OpenCases(*engine_, "g3-", 4, "worker-li", "jiangan-07-03", clock_.NowMicros());

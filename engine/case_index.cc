@@ -20,6 +20,10 @@ int64_t MicrosOf(const google::protobuf::Timestamp& t) {
   std::abort();
 }
 
+size_t VectorBytes(const std::vector<uint32_t>& a, const std::vector<int64_t>& b) {
+  return a.capacity() * sizeof(uint32_t) + b.capacity() * sizeof(int64_t);
+}
+
 template <typename T>
 void SortUnique(std::vector<T>* v) {
   std::sort(v->begin(), v->end());
@@ -40,7 +44,9 @@ uint32_t Interner::Intern(absl::string_view s) {
   // Values are at most 30 bits wide in an index key (case_index.h).
   if (by_num_.size() >= (size_t{1} << 30)) Broken("more than 2^30 distinct strings", s);
   if (block_used_ + s.size() > kBlockBytes || blocks_.empty()) {
-    blocks_.push_back(std::make_unique<char[]>(std::max(kBlockBytes, s.size())));
+    const size_t size = std::max(kBlockBytes, s.size());
+    blocks_.push_back(std::make_unique<char[]>(size));
+    block_bytes_ += size;
     block_used_ = 0;
   }
   char* at = blocks_.back().get() + block_used_;
@@ -54,7 +60,7 @@ uint32_t Interner::Intern(absl::string_view s) {
 }
 
 size_t Interner::bytes() const {
-  return blocks_.size() * kBlockBytes + by_num_.capacity() * sizeof(absl::string_view) +
+  return block_bytes_ + by_num_.capacity() * sizeof(absl::string_view) +
          nums_.capacity() * (sizeof(std::pair<absl::string_view, uint32_t>) + 1);
 }
 
@@ -63,13 +69,24 @@ void CaseIndex::StartFilling() {
   filling_ = true;
 }
 
-void CaseIndex::EndFilling(bool complete) {
+void CaseIndex::EndFilling(bool complete, std::string why) {
   {
     std::lock_guard<std::mutex> lock(fill_mu_);
     filling_ = false;
+    problem_ = std::move(why);
     complete_.store(complete, std::memory_order_release);
   }
   fill_cv_.notify_all();
+}
+
+bool CaseIndex::filling() const {
+  std::lock_guard<std::mutex> lock(fill_mu_);
+  return filling_;
+}
+
+std::string CaseIndex::problem() const {
+  std::lock_guard<std::mutex> lock(fill_mu_);
+  return problem_;
 }
 
 bool CaseIndex::AwaitFilled() const {
@@ -152,9 +169,13 @@ void CaseIndex::Replace(uint32_t case_num, const v1::CaseState& s) {
       due_.insert({due, case_num});
     }
   }
+  if (it != tasks_.end()) task_bytes_ -= VectorBytes(old.assignees, old.due_us);
   if (t.assignees.empty() && t.due_us.empty()) {
     if (it != tasks_.end()) tasks_.erase(it);
-  } else if (it != tasks_.end()) {
+    return;
+  }
+  task_bytes_ += VectorBytes(t.assignees, t.due_us);
+  if (it != tasks_.end()) {
     it->second = std::move(t);
   } else {
     tasks_.emplace(case_num, std::move(t));
@@ -281,12 +302,10 @@ size_t CaseIndex::cases() const {
 
 size_t CaseIndex::bytes() const {
   absl::ReaderMutexLock lock(&mu_);
+  // B-tree nodes hold their keys with about a quarter to spare.
   size_t b = cases_.bytes() + stages_.bytes() + grids_.bytes() + persons_.bytes() +
-             attrs_.capacity() * sizeof(Attrs) + members_.size() * 10 +
-             due_.size() * 20 + tasks_.capacity() * (sizeof(uint32_t) + sizeof(Tasks) + 1);
-  for (const auto& [num, t] : tasks_) {
-    b += t.assignees.capacity() * sizeof(uint32_t) + t.due_us.capacity() * sizeof(int64_t);
-  }
+             attrs_.capacity() * sizeof(Attrs) + members_.size() * 10 + due_.size() * 20 +
+             tasks_.capacity() * (sizeof(uint32_t) + sizeof(Tasks) + 1) + task_bytes_;
   for (const auto& c : counts_) b += c.capacity() * sizeof(uint32_t);
   return b;
 }

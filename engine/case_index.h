@@ -23,7 +23,7 @@
 // walks its `cases` family instead.
 //
 // Interned ids and values are never freed: a partition's cases are never
-// deleted, and their number bounds the memory (about 100 bytes a case).
+// deleted, and their number bounds the memory (about 110–125 bytes a case).
 //
 // Thread-safety: every method may be called from any thread. Writers (the
 // sequencer, the scan) take the lock exclusively, for one group or one case;
@@ -87,6 +87,7 @@ class Interner {
   static constexpr size_t kBlockBytes = 64 << 10;
   std::vector<std::unique_ptr<char[]>> blocks_;
   size_t block_used_ = kBlockBytes;  // of blocks_.back()
+  size_t block_bytes_ = 0;           // all blocks
   std::vector<absl::string_view> by_num_;
   absl::flat_hash_map<absl::string_view, uint32_t> nums_;
 };
@@ -106,10 +107,13 @@ class CaseIndex {
   // Before the scan at open starts: queries wait for it from now on.
   void StartFilling();
   // The scan has added every stored case: queries may use the index.
-  void MarkComplete() { EndFilling(true); }
-  // The scan failed or was stopped: queries walk the stored cases.
-  void MarkAbandoned() { EndFilling(false); }
+  void MarkComplete() { EndFilling(true, ""); }
+  // The scan failed or was stopped (`why`): queries walk the stored cases.
+  void MarkAbandoned(std::string why) { EndFilling(false, std::move(why)); }
   bool complete() const { return complete_.load(std::memory_order_acquire); }
+  // Whether a scan is filling it now; why the last one gave up ("": it did not).
+  bool filling() const;
+  std::string problem() const;
   // Waits while a scan is filling the index; whether it is complete.
   bool AwaitFilled() const;
 
@@ -141,7 +145,7 @@ class CaseIndex {
 
   // Cases indexed.
   size_t cases() const;
-  // Memory held, roughly.
+  // Memory held, roughly (constant time: stats may ask at any moment).
   size_t bytes() const;
 
  private:
@@ -178,14 +182,16 @@ class CaseIndex {
   Interner cases_, stages_, grids_, persons_;
   std::vector<Attrs> attrs_;                        // by case number
   absl::flat_hash_map<uint32_t, Tasks> tasks_;      // cases with open tasks
+  size_t task_bytes_ = 0;                           // held by tasks_' vectors
   absl::btree_set<uint64_t> members_;               // Key(kind, value, case)
   absl::btree_set<std::pair<int64_t, uint32_t>> due_;  // (task due, case)
   std::vector<uint32_t> counts_[kKinds];            // by kind, then value
-  void EndFilling(bool complete);
+  void EndFilling(bool complete, std::string why);
   std::atomic<bool> complete_{false};
   mutable std::mutex fill_mu_;
   mutable std::condition_variable fill_cv_;
   bool filling_ = false;  // guarded by fill_mu_
+  std::string problem_;   // guarded by fill_mu_
 };
 
 }  // namespace gridcase

@@ -146,7 +146,7 @@ absl::Status PartitionStore::ScanStored(const std::atomic<bool>& stop) {
     if (event_ids_) id_filters_complete_.store(true, std::memory_order_release);
     if (case_index_) case_index_->MarkComplete();
   } else if (case_index_) {
-    case_index_->MarkAbandoned();
+    case_index_->MarkAbandoned(std::string(st.message()));
   }
   return st;
 }
@@ -509,8 +509,10 @@ absl::Status PartitionStore::CasesHeldBy(const std::string& person,
 }
 
 absl::Status PartitionStore::OverdueCases(int64_t now_us, std::vector<std::string>* out) const {
+  out->clear();
   if (CaseIndexReady()) {
-    *out = case_index_->TaskDueBy(now_us);
+    std::vector<std::string> due = case_index_->TaskDueBy(now_us);
+    std::move(due.begin(), due.end(), std::back_inserter(*out));
   } else {
     auto st = ForEachCase("", [&](absl::string_view case_id, const rocksdb::Slice& value, bool*) {
       v1::CaseState s;
@@ -540,22 +542,25 @@ absl::Status PartitionStore::ListCases(const CaseFilter& filter,
                                        std::vector<v1::CaseState>* out,
                                        bool* more) const {
   *more = false;
-  const bool indexed = CaseIndexReady();
-  // A case the index names is read and checked again: the index may trail
-  // the stored state by the write being answered.
+  const size_t before = out->size();
+  auto kept = [&] { return out->size() - before; };
   auto keep = [&](v1::CaseState&& state) {
     if (state.case_id()[0] == kReservedCasePrefix) return;  // the engine's own
     if (filter.Matches(state)) out->push_back(std::move(state));
   };
+  const bool indexed = CaseIndexReady();
+  std::string after(after_case_id);
   if (indexed) {
-    bool truncated = false;
-    auto candidates = case_index_->Candidates(filter, after_case_id, limit, &truncated);
-    if (candidates) {
+    // A case the index names is read and checked again: the index may
+    // trail the stored state by the write being answered. A candidate that
+    // no longer matches leaves the page short, so ask again after the last
+    // one: the engine merges partitions' pages on the promise that one
+    // with more to give gave `limit`.
+    for (;;) {
+      bool truncated = false;
+      auto candidates = case_index_->Candidates(filter, after, limit - kept(), &truncated);
+      if (!candidates) break;  // walk, below
       for (const std::string& case_id : *candidates) {
-        if (out->size() == limit) {
-          *more = true;
-          return absl::OkStatus();
-        }
         auto read = ReadCase(case_id);
         if (!read.ok()) return read.status();
         if (!read->has_value()) {
@@ -564,8 +569,12 @@ absl::Status PartitionStore::ListCases(const CaseFilter& filter,
         }
         keep(std::move(**read));
       }
-      *more = truncated;
-      return absl::OkStatus();
+      if (!truncated) return absl::OkStatus();
+      if (kept() == limit) {
+        *more = true;
+        return absl::OkStatus();
+      }
+      after = candidates->back();
     }
   }
   // Every case in case_id order; the index, when it can, spares parsing
@@ -576,14 +585,14 @@ absl::Status PartitionStore::ListCases(const CaseFilter& filter,
   const bool unfiltered = filter.stage.empty() && filter.grid_id.empty() &&
                           filter.assignee.empty() &&
                           filter.category == v1::CATEGORY_UNSPECIFIED;
-  return ForEachCase(after_case_id, [&](absl::string_view case_id, const rocksdb::Slice& value,
-                                        bool* stop) {
+  return ForEachCase(after, [&](absl::string_view case_id, const rocksdb::Slice& value,
+                                bool* stop) {
     if (indexed && !unfiltered) {
       if (std::optional<bool> m = case_index_->Matches(case_id, resolved); m && !*m) {
         return absl::OkStatus();
       }
     }
-    if (out->size() == limit) {
+    if (kept() == limit) {
       *more = true;
       *stop = true;
       return absl::OkStatus();

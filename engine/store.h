@@ -197,13 +197,14 @@ class PartitionStore {
   // whose open tasks, is `person`, each once.
   absl::Status CasesHeldBy(const std::string& person, std::vector<std::string>* out) const;
 
-  // Cases with an open task or a pending deadline past due at `now_us`,
-  // sorted by id.
+  // Sets `*out` to the cases with an open task or a pending deadline past
+  // due at `now_us`, sorted by id.
   absl::Status OverdueCases(int64_t now_us, std::vector<std::string>* out) const;
 
-  // Cases matching `filter` with case_id > after_case_id, at most `limit`, in
-  // case_id order, leaving out the engine's own cases. `*more` tells
-  // whether further matches may exist.
+  // Appends the cases matching `filter` with case_id > after_case_id, at
+  // most `limit`, in case_id order, leaving out the engine's own cases.
+  // `*more` tells whether further matches may exist; when it is set,
+  // exactly `limit` were appended.
   absl::Status ListCases(const CaseFilter& filter,
                          absl::string_view after_case_id, size_t limit,
                          std::vector<v1::CaseState>* out, bool* more) const;

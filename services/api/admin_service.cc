@@ -167,6 +167,8 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetServerStats(grpc::CallbackServerC
       p->set_case_index_ready(index->complete());
       p->set_indexed_cases(index->cases());
       p->set_case_index_bytes(index->bytes());
+      p->set_case_index_filling(index->filling());
+      p->set_case_index_problem(index->problem());
     }
     for (auto [out, in] : {std::pair{p->mutable_queued(), &stats[i].queued},
                            std::pair{p->mutable_write(), &stats[i].write},

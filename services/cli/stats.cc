@@ -121,12 +121,18 @@ int RunStats(const GlobalOptions& options, double interval_seconds) {
   for (const PartitionStats& p : stats.partitions()) {
     indexed += p.indexed_cases();
     index_bytes += p.case_index_bytes();
-    filling += p.case_index_ready() ? 0 : 1;
+    filling += p.case_index_filling() ? 1 : 0;
   }
   std::cout << absl::StrFormat("case index: %d cases, %.1f MiB", indexed,
                                static_cast<double>(index_bytes) / (1 << 20));
   if (filling > 0) std::cout << absl::StrFormat(" (%d partitions still filling it)", filling);
   std::cout << "\n";
+  for (const PartitionStats& p : stats.partitions()) {
+    if (p.case_index_problem().empty()) continue;
+    std::cout << absl::StrFormat(
+        "partition %d: no case index (%s); listings walk every stored case\n", p.partition(),
+        p.case_index_problem());
+  }
   const double cpu_s = static_cast<double>(stats.cpu_micros()) / 1e6;
   std::cout << absl::StrFormat("server CPU: %.2f s", cpu_s);
   if (interval_seconds > 0) {

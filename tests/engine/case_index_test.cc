@@ -173,8 +173,10 @@ TEST(CaseIndexTest, QueriesWaitForTheScanThatFillsIt) {
   CaseIndex stopped;
   stopped.StartFilling();
   std::thread waiter([&] { EXPECT_FALSE(stopped.AwaitFilled()); });
-  stopped.MarkAbandoned();  // a failed or stopped scan: queries walk
+  stopped.MarkAbandoned("storage: scanning cases: IO error");  // queries walk
   waiter.join();
+  EXPECT_FALSE(stopped.filling());
+  EXPECT_EQ(stopped.problem(), "storage: scanning cases: IO error");
 }
 
 // Random case states set again and again, checked against a model that
@@ -355,7 +357,7 @@ class CaseIndexStoreTest : public ::testing::Test {
 
   static std::vector<v1::CaseState> SomeCases() {
     std::vector<v1::CaseState> out;
-    for (int i = 0; i < 300; ++i) {
+    for (int i = 0; i < 6000; ++i) {
       v1::CaseState s = Case(absl::StrCat("r-", i), i % 7 == 0 ? "isolation" : "closed",
                              absl::StrCat("g", i % 11), i % 13 == 0 ? "wang" : "",
                              i % 2 ? v1::CATEGORY_FEVER : v1::CATEGORY_CLOSE_CONTACT);
@@ -378,7 +380,6 @@ TEST_F(CaseIndexStoreTest, AnswersAreTheSameWithAndWithoutTheIndex) {
   auto store = OpenStore();
   const Answers walked = Ask(*store);  // no index kept: every case walked
   store->KeepCaseIndex();
-  const Answers before_scan = Ask(*store);  // kept, no scan: walked
   store->StartFillingCaseIndex();
   Answers waited;
   std::thread query([&] { waited = Ask(*store); });  // waits for the scan
@@ -388,17 +389,42 @@ TEST_F(CaseIndexStoreTest, AnswersAreTheSameWithAndWithoutTheIndex) {
   ASSERT_TRUE(store->case_index()->complete());
   EXPECT_EQ(store->case_index()->cases(), SomeCases().size());
   const Answers indexed = Ask(*store);
-  EXPECT_TRUE(walked == before_scan);
   EXPECT_TRUE(walked == waited);
   EXPECT_TRUE(walked == indexed);
-  // And they are the right answers, not merely the same ones.
-  EXPECT_EQ(indexed.listings[0].size(), 300u);
-  EXPECT_EQ(indexed.listings[1].size(), 43u);  // i % 7 == 0 below 300
-  EXPECT_EQ(indexed.listings[4].size(), 27u);  // i % 11 == 3 below 300
-  EXPECT_EQ(indexed.listings[6].size(), 24u);  // i % 13 == 0 below 300
+  // And they are the right answers, not merely the same ones. ("closed"
+  // is so large a share that the listing walks the cases asking the
+  // index; the others are sorted from the index's sets.)
+  EXPECT_EQ(indexed.listings[0].size(), 6000u);
+  EXPECT_EQ(indexed.listings[1].size(), 858u);   // i % 7 == 0 below 6,000
+  EXPECT_EQ(indexed.listings[2].size(), 5142u);  // the rest
+  EXPECT_EQ(indexed.listings[4].size(), 546u);   // i % 11 == 3
+  EXPECT_EQ(indexed.listings[6].size(), 462u);   // i % 13 == 0
   EXPECT_TRUE(indexed.listings[7].empty());
-  EXPECT_EQ(indexed.held.size(), 18u);         // i % 17 == 0 below 300
+  EXPECT_EQ(indexed.held.size(), 353u);          // i % 17 == 0
   EXPECT_THAT(indexed.overdue, ElementsAre("r-0", "r-17"));  // due 1,000 and 18,000 <= 20,000
+}
+
+TEST_F(CaseIndexStoreTest, APageStaysFullWhenTheIndexTrailsTheStoredState) {
+  auto store = OpenStore();
+  store->KeepCaseIndex();
+  std::vector<v1::CaseState> cases;
+  for (int i = 0; i < 10; ++i) cases.push_back(Case(absl::StrCat("c", i), "isolation", "g1"));
+  Store(store.get(), cases);
+  store->StartFillingCaseIndex();
+  std::atomic<bool> stop{false};
+  ASSERT_TRUE(store->ScanStored(stop).ok());
+  // c1 and c2 leave isolation in `cases`; the index has not been told yet
+  // (as between a group's synced write and its answer).
+  Store(store.get(), {Case("c1", "closed", "g1"), Case("c2", "closed", "g1")});
+  std::vector<v1::CaseState> page;
+  bool more = false;
+  ASSERT_TRUE(store->ListCases({.stage = "isolation"}, "", 3, &page, &more).ok());
+  std::vector<std::string> ids;
+  for (const auto& c : page) ids.push_back(c.case_id());
+  // A short page with `more` would let the engine's merge of partitions
+  // pass over c3 and c4.
+  EXPECT_THAT(ids, ElementsAre("c0", "c3", "c4"));
+  EXPECT_TRUE(more);
 }
 
 TEST_F(CaseIndexStoreTest, AFormatOnePartitionIsUpgradedAndItsIndexRowsDropped) {

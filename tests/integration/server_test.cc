@@ -428,6 +428,8 @@ TEST_F(ServerTest, ServerStatsCountWhatWasWrittenAndTheCpuUsed) {
   uint64_t indexed = 0;
   for (const auto& p : after.partitions()) {
     EXPECT_TRUE(p.case_index_ready()) << p.partition();
+    EXPECT_FALSE(p.case_index_filling()) << p.partition();
+    EXPECT_EQ(p.case_index_problem(), "") << p.partition();
     EXPECT_GT(p.case_index_bytes(), 0u);
     indexed += p.indexed_cases();
   }

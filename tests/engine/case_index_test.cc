@@ -71,6 +71,27 @@ std::optional<std::vector<std::string>> ListAll(const CaseIndex& index, const Ca
   }
 }
 
+TEST(InternerTest, NumbersStringsOnceAndKeepsThemWhereTheyWere) {
+  Interner in;
+  EXPECT_EQ(in.Find("g1"), 0u);  // 0: never interned
+  const uint32_t g1 = in.Intern("g1");
+  EXPECT_EQ(g1, 1u);
+  EXPECT_EQ(in.Intern("g1"), g1);
+  const uint32_t empty = in.Intern("");
+  EXPECT_NE(empty, 0u);  // "" is a value like any other
+  const absl::string_view first = in.Get(g1);
+  // Longer than a block, then enough to fill several more.
+  const std::string huge(100000, 'h');
+  const uint32_t h = in.Intern(huge);
+  for (int i = 0; i < 20000; ++i) in.Intern(absl::StrCat("grid-", i));
+  EXPECT_EQ(in.Get(h), huge);
+  EXPECT_EQ(in.Find(huge), h);
+  EXPECT_EQ(in.Get(g1).data(), first.data());  // never moved
+  EXPECT_EQ(in.Get(in.Find("grid-19999")), "grid-19999");
+  EXPECT_EQ(in.size(), 20003u);
+  EXPECT_GE(in.bytes(), huge.size() + 20000 * 9);
+}
+
 TEST(CaseIndexTest, AGridListsItsCasesInCaseIdOrderPageByPage) {
   CaseIndex index;
   for (const char* id : {"c10", "c2", "b", "c1", "a-very-long-case-id-beyond-sso"}) {
@@ -402,6 +423,20 @@ TEST_F(CaseIndexStoreTest, AnswersAreTheSameWithAndWithoutTheIndex) {
   EXPECT_TRUE(indexed.listings[7].empty());
   EXPECT_EQ(indexed.held.size(), 353u);          // i % 17 == 0
   EXPECT_THAT(indexed.overdue, ElementsAre("r-0", "r-17"));  // due 1,000 and 18,000 <= 20,000
+}
+
+TEST_F(CaseIndexStoreTest, AScanThatStopsLeavesQueriesWalkingAndSaysWhy) {
+  auto store = OpenStore();
+  Store(store.get(), SomeCases());
+  const Answers walked = Ask(*store);
+  store->KeepCaseIndex();
+  store->StartFillingCaseIndex();
+  std::atomic<bool> stop{true};  // the server is shutting down
+  EXPECT_EQ(store->ScanStored(stop).code(), absl::StatusCode::kCancelled);
+  EXPECT_FALSE(store->case_index()->complete());
+  EXPECT_FALSE(store->case_index()->filling());
+  EXPECT_EQ(store->case_index()->problem(), "scan at open stopped");
+  EXPECT_TRUE(Ask(*store) == walked);  // nobody waits for it, nothing is lost
 }
 
 TEST_F(CaseIndexStoreTest, APageStaysFullWhenTheIndexTrailsTheStoredState) {

@@ -6,12 +6,12 @@
 #include <cstring>
 #include <mutex>
 
+#include "google/protobuf/util/time_util.h"
+
 namespace gridcase {
 namespace {
 
-int64_t MicrosOf(const google::protobuf::Timestamp& t) {
-  return t.seconds() * 1000000 + t.nanos() / 1000;
-}
+using google::protobuf::util::TimeUtil;
 
 // A broken invariant of the index: queries would answer wrongly from here on.
 [[noreturn]] void Broken(const char* what, absl::string_view case_id) {
@@ -28,6 +28,18 @@ template <typename T>
 void SortUnique(std::vector<T>* v) {
   std::sort(v->begin(), v->end());
   v->erase(std::unique(v->begin(), v->end()), v->end());
+}
+
+// Calls gone(x) for each x of `before` missing from `now`, then came(x)
+// for each x of `now` missing from `before` (both sorted).
+template <typename T, typename Gone, typename Came>
+void Diff(const std::vector<T>& before, const std::vector<T>& now, Gone gone, Came came) {
+  for (const T& x : before) {
+    if (!std::binary_search(now.begin(), now.end(), x)) gone(x);
+  }
+  for (const T& x : now) {
+    if (!std::binary_search(before.begin(), before.end(), x)) came(x);
+  }
 }
 
 }  // namespace
@@ -139,7 +151,7 @@ void CaseIndex::Replace(uint32_t case_num, const v1::CaseState& s) {
 
   Tasks t;
   for (const auto& task : s.open_tasks()) {
-    if (task.has_due_at()) t.due_us.push_back(MicrosOf(task.due_at()));
+    if (task.has_due_at()) t.due_us.push_back(TimeUtil::TimestampToMicroseconds(task.due_at()));
     if (!task.assignee().empty()) t.assignees.push_back(persons_.Intern(task.assignee()));
   }
   SortUnique(&t.assignees);
@@ -147,28 +159,17 @@ void CaseIndex::Replace(uint32_t case_num, const v1::CaseState& s) {
   auto it = tasks_.find(case_num);
   static const Tasks kNone;
   const Tasks& old = it == tasks_.end() ? kNone : it->second;
-  for (uint32_t p : old.assignees) {
-    if (!std::binary_search(t.assignees.begin(), t.assignees.end(), p)) {
-      Move(kTaskAssignee, p, 0, case_num);
-    }
-  }
-  for (uint32_t p : t.assignees) {
-    if (!std::binary_search(old.assignees.begin(), old.assignees.end(), p)) {
-      Move(kTaskAssignee, 0, p, case_num);
-    }
-  }
-  for (int64_t due : old.due_us) {
-    if (!std::binary_search(t.due_us.begin(), t.due_us.end(), due)) {
-      if (due_.erase({due, case_num}) != 1) {
-        Broken("a task due time is missing", cases_.Get(case_num));
-      }
-    }
-  }
-  for (int64_t due : t.due_us) {
-    if (!std::binary_search(old.due_us.begin(), old.due_us.end(), due)) {
-      due_.insert({due, case_num});
-    }
-  }
+  Diff(
+      old.assignees, t.assignees, [&](uint32_t p) { Move(kTaskAssignee, p, 0, case_num); },
+      [&](uint32_t p) { Move(kTaskAssignee, 0, p, case_num); });
+  Diff(
+      old.due_us, t.due_us,
+      [&](int64_t due) {
+        if (due_.erase({due, case_num}) != 1) {
+          Broken("a task due time is missing", cases_.Get(case_num));
+        }
+      },
+      [&](int64_t due) { due_.insert({due, case_num}); });
   if (it != tasks_.end()) task_bytes_ -= VectorBytes(old.assignees, old.due_us);
   if (t.assignees.empty() && t.due_us.empty()) {
     if (it != tasks_.end()) tasks_.erase(it);

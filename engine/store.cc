@@ -488,46 +488,38 @@ absl::Status PartitionStore::ForEachCase(
   return FromRocks(it->status(), "scanning cases");
 }
 
+absl::StatusOr<const CaseIndex*> PartitionStore::CaseIndexForQuery(
+    std::unique_ptr<CaseIndex>* built) const {
+  if (CaseIndexReady()) return case_index_.get();
+  // None kept, or its scan gave up: one of every stored case, for this
+  // query alone, so that the answers follow the same rules.
+  *built = std::make_unique<CaseIndex>();
+  auto st = ForEachCase("", [&](absl::string_view, const rocksdb::Slice& value, bool*) {
+    v1::CaseState state;
+    if (auto st = ParseStored(value, &state, "case state"); !st.ok()) return st;
+    (*built)->AddScanned(state);
+    return absl::OkStatus();
+  });
+  if (!st.ok()) return st;
+  (*built)->MarkComplete();
+  return built->get();
+}
+
 absl::Status PartitionStore::CasesHeldBy(const std::string& person,
                                          std::vector<std::string>* out) const {
-  std::vector<std::string> held;
-  if (CaseIndexReady()) {
-    held = case_index_->HeldBy(person);
-  } else {
-    auto st = ForEachCase("", [&](absl::string_view case_id, const rocksdb::Slice& value, bool*) {
-      v1::CaseState s;
-      if (auto st = ParseStored(value, &s, "case state"); !st.ok()) return st;
-      bool holds = s.assignee() == person;
-      for (const auto& t : s.open_tasks()) holds = holds || t.assignee() == person;
-      if (holds) held.emplace_back(case_id);
-      return absl::OkStatus();
-    });
-    if (!st.ok()) return st;
-  }
+  std::unique_ptr<CaseIndex> built;
+  auto index = CaseIndexForQuery(&built);
+  if (!index.ok()) return index.status();
+  std::vector<std::string> held = (*index)->HeldBy(person);
   std::move(held.begin(), held.end(), std::back_inserter(*out));
   return absl::OkStatus();
 }
 
 absl::Status PartitionStore::OverdueCases(int64_t now_us, std::vector<std::string>* out) const {
-  out->clear();
-  if (CaseIndexReady()) {
-    std::vector<std::string> due = case_index_->TaskDueBy(now_us);
-    std::move(due.begin(), due.end(), std::back_inserter(*out));
-  } else {
-    auto st = ForEachCase("", [&](absl::string_view case_id, const rocksdb::Slice& value, bool*) {
-      v1::CaseState s;
-      if (auto st = ParseStored(value, &s, "case state"); !st.ok()) return st;
-      for (const auto& t : s.open_tasks()) {
-        if (t.has_due_at() &&
-            t.due_at().seconds() * 1000000 + t.due_at().nanos() / 1000 <= now_us) {
-          out->emplace_back(case_id);
-          break;
-        }
-      }
-      return absl::OkStatus();
-    });
-    if (!st.ok()) return st;
-  }
+  std::unique_ptr<CaseIndex> built;
+  auto index = CaseIndexForQuery(&built);
+  if (!index.ok()) return index.status();
+  *out = (*index)->TaskDueBy(now_us);
   std::vector<keys::TimerKey> timers;
   if (auto st = ReadDueTimers(now_us, SIZE_MAX, &timers); !st.ok()) return st;
   for (auto& t : timers) out->push_back(std::move(t.case_id));

@@ -248,6 +248,9 @@ class PartitionStore {
   absl::Status ScanStoredRows(const std::atomic<bool>& stop);
   // Whether the case index can answer, after any scan filling it.
   bool CaseIndexReady() const { return case_index_ && case_index_->AwaitFilled(); }
+  // The case index if it can answer, else one built into `*built` from
+  // every stored case.
+  absl::StatusOr<const CaseIndex*> CaseIndexForQuery(std::unique_ptr<CaseIndex>* built) const;
   // Calls `fn` with every stored case after `after_case_id` (all: ""), in
   // case_id order, until it sets `*stop` or fails.
   absl::Status ForEachCase(

@@ -1,5 +1,6 @@
 // One partition's RocksDB database: opening it, and every read the engine
-// makes of it. The layout is in keys.h.
+// makes of it. The layout is in keys.h; the case queries and the scan at
+// open are in store_cases.cc.
 //
 // Thread-safety: all const methods may be called from any thread at any
 // time; they see only committed (synced) writes. Write() is called by the
@@ -244,6 +245,7 @@ class PartitionStore {
 
  private:
   PartitionStore(std::string dir, PartitionId id) : dir_(std::move(dir)), id_(id) {}
+  static absl::Status ParseCaseState(const rocksdb::Slice& bytes, v1::CaseState* state);
   absl::Status CheckOrWriteMeta(OpenMode mode);
   absl::Status ScanStoredRows(const std::atomic<bool>& stop);
   // Whether the case index can answer, after any scan filling it.

@@ -184,8 +184,9 @@ class Engine {
   // against the directory plus the entries before it) and writes nothing
   // unless all are sound; then it appends them, in order, to the
   // "~directory" case and waits until they are durable. `import_id` names
-  // the import (e.g. a hash of the file): importing the same id again
-  // writes nothing new. Returns how many entries were new.
+  // the import (e.g. a hash of the file): importing the same id again, at
+  // any time and by anyone, writes nothing new. Returns how many entries
+  // were new.
   struct ImportResult {
     size_t written = 0;  // new directory records
     size_t moved = 0;    // cases whose holder was replaced (see ReassignHolder)
@@ -261,6 +262,10 @@ class Engine {
   // ALREADY_EXISTS when `event_id` was used in another partition than
   // `home` (necessarily for another case, since a case has one partition).
   absl::Status CheckEventIdElsewhere(const v1::Event& event, PartitionId home) const;
+  // When the import `import_id` is already recorded, its moment and author
+  // (left unchanged otherwise), so that sending it again is a duplicate.
+  absl::Status ImportAsRecorded(const std::string& import_id, int64_t* moment_us,
+                                v1::Actor* actor) const;
 
   EngineOptions options_;
   const Clock* const clock_;

@@ -20,7 +20,30 @@ std::string ShortRoleName(v1::Role role) {
   return name;
 }
 
+std::string DirectoryEventId(const std::string& import_id, size_t entry) {
+  return absl::StrCat(kDirectoryCaseId, "~", import_id, "~", entry);
+}
+
 }  // namespace
+
+// An import carries the moment it was made and who made it, and event ids
+// that are the same each time the same import is sent. Sent again, a
+// minute or a day later or by someone else (a retry after a lost answer,
+// the same file imported twice), it must be the same events, or each would
+// be refused as an event id reused with other content: so an import
+// already recorded keeps its moment and its author.
+absl::Status Engine::ImportAsRecorded(const std::string& import_id, int64_t* moment_us,
+                                      v1::Actor* actor) const {
+  const PartitionStore& home = *parts_[PartitionOf(kDirectoryCaseId).value()].store;
+  auto first = home.FindEventId(DirectoryEventId(import_id, 1));
+  if (!first.ok()) return first.status();
+  if (!first->has_value()) return absl::OkStatus();
+  auto record = home.ReadRecord(**first);
+  if (!record.ok()) return record.status();
+  *moment_us = record->event().occurred_at().seconds() * 1000000;
+  *actor = record->event().actor();
+  return absl::OkStatus();
+}
 
 absl::StatusOr<Engine::ImportResult> Engine::ImportDirectory(
     const std::vector<v1::DirectoryEntry>& entries, const std::string& import_id,
@@ -33,7 +56,9 @@ absl::StatusOr<Engine::ImportResult> Engine::ImportDirectory(
   }
   std::lock_guard<std::mutex> import_lock(import_mu_);
   auto scratch = directory_.Clone();
-  const int64_t now_us = clock_->NowMicros();
+  int64_t now_us = clock_->NowMicros();
+  v1::Actor author = actor;
+  if (auto st = ImportAsRecorded(import_id, &now_us, &author); !st.ok()) return st;
   for (size_t i = 0; i < entries.size(); ++i) {
     if (auto st = scratch->Check(entries[i]); !st.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("entry ", i + 1, ": ", st.message(),
@@ -53,10 +78,10 @@ absl::StatusOr<Engine::ImportResult> Engine::ImportDirectory(
   for (size_t i = 0; i < entries.size(); ++i) {
     v1::SubmitRequest request;
     v1::Event* e = request.mutable_event();
-    e->set_event_id(absl::StrCat(kDirectoryCaseId, "~", import_id, "~", i + 1));
+    e->set_event_id(DirectoryEventId(import_id, i + 1));
     e->set_case_id(kDirectoryCaseId);
     e->mutable_occurred_at()->set_seconds(now_us / 1000000);
-    *e->mutable_actor() = actor;
+    *e->mutable_actor() = author;
     e->set_channel(v1::CHANNEL_SYSTEM);
     SetPayload(entries[i], e);
     sequencer.Submit(std::move(request), answers.Track());

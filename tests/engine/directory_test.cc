@@ -133,9 +133,21 @@ TEST_F(DirectoryTest, ImportingTheSameBatchAgainWritesNothing) {
   auto first = Import(ExampleDirectory(), "file-a-0");
   ASSERT_TRUE(first.ok());
   EXPECT_EQ(*first, 14u);
-  auto again = Import(ExampleDirectory(), "file-a-0");
-  ASSERT_TRUE(again.ok());
-  EXPECT_EQ(*again, 0u);
+  // Later, by someone else and after a restart: still the same events.
+  clock_.AdvanceMicros(kHourUs + 1500000);
+  Reopen();
+  v1::Actor other;
+  other.set_id("admin-2");
+  auto again = engine_->ImportDirectory(ExampleDirectory(), "file-a-0", other);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->written, 0u);
+  // A different batch under the same import id is a conflict, named.
+  auto entries = ExampleDirectory();
+  entries[0].mutable_unit()->set_name("renamed");
+  auto changed = Import(entries, "file-a-0");
+  EXPECT_EQ(changed.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(std::string(changed.status().message()),
+              HasSubstr("event_id ~directory~file-a-0~1 was already recorded with different"));
 }
 
 TEST_F(DirectoryTest, TheWorkerThenThePairedCadreHoldTheGrid) {

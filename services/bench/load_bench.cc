@@ -24,6 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "engine/latency_histogram.h"
+#include "google/protobuf/arena.h"
 #include "google/protobuf/util/json_util.h"
 #include "gridcase/v1/service.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
@@ -259,20 +260,31 @@ int Timeline(const std::string& target, int events, int reads) {
   }
   std::vector<double> ms;
   size_t records = 0;
+  // A page of 1,000 records is some 12,000 small objects (messages and
+  // strings): parsed onto an arena they are a pointer bump each, and freed
+  // all at once by Reset, instead of a malloc and a free each. The arena's
+  // first block is ours and outlives Reset, so every read after the first
+  // parses into memory already mapped.
+  std::vector<char> first_block(4 << 20);
+  google::protobuf::ArenaOptions arena_options;
+  arena_options.initial_block = first_block.data();
+  arena_options.initial_block_size = first_block.size();
+  google::protobuf::Arena arena(arena_options);
   for (int i = 0; i < reads; ++i) {
     v1::GetTimelineRequest request;
     request.set_case_id(case_id);
     request.set_page_size(1000);
-    v1::GetTimelineResponse page;
+    arena.Reset();
+    auto* page = google::protobuf::Arena::CreateMessage<v1::GetTimelineResponse>(&arena);
     grpc::ClientContext c;
     const auto start = Clock::now();
-    const grpc::Status st = cases->GetTimeline(&c, request, &page);
+    const grpc::Status st = cases->GetTimeline(&c, request, page);
     ms.push_back(Seconds(Clock::now() - start) * 1000);
     if (!st.ok()) {
       std::fprintf(stderr, "error: %s\n", st.error_message().c_str());
       return 1;
     }
-    records = static_cast<size_t>(page.records_size());
+    records = static_cast<size_t>(page->records_size());
   }
   std::sort(ms.begin(), ms.end());
   auto q = [&](double p) { return ms[std::min(ms.size() - 1, static_cast<size_t>(p * ms.size()))]; };

@@ -57,7 +57,10 @@ absl::Status WriteMarker(const std::string& data_dir, uint32_t partitions) {
                                           keys::kFormatVersion, partitions));
 }
 
-absl::StatusOr<uint32_t> ReadPartitionCount(const std::string& data_dir) {
+namespace {
+
+// The number after `key` on its line of DIR/GRIDCASE, 0 when there is none.
+absl::StatusOr<uint32_t> ReadMarkerNumber(const std::string& data_dir, absl::string_view key) {
   const fs::path marker = fs::path(data_dir) / kMarkerFile;
   std::error_code ec;
   if (!fs::exists(marker, ec)) {
@@ -69,15 +72,31 @@ absl::StatusOr<uint32_t> ReadPartitionCount(const std::string& data_dir) {
   uint32_t stored = 0;
   while (std::getline(in, line)) {
     std::istringstream words(line);
-    std::string key;
-    words >> key;
-    if (key == "partitions") words >> stored;
+    std::string word;
+    words >> word;
+    if (word == key) words >> stored;
   }
-  if (stored == 0 || stored > kPartitionsMax) {
+  return stored;
+}
+
+}  // namespace
+
+absl::Status RefreshMarkerFormat(const std::string& data_dir, uint32_t partitions) {
+  auto format = ReadMarkerNumber(data_dir, "format");
+  if (!format.ok()) return format.status();
+  if (*format == keys::kFormatVersion) return absl::OkStatus();
+  return WriteMarker(data_dir, partitions);
+}
+
+absl::StatusOr<uint32_t> ReadPartitionCount(const std::string& data_dir) {
+  auto stored = ReadMarkerNumber(data_dir, "partitions");
+  if (!stored.ok()) return stored.status();
+  if (*stored == 0 || *stored > kPartitionsMax) {
+    const fs::path marker = fs::path(data_dir) / kMarkerFile;
     return absl::DataLossError(absl::StrCat(marker.string(),
                                             " names no valid partition count"));
   }
-  return stored;
+  return *stored;
 }
 
 absl::StatusOr<uint32_t> ResolvePartitions(const std::string& data_dir, uint32_t wanted) {

@@ -29,6 +29,11 @@ absl::StatusOr<uint32_t> ReadPartitionCount(const std::string& data_dir);
 // Writes DIR/GRIDCASE durably (temporary file, fsync, rename, fsync of DIR).
 absl::Status WriteMarker(const std::string& data_dir, uint32_t partitions);
 
+// Rewrites DIR/GRIDCASE when the format it names is not this build's
+// (after the partitions were upgraded to it), so that what an operator
+// reads there stays true.
+absl::Status RefreshMarkerFormat(const std::string& data_dir, uint32_t partitions);
+
 }  // namespace gridcase
 
 #endif  // GRIDCASE_ENGINE_DATA_DIR_H_

@@ -141,6 +141,9 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(
     (*store)->KeepCaseIndex();
     engine->parts_.push_back(Part{std::move(*store), nullptr});
   }
+  // Every partition is at this build's format now (an older one was
+  // upgraded as it opened): the marker says so too.
+  if (auto st = RefreshMarkerFormat(options.data_dir, *count); !st.ok()) return st;
   if (auto st = engine->LoadEngineCases(); !st.ok()) return st;
   for (auto& part : engine->parts_) {
     auto seq = Sequencer::Start(part.store.get(), clock, engine->logic_.get(),

@@ -3,7 +3,9 @@
 #include "engine/engine.h"
 
 #include <condition_variable>
+#include <fstream>
 #include <future>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <set>
@@ -17,6 +19,10 @@
 #include "tests/support/temp_dir.h"
 #include "tests/support/workflows.h"
 #include "engine/workflow/logic.h"
+#include "absl/strings/str_cat.h"
+#include "engine/data_dir.h"
+#include "engine/keys.h"
+#include "engine/store.h"
 
 namespace gridcase {
 namespace {
@@ -315,6 +321,35 @@ TEST_F(EngineTest, ThePartitionCountOfADataDirectoryIsFixed) {
   auto reopened = Engine::Open(options, &clock_);
   EXPECT_EQ(reopened.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(reopened.status().message()), HasSubstr("created with 4"));
+}
+
+// A data directory written by the previous format is upgraded partition
+// by partition as it opens; its GRIDCASE file must not go on naming the
+// old format.
+TEST_F(EngineTest, TheMarkerNamesTheFormatThePartitionsWereUpgradedTo) {
+  engine_ = Open(2);
+  engine_.reset();
+  const std::string marker = dir_.Sub("data") + "/GRIDCASE";
+  auto read = [&] {
+    std::ifstream in(marker);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const std::string current = read();
+  ASSERT_THAT(current, HasSubstr(absl::StrCat("format ", keys::kFormatVersion, "\n")));
+  {
+    std::ofstream out(marker, std::ios::trunc);
+    out << "gridcase data directory\nformat 1\npartitions 2\n";
+  }
+  for (uint32_t p = 0; p < 2; ++p) {
+    auto store = PartitionStore::Open(PartitionDir(dir_.Sub("data"), p), PartitionId(p));
+    ASSERT_TRUE(store.ok()) << store.status();
+    rocksdb::WriteBatch b;
+    b.Put((*store)->cf(keys::Cf::kMeta), "format", keys::EncodeFixed32Be(1));
+    ASSERT_TRUE((*store)->Write(&b).ok());
+  }
+  engine_ = Open(2);
+  ASSERT_NE(engine_, nullptr);
+  EXPECT_EQ(read(), current);
 }
 
 TEST_F(EngineTest, TimelinePagesInCaseOrder) {

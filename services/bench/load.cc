@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "gridcase/v1/service.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 
@@ -49,9 +50,12 @@ class Recorder {
                                           interval.end());
     return {p99 / 1000.0, max / 1000.0};
   }
-  void Error(grpc::StatusCode code) {
+  void Error(grpc::StatusCode code, const std::string& message) {
     std::lock_guard<std::mutex> lock(mu_);
-    if (measuring_) ++errors_[code];
+    if (measuring_) {
+      auto& [n, first] = errors_[code];
+      if (n++ == 0) first = message;
+    }
     ++errors_total_;
   }
   void StartMeasuring() {
@@ -85,11 +89,15 @@ class Recorder {
     return latencies_[i] / 1000.0;
   }
   uint64_t acked() const { return latencies_.size(); }
+  double seconds() const { return seconds_; }  // measured, after StopMeasuring
   std::string ErrorsText() const {
     if (errors_.empty()) return "none";
     std::string out;
-    for (const auto& [code, n] : errors_) {
-      absl::StrAppend(&out, out.empty() ? "" : ", ", n, " x code ", static_cast<int>(code));
+    // gRPC's codes are absl's, number for number.
+    for (const auto& [code, error] : errors_) {
+      absl::StrAppend(&out, out.empty() ? "" : "; ", error.first, " x ",
+                      absl::StatusCodeToString(static_cast<absl::StatusCode>(code)),
+                      " (the first: \"", error.second, "\")");
     }
     return out;
   }
@@ -101,7 +109,8 @@ class Recorder {
   double seconds_ = 0;
   std::vector<int32_t> latencies_;
   std::vector<int32_t> interval_;  // since the last TakeInterval
-  std::map<grpc::StatusCode, uint64_t> errors_;
+  // By code: how many, and the first one's message.
+  std::map<grpc::StatusCode, std::pair<uint64_t, std::string>> errors_;
   uint64_t acked_total_ = 0, errors_total_ = 0;
 };
 
@@ -200,7 +209,7 @@ class UnaryLoad {
             if (status.ok()) {
               recorder_->Ok(latency.count());
             } else {
-              recorder_->Error(status.error_code());
+              recorder_->Error(status.error_code(), status.error_message());
             }
             delete call;
             {
@@ -261,7 +270,7 @@ class StreamLoad {
       st->writer.join();
       st->reader.join();
       const grpc::Status status = st->rw->Finish();
-      if (!status.ok()) recorder_->Error(status.error_code());
+      if (!status.ok()) recorder_->Error(status.error_code(), status.error_message());
     }
   }
 
@@ -327,7 +336,8 @@ class StreamLoad {
         if (answer.has_accepted()) {
           recorder_->Ok(std::chrono::duration_cast<std::chrono::microseconds>(now - sent).count());
         } else {
-          recorder_->Error(static_cast<grpc::StatusCode>(answer.refused().code()));
+          recorder_->Error(static_cast<grpc::StatusCode>(answer.refused().code()),
+                           answer.refused().message());
         }
       }
       st->cv.notify_one();
@@ -369,16 +379,25 @@ PhaseResult RunPhase(const std::string& label, const std::string& target, const 
                                       std::chrono::duration<double>(o.warmup_s));
   const auto end = measure_at + std::chrono::duration_cast<Clock::duration>(
                                     std::chrono::duration<double>(o.duration_s));
+  // Progress once a second; measuring starts at the end of the warm-up and
+  // stops at the end of the duration, to the clock's precision, whatever
+  // the progress ticks.
   bool measuring = false;
   uint64_t last_acked = 0;
   auto last = start;
-  while (Clock::now() < end) {
-    std::this_thread::sleep_for(std::chrono::seconds(1));  // progress, once a second
+  auto next_tick = start + std::chrono::seconds(1);
+  for (;;) {
+    auto wake = std::min(next_tick, end);
+    if (!measuring) wake = std::min(wake, measure_at);
+    std::this_thread::sleep_until(wake);
     const auto now = Clock::now();
     if (!measuring && now >= measure_at) {
       recorder.StartMeasuring();
       measuring = true;
     }
+    if (now >= end) break;
+    if (now < next_tick) continue;
+    next_tick += std::chrono::seconds(1);
     const uint64_t acked = recorder.acked_total();
     const auto [p99, max] = recorder.TakeInterval();
     std::fprintf(stderr, "  %-16s %5.1f s  %9.0f acked/s  p99 %7.2f ms  max %7.2f ms  errors %llu%s\n",
@@ -396,6 +415,7 @@ PhaseResult RunPhase(const std::string& label, const std::string& target, const 
   r.p99 = recorder.Percentile(0.99);
   r.p999 = recorder.Percentile(0.999);
   r.acked = recorder.acked();
+  r.seconds = recorder.seconds();
   r.errors = recorder.ErrorsText();
   return r;
 }

@@ -28,6 +28,7 @@ struct LoadOptions {
   bool baselines = true;
   std::string raw_dir = "/tmp";
   uint32_t raw_partitions = 0;  // 0: as the server has
+  double raw_seconds = 5;        // how long the raw baseline writes
   WuhanDayOptions day;
   int64_t seed = 0;  // 0: from the time
 };
@@ -47,7 +48,8 @@ class Source {
 };
 
 struct PhaseResult {
-  double rate = 0;  // acknowledged submissions per second
+  double rate = 0;     // acknowledged submissions per second
+  double seconds = 0;  // measured
   double p50 = 0, p99 = 0, p999 = 0;
   uint64_t acked = 0;
   std::string errors;

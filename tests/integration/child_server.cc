@@ -1,11 +1,15 @@
 #include "tests/integration/child_server.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+
+#include "tests/support/temp_dir.h"
 
 namespace gridcase::testing {
 namespace {
@@ -22,6 +26,27 @@ int PortFromLine(const std::string& line) {
 }
 
 }  // namespace
+
+ProgramRun RunProgram(const std::string& binary, const std::vector<std::string>& args,
+                      const std::string& input, const std::string& scratch_dir) {
+  const std::string in_path = scratch_dir + "/stdin", out_path = scratch_dir + "/stdout",
+                    err_path = scratch_dir + "/stderr";
+  std::ofstream(in_path) << input;
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(::open(in_path.c_str(), O_RDONLY), STDIN_FILENO);
+    ::dup2(::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644), STDOUT_FILENO);
+    ::dup2(::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644), STDERR_FILENO);
+    std::vector<char*> argv{const_cast<char*>(binary.c_str())};
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    ::execv(binary.c_str(), argv.data());
+    ::_exit(127);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, ReadFile(out_path), ReadFile(err_path)};
+}
 
 ChildServer::ChildServer(const std::string& binary,
                          const std::vector<std::string>& args) {

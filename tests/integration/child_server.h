@@ -40,6 +40,18 @@ class ChildServer {
   std::string output_;  // guarded by mu_
 };
 
+// A program run to its end, as a person would run it from a shell.
+struct ProgramRun {
+  int exit_code = -1;  // -1: killed by a signal
+  std::string out;
+  std::string err;
+};
+
+// Runs `binary` with `args`, `input` on its standard input, and waits for
+// it. Its output goes through files in `scratch_dir`.
+ProgramRun RunProgram(const std::string& binary, const std::vector<std::string>& args,
+                      const std::string& input, const std::string& scratch_dir);
+
 }  // namespace gridcase::testing
 
 #endif  // GRIDCASE_TESTS_INTEGRATION_CHILD_SERVER_H_

@@ -25,18 +25,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-struct CliRun {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using CliRun = testing::ProgramRun;
 
 class CliTest : public ::testing::Test {
  protected:
@@ -65,24 +54,8 @@ class CliTest : public ::testing::Test {
 
   // Runs the CLI against the server with `args`; `input` becomes its stdin.
   CliRun Cli(std::vector<std::string> args, const std::string& input = "") {
-    const std::string in_path = dir_.Sub("stdin"), out_path = dir_.Sub("stdout"),
-                      err_path = dir_.Sub("stderr");
-    std::ofstream(in_path) << input;
     args.insert(args.begin(), {"--server", server_->address()});
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-      ::dup2(::open(in_path.c_str(), O_RDONLY), STDIN_FILENO);
-      ::dup2(::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644), STDOUT_FILENO);
-      ::dup2(::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644), STDERR_FILENO);
-      std::vector<char*> argv{const_cast<char*>(GRIDCASE_CLI_PATH)};
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(GRIDCASE_CLI_PATH, argv.data());
-      ::_exit(127);
-    }
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, Slurp(out_path), Slurp(err_path)};
+    return testing::RunProgram(GRIDCASE_CLI_PATH, args, input, dir_.path());
   }
 
   testing::TempDir dir_;
@@ -214,7 +187,7 @@ TEST_F(CliTest, StatsShowWhatThePartitionsWroteAndHowLongItTook) {
   const long at_start = TotalSubmissions(before.out);
   ASSERT_GE(at_start, 0) << before.out;  // the shipped workflows' deployments
 
-  const std::string events = Slurp(kExamples + "security-guard.jsonl");
+  const std::string events = testing::ReadFile(kExamples + "security-guard.jsonl");
   const long lines = static_cast<long>(std::count(events.begin(), events.end(), '\n'));
   ASSERT_GT(lines, 0);
   ASSERT_EQ(Cli({"submit", "--lines", "-f", kExamples + "security-guard.jsonl"}).exit_code, 0);

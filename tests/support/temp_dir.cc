@@ -2,6 +2,8 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "gtest/gtest.h"
 
@@ -16,6 +18,13 @@ TempDir::TempDir() {
     std::abort();
   }
   path_ = made;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
 }
 
 TempDir::~TempDir() {

@@ -21,6 +21,9 @@ class TempDir {
   std::string path_;
 };
 
+// The whole contents of the file at `path` (empty when it cannot be read).
+std::string ReadFile(const std::string& path);
+
 }  // namespace gridcase::testing
 
 #endif  // GRIDCASE_TESTS_SUPPORT_TEMP_DIR_H_

@@ -1,0 +1,142 @@
+// gridcase-bench as a person runs it: against a real gridcased on a
+// loopback port, with its baselines, and against a server that refuses
+// what it sends. The figures themselves are not checked (the machine is
+// shared); that every part of the report is there and says what happened
+// is.
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <iterator>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/integration/child_server.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/workflows.h"
+
+namespace gridcase {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+class BenchTest : public ::testing::Test {
+ protected:
+  void StartServer(bool with_workflows) {
+    std::vector<std::string> args{"--data-dir", dir_.Sub("data"), "--listen", "127.0.0.1:0"};
+    if (with_workflows) {
+      args.insert(args.end(), {"--workflows", testing::ShippedWorkflowDir()});
+    }
+    server_ = std::make_unique<testing::ChildServer>(GRIDCASED_PATH, args);
+    ASSERT_NE(server_->port(), 0) << server_->output();
+  }
+
+  testing::ProgramRun Bench(std::vector<std::string> args) {
+    return testing::RunProgram(GRIDCASE_BENCH_PATH, args, "", dir_.path());
+  }
+
+  // The acknowledged rate on the results line that starts with `label`.
+  static double RateOf(const std::string& out, const std::string& label) {
+    std::smatch m;
+    const std::regex line("\\n  " + label +
+                          " +([0-9]+) /s over ([0-9.]+) s   ack p50 +[0-9.]+ ms  p99 +[0-9.]+ ms");
+    if (!std::regex_search(out, m, line)) return -1;
+    // The window measured is the one asked for (--duration 1), not a
+    // progress tick's worth more or less.
+    const double seconds = std::atof(m[2].str().c_str());
+    EXPECT_GE(seconds, 1.0) << label;
+    EXPECT_LT(seconds, 1.5) << label;
+    return std::atof(m[1].str().c_str());
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<testing::ChildServer> server_;
+};
+
+TEST_F(BenchTest, AShortDayReportsBothModesBesideTheirBaselines) {
+  StartServer(/*with_workflows=*/true);
+  const std::string directory = dir_.Sub("wuhan.jsonl");
+  testing::ProgramRun r = Bench({"directory", "--grids", "26", "--out", directory});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("112 directory entries for 26 grids"));
+  r = testing::RunProgram(GRIDCASE_CLI_PATH,
+                          {"--server", server_->address(), "directory", "import", directory},
+                          "", dir_.path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("112 new"));
+
+  r = Bench({"--server", server_->address(), "--grids", "26", "--residents-per-grid", "10",
+             "--duration", "1", "--warmup", "0.5", "--in-flight", "32", "--raw-dir",
+             dir_.Sub(""), "--raw-seconds", "0.5", "--seed", "11"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  // Progress, a line a second per phase.
+  for (const char* phase : {"gridcase unary", "gridcase stream", "echo unary", "echo stream"}) {
+    EXPECT_TRUE(std::regex_search(
+        r.err, std::regex(std::string("  ") + phase + " +1\\.0 s +[0-9]+ acked/s  p99 ")))
+        << phase << "\n" << r.err;
+  }
+  // Results: every phase acknowledged something and had no errors.
+  for (const char* label : {"gridcase unary", "echo unary", "gridcase stream", "echo stream"}) {
+    EXPECT_GT(RateOf(r.out, label), 0) << label << "\n" << r.out;
+  }
+  EXPECT_THAT(r.out, Not(HasSubstr("x NOT_FOUND")));
+  const std::regex clean("errors: none");
+  EXPECT_EQ(std::distance(std::sregex_iterator(r.out.begin(), r.out.end(), clean),
+                          std::sregex_iterator()),
+            4)
+      << r.out;
+  // The ratios, and what the server said it did.
+  EXPECT_TRUE(std::regex_search(r.out, std::regex("ratio unary +[0-9.]+ x echo"))) << r.out;
+  EXPECT_TRUE(std::regex_search(r.out, std::regex("ratio stream +[0-9.]+ x echo"))) << r.out;
+  EXPECT_TRUE(std::regex_search(
+      r.out, std::regex("raw rocksdb +[0-9]+ /s   \\(4 databases, synced groups of [0-9]+ x "
+                        "[0-9]+ bytes")))
+      << r.out;
+  EXPECT_TRUE(std::regex_search(r.out, std::regex("ratio stream +[0-9.]+ x raw"))) << r.out;
+  EXPECT_TRUE(std::regex_search(
+      r.out, std::regex("server: +[1-9][0-9]* submissions in [1-9][0-9]* synced groups")))
+      << r.out;
+  EXPECT_THAT(r.out, HasSubstr("server CPU:"));
+  EXPECT_THAT(r.out, HasSubstr("server latency:"));
+
+  r = Bench({"timeline", "--server", server_->address(), "--events", "50", "--reads", "20"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // The first event opens the case and its workflow derives records of
+  // its own; the notes after it derive none.
+  EXPECT_TRUE(std::regex_search(
+      r.out, std::regex("timeline of a case with 5[0-9] records \\(one page\\), 20 reads: p50")))
+      << r.out;
+}
+
+// Without workflows every submission is refused: the run says how many, by
+// status and with the first message, and exits 1 rather than pass for a
+// measurement.
+TEST_F(BenchTest, RefusedSubmissionsAreCountedByStatusAndFailTheRun) {
+  StartServer(/*with_workflows=*/false);
+  testing::ProgramRun r =
+      Bench({"--server", server_->address(), "--mode", "stream", "--grids", "5", "--duration",
+             "0.5", "--warmup", "0", "--in-flight", "8", "--no-baselines"});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_TRUE(std::regex_search(
+      r.out, std::regex("0 /s over 0\\.[5-9][0-9] s .* errors: [1-9][0-9]* x NOT_FOUND \\(the first: \"[^\"]+\"\\)")))
+      << r.out;
+  EXPECT_THAT(r.err, HasSubstr("error: the gridcase stream phase had errors:"));
+}
+
+TEST_F(BenchTest, BadArgumentsAndAnAbsentServerHaveTheirOwnExitCodes) {
+  testing::ProgramRun r = Bench({"--duration", "0"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--duration"));
+  r = Bench({"--mode", "both-ways"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--mode: unary, stream or both"));
+  r = Bench({"--server", "127.0.0.1:1", "--duration", "1"});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_THAT(r.err, HasSubstr("cannot reach gridcased at 127.0.0.1:1"));
+}
+
+}  // namespace
+}  // namespace gridcase

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <iterator>
 #include <regex>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -124,6 +125,46 @@ TEST_F(BenchTest, RefusedSubmissionsAreCountedByStatusAndFailTheRun) {
       r.out, std::regex("0 /s over 0\\.[5-9][0-9] s .* errors: [1-9][0-9]* x NOT_FOUND \\(the first: \"[^\"]+\"\\)")))
       << r.out;
   EXPECT_THAT(r.err, HasSubstr("error: the gridcase stream phase had errors:"));
+}
+
+// The micro-benchmarks and the deadline bench run in process: each must
+// still run to its end and report (not how fast: that is theirs to say).
+TEST_F(BenchTest, EveryMicroBenchmarkRunsAndReports) {
+  testing::ProgramRun r =
+      testing::RunProgram(GRIDCASE_MICRO_BENCH_PATH, {"--benchmark_list_tests"}, "", dir_.path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::vector<std::string> names;
+  std::istringstream lines(r.out);
+  for (std::string name; std::getline(lines, name);) names.push_back(name);
+  // The fold of one event, key encoding and guard evaluation among them.
+  EXPECT_THAT(names, ::testing::IsSupersetOf({"BM_ApplyOneRecord", "BM_EncodeKeys",
+                                              "BM_GuardEvaluate", "BM_Timeline1000/0"}));
+  r = testing::RunProgram(GRIDCASE_MICRO_BENCH_PATH, {"--benchmark_min_time=0.001"}, "",
+                          dir_.path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const std::string& name : names) {
+    EXPECT_TRUE(std::regex_search(
+        r.out, std::regex("\\n" + std::regex_replace(name, std::regex("/"), "\\/") +
+                          " +[0-9.]+ (ns|us|ms) +[0-9.]+ (ns|us|ms) +[1-9][0-9]*")))
+        << name << "\n" << r.out;
+  }
+}
+
+TEST_F(BenchTest, TheDeadlineBenchHoldsBurstsAndFires) {
+  testing::ProgramRun r = testing::RunProgram(
+      GRIDCASE_DEADLINE_BENCH_PATH,
+      {"--hold", "2000", "--burst", "500", "--lateness-cases", "10", "--dir", dir_.Sub("dl")}, "",
+      dir_.path());
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_TRUE(std::regex_search(r.out, std::regex("hold: [0-9]+ pending deadlines \\(2000 cases")))
+      << r.out;
+  EXPECT_TRUE(std::regex_search(
+      r.out, std::regex("burst: 500 deadlines due at once drained in [0-9.]+ s")))
+      << r.out;
+  EXPECT_TRUE(std::regex_search(
+      r.out, std::regex("lateness: 10 deadlines fired by the scheduler under load .*p50 "
+                        "[0-9.]+ ms, p99 [0-9.]+ ms")))
+      << r.out;
 }
 
 TEST_F(BenchTest, BadArgumentsAndAnAbsentServerHaveTheirOwnExitCodes) {

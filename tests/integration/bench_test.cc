@@ -112,6 +112,29 @@ TEST_F(BenchTest, AShortDayReportsBothModesBesideTheirBaselines) {
       << r.out;
 }
 
+// An open-loop rate is held in both modes: the server keeps up with a few
+// hundred a second, so what is acknowledged is what was asked for.
+TEST_F(BenchTest, AnOpenLoopRateIsHeld) {
+  StartServer(/*with_workflows=*/true);
+  const std::string directory = dir_.Sub("wuhan.jsonl");
+  ASSERT_EQ(Bench({"directory", "--grids", "13", "--out", directory}).exit_code, 0);
+  ASSERT_EQ(testing::RunProgram(GRIDCASE_CLI_PATH,
+                                {"--server", server_->address(), "directory", "import", directory},
+                                "", dir_.path())
+                .exit_code,
+            0);
+  const testing::ProgramRun r =
+      Bench({"--server", server_->address(), "--grids", "13", "--rate", "400", "--duration", "1",
+             "--warmup", "0.5", "--no-baselines"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr(", 400 submissions/s, 1 s after 0.5 s warm-up"));
+  for (const char* label : {"gridcase unary", "gridcase stream"}) {
+    const double rate = RateOf(r.out, label);
+    EXPECT_GE(rate, 340) << label << "\n" << r.out;
+    EXPECT_LE(rate, 460) << label << "\n" << r.out;
+  }
+}
+
 // Without workflows every submission is refused: the run says how many, by
 // status and with the first message, and exits 1 rather than pass for a
 // measurement.

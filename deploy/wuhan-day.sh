@@ -38,6 +38,10 @@ address="127.0.0.1:$(cat "$work/port")"
 "$bin/cli/gridcase" --server "$address" directory import "$work/wuhan-directory.jsonl" \
   --actor wuhan-day >/dev/null
 
-"$bin/bench/gridcase-bench" --server "$address" --raw-dir "$work" "$@"
+# A run with failed submissions exits 1 (its results say which); the
+# timeline is still timed, and the script exits with the run's status.
+status=0
+"$bin/bench/gridcase-bench" --server "$address" --raw-dir "$work" "$@" || status=$?
 "$bin/bench/gridcase-bench" timeline --server "$address"
 echo "data directory: $work/data"
+exit "$status"

@@ -184,15 +184,17 @@ class Engine {
   // against the directory plus the entries before it) and writes nothing
   // unless all are sound; then it appends them, in order, to the
   // "~directory" case and waits until they are durable. `import_id` names
-  // the import (e.g. a hash of the file): importing the same id again, at
-  // any time and by anyone, writes nothing new. Returns how many entries
-  // were new.
+  // one batch (e.g. a hash of the file): sent again, at any time and by
+  // anyone, its entries are duplicates and no directory record is written
+  // (entries added at its end are written, at the first sending's moment
+  // and under its author). Returns how many entries were new.
   struct ImportResult {
     size_t written = 0;  // new directory records
     size_t moved = 0;    // cases whose holder was replaced (see ReassignHolder)
   };
   // After the entries are durable, every person they make unavailable now
-  // hands on what they hold (ReassignHolder).
+  // hands on what they hold (ReassignHolder), also when the import was
+  // sent before: whatever such a person took on since is handed on too.
   absl::StatusOr<ImportResult> ImportDirectory(const std::vector<v1::DirectoryEntry>& entries,
                                                const std::string& import_id,
                                                const v1::Actor& actor);

@@ -23,13 +23,22 @@ using Clock = std::chrono::steady_clock;
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
-// Latencies and outcomes of one measured phase. Thread-safe.
+// Latencies and outcomes of one phase. What is answered within the
+// measured window [from, to) counts, by the time of its answer, so that
+// the window is exactly the one asked for whenever the main thread wakes.
+// Thread-safe.
 class Recorder {
  public:
-  void Ok(int64_t latency_us) {
+  // Before it is set, nothing is measured (only counted for progress).
+  void SetWindow(Clock::time_point from, Clock::time_point to) {
+    std::lock_guard<std::mutex> lock(mu_);
+    from_ = from;
+    to_ = to;
+  }
+  void Ok(int64_t latency_us, Clock::time_point at) {
     const auto us = static_cast<int32_t>(std::min<int64_t>(latency_us, INT32_MAX));
     std::lock_guard<std::mutex> lock(mu_);
-    if (measuring_) latencies_.push_back(us);
+    if (InWindow(at)) latencies_.push_back(us);
     interval_.push_back(us);
     ++acked_total_;
   }
@@ -50,28 +59,19 @@ class Recorder {
                                           interval.end());
     return {p99 / 1000.0, max / 1000.0};
   }
-  void Error(grpc::StatusCode code, const std::string& message) {
+  // A submission that failed, answered at `at`.
+  void Error(grpc::StatusCode code, const std::string& message, Clock::time_point at) {
     std::lock_guard<std::mutex> lock(mu_);
-    if (measuring_) {
-      auto& [n, first] = errors_[code];
-      if (n++ == 0) first = message;
-    }
+    if (InWindow(at)) Count(code, message, 1);
     ++errors_total_;
   }
-  void StartMeasuring() {
+  // A stream that ended in error, with `unanswered` submissions it never
+  // answered: counted whenever it happened, since its end decides what
+  // the run measured.
+  void StreamFailed(grpc::StatusCode code, const std::string& message, uint64_t unanswered) {
     std::lock_guard<std::mutex> lock(mu_);
-    measuring_ = true;
-    latencies_.clear();
-    errors_.clear();
-    started_ = Clock::now();
-  }
-  // Stops measuring; returns the acknowledgements per second measured.
-  double StopMeasuring() {
-    std::lock_guard<std::mutex> lock(mu_);
-    measuring_ = false;
-    seconds_ = Seconds(Clock::now() - started_);
-    std::sort(latencies_.begin(), latencies_.end());
-    return static_cast<double>(latencies_.size()) / seconds_;
+    Count(code, "the stream ended: " + message, std::max<uint64_t>(1, unanswered));
+    errors_total_ += std::max<uint64_t>(1, unanswered);
   }
   uint64_t acked_total() const {
     std::lock_guard<std::mutex> lock(mu_);
@@ -81,7 +81,11 @@ class Recorder {
     std::lock_guard<std::mutex> lock(mu_);
     return errors_total_;
   }
-  // After StopMeasuring.
+
+  // The rest once the load has stopped (no answer is pending).
+  void Finish() { std::sort(latencies_.begin(), latencies_.end()); }
+  double seconds() const { return Seconds(to_ - from_); }
+  double rate() const { return static_cast<double>(latencies_.size()) / seconds(); }
   double Percentile(double q) const {
     if (latencies_.empty()) return 0;
     const size_t i = std::min(latencies_.size() - 1,
@@ -89,7 +93,6 @@ class Recorder {
     return latencies_[i] / 1000.0;
   }
   uint64_t acked() const { return latencies_.size(); }
-  double seconds() const { return seconds_; }  // measured, after StopMeasuring
   std::string ErrorsText() const {
     if (errors_.empty()) return "none";
     std::string out;
@@ -103,10 +106,15 @@ class Recorder {
   }
 
  private:
+  bool InWindow(Clock::time_point at) const { return at >= from_ && at < to_; }
+  void Count(grpc::StatusCode code, const std::string& message, uint64_t n) {
+    auto& [count, first] = errors_[code];
+    if (count == 0) first = message;
+    count += n;
+  }
+
   mutable std::mutex mu_;
-  bool measuring_ = false;
-  Clock::time_point started_;
-  double seconds_ = 0;
+  Clock::time_point from_ = Clock::time_point::max(), to_ = Clock::time_point::max();
   std::vector<int32_t> latencies_;
   std::vector<int32_t> interval_;  // since the last TakeInterval
   // By code: how many, and the first one's message.
@@ -204,12 +212,13 @@ class UnaryLoad {
       stubs_[static_cast<size_t>(c)]->async()->Submit(
           &call->context, &call->request, &call->response,
           [this, call, &mine, &my_mu, &my_cv](grpc::Status status) {
-            const auto latency =
-                std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - call->sent);
+            const auto now = Clock::now();
             if (status.ok()) {
-              recorder_->Ok(latency.count());
+              recorder_->Ok(
+                  std::chrono::duration_cast<std::chrono::microseconds>(now - call->sent).count(),
+                  now);
             } else {
-              recorder_->Error(status.error_code(), status.error_message());
+              recorder_->Error(status.error_code(), status.error_message(), now);
             }
             delete call;
             {
@@ -270,7 +279,10 @@ class StreamLoad {
       st->writer.join();
       st->reader.join();
       const grpc::Status status = st->rw->Finish();
-      if (!status.ok()) recorder_->Error(status.error_code(), status.error_message());
+      if (!status.ok()) {
+        std::lock_guard<std::mutex> lock(st->mu);
+        recorder_->StreamFailed(status.error_code(), status.error_message(), st->sent.size());
+      }
     }
   }
 
@@ -334,10 +346,11 @@ class StreamLoad {
           st->sent.erase(it);
         }
         if (answer.has_accepted()) {
-          recorder_->Ok(std::chrono::duration_cast<std::chrono::microseconds>(now - sent).count());
+          recorder_->Ok(std::chrono::duration_cast<std::chrono::microseconds>(now - sent).count(),
+                        now);
         } else {
           recorder_->Error(static_cast<grpc::StatusCode>(answer.refused().code()),
-                           answer.refused().message());
+                           answer.refused().message(), now);
         }
       }
       st->cv.notify_one();
@@ -379,44 +392,35 @@ PhaseResult RunPhase(const std::string& label, const std::string& target, const 
                                       std::chrono::duration<double>(o.warmup_s));
   const auto end = measure_at + std::chrono::duration_cast<Clock::duration>(
                                     std::chrono::duration<double>(o.duration_s));
-  // Progress once a second; measuring starts at the end of the warm-up and
-  // stops at the end of the duration, to the clock's precision, whatever
-  // the progress ticks.
-  bool measuring = false;
+  recorder.SetWindow(measure_at, end);
+  // Progress once a second, until the end of the window.
   uint64_t last_acked = 0;
   auto last = start;
-  auto next_tick = start + std::chrono::seconds(1);
-  for (;;) {
-    auto wake = std::min(next_tick, end);
-    if (!measuring) wake = std::min(wake, measure_at);
-    std::this_thread::sleep_until(wake);
+  for (auto tick = start + std::chrono::seconds(1); tick < end; tick += std::chrono::seconds(1)) {
+    std::this_thread::sleep_until(tick);
     const auto now = Clock::now();
-    if (!measuring && now >= measure_at) {
-      recorder.StartMeasuring();
-      measuring = true;
-    }
-    if (now >= end) break;
-    if (now < next_tick) continue;
-    next_tick += std::chrono::seconds(1);
     const uint64_t acked = recorder.acked_total();
     const auto [p99, max] = recorder.TakeInterval();
     std::fprintf(stderr, "  %-16s %5.1f s  %9.0f acked/s  p99 %7.2f ms  max %7.2f ms  errors %llu%s\n",
                  label.c_str(), Seconds(now - start), (acked - last_acked) / Seconds(now - last),
                  p99, max, static_cast<unsigned long long>(recorder.errors_total()),
-                 measuring ? "" : "  (warm-up)");
+                 now < measure_at ? "  (warm-up)" : "");
     last_acked = acked;
     last = now;
   }
-  PhaseResult r;
-  r.rate = recorder.StopMeasuring();
+  std::this_thread::sleep_until(end);
   if (unary) unary->Stop();
   if (stream) stream->Stop();
+  recorder.Finish();
+  PhaseResult r;
+  r.rate = recorder.rate();
   r.p50 = recorder.Percentile(0.50);
   r.p99 = recorder.Percentile(0.99);
   r.p999 = recorder.Percentile(0.999);
   r.acked = recorder.acked();
   r.seconds = recorder.seconds();
   r.errors = recorder.ErrorsText();
+  r.errors_total = recorder.errors_total();
   return r;
 }
 

@@ -52,7 +52,8 @@ struct PhaseResult {
   double seconds = 0;  // measured
   double p50 = 0, p99 = 0, p999 = 0;
   uint64_t acked = 0;
-  std::string errors;
+  std::string errors;         // those answered within the window, and failed streams
+  uint64_t errors_total = 0;  // warm-up and the rest of the phase included
 };
 
 // Runs `mode` against `target` for warm-up plus duration, printing progress.

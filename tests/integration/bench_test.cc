@@ -40,16 +40,15 @@ class BenchTest : public ::testing::Test {
   }
 
   // The acknowledged rate on the results line that starts with `label`.
-  static double RateOf(const std::string& out, const std::string& label) {
+  static double RateOf(const std::string& out, const std::string& label,
+                       const std::string& duration) {
     std::smatch m;
     const std::regex line("\\n  " + label +
                           " +([0-9]+) /s over ([0-9.]+) s   ack p50 +[0-9.]+ ms  p99 +[0-9.]+ ms");
     if (!std::regex_search(out, m, line)) return -1;
-    // The window measured is the one asked for (--duration 1), not a
-    // progress tick's worth more or less.
-    const double seconds = std::atof(m[2].str().c_str());
-    EXPECT_GE(seconds, 1.0) << label;
-    EXPECT_LT(seconds, 1.5) << label;
+    // The window measured is exactly the one asked for (--duration),
+    // however late the bench's own thread woke.
+    EXPECT_EQ(m[2].str(), duration) << label;
     return std::atof(m[1].str().c_str());
   }
 
@@ -76,12 +75,12 @@ TEST_F(BenchTest, AShortDayReportsBothModesBesideTheirBaselines) {
   // Progress, a line a second per phase.
   for (const char* phase : {"gridcase unary", "gridcase stream", "echo unary", "echo stream"}) {
     EXPECT_TRUE(std::regex_search(
-        r.err, std::regex(std::string("  ") + phase + " +1\\.0 s +[0-9]+ acked/s  p99 ")))
+        r.err, std::regex(std::string("  ") + phase + " +[0-9]+\\.[0-9] s +[0-9]+ acked/s  p99 ")))
         << phase << "\n" << r.err;
   }
   // Results: every phase acknowledged something and had no errors.
   for (const char* label : {"gridcase unary", "echo unary", "gridcase stream", "echo stream"}) {
-    EXPECT_GT(RateOf(r.out, label), 0) << label << "\n" << r.out;
+    EXPECT_GT(RateOf(r.out, label, "1.00"), 0) << label << "\n" << r.out;
   }
   EXPECT_THAT(r.out, Not(HasSubstr("x NOT_FOUND")));
   const std::regex clean("errors: none");
@@ -124,14 +123,16 @@ TEST_F(BenchTest, AnOpenLoopRateIsHeld) {
                 .exit_code,
             0);
   const testing::ProgramRun r =
-      Bench({"--server", server_->address(), "--grids", "13", "--rate", "400", "--duration", "1",
+      Bench({"--server", server_->address(), "--grids", "13", "--rate", "400", "--duration", "3",
              "--warmup", "0.5", "--no-baselines"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-  EXPECT_THAT(r.out, HasSubstr(", 400 submissions/s, 1 s after 0.5 s warm-up"));
+  EXPECT_THAT(r.out, HasSubstr(", 400 submissions/s, 3 s after 0.5 s warm-up"));
+  // Three seconds, so that a stall of a shared machine near an edge of the
+  // window moves the count by a few percent, not the bounds' fifth.
   for (const char* label : {"gridcase unary", "gridcase stream"}) {
-    const double rate = RateOf(r.out, label);
-    EXPECT_GE(rate, 340) << label << "\n" << r.out;
-    EXPECT_LE(rate, 460) << label << "\n" << r.out;
+    const double rate = RateOf(r.out, label, "3.00");
+    EXPECT_GE(rate, 320) << label << "\n" << r.out;
+    EXPECT_LE(rate, 480) << label << "\n" << r.out;
   }
 }
 
@@ -145,9 +146,12 @@ TEST_F(BenchTest, RefusedSubmissionsAreCountedByStatusAndFailTheRun) {
              "0.5", "--warmup", "0", "--in-flight", "8", "--no-baselines"});
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   EXPECT_TRUE(std::regex_search(
-      r.out, std::regex("0 /s over 0\\.[5-9][0-9] s .* errors: [1-9][0-9]* x NOT_FOUND \\(the first: \"[^\"]+\"\\)")))
+      r.out, std::regex("0 /s over 0\\.50 s .* errors: [1-9][0-9]* x NOT_FOUND \\(the first: \"[^\"]+\"\\)")))
       << r.out;
-  EXPECT_THAT(r.err, HasSubstr("error: the gridcase stream phase had errors:"));
+  EXPECT_TRUE(std::regex_search(
+      r.err, std::regex("error: the gridcase stream phase had [1-9][0-9]* failed submissions; "
+                        "measured: [1-9][0-9]* x NOT_FOUND")))
+      << r.err;
 }
 
 // The micro-benchmarks and the deadline bench run in process: each must
@@ -200,6 +204,12 @@ TEST_F(BenchTest, BadArgumentsAndAnAbsentServerHaveTheirOwnExitCodes) {
   r = Bench({"--server", "127.0.0.1:1", "--duration", "1"});
   EXPECT_EQ(r.exit_code, 3);
   EXPECT_THAT(r.err, HasSubstr("cannot reach gridcased at 127.0.0.1:1"));
+  r = Bench({"timeline", "--server", "127.0.0.1:1"});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_THAT(r.err, HasSubstr("cannot reach gridcased at 127.0.0.1:1"));
+  r = Bench({"timeline", "--reads", "0"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--reads"));
 }
 
 }  // namespace

@@ -15,6 +15,7 @@ namespace gridcase::testing {
 namespace {
 
 constexpr char kReadyMarker[] = "listening on ";
+constexpr unsigned kProgramSecondsMax = 300;
 
 // The port in "... listening on 127.0.0.1:PORT (...", or 0.
 int PortFromLine(const std::string& line) {
@@ -32,14 +33,17 @@ ProgramRun RunProgram(const std::string& binary, const std::vector<std::string>&
   const std::string in_path = scratch_dir + "/stdin", out_path = scratch_dir + "/stdout",
                     err_path = scratch_dir + "/stderr";
   std::ofstream(in_path) << input;
+  std::vector<char*> argv{const_cast<char*>(binary.c_str())};
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
   const pid_t pid = ::fork();
   if (pid == 0) {
     ::dup2(::open(in_path.c_str(), O_RDONLY), STDIN_FILENO);
     ::dup2(::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644), STDOUT_FILENO);
     ::dup2(::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644), STDERR_FILENO);
-    std::vector<char*> argv{const_cast<char*>(binary.c_str())};
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
+    // A program that hangs is killed (SIGALRM survives exec), and the
+    // test sees exit code -1, long before ctest's own limit.
+    ::alarm(kProgramSecondsMax);
     ::execv(binary.c_str(), argv.data());
     ::_exit(127);
   }

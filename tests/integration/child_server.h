@@ -48,7 +48,8 @@ struct ProgramRun {
 };
 
 // Runs `binary` with `args`, `input` on its standard input, and waits for
-// it. Its output goes through files in `scratch_dir`.
+// it (killing it after five minutes). Its output goes through files in
+// `scratch_dir`.
 ProgramRun RunProgram(const std::string& binary, const std::vector<std::string>& args,
                       const std::string& input, const std::string& scratch_dir);
 

@@ -4,14 +4,11 @@
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
+#include "engine/timestamps.h"
 #include "engine/validate.h"
 
 namespace gridcase {
 namespace {
-
-int64_t Micros(const google::protobuf::Timestamp& t) {
-  return t.seconds() * 1000000 + t.nanos() / 1000;
-}
 
 v1::UnitLevel LevelServedBy(v1::Role role) {
   switch (role) {

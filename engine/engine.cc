@@ -2,14 +2,16 @@
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <iterator>
 #include <thread>
 
-#include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "engine/data_dir.h"
 #include "engine/rebuild.h"
+#include "engine/refold.h"
 #include "engine/wire.h"
 #include "engine/workflow/logic.h"
 
@@ -141,10 +143,10 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(
     (*store)->KeepCaseIndex();
     engine->parts_.push_back(Part{std::move(*store), nullptr});
   }
-  // Every partition is at this build's format now (an older one was
-  // upgraded as it opened): the marker says so too.
-  if (auto st = RefreshMarkerFormat(options.data_dir, *count); !st.ok()) return st;
   if (auto st = engine->LoadEngineCases(); !st.ok()) return st;
+  if (auto st = engine->UpgradeCaseStates(); !st.ok()) return st;
+  // Every partition is at this build's format now: the marker says so too.
+  if (auto st = RefreshMarkerFormat(options.data_dir, *count); !st.ok()) return st;
   for (auto& part : engine->parts_) {
     auto seq = Sequencer::Start(part.store.get(), clock, engine->logic_.get(),
                                 options.sequencer);
@@ -177,6 +179,27 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(
     e->open_scan_cv_.notify_all();
   });
   return engine;
+}
+
+absl::Status Engine::UpgradeCaseStates() {
+  for (auto& part : parts_) {
+    PartitionStore& store = *part.store;
+    if (store.stored_format() >= keys::kFormatVersion) continue;
+    auto say = [this](const std::string& m) {
+      if (options_.on_upgrade) options_.on_upgrade(m);
+    };
+    say(absl::StrCat("partition ", store.id().value(), ": storage format ",
+                     store.stored_format(), " to ", keys::kFormatVersion,
+                     ": folding every case again from the log"));
+    const auto start = std::chrono::steady_clock::now();
+    auto cases = RefoldCases(&store, *logic_);
+    if (!cases.ok()) return cases.status();
+    if (auto st = store.RecordFormat(keys::kFormatVersion); !st.ok()) return st;
+    const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+    say(absl::StrFormat("partition %u: %u cases folded again in %.1f s", store.id().value(),
+                        *cases, took.count()));
+  }
+  return absl::OkStatus();
 }
 
 void Engine::WaitForScanAtOpen() {

@@ -54,6 +54,9 @@ struct EngineOptions {
   // The size of the reserved huge pages each partition's memtables are
   // allocated from (huge_pages.h); 0: normal pages.
   size_t memtable_huge_page_size = 0;
+  // Told what opening does that takes long: upgrading a partition written
+  // by an earlier build (refold.h), when it starts and ends. May be empty.
+  std::function<void(const std::string& message)> on_upgrade;
 };
 
 inline constexpr uint32_t kDefaultPartitions = 4;
@@ -261,6 +264,9 @@ class Engine {
   // Loads what the engine's own cases hold: every workflow deployment, in
   // version order, and the directory, in log order.
   absl::Status LoadEngineCases();
+  // Partitions of an earlier storage format: their case states folded again
+  // (refold.h), then the format recorded. Before any sequencer starts.
+  absl::Status UpgradeCaseStates();
   // ALREADY_EXISTS when `event_id` was used in another partition than
   // `home` (necessarily for another case, since a case has one partition).
   absl::Status CheckEventIdElsewhere(const v1::Event& event, PartitionId home) const;

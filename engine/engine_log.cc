@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "engine/as_happened.h"
 #include "engine/data_dir.h"
 #include "engine/engine.h"
 #include "engine/pending_answers.h"
@@ -140,6 +141,9 @@ absl::StatusOr<v1::GetCaseAsOfResponse> Engine::GetCaseAsOf(
   auto micros = [](const google::protobuf::Timestamp& t) {
     return t.seconds() * 1000000 + t.nanos() / 1000;
   };
+  if (request.as_of_case() == v1::GetCaseAsOfRequest::AS_OF_NOT_SET) {
+    return absl::InvalidArgumentError("as_of: give a position, known_at or happened_by");
+  }
   v1::GetTimelineRequest all;
   all.set_case_id(request.case_id());
   all.set_page_size(kPageSizeMax);
@@ -151,37 +155,24 @@ absl::StatusOr<v1::GetCaseAsOfResponse> Engine::GetCaseAsOf(
     all.set_page_token(page->next_page_token());
   } while (!all.page_token().empty());
 
+  if (request.has_happened_by()) {
+    return DecideAsHappened(*logic_, records, micros(request.happened_by()));
+  }
   v1::GetCaseAsOfResponse out;
   v1::CaseState state;
-  if (request.has_happened_by() && !records.empty()) {
-    // The opening record may have happened after events that arrived
-    // later: the case's identity and workflow hold regardless.
-    state.set_case_id(records.front().event().case_id());
-    state.set_partition(records.front().partition());
-    *state.mutable_workflow() = records.front().workflow();
-  }
-  bool cause_included = false;  // for happened_by: whether the last cause was
   for (const v1::Record& r : records) {
     bool include = false;
     switch (request.as_of_case()) {
       case v1::GetCaseAsOfRequest::kPosition:
         include = r.position() <= request.position();
         break;
-      case v1::GetCaseAsOfRequest::kKnownAt:
+      default:  // known_at
         include = micros(r.recorded_at()) <= micros(request.known_at());
         break;
-      case v1::GetCaseAsOfRequest::kHappenedBy:
-        if (r.caused_by() == 0) {
-          cause_included = micros(r.event().occurred_at()) <= micros(request.happened_by());
-        }
-        include = cause_included;
-        break;
-      case v1::GetCaseAsOfRequest::AS_OF_NOT_SET:
-        return absl::InvalidArgumentError("as_of: give a position, known_at or happened_by");
     }
-    if (!include) continue;
-    // Folding a subset out of case order (late events left out) renumbers
-    // nothing: each record keeps its version, the state its last one.
+    // Both are a prefix of the case's records: recorded times never go
+    // back within a partition.
+    if (!include) break;
     logic_->Apply(r, &state);
     *out.add_records() = r;
   }

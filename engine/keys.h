@@ -33,6 +33,12 @@
 // 2 in one write. The family stays, empty, because RocksDB opens every
 // family a database has.
 //
+// Format 3 folds case states by occurred time (a counter keeps the times
+// of what it counted, a "latest" fact the time of the event it came from:
+// workflow/appliers.cc). Its `cases` rows are the same fold of the same log
+// under today's appliers; opening an earlier format for writing folds every
+// case again from its records (refold.h) before recording format 3.
+//
 // Ids (case_id, event_id, grid_id, assignee, stage) are printable ASCII
 // without 0x00 (validation enforces it), so 0x00 terminates a variable-length
 // component and bytewise key order of case_events equals (case_id, version)
@@ -53,7 +59,9 @@ namespace gridcase::keys {
 
 // The format this build writes, and the oldest it opens (upgrading it when
 // opened for writing).
-inline constexpr uint32_t kFormatVersion = 2;
+inline constexpr uint32_t kFormatVersion = 3;
+// The first format that keeps the case index in memory.
+inline constexpr uint32_t kFormatInMemoryIndex = 2;
 inline constexpr uint32_t kOldestFormatRead = 1;
 
 enum class Cf : int {

@@ -146,6 +146,11 @@ class PartitionStore {
   }
 
   PartitionId id() const { return id_; }
+  // The storage format the partition is at (keys.h). Below
+  // keys::kFormatVersion only until the engine has upgraded what needs the
+  // case logic (refold.h) and recorded the new one with RecordFormat().
+  uint32_t stored_format() const { return stored_format_; }
+  absl::Status RecordFormat(uint32_t format);
   // The huge page size the memtables are allocated from (0: normal
   // pages), as the open database holds it.
   size_t memtable_huge_page_size() const;
@@ -187,6 +192,14 @@ class PartitionStore {
   using TimelineVisitor = std::function<absl::Status(CaseVersion, absl::string_view)>;
   absl::Status VisitTimeline(absl::string_view case_id, CaseVersion after, size_t limit,
                              const TimelineVisitor& fn, bool* more) const;
+
+  // Every record of the log in position order, parsed, with its stored
+  // key and value (valid during the call only). DATA_LOSS at a gap in the
+  // positions or a record that does not parse; an error `fn` returns stops
+  // the walk and is returned.
+  using RecordVisitor = std::function<absl::Status(
+      const rocksdb::Slice& key, const rocksdb::Slice& value, const v1::Record& record)>;
+  absl::Status ForEachRecord(const RecordVisitor& fn) const;
 
   // Every record of every case whose id starts with `case_id_prefix`, by
   // case then version.
@@ -262,6 +275,7 @@ class PartitionStore {
 
   std::string dir_;
   PartitionId id_;
+  uint32_t stored_format_ = 0;  // see stored_format()
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // indexed by keys::Cf
   std::unique_ptr<RecentRecords> recent_;  // null: none kept

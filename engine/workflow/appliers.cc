@@ -2,16 +2,13 @@
 
 #include <algorithm>
 
+#include "engine/timestamps.h"
 #include "google/protobuf/repeated_ptr_field.h"
 
 namespace gridcase::workflow {
 namespace {
 
 using E = v1::Event;
-
-int64_t Micros(const google::protobuf::Timestamp& t) {
-  return t.seconds() * 1000000 + t.nanos() / 1000;
-}
 
 // Named entries kept sorted by name, so that the serialized state does not
 // depend on the order things happened in.
@@ -37,35 +34,51 @@ void Erase(google::protobuf::RepeatedPtrField<T>* list, const std::string& name)
   }
 }
 
+// A windowed or reset counter keeps at most this many occurred times: a
+// late event that happened before all of them is counted against those
+// kept. Bounded so that a case's state stays small whatever it is sent.
+constexpr int kCounterTimesMax = 256;
+
+// Counters by occurred time, so that the order in which events arrive does
+// not change what they count: a reset drops only what happened before it,
+// and an event that happened before the latest reset is not counted, even
+// when it arrives after it.
 void ApplyCounters(const v1::Record& r, const Definition& def, v1::CaseState* s) {
   const auto* field = E::descriptor()->FindFieldByNumber(r.event().payload_case());
   const std::string& type = field->name();
   const int64_t occurred = Micros(r.event().occurred_at());
   for (const Counter& c : def.counters()) {
-    const GuardInput in{&r.event(), s, Micros(r.recorded_at()), occurred};
+    const GuardInput in = GuardInputFor(r.event(), *s, Micros(r.recorded_at()));
     const bool counts = c.on == type && c.when.Evaluate(in);
     const bool resets = !c.reset_on.empty() && c.reset_on == type && c.reset_when.Evaluate(in);
     if (!counts && !resets) continue;
     v1::CounterState* state = Upsert(s->mutable_counters(), c.name);
-    if (resets) {
-      state->set_count(0);
-      state->clear_occurred_us();
-    }
-    if (!counts) continue;
-    if (c.window_us == 0) {
+    if (c.window_us == 0 && c.reset_on.empty()) {
       state->set_count(state->count() + 1);
       continue;
     }
-    // Keep only what can still fall inside a window ending at or after
-    // this event; late events are inserted in occurred order.
     auto* times = state->mutable_occurred_us();
+    if (resets && (!state->has_reset_us() || occurred >= state->reset_us())) {
+      state->set_reset_us(occurred);
+      times->erase(times->begin(), std::lower_bound(times->begin(), times->end(), occurred));
+    }
+    if (!counts || (state->has_reset_us() && occurred < state->reset_us())) continue;
     times->Add(occurred);
-    std::sort(times->begin(), times->end());
-    const int64_t newest = *std::max_element(times->begin(), times->end());
-    int drop = 0;
-    while (drop < times->size() && times->Get(drop) <= newest - c.window_us) ++drop;
-    if (drop > 0) times->erase(times->begin(), times->begin() + drop);
+    std::inplace_merge(times->begin(), times->end() - 1, times->end());
+    if (times->size() > kCounterTimesMax) {
+      times->erase(times->begin(), times->begin() + (times->size() - kCounterTimesMax));
+    }
   }
+}
+
+// Whether `e` happened at or after `*at`, the occurred time of the event a
+// "latest" fact came from; if so, `*at` becomes e's. At the same instant the
+// event that arrived last wins.
+bool Latest(const E& e, google::protobuf::Timestamp* at) {
+  const bool unset = at->seconds() == 0 && at->nanos() == 0;
+  if (!unset && Micros(e.occurred_at()) < Micros(*at)) return false;
+  *at = e.occurred_at();
+  return true;
 }
 
 // Facts any submitted event carries, whatever the workflow.
@@ -74,7 +87,7 @@ void ApplyFacts(const v1::Record& r, v1::CaseState* s) {
   switch (e.payload_case()) {
     case E::kFeverReading:
       s->set_fever_readings(s->fever_readings() + 1);
-      s->set_last_celsius(e.fever_reading().celsius());
+      if (Latest(e, s->mutable_last_celsius_at())) s->set_last_celsius(e.fever_reading().celsius());
       break;
     case E::kHelpRequest: {
       const auto& h = e.help_request();
@@ -105,6 +118,7 @@ void ApplyFacts(const v1::Record& r, v1::CaseState* s) {
       break;
     }
     case E::kIsolationOrder: {
+      if (!Latest(e, s->mutable_isolation_at())) break;
       const auto& o = e.isolation_order();
       s->set_isolation(o.kind());
       s->set_isolation_facility(o.facility());
@@ -116,18 +130,24 @@ void ApplyFacts(const v1::Record& r, v1::CaseState* s) {
       break;
     }
     case E::kIsolationReleased:
+      if (!Latest(e, s->mutable_isolation_at())) break;
       s->set_isolation(v1::ISOLATION_KIND_UNSPECIFIED);
       s->clear_isolation_facility();
       s->clear_isolation_until();
       break;
     case E::kTestResult:
-      s->set_last_test_outcome(e.test_result().outcome());
+      if (Latest(e, s->mutable_last_test_at())) s->set_last_test_outcome(e.test_result().outcome());
       break;
     case E::kAdmission:
-      s->set_hospital(e.admission().hospital());
+      if (Latest(e, s->mutable_hospital_at())) s->set_hospital(e.admission().hospital());
       break;
     case E::kDischarge:
-      s->clear_hospital();
+      if (Latest(e, s->mutable_hospital_at())) s->clear_hospital();
+      break;
+    case E::kContactAttempt:
+      if (Latest(e, s->mutable_last_contact_at())) {
+        s->set_last_contact_outcome(e.contact_attempt().outcome());
+      }
       break;
     case E::kReassignment:
       if (e.reassignment().task().empty()) {
@@ -217,8 +237,12 @@ void ApplyRecord(const v1::Record& r, const Definition* def, v1::CaseState* s) {
     ApplyDecision(r, s);
     return;
   }
-  *s->mutable_last_occurred_at() = e.occurred_at();
-  if (!e.grid_id().empty()) s->set_grid_id(e.grid_id());
+  // The grid of the newest event (a person who moved is where they were
+  // seen last), and the newest occurred time: neither goes back.
+  const bool newest =
+      !s->has_last_occurred_at() || Micros(e.occurred_at()) >= Micros(s->last_occurred_at());
+  if (!e.grid_id().empty() && (newest || s->grid_id().empty())) s->set_grid_id(e.grid_id());
+  if (newest) *s->mutable_last_occurred_at() = e.occurred_at();
   ApplyFacts(r, s);
   if (def != nullptr) ApplyCounters(r, *def, s);
 }

@@ -187,6 +187,16 @@ class Compiler {
     return *d;
   }
 
+  // A counts_from that a binary message may carry beyond the enum's values
+  // is refused rather than read as either.
+  bool CheckCountFrom(v1::CountFrom from, const Path& path, const std::string& what) {
+    if (!v1::CountFrom_IsValid(from)) {
+      Problem(path, absl::StrCat(what, ": counts_from ", static_cast<int>(from),
+                                 " is neither COUNT_FROM_LEARNT nor COUNT_FROM_HAPPENED"));
+    }
+    return from == v1::COUNT_FROM_HAPPENED;
+  }
+
   void CheckCounters() {
     const auto& p = def_->proto_;
     for (int i = 0; i < p.counters_size(); ++i) {
@@ -301,6 +311,7 @@ class Compiler {
           Problem(at, absl::StrCat(what, ": open_task needs a name and a role"));
         }
         out.duration_us = CheckDuration(a.open_task().due(), at, what, false);
+        out.from_happened = CheckCountFrom(a.open_task().counts_from(), at, what);
         break;
       case A::kCloseTask:
         if (!tasks_opened_.count(a.close_task())) {
@@ -314,6 +325,7 @@ class Compiler {
                                          "which the engine keeps for its own)"));
         }
         out.duration_us = CheckDuration(a.set_deadline().after(), at, what, true);
+        out.from_happened = CheckCountFrom(a.set_deadline().counts_from(), at, what);
         break;
       case A::kCancelDeadline:
         if (!deadlines_set_.count(a.cancel_deadline())) {

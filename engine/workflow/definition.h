@@ -20,6 +20,9 @@ inline constexpr char kDeadlinePrefix[] = "deadline:";
 struct Action {
   v1::ActionSpec spec;
   int64_t duration_us = 0;  // open_task.due or set_deadline.after; 0: none
+  // That duration counts from when the deciding event happened
+  // (COUNT_FROM_HAPPENED), not from when it was learnt.
+  bool from_happened = false;
 };
 
 struct Rule {

@@ -48,4 +48,21 @@ std::string FormatDuration(int64_t us) {
   return absl::StrCat(us, "us");
 }
 
+std::string FormatSpan(int64_t us) {
+  if (us < 0) return absl::StrCat("-", FormatSpan(-us));
+  if (us < kSecondUs) return absl::StrCat(us / 1000, "ms");
+  std::string out;
+  int parts = 0;
+  for (char unit : {'d', 'h', 'm', 's'}) {
+    const int64_t u = UnitUs(unit);
+    if (us < u && parts == 0) continue;
+    if (parts == 2) break;
+    ++parts;
+    if (us / u == 0) continue;  // "1d" rather than "1d 0h"
+    absl::StrAppend(&out, out.empty() ? "" : " ", us / u, std::string(1, unit));
+    us %= u;
+  }
+  return out;
+}
+
 }  // namespace gridcase::workflow

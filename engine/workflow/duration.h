@@ -20,6 +20,10 @@ absl::StatusOr<int64_t> ParseDuration(absl::string_view text);
 // The shortest exact rendering: 86400000000 -> "1d", 5400000000 -> "90m".
 std::string FormatDuration(int64_t us);
 
+// For people reading an explanation: the two largest units, rounded down
+// ("2h 5m", "1d 3h", "45s"; under a second "250ms"). Negative: "-" first.
+std::string FormatSpan(int64_t us);
+
 }  // namespace gridcase::workflow
 
 #endif  // GRIDCASE_ENGINE_WORKFLOW_DURATION_H_

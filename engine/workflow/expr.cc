@@ -1,5 +1,6 @@
 #include "engine/workflow/expr.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <utility>
@@ -533,12 +534,12 @@ Val Eval(const Node& n, const GuardInput& in) {
       return v;
     case Node::kTimeInStage:
       v.duration_us = in.state->has_stage_entered_at()
-                          ? in.now_us - Micros(in.state->stage_entered_at())
+                          ? in.at_us - Micros(in.state->stage_entered_at())
                           : 0;
       return v;
     case Node::kOverdue:
       for (const auto& d : in.state->deadlines()) {
-        if (d.name() == n.counter) v.b = Micros(d.due_at()) <= in.now_us;
+        if (d.name() == n.counter) v.b = Micros(d.due_at()) <= in.at_us;
       }
       return v;
     case Node::kIdent:
@@ -553,12 +554,30 @@ uint32_t CounterValue(const v1::CaseState& state, const std::string& name,
                       int64_t window_us, int64_t occurred_us) {
   for (const auto& c : state.counters()) {
     if (c.name() != name) continue;
-    if (window_us == 0) return c.count();
-    uint32_t n = 0;
-    for (int64_t t : c.occurred_us()) n += t > occurred_us - window_us && t <= occurred_us;
-    return n;
+    const auto& t = c.occurred_us();  // sorted (appliers.cc)
+    if (t.empty()) return c.count();  // a counter with neither window nor reset
+    if (window_us == 0) return static_cast<uint32_t>(t.size());
+    // The most counted events in any window [a, a + w) holding the moment
+    // decided: the windows worth trying start there or at a counted event
+    // inside (occurred - w, occurred].
+    auto count_from = [&](int64_t a) {
+      return static_cast<uint32_t>(std::lower_bound(t.begin(), t.end(), a + window_us) -
+                                   std::lower_bound(t.begin(), t.end(), a));
+    };
+    uint32_t best = count_from(occurred_us);
+    for (auto it = std::upper_bound(t.begin(), t.end(), occurred_us - window_us);
+         it != t.end() && *it <= occurred_us; ++it) {
+      best = std::max(best, count_from(*it));
+    }
+    return best;
   }
   return 0;
+}
+
+GuardInput GuardInputFor(const v1::Event& event, const v1::CaseState& state,
+                         int64_t recorded_us) {
+  const int64_t occurred_us = Micros(event.occurred_at());
+  return {&event, &state, std::min(occurred_us, recorded_us), occurred_us};
 }
 
 Guard::Guard() = default;

@@ -17,10 +17,13 @@
 // counters) folded in and before any decision of the rules. A bare IDENT that is not a field is an
 // enum constant, resolved against the enum it is compared with: POSITIVE,
 // TEST_OUTCOME_POSITIVE. DURATION is a number with a unit: 24h, 14d.
-// count("name") is a counter of the definition; time_in_stage is how long
-// the case has been in its current stage, at the deciding record's
-// recorded time; overdue("name") holds when the case has that deadline
-// pending and its due time has passed.
+// count("name") is a counter of the definition (for a windowed one, the
+// most counted events in any window that holds the moment the event
+// happened: events on both sides of it count, so a reading that arrives
+// late is counted with the newer ones already known); time_in_stage is
+// how long the case has been in its current stage, and overdue("name")
+// holds when the case has that deadline pending and due, both at the
+// moment the event happened (GuardInput::at_us).
 //
 // Compile() checks names and types against the schema, so a compiled guard
 // cannot fail when evaluated.
@@ -56,9 +59,16 @@ struct GuardScope {
 struct GuardInput {
   const v1::Event* event;
   const v1::CaseState* state;  // the case, with the event's facts applied
-  int64_t now_us;              // recorded time of the deciding record
-  int64_t occurred_us;         // occurred time of the deciding event
+  // The moment the event happened, as time-based guards see it: its
+  // occurred time, but no later than its recorded time (a device clock
+  // ahead of the server's does not make a deadline overdue early).
+  int64_t at_us;
+  int64_t occurred_us;  // occurred time of the deciding event
 };
+
+// What guards read for `event`, recorded at `recorded_us`, against `state`.
+GuardInput GuardInputFor(const v1::Event& event, const v1::CaseState& state,
+                         int64_t recorded_us);
 
 class Guard {
  public:
@@ -82,8 +92,9 @@ class Guard {
   std::shared_ptr<const Node> root_;  // null: always true
 };
 
-// The value of a counter in `state` at occurred time `occurred_us`: for a
-// windowed counter, the counted events within `window_us` before it.
+// The value of a counter in `state` for an event that occurred at
+// `occurred_us`: for a windowed counter, the most counted events in any
+// window [a, a + window_us) with a <= occurred_us < a + window_us.
 uint32_t CounterValue(const v1::CaseState& state, const std::string& name,
                       int64_t window_us, int64_t occurred_us);
 

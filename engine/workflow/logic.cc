@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "engine/timestamps.h"
 #include "engine/workflow/appliers.h"
 #include "engine/workflow/duration.h"
 
@@ -14,17 +15,6 @@ namespace {
 
 constexpr char kEngineCasePrefix[] = "~workflow~";
 constexpr char kEngineActor[] = "gridcase";
-
-int64_t Micros(const google::protobuf::Timestamp& t) {
-  return t.seconds() * 1000000 + t.nanos() / 1000;
-}
-
-google::protobuf::Timestamp FromMicros(int64_t us) {
-  google::protobuf::Timestamp t;
-  t.set_seconds(us / 1000000);
-  t.set_nanos(static_cast<int32_t>((us % 1000000) * 1000));
-  return t;
-}
 
 std::string TypeOf(const v1::Event& e) {
   const auto* f = v1::Event::descriptor()->FindFieldByNumber(e.payload_case());
@@ -43,10 +33,12 @@ const v1::PendingDeadline* FindDeadline(const v1::CaseState& state, const std::s
 // each as it goes, so later actions see earlier ones (a close after an open).
 class Decider {
  public:
+  // `state` has the cause applied already: its last_occurred_at is the
+  // newest moment the case knows, which COUNT_FROM_HAPPENED counts from.
   Decider(const Definition& def, const Directory& directory, const v1::Record& cause,
           v1::CaseState* state, std::vector<v1::Record>* out)
       : def_(def), directory_(directory), cause_(cause), state_(state), out_(out),
-        now_us_(Micros(cause.recorded_at())) {}
+        now_us_(Micros(cause.recorded_at())), happened_us_(Micros(state->last_occurred_at())) {}
 
   void Open() {
     EnterStage(def_.proto().initial_stage(),
@@ -56,7 +48,7 @@ class Decider {
   // Returns the names of the rules that fired (empty: none did).
   std::vector<std::string> RunRules(const std::string& type, const Stage& stage) {
     const v1::CaseState snapshot = *state_;
-    const GuardInput in{&cause_.event(), &snapshot, now_us_, Micros(cause_.event().occurred_at())};
+    const GuardInput in = GuardInputFor(cause_.event(), snapshot, now_us_);
     std::vector<const Rule*> firing;
     for (const Rule& rule : stage.rules) {
       if (rule.on == type && rule.guard.Evaluate(in)) firing.push_back(&rule);
@@ -91,7 +83,7 @@ class Decider {
                                       " unless it moves on")
                        : "reminder: this case has not moved on");
     n->set_rule("ladder");
-    Emit(std::move(e), "ladder");
+    Emit(std::move(e));
   }
 
   // Keeps the rung timers: started when the case arrives on a rung or in
@@ -106,16 +98,19 @@ class Decider {
     const bool moved = opening || state_->stage() != stage_before ||
                        state_->escalation_role() != rung_before;
     if (!moved) return;
-    SetDeadline(kRungEscalateDeadline, rung->after_us, "ladder");
+    // A rung's clock starts when the case arrived on it, which is when the
+    // engine decided so.
+    SetDeadline(kRungEscalateDeadline, now_us_ + rung->after_us, "ladder");
     if (rung->remind_before_us > 0) {
-      SetDeadline(kRungReminderDeadline, rung->after_us - rung->remind_before_us, "ladder");
+      SetDeadline(kRungReminderDeadline, now_us_ + rung->after_us - rung->remind_before_us,
+                  "ladder");
     } else {
       Cancel(kRungReminderDeadline, "ladder");
     }
   }
 
  private:
-  void Emit(v1::Event payload, const std::string& why) {
+  void Emit(v1::Event payload, std::string explanation = "") {
     v1::Record r;
     v1::Event* e = r.mutable_event();
     *e = std::move(payload);
@@ -131,7 +126,7 @@ class Decider {
     r.set_case_version(cause_.case_version() + emitted_);
     *r.mutable_recorded_at() = cause_.recorded_at();
     r.set_caused_by(cause_.position());
-    (void)why;
+    if (!explanation.empty()) r.set_explanation(std::move(explanation));
     ApplyRecord(r, &def_, state_);
     out_->push_back(std::move(r));
   }
@@ -147,7 +142,7 @@ class Decider {
     changed->set_from(from);
     changed->set_to(to);
     changed->set_rule(rule);
-    Emit(std::move(e), rule);
+    Emit(std::move(e));
     const Stage* now = def_.stage(to);
     for (const Action& a : now->on_enter) Run(a, absl::StrCat("stage ", to, " on_enter"));
   }
@@ -159,7 +154,7 @@ class Decider {
     changed->set_from(state_->category());
     changed->set_to(to);
     changed->set_rule(rule);
-    Emit(std::move(e), rule);
+    Emit(std::move(e));
   }
 
   bool HasTask(const std::string& name) const {
@@ -173,19 +168,30 @@ class Decider {
     return FindDeadline(*state_, name);
   }
 
+  // When a task's due time or a deadline of `action` falls: its duration
+  // from when the cause was learnt, or from when it happened.
+  int64_t DueUs(const Action& action) const {
+    return (action.from_happened ? happened_us_ : now_us_) + action.duration_us;
+  }
+
   // Like the other actions, a deadline set again for the instant it is
   // already due changes nothing and records nothing (a stage's on_enter and
   // a rule of the same decision both setting it, as in a first screening
-  // check): the rule's firing is in the cause's explanation already.
-  void SetDeadline(const std::string& name, int64_t after_us, const std::string& rule) {
-    const int64_t due_us = now_us_ + after_us;
+  // check): the rule's firing is in the cause's explanation already. One
+  // already past (counted from an event that arrived late) is recorded as
+  // set, says so, and fires at once: the scheduler is told of every due
+  // time it has not seen (Engine::SetDeadlineListener).
+  void SetDeadline(const std::string& name, int64_t due_us, const std::string& rule) {
     if (const auto* pending = Pending(name); pending && Micros(pending->due_at()) == due_us) return;
     v1::Event e;
     auto* d = e.mutable_deadline_set();
     d->set_deadline(name);
     *d->mutable_due_at() = FromMicros(due_us);
     d->set_rule(rule);
-    Emit(std::move(e), rule);
+    Emit(std::move(e), due_us <= now_us_ ? absl::StrCat("already past due by ",
+                                                        FormatSpan(now_us_ - due_us),
+                                                        " when set: fires at once")
+                                         : "");
   }
 
   void Cancel(const std::string& name, const std::string& rule) {
@@ -193,7 +199,7 @@ class Decider {
     v1::Event e;
     e.mutable_deadline_cancelled()->set_deadline(name);
     e.mutable_deadline_cancelled()->set_rule(rule);
-    Emit(std::move(e), rule);
+    Emit(std::move(e));
   }
 
   // Climbs to `to_role` (or one rung), and on past rungs nobody available
@@ -224,7 +230,7 @@ class Decider {
     esc->set_rule(rule);
     esc->set_from_person(state_->assignee());
     esc->set_to_person(person);
-    Emit(std::move(e), rule);
+    Emit(std::move(e));
   }
 
   void Run(const Action& action, const std::string& rule) {
@@ -249,24 +255,28 @@ class Decider {
         return;
       }
       case v1::ActionSpec::kOpenTask: {
+        // Never a second task of a name already open: a late event that
+        // repeats a decision already taken (a first high reading arriving
+        // after the second) leaves the task as it is.
+        if (HasTask(a.open_task().name())) return;
         auto* t = e.mutable_task_opened();
         t->set_task(a.open_task().name());
         t->set_role(a.open_task().role());
         t->set_title(a.open_task().title());
         t->set_assignee(Holder(a.open_task().role()));
-        if (action.duration_us > 0) *t->mutable_due_at() = FromMicros(now_us_ + action.duration_us);
+        if (action.duration_us > 0) *t->mutable_due_at() = FromMicros(DueUs(action));
         t->set_rule(rule);
-        Emit(std::move(e), rule);
+        Emit(std::move(e));
         return;
       }
       case v1::ActionSpec::kCloseTask:
         if (!HasTask(a.close_task())) return;
         e.mutable_task_closed()->set_task(a.close_task());
         e.mutable_task_closed()->set_rule(rule);
-        Emit(std::move(e), rule);
+        Emit(std::move(e));
         return;
       case v1::ActionSpec::kSetDeadline:
-        SetDeadline(a.set_deadline().name(), action.duration_us, rule);
+        SetDeadline(a.set_deadline().name(), DueUs(action), rule);
         return;
       case v1::ActionSpec::kCancelDeadline:
         Cancel(a.cancel_deadline(), rule);
@@ -278,7 +288,7 @@ class Decider {
         e.mutable_notification()->set_to_role(a.notify().to_role());
         e.mutable_notification()->set_message(a.notify().message());
         e.mutable_notification()->set_rule(rule);
-        Emit(std::move(e), rule);
+        Emit(std::move(e));
         return;
       case v1::ActionSpec::ACTION_NOT_SET:
         return;  // refused by validation
@@ -297,7 +307,8 @@ class Decider {
   const v1::Record& cause_;
   v1::CaseState* const state_;
   std::vector<v1::Record>* const out_;
-  const int64_t now_us_;
+  const int64_t now_us_;       // when the cause was learnt (recorded)
+  const int64_t happened_us_;  // the newest moment the case knows (occurred)
   int emitted_ = 0;
 };
 
@@ -317,6 +328,26 @@ absl::Status CheckStillPending(const v1::Event& event, const v1::CaseState& stat
   return absl::FailedPreconditionError(absl::StrCat(
       "deadline ", expired.deadline(), " of case ", event.case_id(),
       " is no longer pending with that due time"));
+}
+
+// How late `record` arrived, for its explanation, against the case as it
+// stood before it: a deadline that fired a second or more after its due
+// time; an event that happened before the newest one the case already
+// knew (an offline phone). Empty when neither.
+std::string ArrivalNote(const v1::Record& record, const v1::CaseState& before) {
+  const v1::Event& e = record.event();
+  const int64_t recorded_us = Micros(record.recorded_at());
+  if (e.has_deadline_expired()) {
+    const int64_t late_us = recorded_us - Micros(e.deadline_expired().due_at());
+    return late_us >= kSecondUs ? absl::StrCat("fired ", FormatSpan(late_us), " after its due time")
+                                : "";
+  }
+  const int64_t occurred_us = Micros(e.occurred_at());
+  if (!before.has_last_occurred_at() || occurred_us >= Micros(before.last_occurred_at())) return "";
+  return absl::StrCat("arrived late: it happened ", FormatSpan(recorded_us - occurred_us),
+                      " before it was recorded, ",
+                      FormatSpan(Micros(before.last_occurred_at()) - occurred_us),
+                      " before the newest event the case already knew");
 }
 
 }  // namespace
@@ -413,10 +444,15 @@ absl::Status WorkflowLogic::Process(v1::Record record, std::optional<v1::CaseSta
   v1::CaseState next;
   if (!state->has_value()) {
     if (!record.workflow().name().empty()) {
-      def = registry_->Latest(record.workflow().name());
+      // A submission names a workflow; its latest version takes the case.
+      // A version is named only by a replay that decides a case again
+      // (DecideAsHappened), which keeps the case's own.
+      const v1::WorkflowRef& ref = record.workflow();
+      def = ref.version() == 0 ? registry_->Latest(ref.name())
+                               : registry_->Get(ref.name(), ref.version());
       if (def == nullptr) {
         return absl::NotFoundError(
-            absl::StrCat("no workflow named ", record.workflow().name(), " is deployed"));
+            absl::StrCat("no workflow named ", ref.name(), " is deployed"));
       }
       if (!Opens(*def, event, now_us)) {
         return absl::FailedPreconditionError(absl::StrCat(
@@ -463,6 +499,7 @@ absl::Status WorkflowLogic::Process(v1::Record record, std::optional<v1::CaseSta
     return ProcessHolderReplaced(std::move(record), *def, std::move(next), state, out);
   }
   const bool opening = !state->has_value();
+  const std::string note = ArrivalNote(record, next);
   const std::string stage_before = next.stage();
   const std::string rung_before = next.escalation_role();
   ApplyRecord(record, def.get(), &next);
@@ -483,18 +520,21 @@ absl::Status WorkflowLogic::Process(v1::Record record, std::optional<v1::CaseSta
     fired = decider.RunRules(on, *stage);
   }
   decider.TimeRung(stage_before, rung_before, opening);
+  std::string explanation;
   if (fired.empty() && event.has_reassignment()) {
     const auto& r = event.reassignment();
-    record.set_explanation(absl::StrCat(r.task().empty() ? "case" : "task " + r.task(),
-                                        " reassigned to ", r.to_assignee()));
+    explanation = absl::StrCat(r.task().empty() ? "case" : "task " + r.task(), " reassigned to ",
+                               r.to_assignee());
   } else if (fired.empty() && !opening) {
     record.set_changed_nothing(true);
-    record.set_explanation(absl::StrCat("no rule of stage ", stage->name, " reacts to ", on));
+    explanation = absl::StrCat("no rule of stage ", stage->name, " reacts to ", on);
   } else if (!fired.empty()) {
-    record.set_explanation(absl::StrCat("rules: ", absl::StrJoin(fired, ", ")));
+    explanation = absl::StrCat("rules: ", absl::StrJoin(fired, ", "));
   } else {
-    record.set_explanation(absl::StrCat("opened with workflow ", def->name(), " v", def->version()));
+    explanation = absl::StrCat("opened with workflow ", def->name(), " v", def->version());
   }
+  if (!note.empty()) absl::StrAppend(&explanation, " (", note, ")");
+  record.set_explanation(std::move(explanation));
   *state = std::move(next);
   out->push_back(std::move(record));
   for (auto& r : derived) out->push_back(std::move(r));

@@ -11,11 +11,9 @@ bool Opens(const Definition& def, const v1::Event& event, int64_t now_us) {
   const auto* field = v1::Event::descriptor()->FindFieldByNumber(event.payload_case());
   if (field == nullptr) return false;
   const v1::CaseState empty;
-  const int64_t occurred_us =
-      event.occurred_at().seconds() * 1000000 + event.occurred_at().nanos() / 1000;
+  const GuardInput in = GuardInputFor(event, empty, now_us);
   for (const auto& opener : def.openers()) {
-    if (opener.on == field->name() &&
-        opener.when.Evaluate({&event, &empty, now_us, occurred_us})) {
+    if (opener.on == field->name() && opener.when.Evaluate(in)) {
       return true;
     }
   }

@@ -83,6 +83,12 @@ int RunAuditCase(const GlobalOptions& options, const std::string& case_id, const
     gridcase::v1::GetTimelineResponse timeline;
     *timeline.mutable_records() = response.records();
     PrintTimelineTable(timeline, std::cout);
+    // Events the workflow would have refused had they arrived on time.
+    for (const auto& r : response.refused()) {
+      std::cout << "\nwould have been refused then: " << r.event_id() << ": "
+                << StatusCodeName(r.code()) << ": "
+                << r.message() << "\n";
+    }
   } else {
     std::cout << ToJson(response, /*compact=*/false) << "\n";
   }

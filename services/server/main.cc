@@ -22,6 +22,7 @@
 #include "CLI/CLI.hpp"
 #include "engine/clock.h"
 #include "engine/engine.h"
+#include "engine/workflow/files.h"
 #include "engine/huge_pages.h"
 #include "engine/scheduler.h"
 #include "engine/signer.h"
@@ -64,31 +65,23 @@ bool WritePortFile(const std::string& path, int port) {
   return !ec;
 }
 
-// Deploys every *.textproto of `dir`, in name order. A version already
-// deployed with the same content is skipped; anything else that is refused
-// stops the start, loudly: serving with a workflow other than the one on
-// disk would surprise everyone.
+// Deploys every *.textproto of `dir`, each name's versions in order. A
+// version already deployed with the same content is skipped; anything else
+// that is refused stops the start, loudly: serving with a workflow other
+// than the one on disk would surprise everyone.
 bool DeployDirectory(gridcase::Engine& engine, const std::string& dir) {
-  std::vector<std::filesystem::path> files;
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
-    if (entry.path().extension() == ".textproto") files.push_back(entry.path());
-  }
-  if (ec) {
-    spdlog::critical("cannot read workflows directory {}: {}", dir, ec.message());
+  auto files = gridcase::workflow::ReadWorkflowDir(dir);
+  if (!files.ok()) {
+    spdlog::critical("workflows: {}", std::string(files.status().message()));
     return false;
   }
-  std::sort(files.begin(), files.end());
   gridcase::v1::Actor actor;
   actor.set_id("gridcased");
   actor.set_kind(gridcase::v1::ACTOR_KIND_SYSTEM);
-  for (const auto& file : files) {
-    std::ifstream in(file);
-    std::stringstream source;
-    source << in.rdbuf();
+  for (const auto& file : *files) {
     std::promise<absl::StatusOr<gridcase::v1::DeployWorkflowResponse>> done;
     auto answer = done.get_future();
-    engine.DeployWorkflow(source.str(), file.string(), actor,
+    engine.DeployWorkflow(file.source, file.path, actor,
                           [&done](absl::StatusOr<gridcase::v1::DeployWorkflowResponse> r) {
                             done.set_value(std::move(r));
                           });
@@ -98,7 +91,8 @@ bool DeployDirectory(gridcase::Engine& engine, const std::string& dir) {
       return false;
     }
     spdlog::info("workflow {} v{} {} ({})", r->name(), r->version(),
-                 r->duplicate() ? "already deployed" : "deployed", file.filename().string());
+                 r->duplicate() ? "already deployed" : "deployed",
+                 std::filesystem::path(file.path).filename().string());
   }
   return true;
 }
@@ -151,6 +145,7 @@ int Run(const Flags& flags) {
   if (flags.huge_pages) {
     options.memtable_huge_page_size = gridcase::MemtableHugePageSize(huge_pages);
   }
+  options.on_upgrade = [](const std::string& message) { spdlog::info("{}", message); };
   auto engine = gridcase::Engine::Open(options, &clock);
   if (!engine.ok()) {
     spdlog::critical("cannot open data directory {}: {}", options.data_dir,

@@ -490,13 +490,16 @@ TEST_F(CaseIndexStoreTest, AFormatFromANewerBuildIsRefused) {
   {
     auto store = OpenStore();
     rocksdb::WriteBatch b;
-    b.Put(store->cf(keys::Cf::kMeta), "format", keys::EncodeFixed32Be(3));
+    b.Put(store->cf(keys::Cf::kMeta), "format", keys::EncodeFixed32Be(keys::kFormatVersion + 1));
     ASSERT_TRUE(store->Write(&b).ok());
   }
   auto store = PartitionStore::Open(dir_.Sub("p0"), PartitionId(0));
   ASSERT_FALSE(store.ok());
   EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(store.status().message(), HasSubstr("storage format 3 is not a format this build reads (1 to 2)"));
+  EXPECT_THAT(store.status().message(),
+              HasSubstr(absl::StrCat("storage format ", keys::kFormatVersion + 1,
+                                     " is not a format this build reads (1 to ",
+                                     keys::kFormatVersion, ")")));
 }
 
 }  // namespace

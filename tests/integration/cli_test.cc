@@ -98,7 +98,8 @@ TEST_F(CliTest, WorkflowCommands) {
   CliRun r = Cli({"workflow", "list", "--table"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("epidemic-case  1"));
-  EXPECT_THAT(r.out, HasSubstr("help-request   1"));
+  EXPECT_THAT(r.out, HasSubstr("epidemic-case  2"));
+  EXPECT_THAT(r.out, HasSubstr("help-request   2"));
 
   r = Cli({"workflow", "get", "epidemic-case", "--table"});
   ASSERT_EQ(r.exit_code, 0) << r.err;

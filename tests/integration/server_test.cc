@@ -381,7 +381,8 @@ TEST_F(ServerTest, AdminServiceDeploysListsAndRefusesBadDefinitions) {
   ASSERT_TRUE(admin->ListWorkflows(&ctx, v1::ListWorkflowsRequest(), &listed).ok());
   std::vector<std::string> names;
   for (const auto& w : listed.workflows()) names.push_back(w.name() + "@" + std::to_string(w.version()));
-  EXPECT_EQ(names, (std::vector<std::string>{"bad@1", "epidemic-case@1", "help-request@1"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"bad@1", "epidemic-case@1", "epidemic-case@2",
+                                             "help-request@1", "help-request@2"}));
   grpc::ClientContext get_ctx;
   v1::GetWorkflowRequest get;
   get.set_name("nope");

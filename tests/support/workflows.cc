@@ -5,6 +5,8 @@
 #include <sstream>
 
 #include "google/protobuf/util/json_util.h"
+#include "engine/workflow/definition.h"
+#include "engine/workflow/files.h"
 #include "gtest/gtest.h"
 
 namespace gridcase::testing {
@@ -28,6 +30,25 @@ absl::StatusOr<v1::SubmitResponse> SubmitSync(Engine& engine, v1::SubmitRequest 
   return answer.get();
 }
 
+std::vector<v1::Record> TimelineOf(Engine& engine, const std::string& case_id) {
+  v1::GetTimelineRequest req;
+  req.set_case_id(case_id);
+  req.set_page_size(1000);
+  auto page = engine.GetTimeline(req);
+  EXPECT_TRUE(page.ok()) << case_id << ": " << page.status();
+  return page.ok() ? std::vector<v1::Record>(page->records().begin(), page->records().end())
+                   : std::vector<v1::Record>{};
+}
+
+void RegisterDeployed(Engine& engine, workflow::Registry* registry) {
+  const v1::ListWorkflowsResponse deployed = engine.ListWorkflows();
+  for (const auto& w : deployed.workflows()) {
+    auto def = workflow::Definition::FromProto(*engine.GetWorkflow(w.name(), w.version()));
+    ASSERT_TRUE(def.ok()) << def.status();
+    ASSERT_TRUE(registry->Add(*def).ok());
+  }
+}
+
 absl::StatusOr<v1::DeployWorkflowResponse> DeploySync(Engine& engine, const std::string& source,
                                                       const std::string& file) {
   std::promise<absl::StatusOr<v1::DeployWorkflowResponse>> done;
@@ -43,9 +64,12 @@ absl::StatusOr<v1::DeployWorkflowResponse> DeploySync(Engine& engine, const std:
 }
 
 void DeployShippedWorkflows(Engine& engine) {
-  for (const char* file : {"epidemic-case.textproto", "help-request.textproto"}) {
-    auto r = DeploySync(engine, ShippedWorkflow(file), file);
-    ASSERT_TRUE(r.ok()) << r.status();
+  auto files = workflow::ReadWorkflowDir(ShippedWorkflowDir());
+  ASSERT_TRUE(files.ok()) << files.status();
+  ASSERT_EQ(files->size(), 4u);  // each shipped workflow's versions 1 and 2
+  for (const auto& file : *files) {
+    auto r = DeploySync(engine, file.source, file.path);
+    ASSERT_TRUE(r.ok()) << file.path << ": " << r.status();
   }
 }
 

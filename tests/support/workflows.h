@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "engine/engine.h"
+#include "engine/workflow/registry.h"
 
 namespace gridcase::testing {
 
@@ -20,10 +21,19 @@ std::string ShippedWorkflowDir();
 // Submits `request` and waits for its answer.
 absl::StatusOr<v1::SubmitResponse> SubmitSync(Engine& engine, v1::SubmitRequest request);
 
+// Every record of `case_id` in case order (the first 1,000); fails the
+// test if the timeline cannot be read.
+std::vector<v1::Record> TimelineOf(Engine& engine, const std::string& case_id);
+
+// Adds every workflow version `engine` has deployed to `registry`, as a
+// replay of its log would; fails the test if one does not validate.
+void RegisterDeployed(Engine& engine, workflow::Registry* registry);
+
 // Deploys `source` and waits for the answer.
 absl::StatusOr<v1::DeployWorkflowResponse> DeploySync(Engine& engine, const std::string& source,
                                                       const std::string& file);
-// Deploys epidemic-case and help-request; fails the test if either fails.
+// Deploys every version of the workflows in deploy/workflows, in order;
+// fails the test if any is refused.
 void DeployShippedWorkflows(Engine& engine);
 
 // Opens an engine on `data_dir` with `partitions` and deploys the shipped

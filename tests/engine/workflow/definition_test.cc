@@ -2,6 +2,9 @@
 
 #include <fstream>
 #include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -20,12 +23,17 @@ std::string ReadShipped(const std::string& name) {
 }
 
 TEST(DefinitionTest, TheShippedWorkflowsAreValid) {
-  for (const char* file : {"epidemic-case.textproto", "help-request.textproto"}) {
+  // The current version of each, and version 1 that it follows.
+  for (const auto& [file, version] : std::vector<std::pair<std::string, uint32_t>>{
+           {"epidemic-case.textproto", 2},
+           {"epidemic-case.v1.textproto", 1},
+           {"help-request.textproto", 2},
+           {"help-request.v1.textproto", 1}}) {
     const std::string source = ReadShipped(file);
     ASSERT_FALSE(source.empty()) << file;
     auto def = Definition::Parse(source, file);
     ASSERT_TRUE(def.ok()) << def.status().message();
-    EXPECT_EQ((*def)->version(), 1u);
+    EXPECT_EQ((*def)->version(), version) << file;
   }
   auto epidemic = Definition::Parse(ReadShipped("epidemic-case.textproto"), "e");
   ASSERT_TRUE(epidemic.ok());

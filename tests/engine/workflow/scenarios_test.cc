@@ -58,13 +58,7 @@ class ScenarioTest : public ::testing::Test {
   }
 
   std::vector<v1::Record> Records(const std::string& case_id) {
-    v1::GetTimelineRequest req;
-    req.set_case_id(case_id);
-    req.set_page_size(1000);
-    auto page = engine_->GetTimeline(req);
-    EXPECT_TRUE(page.ok()) << page.status();
-    return page.ok() ? std::vector<v1::Record>(page->records().begin(), page->records().end())
-                     : std::vector<v1::Record>{};
+    return testing::TimelineOf(*engine_, case_id);
   }
 
   // One line per record: what it is and, for decisions, what was decided;
@@ -127,7 +121,7 @@ TEST_F(ScenarioTest, TheSecurityGuardsFourReadings) {
   }
   EXPECT_THAT(Timeline("guard"),
               ElementsAre("fever_reading 36.9",
-                          "  stage  -> screening (opened by workflow epidemic-case v1)",
+                          "  stage  -> screening (opened by workflow epidemic-case v2)",
                           "  deadline daily-check in 1d",
                           "fever_reading 37 (changed nothing)",
                           "fever_reading 37.7",
@@ -169,8 +163,14 @@ TEST_F(ScenarioTest, TwoHighReadingsADayApartDoNotEscalate) {
   ASSERT_TRUE(state.ok());
   EXPECT_EQ(state->stage(), "screening");
   EXPECT_EQ(state->escalation_role(), "grid_worker");
-  // The second counts as a first high reading again: a new recheck task.
-  EXPECT_EQ(Timeline("p").back(), "  task opened recheck for grid_worker due in 1h");
+  // The second counts as a first high reading again, but the recheck the
+  // first one asked for is still open (and overdue): it stays as it was,
+  // never a second task of the same name.
+  const auto records = Records("p");
+  EXPECT_EQ(Timeline("p").back(), "fever_reading 37.5");
+  EXPECT_EQ(records.back().explanation(), "rules: first-high-reading");
+  ASSERT_EQ(state->open_tasks_size(), 1);
+  EXPECT_EQ(Micros(state->open_tasks(0).due_at()), kStartUs + kHourUs);
 }
 
 v1::Event ScreeningCheck(const std::string& id, const std::string& case_id,
@@ -186,7 +186,7 @@ TEST_F(ScenarioTest, ADeadlineSetAgainForTheSameInstantRecordsNothing) {
   Ok(ScreeningCheck("s1", "cleared", v1::CATEGORY_NONE));
   EXPECT_THAT(Timeline("cleared"),
               ElementsAre("screening_check",
-                          "  stage  -> screening (opened by workflow epidemic-case v1)",
+                          "  stage  -> screening (opened by workflow epidemic-case v2)",
                           "  deadline daily-check in 1d",
                           "  deadline cancelled daily-check",
                           "  stage screening -> closed (cleared)"));
@@ -232,7 +232,7 @@ TEST_F(ScenarioTest, ARecoveredPatientIsObservedForFourteenDaysThenReleased) {
 
   EXPECT_THAT(Timeline("patient"),
               ElementsAre("fever_reading 38.4",
-                          "  stage  -> screening (opened by workflow epidemic-case v1)",
+                          "  stage  -> screening (opened by workflow epidemic-case v2)",
                           "  deadline daily-check in 1d",
                           "  task opened recheck for grid_worker due in 1h",
                           "  category CATEGORY_FEVER (first-high-reading)",
@@ -280,7 +280,7 @@ TEST_F(ScenarioTest, AMedicineRequestDeliveredInTime) {
   Ok(Fulfilled("m2", "help-1"));
   EXPECT_THAT(Timeline("help-1"),
               ElementsAre("help_request",
-                          "  stage  -> requested (opened by workflow help-request v1)",
+                          "  stage  -> requested (opened by workflow help-request v2)",
                           "  task opened deliver for grid_worker due in 4h",
                           "  deadline delivery in 4h",
                           "  stage requested -> assigned (assign-medicine)",
@@ -310,7 +310,7 @@ TEST_F(ScenarioTest, AForbiddenEventIsRefusedNamingTheStage) {
   auto refused = Now(discharge);
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(refused.status().message()),
-              HasSubstr("case c is in stage screening of workflow epidemic-case v1, which does "
+              HasSubstr("case c is in stage screening of workflow epidemic-case v2, which does "
                         "not accept discharge events"));
   EXPECT_EQ(Records("c").size(), 3u);  // nothing written
 }
@@ -344,49 +344,49 @@ TEST_F(ScenarioTest, ASubmissionMayNameTheWorkflowOfANewCase) {
   auto wrong = submit("help-request");
   EXPECT_EQ(wrong.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(wrong.status().message()),
-              HasSubstr("workflow help-request v1 does not open a case on this fever_reading"));
+              HasSubstr("workflow help-request v2 does not open a case on this fever_reading"));
   auto named = submit("epidemic-case");
   ASSERT_TRUE(named.ok()) << named.status();
   EXPECT_EQ(engine_->GetCase("named")->workflow().name(), "epidemic-case");
-  EXPECT_EQ(Records("named").front().workflow().version(), 1u);
+  EXPECT_EQ(Records("named").front().workflow().version(), 2u);  // the latest
 }
 
 TEST_F(ScenarioTest, ARunningCaseKeepsItsWorkflowVersion) {
   Ok(Fever("old-1", "old", 37.5));
-  // Version 2 escalates on the first high reading already.
-  std::string v2 = testing::ShippedWorkflow("epidemic-case.textproto");
-  v2.replace(v2.find("version: 1"), 10, "version: 2");
+  // Version 3 escalates on the first high reading already.
+  std::string v3 = testing::ShippedWorkflow("epidemic-case.textproto");
+  v3.replace(v3.find("version: 2"), 10, "version: 3");
   const std::string first_rule = "then { open_task { name: \"recheck\"";
-  v2.replace(v2.find(first_rule), 0,
+  v3.replace(v3.find(first_rule), 0,
              "then { escalate { to_role: \"cadre\" reason: \"any high reading\" } }\n    ");
-  auto deployed = testing::DeploySync(*engine_, v2, "epidemic-case-v2.textproto");
+  auto deployed = testing::DeploySync(*engine_, v3, "epidemic-case-v3.textproto");
   ASSERT_TRUE(deployed.ok()) << deployed.status();
-  EXPECT_EQ(deployed->version(), 2u);
+  EXPECT_EQ(deployed->version(), 3u);
 
-  Ok(Fever("old-2", "old", 37.4));  // second high reading: v1 rules
-  Ok(Fever("new-1", "new", 37.5));  // a new case: v2
-  EXPECT_EQ(engine_->GetCase("old")->workflow().version(), 1u);
-  EXPECT_EQ(engine_->GetCase("new")->workflow().version(), 2u);
+  Ok(Fever("old-2", "old", 37.4));  // second high reading: v2 rules
+  Ok(Fever("new-1", "new", 37.5));  // a new case: v3
+  EXPECT_EQ(engine_->GetCase("old")->workflow().version(), 2u);
+  EXPECT_EQ(engine_->GetCase("new")->workflow().version(), 3u);
   EXPECT_EQ(engine_->GetCase("new")->escalation_role(), "cadre");
   EXPECT_EQ(engine_->GetCase("old")->escalation_role(), "community_secretary");
 
-  // The old case still runs on v1 after a restart.
+  // The old case still runs on v2 after a restart.
   engine_.reset();
   EngineOptions options;
   options.data_dir = dir_.Sub("data");
   engine_ = std::move(*Engine::Open(options, &clock_));
   Ok(Fever("old-3", "old", 36.6));
-  EXPECT_EQ(engine_->GetCase("old")->workflow().version(), 1u);
+  EXPECT_EQ(engine_->GetCase("old")->workflow().version(), 2u);
   auto listed = engine_->ListWorkflows();
-  ASSERT_EQ(listed.workflows_size(), 3);  // epidemic-case v1, v2, help-request v1
+  ASSERT_EQ(listed.workflows_size(), 5);  // epidemic-case v1 to v3, help-request v1 and v2
 }
 
 TEST_F(ScenarioTest, DeployingOutOfOrderOrChangingADeployedVersionIsRefused) {
-  std::string v3 = testing::ShippedWorkflow("epidemic-case.textproto");
-  v3.replace(v3.find("version: 1"), 10, "version: 3");
-  auto skipped = testing::DeploySync(*engine_, v3, "e.textproto");
+  std::string v4 = testing::ShippedWorkflow("epidemic-case.textproto");
+  v4.replace(v4.find("version: 2"), 10, "version: 4");
+  auto skipped = testing::DeploySync(*engine_, v4, "e.textproto");
   EXPECT_EQ(skipped.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(std::string(skipped.status().message()), HasSubstr("deploy version 2"));
+  EXPECT_THAT(std::string(skipped.status().message()), HasSubstr("deploy version 3"));
 
   std::string changed = testing::ShippedWorkflow("epidemic-case.textproto");
   changed.replace(changed.find("\"24h\""), 5, "\"12h\"");
@@ -491,12 +491,7 @@ TEST_F(ScenarioTest, ReplayingTheLogGivesTheLiveStateByteForByte) {
     if (i % 3 != 0) Ok(Fulfilled(absl::StrCat("h-", i, "-b"), absl::StrCat("h-", i)));
   }
   workflow::Registry registry;
-  const v1::ListWorkflowsResponse deployed = engine_->ListWorkflows();
-  for (const auto& w : deployed.workflows()) {
-    auto def = workflow::Definition::FromProto(*engine_->GetWorkflow(w.name(), w.version()));
-    ASSERT_TRUE(def.ok());
-    ASSERT_TRUE(registry.Add(*def).ok());
-  }
+  testing::RegisterDeployed(*engine_, &registry);
   Directory directory;  // replay never consults it
   workflow::WorkflowLogic logic(&registry, &directory);
   int cases = 0;

@@ -2,16 +2,21 @@
 // loopback with grpc::GenericStub (which sends any bytes to any method):
 // every RPC refuses them with INVALID_ARGUMENT naming the request type, and
 // a SubmitStream never ends OK with a submission left unanswered.
+#include <signal.h>
+#include <sys/wait.h>
+
 #include <set>
 #include <string>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/descriptor.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "gtest/gtest.h"
+#include "tests/integration/child_server.h"
 #include "tests/integration/server_fixture.h"
 
 namespace gridcase {
@@ -192,6 +197,41 @@ TEST_F(ServerTest, AStreamOfValidMessagesEndsOkWithEveryAnswer) {
   const RawResult result = RawCall(channel_, kSubmitStream, messages);
   EXPECT_TRUE(result.status.ok()) << result.status.error_message();
   EXPECT_EQ(Answers(result).size(), static_cast<size_t>(kCount));
+}
+
+// gridcased itself, as a child process: a flood of requests with a string
+// that is not UTF-8 is refused, and protobuf's complaint about each reaches
+// the server's log only a bounded number of times.
+TEST(ServerLogTest, AFloodOfInvalidUtf8DoesNotFloodTheLog) {
+  testing::TempDir dir;
+  testing::ChildServer server(GRIDCASED_PATH,
+                              {"--data-dir", dir.Sub("data"), "--listen", "127.0.0.1:0"});
+  ASSERT_NE(server.port(), 0) << server.output();
+  auto channel = grpc::CreateChannel(server.address(), grpc::InsecureChannelCredentials());
+  // SubmitRequest{event{event_id: "\xff\xfe"}}, written by hand: protobuf
+  // would not serialize it.
+  const std::string bad_utf8("\x0a\x04\x0a\x02\xff\xfe", 6);
+  constexpr int kRequests = 300;
+  int refused = 0;
+  grpc::Status last;
+  for (int i = 0; i < kRequests; ++i) {
+    last = RawCall(channel, "/gridcase.v1.EventService/Submit", {bad_utf8}).status;
+    refused += last.error_code() == grpc::StatusCode::INVALID_ARGUMENT &&
+               absl::StrContains(last.error_message(), "gridcase.v1.SubmitRequest");
+  }
+  EXPECT_EQ(refused, kRequests) << last.error_code() << " " << last.error_message();
+  channel.reset();
+  const int status = server.KillAndWait(SIGTERM);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << server.output();
+  int complaints = 0;
+  for (absl::string_view line : absl::StrSplit(server.output(), '\n')) {
+    complaints += absl::StrContains(line, "invalid UTF-8");
+  }
+  const std::string head = server.output().substr(0, 2000);
+  EXPECT_GE(complaints, 1) << head;
+  EXPECT_LE(complaints, 10) << head;
+  EXPECT_TRUE(absl::StrContains(server.output(), "more protobuf messages like these suppressed"))
+      << head;
 }
 
 }  // namespace

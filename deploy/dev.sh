@@ -22,6 +22,9 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   librdkafka-dev libcli11-dev libspdlog-dev nlohmann-json3-dev libssl-dev libjemalloc-dev
 )
+# The independent client test (tests/node) needs node and npm; a machine
+# that has them from elsewhere (a newer node that bundles npm) keeps them.
+node_packages=(nodejs npm)
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
@@ -35,8 +38,11 @@ setup() {
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' \
       || missing+=("$p")
   done
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    missing+=("${node_packages[@]}")
+  fi
   if [ ${#missing[@]} -eq 0 ]; then
-    log "all ${#packages[@]} packages present"
+    log "all ${#packages[@]} packages present, and node and npm"
     return
   fi
   log "installing ${missing[*]}"

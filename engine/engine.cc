@@ -329,6 +329,10 @@ absl::Status Engine::DeadLetters(PartitionId p, size_t limit,
   return absl::OkStatus();
 }
 
+absl::StatusOr<uint64_t> Engine::CountDeadLetters(PartitionId p) const {
+  return parts_[p.value()].store->CountMeta(keys::kMetaDeadLetterPrefix);
+}
+
 absl::Status Engine::RemoveDeadLetters(PartitionId p, const std::vector<std::string>& keys) {
   PartitionStore& store = *parts_[p.value()].store;
   rocksdb::WriteBatch batch;

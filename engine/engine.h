@@ -113,6 +113,9 @@ class Engine {
   absl::Status DeadLetters(PartitionId p, size_t limit,
                            std::vector<std::pair<std::string, v1::DeadLetter>>* out) const;
   absl::Status RemoveDeadLetters(PartitionId p, const std::vector<std::string>& keys);
+  // How many dead letters partition `p` holds: written and not yet removed,
+  // counted in the store when asked.
+  absl::StatusOr<uint64_t> CountDeadLetters(PartitionId p) const;
   // Small durable values of components outside the engine (the change
   // feed's position), kept in a partition's meta under "ext/NAME".
   absl::StatusOr<std::optional<std::string>> ReadExt(PartitionId p, const std::string& name) const;

@@ -529,6 +529,15 @@ absl::Status PartitionStore::ScanMeta(absl::string_view prefix, size_t limit,
   return FromRocks(it->status(), "reading meta");
 }
 
+absl::StatusOr<uint64_t> PartitionStore::CountMeta(absl::string_view prefix) const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, cf(Cf::kMeta)));
+  const rocksdb::Slice p = AsSlice(prefix);
+  uint64_t n = 0;
+  for (it->Seek(p); it->Valid() && it->key().starts_with(p); it->Next()) ++n;
+  if (auto st = FromRocks(it->status(), "counting meta rows"); !st.ok()) return st;
+  return n;
+}
+
 absl::Status PartitionStore::Write(rocksdb::WriteBatch* batch) {
   rocksdb::WriteOptions wo;
   wo.sync = true;

@@ -235,6 +235,8 @@ class PartitionStore {
   absl::StatusOr<std::optional<std::string>> ReadMeta(absl::string_view key) const;
   absl::Status ScanMeta(absl::string_view prefix, size_t limit,
                         std::vector<std::pair<std::string, std::string>>* out) const;
+  // How many meta rows start with `prefix`, as stored now.
+  absl::StatusOr<uint64_t> CountMeta(absl::string_view prefix) const;
 
   // Applies `batch` atomically and durably (sync=true).
   absl::Status Write(rocksdb::WriteBatch* batch);

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "services/api/status.h"
+#include "services/api/unparsed_request.h"
 
 namespace gridcase::api {
 namespace {
@@ -30,7 +31,7 @@ grpc::ServerUnaryReactor* CaseServiceImpl::GetTimeline(grpc::CallbackServerConte
   grpc::ByteBuffer copy(*request);  // shares the slices
   if (!grpc::SerializationTraits<v1::GetTimelineRequest>::Deserialize(&copy, &parsed).ok()) {
     reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                 "GetTimelineRequest does not parse"));
+                                 UnparsedRequest(*v1::GetTimelineRequest::descriptor())));
     return reactor;
   }
   const bool queued = timeline_pool_.Run([this, context, reactor, response,

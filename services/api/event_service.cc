@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdlib>
 #include <mutex>
 #include <string>
 #include <utility>
@@ -18,9 +19,12 @@ namespace {
 // tracked under mu_, and every Start*/Finish call is made after mu_ is
 // released (a reaction may run inline). Answers that come back while a
 // write is outstanding wait, and the next write carries all of them.
+//
+// Messages arrive as bytes and are parsed here, with the same code gRPC
+// would run (SerializationTraits), so that one that does not parse is told
+// apart from the end of the client's messages (EventServiceImpl).
 class SubmitStreamReactor final
-    : public grpc::ServerBidiReactor<v1::StreamSubmitRequest,
-                                     v1::StreamSubmitResponse> {
+    : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   SubmitStreamReactor(const Submitter* engine, size_t in_flight_max)
       : submit_(engine), in_flight_max_(in_flight_max) {
@@ -28,26 +32,28 @@ class SubmitStreamReactor final
   }
 
   void OnReadDone(bool ok) override {
-    const int count = ok ? incoming_.submissions_size() : 0;
-    if (!ok || count == 0 || static_cast<size_t>(count) > in_flight_max_) {
-      // The client half-closed or the call is cancelled; or a message
-      // without submissions, or with more than a stream may have in flight,
-      // which is a client error: the stream ends once what is in flight is
-      // answered, and nothing of that message is submitted.
-      std::unique_lock<std::mutex> lock(mu_);
-      reads_done_ = true;
-      if (ok) {
-        end_status_ = grpc::Status(
-            grpc::StatusCode::INVALID_ARGUMENT,
-            count == 0 ? std::string("a SubmitStream message carries no submissions")
-                       : absl::StrCat("a SubmitStream message carries ", count,
-                                      " submissions; at most ", in_flight_max_));
-      }
-      Act(std::move(lock), /*read_more=*/false);
+    if (!ok) {  // the client half-closed, or the call is cancelled
+      EndReads("");
       return;
     }
-    // The message is moved out first: incoming_ belongs to the next read.
-    v1::StreamSubmitRequest request = std::move(incoming_);
+    // Only this read path touches the count: one read is outstanding.
+    ++messages_read_;
+    v1::StreamSubmitRequest request;
+    if (!grpc::SerializationTraits<v1::StreamSubmitRequest>::Deserialize(&incoming_, &request)
+             .ok()) {
+      EndReads(absl::StrCat("stream message ", messages_read_, " does not parse as ",
+                            v1::StreamSubmitRequest::descriptor()->full_name()));
+      return;
+    }
+    const int count = request.submissions_size();
+    if (count == 0 || static_cast<size_t>(count) > in_flight_max_) {
+      // Nothing of the message is submitted.
+      EndReads(count == 0 ? absl::StrCat("stream message ", messages_read_,
+                                         " carries no submissions")
+                          : absl::StrCat("stream message ", messages_read_, " carries ", count,
+                                         " submissions; at most ", in_flight_max_));
+      return;
+    }
     {
       std::lock_guard<std::mutex> lock(mu_);
       // Every submission of the message counts until it is answered, so the
@@ -77,7 +83,6 @@ class SubmitStreamReactor final
   void OnWriteDone(bool ok) override {
     std::unique_lock<std::mutex> lock(mu_);
     writing_ = false;
-    outgoing_.Clear();
     if (!ok) {  // the client is gone: nothing more can be delivered
       write_failed_ = true;
       pending_.clear();
@@ -90,6 +95,16 @@ class SubmitStreamReactor final
  private:
   // Answers per written message at most (each a few hundred bytes at most).
   static constexpr size_t kAnswersPerWriteMax = 4096;
+
+  // No more reads: the client half-closed (`problem` empty), or `problem`
+  // ends the stream with INVALID_ARGUMENT. Either way the stream ends once
+  // what is in flight is answered.
+  void EndReads(std::string problem) {
+    std::unique_lock<std::mutex> lock(mu_);
+    reads_done_ = true;
+    problem_ = std::move(problem);
+    Act(std::move(lock), /*read_more=*/false);
+  }
 
   void OnAnswer(uint64_t id, absl::StatusOr<v1::SubmitResponse> result) {
     v1::StreamAnswer answer;
@@ -120,32 +135,68 @@ class SubmitStreamReactor final
       const size_t n = std::min(pending_.size(), kAnswersPerWriteMax);
       for (size_t i = 0; i < n; ++i) *outgoing_.add_answers() = std::move(pending_[i]);
       pending_.erase(pending_.begin(), pending_.begin() + static_cast<ptrdiff_t>(n));
+      answers_written_ += n;
+      last_written_id_ = outgoing_.answers(static_cast<int>(n) - 1).request_id();
     }
     const bool finish =
         !finished_ && reads_done_ && in_flight_ == 0 && !writing_ && pending_.empty();
-    if (finish) finished_ = true;
+    grpc::Status end;
+    if (finish) {
+      finished_ = true;
+      end = EndStatus();
+    }
     lock.unlock();
     if (read_more) StartRead(&incoming_);
-    // outgoing_ is left alone until OnWriteDone.
-    if (write) StartWrite(&outgoing_);
-    if (finish) Finish(end_status_);
+    if (write) {
+      // outgoing_ and its bytes belong to this write until OnWriteDone.
+      bool own_buffer = false;
+      outgoing_bytes_.Clear();
+      const grpc::Status serialized = grpc::SerializationTraits<v1::StreamSubmitResponse>::Serialize(
+          outgoing_, &outgoing_bytes_, &own_buffer);
+      // Answers are messages this process built: failing to serialize one
+      // is a bug, not something a client could cause.
+      if (!serialized.ok()) std::abort();
+      outgoing_.Clear();
+      StartWrite(&outgoing_bytes_);
+    }
+    if (finish) Finish(end);
+  }
+
+  // How the stream ends, once every submission read is answered: OK after
+  // the client's half-close, else INVALID_ARGUMENT saying what was wrong
+  // and where the client can resume. Called under mu_.
+  grpc::Status EndStatus() const {
+    if (problem_.empty()) return grpc::Status::OK;
+    return grpc::Status(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        absl::StrCat(problem_, "; ", answers_written_,
+                     answers_written_ == 1 ? " submission" : " submissions",
+                     " answered before it",
+                     answers_written_ == 0
+                         ? std::string()
+                         : absl::StrCat(" (the last request_id ", last_written_id_, ")"),
+                     "; nothing of it or after it was read"));
   }
 
   const Submitter* const submit_;
   const size_t in_flight_max_;
-  v1::StreamSubmitRequest incoming_;  // owned by the one outstanding read
+  grpc::ByteBuffer incoming_;  // owned by the one outstanding read
+  uint64_t messages_read_ = 0;  // read path only
 
   std::mutex mu_;
   std::vector<v1::StreamAnswer> pending_;  // answers waiting for a write
   v1::StreamSubmitResponse outgoing_;      // being written while writing_
+  grpc::ByteBuffer outgoing_bytes_;        // outgoing_, serialized
   size_t in_flight_ = 0;                   // submissions not answered yet
+  uint64_t answers_written_ = 0;
+  uint64_t last_written_id_ = 0;  // the request_id of the last answer written
   bool writing_ = false;
   bool reads_done_ = false;
   bool read_paused_ = false;  // no read outstanding, for want of room
   bool dispatching_ = false;  // OnReadDone is handing a message to the engine
   bool write_failed_ = false;
   bool finished_ = false;
-  grpc::Status end_status_;  // OK unless the client sent a bad message
+  std::string problem_;  // why reads ended early; empty after a half-close
 };
 
 }  // namespace
@@ -169,8 +220,8 @@ grpc::ServerUnaryReactor* EventServiceImpl::Submit(
   return reactor;
 }
 
-grpc::ServerBidiReactor<v1::StreamSubmitRequest, v1::StreamSubmitResponse>*
-EventServiceImpl::SubmitStream(grpc::CallbackServerContext* context) {
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* EventServiceImpl::SubmitStream(
+    grpc::CallbackServerContext* context) {
   return new SubmitStreamReactor(&submit_, stream_in_flight_max_);
 }
 

@@ -16,7 +16,22 @@ namespace gridcase::api {
 // baseline) anything with the same contract.
 using Submitter = std::function<void(v1::SubmitRequest, SubmitCallback)>;
 
-class EventServiceImpl final : public v1::EventService::CallbackService {
+// SubmitStream is served raw (bytes in and out, parsed and serialized here
+// as gRPC would): gRPC reports a message that does not parse to a typed
+// reactor exactly as it reports the end of the client's messages, and a
+// stream that then ended OK would hide that what followed was never read.
+//
+// The stream's contract, for client authors: every submission of every
+// message read is answered, accepted or refused, before the stream ends.
+// It ends OK only when the client half-closed and everything it sent was
+// answered. A message that does not parse, that carries no submissions or
+// more than stream_in_flight_max ends it with INVALID_ARGUMENT once what
+// came before is answered: nothing of that message or after it is read,
+// and the status says which message it was, how many submissions were
+// answered and the request_id of the last answer sent.
+class EventServiceImpl final
+    : public v1::EventService::WithCallbackMethod_Submit<
+          v1::EventService::WithRawCallbackMethod_SubmitStream<v1::EventService::Service>> {
  public:
   // `engine` must outlive the service. At most `stream_in_flight_max`
   // submissions of one stream wait for the engine at a time; beyond that the
@@ -34,8 +49,8 @@ class EventServiceImpl final : public v1::EventService::CallbackService {
                                    const v1::SubmitRequest* request,
                                    v1::SubmitResponse* response) override;
 
-  grpc::ServerBidiReactor<v1::StreamSubmitRequest, v1::StreamSubmitResponse>*
-  SubmitStream(grpc::CallbackServerContext* context) override;
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* SubmitStream(
+      grpc::CallbackServerContext* context) override;
 
  private:
   const Submitter submit_;

@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "services/api/unparsed_request.h"
 
 namespace gridcase::api {
 
@@ -26,6 +27,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(Engine* engine, const Cloc
   grpc::ServerBuilder builder;
   builder.AddListeningPort(addr, grpc::InsecureServerCredentials(), &server->port_);
   builder.SetMaxReceiveMessageSize(options.receive_bytes_max);
+  AddUnparsedRequestRefusal(builder);
   builder.RegisterService(&server->events_);
   builder.RegisterService(&server->cases_);
   builder.RegisterService(&server->admin_);

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "rocksdb/db.h"
+#include "services/api/unparsed_request.h"
 #include "services/bench/load.h"
 
 namespace gridcase::bench {
@@ -30,6 +31,7 @@ EchoServer::EchoServer(size_t stream_in_flight_max)
   grpc::ServerBuilder builder;
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
   builder.RegisterService(&service_);
+  api::AddUnparsedRequestRefusal(builder);  // as gridcased's server has
   server_ = builder.BuildAndStart();
 }
 

@@ -354,14 +354,12 @@ void Ingest::SaveDecided(bool force) {
 
 void Ingest::HandOnDeadLetters() {
   while (!stop_) {
-    uint64_t pending = 0;
     for (uint32_t p = 0; p < engine_->partition_count() && !stop_; ++p) {
       std::vector<std::pair<std::string, v1::DeadLetter>> letters;
       if (auto st = engine_->DeadLetters(PartitionId(p), kLettersBatch, &letters); !st.ok()) {
         spdlog::error("reading dead letters: {}", st.ToString());
         continue;
       }
-      pending += letters.size();
       for (auto& [key, letter] : letters) {
         if (!letters_in_flight_.insert(key).second) continue;
         const size_t slash = letter.source().rfind('/');
@@ -387,7 +385,6 @@ void Ingest::HandOnDeadLetters() {
         }
       }
     }
-    letters_pending_ = pending;
     dead_letters_->poll(kLettersEvery.count());
   }
 }
@@ -408,7 +405,18 @@ std::vector<v1::IngestPartitionStatus> Ingest::Status() const {
   return out;
 }
 
-uint64_t Ingest::DeadLettersPending() const { return letters_pending_.load(); }
+absl::StatusOr<uint64_t> Ingest::DeadLettersPending() const {
+  // Counted in the store rather than kept by the loop above: the loop sees
+  // at most kLettersBatch per partition, and only between its rounds, while
+  // the store has every letter from the moment it is written.
+  uint64_t pending = 0;
+  for (uint32_t p = 0; p < engine_->partition_count(); ++p) {
+    auto n = engine_->CountDeadLetters(PartitionId(p));
+    if (!n.ok()) return n.status();
+    pending += *n;
+  }
+  return pending;
+}
 
 std::string Ingest::error() const {
   std::lock_guard<std::mutex> lock(mu_);

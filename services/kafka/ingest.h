@@ -74,7 +74,9 @@ class Ingest {
   void Stop();
 
   std::vector<v1::IngestPartitionStatus> Status() const;
-  uint64_t DeadLettersPending() const;
+  // Dead letters Kafka has not confirmed yet: those in the store, counted
+  // when asked (a letter is removed from the store once Kafka confirms it).
+  absl::StatusOr<uint64_t> DeadLettersPending() const;
   std::string error() const;
 
   class Rebalance;
@@ -114,7 +116,6 @@ class Ingest {
   size_t in_flight_ = 0;               // guarded by mu_
   std::string error_;                  // guarded by mu_
   std::set<std::string> letters_in_flight_;  // dead-letter loop only
-  std::atomic<uint64_t> letters_pending_{0};
   std::atomic<bool> stop_{false};
   bool stopped_ = false;
   std::chrono::steady_clock::time_point last_save_;

@@ -93,8 +93,12 @@ absl::StatusOr<v1::KafkaStatus> Bridge::Status() const {
   if (ingest_) {
     out.set_ingest_topic(options_.ingest_topic);
     out.set_dead_letter_topic(options_.dead_letter_topic);
+    // The counts first: a letter they count was written before, so the
+    // pending count read after includes it until Kafka confirms it.
     for (auto& p : ingest_->Status()) *out.add_ingest() = std::move(p);
-    out.set_dead_letters_pending(ingest_->DeadLettersPending());
+    auto pending = ingest_->DeadLettersPending();
+    if (!pending.ok()) return pending.status();
+    out.set_dead_letters_pending(*pending);
     out.set_error(ingest_->error());
   }
   return out;

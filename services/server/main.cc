@@ -26,6 +26,7 @@
 #include "engine/huge_pages.h"
 #include "engine/scheduler.h"
 #include "engine/signer.h"
+#include "services/api/log_limit.h"
 #include "services/api/server.h"
 #include "services/kafka/kafka.h"
 #include "spdlog/spdlog.h"
@@ -133,6 +134,18 @@ int Run(const Flags& flags) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   gridcase::SystemClock clock;
+  // Protobuf's own complaints (a request with a string that is not UTF-8)
+  // come once per request a client sends: into the server's log, at most
+  // ten a minute.
+  gridcase::api::LogLimiter protobuf_log(
+      &clock, "protobuf", 10, 60LL * 1000 * 1000,
+      [](gridcase::api::LogSeverity severity, const std::string& line) {
+        spdlog::log(severity == gridcase::api::LogSeverity::kError     ? spdlog::level::err
+                    : severity == gridcase::api::LogSeverity::kWarning ? spdlog::level::warn
+                                                                       : spdlog::level::info,
+                    "{}", line);
+      });
+  gridcase::api::ProtobufLogRoute protobuf_log_route(&protobuf_log);
   gridcase::EngineOptions options;
   options.data_dir = std::filesystem::absolute(flags.data_dir).string();
   options.partitions = flags.partitions;
@@ -259,6 +272,7 @@ int Run(const Flags& flags) {
   server->reset();
   kafka.reset();
   engine->reset();
+  protobuf_log.Flush();
   spdlog::info("gridcased stopped cleanly");
   return 0;
 }

@@ -324,6 +324,71 @@ TEST_F(IngestTest, EachMessageIsAppliedOnceAndAPoisonMessageIsDeadLettered) {
   (*bridge)->StopIngest();
 }
 
+// GetKafkaStatus's pending dead letters are those Kafka has not
+// confirmed, exactly, whenever it is asked. With the dead-letter topic's
+// broker down none can be confirmed, so every letter written is pending;
+// once it is back, none is.
+TEST_F(IngestTest, PendingDeadLettersAreExactlyThoseKafkaHasNotConfirmed) {
+  // The dead-letter topic on broker 3; what the ingest reads on broker 1.
+  Cluster().SetLeader(options_.dead_letter_topic, 0, 3);
+  Cluster().SetLeader(options_.ingest_topic, 0, 1);
+  Cluster().SetLeader(options_.ingest_topic, 1, 1);
+  Cluster().SetGroupCoordinator(options_.group, 1);
+  // Messages that are not events all become dead letters of engine
+  // partition 0: more of them than the hand-over takes at a time.
+  constexpr int kLetters = 300, kEvents = 20;
+  std::vector<std::pair<std::string, std::string>> messages;
+  for (int i = 0; i < kLetters + kEvents; ++i) {
+    const std::string c = "pend-" + std::to_string(i % 5);
+    messages.emplace_back(c, i % 16 == 0 && i / 16 < kEvents
+                                 ? FeverJson("pend-f-" + std::to_string(i), c, 36.5)
+                                 : "{\"not an event\": " + std::to_string(i));
+  }
+  testing::WriteTopic(options_.brokers, options_.ingest_topic, messages);
+  Cluster().SetBrokerDown(3, true);
+
+  auto bridge = kafka::Bridge::Start(engine_.get(), options_);
+  ASSERT_TRUE(bridge.ok()) << bridge.status();
+  uint64_t decided = 0, dead = 0, pending = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (decided < messages.size() && std::chrono::steady_clock::now() < deadline) {
+    const auto status = (*bridge)->Status();
+    ASSERT_TRUE(status.ok()) << status.status();
+    decided = dead = 0;
+    for (const auto& p : status->ingest()) {
+      decided += p.applied() + p.dead_lettered() + p.duplicates();
+      dead += p.dead_lettered();
+    }
+    // Every letter counted as decided was written before it was counted.
+    EXPECT_GE(status->dead_letters_pending(), dead);
+    engine_->AwaitCommit(engine_->commit_generation(), std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(decided, messages.size());
+  auto status = (*bridge)->Status();
+  ASSERT_TRUE(status.ok()) << status.status();
+  ASSERT_EQ(dead, static_cast<uint64_t>(kLetters));
+  EXPECT_EQ(status->dead_letters_pending(), static_cast<uint64_t>(kLetters));
+
+  Cluster().SetBrokerDown(3, false);
+  const auto confirmed_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  do {
+    status = (*bridge)->Status();
+    ASSERT_TRUE(status.ok()) << status.status();
+    pending = status->dead_letters_pending();
+    if (pending > 0) {  // a poll, not a wait for time
+      engine_->AwaitCommit(engine_->commit_generation(), std::chrono::milliseconds(100));
+    }
+  } while (pending > 0 && std::chrono::steady_clock::now() < confirmed_deadline);
+  EXPECT_EQ(pending, 0u);
+  std::set<std::string> offsets;
+  for (const auto& l : testing::ReadTopic(options_.brokers, options_.dead_letter_topic, 1)) {
+    offsets.insert(l.headers.at(kafka::kHeaderSourcePartition) + "/" +
+                   l.headers.at(kafka::kHeaderSourceOffset));
+  }
+  EXPECT_EQ(offsets.size(), static_cast<size_t>(kLetters));
+  (*bridge)->StopIngest();
+}
+
 // gridcased as a child process with Kafka, killed with SIGKILL.
 class KafkaCrashTest : public IngestTest {
  protected:

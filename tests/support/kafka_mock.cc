@@ -51,11 +51,23 @@ void MockKafka::CreateTopic(const std::string& topic, int partitions) {
 }
 
 void MockKafka::SetAllBrokersDown(bool down) {
-  for (int id = 1; id <= brokers_; ++id) {
-    EXPECT_EQ(down ? rd_kafka_mock_broker_set_down(cluster_, id)
-                   : rd_kafka_mock_broker_set_up(cluster_, id),
-              RD_KAFKA_RESP_ERR_NO_ERROR);
-  }
+  for (int id = 1; id <= brokers_; ++id) SetBrokerDown(id, down);
+}
+
+void MockKafka::SetBrokerDown(int broker, bool down) {
+  EXPECT_EQ(down ? rd_kafka_mock_broker_set_down(cluster_, broker)
+                 : rd_kafka_mock_broker_set_up(cluster_, broker),
+            RD_KAFKA_RESP_ERR_NO_ERROR);
+}
+
+void MockKafka::SetLeader(const std::string& topic, int partition, int broker) {
+  EXPECT_EQ(rd_kafka_mock_partition_set_leader(cluster_, topic.c_str(), partition, broker),
+            RD_KAFKA_RESP_ERR_NO_ERROR);
+}
+
+void MockKafka::SetGroupCoordinator(const std::string& group, int broker) {
+  EXPECT_EQ(rd_kafka_mock_coordinator_set(cluster_, "group", group.c_str(), broker),
+            RD_KAFKA_RESP_ERR_NO_ERROR);
 }
 
 std::vector<std::pair<std::string, std::string>> MockClientProperties() {

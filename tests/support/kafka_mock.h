@@ -27,6 +27,11 @@ class MockKafka {
   void CreateTopic(const std::string& topic, int partitions);
   // Every broker down (connections refused) or up again.
   void SetAllBrokersDown(bool down);
+  // One broker (1 to brokers) down or up again.
+  void SetBrokerDown(int broker, bool down);
+  // Where a partition's leader is, and a consumer group's coordinator.
+  void SetLeader(const std::string& topic, int partition, int broker);
+  void SetGroupCoordinator(const std::string& group, int broker);
 
  private:
   int brokers_;

@@ -45,7 +45,9 @@ class SyntaxErrors : public google::protobuf::io::ErrorCollector {
 std::string Excerpt(const std::string& guard) {
   constexpr size_t kShown = 80;
   if (guard.size() <= kShown) return guard;
-  return absl::StrCat(guard.substr(0, kShown), "... (", guard.size(), " bytes)");
+  size_t cut = kShown;
+  while (cut > 0 && (static_cast<unsigned char>(guard[cut]) & 0xc0) == 0x80) --cut;  // UTF-8
+  return absl::StrCat(guard.substr(0, cut), "... (", guard.size(), " bytes)");
 }
 
 bool IsValidName(const std::string& s) {

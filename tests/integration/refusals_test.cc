@@ -70,10 +70,11 @@ class RefusalsTest : public ::testing::Test {
     ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   }
 
-  grpc::Status Deploy(const std::string& source, const v1::Actor& actor) {
+  grpc::Status Deploy(const std::string& source, const v1::Actor& actor,
+                      const std::string& file_name = "hostile.textproto") {
     v1::DeployWorkflowRequest req;
     req.set_source(source);
-    req.set_file_name("hostile.textproto");
+    req.set_file_name(file_name);
     *req.mutable_actor() = actor;
     v1::DeployWorkflowResponse resp;
     grpc::ClientContext ctx;
@@ -153,6 +154,12 @@ TEST_F(RefusalsTest, HostileDefinitionsAreRefusedAndTheServerKeepsServing) {
   EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << st.error_message();
   EXPECT_THAT(st.error_message(), HasSubstr("problems, the first 20 of them"));
   ExpectServing("after-many");
+
+  // The file name is repeated in every problem: it is bounded too.
+  st = Deploy(many, Person(), std::string(100000, 'f'));
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << st.error_message();
+  EXPECT_EQ(st.error_message(), "file_name: 100000 bytes, at most 256 allowed");
+  ExpectServing("after-file-name");
 
   // A guard nested as deep as the limits allow is deployed, and decides.
   st = Deploy(DefinitionWithGuard(Nested(32)), Person());

@@ -225,6 +225,16 @@ TEST(DefinitionLimitsTest, GuardsBeyondTheirLimitsAreNamedWithTheirLineAndColumn
                         "column 535: more than 256 values and operators in one guard"));
 }
 
+// A long guard is quoted cut, between characters.
+TEST(DefinitionLimitsTest, AQuotedGuardIsCutBetweenCharacters) {
+  std::string words;
+  for (int i = 0; i < 30; ++i) words += "体温";  // 3 bytes a character
+  const std::string problems = Problems(WithHotGuard("\"" + words + "\" == 1"));
+  std::string shown;
+  for (int i = 0; i < 13; ++i) shown += "体温";  // 79 bytes with the quote
+  EXPECT_THAT(problems, HasSubstr("guard \"\"" + shown + "... (187 bytes)\": column"));
+}
+
 // A refusal travels as a gRPC status: however many problems a definition
 // has, the message lists a bounded number of them.
 TEST(DefinitionLimitsTest, TheProblemsListedAreBounded) {

@@ -122,10 +122,12 @@ class Engine {
   absl::Status WriteExt(PartitionId p, const std::string& name, const std::string& value);
 
   // Validates a workflow definition (textproto `source`, named `file_name`
-  // in messages) and deploys it as an event. `done` is called exactly once:
-  // INVALID_ARGUMENT listing every problem with its line, FAILED_PRECONDITION
+  // in messages, at most kFileNameBytesMax) and deploys it as an event.
+  // `done` is called exactly once: INVALID_ARGUMENT listing the problems
+  // with their lines (workflow/definition.h), FAILED_PRECONDITION
   // when its version is not the next of its name, or the deployment once
   // durable (duplicate when this very version was deployed before).
+  static constexpr size_t kFileNameBytesMax = 256;
   using DeployCallback =
       absl::AnyInvocable<void(absl::StatusOr<v1::DeployWorkflowResponse>) &&>;
   void DeployWorkflow(const std::string& source, const std::string& file_name,

@@ -190,7 +190,7 @@ absl::StatusOr<size_t> Engine::ReassignHolder(const std::string& person_id,
                                    case_id, "~", now_us));
       e->set_case_id(case_id);
       e->mutable_occurred_at()->set_seconds(now_us / 1000000);
-      e->mutable_actor()->set_id("gridcase");
+      e->mutable_actor()->set_id(kEngineActorId);
       e->mutable_actor()->set_kind(v1::ACTOR_KIND_SYSTEM);
       e->set_grid_id((*state)->grid_id());
       e->set_channel(v1::CHANNEL_SYSTEM);

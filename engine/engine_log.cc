@@ -49,7 +49,7 @@ absl::StatusOr<size_t> Engine::FireDueDeadlines(size_t limit) {
     e->set_case_id(t.case_id);
     e->mutable_occurred_at()->set_seconds(t.due_us / 1000000);
     e->mutable_occurred_at()->set_nanos(static_cast<int32_t>(t.due_us % 1000000) * 1000);
-    e->mutable_actor()->set_id("gridcase");
+    e->mutable_actor()->set_id(kEngineActorId);
     e->mutable_actor()->set_kind(v1::ACTOR_KIND_SYSTEM);
     e->set_channel(v1::CHANNEL_SYSTEM);
     e->mutable_deadline_expired()->set_deadline(t.deadline);

@@ -12,6 +12,13 @@ namespace gridcase {
 
 void Engine::DeployWorkflow(const std::string& source, const std::string& file_name,
                             const v1::Actor& actor, DeployCallback done) {
+  // The name is repeated in every problem of a refusal, which must stay
+  // small enough for a gRPC status.
+  if (file_name.size() > kFileNameBytesMax) {
+    std::move(done)(absl::InvalidArgumentError(absl::StrCat(
+        "file_name: ", file_name.size(), " bytes, at most ", kFileNameBytesMax, " allowed")));
+    return;
+  }
   auto def = workflow::Definition::Parse(source, file_name.empty() ? "definition" : file_name);
   if (!def.ok()) {
     std::move(done)(def.status());

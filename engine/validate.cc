@@ -268,6 +268,23 @@ bool IsValidId(absl::string_view id, size_t max_bytes) {
   return true;
 }
 
+absl::Status ValidateClientActor(const v1::Actor& actor, absl::string_view path) {
+  if (actor.kind() == v1::ACTOR_KIND_SYSTEM) {
+    return Invalid(absl::StrCat(path, ".kind"), "ACTOR_KIND_SYSTEM is reserved to gridcase itself");
+  }
+  const std::string& id = actor.id();
+  if (id == kEngineActorId || id == kServerActorId) {
+    return Invalid(absl::StrCat(path, ".id"), absl::StrCat("\"", id,
+                                                           "\" is reserved to gridcase itself"));
+  }
+  if (!id.empty() && id[0] == kReservedCasePrefix) {
+    return Invalid(absl::StrCat(path, ".id"),
+                   absl::StrCat("ids starting with '", std::string(1, kReservedCasePrefix),
+                                "' are reserved for the engine"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateEvent(const v1::Event& event,
                            const ValidationLimits& limits, int64_t now_us) {
   const size_t bytes = event.ByteSizeLong();
@@ -298,6 +315,10 @@ absl::Status ValidateEvent(const v1::Event& event,
     return Invalid("event.case_id",
                    absl::StrCat("ids starting with '", std::string(1, kReservedCasePrefix),
                                 "' are reserved for the engine"));
+  }
+  if (auto st = ValidateClientActor(event.actor(), "event.actor"); !st.ok()) return st;
+  if (event.channel() == v1::CHANNEL_SYSTEM) {
+    return Invalid("event.channel", "CHANNEL_SYSTEM is reserved to gridcase itself");
   }
   const int64_t occurred_us = event.occurred_at().seconds() * 1000000 +
                               event.occurred_at().nanos() / 1000;

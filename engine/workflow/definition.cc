@@ -40,6 +40,16 @@ class SyntaxErrors : public google::protobuf::io::ErrorCollector {
   std::vector<std::string> errors_;
 };
 
+// A guard as quoted in a message: a long one is cut, so that a refusal
+// stays readable and small; the column says where the problem is.
+std::string Excerpt(const std::string& guard) {
+  constexpr size_t kShown = 80;
+  if (guard.size() <= kShown) return guard;
+  size_t cut = kShown;
+  while (cut > 0 && (static_cast<unsigned char>(guard[cut]) & 0xc0) == 0x80) --cut;  // UTF-8
+  return absl::StrCat(guard.substr(0, cut), "... (", guard.size(), " bytes)");
+}
+
 bool IsValidName(const std::string& s) {
   if (s.empty() || s.size() > 64) return false;
   return std::all_of(s.begin(), s.end(), [](char c) {
@@ -73,12 +83,15 @@ class Compiler {
                        [](const auto& a, const auto& b) { return a.first < b.first; });
       std::vector<std::string> lines;
       for (const auto& [line, text] : problems_) {
+        if (lines.size() == kProblemsListedMax) break;
         lines.push_back(line > 0 ? absl::StrCat(file_, ":", line, ": ", text)
                                  : absl::StrCat(file_, ": ", text));
       }
+      const size_t n = problems_.size();
       return absl::InvalidArgumentError(absl::StrCat(
-          "workflow definition ", file_, " has ", problems_.size(),
-          problems_.size() == 1 ? " problem:\n" : " problems:\n", absl::StrJoin(lines, "\n")));
+          "workflow definition ", file_, " has ", n, n == 1 ? " problem" : " problems",
+          n > lines.size() ? absl::StrCat(", the first ", lines.size(), " of them:\n") : ":\n",
+          absl::StrJoin(lines, "\n")));
     }
     return std::shared_ptr<const Definition>(std::move(def_));
   }
@@ -159,7 +172,8 @@ class Compiler {
     scope.deadlines = deadlines_set_;
     auto g = Guard::Compile(source, scope);
     if (!g.ok()) {
-      Problem(path, absl::StrCat(what, ": guard \"", source, "\": ", g.status().message()));
+      Problem(path, absl::StrCat(what, ": guard \"", Excerpt(source), "\": ",
+                                 g.status().message()));
       return Guard();
     }
     return std::move(*g);
@@ -490,10 +504,16 @@ class Compiler {
 
 absl::StatusOr<std::shared_ptr<const Definition>> Definition::Parse(const std::string& source,
                                                                     const std::string& file) {
+  if (source.size() > kDefinitionBytesMax) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "workflow definition ", file, " is ", source.size(), " bytes; at most ",
+        kDefinitionBytesMax, " are accepted"));
+  }
   v1::WorkflowDefinition proto;
   TextFormat::Parser parser;
   SyntaxErrors errors(file);
   TextFormat::ParseInfoTree tree;
+  parser.SetRecursionLimit(kDefinitionNestingMax);
   parser.RecordErrorsTo(&errors);
   parser.WriteLocationsTo(&tree);
   if (!parser.ParseFromString(source, &proto)) {

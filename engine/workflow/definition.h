@@ -65,14 +65,30 @@ struct Opener {
   Guard when;
 };
 
+// The largest definition source Parse accepts: a definition is parsed
+// whole, kept in memory for every version, and written in one record.
+// docs/workflows.md ("Limits") says why this size.
+inline constexpr size_t kDefinitionBytesMax = 64 * 1024;
+// How deep protobuf's text parser may nest messages. The schema nests five
+// deep (definition, stage, rule, action, task) and is not recursive; the
+// parser itself has no bound of its own, so one is set.
+inline constexpr int kDefinitionNestingMax = 16;
+// At most this many problems are listed in a refusal (all are counted):
+// the message travels in a gRPC status, whose size is limited.
+inline constexpr size_t kProblemsListedMax = 20;
+
 class Definition {
  public:
   // Parses `source` (textproto) and validates it. `file` names it in
-  // messages. On failure: INVALID_ARGUMENT whose message lists every
-  // problem found, one per line, as "file:line: explanation".
+  // messages. On failure: INVALID_ARGUMENT whose message lists the
+  // problems found (the first kProblemsListedMax of them), one per line, as
+  // "file:line: explanation". A source beyond kDefinitionBytesMax is
+  // refused before it is parsed; guards beyond their limits (expr.h) are
+  // problems like any other.
   static absl::StatusOr<std::shared_ptr<const Definition>> Parse(
       const std::string& source, const std::string& file);
-  // Validates an already parsed definition (lines are then unknown).
+  // Validates an already parsed definition (lines are then unknown), with
+  // the same checks and guard limits as Parse.
   static absl::StatusOr<std::shared_ptr<const Definition>> FromProto(
       const v1::WorkflowDefinition& proto);
 

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -55,6 +57,7 @@ struct Guard::Node {
   std::string counter;
   int64_t window_us = 0;
   size_t column = 0;
+  int height = 1;  // levels of the tree from this node down
 };
 
 namespace {
@@ -95,6 +98,13 @@ class Parser {
 
   absl::StatusOr<NodePtr> ParseAll() {
     auto e = ParseOr();
+    // The parse is bounded (nesting, nodes); this says the tree is too,
+    // as the argument in expr.h shows. Beyond it is a bug of the parser.
+    if (e.ok() && (*e)->height > kGuardDepthMax) {
+      std::fprintf(stderr, "a guard compiled %d levels deep, beyond %d\n", (*e)->height,
+                   kGuardDepthMax);
+      std::abort();
+    }
     if (!e.ok()) return e;
     if (Peek().kind != Token::kEnd) {
       return ErrorAt(Peek().column, absl::StrCat("unexpected \"", Peek().text, "\""));
@@ -113,6 +123,34 @@ class Parser {
     return Peek().kind == Token::kIdent && Peek().text == w;
   }
 
+  // Every node of the tree is made here, so that it is counted.
+  absl::StatusOr<NodePtr> NewNode(Node::Kind kind, size_t column) {
+    if (++nodes_ > kGuardNodesMax) {
+      return ErrorAt(column, absl::StrCat("more than ", kGuardNodesMax,
+                                          " values and operators in one guard"));
+    }
+    auto node = std::make_shared<Node>();
+    node->kind = kind;
+    node->column = column;
+    return node;
+  }
+
+  // Sets the height of a node whose kids are all in place.
+  static void Seal(Node& n) {
+    for (const auto& k : n.kids) n.height = std::max(n.height, k->height + 1);
+  }
+
+  // Called at each "(" and negation before the parser descends into it:
+  // this is what bounds the parser's own recursion. Leave() undoes it.
+  absl::Status Enter(size_t column) {
+    if (++nesting_ > kGuardNestingMax) {
+      return ErrorAt(column, absl::StrCat("more than ", kGuardNestingMax,
+                                          " parentheses and negations nested"));
+    }
+    return absl::OkStatus();
+  }
+  void Leave() { --nesting_; }
+
   absl::Status RequireBool(const Node& n) {
     if (n.type == Type::kBool) return absl::OkStatus();
     return ErrorAt(n.column, absl::StrCat("expected a condition, found ", TypeName(n.type)));
@@ -124,18 +162,18 @@ class Parser {
     auto left = (this->*sub)();
     if (!left.ok()) return left;
     if (!IsOp(sym) && !IsWord(word)) return left;
-    auto node = std::make_shared<Node>();
-    node->kind = kind;
-    node->column = (*left)->column;
+    auto node = NewNode(kind, (*left)->column);
+    if (!node.ok()) return node;
     if (auto st = RequireBool(**left); !st.ok()) return st;
-    node->kids.push_back(*left);
+    (*node)->kids.push_back(*left);
     while (IsOp(sym) || IsWord(word)) {
       Next();
       auto right = (this->*sub)();
       if (!right.ok()) return right;
       if (auto st = RequireBool(**right); !st.ok()) return st;
-      node->kids.push_back(*right);
+      (*node)->kids.push_back(*right);
     }
+    Seal(**node);
     return node;
   }
 
@@ -145,13 +183,15 @@ class Parser {
   absl::StatusOr<NodePtr> ParseNot() {
     if (IsOp("!") || IsWord("not")) {
       const size_t column = Next().column;
+      if (auto st = Enter(column); !st.ok()) return st;
       auto inner = ParseNot();
+      Leave();
       if (!inner.ok()) return inner;
       if (auto st = RequireBool(**inner); !st.ok()) return st;
-      auto node = std::make_shared<Node>();
-      node->kind = Node::kNot;
-      node->column = column;
-      node->kids.push_back(*inner);
+      auto node = NewNode(Node::kNot, column);
+      if (!node.ok()) return node;
+      (*node)->kids.push_back(*inner);
+      Seal(**node);
       return node;
     }
     return ParseCmp();
@@ -168,21 +208,21 @@ class Parser {
       const Token& tok = Next();
       auto right = ParseTerm();
       if (!right.ok()) return right;
-      auto node = std::make_shared<Node>();
-      node->kind = Node::kCmp;
-      node->op = op;
-      node->column = tok.column;
-      node->kids = {*left, *right};
-      if (auto st = CheckComparable(*node, op != Op::kEq && op != Op::kNe); !st.ok()) return st;
+      auto node = NewNode(Node::kCmp, tok.column);
+      if (!node.ok()) return node;
+      (*node)->op = op;
+      (*node)->kids = {*left, *right};
+      if (auto st = CheckComparable(**node, op != Op::kEq && op != Op::kNe); !st.ok()) return st;
+      Seal(**node);
       return node;
     }
     if (IsWord("in")) {
       const size_t column = Next().column;
       if (!IsOp("[")) return ErrorAt(Peek().column, "expected '[' after 'in'");
       Next();
-      auto node = std::make_shared<Node>();
-      node->kind = Node::kIn;
-      node->column = column;
+      auto made = NewNode(Node::kIn, column);
+      if (!made.ok()) return made;
+      NodePtr node = std::move(*made);
       node->kids.push_back(*left);
       for (;;) {
         auto item = ParseTerm();
@@ -205,6 +245,7 @@ class Parser {
         if (auto st = CheckComparable(pair, false); !st.ok()) return st;
         node->kids[i] = pair.kids[1];
       }
+      Seal(*node);
       return node;
     }
     if ((*left)->type == Type::kUnresolved) {
@@ -276,11 +317,22 @@ class Parser {
 
   absl::StatusOr<NodePtr> ParseTerm() {
     const Token& tok = Next();
-    auto node = std::make_shared<Node>();
-    node->column = tok.column;
+    if (tok.kind == Token::kEnd) return ErrorAt(tok.column, "expression ends too early");
+    if (tok.kind == Token::kOp && tok.text == "(") {
+      if (auto st = Enter(tok.column); !st.ok()) return st;
+      auto inner = ParseOr();
+      Leave();
+      if (!inner.ok()) return inner;
+      if (!IsOp(")")) return ErrorAt(Peek().column, "expected ')'");
+      Next();
+      return inner;
+    }
+    auto made = NewNode(Node::kLiteral, tok.column);
+    if (!made.ok()) return made;
+    NodePtr node = std::move(*made);
     switch (tok.kind) {
       case Token::kEnd:
-        return ErrorAt(tok.column, "expression ends too early");
+        break;  // answered above
       case Token::kNumber:
         node->kind = Node::kLiteral;
         node->type = Type::kNumber;
@@ -296,14 +348,7 @@ class Parser {
         node->type = Type::kString;
         node->str = tok.text;
         return node;
-      case Token::kOp:
-        if (tok.text == "(") {
-          auto inner = ParseOr();
-          if (!inner.ok()) return inner;
-          if (!IsOp(")")) return ErrorAt(Peek().column, "expected ')'");
-          Next();
-          return inner;
-        }
+      case Token::kOp:  // "(" is answered above
         return ErrorAt(tok.column, absl::StrCat("unexpected \"", tok.text, "\""));
       case Token::kIdent:
         break;
@@ -422,6 +467,8 @@ class Parser {
   std::vector<Token> tokens_;
   size_t pos_ = 0;
   const GuardScope& scope_;
+  int nesting_ = 0;  // "(" and negations open where the parser is
+  int nodes_ = 0;    // made so far
 };
 
 // A value read at evaluation time. Only the member of the node's type is set.
@@ -586,6 +633,10 @@ Guard::Guard(Guard&&) noexcept = default;
 Guard& Guard::operator=(Guard&&) noexcept = default;
 
 absl::StatusOr<Guard> Guard::Compile(absl::string_view source, const GuardScope& scope) {
+  if (source.size() > kGuardBytesMax) {
+    return ErrorAt(kGuardBytesMax + 1, absl::StrCat("a guard is at most ", kGuardBytesMax,
+                                                    " bytes; this one is ", source.size()));
+  }
   Guard g;
   g.source_ = std::string(source);
   bool blank = true;
@@ -599,6 +650,8 @@ absl::StatusOr<Guard> Guard::Compile(absl::string_view source, const GuardScope&
   g.root_ = std::move(*root);
   return g;
 }
+
+int Guard::depth() const { return root_ == nullptr ? 0 : root_->height; }
 
 bool Guard::Evaluate(const GuardInput& input) const {
   return root_ == nullptr || Eval(*root_, input).b;

@@ -27,6 +27,21 @@
 //
 // Compile() checks names and types against the schema, so a compiled guard
 // cannot fail when evaluated.
+//
+// Limits. Guards come from definitions anyone allowed to deploy may send, and
+// both the parser (recursive descent) and the evaluator (a walk of the tree)
+// recurse, on the stack of whichever thread compiles or decides: a gRPC
+// handler, a sequencer, the engine opening its log. So every guard is
+// bounded before it is parsed, and a compiled guard is bounded by
+// construction (docs/workflows.md, "Limits", says why these numbers):
+//   kGuardBytesMax    the source text, checked first
+//   kGuardNestingMax  parentheses and negations open at once: `((x))` and
+//                     `!!x` are 2, `!(x)` is 2
+//   kGuardNodesMax    values, fields, comparisons, `in`, &&, ||, negations
+// A compiled guard's tree is then at most kGuardDepthMax levels deep, and
+// evaluating it recurses no deeper: each level of parentheses holds at most
+// an ||, an && and a comparison on top of one another, each negation adds
+// one, and a value ends the path.
 #ifndef GRIDCASE_ENGINE_WORKFLOW_EXPR_H_
 #define GRIDCASE_ENGINE_WORKFLOW_EXPR_H_
 
@@ -43,6 +58,11 @@
 #include "gridcase/v1/event.pb.h"
 
 namespace gridcase::workflow {
+
+inline constexpr size_t kGuardBytesMax = 1024;
+inline constexpr int kGuardNestingMax = 32;
+inline constexpr int kGuardNodesMax = 256;
+inline constexpr int kGuardDepthMax = 3 * (kGuardNestingMax + 1) + 1;
 
 struct GuardScope {
   // The payload the guarded event carries ("fever_reading"), or empty when
@@ -73,7 +93,7 @@ GuardInput GuardInputFor(const v1::Event& event, const v1::CaseState& state,
 class Guard {
  public:
   // Parses and type-checks `source`. Errors: INVALID_ARGUMENT with the
-  // column ("column 17: ...").
+  // column ("column 17: ..."), also for a guard beyond the limits above.
   static absl::StatusOr<Guard> Compile(absl::string_view source,
                                        const GuardScope& scope);
   // The guard that always holds (an empty `when`).
@@ -84,6 +104,9 @@ class Guard {
 
   bool Evaluate(const GuardInput& input) const;
   const std::string& source() const { return source_; }
+  // The levels of the compiled tree (0 for the empty guard): how deep
+  // Evaluate recurses. Never more than kGuardDepthMax.
+  int depth() const;
 
   struct Node;
 

@@ -14,6 +14,12 @@ grpc::ServerUnaryReactor* AdminServiceImpl::DeployWorkflow(
     grpc::CallbackServerContext* context, const v1::DeployWorkflowRequest* request,
     v1::DeployWorkflowResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  // Who deploys is a client: the engine's own actor is not theirs to give.
+  // (gridcased deploys --workflows as itself, through the engine directly.)
+  if (auto st = ValidateClientActor(request->actor(), "actor"); !st.ok()) {
+    reactor->Finish(ToGrpc(st));
+    return reactor;
+  }
   engine_->DeployWorkflow(
       request->source(), request->file_name(), request->actor(),
       [reactor, response](absl::StatusOr<v1::DeployWorkflowResponse> result) {
@@ -85,6 +91,10 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ImportDirectory(
     grpc::CallbackServerContext* context, const v1::ImportDirectoryRequest* request,
     v1::ImportDirectoryResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (auto st = ValidateClientActor(request->actor(), "actor"); !st.ok()) {
+    reactor->Finish(ToGrpc(st));
+    return reactor;
+  }
   // An import waits for its writes: run it off the completion thread.
   std::thread([this, reactor, request, response] {
     std::vector<v1::DirectoryEntry> entries(request->entries().begin(), request->entries().end());

@@ -77,7 +77,7 @@ bool DeployDirectory(gridcase::Engine& engine, const std::string& dir) {
     return false;
   }
   gridcase::v1::Actor actor;
-  actor.set_id("gridcased");
+  actor.set_id(gridcase::kServerActorId);
   actor.set_kind(gridcase::v1::ACTOR_KIND_SYSTEM);
   for (const auto& file : *files) {
     std::promise<absl::StatusOr<gridcase::v1::DeployWorkflowResponse>> done;

@@ -709,5 +709,61 @@ TEST_F(EngineTest, AStreamMessageIsDecidedWithItsOffsetInOneWrite) {
   EXPECT_TRUE(letters.empty());
 }
 
+// Clients may not pose as the engine: its actor kind, ids and channel, and
+// the payloads only it writes, are refused before anything is written. Its
+// own records keep being written: they are queued straight to a sequencer.
+TEST_F(EngineTest, NobodyCanPoseAsTheEngineAndTheEngineStillActs) {
+  engine_ = Open(2);
+  ASSERT_TRUE(Submit(Fever("open", "c", 36.6)).ok());  // screening: daily-check due in 24 h
+  const auto log_ends = [this] {
+    std::vector<uint64_t> out;
+    for (uint32_t p = 0; p < engine_->partition_count(); ++p) {
+      auto last = engine_->store(PartitionId(p)).ReadLastRecord();
+      EXPECT_TRUE(last.ok()) << last.status();
+      out.push_back(last.ok() && last->has_value() ? (*last)->record.position() : 0);
+    }
+    return out;
+  };
+  const std::vector<uint64_t> before = log_ends();
+  const auto refused = [this](const v1::Event& e, const std::string& why) {
+    auto r = Submit(e);
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << r.status();
+    EXPECT_THAT(r.status().message(), HasSubstr(why));
+  };
+  for (const std::string case_id : {"c", "new-case"}) {
+    v1::Event engine_like = Fever("posing", case_id, 38.5);
+    engine_like.mutable_actor()->set_id("gridcase");
+    engine_like.mutable_actor()->set_kind(v1::ACTOR_KIND_SYSTEM);
+    engine_like.set_channel(v1::CHANNEL_SYSTEM);
+    refused(engine_like, "event.actor.kind: ACTOR_KIND_SYSTEM is reserved to gridcase itself");
+    engine_like.mutable_actor()->set_kind(v1::ACTOR_KIND_APP);
+    refused(engine_like, "event.actor.id: \"gridcase\" is reserved to gridcase itself");
+    engine_like.mutable_actor()->set_id("lab-2");
+    refused(engine_like, "event.channel: CHANNEL_SYSTEM is reserved to gridcase itself");
+    v1::Event expired = BaseEvent("expired", case_id);
+    expired.mutable_deadline_expired()->set_deadline("daily-check");
+    refused(expired, "event.deadline_expired: is written by the engine only");
+    v1::Event moved = BaseEvent("moved", case_id);
+    moved.mutable_holder_replaced()->set_to_person("worker-li");
+    refused(moved, "event.holder_replaced: is written by the engine only");
+  }
+  EXPECT_EQ(log_ends(), before);
+  EXPECT_EQ(engine_->GetCase("new-case").status().code(), absl::StatusCode::kNotFound);
+
+  clock_.AdvanceMicros(24 * 3600 * 1000000LL);
+  auto fired = engine_->FireDueDeadlines();
+  ASSERT_TRUE(fired.ok()) << fired.status();
+  EXPECT_EQ(*fired, 1u);
+  bool expiry = false;
+  for (const auto& r : Timeline("c")) {
+    if (!r.event().has_deadline_expired()) continue;
+    expiry = true;
+    EXPECT_EQ(r.event().actor().id(), "gridcase");
+    EXPECT_EQ(r.event().actor().kind(), v1::ACTOR_KIND_SYSTEM);
+    EXPECT_EQ(r.event().channel(), v1::CHANNEL_SYSTEM);
+  }
+  EXPECT_TRUE(expiry);
+}
+
 }  // namespace
 }  // namespace gridcase

@@ -162,5 +162,64 @@ TEST(ValidateTest, ClientsCannotSubmitDerivedEventsOrReservedIds) {
   ExpectInvalid(Fever("e1", "~workflow~x", 37.0), "event.case_id", "reserved");
 }
 
+// What the engine writes as itself (actor "gridcase", ACTOR_KIND_SYSTEM,
+// CHANNEL_SYSTEM) is refused to clients, field by field.
+TEST(ValidateTest, ClientsCannotPoseAsTheEngine) {
+  auto e = Fever("e1", "c1", 37.0);
+  e.mutable_actor()->set_id("gridcase");
+  e.mutable_actor()->set_kind(v1::ACTOR_KIND_SYSTEM);
+  e.set_channel(v1::CHANNEL_SYSTEM);
+  ExpectInvalid(e, "event.actor.kind", "ACTOR_KIND_SYSTEM is reserved to gridcase itself");
+
+  e = Fever("e1", "c1", 37.0);
+  e.mutable_actor()->set_kind(v1::ACTOR_KIND_SYSTEM);
+  ExpectInvalid(e, "event.actor.kind", "ACTOR_KIND_SYSTEM is reserved to gridcase itself");
+  e = Fever("e1", "c1", 37.0);
+  e.set_channel(v1::CHANNEL_SYSTEM);
+  ExpectInvalid(e, "event.channel", "CHANNEL_SYSTEM is reserved to gridcase itself");
+  for (const char* id : {"gridcase", "gridcased"}) {
+    e = Fever("e1", "c1", 37.0);
+    e.mutable_actor()->set_id(id);
+    ExpectInvalid(e, "event.actor.id", std::string("\"") + id + "\" is reserved to gridcase itself");
+  }
+  e = Fever("e1", "c1", 37.0);
+  e.mutable_actor()->set_id("~scheduler");
+  ExpectInvalid(e, "event.actor.id", "ids starting with '~' are reserved for the engine");
+
+  // Names that only resemble the engine's, and the other kinds and channels.
+  for (const char* id : {"gridcase-lab", "Gridcase", "worker~li"}) {
+    e = Fever("e1", "c1", 37.0);
+    e.mutable_actor()->set_id(id);
+    EXPECT_TRUE(Validate(e).ok()) << id;
+  }
+  e = Fever("e1", "c1", 37.0);
+  e.mutable_actor()->set_kind(v1::ACTOR_KIND_APP);
+  e.set_channel(v1::CHANNEL_LAB);
+  EXPECT_TRUE(Validate(e).ok());
+}
+
+// Every payload numbered from 40 is written by the engine only (a derived
+// event or a directory entry), including any added later; every payload
+// below is a client's.
+TEST(ValidateTest, EveryEnginePayloadIsRefusedToClients) {
+  const auto* payload = v1::Event::descriptor()->FindOneofByName("payload");
+  ASSERT_NE(payload, nullptr);
+  int engine_payloads = 0;
+  for (int i = 0; i < payload->field_count(); ++i) {
+    const auto* f = payload->field(i);
+    auto e = BaseEvent("e1", "c1");
+    e.GetReflection()->MutableMessage(&e, f);
+    const absl::Status st = Validate(e);
+    if (f->number() >= 40) {
+      ++engine_payloads;
+      ExpectInvalid(e, "event." + f->name(), "is written by the engine only");
+    } else {
+      EXPECT_THAT(std::string(st.message()), ::testing::Not(HasSubstr("engine only")))
+          << f->name();
+    }
+  }
+  EXPECT_EQ(engine_payloads, 15);  // workflow_deployed ... holder_replaced
+}
+
 }  // namespace
 }  // namespace gridcase

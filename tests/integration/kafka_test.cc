@@ -223,6 +223,33 @@ class IngestTest : public KafkaTest {
     Cluster().CreateTopic(options_.ingest_topic, 2);
     Cluster().CreateTopic(options_.dead_letter_topic, 1);
   }
+
+  // Waits (on commits, at most 30 s) until the ingest has decided `n`
+  // messages: applied, dead-lettered or duplicates. Returns how many it had.
+  uint64_t AwaitDecided(kafka::Bridge& bridge, uint64_t n) {
+    auto decided = [&] {
+      const auto s = bridge.Status();
+      uint64_t d = 0;
+      if (!s.ok()) return d;
+      for (const auto& p : s->ingest()) d += p.applied() + p.dead_lettered() + p.duplicates();
+      return d;
+    };
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (decided() < n && std::chrono::steady_clock::now() < deadline) {
+      engine_->AwaitCommit(engine_->commit_generation(), std::chrono::milliseconds(200));
+    }
+    return decided();
+  }
+
+  // Reads the dead-letter topic until it holds `n` letters (at most 30 s).
+  std::vector<KafkaMessage> AwaitLetters(size_t n) {
+    std::vector<KafkaMessage> letters;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (letters.size() < n && std::chrono::steady_clock::now() < deadline) {
+      letters = testing::ReadTopic(options_.brokers, options_.dead_letter_topic, 1);
+    }
+    return letters;
+  }
 };
 
 std::string FeverJson(const std::string& event_id, const std::string& case_id, double celsius) {
@@ -249,18 +276,7 @@ TEST_F(IngestTest, EachMessageIsAppliedOnceAndAPoisonMessageIsDeadLettered) {
   auto bridge = kafka::Bridge::Start(engine_.get(), options_);
   ASSERT_TRUE(bridge.ok()) << bridge.status();
   // Decided: 40 + 2 applied, 2 dead letters, over the topic's 2 partitions.
-  auto decided = [&] {
-    const auto s = (*bridge)->Status();
-    uint64_t n = 0;
-    if (!s.ok()) return n;
-    for (const auto& p : s->ingest()) n += p.applied() + p.dead_lettered() + p.duplicates();
-    return n;
-  };
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (decided() < messages.size() && std::chrono::steady_clock::now() < deadline) {
-    engine_->AwaitCommit(engine_->commit_generation(), std::chrono::milliseconds(200));
-  }
-  ASSERT_EQ(decided(), messages.size());
+  ASSERT_EQ(AwaitDecided(**bridge, messages.size()), messages.size());
   uint64_t applied = 0, dead = 0;
   const auto status = (*bridge)->Status();
   ASSERT_TRUE(status.ok());
@@ -288,11 +304,7 @@ TEST_F(IngestTest, EachMessageIsAppliedOnceAndAPoisonMessageIsDeadLettered) {
   EXPECT_TRUE(derived_id);
 
   // The dead letters reach their topic with the original bytes and why.
-  std::vector<KafkaMessage> letters;
-  const auto letters_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (letters.size() < 2 && std::chrono::steady_clock::now() < letters_deadline) {
-    letters = testing::ReadTopic(options_.brokers, options_.dead_letter_topic, 1);
-  }
+  const std::vector<KafkaMessage> letters = AwaitLetters(2);
   ASSERT_EQ(letters.size(), 2u);
   std::set<std::string> originals;
   for (const auto& l : letters) {
@@ -386,6 +398,50 @@ TEST_F(IngestTest, PendingDeadLettersAreExactlyThoseKafkaHasNotConfirmed) {
                    l.headers.at(kafka::kHeaderSourceOffset));
   }
   EXPECT_EQ(offsets.size(), static_cast<size_t>(kLetters));
+  (*bridge)->StopIngest();
+}
+
+// The ingest goes through the same validation as gRPC: a message written
+// as if by gridcase itself, or carrying a payload only the engine writes,
+// is a dead letter with the reason, nothing of it is written, and the
+// messages after it go on.
+TEST_F(IngestTest, AMessagePosingAsTheEngineIsDeadLettered) {
+  const std::string open = FeverJson("p-open", "p-1", 36.6);
+  const std::string posing =
+      "{\"eventId\":\"p-posing\",\"caseId\":\"p-1\",\"occurredAt\":\"2020-02-22T12:00:00Z\","
+      "\"actor\":{\"id\":\"gridcase\",\"kind\":\"ACTOR_KIND_SYSTEM\"},"
+      "\"channel\":\"CHANNEL_SYSTEM\",\"feverReading\":{\"celsius\":39.5}}";
+  const std::string expired =
+      "{\"eventId\":\"p-expired\",\"caseId\":\"p-1\",\"occurredAt\":\"2020-02-22T12:00:00Z\","
+      "\"actor\":{\"id\":\"worker-li\"},\"deadlineExpired\":{\"deadline\":\"daily-check\"}}";
+  const std::string after = FeverJson("p-after", "p-1", 36.7);
+  testing::WriteTopic(options_.brokers, options_.ingest_topic,
+                      {{"p-1", open}, {"p-1", posing}, {"p-1", expired}, {"p-1", after}});
+
+  auto bridge = kafka::Bridge::Start(engine_.get(), options_);
+  ASSERT_TRUE(bridge.ok()) << bridge.status();
+  ASSERT_EQ(AwaitDecided(**bridge, 4), 4u);
+  std::map<std::string, std::string> reasons;  // original -> reason
+  for (const auto& l : AwaitLetters(2)) {
+    EXPECT_EQ(l.headers.at(kafka::kHeaderErrorCode), "INVALID_ARGUMENT");
+    reasons[l.value] = l.headers.at(kafka::kHeaderError);
+  }
+  ASSERT_EQ(reasons.size(), 2u);
+  EXPECT_THAT(reasons[posing],
+              HasSubstr("event.actor.kind: ACTOR_KIND_SYSTEM is reserved to gridcase itself"));
+  EXPECT_THAT(reasons[expired], HasSubstr("event.deadline_expired: is written by the engine only"));
+
+  v1::GetTimelineRequest timeline;
+  timeline.set_case_id("p-1");
+  timeline.set_page_size(1000);
+  auto records = engine_->GetTimeline(timeline);
+  ASSERT_TRUE(records.ok()) << records.status();
+  std::vector<std::string> submitted;
+  for (const auto& r : records->records()) {
+    if (r.caused_by() == 0) submitted.push_back(r.event().event_id());
+    EXPECT_NE(r.event().event_id(), "p-posing");
+  }
+  EXPECT_EQ(submitted, (std::vector<std::string>{"p-open", "p-after"}));
   (*bridge)->StopIngest();
 }
 

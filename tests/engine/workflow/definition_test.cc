@@ -1,13 +1,21 @@
 #include "engine/workflow/definition.h"
 
 #include <fstream>
+#include <functional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "engine/engine.h"
+#include "engine/workflow/logic.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/descriptor.h"
 #include "gtest/gtest.h"
+#include "tests/support/raw_partition.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/workflows.h"
 
 namespace gridcase::workflow {
 namespace {
@@ -162,6 +170,155 @@ TEST(DefinitionTest, EveryProblemIsReportedNotJustTheFirst) {
   EXPECT_THAT(problems, HasSubstr("has 2 problems"));
   EXPECT_THAT(problems, HasSubstr("t.textproto:1: name must be"));
   EXPECT_THAT(problems, HasSubstr("t.textproto:4: initial_stage \"start\" names no stage"));
+}
+
+// kValid with the guard of rule "hot" (line 13) replaced by `guard`,
+// escaped for the textproto string.
+std::string WithHotGuard(const std::string& guard) {
+  std::string escaped;
+  for (char c : guard) {
+    if (c == '"' || c == '\\') escaped += '\\';
+    escaped += c;
+  }
+  return Replace(kValid, "count(\\\"high\\\") >= 2", escaped);
+}
+
+// The definitions that crashed the server with a stack overflow, before
+// guards had limits.
+TEST(DefinitionLimitsTest, TheDefinitionsThatOverflowedTheStackAreRefused) {
+  // 5,000 nested parentheses: a 10 KB definition, refused by the guard's length.
+  const std::string parens = WithHotGuard(std::string(5000, '(') + "true" + std::string(5000, ')'));
+  ASSERT_GT(parens.size(), 10000u);
+  ASSERT_LT(parens.size(), kDefinitionBytesMax);
+  EXPECT_THAT(Problems(parens),
+              HasSubstr("t.textproto:13: rule \"hot\": guard \"((((((((((((((((((((((((((((((((("
+                        "(((((((((((((((((((((((((((((((((((((((((((((((... (10004 bytes)\": "
+                        "column 1025: a guard is at most 1024 bytes; this one is 10004"));
+  // 300,000 negations: refused by the definition's size, before parsing.
+  const std::string negations = WithHotGuard(std::string(300000, '!') + "true");
+  EXPECT_THAT(Problems(negations),
+              HasSubstr("workflow definition t.textproto is " + std::to_string(negations.size()) +
+                        " bytes; at most 65536 are accepted"));
+}
+
+TEST(DefinitionLimitsTest, ADefinitionIsAcceptedUpToItsSizeLimit) {
+  const std::string valid(kValid);
+  const std::string comment =
+      "# " + std::string(kDefinitionBytesMax - valid.size() - 3, 'x') + "\n";
+  const std::string full = valid + comment;
+  ASSERT_EQ(full.size(), kDefinitionBytesMax);
+  auto def = Definition::Parse(full, "t.textproto");
+  EXPECT_TRUE(def.ok()) << def.status();
+  EXPECT_THAT(Problems(full + " "), HasSubstr("is 65537 bytes; at most 65536 are accepted"));
+}
+
+TEST(DefinitionLimitsTest, GuardsBeyondTheirLimitsAreNamedWithTheirLineAndColumn) {
+  const std::string deep = std::string(kGuardNestingMax + 1, '(') + "true" +
+                           std::string(kGuardNestingMax + 1, ')');
+  EXPECT_THAT(Problems(WithHotGuard(deep)),
+              HasSubstr("t.textproto:13: rule \"hot\": guard \"" + deep +
+                        "\": column 33: more than 32 parentheses and negations nested"));
+  EXPECT_THAT(Problems(Replace(kValid, "opens_on { event: \"fever_reading\" }",
+                               "opens_on { event: \"fever_reading\" when: \"" +
+                                   std::string(kGuardNestingMax + 1, '!') + "true\" }")),
+              HasSubstr("t.textproto:3: opener \"fever_reading\": guard \"" +
+                        std::string(kGuardNestingMax + 1, '!') +
+                        "true\": column 33: more than 32 parentheses and negations"));
+  std::string wide = "fever_reading.celsius in [1";
+  for (int i = 0; i < kGuardNodesMax; ++i) wide += ",1";
+  wide += "]";
+  EXPECT_THAT(Problems(Replace(kValid, "fever_reading.celsius >= 37.3", wide)),
+              HasSubstr("t.textproto:6: counter \"high\": guard \"fever_reading.celsius in "
+                        "[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,... (540 bytes)\": "
+                        "column 535: more than 256 values and operators in one guard"));
+}
+
+// A long guard is quoted cut, between characters.
+TEST(DefinitionLimitsTest, AQuotedGuardIsCutBetweenCharacters) {
+  std::string words;
+  for (int i = 0; i < 30; ++i) words += "体温";  // 3 bytes a character
+  const std::string problems = Problems(WithHotGuard("\"" + words + "\" == 1"));
+  std::string shown;
+  for (int i = 0; i < 13; ++i) shown += "体温";  // 79 bytes with the quote
+  EXPECT_THAT(problems, HasSubstr("guard \"\"" + shown + "... (187 bytes)\": column"));
+}
+
+// A refusal travels as a gRPC status: however many problems a definition
+// has, the message lists a bounded number of them.
+TEST(DefinitionLimitsTest, TheProblemsListedAreBounded) {
+  std::string many = kValid;
+  for (int i = 0; i < 30; ++i) many += "opens_on { event: \"fever_readin\" }\n";
+  const std::string problems = Problems(many);
+  EXPECT_THAT(problems, HasSubstr("has 30 problems, the first 20 of them:\n"));
+  EXPECT_EQ(std::count(problems.begin(), problems.end(), '\n'), 20);
+}
+
+// protobuf's text parser recurses once per nested message and has no bound
+// of its own (kDefinitionNestingMax sets one): the schema must stay shallower
+// than that bound, and not recursive.
+TEST(DefinitionLimitsTest, TheSchemaNestsLessDeeplyThanTheTextParserMayRecurse) {
+  std::function<int(const google::protobuf::Descriptor*, std::set<const void*>&)> depth =
+      [&](const google::protobuf::Descriptor* d, std::set<const void*>& path) {
+        EXPECT_TRUE(path.insert(d).second) << d->full_name() << " is recursive";
+        int deepest = 0;
+        for (int i = 0; i < d->field_count(); ++i) {
+          const auto* m = d->field(i)->message_type();
+          if (m != nullptr && !path.count(m)) deepest = std::max(deepest, depth(m, path));
+        }
+        path.erase(d);
+        return deepest + 1;
+      };
+  std::set<const void*> path;
+  const int schema = depth(v1::WorkflowDefinition::descriptor(), path);
+  EXPECT_EQ(schema, 5);  // definition, stage, rule, action, task
+  EXPECT_LT(schema, kDefinitionNestingMax);
+}
+
+TEST(DefinitionLimitsTest, FromProtoHasTheSameGuardLimits) {
+  auto def = Definition::Parse(kValid, "t.textproto");
+  ASSERT_TRUE(def.ok()) << def.status();
+  v1::WorkflowDefinition proto = (*def)->proto();
+  proto.mutable_stages(0)->mutable_rules(0)->set_when(std::string(300000, '!') + "true");
+  auto refused = Definition::FromProto(proto);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused.status().message(),
+              HasSubstr("rule \"hot\": guard \"!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
+                        "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!... (300004 bytes)\": column 1025: a guard "
+                        "is at most 1024 bytes"));
+}
+
+// Definitions in the log were checked when they were written; one changed
+// on disk since (or written before guards had limits) stops the engine
+// from opening, with the reason, rather than crashing it.
+TEST(DefinitionLimitsTest, AStoredDefinitionBeyondTheLimitsIsRefusedAtOpen) {
+  gridcase::testing::TempDir dir;
+  EngineOptions options;
+  options.data_dir = dir.Sub("data");
+  options.partitions = 1;
+  const SystemClock clock;
+  {
+    auto engine = Engine::Open(options, &clock);
+    ASSERT_TRUE(engine.ok()) << engine.status();
+    ASSERT_TRUE(gridcase::testing::DeploySync(**engine, kValid, "t.textproto").ok());
+  }
+  {
+    gridcase::testing::RawPartition raw(options.data_dir + "/partition-000");
+    gridcase::testing::RewriteConsistently(raw, 1, raw.LastPosition(), [](v1::Record* r) {
+      ASSERT_TRUE(r->event().has_workflow_deployed());
+      r->mutable_event()->mutable_workflow_deployed()->mutable_definition()
+          ->mutable_stages(0)->mutable_rules(0)->set_when(std::string(5000, '(') + "true" +
+                                                          std::string(5000, ')'));
+    });
+  }
+  auto engine = Engine::Open(options, &clock);
+  ASSERT_FALSE(engine.ok());
+  EXPECT_EQ(engine.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(engine.status().message(),
+              HasSubstr("stored workflow t v1 does not validate"));
+  EXPECT_THAT(engine.status().message(),
+              HasSubstr("rule \"hot\": guard \"((((((((((((((((((((((((((((((((((((((((((((((((("
+                        "(((((((((((((((((((((((((((((((... (10004 bytes)\": column 1025"));
 }
 
 }  // namespace

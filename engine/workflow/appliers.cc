@@ -238,11 +238,15 @@ void ApplyRecord(const v1::Record& r, const Definition* def, v1::CaseState* s) {
     return;
   }
   // The grid of the newest event (a person who moved is where they were
-  // seen last), and the newest occurred time: neither goes back.
-  const bool newest =
-      !s->has_last_occurred_at() || Micros(e.occurred_at()) >= Micros(s->last_occurred_at());
-  if (!e.grid_id().empty() && (newest || s->grid_id().empty())) s->set_grid_id(e.grid_id());
-  if (newest) *s->mutable_last_occurred_at() = e.occurred_at();
+  // seen last), and the newest occurred time: neither goes back. Only
+  // what happened in the world counts: the engine's own commands (a
+  // deadline falling due, a hand-over) are not news of the person.
+  if (e.actor().kind() != v1::ACTOR_KIND_SYSTEM) {
+    const bool newest =
+        !s->has_last_occurred_at() || Micros(e.occurred_at()) >= Micros(s->last_occurred_at());
+    if (!e.grid_id().empty() && (newest || s->grid_id().empty())) s->set_grid_id(e.grid_id());
+    if (newest) *s->mutable_last_occurred_at() = e.occurred_at();
+  }
   ApplyFacts(r, s);
   if (def != nullptr) ApplyCounters(r, *def, s);
 }

@@ -34,11 +34,15 @@ const v1::PendingDeadline* FindDeadline(const v1::CaseState& state, const std::s
 class Decider {
  public:
   // `state` has the cause applied already: its last_occurred_at is the
-  // newest moment the case knows, which COUNT_FROM_HAPPENED counts from.
+  // newest moment the case knows of the world, which COUNT_FROM_HAPPENED
+  // counts from; for the engine's own commands, their moment if later (a
+  // deadline's due time).
   Decider(const Definition& def, const Directory& directory, const v1::Record& cause,
           v1::CaseState* state, std::vector<v1::Record>* out)
       : def_(def), directory_(directory), cause_(cause), state_(state), out_(out),
-        now_us_(Micros(cause.recorded_at())), happened_us_(Micros(state->last_occurred_at())) {}
+        now_us_(Micros(cause.recorded_at())),
+        happened_us_(std::max(Micros(state->last_occurred_at()),
+                              Micros(cause.event().occurred_at()))) {}
 
   void Open() {
     EnterStage(def_.proto().initial_stage(),

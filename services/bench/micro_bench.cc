@@ -6,9 +6,8 @@
 //   build/services/bench/gridcase-micro-bench
 #include <atomic>
 #include <filesystem>
-#include <fstream>
+#include <cstdio>
 #include <thread>
-#include <sstream>
 
 #include "benchmark/benchmark.h"
 #include "absl/strings/str_cat.h"
@@ -29,22 +28,25 @@ namespace {
 
 constexpr int64_t kNowUs = 1582401600LL * 1000000;
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-std::shared_ptr<const workflow::Definition> EpidemicCase() {
-  static auto def = [] {
-    auto d = workflow::Definition::Parse(
-        ReadFile(std::string(SOURCE_DIR) + "/deploy/workflows/epidemic-case.textproto"),
-        "epidemic-case.textproto");
-    if (!d.ok()) std::abort();
-    return *d;
+// Every shipped version of epidemic-case, in version order (a registry
+// takes them in that order only).
+const std::vector<std::shared_ptr<const workflow::Definition>>& EpidemicCase() {
+  static const auto defs = [] {
+    std::vector<std::shared_ptr<const workflow::Definition>> out;
+    auto files = workflow::ReadWorkflowDir(std::string(SOURCE_DIR) + "/deploy/workflows");
+    if (!files.ok()) std::abort();
+    for (const auto& f : *files) {
+      if (f.name != "epidemic-case") continue;
+      auto d = workflow::Definition::Parse(f.source, f.path);
+      if (!d.ok()) {
+        std::fprintf(stderr, "%s\n", std::string(d.status().message()).c_str());
+        std::abort();
+      }
+      out.push_back(*d);
+    }
+    return out;
   }();
-  return def;
+  return defs;
 }
 
 v1::Event FeverEvent(const std::string& id, double celsius) {
@@ -71,7 +73,9 @@ v1::Record RecordOf(const v1::Event& e, uint64_t position, uint64_t version) {
 // A registry with epidemic-case, the logic over it, and an open case.
 struct Fixture {
   Fixture() : logic(&registry, &directory) {
-    if (!registry.Add(EpidemicCase()).ok()) std::abort();
+    for (const auto& def : EpidemicCase()) {
+      if (!registry.Add(def).ok()) std::abort();
+    }
     std::vector<v1::Record> out;
     v1::Record first = RecordOf(FeverEvent("f-0", 36.6), 1, 1);
     first.mutable_workflow()->set_name("epidemic-case");

@@ -332,6 +332,16 @@ void PrintTimelineTable(const gridcase::v1::GetTimelineResponse& timeline,
     // an event no rule reacted to says so.
     std::string summary = PayloadSummary(event);
     if (record.changed_nothing()) summary += "  (changed nothing)";
+    // How late it was, when it was: an event learnt after newer ones, a
+    // deadline already past when set or fired after its due time.
+    const std::string& why = record.explanation();
+    for (const char* note : {"(arrived late", "(fired ", "already past due"}) {
+      const size_t at = why.find(note);
+      if (at != std::string::npos) {
+        summary += "  " + why.substr(at);
+        break;
+      }
+    }
     table.AddRow({std::to_string(record.case_version()),
                   std::to_string(record.position()),
                   FormatTime(record.recorded_at()),

@@ -93,46 +93,57 @@ class LineSubmitter {
   }
 
  private:
+  // Lines already read go out together, up to this many in a message: a
+  // message costs the server about as much as the work of an event. A
+  // line waits for no other: the input may be a producer still running.
+  static constexpr int kLinesPerMessageMax = 64;
+
   void WriteAll() {
     std::string line;
     uint64_t number = 0;
+    StreamSubmitRequest request;
+    auto send = [&]() -> bool {
+      if (request.submissions_size() == 0) return true;
+      const bool sent = stream_->Write(request);
+      request.Clear();
+      if (!sent) {
+        std::lock_guard lock(mu_);
+        write_failed_after_ = number;
+      }
+      return sent;
+    };
     while (std::getline(in_, line)) {
       ++number;
       if (!line.empty() && line.back() == '\r') line.pop_back();
-      if (IsBlank(line)) continue;
-      // One line, one message: the input may be a producer that is still
-      // running, so a line goes out as soon as it is read.
-      StreamSubmitRequest request;
-      StreamSubmission* submission = request.add_submissions();
-      submission->set_request_id(number);
-      std::string error;
-      if (!ParseSubmission(line, submission->mutable_submit(), &error)) {
-        std::lock_guard lock(mu_);
-        ++bad_lines_;
-        std::cerr << "error: line " << number << ": bad JSON: " << error
-                  << "\n";
-        continue;
-      }
-      FillDefaults(submission->mutable_submit()->mutable_event());
-      {
-        std::lock_guard lock(mu_);
-        // The silence the watchdog measures starts when the first answer
-        // becomes due, not while we were only reading input.
-        if (sent_ == answered_) {
-          last_progress_ = std::chrono::steady_clock::now();
-        }
-        ++sent_;
-        case_ids_[number] = submission->submit().event().case_id();
-      }
-      if (!stream_->Write(request)) {
-        std::lock_guard lock(mu_);
-        write_failed_after_ = number;
-        break;
-      }
+      if (!IsBlank(line)) Add(line, number, &request);
+      const bool more_ready = in_.rdbuf()->in_avail() > 0;
+      if ((!more_ready || request.submissions_size() >= kLinesPerMessageMax) && !send()) break;
     }
+    send();  // what is left; a failure is recorded for the summary
     stream_->WritesDone();
     std::lock_guard lock(mu_);
     writes_done_ = true;
+  }
+
+  // Adds line `number` to `request`, or counts it as bad.
+  void Add(const std::string& line, uint64_t number, StreamSubmitRequest* request) {
+    StreamSubmission submission;
+    submission.set_request_id(number);
+    std::string error;
+    if (!ParseSubmission(line, submission.mutable_submit(), &error)) {
+      std::lock_guard lock(mu_);
+      ++bad_lines_;
+      std::cerr << "error: line " << number << ": bad JSON: " << error << "\n";
+      return;
+    }
+    FillDefaults(submission.mutable_submit()->mutable_event());
+    std::lock_guard lock(mu_);
+    // The silence the watchdog measures starts when the first answer
+    // becomes due, not while we were only reading input.
+    if (sent_ == answered_) last_progress_ = std::chrono::steady_clock::now();
+    ++sent_;
+    case_ids_[number] = submission.submit().event().case_id();
+    *request->add_submissions() = std::move(submission);
   }
 
   void Watch() {

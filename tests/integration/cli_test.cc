@@ -6,13 +6,16 @@
 #include <fcntl.h>
 
 #include <algorithm>
+#include <chrono>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "engine/chain.h"
 #include "engine/data_dir.h"
 #include "engine/engine.h"
 #include "tests/integration/child_server.h"
@@ -58,6 +61,20 @@ class CliTest : public ::testing::Test {
     return testing::RunProgram(GRIDCASE_CLI_PATH, args, input, dir_.path());
   }
 
+  // Runs the CLI until its output holds `expected`, for what the server
+  // does on its own once it has answered (deadlines already due fire after
+  // the write that set them); gives up after 10 s with the last run.
+  CliRun CliUntil(const std::vector<std::string>& args, const std::string& expected) {
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    CliRun r = Cli(args);
+    while (r.out.find(expected) == std::string::npos &&
+           std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      r = Cli(args);
+    }
+    return r;
+  }
+
   testing::TempDir dir_;
   std::unique_ptr<testing::ChildServer> server_;
 };
@@ -71,19 +88,34 @@ TEST_F(CliTest, TheReadmeWalkThrough) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.err, HasSubstr("4 accepted (0 duplicates), 0 refused"));
 
-  r = Cli({"case", "get", "resident-0222-017"});
+  // The second reading at or above 37.3 °C within 24 h escalated the case
+  // to the community secretary; the story is from February 2020, so the
+  // daily check and the re-test it set for the next day were long past and
+  // fired at once, each a rung higher.
+  r = CliUntil({"case", "get", "resident-0222-017"}, "\"version\": \"20\"");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("\"category\": \"CATEGORY_FEVER\""));
-  // The second reading at or above 37.3 °C within 24 h escalated the case.
-  EXPECT_THAT(r.out, HasSubstr("\"escalationRole\": \"community_secretary\""));
+  EXPECT_THAT(r.out, HasSubstr("\"escalationRole\": \"district_officer\""));
   EXPECT_THAT(r.out, HasSubstr("\"stage\": \"isolation\""));
+  r = Cli({"case", "timeline", "resident-0222-017", "--table"});
+  EXPECT_THAT(r.out, HasSubstr("to_role=community_secretary"));
+  EXPECT_THAT(r.out, HasSubstr("deadline=retest due_at=2020-02-23T12:03:00Z "
+                               "rule=second-high-reading  already past due by"));
+  EXPECT_THAT(r.out, HasSubstr("after its due time)"));
 
   r = Cli({"submit", "--lines", "-f", kExamples + "security-guard.jsonl"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.err, HasSubstr("4 accepted (4 duplicates)"));
 
-  r = Cli({"submit", "--lines", "-f", kExamples + "security-guard-next-day.jsonl"});
+  r = Cli({"submit", "--lines", "-f", kExamples + "security-guard-next-day.jsonl", "--table"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
+  // The README shows these numbers.
+  EXPECT_THAT(r.out, HasSubstr("4     accepted  resident-0222-017  26       28        "
+                               "guard-0223-result"));
+  r = CliUntil({"case", "list", "--category", "fever", "--grid", "jiangan-07-03", "--table"},
+               "cadre-zhang  30");
+  EXPECT_THAT(r.out, HasSubstr("resident-0222-017  isolation  fever     jiangan-07-03  "
+                               "cadre-zhang  30"));
   r = Cli({"case", "list", "--stage", "isolation", "--grid", "jiangan-07-03", "--table"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("resident-0222-017  isolation"));
@@ -147,10 +179,15 @@ TEST_F(CliTest, DirectoryImportAndQueries) {
   r = Cli({"directory", "import", "-"}, "{\"unit\": \n");
   EXPECT_EQ(r.exit_code, 2);
 
-  // With the directory, the guard's escalation names the secretary.
+  // With the directory, the guard's escalation names the secretary; the
+  // deadlines of Feb 23, 2020 that fire at once take it on up to the
+  // district's officer.
   ASSERT_EQ(Cli({"submit", "--lines", "-f", kExamples + "security-guard.jsonl"}).exit_code, 0);
-  r = Cli({"case", "get", "resident-0222-017"});
-  EXPECT_THAT(r.out, HasSubstr("\"assignee\": \"secretary-chen\""));
+  r = CliUntil({"case", "get", "resident-0222-017"}, "\"assignee\": \"officer-xu\"");
+  EXPECT_THAT(r.out, HasSubstr("\"assignee\": \"officer-xu\""));
+  r = Cli({"case", "timeline", "resident-0222-017", "--table"});
+  EXPECT_THAT(r.out, HasSubstr("to_role=community_secretary"));
+  EXPECT_THAT(r.out, HasSubstr("to_person=secretary-chen"));
 }
 
 TEST_F(CliTest, AuditVerifySaysTheLogIsIntact) {
@@ -188,10 +225,15 @@ TEST_F(CliTest, StatsShowWhatThePartitionsWroteAndHowLongItTook) {
   const long at_start = TotalSubmissions(before.out);
   ASSERT_GE(at_start, 0) << before.out;  // the shipped workflows' deployments
 
-  const std::string events = testing::ReadFile(kExamples + "security-guard.jsonl");
-  const long lines = static_cast<long>(std::count(events.begin(), events.end(), '\n'));
-  ASSERT_GT(lines, 0);
-  ASSERT_EQ(Cli({"submit", "--lines", "-f", kExamples + "security-guard.jsonl"}).exit_code, 0);
+  // Readings taken now (the CLI dates them): nothing falls due meanwhile,
+  // so the server's submissions are exactly these.
+  std::string events;
+  for (int i = 0; i < 4; ++i) {
+    events += "{\"caseId\":\"stats-" + std::to_string(i) +
+              "\",\"actor\":{\"id\":\"worker-li\"},\"feverReading\":{\"celsius\":36.6}}\n";
+  }
+  const long lines = 4;
+  ASSERT_EQ(Cli({"submit", "--lines"}, events).exit_code, 0);
   CliRun after = Cli({"stats", "--table"});
   ASSERT_EQ(after.exit_code, 0) << after.err;
   EXPECT_EQ(TotalSubmissions(after.out) - at_start, lines) << after.out;
@@ -287,17 +329,27 @@ TEST_F(CliTest, AuditLogCheckpointAndRebuild) {
 TEST_F(CliTest, AuditVerifyNamesTheRecordChangedWhileTheServerWasStopped) {
   ASSERT_EQ(Cli({"submit", "--lines", "-f", kExamples + "security-guard.jsonl"}).exit_code, 0);
   StopServer();
+  uint64_t first = 0;  // the guard's first record
   {
-    // One byte of the second record of the guard's partition.
+    // One byte of it, in the partition's RocksDB.
     testing::RawPartition raw(PartitionDirOf("resident-0222-017"));
-    std::string value = raw.Get(2);
+    for (uint64_t p = 1; first == 0 && p <= raw.LastPosition(); ++p) {
+      StoredRecord stored;
+      v1::Record record;
+      const std::string value = raw.Get(p);
+      ASSERT_TRUE(DecodeStoredRecord(value, &stored).ok());
+      ASSERT_TRUE(record.ParseFromString(std::string(stored.record_bytes)));
+      if (record.event().case_id() == "resident-0222-017") first = p;
+    }
+    ASSERT_NE(first, 0u);
+    std::string value = raw.Get(first);
     value[value.size() / 3] ^= 0x01;
-    raw.Put(2, value);
+    raw.Put(first, value);
   }
   StartServer();
   CliRun r = Cli({"audit", "verify"});
   EXPECT_EQ(r.exit_code, 1) << r.out;
-  EXPECT_THAT(r.out, HasSubstr("\"firstBadPosition\": \"2\""));
+  EXPECT_THAT(r.out, HasSubstr("\"firstBadPosition\": \"" + std::to_string(first) + "\""));
   EXPECT_THAT(r.out, HasSubstr("its bytes do not match its hash"));
   EXPECT_THAT(r.err, HasSubstr("the log has been altered"));
 }

@@ -105,6 +105,12 @@ void Verify(const Ledger& ledger, v1::CaseService::Stub& cases, size_t* total) {
         continue;
       }
       last_submitted_position = r.position();
+      // The engine's own commands: the events are dated Feb 22, 2020, so
+      // the deadlines they set are long past and fire at once.
+      if (r.event().actor().kind() == v1::ACTOR_KIND_SYSTEM) {
+        ASSERT_TRUE(r.event().has_deadline_expired()) << case_id << ": " << r.event().event_id();
+        continue;
+      }
       ASSERT_TRUE(version_of.emplace(r.event().event_id(), i + 1).second)
           << case_id << ": " << r.event().event_id() << " stored twice";
     }

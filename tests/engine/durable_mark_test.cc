@@ -1,8 +1,8 @@
 // The durable mark (durable_mark.h): its file, that it follows every
-// acknowledged write and never a failed one, what opening does with it (a
-// missing database, a hole RocksDB would replay over), and an operator's
-// acceptance of a loss; and the scan of a write-ahead log. Real RocksDB in
-// a temporary directory.
+// acknowledged write and never a failed one, what opening does with it
+// (read-only opens, checkpoints, a missing database, a hole RocksDB would
+// replay over), and an operator's acceptance of a loss. Real RocksDB in a
+// temporary directory.
 #include "engine/durable_mark.h"
 
 #include <filesystem>
@@ -169,6 +169,30 @@ TEST_F(DurableMarkTest, RefusesWhenTheDatabaseIsGoneButTheMarkIsNot) {
   ASSERT_FALSE(store.ok());
   EXPECT_EQ(store.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(store.status().message(), HasSubstr("database is missing"));
+}
+
+TEST_F(DurableMarkTest, ACheckpointCarriesAMarkOfWhatItHolds) {
+  auto engine = OpenEngine();
+  ASSERT_NE(engine, nullptr);
+  const uint64_t last = SubmitReadings(*engine, 0, 10);
+  auto info = engine->Checkpoint("audit-1");
+  ASSERT_TRUE(info.ok()) << info.status();
+  const std::string copy = PartitionDir(info->dir, 0);
+  auto mark = ReadDurableMark(copy);
+  ASSERT_TRUE(mark.ok() && mark->has_value()) << mark.status();
+  EXPECT_EQ((*mark)->position, last);
+  EXPECT_EQ(info->positions, std::vector<uint64_t>{last});
+  // It opens as a data directory of its own, and refuses once damaged.
+  {
+    auto opened = PartitionStore::Open(copy, PartitionId(0));
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    EXPECT_EQ((*opened)->recovered().position, last);
+  }
+  fs::remove_all(fs::path(copy) / "CURRENT");
+  EXPECT_EQ(PartitionStore::Open(copy, PartitionId(0), {.mode = OpenMode::kReadOnly})
+                .status()
+                .code(),
+            absl::StatusCode::kDataLoss);
 }
 
 // RocksDB skips the rest of a 32 KiB block whose next header is zeros, in

@@ -102,9 +102,7 @@ absl::StatusOr<std::optional<DurableMark>> ReadDurableMark(const std::string& pa
   if (!best) {
     return absl::DataLossError(absl::StrCat(
         path, ": neither copy of the partition's durable mark is readable, so what its "
-              "write-ahead log recovers cannot be checked; if the partition is otherwise "
-              "sound, accept what it holds as described in the README ('A partition "
-              "refuses to open')"));
+              "write-ahead log recovers cannot be checked"));
   }
   return best->mark;
 }

@@ -305,6 +305,13 @@ namespace {
 
 absl::StatusOr<std::optional<DurableMark>> ReadMarkOf(const std::string& dir, PartitionId id) {
   auto mark = ReadDurableMark(dir);
+  if (absl::IsDataLoss(mark.status())) {
+    return absl::DataLossError(absl::StrCat(
+        "partition ", id.value(), ": ", mark.status().message(), ". Keep a copy of ", dir,
+        "; if the partition is otherwise sound, a new mark of what it holds is written by: "
+        "gridcase storage accept-loss --data-dir ", fs::path(dir).parent_path().string(),
+        " --partition ", id.value()));
+  }
   if (!mark.ok()) {
     return absl::Status(mark.status().code(),
                         absl::StrCat("partition ", id.value(), ": ", mark.status().message()));

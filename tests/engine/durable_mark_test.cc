@@ -63,6 +63,21 @@ TEST(DurableMarkFileTest, TheNewerReadableSlotIsTheMark) {
   EXPECT_THAT(neither.status().message(), HasSubstr(path));
 }
 
+TEST(DurableMarkFileTest, AnUnreadableMarkRefusesTheOpenAndAcceptingRewritesIt) {
+  TempDir dir;
+  const std::string partition = dir.Sub("partition-000");
+  { ASSERT_TRUE(PartitionStore::Open(partition, PartitionId(0)).ok()); }
+  const std::string path = DurableMarkPath(partition);
+  XorByte(path, 0 + 30, 0x01);
+  XorByte(path, 4096 + 30, 0x01);
+  auto refused = PartitionStore::Open(partition, PartitionId(0));
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(refused.status().message(),
+              HasSubstr("gridcase storage accept-loss --data-dir " + dir.path() + " --partition 0"));
+  ASSERT_TRUE(PartitionStore::AcceptLoss(partition, PartitionId(0), dir.Sub("kept")).ok());
+  EXPECT_TRUE(PartitionStore::Open(partition, PartitionId(0)).ok());
+}
+
 class DurableMarkTest : public ::testing::Test {
  protected:
   DurableMarkTest() : clock_(kFeb22EveningUs + 60 * 1000000LL) {}

@@ -2,8 +2,11 @@
 // the rebuild tool:
 //
 //   DIR/GRIDCASE          "gridcase data directory", format, partition count
-//   DIR/partition-NNN/    one RocksDB database per partition
+//   DIR/partition-NNN/    one RocksDB database per partition, and its
+//                         durable mark, DURABLE (durable_mark.h)
 //   DIR/checkpoints/NAME/ checkpoints taken while serving (a data directory each)
+//   DIR/lost/partition-NNN-TIME/  a partition's write-ahead logs and mark as
+//                         they were when its loss was accepted (store.h)
 #ifndef GRIDCASE_ENGINE_DATA_DIR_H_
 #define GRIDCASE_ENGINE_DATA_DIR_H_
 

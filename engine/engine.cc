@@ -9,6 +9,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "engine/data_dir.h"
 #include "engine/rebuild.h"
 #include "engine/refold.h"
@@ -131,8 +132,19 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(
     }
     for (auto& t : openers) t.join();
   }
+  // Every partition that refuses says why: a damaged disk seldom damages
+  // one partition alone.
+  std::vector<std::string> refusals;
+  absl::Status first_refusal;
   for (auto& store : stores) {
-    if (!store.ok()) return store.status();
+    if (store.ok()) continue;
+    if (first_refusal.ok()) first_refusal = store.status();
+    refusals.emplace_back(store.status().message());
+  }
+  if (!first_refusal.ok()) {
+    return absl::Status(first_refusal.code(), absl::StrJoin(refusals, "\n"));
+  }
+  for (auto& store : stores) {
     (*store)->KeepRecentRecords(options.recent_records_bytes);
     // Every submission checks its event id in each partition and reads its
     // case: filters of the ids each partition holds answer most of these

@@ -246,9 +246,13 @@ absl::StatusOr<Engine::CheckpointInfo> Engine::Checkpoint(const std::string& nam
       auto copy = PartitionStore::Open(PartitionDir(info.dir, i), PartitionId(i),
                                        {.mode = OpenMode::kReadOnly});
       if (!copy.ok()) return copy.status();
-      auto last = (*copy)->ReadLastRecord();
-      if (!last.ok()) return last.status();
-      info.positions.push_back(last->has_value() ? (*last)->record.position() : 0);
+      // The copy gets a durable mark of its own (what it holds is durable:
+      // the checkpoint synced it), so that damage to it later is refused
+      // like damage to the partition.
+      const DurableMark held = (*copy)->recovered();
+      copy->reset();
+      if (auto st = WriteDurableMark(PartitionDir(info.dir, i), held); !st.ok()) return st;
+      info.positions.push_back(held.position);
     }
     return info;
   }

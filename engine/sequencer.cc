@@ -455,7 +455,7 @@ void Sequencer::ProcessGroup(std::deque<Item>* items) {
   if (!group.empty()) {
     group.Seal();
     const auto write_started = std::chrono::steady_clock::now();
-    absl::Status written = store_->Write(group.batch());
+    absl::Status written = store_->Write(group.batch(), group.last_position());
     write_us = MicrosBetween(write_started, std::chrono::steady_clock::now());
     if (written.ok()) {
       durable_first = last_position_.next();

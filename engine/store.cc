@@ -1,13 +1,11 @@
 #include "engine/store.h"
 
+#include <algorithm>
 #include <cstring>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "engine/chain.h"
-#include "rocksdb/filter_policy.h"
-#include "rocksdb/slice_transform.h"
-#include "rocksdb/table.h"
 #include "rocksdb/utilities/checkpoint.h"
 
 namespace gridcase {
@@ -25,46 +23,6 @@ absl::Status ParseStored(const rocksdb::Slice& bytes, Msg* msg,
     return absl::DataLossError(absl::StrCat("stored ", what, " does not parse"));
   }
   return absl::OkStatus();
-}
-
-// The case id of a case_events key (up to its 0x00): memtable inserts of
-// one case's records hint from the last one.
-class CaseIdPrefix final : public rocksdb::SliceTransform {
- public:
-  const char* Name() const override { return "gridcase.CaseIdPrefix"; }
-  rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
-    const void* zero = std::memchr(key.data(), 0, key.size());
-    return {key.data(), zero ? static_cast<size_t>(static_cast<const char*>(zero) - key.data())
-                             : key.size()};
-  }
-  bool InDomain(const rocksdb::Slice&) const override { return true; }
-};
-
-rocksdb::ColumnFamilyOptions FamilyOptions(Cf cf, const std::shared_ptr<rocksdb::Cache>& cache,
-                                           size_t huge_page_size) {
-  rocksdb::ColumnFamilyOptions o;
-  // Memtable arenas on huge pages, when the machine reserved some
-  // (huge_pages.h): the skiplist walks then miss the TLB far less.
-  o.memtable_huge_page_size = huge_page_size;
-  rocksdb::BlockBasedTableOptions t;
-  t.block_cache = cache;
-  // Point lookups (dedup, cases) mostly ask for keys that may be absent:
-  // Bloom filters in the table files and in the memtable.
-  if (cf == Cf::kDedup || cf == Cf::kCases) {
-    t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
-    o.memtable_prefix_bloom_size_ratio = 0.05;
-    o.memtable_whole_key_filtering = true;
-  }
-  // Keys that grow (positions; a case's versions): each memtable insert
-  // starts from the previous one of its prefix instead of the top.
-  if (cf == Cf::kEvents) {
-    o.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(1));
-  } else if (cf == Cf::kCaseEvents) {
-    o.memtable_insert_with_hint_prefix_extractor = std::make_shared<CaseIdPrefix>();
-  }
-  o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
-  o.compression = rocksdb::kLZ4Compression;
-  return o;
 }
 
 }  // namespace
@@ -88,45 +46,6 @@ absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
   return absl::InternalError(msg);
 }
 
-absl::StatusOr<std::unique_ptr<PartitionStore>> PartitionStore::Open(
-    const std::string& dir, PartitionId id, const StoreOptions& options) {
-  std::unique_ptr<PartitionStore> store(new PartitionStore(dir, id));
-  const OpenMode mode = options.mode;
-  rocksdb::DBOptions db_opts;
-  if (options.env != nullptr) db_opts.env = options.env;
-  db_opts.create_if_missing = true;
-  db_opts.create_missing_column_families = true;
-  db_opts.max_background_jobs = 2;
-  db_opts.keep_log_file_num = 4;
-  // Reopening after a crash replays the write-ahead log: keep it short (a
-  // quiet column family would otherwise hold old logs alive).
-  db_opts.max_total_wal_size = 32 << 20;
-  auto cache = rocksdb::NewLRUCache(64 << 20);
-  std::vector<rocksdb::ColumnFamilyDescriptor> families;
-  for (int i = 0; i < keys::kCfCount; ++i) {
-    const auto cf = static_cast<Cf>(i);
-    families.emplace_back(keys::CfName(cf),
-                          FamilyOptions(cf, cache, options.memtable_huge_page_size));
-  }
-  rocksdb::DB* raw = nullptr;
-  auto s = mode == OpenMode::kReadOnly
-               ? rocksdb::DB::OpenForReadOnly(db_opts, dir, families, &store->handles_, &raw)
-               : rocksdb::DB::Open(db_opts, dir, families, &store->handles_, &raw);
-  if (!s.ok()) return FromRocks(s, absl::StrCat("opening ", dir));
-  store->db_.reset(raw);
-  if (auto st = store->CheckOrWriteMeta(mode); !st.ok()) return st;
-  return store;
-}
-
-PartitionStore::~PartitionStore() {
-  if (db_ == nullptr) return;
-  for (auto* h : handles_) {
-    db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
-  }
-  // Every acknowledged write was synced already; Close only releases files.
-  db_->Close().PermitUncheckedError();
-}
-
 void PartitionStore::KeepIdFilters() {
   // Room for what is stored and as much again before the first growth.
   auto sized = [this](Cf family) {
@@ -140,66 +59,6 @@ void PartitionStore::KeepIdFilters() {
 
 size_t PartitionStore::memtable_huge_page_size() const {
   return db_->GetOptions(cf(Cf::kEvents)).memtable_huge_page_size;
-}
-
-absl::Status PartitionStore::CheckOrWriteMeta(OpenMode mode) {
-  std::string value;
-  auto s = db_->Get({}, cf(Cf::kMeta), AsSlice(keys::kMetaFormat), &value);
-  if (s.IsNotFound() && mode == OpenMode::kReadOnly) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(dir_, " is not a gridcase partition (no format in its meta)"));
-  }
-  if (s.IsNotFound()) {
-    rocksdb::WriteBatch b;
-    b.Put(cf(Cf::kMeta), AsSlice(keys::kMetaFormat),
-          keys::EncodeFixed32Be(keys::kFormatVersion));
-    b.Put(cf(Cf::kMeta), AsSlice(keys::kMetaPartition),
-          keys::EncodeFixed32Be(id_.value()));
-    stored_format_ = keys::kFormatVersion;
-    return Write(&b);
-  }
-  if (!s.ok()) return FromRocks(s, "reading meta");
-  const auto format = keys::DecodeFixed32Be(value);
-  if (!format || *format < keys::kOldestFormatRead || *format > keys::kFormatVersion) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        dir_, ": storage format ", format ? std::to_string(*format) : "?",
-        " is not a format this build reads (", keys::kOldestFormatRead, " to ",
-        keys::kFormatVersion, ")"));
-  }
-  stored_format_ = *format;
-  if (*format < keys::kFormatInMemoryIndex && mode == OpenMode::kReadWrite) {
-    // Format 1 kept the case index in the `index` family; it is now kept in
-    // memory (case_index.h). Its rows are dropped in the same write that
-    // records format 2, so that a build that still reads them refuses this
-    // directory rather than answer from rows no longer kept up to date.
-    // Format 2 to 3 needs the case logic: the engine does it (refold.h).
-    rocksdb::WriteBatch b;
-    if (auto st = b.DeleteRange(cf(Cf::kIndex), rocksdb::Slice(""), rocksdb::Slice("\xff", 1));
-        !st.ok()) {
-      return FromRocks(st, "dropping the index family's rows");
-    }
-    b.Put(cf(Cf::kMeta), AsSlice(keys::kMetaFormat),
-          keys::EncodeFixed32Be(keys::kFormatInMemoryIndex));
-    if (auto st = Write(&b); !st.ok()) return st;
-    stored_format_ = keys::kFormatInMemoryIndex;
-  }
-  s = db_->Get({}, cf(Cf::kMeta), AsSlice(keys::kMetaPartition), &value);
-  if (!s.ok()) return FromRocks(s, "reading meta partition");
-  const auto part = keys::DecodeFixed32Be(value);
-  if (!part || *part != id_.value()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        dir_, " holds partition ", part ? std::to_string(*part) : "?",
-        ", expected partition ", id_.value()));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status PartitionStore::RecordFormat(uint32_t format) {
-  rocksdb::WriteBatch b;
-  b.Put(cf(Cf::kMeta), AsSlice(keys::kMetaFormat), keys::EncodeFixed32Be(format));
-  if (auto st = Write(&b); !st.ok()) return st;
-  stored_format_ = format;
-  return absl::OkStatus();
 }
 
 absl::Status PartitionStore::ParseCaseState(const rocksdb::Slice& bytes, v1::CaseState* state) {
@@ -538,13 +397,38 @@ absl::StatusOr<uint64_t> PartitionStore::CountMeta(absl::string_view prefix) con
   return n;
 }
 
-absl::Status PartitionStore::Write(rocksdb::WriteBatch* batch) {
+absl::Status PartitionStore::Write(rocksdb::WriteBatch* batch, Position last_position) {
   rocksdb::WriteOptions wo;
   wo.sync = true;
-  return FromRocks(db_->Write(wo, batch), "writing batch");
+  if (auto st = FromRocks(db_->Write(wo, batch), "writing batch"); !st.ok()) return st;
+  return AdvanceMark(last_position);
+}
+
+absl::Status PartitionStore::AdvanceMark(Position last_position) {
+  if (mark_file_ == nullptr) return absl::OkStatus();
+  std::lock_guard<std::mutex> lock(mark_mu_);
+  // Bulk writes took sequence numbers that are not durable before Flush().
+  if (unflushed_bulk_writes_) return absl::OkStatus();
+  DurableMark next = mark_file_->mark();
+  // The sequence number read here may be another thread's write that has
+  // returned meanwhile: it was synced too (every write with the log is).
+  next.sequence = std::max(next.sequence, db_->GetLatestSequenceNumber());
+  next.position = std::max(next.position, last_position.value());
+  if (next == mark_file_->mark()) return absl::OkStatus();
+  if (auto st = mark_file_->Advance(next); !st.ok()) {
+    return absl::UnavailableError(absl::StrCat(
+        "partition ", id_.value(), ": the write is durable but the durable mark could not "
+        "follow it (", st.message(), "); writing on would let later damage to the log go "
+        "unseen"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status PartitionStore::WriteUnsynced(rocksdb::WriteBatch* batch) {
+  {
+    std::lock_guard<std::mutex> lock(mark_mu_);
+    unflushed_bulk_writes_ = true;
+  }
   rocksdb::WriteOptions wo;
   wo.disableWAL = true;
   return FromRocks(db_->Write(wo, batch), "writing batch");
@@ -555,7 +439,12 @@ absl::Status PartitionStore::Flush() {
   fo.wait = true;
   auto s = db_->Flush(fo, handles_);
   if (s.ok()) s = db_->SyncWAL();
-  return FromRocks(s, "flushing");
+  if (!s.ok()) return FromRocks(s, "flushing");
+  {
+    std::lock_guard<std::mutex> lock(mark_mu_);
+    unflushed_bulk_writes_ = false;
+  }
+  return AdvanceMark(Position());
 }
 
 absl::Status PartitionStore::CreateCheckpoint(const std::string& dir) const {

@@ -11,15 +11,17 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/strings/string_view.h"
-#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "engine/case_index.h"
+#include "engine/durable_mark.h"
 #include "engine/id_filter.h"
 #include "engine/keys.h"
 #include "engine/recent_records.h"
@@ -28,6 +30,7 @@
 #include "gridcase/v1/event.pb.h"
 #include "rocksdb/db.h"
 #include "rocksdb/sst_file_writer.h"
+#include "rocksdb/wal_filter.h"
 #include "rocksdb/write_batch.h"
 
 namespace gridcase {
@@ -69,13 +72,55 @@ struct StoreOptions {
   size_t memtable_huge_page_size = 0;
 };
 
+// What AcceptLoss() did.
+struct AcceptedLoss {
+  DurableMark recovered;            // what the partition holds from now on
+  std::optional<DurableMark> mark;  // what was durable (none: the mark was unreadable)
+  std::string kept_in;              // the write-ahead logs and mark as they were
+};
+
 class PartitionStore {
  public:
   // Opens the database in `dir` and checks that it belongs to partition
   // `id` and has a format this build understands.
+  //
+  // Durability: RocksDB replays the write-ahead log up to its first
+  // unreadable record (kPointInTimeRecovery) and keeps what comes before;
+  // the partition's durable mark (durable_mark.h) says what was acknowledged.
+  // When the replay falls short of the mark, acknowledged writes were lost:
+  // DATA_LOSS naming the partition, the damaged log file and byte, the
+  // position recovered and the one known durable, and what the operator can
+  // do. Nothing in `dir` is changed then: a read-write open first reads the
+  // log read-only and decides (CheckRecovery), since the read-write open
+  // would flush what it recovered and delete the damaged log. A torn last
+  // record (a crash during a write, never acknowledged) is dropped and the
+  // open succeeds. A read-write open then marks what it recovered as
+  // durable, and every Write() advances the mark. A partition without a
+  // mark (new, from a build that kept none, rebuilt, or a checkpoint taken
+  // by one) opens as it is and gets one.
   static absl::StatusOr<std::unique_ptr<PartitionStore>> Open(
       const std::string& dir, PartitionId id, const StoreOptions& options = {});
   ~PartitionStore();
+
+  // What Open() checks before opening `dir` for writing, without opening it
+  // for writing (nothing is changed): what its write-ahead log recovers, or
+  // the DATA_LOSS Open() refuses with.
+  static absl::StatusOr<DurableMark> CheckRecovery(const std::string& dir, PartitionId id,
+                                                   const StoreOptions& options = {});
+
+  // An operator's explicit acceptance of a loss Open() refused: copies the
+  // write-ahead logs and the mark into `keep_dir` (created), then opens the
+  // partition once for writing without the check, so that RocksDB settles
+  // on what the log recovers (the damaged log is then dropped) and that
+  // becomes the mark. FAILED_PRECONDITION when nothing was lost;
+  // UNAVAILABLE, changing nothing, while the partition is open elsewhere.
+  static absl::StatusOr<AcceptedLoss> AcceptLoss(const std::string& dir, PartitionId id,
+                                                 const std::string& keep_dir,
+                                                 const StoreOptions& options = {});
+
+  // What the log held when the partition was opened (RocksDB's last
+  // sequence number and the last position).
+  const DurableMark& recovered() const { return recovered_; }
 
   PartitionStore(const PartitionStore&) = delete;
   PartitionStore& operator=(const PartitionStore&) = delete;
@@ -238,11 +283,16 @@ class PartitionStore {
   // How many meta rows start with `prefix`, as stored now.
   absl::StatusOr<uint64_t> CountMeta(absl::string_view prefix) const;
 
-  // Applies `batch` atomically and durably (sync=true).
-  absl::Status Write(rocksdb::WriteBatch* batch);
+  // Applies `batch` atomically and durably (sync=true), then advances the
+  // durable mark to it (and to `last_position`, the batch's last record
+  // when it holds records). A mark that cannot be advanced is UNAVAILABLE
+  // although the batch is durable: writing on would leave later damage
+  // unseen.
+  absl::Status Write(rocksdb::WriteBatch* batch, Position last_position = Position());
 
   // For building a store in bulk (the rebuild tool): applies `batch`
-  // without the write-ahead log. Nothing is durable until Flush().
+  // without the write-ahead log. Nothing is durable until Flush(), and the
+  // durable mark stays where it was until then.
   absl::Status WriteUnsynced(rocksdb::WriteBatch* batch);
   // Writes every memtable to table files and waits until they are synced.
   absl::Status Flush();
@@ -260,6 +310,22 @@ class PartitionStore {
 
  private:
   PartitionStore(std::string dir, PartitionId id) : dir_(std::move(dir)), id_(id) {}
+  // Open() once the mark is read and checked; the mark is then what the
+  // open recovered.
+  static absl::StatusOr<std::unique_ptr<PartitionStore>> OpenAgainst(
+      const std::string& dir, PartitionId id, const StoreOptions& options,
+      const std::optional<DurableMark>& mark);
+  // Opens RocksDB in `mode`, checking what it recovers against `mark`. A
+  // probe (read-only) reads the log without loading it into memtables: it
+  // is opened only to decide.
+  absl::Status OpenChecked(const StoreOptions& options, OpenMode mode,
+                           const std::optional<DurableMark>& mark, bool probe);
+  // RocksDB's last sequence number and the log's last position, as open.
+  absl::StatusOr<DurableMark> ReadRecovered() const;
+  // After a durable write: the mark follows RocksDB's last sequence number
+  // (every write is synced, so every published one is durable) and
+  // `last_position`.
+  absl::Status AdvanceMark(Position last_position);
   static absl::Status ParseCaseState(const rocksdb::Slice& bytes, v1::CaseState* state);
   absl::Status CheckOrWriteMeta(OpenMode mode);
   absl::Status ScanStoredRows(const std::atomic<bool>& stop);
@@ -283,6 +349,11 @@ class PartitionStore {
   std::unique_ptr<RecentRecords> recent_;  // null: none kept
   std::unique_ptr<IdFilter> event_ids_, case_ids_;  // null: none kept
   std::unique_ptr<CaseIndex> case_index_;           // null: none kept
+  DurableMark recovered_;
+  std::unique_ptr<rocksdb::WalFilter> wal_filter_;  // consulted while opening
+  std::mutex mark_mu_;  // serializes mark updates (the sequencer, meta writers)
+  std::unique_ptr<DurableMarkFile> mark_file_;  // null: opened read-only
+  bool unflushed_bulk_writes_ = false;          // guarded by mark_mu_
   // Both filters hold every stored id.
   std::atomic<bool> id_filters_complete_{false};
 };

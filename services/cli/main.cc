@@ -18,6 +18,7 @@
 #include "services/cli/kafka.h"
 #include "services/cli/output.h"
 #include "services/cli/stats.h"
+#include "services/cli/storage.h"
 #include "services/cli/submit.h"
 #include "services/cli/workflow.h"
 
@@ -399,6 +400,21 @@ int Main(int argc, char** argv) {
                           "data directory")
       ->required();
 
+  CLI::App* storage_cmd = app.add_subcommand(
+      "storage", "Acts on a stopped server's data directory, with no server");
+  storage_cmd->require_subcommand(1);
+  std::string accept_data_dir;
+  uint32_t accept_partition = 0;
+  CLI::App* accept_cmd = storage_cmd->add_subcommand(
+      "accept-loss",
+      "Accept, for good, the loss of acknowledged writes that makes a partition refuse to "
+      "open (gridcased names it): its write-ahead logs and durable mark as they were are "
+      "copied to DATA_DIR/lost/ first, then the partition holds what its log recovers");
+  accept_cmd->add_option("--data-dir", accept_data_dir, "The stopped server's data directory")
+      ->required();
+  accept_cmd->add_option("--partition", accept_partition, "The partition that refused")
+      ->required();
+
   CLI::App* kafka_cmd = app.add_subcommand("kafka", "The Kafka change feed and ingest");
   kafka_cmd->require_subcommand(1);
   CLI::App* kafka_status_cmd = kafka_cmd->add_subcommand(
@@ -454,6 +470,7 @@ int Main(int argc, char** argv) {
     if (kafka_status_cmd->parsed()) return RunKafkaStatus(options);
     if (checkpoint_cmd->parsed()) return RunAuditCheckpoint(options, checkpoint_name);
     if (rebuild_cmd->parsed()) return RunAuditRebuild(options, rebuild_data_dir, rebuild_into);
+    if (accept_cmd->parsed()) return RunStorageAcceptLoss(accept_data_dir, accept_partition);
     if (import_cmd->parsed()) {
       return RunDirectoryImport(options, directory_file, directory_actor,
                                 std::max<size_t>(1, directory_batch));

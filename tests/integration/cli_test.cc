@@ -13,12 +13,15 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "engine/chain.h"
 #include "engine/data_dir.h"
 #include "engine/engine.h"
+#include "engine/wal_scan.h"
 #include "tests/integration/child_server.h"
+#include "tests/support/damage.h"
 #include "tests/support/raw_partition.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/workflows.h"
@@ -372,6 +375,45 @@ TEST_F(CliTest, AuditVerifyWithThePublicKeyCatchesAConsistentRewrite) {
   r = Cli({"audit", "verify", "--public-key", key + ".pub", "--table"});
   EXPECT_EQ(r.exit_code, 1) << r.out;
   EXPECT_THAT(r.out, HasSubstr("rewritten"));
+}
+
+TEST_F(CliTest, ADamagedLogStopsTheServerUntilTheLossIsAccepted) {
+  for (int i = 0; i < 12; ++i) {
+    const std::string reading = absl::StrCat(R"({"eventId":"r)", i,
+                                             R"(","caseId":"c7","actor":{"id":"w"},)",
+                                             R"("feverReading":{"celsius":36.6}})");
+    ASSERT_EQ(Cli({"submit", reading}).exit_code, 0);
+  }
+  StopServer();
+  // One byte of a record in the middle of the case's partition's log.
+  const std::string partition = PartitionDirOf("c7");
+  const std::string log = testing::LogWithRecords(partition);
+  auto scan = ScanWalFile(log);
+  ASSERT_TRUE(scan.ok() && !scan->damaged && scan->records.size() >= 12);
+  testing::XorByte(log, scan->records[scan->records.size() / 2].begin() + 10, 0x7f);
+
+  const std::vector<std::string> args{"--data-dir", dir_.Sub("data"), "--listen",
+                                      "127.0.0.1:0"};
+  CliRun server = testing::RunProgram(GRIDCASED_PATH, args, "", dir_.path());
+  EXPECT_EQ(server.exit_code, 1);
+  const std::string partition_no = partition.substr(partition.size() - 3);
+  const int number = std::stoi(partition_no);
+  EXPECT_THAT(server.out + server.err,
+              HasSubstr(absl::StrCat("partition ", number, " (", partition,
+                                     ") has lost acknowledged writes")));
+  EXPECT_THAT(server.out + server.err,
+              HasSubstr(absl::StrCat("gridcase storage accept-loss --data-dir ", dir_.Sub("data"),
+                                     " --partition ", number)));
+
+  CliRun accepted = testing::RunProgram(
+      GRIDCASE_CLI_PATH,
+      {"storage", "accept-loss", "--data-dir", dir_.Sub("data"), "--partition",
+       std::to_string(number)},
+      "", dir_.path());
+  ASSERT_EQ(accepted.exit_code, 0) << accepted.err;
+  EXPECT_THAT(accepted.out, HasSubstr(dir_.Sub("data") + "/lost/partition-" + partition_no));
+  StartServer();
+  EXPECT_EQ(Cli({"health"}).out, "SERVING\n");
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,14 @@ class RawPartition {
     for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
   }
   rocksdb::ColumnFamilyHandle* events() { return handles_[static_cast<int>(keys::Cf::kEvents)]; }
+  // The stored value at `position`, if there is one.
+  std::optional<std::string> Find(uint64_t position) {
+    std::string value;
+    auto s = db_->Get({}, events(), keys::EventKey(Position(position)), &value);
+    EXPECT_TRUE(s.ok() || s.IsNotFound()) << s.ToString();
+    if (!s.ok()) return std::nullopt;
+    return value;
+  }
   std::string Get(uint64_t position) {
     std::string value;
     EXPECT_TRUE(db_->Get({}, events(), keys::EventKey(Position(position)), &value).ok());

@@ -14,6 +14,7 @@
 #include "gtest/gtest.h"
 #include "services/api/server.h"
 #include "tests/integration/child_server.h"
+#include "tests/integration/server_fixture.h"
 #include "tests/support/events.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/workflows.h"
@@ -22,11 +23,10 @@ namespace gridcase {
 namespace {
 
 using ::gridcase::testing::BaseEvent;
+using ::gridcase::testing::NowUs;
 using ::gridcase::testing::Fever;
 using ::gridcase::testing::Req;
 using ::testing::HasSubstr;
-
-int64_t NowUs() { return SystemClock().NowMicros(); }
 
 // A valid definition whose one rule has the guard `when` (escaped here).
 std::string DefinitionWithGuard(const std::string& when) {
@@ -46,24 +46,12 @@ std::string Nested(int parens) {
   return std::string(parens, '(') + "true" + std::string(parens, ')');
 }
 
-class RefusalsTest : public ::testing::Test {
+// The server of server_test, with the admin service's stub too.
+class RefusalsTest : public testing::ServerTest {
  protected:
   void SetUp() override {
-    engine_ = testing::OpenWithShippedWorkflows(dir_.Sub("data"), 4, &clock_);
-    ASSERT_NE(engine_, nullptr);
-    api::ServerOptions options;
-    options.listen_address = "127.0.0.1:0";
-    auto server = api::Server::Start(engine_.get(), &clock_, options);
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = std::move(*server);
-    channel_ = grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials());
-    events_ = v1::EventService::NewStub(channel_);
+    ServerTest::SetUp();
     admin_ = v1::AdminService::NewStub(channel_);
-  }
-
-  void TearDown() override {
-    if (server_) server_->Shutdown(std::chrono::system_clock::now());
-    if (engine_) engine_->Stop();
   }
 
   static void Within10s(grpc::ClientContext* ctx) {
@@ -80,13 +68,6 @@ class RefusalsTest : public ::testing::Test {
     grpc::ClientContext ctx;
     Within10s(&ctx);
     return admin_->DeployWorkflow(&ctx, req, &resp);
-  }
-
-  grpc::Status Submit(const v1::Event& e) {
-    v1::SubmitResponse resp;
-    grpc::ClientContext ctx;
-    Within10s(&ctx);
-    return events_->Submit(&ctx, Req(e), &resp);
   }
 
   // The server answers health checks and takes an event.
@@ -108,12 +89,6 @@ class RefusalsTest : public ::testing::Test {
     return a;
   }
 
-  testing::TempDir dir_;
-  SystemClock clock_;
-  std::unique_ptr<Engine> engine_;
-  std::unique_ptr<api::Server> server_;
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<v1::EventService::Stub> events_;
   std::unique_ptr<v1::AdminService::Stub> admin_;
 };
 

@@ -10,10 +10,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "engine/data_dir.h"
-#include "engine/rebuild.h"
-#include "engine/refold.h"
-#include "engine/wire.h"
+#include "engine/storage/data_dir.h"
+#include "engine/audit/rebuild.h"
+#include "engine/audit/refold.h"
+#include "engine/common/wire.h"
 #include "engine/workflow/logic.h"
 
 namespace gridcase {

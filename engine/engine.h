@@ -26,13 +26,14 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "engine/case_logic.h"
-#include "engine/directory.h"
-#include "engine/clock.h"
-#include "engine/sequencer.h"
-#include "engine/signer.h"
-#include "engine/store.h"
-#include "engine/validate.h"
+#include "engine/domain/case_logic.h"
+#include "engine/domain/directory.h"
+#include "engine/common/clock.h"
+#include "engine/partition/sequencer.h"
+#include "engine/storage/signer.h"
+#include "engine/storage/data_dir.h"
+#include "engine/storage/store.h"
+#include "engine/domain/validate.h"
 #include "engine/workflow/registry.h"
 #include "gridcase/v1/service.pb.h"
 
@@ -59,8 +60,6 @@ struct EngineOptions {
   std::function<void(const std::string& message)> on_upgrade;
 };
 
-inline constexpr uint32_t kDefaultPartitions = 4;
-inline constexpr uint32_t kPartitionsMax = 256;
 inline constexpr uint32_t kPageSizeDefault = 100;
 inline constexpr uint32_t kPageSizeMax = 1000;
 

@@ -7,7 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/engine.h"
-#include "engine/pending_answers.h"
+#include "engine/partition/pending_answers.h"
 
 namespace gridcase {
 namespace {

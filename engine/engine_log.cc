@@ -9,10 +9,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "engine/as_happened.h"
-#include "engine/data_dir.h"
+#include "engine/audit/as_happened.h"
+#include "engine/storage/data_dir.h"
 #include "engine/engine.h"
-#include "engine/pending_answers.h"
+#include "engine/partition/pending_answers.h"
 
 namespace gridcase {
 

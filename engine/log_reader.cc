@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-#include "engine/validate.h"
+#include "engine/domain/validate.h"
 
 namespace gridcase {
 

@@ -17,7 +17,7 @@
 #include <thread>
 
 #include "absl/status/status.h"
-#include "engine/clock.h"
+#include "engine/common/clock.h"
 #include "engine/engine.h"
 
 namespace gridcase {

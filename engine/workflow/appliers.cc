@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "engine/timestamps.h"
+#include "engine/common/timestamps.h"
 #include "google/protobuf/repeated_ptr_field.h"
 
 namespace gridcase::workflow {

@@ -6,7 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "engine/timestamps.h"
+#include "engine/common/timestamps.h"
 #include "engine/workflow/appliers.h"
 #include "engine/workflow/duration.h"
 

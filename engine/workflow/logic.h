@@ -4,8 +4,8 @@
 
 #include <string>
 
-#include "engine/case_logic.h"
-#include "engine/directory.h"
+#include "engine/domain/case_logic.h"
+#include "engine/domain/directory.h"
 #include "engine/workflow/registry.h"
 
 namespace gridcase::workflow {

@@ -7,7 +7,7 @@
 #include <functional>
 #include <thread>
 
-#include "engine/clock.h"
+#include "engine/common/clock.h"
 #include "engine/engine.h"
 #include "gridcase/v1/service.grpc.pb.h"
 

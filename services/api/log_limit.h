@@ -15,7 +15,7 @@
 #include <mutex>
 #include <string>
 
-#include "engine/clock.h"
+#include "engine/common/clock.h"
 #include "google/protobuf/stubs/logging.h"
 
 namespace gridcase::api {

@@ -1,7 +1,7 @@
 #include "services/api/status.h"
 
 #include "absl/strings/numbers.h"
-#include "engine/sequencer.h"
+#include "engine/partition/sequencer.h"
 
 namespace gridcase::api {
 

@@ -23,7 +23,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "engine/latency_histogram.h"
+#include "engine/common/latency_histogram.h"
 #include "google/protobuf/arena.h"
 #include "google/protobuf/util/json_util.h"
 #include "gridcase/v1/service.grpc.pb.h"

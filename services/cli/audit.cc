@@ -7,7 +7,7 @@
 
 #include "google/protobuf/util/time_util.h"
 #include "gridcase/v1/service.grpc.pb.h"
-#include "engine/rebuild.h"
+#include "engine/audit/rebuild.h"
 #include "services/cli/output.h"
 #include "nlohmann/json.hpp"
 

@@ -7,7 +7,7 @@
 #include <thread>
 
 #include "absl/strings/str_format.h"
-#include "engine/latency_histogram.h"
+#include "engine/common/latency_histogram.h"
 #include "gridcase/v1/service.grpc.pb.h"
 #include "services/cli/output.h"
 

@@ -5,8 +5,8 @@
 #include <iostream>
 
 #include "absl/strings/str_format.h"
-#include "engine/data_dir.h"
-#include "engine/store.h"
+#include "engine/storage/data_dir.h"
+#include "engine/storage/store.h"
 #include "nlohmann/json.hpp"
 #include "services/cli/common.h"
 

@@ -3,7 +3,7 @@
 #include <librdkafka/rdkafkacpp.h>
 
 #include "absl/strings/str_cat.h"
-#include "engine/keys.h"
+#include "engine/storage/keys.h"
 #include "google/protobuf/util/json_util.h"
 #include "spdlog/spdlog.h"
 

@@ -20,12 +20,12 @@
 #include <string>
 
 #include "CLI/CLI.hpp"
-#include "engine/clock.h"
+#include "engine/common/clock.h"
 #include "engine/engine.h"
 #include "engine/workflow/files.h"
-#include "engine/huge_pages.h"
+#include "engine/common/huge_pages.h"
 #include "engine/scheduler.h"
-#include "engine/signer.h"
+#include "engine/storage/signer.h"
 #include "services/api/log_limit.h"
 #include "services/api/server.h"
 #include "services/kafka/kafka.h"

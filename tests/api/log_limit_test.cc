@@ -5,7 +5,7 @@
 #include <utility>
 #include <vector>
 
-#include "engine/clock.h"
+#include "engine/common/clock.h"
 #include "gmock/gmock.h"
 #include "gridcase/v1/event.pb.h"
 #include "gtest/gtest.h"

@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "engine/directory.h"
+#include "engine/domain/directory.h"
 #include "engine/engine.h"
-#include "engine/validate.h"
+#include "engine/domain/validate.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"

@@ -8,10 +8,10 @@
 #include <random>
 #include <thread>
 
-#include "engine/data_dir.h"
+#include "engine/storage/data_dir.h"
 #include "engine/engine.h"
 #include "engine/log_reader.h"
-#include "engine/rebuild.h"
+#include "engine/audit/rebuild.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"

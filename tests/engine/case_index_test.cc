@@ -2,7 +2,7 @@
 // was given, and behind a real partition store: the same answers before
 // and after the scan at open, and the upgrade from the format that kept
 // the index in RocksDB.
-#include "engine/case_index.h"
+#include "engine/storage/case_index.h"
 
 #include <algorithm>
 #include <atomic>
@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "engine/keys.h"
-#include "engine/store.h"
+#include "engine/storage/keys.h"
+#include "engine/storage/store.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/support/temp_dir.h"

@@ -8,10 +8,10 @@
 #include <vector>
 
 #include "absl/strings/escaping.h"
-#include "engine/chain.h"
+#include "engine/storage/chain.h"
 #include "engine/engine.h"
-#include "engine/keys.h"
-#include "engine/signer.h"
+#include "engine/storage/keys.h"
+#include "engine/storage/signer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/support/events.h"

@@ -17,10 +17,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "engine/data_dir.h"
+#include "engine/storage/data_dir.h"
 #include "engine/engine.h"
-#include "engine/store.h"
-#include "engine/wal_scan.h"
+#include "engine/storage/store.h"
+#include "engine/storage/wal_scan.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/support/damage.h"

@@ -3,18 +3,18 @@
 // (read-only opens, checkpoints, a missing database, a hole RocksDB would
 // replay over), and an operator's acceptance of a loss. Real RocksDB in a
 // temporary directory.
-#include "engine/durable_mark.h"
+#include "engine/storage/durable_mark.h"
 
 #include <filesystem>
 #include <fstream>
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "engine/crc32c.h"
-#include "engine/data_dir.h"
+#include "engine/common/crc32c.h"
+#include "engine/storage/data_dir.h"
 #include "engine/engine.h"
-#include "engine/store.h"
-#include "engine/wal_scan.h"
+#include "engine/storage/store.h"
+#include "engine/storage/wal_scan.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/engine/fault_fs.h"

@@ -20,9 +20,9 @@
 #include "tests/support/workflows.h"
 #include "engine/workflow/logic.h"
 #include "absl/strings/str_cat.h"
-#include "engine/data_dir.h"
-#include "engine/keys.h"
-#include "engine/store.h"
+#include "engine/storage/data_dir.h"
+#include "engine/storage/keys.h"
+#include "engine/storage/store.h"
 
 namespace gridcase {
 namespace {

@@ -1,10 +1,10 @@
-#include "engine/huge_pages.h"
+#include "engine/common/huge_pages.h"
 
 #include <fstream>
 #include <string>
 
-#include "engine/keys.h"
-#include "engine/store.h"
+#include "engine/storage/keys.h"
+#include "engine/storage/store.h"
 #include "gtest/gtest.h"
 #include "rocksdb/write_batch.h"
 #include "tests/support/temp_dir.h"

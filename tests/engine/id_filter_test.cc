@@ -1,4 +1,4 @@
-#include "engine/id_filter.h"
+#include "engine/storage/id_filter.h"
 
 #include <atomic>
 #include <string>

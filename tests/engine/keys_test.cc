@@ -1,4 +1,4 @@
-#include "engine/keys.h"
+#include "engine/storage/keys.h"
 
 #include <algorithm>
 #include <string>

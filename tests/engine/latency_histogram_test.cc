@@ -1,4 +1,4 @@
-#include "engine/latency_histogram.h"
+#include "engine/common/latency_histogram.h"
 
 #include <vector>
 

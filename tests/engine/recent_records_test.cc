@@ -1,6 +1,6 @@
 // The in-memory tail of the log (engine/recent_records.h), alone and under
 // the engine's timeline reads.
-#include "engine/recent_records.h"
+#include "engine/storage/recent_records.h"
 
 #include <map>
 #include <string>

@@ -5,11 +5,11 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "engine/data_dir.h"
+#include "engine/storage/data_dir.h"
 #include "engine/engine.h"
-#include "engine/keys.h"
-#include "engine/rebuild.h"
-#include "engine/store.h"
+#include "engine/storage/keys.h"
+#include "engine/audit/rebuild.h"
+#include "engine/storage/store.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "rocksdb/write_batch.h"

@@ -1,4 +1,4 @@
-#include "engine/validate.h"
+#include "engine/domain/validate.h"
 
 #include <cmath>
 #include <limits>

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/clock.h"
+#include "engine/common/clock.h"
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"

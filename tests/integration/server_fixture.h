@@ -8,7 +8,7 @@
 #include <memory>
 #include <string>
 
-#include "engine/clock.h"
+#include "engine/common/clock.h"
 #include "engine/engine.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"

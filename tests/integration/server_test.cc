@@ -7,7 +7,7 @@
 #include <set>
 #include <thread>
 
-#include "engine/clock.h"
+#include "engine/common/clock.h"
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"

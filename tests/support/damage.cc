@@ -4,7 +4,7 @@
 #include <fstream>
 #include <vector>
 
-#include "engine/wal_scan.h"
+#include "engine/storage/wal_scan.h"
 #include "gtest/gtest.h"
 
 namespace gridcase::testing {

@@ -1,6 +1,6 @@
 #include "tests/support/raw_partition.h"
 
-#include "engine/chain.h"
+#include "engine/storage/chain.h"
 
 namespace gridcase::testing {
 

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/keys.h"
+#include "engine/storage/keys.h"
 #include "gridcase/v1/event.pb.h"
 #include "gtest/gtest.h"
 #include "rocksdb/db.h"

@@ -11,7 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/engine.h"
-#include "engine/timestamps.h"
+#include "engine/common/timestamps.h"
 #include "engine/workflow/definition.h"
 #include "engine/workflow/duration.h"
 #include "engine/workflow/files.h"

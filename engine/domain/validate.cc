@@ -1,0 +1,335 @@
+#include "engine/domain/validate.h"
+
+#include <cmath>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/reflection.h"
+
+namespace gridcase {
+namespace {
+
+using google::protobuf::Descriptor;
+using google::protobuf::FieldDescriptor;
+using google::protobuf::Message;
+using google::protobuf::Reflection;
+
+// Seconds of 0001-01-01 and 9999-12-31, the range google.protobuf.Timestamp
+// allows.
+constexpr int64_t kTimestampSecondsMin = -62135596800LL;
+constexpr int64_t kTimestampSecondsMax = 253402300799LL;
+
+absl::Status Invalid(absl::string_view path, absl::string_view why) {
+  return absl::InvalidArgumentError(absl::StrCat(path, ": ", why));
+}
+
+// Structural UTF-8 check: lead bytes and the count of continuation bytes.
+bool IsValidUtf8(absl::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<uint8_t>(s[i]);
+    size_t extra;
+    if (c < 0x80) {
+      extra = 0;
+    } else if ((c & 0xe0) == 0xc0) {
+      extra = 1;
+    } else if ((c & 0xf0) == 0xe0) {
+      extra = 2;
+    } else if ((c & 0xf8) == 0xf0) {
+      extra = 3;
+    } else {
+      return false;
+    }
+    if (i + extra >= s.size()) return false;  // truncated sequence
+    for (size_t k = 1; k <= extra; ++k) {
+      if ((static_cast<uint8_t>(s[i + k]) & 0xc0) != 0x80) return false;
+    }
+    i += extra + 1;
+  }
+  return true;
+}
+
+// Identifier fields: checked for the id grammar rather than as free text.
+bool IsIdField(const FieldDescriptor* f) {
+  static const char* const kIdNames[] = {
+      "event_id", "case_id", "grid_id", "request_id", "test_id",
+      "household_id", "to_assignee"};
+  for (const char* name : kIdNames) {
+    if (f->name() == name) return true;
+  }
+  // Actor.id
+  return f->name() == "id" && f->containing_type()->name() == "Actor";
+}
+
+// Generic checks every field gets, by reflection: string sizes and UTF-8,
+// the id grammar, enum values that the schema knows, repeated counts.
+absl::Status CheckFields(const Message& msg, const std::string& path,
+                         const ValidationLimits& limits) {
+  const Reflection* r = msg.GetReflection();
+  std::vector<const FieldDescriptor*> fields;
+  r->ListFields(msg, &fields);
+  for (const FieldDescriptor* f : fields) {
+    const std::string fpath = absl::StrCat(path, ".", f->name());
+    if (f->is_repeated()) {
+      const int n = r->FieldSize(msg, f);
+      if (static_cast<size_t>(n) > limits.repeated_count_max) {
+        return Invalid(fpath, absl::StrFormat("%d entries, at most %d allowed",
+                                              n, limits.repeated_count_max));
+      }
+      for (int i = 0; i < n; ++i) {
+        const std::string ipath = absl::StrCat(fpath, "[", i, "]");
+        if (f->cpp_type() == FieldDescriptor::CPPTYPE_STRING) {
+          std::string scratch;
+          const std::string& s = r->GetRepeatedStringReference(msg, f, i, &scratch);
+          if (s.size() > limits.text_bytes_max) {
+            return Invalid(ipath, absl::StrFormat("%d bytes, at most %d allowed",
+                                                  s.size(), limits.text_bytes_max));
+          }
+          if (!IsValidUtf8(s)) return Invalid(ipath, "not valid UTF-8");
+        } else if (f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
+          if (auto st = CheckFields(r->GetRepeatedMessage(msg, f, i), ipath, limits);
+              !st.ok()) {
+            return st;
+          }
+        }
+      }
+      continue;
+    }
+    switch (f->cpp_type()) {
+      case FieldDescriptor::CPPTYPE_STRING: {
+        std::string scratch;
+        const std::string& s = r->GetStringReference(msg, f, &scratch);
+        if (IsIdField(f)) {
+          if (!IsValidId(s, limits.id_bytes_max)) {
+            return Invalid(fpath, absl::StrFormat(
+                "must be 1 to %d bytes of printable ASCII without spaces",
+                limits.id_bytes_max));
+          }
+        } else {
+          if (s.size() > limits.text_bytes_max) {
+            return Invalid(fpath, absl::StrFormat("%d bytes, at most %d allowed",
+                                                  s.size(), limits.text_bytes_max));
+          }
+          if (!IsValidUtf8(s)) return Invalid(fpath, "not valid UTF-8");
+        }
+        break;
+      }
+      case FieldDescriptor::CPPTYPE_ENUM: {
+        const int v = r->GetEnumValue(msg, f);
+        if (f->enum_type()->FindValueByNumber(v) == nullptr) {
+          return Invalid(fpath, absl::StrFormat("%d is not a value of %s", v,
+                                                f->enum_type()->full_name()));
+        }
+        break;
+      }
+      case FieldDescriptor::CPPTYPE_DOUBLE:
+      case FieldDescriptor::CPPTYPE_FLOAT: {
+        const double v = f->cpp_type() == FieldDescriptor::CPPTYPE_DOUBLE
+                             ? r->GetDouble(msg, f)
+                             : r->GetFloat(msg, f);
+        if (!std::isfinite(v)) return Invalid(fpath, "must be a finite number");
+        break;
+      }
+      case FieldDescriptor::CPPTYPE_MESSAGE: {
+        const Message& sub = r->GetMessage(msg, f);
+        if (sub.GetDescriptor()->full_name() == "google.protobuf.Timestamp") {
+          const Reflection* sr = sub.GetReflection();
+          const Descriptor* sd = sub.GetDescriptor();
+          const int64_t secs = sr->GetInt64(sub, sd->FindFieldByName("seconds"));
+          const int32_t nanos = sr->GetInt32(sub, sd->FindFieldByName("nanos"));
+          if (secs < kTimestampSecondsMin || secs > kTimestampSecondsMax ||
+              nanos < 0 || nanos > 999999999) {
+            return Invalid(fpath, "not a valid timestamp");
+          }
+          break;
+        }
+        if (auto st = CheckFields(sub, fpath, limits); !st.ok()) return st;
+        break;
+      }
+      default:
+        break;
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::string PayloadFieldName(const v1::Event& e) {
+  const auto* f = v1::Event::descriptor()->FindFieldByNumber(e.payload_case());
+  return f == nullptr ? "payload" : f->name();
+}
+
+absl::Status Require(bool present, absl::string_view path) {
+  return present ? absl::OkStatus() : Invalid(path, "is required");
+}
+
+// Required fields and ranges of each payload.
+absl::Status CheckPayload(const v1::Event& e, const ValidationLimits& limits) {
+  using E = v1::Event;
+  switch (e.payload_case()) {
+    case E::PAYLOAD_NOT_SET:
+      return Invalid("event.payload",
+                     "is empty: exactly one payload (screening_check, "
+                     "fever_reading, ...) is required");
+    case E::kScreeningCheck:
+      return Require(e.screening_check().category() != v1::CATEGORY_UNSPECIFIED,
+                     "event.screening_check.category");
+    case E::kFeverReading: {
+      const double c = e.fever_reading().celsius();
+      if (!std::isfinite(c)) {
+        return Invalid("event.fever_reading.celsius", "must be a finite number");
+      }
+      if (c < limits.celsius_min || c > limits.celsius_max) {
+        return Invalid("event.fever_reading.celsius",
+                       absl::StrFormat("%g is outside %g to %g °C", c,
+                                       limits.celsius_min, limits.celsius_max));
+      }
+      return absl::OkStatus();
+    }
+    case E::kHelpRequest:
+      if (auto st = Require(!e.help_request().request_id().empty(),
+                            "event.help_request.request_id");
+          !st.ok()) {
+        return st;
+      }
+      return Require(e.help_request().kind() != v1::HELP_KIND_UNSPECIFIED,
+                     "event.help_request.kind");
+    case E::kHelpFulfilled:
+      return Require(!e.help_fulfilled().request_id().empty(),
+                     "event.help_fulfilled.request_id");
+    case E::kIsolationOrder:
+      return Require(e.isolation_order().kind() != v1::ISOLATION_KIND_UNSPECIFIED,
+                     "event.isolation_order.kind");
+    case E::kIsolationReleased:
+      return absl::OkStatus();
+    case E::kTestOrdered:
+      return Require(!e.test_ordered().test_id().empty(),
+                     "event.test_ordered.test_id");
+    case E::kTestResult:
+      if (auto st = Require(!e.test_result().test_id().empty(),
+                            "event.test_result.test_id");
+          !st.ok()) {
+        return st;
+      }
+      return Require(e.test_result().outcome() != v1::TEST_OUTCOME_UNSPECIFIED,
+                     "event.test_result.outcome");
+    case E::kAdmission:
+      return Require(!e.admission().hospital().empty(),
+                     "event.admission.hospital");
+    case E::kDischarge:
+      return absl::OkStatus();
+    case E::kContactAttempt:
+      return Require(
+          e.contact_attempt().outcome() != v1::CONTACT_OUTCOME_UNSPECIFIED,
+          "event.contact_attempt.outcome");
+    case E::kOccupancyEvidence:
+      return Require(!e.occupancy_evidence().household_id().empty(),
+                     "event.occupancy_evidence.household_id");
+    case E::kClueReport:
+      return Require(!e.clue_report().description().empty(),
+                     "event.clue_report.description");
+    case E::kNote:
+      return Require(!e.note().text().empty(), "event.note.text");
+    case E::kReassignment:
+      return Require(!e.reassignment().to_assignee().empty(),
+                     "event.reassignment.to_assignee");
+    case E::kHelpCancelled:
+      return Require(!e.help_cancelled().request_id().empty(),
+                     "event.help_cancelled.request_id");
+    case E::kWorkflowDeployed:
+    case E::kStageChanged:
+    case E::kCategoryChanged:
+    case E::kTaskOpened:
+    case E::kTaskClosed:
+    case E::kDeadlineSet:
+    case E::kDeadlineCancelled:
+    case E::kEscalated:
+    case E::kNotification:
+    case E::kDeadlineExpired:
+    case E::kUnitDefined:
+    case E::kPersonRegistered:
+    case E::kCadrePaired:
+    case E::kAvailabilityChanged:
+    case E::kHolderReplaced:
+      return Invalid(absl::StrCat("event.", PayloadFieldName(e)),
+                     "is written by the engine only (a derived event or a directory entry)");
+  }
+  return Invalid("event.payload", "unknown payload");
+}
+
+}  // namespace
+
+bool IsValidId(absl::string_view id, size_t max_bytes) {
+  if (id.empty() || id.size() > max_bytes) return false;
+  for (char c : id) {
+    if (c < 0x21 || c > 0x7e) return false;
+  }
+  return true;
+}
+
+absl::Status ValidateClientActor(const v1::Actor& actor, absl::string_view path) {
+  if (actor.kind() == v1::ACTOR_KIND_SYSTEM) {
+    return Invalid(absl::StrCat(path, ".kind"), "ACTOR_KIND_SYSTEM is reserved to gridcase itself");
+  }
+  const std::string& id = actor.id();
+  if (id == kEngineActorId || id == kServerActorId) {
+    return Invalid(absl::StrCat(path, ".id"), absl::StrCat("\"", id,
+                                                           "\" is reserved to gridcase itself"));
+  }
+  if (!id.empty() && id[0] == kReservedCasePrefix) {
+    return Invalid(absl::StrCat(path, ".id"),
+                   absl::StrCat("ids starting with '", std::string(1, kReservedCasePrefix),
+                                "' are reserved for the engine"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateEvent(const v1::Event& event,
+                           const ValidationLimits& limits, int64_t now_us) {
+  const size_t bytes = event.ByteSizeLong();
+  if (bytes > limits.event_bytes_max) {
+    return Invalid("event", absl::StrFormat("%d bytes, at most %d allowed",
+                                            bytes, limits.event_bytes_max));
+  }
+  if (event.event_id().empty()) return Invalid("event.event_id", "is required");
+  if (event.case_id().empty()) return Invalid("event.case_id", "is required");
+  if (!event.has_actor() || event.actor().id().empty()) {
+    return Invalid("event.actor.id", "is required");
+  }
+  if (!event.has_occurred_at()) {
+    return Invalid("event.occurred_at", "is required");
+  }
+  if (auto st = CheckFields(event, "event", limits); !st.ok()) return st;
+  if (event.event_id().find(kDerivedIdSeparator) != std::string::npos) {
+    return Invalid("event.event_id",
+                   absl::StrCat("'", std::string(1, kDerivedIdSeparator),
+                                "' is reserved for the ids of derived events"));
+  }
+  if (event.event_id()[0] == kReservedCasePrefix) {
+    return Invalid("event.event_id",
+                   absl::StrCat("ids starting with '", std::string(1, kReservedCasePrefix),
+                                "' are reserved for the engine"));
+  }
+  if (event.case_id()[0] == kReservedCasePrefix) {
+    return Invalid("event.case_id",
+                   absl::StrCat("ids starting with '", std::string(1, kReservedCasePrefix),
+                                "' are reserved for the engine"));
+  }
+  if (auto st = ValidateClientActor(event.actor(), "event.actor"); !st.ok()) return st;
+  if (event.channel() == v1::CHANNEL_SYSTEM) {
+    return Invalid("event.channel", "CHANNEL_SYSTEM is reserved to gridcase itself");
+  }
+  const int64_t occurred_us = event.occurred_at().seconds() * 1000000 +
+                              event.occurred_at().nanos() / 1000;
+  if (occurred_us > now_us + limits.future_skew_us_max) {
+    return Invalid("event.occurred_at",
+                   absl::StrFormat("is %.3f s ahead of the server clock; at "
+                                   "most %.3f s is allowed",
+                                   (occurred_us - now_us) / 1e6,
+                                   limits.future_skew_us_max / 1e6));
+  }
+  return CheckPayload(event, limits);
+}
+
+}  // namespace gridcase

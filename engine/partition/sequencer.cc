@@ -1,0 +1,515 @@
+#include "engine/partition/sequencer.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <optional>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/cord.h"
+#include "absl/strings/str_cat.h"
+#include "engine/storage/chain.h"
+#include "google/protobuf/util/message_differencer.h"
+
+namespace gridcase {
+namespace {
+
+using keys::Cf;
+
+google::protobuf::Timestamp FromMicros(int64_t us) {
+  google::protobuf::Timestamp t;
+  t.set_seconds(us / 1000000);
+  t.set_nanos(static_cast<int32_t>((us % 1000000) * 1000));
+  return t;
+}
+
+int64_t ToMicros(const google::protobuf::Timestamp& t) {
+  return t.seconds() * 1000000 + t.nanos() / 1000;
+}
+
+v1::SubmitResponse ResponseFor(const v1::Record& r, bool duplicate) {
+  v1::SubmitResponse out;
+  out.set_event_id(r.event().event_id());
+  out.set_case_id(r.event().case_id());
+  out.set_partition(r.partition());
+  out.set_position(r.position());
+  out.set_case_version(r.case_version());
+  *out.mutable_recorded_at() = r.recorded_at();
+  out.set_duplicate(duplicate);
+  return out;
+}
+
+// An event_id seen before: the original result when the content is the
+// same (an idempotent retry), ALREADY_EXISTS when it differs.
+absl::StatusOr<v1::SubmitResponse> SameOrConflict(const v1::Record& prior,
+                                                  const v1::Event& event) {
+  if (google::protobuf::util::MessageDifferencer::Equals(prior.event(), event)) {
+    return ResponseFor(prior, /*duplicate=*/true);
+  }
+  return EventIdConflict(prior);
+}
+
+// The case logic must hand back the submitted record first and then its
+// derived records, with positions and versions dense from the ones given,
+// and leave the case at the last version. Anything else would corrupt the
+// log: stop loudly.
+void CheckDense(const std::vector<v1::Record>& out, Position first, uint64_t version_before,
+                const v1::CaseState& state) {
+  bool ok = !out.empty() && out.front().caused_by() == 0;
+  for (size_t i = 0; ok && i < out.size(); ++i) {
+    ok = out[i].position() == first.value() + i &&
+         out[i].case_version() == version_before + 1 + i &&
+         (i == 0 || out[i].caused_by() == first.value());
+  }
+  ok = ok && state.version() == out.back().case_version();
+  if (!ok) {
+    std::fprintf(stderr, "case logic broke the record sequence of case %s\n",
+                 state.case_id().c_str());
+    std::abort();
+  }
+}
+
+}  // namespace
+
+bool IsDecidedRefusal(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kAlreadyExists:
+    case absl::StatusCode::kOutOfRange:
+      return true;
+    default:
+      return false;
+  }
+}
+
+absl::Status EventIdConflict(const v1::Record& prior) {
+  return absl::AlreadyExistsError(absl::StrCat(
+      "event_id ", prior.event().event_id(),
+      " was already recorded with different content (case ",
+      prior.event().case_id(), ", version ", prior.case_version(), ")"));
+}
+
+// One group commit in the making: the WriteBatch, and an overlay of what
+// the group has changed so far, so that later submissions of the same group
+// see earlier ones (versions, duplicates) before anything is durable.
+class Sequencer::Group {
+ public:
+  Group(PartitionStore* store, const CaseLogic* logic, Position last, std::string head,
+        int64_t recorded_us)
+      : store_(store),
+        logic_(logic),
+        next_(last.next()),
+        head_(std::move(head)),
+        recorded_at_(FromMicros(recorded_us)) {}
+
+  // Takes the event out of `*req` when it is recorded.
+  absl::StatusOr<v1::SubmitResponse> Process(v1::SubmitRequest* req);
+  // Records that the stream message `origin` was decided with `result`
+  // (unless the result is a failure of the server: then it is not decided).
+  void Decide(const StreamOrigin& origin, const absl::StatusOr<v1::SubmitResponse>& result);
+  // Adds the final case states, timer changes and stream offsets to the
+  // batch.
+  void Seal();
+  // Whether the group has anything to write.
+  bool empty() const { return records_.empty() && stream_offsets_.empty(); }
+
+  rocksdb::WriteBatch* batch() { return &batch_; }
+  // Every record of the group, in log order.
+  const std::vector<v1::Record>& records() const { return records_; }
+  // The event ids the group recorded (its idempotency keys).
+  const absl::flat_hash_map<std::string, size_t>& event_ids() const { return pending_ids_; }
+  // The cases the group changed, as it leaves them.
+  std::vector<const v1::CaseState*> changed_cases() const {
+    std::vector<const v1::CaseState*> out;
+    for (const auto& [case_id, slot] : slots_) {
+      if (slot.now && slot.version_before != slot.now->version()) out.push_back(&*slot.now);
+    }
+    return out;
+  }
+  // The cases the group created.
+  std::vector<absl::string_view> new_cases() const {
+    std::vector<absl::string_view> out;
+    for (const auto& [case_id, slot] : slots_) {
+      if (slot.version_before == 0 && slot.now && slot.now->version() > 0) {
+        out.push_back(case_id);
+      }
+    }
+    return out;
+  }
+  Position last_position() const { return Position(next_.value() - 1); }
+  // The chain's head after this group's records.
+  const std::string& head() const { return head_; }
+  // The `events` values of the group's records, in log order (when the
+  // store keeps recent records; otherwise none).
+  std::vector<std::string> TakeStoredValues() { return std::move(stored_values_); }
+
+ private:
+  struct Slot {
+    // What the committed state (before this group) held: its version (0:
+    // no case) and the timer rows derived from it.
+    uint64_t version_before = 0;
+    std::vector<std::string> timers_before;
+    std::optional<v1::CaseState> now;  // as this group leaves it
+  };
+  absl::StatusOr<Slot*> SlotFor(const std::string& case_id);
+
+  PartitionStore* const store_;
+  const CaseLogic* const logic_;
+  Position next_;
+  std::string head_;
+  const google::protobuf::Timestamp recorded_at_;
+  rocksdb::WriteBatch batch_;
+  absl::flat_hash_map<std::string, Slot> slots_;
+  absl::flat_hash_map<std::string, size_t> pending_ids_;  // event_id -> index in records_
+  std::vector<v1::Record> records_;
+  std::vector<std::string> stored_values_;  // records_[i] as stored in `events`
+  absl::flat_hash_map<std::string, int64_t> stream_offsets_;  // source -> last decided
+};
+
+void Sequencer::Group::Decide(const StreamOrigin& origin,
+                              const absl::StatusOr<v1::SubmitResponse>& result) {
+  if (!result.ok() && !IsDecidedRefusal(result.status())) return;
+  int64_t& last = stream_offsets_.try_emplace(origin.source, origin.offset).first->second;
+  last = std::max(last, origin.offset);
+  if (result.ok()) return;
+  v1::DeadLetter letter;
+  letter.set_source(origin.source);
+  letter.set_offset(origin.offset);
+  letter.set_original(origin.original);
+  letter.set_code(static_cast<int32_t>(result.status().code()));
+  letter.set_reason(std::string(result.status().message()));
+  *letter.mutable_recorded_at() = recorded_at_;
+  batch_.Put(store_->cf(Cf::kMeta),
+             keys::DeadLetterKey(origin.source, static_cast<uint64_t>(origin.offset)),
+             letter.SerializeAsString());
+}
+
+absl::StatusOr<Sequencer::Group::Slot*> Sequencer::Group::SlotFor(
+    const std::string& case_id) {
+  auto it = slots_.find(case_id);
+  if (it != slots_.end()) return &it->second;
+  // A case the partition's filter has never seen is new: no read.
+  auto read = store_->MayHaveCase(case_id)
+                  ? store_->ReadCase(case_id)
+                  : absl::StatusOr<std::optional<v1::CaseState>>(std::nullopt);
+  if (!read.ok()) return read.status();
+  Slot& slot = slots_[case_id];
+  if (read->has_value()) {
+    slot.version_before = (*read)->version();
+    slot.timers_before = TimerKeysOf(**read);
+  }
+  slot.now = std::move(*read);
+  return &slot;
+}
+
+absl::StatusOr<v1::SubmitResponse> Sequencer::Group::Process(v1::SubmitRequest* request) {
+  const v1::SubmitRequest& req = *request;
+  const v1::Event& e = req.event();
+  if (auto it = pending_ids_.find(e.event_id()); it != pending_ids_.end()) {
+    return SameOrConflict(records_[it->second], e);
+  }
+  auto found = store_->MayHaveEventId(e.event_id())
+                   ? store_->FindEventId(e.event_id())
+                   : absl::StatusOr<std::optional<Position>>(std::nullopt);
+  if (!found.ok()) return found.status();
+  if (found->has_value()) {
+    auto prior = store_->ReadRecord(**found);
+    if (!prior.ok()) return prior.status();
+    return SameOrConflict(*prior, e);
+  }
+
+  auto slot = SlotFor(e.case_id());
+  if (!slot.ok()) return slot.status();
+  const v1::CaseState* state = (*slot)->now ? &*(*slot)->now : nullptr;
+  const uint64_t current = state ? state->version() : 0;
+  if (req.has_expected_version() && req.expected_version() != current) {
+    absl::Status st = absl::FailedPreconditionError(absl::StrCat(
+        "expected_version ", req.expected_version(), " but case ", e.case_id(),
+        current == 0 ? " does not exist (version 0)"
+                     : absl::StrCat(" is at version ", current)));
+    st.SetPayload(kCurrentVersionPayload, absl::Cord(std::to_string(current)));
+    return st;
+  }
+
+  const std::string case_id = e.case_id();
+  v1::Record record;
+  record.mutable_event()->Swap(request->mutable_event());  // `e` is empty from here on
+  record.set_partition(store_->id().value());
+  record.set_position(next_.value());
+  record.set_case_version(current + 1);
+  *record.mutable_recorded_at() = recorded_at_;
+  if (state == nullptr && !req.workflow().empty()) {
+    record.mutable_workflow()->set_name(req.workflow());
+  }
+  std::vector<v1::Record> out;
+  if (auto st = logic_->Process(std::move(record), &(*slot)->now, &out); !st.ok()) return st;
+  CheckDense(out, next_, current, *(*slot)->now);
+
+  for (const v1::Record& r : out) {
+    const std::string event_key = keys::EventKey(Position(r.position()));
+    // Each record chains to the one before it (chain.h).
+    const std::string bytes = r.SerializeAsString();
+    std::string hash = ChainHash(head_, bytes);
+    std::string stored = EncodeStoredRecord(bytes, head_, hash);
+    batch_.Put(store_->cf(Cf::kEvents), event_key, stored);
+    if (store_->recent_records() != nullptr) stored_values_.push_back(std::move(stored));
+    head_ = std::move(hash);
+    batch_.Put(store_->cf(Cf::kCaseEvents),
+               keys::CaseEventKey(case_id, CaseVersion(r.case_version())), event_key);
+  }
+  // Only submitted events are idempotency keys; derived ids follow from them.
+  const std::string& event_id = out.front().event().event_id();
+  batch_.Put(store_->cf(Cf::kDedup), event_id, keys::EventKey(next_));
+  next_ = Position(next_.value() + out.size());
+  v1::SubmitResponse response = ResponseFor(out.front(), /*duplicate=*/false);
+  pending_ids_.emplace(event_id, records_.size());
+  for (auto& r : out) records_.push_back(std::move(r));
+  return response;
+}
+
+void Sequencer::Group::Seal() {
+  for (const auto& [source, offset] : stream_offsets_) {
+    batch_.Put(store_->cf(Cf::kMeta), keys::StreamOffsetKey(source),
+               keys::EncodeFixed64Be(static_cast<uint64_t>(offset)));
+  }
+  for (const auto& [case_id, slot] : slots_) {
+    if (!slot.now || slot.version_before == slot.now->version()) {
+      continue;  // untouched: only refusals or duplicates for this case
+    }
+    batch_.Put(store_->cf(Cf::kCases), case_id, slot.now->SerializeAsString());
+    // Timer rows follow the case state: what the group removed is
+    // deleted, what it added is put. (The case index is in memory: it
+    // follows after the write.)
+    const std::vector<std::string>& old_keys = slot.timers_before;
+    const std::vector<std::string> new_keys = TimerKeysOf(*slot.now);
+    for (const auto& k : old_keys) {
+      if (std::find(new_keys.begin(), new_keys.end(), k) == new_keys.end()) {
+        batch_.Delete(store_->cf(Cf::kTimers), k);
+      }
+    }
+    for (const auto& k : new_keys) {
+      if (std::find(old_keys.begin(), old_keys.end(), k) == old_keys.end()) {
+        batch_.Put(store_->cf(Cf::kTimers), k, rocksdb::Slice());
+      }
+    }
+  }
+}
+
+absl::StatusOr<std::unique_ptr<Sequencer>> Sequencer::Start(
+    PartitionStore* store, const Clock* clock, const CaseLogic* logic,
+    const SequencerOptions& options) {
+  std::unique_ptr<Sequencer> seq(new Sequencer(store, clock, logic, options));
+  auto last = store->ReadLastRecord();
+  if (!last.ok()) return last.status();
+  seq->head_ = GenesisHash();
+  if (last->has_value()) {
+    seq->last_position_ = Position((*last)->record.position());
+    seq->last_recorded_us_ = ToMicros((*last)->record.recorded_at());
+    seq->head_ = (*last)->hash;
+  }
+  seq->thread_ = std::thread([s = seq.get()] { s->Run(); });
+  return seq;
+}
+
+Sequencer::Sequencer(PartitionStore* store, const Clock* clock,
+                     const CaseLogic* logic, const SequencerOptions& options)
+    : store_(store), clock_(clock), logic_(logic), options_(options) {}
+
+Sequencer::~Sequencer() { Stop(); }
+
+void Sequencer::Submit(v1::SubmitRequest request, SubmitCallback done) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (stopping_) {
+    lock.unlock();
+    std::move(done)(absl::UnavailableError(absl::StrCat(
+        "partition ", store_->id().value(), " is shutting down")));
+    return;
+  }
+  if (queue_.size() >= options_.queue_capacity) {
+    lock.unlock();
+    std::move(done)(absl::ResourceExhaustedError(absl::StrCat(
+        "partition ", store_->id().value(), " queue is full (",
+        options_.queue_capacity, " submissions waiting); retry later")));
+    return;
+  }
+  queue_.push_back(Item{std::move(request), std::move(done)});
+  lock.unlock();
+  cv_.notify_one();
+}
+
+void Sequencer::SubmitBundle(std::vector<std::pair<v1::SubmitRequest, SubmitCallback>> items) {
+  if (items.empty()) return;
+  std::unique_lock<std::mutex> lock(mu_);
+  if (stopping_) {
+    lock.unlock();
+    for (auto& [request, done] : items) {
+      std::move(done)(absl::UnavailableError(
+          absl::StrCat("partition ", store_->id().value(), " is shutting down")));
+    }
+    return;
+  }
+  for (size_t i = 0; i < items.size(); ++i) {
+    queue_.push_back(Item{std::move(items[i].first), std::move(items[i].second),
+                          /*bundled_with_next=*/i + 1 < items.size()});
+  }
+  lock.unlock();
+  cv_.notify_one();
+}
+
+void Sequencer::SubmitFromStream(v1::SubmitRequest request, absl::Status refusal,
+                                 StreamOrigin origin, SubmitCallback done) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (stopping_) {
+    lock.unlock();
+    std::move(done)(absl::UnavailableError(
+        absl::StrCat("partition ", store_->id().value(), " is shutting down")));
+    return;
+  }
+  Item item{std::move(request), std::move(done)};
+  item.origin = std::move(origin);
+  item.refusal = std::move(refusal);
+  queue_.push_back(std::move(item));
+  lock.unlock();
+  cv_.notify_one();
+}
+
+void Sequencer::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_one();
+  if (thread_.joinable()) thread_.join();
+}
+
+SequencerStats Sequencer::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
+
+std::pair<Position, std::string> Sequencer::committed_head() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return {last_position_, head_};
+}
+
+Position Sequencer::last_position() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return last_position_;
+}
+
+void Sequencer::Run() {
+  std::deque<Item> items;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, and everything is answered
+      // Up to the group limit, but never splitting a bundle.
+      while (!queue_.empty() && (items.size() < options_.group_records_max ||
+                                 (!items.empty() && items.back().bundled_with_next))) {
+        items.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    ProcessGroup(&items);
+    items.clear();
+  }
+}
+
+namespace {
+
+uint64_t MicrosBetween(std::chrono::steady_clock::time_point from,
+                       std::chrono::steady_clock::time_point to) {
+  return to <= from ? 0
+                    : static_cast<uint64_t>(
+                          std::chrono::duration_cast<std::chrono::microseconds>(to - from).count());
+}
+
+}  // namespace
+
+void Sequencer::ProcessGroup(std::deque<Item>* items) {
+  const auto started = std::chrono::steady_clock::now();
+  std::optional<uint64_t> write_us;  // when the group had anything to write
+  // Recorded time never goes backwards within a partition, even if the
+  // wall clock does.
+  last_recorded_us_ = std::max(last_recorded_us_, clock_->NowMicros());
+  Group group(store_, logic_, last_position_, head_, last_recorded_us_);
+  Position durable_first;
+  std::vector<std::string> durable_values;  // what the store keeps in memory
+  std::vector<absl::StatusOr<v1::SubmitResponse>> results;
+  results.reserve(items->size());
+  for (Item& item : *items) {
+    if (!failure_.ok()) {
+      results.push_back(failure_);
+      continue;
+    }
+    results.push_back(item.refusal.ok() ? group.Process(&item.request)
+                                        : absl::StatusOr<v1::SubmitResponse>(item.refusal));
+    if (item.origin) group.Decide(*item.origin, results.back());
+  }
+  if (!group.empty()) {
+    group.Seal();
+    const auto write_started = std::chrono::steady_clock::now();
+    absl::Status written = store_->Write(group.batch(), group.last_position());
+    write_us = MicrosBetween(write_started, std::chrono::steady_clock::now());
+    if (written.ok()) {
+      durable_first = last_position_.next();
+      durable_values = group.TakeStoredValues();
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        stats_.groups += 1;
+        stats_.records += group.last_position().value() - last_position_.value();
+        stats_.batch_bytes += group.batch()->GetDataSize();
+        last_position_ = group.last_position();
+        head_ = group.head();
+      }
+      // Before any answer: a client told its event is recorded must find
+      // its id refused for another case at once. (This thread's next group
+      // relies on them too: it reads only what the filters may hold.)
+      for (const auto& [event_id, index] : group.event_ids()) store_->RememberEventId(event_id);
+      for (absl::string_view case_id : group.new_cases()) store_->RememberCase(case_id);
+      // Before any answer too: a listing after an acknowledgement shows it.
+      store_->IndexCases(group.changed_cases());
+      for (const v1::Record& r : group.records()) logic_->OnCommitted(r);
+    } else {
+      // Nothing of this group is durable, and what RocksDB holds in memory
+      // may now differ from disk: refuse everything from here on rather
+      // than build on it. A restart recovers from what was synced.
+      failure_ = absl::UnavailableError(absl::StrCat(
+          "partition ", store_->id().value(),
+          " stopped accepting writes after a storage failure (",
+          written.message(), "); restart the server"));
+      for (size_t i = 0; i < results.size(); ++i) {
+        auto& r = results[i];
+        // Duplicates of records committed earlier stay true answers; a
+        // stream message's decision was not written.
+        if ((r.ok() && r->position() > last_position_.value()) || (*items)[i].origin) {
+          r = written;
+        }
+      }
+    }
+  }
+  const auto answering = std::chrono::steady_clock::now();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.submissions += items->size();
+    if (write_us) stats_.write.Add(*write_us);
+    for (const Item& item : *items) {
+      stats_.queued.Add(MicrosBetween(item.queued_at, started));
+      stats_.answered.Add(MicrosBetween(item.queued_at, answering));
+    }
+  }
+  for (size_t i = 0; i < items->size(); ++i) {
+    std::move((*items)[i].done)(std::move(results[i]));
+  }
+  // After the answers: a timeline read holding the cache must not delay
+  // them. A read in between finds these records in RocksDB.
+  if (!durable_values.empty()) store_->RememberDurable(durable_first, std::move(durable_values));
+}
+
+}  // namespace gridcase

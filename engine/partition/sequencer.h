@@ -1,0 +1,161 @@
+// The single writer of one partition.
+//
+// Submissions queue up in a bounded queue; one thread drains it in groups.
+// For each submission of a group it checks idempotency, the expected
+// version and the case logic, assigns position, case version and recorded
+// time, and folds the record into the case state. The whole group then goes
+// to RocksDB as one WriteBatch with sync=true (group commit), and only after
+// that write returns is any submitter answered. A failed write answers every
+// submitter of the group with the error; nothing of the group is visible.
+#ifndef GRIDCASE_ENGINE_PARTITION_SEQUENCER_H_
+#define GRIDCASE_ENGINE_PARTITION_SEQUENCER_H_
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/statusor.h"
+#include "engine/domain/case_logic.h"
+#include "engine/common/clock.h"
+#include "engine/common/latency_histogram.h"
+#include "engine/storage/store.h"
+#include "engine/common/types.h"
+#include "gridcase/v1/service.pb.h"
+
+namespace gridcase {
+
+// Called exactly once with the outcome of a submission: the result once it
+// is durable, or the refusal / error. It runs on the sequencer thread (or on
+// the caller's thread when refused before queueing), so it must be quick and
+// must not block.
+using SubmitCallback =
+    absl::AnyInvocable<void(absl::StatusOr<v1::SubmitResponse>) &&>;
+
+struct SequencerOptions {
+  size_t queue_capacity = 16384;  // submissions waiting; beyond: RESOURCE_EXHAUSTED
+  size_t group_records_max = 2048;  // submissions per WriteBatch at most
+};
+
+// The payload type URL of the absl::Status payload that carries a case's
+// current version on a version conflict (decimal string).
+inline constexpr char kCurrentVersionPayload[] =
+    "type.googleapis.com/gridcase.v1.CurrentVersion";
+
+// The refusal for an event_id already recorded, as `prior`, with other
+// content.
+absl::Status EventIdConflict(const v1::Record& prior);
+
+// Where a submission came from when it was read from an external stream (a
+// Kafka topic partition). The sequencer writes the offset, as decided, in
+// the same WriteBatch as whatever the message led to: its records, or a
+// dead letter when it was refused. A restart therefore knows exactly which
+// messages were decided, and none is decided twice.
+struct StreamOrigin {
+  std::string source;    // "topic/partition"; printable, no 0x00
+  int64_t offset = 0;    // >= 0, increasing within a source
+  std::string original;  // the message's bytes, kept in a dead letter
+};
+
+// Whether a refusal is a decision about the message itself (its content,
+// or the case's state), as opposed to a failure of the server (storage,
+// shutdown) after which the same message must be tried again.
+bool IsDecidedRefusal(const absl::Status& status);
+
+// What a sequencer has written since it started, and how long it took.
+// The durations are measured on the steady clock of the machine, for the
+// server's own figures; they never enter a record.
+struct SequencerStats {
+  uint64_t groups = 0;       // WriteBatches written (each one fsync)
+  uint64_t records = 0;      // records appended (submitted and derived)
+  uint64_t submissions = 0;  // submissions answered (refusals included)
+  uint64_t batch_bytes = 0;  // bytes of the WriteBatches written
+  LatencyHistogram queued;    // per submission: queued until its group started
+  LatencyHistogram write;     // per group with anything to write: the synced write
+  LatencyHistogram answered;  // per submission: queued until answered
+};
+
+class Sequencer {
+ public:
+  // `store`, `clock` and `logic` must outlive the sequencer. Starts the
+  // thread, recovering the last position and recorded time from the store.
+  static absl::StatusOr<std::unique_ptr<Sequencer>> Start(
+      PartitionStore* store, const Clock* clock, const CaseLogic* logic,
+      const SequencerOptions& options);
+  // Stops as Stop() does.
+  ~Sequencer();
+
+  // Queues a submission that has passed validation. Thread-safe. When the
+  // queue is full `done` gets RESOURCE_EXHAUSTED at once; after Stop() it
+  // gets UNAVAILABLE.
+  void Submit(v1::SubmitRequest request, SubmitCallback done);
+
+  // Queues submissions that must be written together: they are processed
+  // in one group, so they land in one WriteBatch or not at all (each may
+  // still be refused on its own). For the engine's own bulk moves; not
+  // bounded by the queue capacity.
+  void SubmitBundle(std::vector<std::pair<v1::SubmitRequest, SubmitCallback>> items);
+
+  // Queues a message of an external stream: `request`, or the refusal it
+  // already met (validation) to be recorded as a dead letter. Never refused
+  // for a full queue: the stream's reader bounds what it has in flight.
+  // Messages of one source must be queued in offset order.
+  void SubmitFromStream(v1::SubmitRequest request, absl::Status refusal, StreamOrigin origin,
+                        SubmitCallback done);
+
+  // Refuses new submissions, answers everything already queued (processing
+  // it normally), and joins the thread. Idempotent.
+  void Stop();
+
+  SequencerStats stats() const;
+
+  // The highest position written so far. Thread-safe.
+  Position last_position() const;
+  // The last durable position and the chain's hash there. Thread-safe.
+  std::pair<Position, std::string> committed_head() const;
+
+ private:
+  struct Item {
+    Item(v1::SubmitRequest r, SubmitCallback d, bool bundled = false)
+        : request(std::move(r)), done(std::move(d)), bundled_with_next(bundled) {}
+    v1::SubmitRequest request;
+    SubmitCallback done;
+    std::chrono::steady_clock::time_point queued_at = std::chrono::steady_clock::now();
+    bool bundled_with_next = false;  // the next item belongs to the same bundle
+    std::optional<StreamOrigin> origin;
+    absl::Status refusal;  // decided before queueing (stream messages only)
+  };
+  class Group;
+
+  Sequencer(PartitionStore* store, const Clock* clock, const CaseLogic* logic,
+            const SequencerOptions& options);
+  void Run();
+  void ProcessGroup(std::deque<Item>* items);
+
+  PartitionStore* const store_;
+  const Clock* const clock_;
+  const CaseLogic* const logic_;
+  const SequencerOptions options_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Item> queue_;  // guarded by mu_
+  bool stopping_ = false;   // guarded by mu_
+  Position last_position_;  // guarded by mu_; written by the thread only
+  int64_t last_recorded_us_ = 0;  // sequencer thread only
+  absl::Status failure_;          // sequencer thread only; set by a failed write
+  std::string head_;              // guarded by mu_ (written by the thread only)
+  SequencerStats stats_;          // guarded by mu_
+  std::thread thread_;
+};
+
+}  // namespace gridcase
+
+#endif  // GRIDCASE_ENGINE_PARTITION_SEQUENCER_H_

@@ -1,0 +1,42 @@
+// The hash chain of a partition's log.
+//
+//   events value := record_bytes prev_hash[32] hash[32]
+//   hash         := SHA-256(prev_hash || record_bytes)
+//
+// prev_hash of position 1 is 32 zero bytes. Each record's hash covers the
+// one before it, so changing, removing or reordering any stored record
+// breaks the chain at exactly that position.
+#ifndef GRIDCASE_ENGINE_STORAGE_CHAIN_H_
+#define GRIDCASE_ENGINE_STORAGE_CHAIN_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "gridcase/v1/event.pb.h"
+
+namespace gridcase {
+
+inline constexpr size_t kHashBytes = 32;
+
+// SHA-256 of prev_hash || record_bytes.
+std::string ChainHash(absl::string_view prev_hash, absl::string_view record_bytes);
+
+// The hash a partition's chain starts from.
+std::string GenesisHash();
+
+// The stored value of a record.
+std::string EncodeStoredRecord(const std::string& record_bytes, const std::string& prev_hash,
+                               const std::string& hash);
+
+struct StoredRecord {
+  absl::string_view record_bytes;
+  absl::string_view prev_hash;
+  absl::string_view hash;
+};
+// Splits a stored value (views into `value`); DATA_LOSS when too short.
+absl::Status DecodeStoredRecord(absl::string_view value, StoredRecord* out);
+
+}  // namespace gridcase
+
+#endif  // GRIDCASE_ENGINE_STORAGE_CHAIN_H_

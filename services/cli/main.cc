@@ -4,7 +4,9 @@
 #include <cctype>
 #include <cstdint>
 #include <cstdlib>
+#include <functional>
 #include <iostream>
+#include <memory>
 #include <string>
 
 #include "CLI/CLI.hpp"
@@ -231,217 +233,290 @@ void AddPageOptions(CLI::App* command, PageOptions* page) {
   command->add_flag("--all", page->all, kAllHelp);
 }
 
+// What the command line asks for, set by the subcommand that was parsed and
+// run once parsing is over (so that global options after the subcommand
+// count too).
+using Action = std::function<int()>;
+
+// Runs `run` when `command` is the one parsed.
+void OnParsed(CLI::App* command, Action* action, Action run) {
+  command->callback([action, run = std::move(run)] { *action = run; });
+}
+
+std::string DefaultActor() { return std::getenv("USER") ? std::getenv("USER") : "admin"; }
+
+void AddGlobalOptions(CLI::App& app, GlobalOptions* options) {
+  app.add_option("-s,--server", options->server, "Server address, host:port")
+      ->envname(kServerEnv)
+      ->capture_default_str();
+  app.add_flag("--table", options->table, "Print a readable table instead of JSON");
+  app.add_option("--timeout", options->timeout_seconds, "Seconds to wait for an answer")
+      ->type_name("SECONDS")
+      ->check(CLI::Validator(
+          [](std::string& text) -> std::string {
+            char* end = nullptr;
+            const double seconds = std::strtod(text.c_str(), &end);
+            return *end == '\0' && seconds > 0 ? "" : "must be more than 0 seconds";
+          },
+          ""))
+      ->capture_default_str();
+}
+
+void AddSubmitCommand(CLI::App& app, const GlobalOptions& options, Action* action) {
+  auto submit = std::make_shared<SubmitOptions>();
+  CLI::App* cmd = app.add_subcommand("submit", "Submit an event (or JSON lines)");
+  cmd->footer(std::string(kSubmitFooter) + "\n\n" + kFooter);
+  CLI::Option* json_opt =
+      cmd->add_option("json", submit->json, "The event as JSON (default: -f FILE, else stdin)");
+  CLI::Option* file_opt =
+      cmd->add_option("-f,--file", submit->file, "Read the JSON from FILE ('-': stdin)");
+  json_opt->excludes(file_opt);
+  CLI::Option* expected_opt =
+      cmd->add_option("--expected-version", submit->expected_version,
+                      "Append only if the case is at this version (0: must not exist)");
+  cmd->add_flag("--lines", submit->lines, "Submit JSON lines over one stream (see below)");
+  OnParsed(cmd, action, [&options, submit, json_opt, expected_opt] {
+    submit->has_json = json_opt->count() > 0;
+    submit->has_expected_version = expected_opt->count() > 0;
+    return RunSubmit(options, *submit);
+  });
+}
+
+void AddCaseCommands(CLI::App& app, const GlobalOptions& options, Action* action) {
+  CLI::App* case_cmd = app.add_subcommand("case", "Read cases");
+  case_cmd->require_subcommand(1);
+  auto case_id = std::make_shared<std::string>();
+  CLI::App* get_cmd = case_cmd->add_subcommand("get", "Show a case's state");
+  get_cmd->add_option("id", *case_id, "Case id")->required();
+  OnParsed(get_cmd, action, [&options, case_id] { return RunGetCase(options, *case_id); });
+
+  auto page = std::make_shared<PageOptions>();
+  CLI::App* timeline_cmd =
+      case_cmd->add_subcommand("timeline", "Show a case's records in case order");
+  timeline_cmd->add_option("id", *case_id, "Case id")->required();
+  AddPageOptions(timeline_cmd, page.get());
+  OnParsed(timeline_cmd, action,
+           [&options, case_id, page] { return RunTimeline(options, *case_id, *page); });
+
+  auto list = std::make_shared<ListOptions>();
+  CLI::App* list_cmd = case_cmd->add_subcommand(
+      "list", "List cases (ordered by case id); every filter given must match");
+  list_cmd->add_option("--stage", list->stage, "Stage, e.g. screening, isolation, testing");
+  list_cmd->add_option("--category", list->category,
+                       "confirmed|suspected|fever|close_contact|none, or CATEGORY_FEVER etc.");
+  list_cmd->add_option("--grid", list->grid, "Grid id");
+  list_cmd->add_option("--assignee", list->assignee, "Assignee (person id)");
+  list_cmd->add_flag("--overdue", list->overdue,
+                     "Only cases with an open task or a deadline past due");
+  list_cmd->add_option("--area", list->area,
+                       "Only cases of grids under this district, street, community or grid");
+  AddPageOptions(list_cmd, &list->page);
+  OnParsed(list_cmd, action, [&options, list] { return RunList(options, *list); });
+}
+
+void AddWorkflowCommands(CLI::App& app, const GlobalOptions& options, Action* action) {
+  CLI::App* workflow_cmd =
+      app.add_subcommand("workflow", "Deploy and read workflow definitions");
+  workflow_cmd->require_subcommand(1);
+  struct Args {
+    std::string file, name, actor = DefaultActor();
+    uint32_t version = 0;
+  };
+  auto args = std::make_shared<Args>();
+  CLI::App* deploy_cmd = workflow_cmd->add_subcommand(
+      "deploy", "Validate a definition (textproto) and deploy it; every problem is "
+                "reported with its line");
+  deploy_cmd->add_option("file", args->file, "The .textproto file ('-': stdin)")->required();
+  deploy_cmd->add_option("--actor", args->actor, "Who deploys (default: $USER)")
+      ->capture_default_str();
+  OnParsed(deploy_cmd, action,
+           [&options, args] { return RunWorkflowDeploy(options, args->file, args->actor); });
+  CLI::App* list_cmd = workflow_cmd->add_subcommand("list", "List every deployed version");
+  OnParsed(list_cmd, action, [&options] { return RunWorkflowList(options); });
+  CLI::App* get_cmd = workflow_cmd->add_subcommand(
+      "get", "Show a deployed definition (textproto with --table, else JSON)");
+  get_cmd->add_option("name", args->name, "Workflow name")->required();
+  get_cmd->add_option("--version", args->version, "Version (default: latest)");
+  OnParsed(get_cmd, action,
+           [&options, args] { return RunWorkflowGet(options, args->name, args->version); });
+}
+
+void AddDirectoryCommands(CLI::App& app, const GlobalOptions& options, Action* action) {
+  CLI::App* directory_cmd =
+      app.add_subcommand("directory", "Import and read the directory of units and people");
+  directory_cmd->require_subcommand(1);
+  struct Args {
+    std::string file, id, area, actor = DefaultActor();
+    size_t batch = 5000;
+  };
+  auto args = std::make_shared<Args>();
+  CLI::App* import_cmd = directory_cmd->add_subcommand(
+      "import", "Import JSON lines of gridcase.v1.DirectoryEntry: {\"unit\": {...}}, "
+                "{\"person\": {...}}, {\"pairing\": {...}}, {\"availability\": {...}}. "
+                "Each batch is checked whole before it is written; importing a file again "
+                "writes nothing it already wrote");
+  import_cmd->add_option("file", args->file, "The file ('-': stdin)")->required();
+  import_cmd->add_option("--actor", args->actor, "Who imports (default: $USER)");
+  import_cmd->add_option("--batch", args->batch, "Entries per request")->capture_default_str();
+  OnParsed(import_cmd, action, [&options, args] {
+    return RunDirectoryImport(options, args->file, args->actor, std::max<size_t>(1, args->batch));
+  });
+  CLI::App* person_cmd = directory_cmd->add_subcommand("person", "Show a person");
+  person_cmd->add_option("id", args->id, "Person id")->required();
+  OnParsed(person_cmd, action, [&options, args] { return RunDirectoryPerson(options, args->id); });
+  CLI::App* unit_cmd =
+      directory_cmd->add_subcommand("unit", "Show a unit, what it contains and its people");
+  unit_cmd->add_option("id", args->id, "Unit id")->required();
+  OnParsed(unit_cmd, action, [&options, args] { return RunDirectoryUnit(options, args->id); });
+  CLI::App* workload_cmd =
+      directory_cmd->add_subcommand("workload", "What a person holds: cases, tasks, overdue");
+  workload_cmd->add_option("person", args->id, "Person id")->required();
+  OnParsed(workload_cmd, action,
+           [&options, args] { return RunDirectoryWorkload(options, args->id); });
+  CLI::App* staffing_cmd = directory_cmd->add_subcommand(
+      "staffing", "Grids without an available worker; cases held by someone unavailable");
+  staffing_cmd->add_option("--area", args->area, "A district, street, community or grid");
+  OnParsed(staffing_cmd, action,
+           [&options, args] { return RunDirectoryStaffing(options, args->area); });
+}
+
+void AddAuditCommands(CLI::App& app, const GlobalOptions& options, Action* action) {
+  CLI::App* audit_cmd = app.add_subcommand("audit", "Proofs about the log");
+  audit_cmd->require_subcommand(1);
+  auto public_key_file = std::make_shared<std::string>();
+  CLI::App* verify_cmd = audit_cmd->add_subcommand(
+      "verify", "Recompute every partition's hash chain; exit 1 naming the first altered record");
+  verify_cmd->add_option("--public-key", *public_key_file,
+                         "The server's public key (PEM): check the signed chain heads too");
+  OnParsed(verify_cmd, action,
+           [&options, public_key_file] { return RunAuditVerify(options, *public_key_file); });
+
+  auto as_of = std::make_shared<AsOf>();
+  auto case_id = std::make_shared<std::string>();
+  CLI::App* as_of_cmd = audit_cmd->add_subcommand(
+      "case", "A case as it stood: at a log position, as known at a time, or as it had "
+              "happened by a time (late readings counted at their own time)");
+  as_of_cmd->add_option("id", *case_id, "Case id")->required();
+  as_of_cmd->add_option("--position", as_of->position, "A position of the case's partition");
+  as_of_cmd->add_option("--known-at", as_of->known_at, "RFC 3339 time: what was recorded by then");
+  as_of_cmd->add_option("--happened-by", as_of->happened_by,
+                        "RFC 3339 time: what had occurred by then");
+  OnParsed(as_of_cmd, action,
+           [&options, case_id, as_of] { return RunAuditCase(options, *case_id, *as_of); });
+
+  auto log_query = std::make_shared<LogQuery>();
+  CLI::App* log_cmd = audit_cmd->add_subcommand(
+      "log", "Print the log as stored, one JSON LogEntry per line (record, prevHash, hash), "
+             "from a position, filtered; --follow keeps printing new records");
+  log_cmd
+      ->add_option("--partition", log_query->partition,
+                   "Only this partition (default: every partition, one after another)")
+      ->check(CLI::NonNegativeNumber);
+  log_cmd->add_option("--from", log_query->from, "First position, in each partition read");
+  log_cmd->add_option("--case", log_query->case_id, "Only this case's records");
+  log_cmd->add_option("--type", log_query->types,
+                      "Only these event types (payload names: fever_reading, escalated...); "
+                      "repeatable");
+  log_cmd->add_option("--area", log_query->area, "Only events in grids at or under this unit");
+  log_cmd->add_flag("--follow", log_query->follow,
+                    "Keep the stream open and print records as they become durable");
+  OnParsed(log_cmd, action, [&options, log_query] { return RunAuditLog(options, *log_query); });
+
+  auto checkpoint_name = std::make_shared<std::string>();
+  CLI::App* checkpoint_cmd = audit_cmd->add_subcommand(
+      "checkpoint", "Have the server copy its data directory consistently, without stopping, "
+                    "into DATA_DIR/checkpoints/NAME (for audit rebuild)");
+  checkpoint_cmd->add_option("name", *checkpoint_name, "Name (default: the UTC time)");
+  OnParsed(checkpoint_cmd, action, [&options, checkpoint_name] {
+    return RunAuditCheckpoint(options, *checkpoint_name);
+  });
+
+  auto dirs = std::make_shared<std::pair<std::string, std::string>>();
+  CLI::App* rebuild_cmd = audit_cmd->add_subcommand(
+      "rebuild", "Replay a data directory's log into an empty one through the engine's "
+                 "appliers and compare every derived column family; exit 1 naming the first "
+                 "difference. Works without a server, on a stopped server's data directory "
+                 "or a checkpoint; never writes to --data-dir");
+  rebuild_cmd->add_option("--data-dir", dirs->first, "The data directory to check")->required();
+  rebuild_cmd
+      ->add_option("--into", dirs->second,
+                   "An empty (or new) directory to rebuild into; it ends a complete "
+                   "data directory")
+      ->required();
+  OnParsed(rebuild_cmd, action,
+           [&options, dirs] { return RunAuditRebuild(options, dirs->first, dirs->second); });
+}
+
+void AddStorageCommands(CLI::App& app, Action* action) {
+  CLI::App* storage_cmd =
+      app.add_subcommand("storage", "Acts on a stopped server's data directory, with no server");
+  storage_cmd->require_subcommand(1);
+  auto data_dir = std::make_shared<std::string>();
+  auto partition = std::make_shared<uint32_t>(0);
+  CLI::App* accept_cmd = storage_cmd->add_subcommand(
+      "accept-loss",
+      "Accept, for good, the loss of acknowledged writes that makes a partition refuse to "
+      "open (gridcased names it): its write-ahead logs and durable mark as they were are "
+      "copied to DATA_DIR/lost/ first, then the partition holds what its log recovers");
+  accept_cmd->add_option("--data-dir", *data_dir, "The stopped server's data directory")
+      ->required();
+  accept_cmd->add_option("--partition", *partition, "The partition that refused")->required();
+  OnParsed(accept_cmd, action,
+           [data_dir, partition] { return RunStorageAcceptLoss(*data_dir, *partition); });
+}
+
+// The commands about the server itself: its feed, stats, health, a demo.
+void AddServerCommands(CLI::App& app, const GlobalOptions& options, Action* action) {
+  CLI::App* kafka_cmd = app.add_subcommand("kafka", "The Kafka change feed and ingest");
+  kafka_cmd->require_subcommand(1);
+  CLI::App* kafka_status_cmd = kafka_cmd->add_subcommand(
+      "status", "Published position and lag per partition; what the ingest decided");
+  OnParsed(kafka_status_cmd, action, [&options] { return RunKafkaStatus(options); });
+
+  CLI::App* demo_cmd = app.add_subcommand(
+      "demo", "Play the seed's stories (the guard's readings, a medicine request, a "
+              "recovered patient) against the server and print what the engine decided");
+  OnParsed(demo_cmd, action, [&options] { return RunDemo(options); });
+
+  auto interval = std::make_shared<double>(0);
+  CLI::App* stats_cmd = app.add_subcommand(
+      "stats",
+      "What each partition wrote (submissions, synced groups, records, bytes) and how long "
+      "its queue, synced writes and answers took; the server's CPU time");
+  stats_cmd
+      ->add_option("--interval", *interval,
+                   "Seconds to watch: the figures over that span from now, with rates "
+                   "(default: since the server started)")
+      ->check(CLI::Range(0.0, 3600.0));
+  OnParsed(stats_cmd, action, [&options, interval] { return RunStats(options, *interval); });
+
+  auto service = std::make_shared<std::string>();
+  CLI::App* health_cmd = app.add_subcommand(
+      "health",
+      "Ask the standard gRPC health service; prints SERVING, NOT_SERVING... "
+      "and exits 0 only for SERVING");
+  health_cmd->add_option("--service", *service,
+                         "Service name to check (default: the whole server)");
+  OnParsed(health_cmd, action, [&options, service] { return RunHealth(options, *service); });
+}
+
 int Main(int argc, char** argv) {
-  CLI::App app("gridcase: submit events to a gridcase server, read cases",
-               "gridcase");
+  CLI::App app("gridcase: submit events to a gridcase server, read cases", "gridcase");
   app.footer(kFooter);
   app.fallthrough();  // global options may also follow the subcommand
   app.require_subcommand(1);
   app.set_version_flag("--version", kVersion);
 
   GlobalOptions options;
-  app.add_option("-s,--server", options.server, "Server address, host:port")
-      ->envname(kServerEnv)
-      ->capture_default_str();
-  app.add_flag("--table", options.table,
-               "Print a readable table instead of JSON");
-  app.add_option("--timeout", options.timeout_seconds,
-                 "Seconds to wait for an answer")
-      ->type_name("SECONDS")
-      ->check(CLI::Validator(
-          [](std::string& text) -> std::string {
-            char* end = nullptr;
-            const double seconds = std::strtod(text.c_str(), &end);
-            return *end == '\0' && seconds > 0 ? ""
-                                               : "must be more than 0 seconds";
-          },
-          ""))
-      ->capture_default_str();
-
-  SubmitOptions submit;
-  CLI::App* submit_cmd =
-      app.add_subcommand("submit", "Submit an event (or JSON lines)");
-  submit_cmd->footer(std::string(kSubmitFooter) + "\n\n" + kFooter);
-  CLI::Option* json_opt = submit_cmd->add_option(
-      "json", submit.json, "The event as JSON (default: -f FILE, else stdin)");
-  CLI::Option* file_opt = submit_cmd->add_option(
-      "-f,--file", submit.file, "Read the JSON from FILE ('-': stdin)");
-  json_opt->excludes(file_opt);
-  CLI::Option* expected_opt = submit_cmd->add_option(
-      "--expected-version", submit.expected_version,
-      "Append only if the case is at this version (0: must not exist)");
-  submit_cmd->add_flag("--lines", submit.lines,
-                       "Submit JSON lines over one stream (see below)");
-
-  CLI::App* case_cmd = app.add_subcommand("case", "Read cases");
-  case_cmd->require_subcommand(1);
-  std::string case_id;
-  CLI::App* get_cmd = case_cmd->add_subcommand("get", "Show a case's state");
-  get_cmd->add_option("id", case_id, "Case id")->required();
-
-  PageOptions timeline_page;
-  CLI::App* timeline_cmd = case_cmd->add_subcommand(
-      "timeline", "Show a case's records in case order");
-  timeline_cmd->add_option("id", case_id, "Case id")->required();
-  AddPageOptions(timeline_cmd, &timeline_page);
-
-  ListOptions list;
-  CLI::App* list_cmd = case_cmd->add_subcommand(
-      "list", "List cases (ordered by case id); every filter given must match");
-  list_cmd->add_option("--stage", list.stage,
-                       "Stage, e.g. screening, isolation, testing");
-  list_cmd->add_option(
-      "--category", list.category,
-      "confirmed|suspected|fever|close_contact|none, or CATEGORY_FEVER etc.");
-  list_cmd->add_option("--grid", list.grid, "Grid id");
-  list_cmd->add_option("--assignee", list.assignee, "Assignee (person id)");
-  list_cmd->add_flag("--overdue", list.overdue,
-                     "Only cases with an open task or a deadline past due");
-  list_cmd->add_option("--area", list.area,
-                       "Only cases of grids under this district, street, community or grid");
-  AddPageOptions(list_cmd, &list.page);
-
-  CLI::App* workflow_cmd =
-      app.add_subcommand("workflow", "Deploy and read workflow definitions");
-  workflow_cmd->require_subcommand(1);
-  std::string workflow_file, workflow_name;
-  std::string workflow_actor = std::getenv("USER") ? std::getenv("USER") : "admin";
-  uint32_t workflow_version = 0;
-  CLI::App* deploy_cmd = workflow_cmd->add_subcommand(
-      "deploy", "Validate a definition (textproto) and deploy it; every problem is "
-                "reported with its line");
-  deploy_cmd->add_option("file", workflow_file, "The .textproto file ('-': stdin)")
-      ->required();
-  deploy_cmd->add_option("--actor", workflow_actor, "Who deploys (default: $USER)")
-      ->capture_default_str();
-  CLI::App* workflows_cmd =
-      workflow_cmd->add_subcommand("list", "List every deployed version");
-  CLI::App* workflow_get_cmd = workflow_cmd->add_subcommand(
-      "get", "Show a deployed definition (textproto with --table, else JSON)");
-  workflow_get_cmd->add_option("name", workflow_name, "Workflow name")->required();
-  workflow_get_cmd->add_option("--version", workflow_version, "Version (default: latest)");
-
-  CLI::App* directory_cmd =
-      app.add_subcommand("directory", "Import and read the directory of units and people");
-  directory_cmd->require_subcommand(1);
-  std::string directory_file, directory_id;
-  std::string directory_actor = std::getenv("USER") ? std::getenv("USER") : "admin";
-  size_t directory_batch = 5000;
-  CLI::App* import_cmd = directory_cmd->add_subcommand(
-      "import", "Import JSON lines of gridcase.v1.DirectoryEntry: {\"unit\": {...}}, "
-                "{\"person\": {...}}, {\"pairing\": {...}}, {\"availability\": {...}}. "
-                "Each batch is checked whole before it is written; importing a file again "
-                "writes nothing it already wrote");
-  import_cmd->add_option("file", directory_file, "The file ('-': stdin)")->required();
-  import_cmd->add_option("--actor", directory_actor, "Who imports (default: $USER)");
-  import_cmd->add_option("--batch", directory_batch, "Entries per request")
-      ->capture_default_str();
-  CLI::App* person_cmd = directory_cmd->add_subcommand("person", "Show a person");
-  person_cmd->add_option("id", directory_id, "Person id")->required();
-  CLI::App* unit_cmd =
-      directory_cmd->add_subcommand("unit", "Show a unit, what it contains and its people");
-  unit_cmd->add_option("id", directory_id, "Unit id")->required();
-  CLI::App* workload_cmd =
-      directory_cmd->add_subcommand("workload", "What a person holds: cases, tasks, overdue");
-  workload_cmd->add_option("person", directory_id, "Person id")->required();
-  std::string staffing_area;
-  CLI::App* staffing_cmd = directory_cmd->add_subcommand(
-      "staffing", "Grids without an available worker; cases held by someone unavailable");
-  staffing_cmd->add_option("--area", staffing_area, "A district, street, community or grid");
-
-  CLI::App* audit_cmd = app.add_subcommand("audit", "Proofs about the log");
-  audit_cmd->require_subcommand(1);
-  CLI::App* verify_cmd = audit_cmd->add_subcommand(
-      "verify", "Recompute every partition's hash chain; exit 1 naming the first altered record");
-  std::string public_key_file;
-  verify_cmd->add_option("--public-key", public_key_file,
-                         "The server's public key (PEM): check the signed chain heads too");
-  AsOf as_of;
-  std::string as_of_case;
-  CLI::App* as_of_cmd = audit_cmd->add_subcommand(
-      "case", "A case as it stood: at a log position, as known at a time, or as it had "
-              "happened by a time (late readings counted at their own time)");
-  as_of_cmd->add_option("id", as_of_case, "Case id")->required();
-  as_of_cmd->add_option("--position", as_of.position, "A position of the case's partition");
-  as_of_cmd->add_option("--known-at", as_of.known_at, "RFC 3339 time: what was recorded by then");
-  as_of_cmd->add_option("--happened-by", as_of.happened_by,
-                        "RFC 3339 time: what had occurred by then");
-
-  LogQuery log_query;
-  CLI::App* log_cmd = audit_cmd->add_subcommand(
-      "log", "Print the log as stored, one JSON LogEntry per line (record, prevHash, hash), "
-             "from a position, filtered; --follow keeps printing new records");
-  log_cmd->add_option("--partition", log_query.partition,
-                      "Only this partition (default: every partition, one after another)")
-      ->check(CLI::NonNegativeNumber);
-  log_cmd->add_option("--from", log_query.from, "First position, in each partition read");
-  log_cmd->add_option("--case", log_query.case_id, "Only this case's records");
-  log_cmd->add_option("--type", log_query.types,
-                      "Only these event types (payload names: fever_reading, escalated...); "
-                      "repeatable");
-  log_cmd->add_option("--area", log_query.area, "Only events in grids at or under this unit");
-  log_cmd->add_flag("--follow", log_query.follow,
-                    "Keep the stream open and print records as they become durable");
-  std::string checkpoint_name;
-  CLI::App* checkpoint_cmd = audit_cmd->add_subcommand(
-      "checkpoint", "Have the server copy its data directory consistently, without stopping, "
-                    "into DATA_DIR/checkpoints/NAME (for audit rebuild)");
-  checkpoint_cmd->add_option("name", checkpoint_name, "Name (default: the UTC time)");
-  std::string rebuild_data_dir, rebuild_into;
-  CLI::App* rebuild_cmd = audit_cmd->add_subcommand(
-      "rebuild", "Replay a data directory's log into an empty one through the engine's "
-                 "appliers and compare every derived column family; exit 1 naming the first "
-                 "difference. Works without a server, on a stopped server's data directory "
-                 "or a checkpoint; never writes to --data-dir");
-  rebuild_cmd->add_option("--data-dir", rebuild_data_dir, "The data directory to check")
-      ->required();
-  rebuild_cmd->add_option("--into", rebuild_into,
-                          "An empty (or new) directory to rebuild into; it ends a complete "
-                          "data directory")
-      ->required();
-
-  CLI::App* storage_cmd = app.add_subcommand(
-      "storage", "Acts on a stopped server's data directory, with no server");
-  storage_cmd->require_subcommand(1);
-  std::string accept_data_dir;
-  uint32_t accept_partition = 0;
-  CLI::App* accept_cmd = storage_cmd->add_subcommand(
-      "accept-loss",
-      "Accept, for good, the loss of acknowledged writes that makes a partition refuse to "
-      "open (gridcased names it): its write-ahead logs and durable mark as they were are "
-      "copied to DATA_DIR/lost/ first, then the partition holds what its log recovers");
-  accept_cmd->add_option("--data-dir", accept_data_dir, "The stopped server's data directory")
-      ->required();
-  accept_cmd->add_option("--partition", accept_partition, "The partition that refused")
-      ->required();
-
-  CLI::App* kafka_cmd = app.add_subcommand("kafka", "The Kafka change feed and ingest");
-  kafka_cmd->require_subcommand(1);
-  CLI::App* kafka_status_cmd = kafka_cmd->add_subcommand(
-      "status", "Published position and lag per partition; what the ingest decided");
-
-  CLI::App* demo_cmd = app.add_subcommand(
-      "demo", "Play the seed's stories (the guard's readings, a medicine request, a "
-              "recovered patient) against the server and print what the engine decided");
-
-  double stats_interval = 0;
-  CLI::App* stats_cmd = app.add_subcommand(
-      "stats",
-      "What each partition wrote (submissions, synced groups, records, bytes) and how long "
-      "its queue, synced writes and answers took; the server's CPU time");
-  stats_cmd
-      ->add_option("--interval", stats_interval,
-                   "Seconds to watch: the figures over that span from now, with rates "
-                   "(default: since the server started)")
-      ->check(CLI::Range(0.0, 3600.0));
-
-  std::string health_service;
-  CLI::App* health_cmd = app.add_subcommand(
-      "health",
-      "Ask the standard gRPC health service; prints SERVING, NOT_SERVING... "
-      "and exits 0 only for SERVING");
-  health_cmd->add_option("--service", health_service,
-                         "Service name to check (default: the whole server)");
+  Action action;
+  AddGlobalOptions(app, &options);
+  AddSubmitCommand(app, options, &action);
+  AddCaseCommands(app, options, &action);
+  AddWorkflowCommands(app, options, &action);
+  AddDirectoryCommands(app, options, &action);
+  AddAuditCommands(app, options, &action);
+  AddStorageCommands(app, &action);
+  AddServerCommands(app, options, &action);
 
   try {
     app.parse(argc, argv);
@@ -449,47 +524,16 @@ int Main(int argc, char** argv) {
     // CLI11's own exit codes are not ours: any usage error is 2.
     return app.exit(e) == 0 ? kExitOk : kExitUsage;
   }
-
+  if (!action) {
+    std::cerr << app.help();
+    return kExitUsage;
+  }
   try {
-    if (submit_cmd->parsed()) {
-      submit.has_json = json_opt->count() > 0;
-      submit.has_expected_version = expected_opt->count() > 0;
-      return RunSubmit(options, submit);
-    }
-    if (get_cmd->parsed()) return RunGetCase(options, case_id);
-    if (timeline_cmd->parsed()) {
-      return RunTimeline(options, case_id, timeline_page);
-    }
-    if (list_cmd->parsed()) return RunList(options, list);
-    if (health_cmd->parsed()) return RunHealth(options, health_service);
-    if (stats_cmd->parsed()) return RunStats(options, stats_interval);
-    if (demo_cmd->parsed()) return RunDemo(options);
-    if (verify_cmd->parsed()) return RunAuditVerify(options, public_key_file);
-    if (as_of_cmd->parsed()) return RunAuditCase(options, as_of_case, as_of);
-    if (log_cmd->parsed()) return RunAuditLog(options, log_query);
-    if (kafka_status_cmd->parsed()) return RunKafkaStatus(options);
-    if (checkpoint_cmd->parsed()) return RunAuditCheckpoint(options, checkpoint_name);
-    if (rebuild_cmd->parsed()) return RunAuditRebuild(options, rebuild_data_dir, rebuild_into);
-    if (accept_cmd->parsed()) return RunStorageAcceptLoss(accept_data_dir, accept_partition);
-    if (import_cmd->parsed()) {
-      return RunDirectoryImport(options, directory_file, directory_actor,
-                                std::max<size_t>(1, directory_batch));
-    }
-    if (person_cmd->parsed()) return RunDirectoryPerson(options, directory_id);
-    if (unit_cmd->parsed()) return RunDirectoryUnit(options, directory_id);
-    if (workload_cmd->parsed()) return RunDirectoryWorkload(options, directory_id);
-    if (staffing_cmd->parsed()) return RunDirectoryStaffing(options, staffing_area);
-    if (deploy_cmd->parsed()) return RunWorkflowDeploy(options, workflow_file, workflow_actor);
-    if (workflows_cmd->parsed()) return RunWorkflowList(options);
-    if (workflow_get_cmd->parsed()) {
-      return RunWorkflowGet(options, workflow_name, workflow_version);
-    }
+    return action();
   } catch (const InputError& e) {
     std::cerr << "error: " << e.what() << "\n";
     return kExitUsage;
   }
-  std::cerr << app.help();
-  return kExitUsage;
 }
 
 }  // namespace

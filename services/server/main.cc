@@ -124,41 +124,136 @@ void LogHugePages(const gridcase::HugePagePool& pool, bool wanted_by_flag, uint3
   }
 }
 
-int Run(const Flags& flags) {
-  // Signals are taken by sigwait() below, on this thread only: block them
-  // before any other thread exists so that every thread inherits the mask.
+// Blocks SIGINT and SIGTERM, to be taken by sigwait() on this thread only.
+// Called before any other thread exists, so that every thread inherits the
+// mask.
+sigset_t BlockShutdownSignals() {
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  return signals;
+}
 
-  gridcase::SystemClock clock;
-  // Protobuf's own complaints (a request with a string that is not UTF-8)
-  // come once per request a client sends: into the server's log, at most
-  // ten a minute.
-  gridcase::api::LogLimiter protobuf_log(
-      &clock, "protobuf", 10, 60LL * 1000 * 1000,
-      [](gridcase::api::LogSeverity severity, const std::string& line) {
-        spdlog::log(severity == gridcase::api::LogSeverity::kError     ? spdlog::level::err
-                    : severity == gridcase::api::LogSeverity::kWarning ? spdlog::level::warn
-                                                                       : spdlog::level::info,
-                    "{}", line);
-      });
-  gridcase::api::ProtobufLogRoute protobuf_log_route(&protobuf_log);
+gridcase::EngineOptions EngineOptionsFrom(const Flags& flags,
+                                          const gridcase::HugePagePool& huge_pages) {
   gridcase::EngineOptions options;
   options.data_dir = std::filesystem::absolute(flags.data_dir).string();
   options.partitions = flags.partitions;
   options.sequencer.queue_capacity = flags.queue_capacity;
   options.sequencer.group_records_max = flags.group_records_max;
   options.recent_records_bytes = flags.recent_records_mb << 20;
-  options.limits.future_skew_us_max =
-      static_cast<int64_t>(flags.future_skew_s_max * 1e6);
-  const gridcase::HugePagePool huge_pages = gridcase::ReadHugePagePool();
+  options.limits.future_skew_us_max = static_cast<int64_t>(flags.future_skew_s_max * 1e6);
   if (flags.huge_pages) {
     options.memtable_huge_page_size = gridcase::MemtableHugePageSize(huge_pages);
   }
   options.on_upgrade = [](const std::string& message) { spdlog::info("{}", message); };
+  return options;
+}
+
+// Signs the engine's chain heads every `every_s` seconds on a thread of its
+// own, and once more, after the last write, at Finish().
+class HeadSigning {
+ public:
+  HeadSigning(gridcase::Engine* engine, std::unique_ptr<gridcase::HeadSigner> signer)
+      : engine_(engine), signer_(std::move(signer)) {}
+  ~HeadSigning() { StopThread(); }
+
+  // The signing key of `flags`, loaded or created, its public key written
+  // beside it; nullptr when no key is configured.
+  static absl::StatusOr<std::unique_ptr<gridcase::HeadSigner>> LoadKey(const Flags& flags) {
+    if (flags.signing_key.empty()) return nullptr;
+    auto loaded = gridcase::HeadSigner::LoadOrCreate(flags.signing_key);
+    if (!loaded.ok()) return loaded.status();
+    const std::string public_path = flags.signing_key + ".pub";
+    std::ofstream(public_path) << (*loaded)->PublicKeyPem();
+    spdlog::info("signing chain heads every {} s; public key for auditors: {}",
+                 flags.sign_every_s, public_path);
+    return loaded;
+  }
+
+  void Start(double every_s) {
+    thread_ = std::thread([this, every_s] {
+      std::unique_lock<std::mutex> lock(mu_);
+      while (!cv_.wait_for(lock, std::chrono::duration<double>(every_s),
+                           [this] { return stop_; })) {
+        SignNow();
+      }
+    });
+  }
+  void StopThread() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+  // The final head: after the engine has stopped writing.
+  void Finish() {
+    StopThread();
+    SignNow();
+  }
+
+ private:
+  void SignNow() {
+    if (auto n = engine_->SignHeads(*signer_); !n.ok()) {
+      spdlog::error("signing chain heads: {}", n.status().ToString());
+    }
+  }
+
+  gridcase::Engine* const engine_;
+  const std::unique_ptr<gridcase::HeadSigner> signer_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;  // guarded by mu_
+  std::thread thread_;
+};
+
+// The change feed and the ingest, when brokers are given (else nullptr).
+absl::StatusOr<std::unique_ptr<gridcase::kafka::Bridge>> StartKafka(const Flags& flags,
+                                                                    gridcase::Engine* engine) {
+  if (flags.kafka.brokers.empty()) return nullptr;
+  gridcase::kafka::KafkaOptions kafka_options = flags.kafka;
+  for (const auto& text : flags.kafka_properties) {
+    auto property = gridcase::kafka::ParseProperty(text);
+    if (!property.ok()) return property.status();
+    kafka_options.properties.push_back(*property);
+  }
+  auto started = gridcase::kafka::Bridge::Start(engine, kafka_options);
+  if (!started.ok()) return started.status();
+  spdlog::info("kafka: publishing every record to {} on {}{}", kafka_options.feed_topic,
+               kafka_options.brokers,
+               kafka_options.ingest_topic.empty()
+                   ? std::string()
+                   : " and ingesting " + kafka_options.ingest_topic + " (group " +
+                         kafka_options.group + ")");
+  return started;
+}
+
+// Protobuf's own complaints (a request with a string that is not UTF-8)
+// come once per request a client sends: into the server's log, at most ten
+// a minute.
+gridcase::api::LogLimiter ProtobufLogLimiter(const gridcase::Clock* clock) {
+  return gridcase::api::LogLimiter(
+      clock, "protobuf", 10, 60LL * 1000 * 1000,
+      [](gridcase::api::LogSeverity severity, const std::string& line) {
+        spdlog::log(severity == gridcase::api::LogSeverity::kError     ? spdlog::level::err
+                    : severity == gridcase::api::LogSeverity::kWarning ? spdlog::level::warn
+                                                                       : spdlog::level::info,
+                    "{}", line);
+      });
+}
+
+int Run(const Flags& flags) {
+  const sigset_t signals = BlockShutdownSignals();
+  gridcase::SystemClock clock;
+  gridcase::api::LogLimiter protobuf_log = ProtobufLogLimiter(&clock);
+  gridcase::api::ProtobufLogRoute protobuf_log_route(&protobuf_log);
+
+  const gridcase::HugePagePool huge_pages = gridcase::ReadHugePagePool();
+  const gridcase::EngineOptions options = EngineOptionsFrom(flags, huge_pages);
   auto engine = gridcase::Engine::Open(options, &clock);
   if (!engine.ok()) {
     spdlog::critical("cannot open data directory {}: {}", options.data_dir,
@@ -169,53 +264,11 @@ int Run(const Flags& flags) {
   if (!flags.workflows_dir.empty() && !DeployDirectory(**engine, flags.workflows_dir)) {
     return 1;
   }
-  // Signed chain heads: every sign_every_s, and once more at shutdown.
-  std::unique_ptr<gridcase::HeadSigner> signer;
-  if (!flags.signing_key.empty()) {
-    auto loaded = gridcase::HeadSigner::LoadOrCreate(flags.signing_key);
-    if (!loaded.ok()) {
-      spdlog::critical("{}", loaded.status().ToString());
-      return 1;
-    }
-    signer = std::move(*loaded);
-    const std::string public_path = flags.signing_key + ".pub";
-    std::ofstream(public_path) << signer->PublicKeyPem();
-    spdlog::info("signing chain heads every {} s; public key for auditors: {}",
-                 flags.sign_every_s, public_path);
-  }
-  std::mutex sign_mu;
-  std::condition_variable sign_cv;
-  bool sign_stop = false;
-  std::thread sign_thread;
-  auto sign_now = [&] {
-    if (auto n = (*engine)->SignHeads(*signer); !n.ok()) {
-      spdlog::error("signing chain heads: {}", n.status().ToString());
-    }
-  };
-  // Kafka: the change feed and the ingest, when brokers are given.
-  std::unique_ptr<gridcase::kafka::Bridge> kafka;
-  if (!flags.kafka.brokers.empty()) {
-    gridcase::kafka::KafkaOptions kafka_options = flags.kafka;
-    for (const auto& text : flags.kafka_properties) {
-      auto property = gridcase::kafka::ParseProperty(text);
-      if (!property.ok()) {
-        spdlog::critical("{}", std::string(property.status().message()));
-        return 1;
-      }
-      kafka_options.properties.push_back(*property);
-    }
-    auto started = gridcase::kafka::Bridge::Start(engine->get(), kafka_options);
-    if (!started.ok()) {
-      spdlog::critical("{}", started.status().ToString());
-      return 1;
-    }
-    kafka = std::move(*started);
-    spdlog::info("kafka: publishing every record to {} on {}{}", kafka_options.feed_topic,
-                 kafka_options.brokers,
-                 kafka_options.ingest_topic.empty()
-                     ? std::string()
-                     : " and ingesting " + kafka_options.ingest_topic + " (group " +
-                           kafka_options.group + ")");
+  auto key = HeadSigning::LoadKey(flags);
+  auto kafka = key.ok() ? StartKafka(flags, engine->get()) : key.status();
+  if (!kafka.ok()) {
+    spdlog::critical("{}", kafka.status().ToString());
+    return 1;
   }
   gridcase::DeadlineScheduler scheduler(
       engine->get(), &clock, /*poll_us_max=*/200 * 1000, [](const absl::Status& st) {
@@ -224,29 +277,23 @@ int Run(const Flags& flags) {
   scheduler.Start();
   gridcase::api::ServerOptions server_options;
   server_options.listen_address = flags.listen;
-  if (kafka) server_options.kafka_status = [&kafka] { return kafka->Status(); };
+  if (*kafka) server_options.kafka_status = [bridge = kafka->get()] { return bridge->Status(); };
   auto server = gridcase::api::Server::Start(engine->get(), &clock, server_options);
   if (!server.ok()) {
     spdlog::critical("{}", server.status().ToString());
     return 1;
   }
-  spdlog::info("gridcased listening on {} (data: {}, {} partitions)",
-               (*server)->address(), (*engine)->data_dir(),
-               (*engine)->partition_count());
+  spdlog::info("gridcased listening on {} (data: {}, {} partitions)", (*server)->address(),
+               (*engine)->data_dir(), (*engine)->partition_count());
   if (!flags.port_file.empty() && !WritePortFile(flags.port_file, (*server)->port())) {
     spdlog::critical("cannot write port file {}", flags.port_file);
     return 1;
   }
-
   // Started last, so that no early return leaves it running.
-  if (signer) {
-    sign_thread = std::thread([&] {
-      std::unique_lock<std::mutex> lock(sign_mu);
-      while (!sign_cv.wait_for(lock, std::chrono::duration<double>(flags.sign_every_s),
-                               [&] { return sign_stop; })) {
-        sign_now();
-      }
-    });
+  std::unique_ptr<HeadSigning> signing;
+  if (*key) {
+    signing = std::make_unique<HeadSigning>(engine->get(), std::move(*key));
+    signing->Start(flags.sign_every_s);
   }
 
   int signal_number = 0;
@@ -257,24 +304,85 @@ int Run(const Flags& flags) {
       std::chrono::duration<double>(flags.shutdown_grace_s));
   (*server)->Shutdown(std::chrono::system_clock::now() + grace);
   scheduler.Stop();
-  if (kafka) kafka->StopIngest();
-  if (signer) {
-    {
-      std::lock_guard<std::mutex> lock(sign_mu);
-      sign_stop = true;
-    }
-    sign_cv.notify_all();
-    sign_thread.join();
-  }
+  if (*kafka) (*kafka)->StopIngest();
+  if (signing) signing->StopThread();
   (*engine)->Stop();  // answers everything still queued
-  if (signer) sign_now();  // the final head, after the last write
-  if (kafka) kafka->StopFeed(std::chrono::duration_cast<std::chrono::milliseconds>(grace));
+  if (signing) signing->Finish();  // the final head, after the last write
+  if (*kafka) (*kafka)->StopFeed(std::chrono::duration_cast<std::chrono::milliseconds>(grace));
   server->reset();
-  kafka.reset();
+  kafka->reset();
   engine->reset();
   protobuf_log.Flush();
   spdlog::info("gridcased stopped cleanly");
   return 0;
+}
+
+void AddFlags(CLI::App& app, Flags* flags) {
+  app.set_config("--config", "", "read options from a TOML/INI file", false);
+  app.add_option("--listen", flags->listen, "host:port to serve gRPC on (port 0: any free port)")
+      ->capture_default_str();
+  app.add_option("--data-dir", flags->data_dir, "where the partitions' RocksDB databases live")
+      ->capture_default_str();
+  app.add_option("--partitions", flags->partitions,
+                 "partition count of a new data directory (0: 4, or as stored); "
+                 "fixed once created")
+      ->capture_default_str();
+  app.add_option("--queue-capacity", flags->queue_capacity,
+                 "submissions waiting per partition before RESOURCE_EXHAUSTED")
+      ->capture_default_str();
+  app.add_option("--group-max", flags->group_records_max,
+                 "submissions per synced write batch at most")
+      ->capture_default_str();
+  app.add_option("--recent-records-mb", flags->recent_records_mb,
+                 "MiB of each partition's newest records kept in memory for timeline reads "
+                 "(0: none)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 4096));
+  app.add_option("--max-future-skew", flags->future_skew_s_max,
+                 "seconds an event's occurred_at may lie ahead of the server clock")
+      ->capture_default_str();
+  app.add_option("--shutdown-grace", flags->shutdown_grace_s,
+                 "seconds in-flight calls get to finish on SIGINT/SIGTERM")
+      ->capture_default_str();
+  app.add_option("--port-file", flags->port_file,
+                 "write the bound port to this file once serving");
+  app.add_option("--workflows", flags->workflows_dir,
+                 "deploy the workflow definitions (*.textproto) of this directory at start "
+                 "(versions already deployed are kept)");
+  app.add_option("--signing-key", flags->signing_key,
+                 "Ed25519 private key (PEM) to sign chain heads with; created if missing, "
+                 "its public key written beside it (.pub)");
+  app.add_option("--sign-every", flags->sign_every_s, "seconds between signed chain heads")
+      ->capture_default_str();
+  app.add_flag("--huge-pages,!--no-huge-pages", flags->huge_pages,
+               "allocate memtables from the machine's reserved huge pages when it has free "
+               "ones (sysctl vm.nr_hugepages; see README)")
+      ->capture_default_str();
+  app.add_option("--log-level", flags->log_level, "trace|debug|info|warn|error")
+      ->capture_default_str();
+  app.add_option("--kafka-brokers", flags->kafka.brokers,
+                 "Kafka bootstrap servers (host:port,...); empty: no Kafka, the embedded "
+                 "store alone");
+  app.add_option("--kafka-feed-topic", flags->kafka.feed_topic,
+                 "topic every record is published to, keyed by case id")
+      ->capture_default_str();
+  app.add_option("--kafka-feed-format", flags->kafka.feed_format,
+                 "protobuf (gridcase.v1.Record bytes) or json")
+      ->capture_default_str();
+  app.add_option("--kafka-ingest-topic", flags->kafka.ingest_topic,
+                 "topic of events to submit (empty: no ingest)")
+      ->capture_default_str();
+  app.add_option("--kafka-ingest-format", flags->kafka.ingest_format,
+                 "auto (JSON if it starts with '{', else protobuf Event), protobuf or json")
+      ->capture_default_str();
+  app.add_option("--kafka-group", flags->kafka.group, "consumer group of the ingest")
+      ->capture_default_str();
+  app.add_option("--kafka-dead-letter-topic", flags->kafka.dead_letter_topic,
+                 "topic refused ingest messages go to, with the reason in headers")
+      ->capture_default_str();
+  app.add_option("--kafka-property", flags->kafka_properties,
+                 "key=value passed to librdkafka (security.protocol=SASL_SSL, sasl.*, ssl.*); "
+                 "repeatable");
 }
 
 }  // namespace
@@ -282,71 +390,7 @@ int Run(const Flags& flags) {
 int main(int argc, char** argv) {
   Flags flags;
   CLI::App app{"gridcased: the gridcase event-sourced case engine"};
-  app.set_config("--config", "", "read options from a TOML/INI file", false);
-  app.add_option("--listen", flags.listen, "host:port to serve gRPC on (port 0: any free port)")
-      ->capture_default_str();
-  app.add_option("--data-dir", flags.data_dir, "where the partitions' RocksDB databases live")
-      ->capture_default_str();
-  app.add_option("--partitions", flags.partitions,
-                 "partition count of a new data directory (0: 4, or as stored); "
-                 "fixed once created")
-      ->capture_default_str();
-  app.add_option("--queue-capacity", flags.queue_capacity,
-                 "submissions waiting per partition before RESOURCE_EXHAUSTED")
-      ->capture_default_str();
-  app.add_option("--group-max", flags.group_records_max,
-                 "submissions per synced write batch at most")
-      ->capture_default_str();
-  app.add_option("--recent-records-mb", flags.recent_records_mb,
-                 "MiB of each partition's newest records kept in memory for timeline reads "
-                 "(0: none)")
-      ->capture_default_str()
-      ->check(CLI::Range(0, 4096));
-  app.add_option("--max-future-skew", flags.future_skew_s_max,
-                 "seconds an event's occurred_at may lie ahead of the server clock")
-      ->capture_default_str();
-  app.add_option("--shutdown-grace", flags.shutdown_grace_s,
-                 "seconds in-flight calls get to finish on SIGINT/SIGTERM")
-      ->capture_default_str();
-  app.add_option("--port-file", flags.port_file,
-                 "write the bound port to this file once serving");
-  app.add_option("--workflows", flags.workflows_dir,
-                 "deploy the workflow definitions (*.textproto) of this directory at start "
-                 "(versions already deployed are kept)");
-  app.add_option("--signing-key", flags.signing_key,
-                 "Ed25519 private key (PEM) to sign chain heads with; created if missing, "
-                 "its public key written beside it (.pub)");
-  app.add_option("--sign-every", flags.sign_every_s, "seconds between signed chain heads")
-      ->capture_default_str();
-  app.add_flag("--huge-pages,!--no-huge-pages", flags.huge_pages,
-               "allocate memtables from the machine's reserved huge pages when it has free "
-               "ones (sysctl vm.nr_hugepages; see README)")
-      ->capture_default_str();
-  app.add_option("--log-level", flags.log_level, "trace|debug|info|warn|error")
-      ->capture_default_str();
-  app.add_option("--kafka-brokers", flags.kafka.brokers,
-                 "Kafka bootstrap servers (host:port,...); empty: no Kafka, the embedded "
-                 "store alone");
-  app.add_option("--kafka-feed-topic", flags.kafka.feed_topic,
-                 "topic every record is published to, keyed by case id")
-      ->capture_default_str();
-  app.add_option("--kafka-feed-format", flags.kafka.feed_format,
-                 "protobuf (gridcase.v1.Record bytes) or json")
-      ->capture_default_str();
-  app.add_option("--kafka-ingest-topic", flags.kafka.ingest_topic,
-                 "topic of events to submit (empty: no ingest)")
-      ->capture_default_str();
-  app.add_option("--kafka-ingest-format", flags.kafka.ingest_format,
-                 "auto (JSON if it starts with '{', else protobuf Event), protobuf or json")
-      ->capture_default_str();
-  app.add_option("--kafka-group", flags.kafka.group, "consumer group of the ingest")
-      ->capture_default_str();
-  app.add_option("--kafka-dead-letter-topic", flags.kafka.dead_letter_topic,
-                 "topic refused ingest messages go to, with the reason in headers")
-      ->capture_default_str();
-  app.add_option("--kafka-property", flags.kafka_properties,
-                 "key=value passed to librdkafka (security.protocol=SASL_SSL, sasl.*, ssl.*); "
-                 "repeatable");
+  AddFlags(app, &flags);
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::from_str(flags.log_level));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");

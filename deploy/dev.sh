@@ -16,7 +16,7 @@ jobs="${GRIDCASE_JOBS:-$(nproc)}"
 
 # Debian 12 packages the build, the tests and the tools need.
 packages=(
-  g++ cmake ninja-build pkg-config ccache mold python3
+  g++ cmake ninja-build pkg-config ccache mold python3 clang clang-format
   librocksdb-dev libgrpc++-dev libgrpc-dev protobuf-compiler-grpc
   libprotobuf-dev protobuf-compiler libabsl-dev
   libgtest-dev libgmock-dev libbenchmark-dev

@@ -4,7 +4,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
 
 #include "google/protobuf/util/time_util.h"
 
@@ -31,9 +30,12 @@ void SortUnique(std::vector<T>* v) {
 }
 
 // Calls gone(x) for each x of `before` missing from `now`, then came(x)
-// for each x of `now` missing from `before` (both sorted).
+// for each x of `now` missing from `before` (both sorted). Generic: the
+// callbacks' own lock requirements are checked where they are written, and
+// their callers hold what they need.
 template <typename T, typename Gone, typename Came>
-void Diff(const std::vector<T>& before, const std::vector<T>& now, Gone gone, Came came) {
+void Diff(const std::vector<T>& before, const std::vector<T>& now, Gone gone, Came came)
+    ABSL_NO_THREAD_SAFETY_ANALYSIS {
   for (const T& x : before) {
     if (!std::binary_search(now.begin(), now.end(), x)) gone(x);
   }
@@ -77,34 +79,32 @@ size_t Interner::bytes() const {
 }
 
 void CaseIndex::StartFilling() {
-  std::lock_guard<std::mutex> lock(fill_mu_);
+  absl::MutexLock lock(&fill_mu_);
   filling_ = true;
 }
 
 void CaseIndex::EndFilling(bool complete, std::string why) {
-  {
-    std::lock_guard<std::mutex> lock(fill_mu_);
-    filling_ = false;
-    problem_ = std::move(why);
-    complete_.store(complete, std::memory_order_release);
-  }
-  fill_cv_.notify_all();
+  absl::MutexLock lock(&fill_mu_);
+  filling_ = false;
+  problem_ = std::move(why);
+  complete_.store(complete, std::memory_order_release);
+  fill_cv_.SignalAll();
 }
 
 bool CaseIndex::filling() const {
-  std::lock_guard<std::mutex> lock(fill_mu_);
+  absl::MutexLock lock(&fill_mu_);
   return filling_;
 }
 
 std::string CaseIndex::problem() const {
-  std::lock_guard<std::mutex> lock(fill_mu_);
+  absl::MutexLock lock(&fill_mu_);
   return problem_;
 }
 
 bool CaseIndex::AwaitFilled() const {
   if (complete()) return true;
-  std::unique_lock<std::mutex> lock(fill_mu_);
-  fill_cv_.wait(lock, [this] { return !filling_; });
+  absl::MutexLock lock(&fill_mu_);
+  while (filling_) fill_cv_.Wait(&fill_mu_);
   return complete();
 }
 
@@ -160,16 +160,16 @@ void CaseIndex::Replace(uint32_t case_num, const v1::CaseState& s) {
   static const Tasks kNone;
   const Tasks& old = it == tasks_.end() ? kNone : it->second;
   Diff(
-      old.assignees, t.assignees, [&](uint32_t p) { Move(kTaskAssignee, p, 0, case_num); },
-      [&](uint32_t p) { Move(kTaskAssignee, 0, p, case_num); });
+      old.assignees, t.assignees, [&](uint32_t p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { Move(kTaskAssignee, p, 0, case_num); },
+      [&](uint32_t p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { Move(kTaskAssignee, 0, p, case_num); });
   Diff(
       old.due_us, t.due_us,
-      [&](int64_t due) {
+      [&](int64_t due) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
         if (due_.erase({due, case_num}) != 1) {
           Broken("a task due time is missing", cases_.Get(case_num));
         }
       },
-      [&](int64_t due) { due_.insert({due, case_num}); });
+      [&](int64_t due) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { due_.insert({due, case_num}); });
   if (it != tasks_.end()) task_bytes_ -= VectorBytes(old.assignees, old.due_us);
   if (t.assignees.empty() && t.due_us.empty()) {
     if (it != tasks_.end()) tasks_.erase(it);
@@ -246,7 +246,7 @@ std::optional<std::vector<std::string>> CaseIndex::Candidates(const CaseFilter& 
   }
   // Views into the interner stay valid after the lock is let go.
   std::vector<absl::string_view> ids;
-  ForEachMember(best->first, best->second, [&](uint32_t num) {
+  ForEachMember(best->first, best->second, [&](uint32_t num) ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     const absl::string_view id = cases_.Get(num);
     if (id > after && AttrsMatch(num, f)) ids.push_back(id);
   });
@@ -274,7 +274,7 @@ std::vector<std::string> CaseIndex::HeldBy(absl::string_view person) const {
   }
   if (p == 0) return {};
   std::vector<absl::string_view> ids;
-  auto add = [&](uint32_t num) { ids.push_back(cases_.Get(num)); };
+  auto add = [&](uint32_t num) ABSL_SHARED_LOCKS_REQUIRED(mu_) { ids.push_back(cases_.Get(num)); };
   ForEachMember(kAssignee, p, add);
   ForEachMember(kTaskAssignee, p, add);
   SortUnique(&ids);

@@ -34,10 +34,8 @@
 #define GRIDCASE_ENGINE_STORAGE_CASE_INDEX_H_
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -46,6 +44,7 @@
 #include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
+#include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
 #include "gridcase/v1/case.pb.h"
@@ -165,10 +164,11 @@ class CaseIndex {
     std::vector<int64_t> due_us;      // sorted, unique
   };
 
-  void Replace(uint32_t case_num, const v1::CaseState& s);  // mu_ held
-  void Move(Kind kind, uint32_t from, uint32_t to, uint32_t case_num);
-  bool AttrsMatch(uint32_t case_num, const Resolved& f) const;
-  uint32_t Count(Kind kind, uint32_t value) const {
+  void Replace(uint32_t case_num, const v1::CaseState& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Move(Kind kind, uint32_t from, uint32_t to, uint32_t case_num)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool AttrsMatch(uint32_t case_num, const Resolved& f) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  uint32_t Count(Kind kind, uint32_t value) const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     return value < counts_[kind].size() ? counts_[kind][value] : 0;
   }
   // Calls fn(case number) for each member of (kind, value), kChunk at a
@@ -179,19 +179,23 @@ class CaseIndex {
   // Entries visited under one hold of the shared lock.
   static constexpr int kChunk = 1024;
   mutable absl::Mutex mu_;
-  Interner cases_, stages_, grids_, persons_;
-  std::vector<Attrs> attrs_;                        // by case number
-  absl::flat_hash_map<uint32_t, Tasks> tasks_;      // cases with open tasks
-  size_t task_bytes_ = 0;                           // held by tasks_' vectors
-  absl::btree_set<uint64_t> members_;               // Key(kind, value, case)
-  absl::btree_set<std::pair<int64_t, uint32_t>> due_;  // (task due, case)
-  std::vector<uint32_t> counts_[kKinds];            // by kind, then value
+  Interner cases_ ABSL_GUARDED_BY(mu_);
+  Interner stages_ ABSL_GUARDED_BY(mu_);
+  Interner grids_ ABSL_GUARDED_BY(mu_);
+  Interner persons_ ABSL_GUARDED_BY(mu_);
+  std::vector<Attrs> attrs_ ABSL_GUARDED_BY(mu_);  // by case number
+  // Cases with open tasks.
+  absl::flat_hash_map<uint32_t, Tasks> tasks_ ABSL_GUARDED_BY(mu_);
+  size_t task_bytes_ ABSL_GUARDED_BY(mu_) = 0;  // held by tasks_' vectors
+  absl::btree_set<uint64_t> members_ ABSL_GUARDED_BY(mu_);  // Key(kind, value, case)
+  absl::btree_set<std::pair<int64_t, uint32_t>> due_ ABSL_GUARDED_BY(mu_);  // (task due, case)
+  std::vector<uint32_t> counts_[kKinds] ABSL_GUARDED_BY(mu_);  // by kind, then value
   void EndFilling(bool complete, std::string why);
   std::atomic<bool> complete_{false};
-  mutable std::mutex fill_mu_;
-  mutable std::condition_variable fill_cv_;
-  bool filling_ = false;  // guarded by fill_mu_
-  std::string problem_;   // guarded by fill_mu_
+  mutable absl::Mutex fill_mu_;
+  mutable absl::CondVar fill_cv_;
+  bool filling_ ABSL_GUARDED_BY(fill_mu_) = false;
+  std::string problem_ ABSL_GUARDED_BY(fill_mu_);
 };
 
 }  // namespace gridcase

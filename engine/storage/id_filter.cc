@@ -65,7 +65,7 @@ IdFilter::Segment* IdFilter::Last() {
   Segment* last = segments_[count_.load(std::memory_order_acquire) - 1].load(
       std::memory_order_acquire);
   if (last->added.load(std::memory_order_relaxed) < last->capacity) return last;
-  std::lock_guard<std::mutex> lock(grow_mu_);
+  absl::MutexLock lock(&grow_mu_);
   const int n = count_.load(std::memory_order_acquire);
   last = segments_[n - 1].load(std::memory_order_acquire);
   if (last->added.load(std::memory_order_relaxed) < last->capacity) return last;

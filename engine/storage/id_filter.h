@@ -18,8 +18,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/strings/string_view.h"
 
 namespace gridcase {
@@ -47,7 +48,7 @@ class IdFilter {
 
   std::array<std::atomic<Segment*>, kSegmentsMax> segments_{};
   std::atomic<int> count_{0};
-  std::mutex grow_mu_;
+  absl::Mutex grow_mu_;  // one segment is added at a time
 };
 
 }  // namespace gridcase

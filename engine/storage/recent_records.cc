@@ -1,6 +1,5 @@
 #include "engine/storage/recent_records.h"
 
-#include <mutex>
 #include <utility>
 
 namespace gridcase {
@@ -14,7 +13,7 @@ size_t Footprint(const std::string& v) { return v.capacity() + sizeof(std::strin
 
 void RecentRecords::Append(Position first, std::vector<std::string> values) {
   if (bytes_max_ == 0 || values.empty()) return;
-  std::unique_lock<std::shared_mutex> lock(mu_);
+  absl::WriterMutexLock lock(&mu_);
   if (values_.empty() || first.value() != first_ + values_.size()) {
     values_.clear();
     bytes_ = 0;
@@ -33,7 +32,7 @@ void RecentRecords::Append(Position first, std::vector<std::string> values) {
 
 size_t RecentRecords::Lookup(const std::vector<uint64_t>& positions,
                              std::vector<std::string>* values, std::vector<bool>* held) const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
+  absl::ReaderMutexLock lock(&mu_);
   size_t found = 0;
   for (size_t i = 0; i < positions.size(); ++i) {
     const uint64_t p = positions[i];
@@ -46,7 +45,7 @@ size_t RecentRecords::Lookup(const std::vector<uint64_t>& positions,
 }
 
 std::pair<uint64_t, size_t> RecentRecords::range() const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
+  absl::ReaderMutexLock lock(&mu_);
   return {first_, values_.size()};
 }
 

@@ -14,10 +14,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
-#include <shared_mutex>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "engine/common/types.h"
 
 namespace gridcase {
@@ -42,10 +43,10 @@ class RecentRecords {
 
  private:
   const size_t bytes_max_;
-  mutable std::shared_mutex mu_;
-  std::deque<std::string> values_;  // guarded by mu_; values_[i] is position first_ + i
-  uint64_t first_ = 0;              // guarded by mu_
-  size_t bytes_ = 0;                // guarded by mu_
+  mutable absl::Mutex mu_;  // readers share it
+  std::deque<std::string> values_ ABSL_GUARDED_BY(mu_);  // values_[i] is position first_ + i
+  uint64_t first_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t bytes_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace gridcase

@@ -406,7 +406,7 @@ absl::Status PartitionStore::Write(rocksdb::WriteBatch* batch, Position last_pos
 
 absl::Status PartitionStore::AdvanceMark(Position last_position) {
   if (mark_file_ == nullptr) return absl::OkStatus();
-  std::lock_guard<std::mutex> lock(mark_mu_);
+  absl::MutexLock lock(&mark_mu_);
   // Bulk writes took sequence numbers that are not durable before Flush().
   if (unflushed_bulk_writes_) return absl::OkStatus();
   DurableMark next = mark_file_->mark();
@@ -426,7 +426,7 @@ absl::Status PartitionStore::AdvanceMark(Position last_position) {
 
 absl::Status PartitionStore::WriteUnsynced(rocksdb::WriteBatch* batch) {
   {
-    std::lock_guard<std::mutex> lock(mark_mu_);
+    absl::MutexLock lock(&mark_mu_);
     unflushed_bulk_writes_ = true;
   }
   rocksdb::WriteOptions wo;
@@ -441,7 +441,7 @@ absl::Status PartitionStore::Flush() {
   if (s.ok()) s = db_->SyncWAL();
   if (!s.ok()) return FromRocks(s, "flushing");
   {
-    std::lock_guard<std::mutex> lock(mark_mu_);
+    absl::MutexLock lock(&mark_mu_);
     unflushed_bulk_writes_ = false;
   }
   return AdvanceMark(Position());

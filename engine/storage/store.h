@@ -11,11 +11,12 @@
 #include <atomic>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
@@ -351,9 +352,9 @@ class PartitionStore {
   std::unique_ptr<CaseIndex> case_index_;           // null: none kept
   DurableMark recovered_;
   std::unique_ptr<rocksdb::WalFilter> wal_filter_;  // consulted while opening
-  std::mutex mark_mu_;  // serializes mark updates (the sequencer, meta writers)
-  std::unique_ptr<DurableMarkFile> mark_file_;  // null: opened read-only
-  bool unflushed_bulk_writes_ = false;          // guarded by mark_mu_
+  absl::Mutex mark_mu_;  // serializes mark updates (the sequencer, meta writers)
+  std::unique_ptr<DurableMarkFile> mark_file_ ABSL_PT_GUARDED_BY(mark_mu_);  // null: read-only
+  bool unflushed_bulk_writes_ ABSL_GUARDED_BY(mark_mu_) = false;
   // Both filters hold every stored id.
   std::atomic<bool> id_filters_complete_{false};
 };

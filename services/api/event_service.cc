@@ -1,9 +1,10 @@
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "services/api/event_service.h"
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdlib>
-#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -55,7 +56,7 @@ class SubmitStreamReactor final
       return;
     }
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       // Every submission of the message counts until it is answered, so the
       // call cannot finish (and `this` cannot go) while the loop runs; and
       // no answer starts the next read before the loop is over, so the
@@ -72,7 +73,7 @@ class SubmitStreamReactor final
     }
     bool read_more;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       dispatching_ = false;
       read_more = !reads_done_ && in_flight_ < in_flight_max_;
       read_paused_ = !read_more;
@@ -81,13 +82,13 @@ class SubmitStreamReactor final
   }
 
   void OnWriteDone(bool ok) override {
-    std::unique_lock<std::mutex> lock(mu_);
+    mu_.Lock();
     writing_ = false;
     if (!ok) {  // the client is gone: nothing more can be delivered
       write_failed_ = true;
       pending_.clear();
     }
-    Act(std::move(lock), /*read_more=*/false);
+    Act(/*read_more=*/false);
   }
 
   void OnDone() override { delete this; }
@@ -100,10 +101,10 @@ class SubmitStreamReactor final
   // ends the stream with INVALID_ARGUMENT. Either way the stream ends once
   // what is in flight is answered.
   void EndReads(std::string problem) {
-    std::unique_lock<std::mutex> lock(mu_);
+    mu_.Lock();
     reads_done_ = true;
     problem_ = std::move(problem);
-    Act(std::move(lock), /*read_more=*/false);
+    Act(/*read_more=*/false);
   }
 
   void OnAnswer(uint64_t id, absl::StatusOr<v1::SubmitResponse> result) {
@@ -117,17 +118,18 @@ class SubmitStreamReactor final
       refused->set_message(std::string(result.status().message()));
       if (auto v = CurrentVersionOf(result.status())) refused->set_current_version(*v);
     }
-    std::unique_lock<std::mutex> lock(mu_);
+    mu_.Lock();
     --in_flight_;
     if (!write_failed_) pending_.push_back(std::move(answer));
     const bool resume =
         read_paused_ && !dispatching_ && !reads_done_ && in_flight_ < in_flight_max_;
     if (resume) read_paused_ = false;
-    Act(std::move(lock), resume);
+    Act(resume);
   }
 
-  // Decides, under the lock, what to start next; starts it after unlocking.
-  void Act(std::unique_lock<std::mutex> lock, bool read_more) {
+  // Decides, under the lock (which it lets go), what to start next; starts
+  // it after unlocking.
+  void Act(bool read_more) ABSL_UNLOCK_FUNCTION(mu_) {
     bool write = false;
     if (!writing_ && !pending_.empty()) {
       writing_ = true;
@@ -145,7 +147,7 @@ class SubmitStreamReactor final
       finished_ = true;
       end = EndStatus();
     }
-    lock.unlock();
+    mu_.Unlock();
     if (read_more) StartRead(&incoming_);
     if (write) {
       // outgoing_ and its bytes belong to this write until OnWriteDone.
@@ -165,7 +167,7 @@ class SubmitStreamReactor final
   // How the stream ends, once every submission read is answered: OK after
   // the client's half-close, else INVALID_ARGUMENT saying what was wrong
   // and where the client can resume. Called under mu_.
-  grpc::Status EndStatus() const {
+  grpc::Status EndStatus() const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     if (problem_.empty()) return grpc::Status::OK;
     return grpc::Status(
         grpc::StatusCode::INVALID_ARGUMENT,
@@ -183,20 +185,21 @@ class SubmitStreamReactor final
   grpc::ByteBuffer incoming_;  // owned by the one outstanding read
   uint64_t messages_read_ = 0;  // read path only
 
-  std::mutex mu_;
-  std::vector<v1::StreamAnswer> pending_;  // answers waiting for a write
-  v1::StreamSubmitResponse outgoing_;      // being written while writing_
-  grpc::ByteBuffer outgoing_bytes_;        // outgoing_, serialized
-  size_t in_flight_ = 0;                   // submissions not answered yet
-  uint64_t answers_written_ = 0;
-  uint64_t last_written_id_ = 0;  // the request_id of the last answer written
-  bool writing_ = false;
-  bool reads_done_ = false;
-  bool read_paused_ = false;  // no read outstanding, for want of room
-  bool dispatching_ = false;  // OnReadDone is handing a message to the engine
-  bool write_failed_ = false;
-  bool finished_ = false;
-  std::string problem_;  // why reads ended early; empty after a half-close
+  absl::Mutex mu_;
+  std::vector<v1::StreamAnswer> pending_ ABSL_GUARDED_BY(mu_);  // answers waiting for a write
+  // Owned by the write in flight while writing_ (used outside the lock then).
+  v1::StreamSubmitResponse outgoing_;
+  grpc::ByteBuffer outgoing_bytes_;  // outgoing_, serialized
+  size_t in_flight_ ABSL_GUARDED_BY(mu_) = 0;  // submissions not answered yet
+  uint64_t answers_written_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t last_written_id_ ABSL_GUARDED_BY(mu_) = 0;  // request_id of the last answer written
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool read_paused_ ABSL_GUARDED_BY(mu_) = false;  // no read outstanding, for want of room
+  bool dispatching_ ABSL_GUARDED_BY(mu_) = false;  // OnReadDone hands a message to the engine
+  bool write_failed_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  std::string problem_ ABSL_GUARDED_BY(mu_);  // why reads ended early; empty after a half-close
 };
 
 }  // namespace

@@ -1,3 +1,5 @@
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "services/api/log_limit.h"
 
 #include <algorithm>
@@ -20,7 +22,7 @@ LogLimiter::LogLimiter(const Clock* clock, std::string source, size_t lines_max,
 LogLimiter::~LogLimiter() { Flush(); }
 
 void LogLimiter::Log(LogSeverity severity, const std::string& line) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   const int64_t now_us = clock_->NowMicros();
   if (now_us - interval_start_us_ >= interval_us_) {
     ReportSuppressed();
@@ -38,7 +40,7 @@ void LogLimiter::Log(LogSeverity severity, const std::string& line) {
 }
 
 void LogLimiter::Flush() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   ReportSuppressed();
 }
 

@@ -12,9 +12,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "engine/common/clock.h"
 #include "google/protobuf/stubs/logging.h"
 
@@ -49,18 +50,18 @@ class LogLimiter {
   static constexpr size_t kLineBytesMax = 512;
 
  private:
-  void ReportSuppressed();  // under mu_
+  void ReportSuppressed() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Clock* const clock_;
   const std::string source_;
   const size_t lines_max_;
   const int64_t interval_us_;
   const Sink sink_;
-  std::mutex mu_;
-  int64_t interval_start_us_ = 0;  // guarded by mu_
-  size_t passed_ = 0;              // in the current interval; guarded by mu_
-  uint64_t suppressed_ = 0;        // not yet reported; guarded by mu_
-  LogSeverity suppressed_severity_ = LogSeverity::kInfo;  // the worst of them
+  absl::Mutex mu_;
+  int64_t interval_start_us_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t passed_ ABSL_GUARDED_BY(mu_) = 0;          // in the current interval
+  uint64_t suppressed_ ABSL_GUARDED_BY(mu_) = 0;    // not yet reported
+  LogSeverity suppressed_severity_ ABSL_GUARDED_BY(mu_) = LogSeverity::kInfo;  // the worst
 };
 
 // While it exists, protobuf's log lines go to `limiter` instead of stderr.

@@ -1,3 +1,5 @@
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "services/api/read_pool.h"
 
 #include <algorithm>
@@ -13,20 +15,20 @@ ReadPool::ReadPool(size_t threads, size_t queue_max) : queue_max_(queue_max) {
 
 ReadPool::~ReadPool() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
   for (auto& t : threads_) t.join();
 }
 
 bool ReadPool::Run(absl::AnyInvocable<void() &&> work) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (queue_.size() >= queue_max_) return false;
     queue_.push_back(std::move(work));
   }
-  cv_.notify_one();
+  cv_.Signal();
   return true;
 }
 
@@ -34,8 +36,8 @@ void ReadPool::Loop() {
   for (;;) {
     absl::AnyInvocable<void() &&> work;
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      absl::MutexLock lock(&mu_);
+      while (!(stopping_ || !queue_.empty())) cv_.Wait(&mu_);
       if (queue_.empty()) return;  // stopping, and nothing left to run
       work = std::move(queue_.front());
       queue_.pop_front();

@@ -5,13 +5,13 @@
 #ifndef GRIDCASE_SERVICES_API_READ_POOL_H_
 #define GRIDCASE_SERVICES_API_READ_POOL_H_
 
-#include <condition_variable>
 #include <cstddef>
 #include <deque>
-#include <mutex>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/functional/any_invocable.h"
 
 namespace gridcase::api {
@@ -34,10 +34,10 @@ class ReadPool {
   void Loop();
 
   const size_t queue_max_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<absl::AnyInvocable<void() &&>> queue_;  // guarded by mu_
-  bool stopping_ = false;                             // guarded by mu_
+  absl::Mutex mu_;
+  absl::CondVar cv_;
+  std::deque<absl::AnyInvocable<void() &&>> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> threads_;
 };
 

@@ -14,16 +14,16 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <future>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "CLI/CLI.hpp"
 #include "engine/engine.h"
 #include "engine/scheduler.h"
@@ -91,26 +91,26 @@ SubmitRequest Reading(const std::string& case_id, int64_t now_us) {
 // returns the wall time it took.
 Steady::duration OpenCases(Engine& engine, const std::string& prefix, size_t count,
                            int64_t now_us, size_t window = 8192) {
-  std::mutex mu;
-  std::condition_variable cv;
+  absl::Mutex mu;
+  absl::CondVar cv;
   size_t in_flight = 0, failed = 0;
   const auto start = Steady::now();
   for (size_t i = 0; i < count; ++i) {
     {
-      std::unique_lock<std::mutex> lock(mu);
-      cv.wait(lock, [&] { return in_flight < window; });
+      absl::MutexLock lock(&mu);
+      while (!(in_flight < window)) cv.Wait(&mu);
       ++in_flight;
     }
     engine.Submit(Reading(prefix + std::to_string(i), now_us),
                   [&](absl::StatusOr<SubmitResponse> r) {
-                    std::lock_guard<std::mutex> lock(mu);
+                    absl::MutexLock lock(&mu);
                     failed += !r.ok();
                     --in_flight;
-                    cv.notify_all();
+                    cv.SignalAll();
                   });
   }
-  std::unique_lock<std::mutex> lock(mu);
-  cv.wait(lock, [&] { return in_flight == 0; });
+  absl::MutexLock lock(&mu);
+  while (!(in_flight == 0)) cv.Wait(&mu);
   if (failed > 0) std::fprintf(stderr, "warning: %zu submissions failed\n", failed);
   return Steady::now() - start;
 }
@@ -132,13 +132,13 @@ class Load {
  private:
   static constexpr size_t kCases = 64;
   void Run() {
-    std::mutex mu;
-    std::condition_variable cv;
+    absl::Mutex mu;
+    absl::CondVar cv;
     size_t in_flight = 0;
     for (uint64_t n = 0; !stop_; ++n) {
       {
-        std::unique_lock<std::mutex> lock(mu);
-        cv.wait(lock, [&] { return in_flight < 512; });
+        absl::MutexLock lock(&mu);
+        while (!(in_flight < 512)) cv.Wait(&mu);
         ++in_flight;
       }
       SubmitRequest r;
@@ -150,14 +150,14 @@ class Load {
       e->mutable_actor()->set_id("bench");
       e->mutable_note()->set_text("load");
       engine_.Submit(std::move(r), [&](absl::StatusOr<SubmitResponse> res) {
-        std::lock_guard<std::mutex> lock(mu);
+        absl::MutexLock lock(&mu);
         acked_ += res.ok();
         --in_flight;
-        cv.notify_all();
+        cv.SignalAll();
       });
     }
-    std::unique_lock<std::mutex> lock(mu);
-    cv.wait(lock, [&] { return in_flight == 0; });
+    absl::MutexLock lock(&mu);
+    while (!(in_flight == 0)) cv.Wait(&mu);
   }
 
   Engine& engine_;

@@ -1,14 +1,14 @@
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "services/bench/load.h"
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
 #include <map>
 #include <optional>
 #include <memory>
-#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -31,13 +31,13 @@ class Recorder {
  public:
   // Before it is set, nothing is measured (only counted for progress).
   void SetWindow(Clock::time_point from, Clock::time_point to) {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     from_ = from;
     to_ = to;
   }
   void Ok(int64_t latency_us, Clock::time_point at) {
     const auto us = static_cast<int32_t>(std::min<int64_t>(latency_us, INT32_MAX));
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (InWindow(at)) latencies_.push_back(us);
     interval_.push_back(us);
     ++acked_total_;
@@ -47,7 +47,7 @@ class Recorder {
   std::pair<double, double> TakeInterval() {
     std::vector<int32_t> interval;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       interval.swap(interval_);
     }
     if (interval.empty()) return {0, 0};
@@ -61,7 +61,7 @@ class Recorder {
   }
   // A submission that failed, answered at `at`.
   void Error(grpc::StatusCode code, const std::string& message, Clock::time_point at) {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (InWindow(at)) Count(code, message, 1);
     ++errors_total_;
   }
@@ -69,16 +69,16 @@ class Recorder {
   // answered: counted whenever it happened, since its end decides what
   // the run measured.
   void StreamFailed(grpc::StatusCode code, const std::string& message, uint64_t unanswered) {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     Count(code, "the stream ended: " + message, std::max<uint64_t>(1, unanswered));
     errors_total_ += std::max<uint64_t>(1, unanswered);
   }
   uint64_t acked_total() const {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     return acked_total_;
   }
   uint64_t errors_total() const {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     return errors_total_;
   }
 
@@ -113,7 +113,7 @@ class Recorder {
     count += n;
   }
 
-  mutable std::mutex mu_;
+  mutable absl::Mutex mu_;
   Clock::time_point from_ = Clock::time_point::max(), to_ = Clock::time_point::max();
   std::vector<int32_t> latencies_;
   std::vector<int32_t> interval_;  // since the last TakeInterval
@@ -174,10 +174,10 @@ class UnaryLoad {
   }
   void Stop() {
     stop_ = true;
-    cv_.notify_all();
+    cv_.SignalAll();
     for (auto& t : threads_) t.join();
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return outstanding_ == 0; });
+    absl::MutexLock lock(&mu_);
+    while (!(outstanding_ == 0)) cv_.Wait(&mu_);
   }
 
  private:
@@ -192,12 +192,12 @@ class UnaryLoad {
     WuhanDay day = source_.Generator(c);
     const int window = std::max(1, options_.in_flight / options_.channels);
     int mine = 0;
-    std::mutex my_mu;
-    std::condition_variable my_cv;
+    absl::Mutex my_mu;
+    absl::CondVar my_cv;
     while (!stop_) {
       {
-        std::unique_lock<std::mutex> lock(my_mu);
-        my_cv.wait(lock, [&] { return mine < window || stop_; });
+        absl::MutexLock lock(&my_mu);
+        while (!(mine < window || stop_)) my_cv.Wait(&my_mu);
         if (stop_) break;
         ++mine;
       }
@@ -206,7 +206,7 @@ class UnaryLoad {
       call->sent = pacer_.Next();
       call->context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
       {
-        std::lock_guard<std::mutex> lock(mu_);
+        absl::MutexLock lock(&mu_);
         ++outstanding_;
       }
       stubs_[static_cast<size_t>(c)]->async()->Submit(
@@ -224,18 +224,18 @@ class UnaryLoad {
             {
               // Notified under the lock: once it is released the issuing
               // thread may return, and `mine` be gone.
-              std::lock_guard<std::mutex> lock(my_mu);
+              absl::MutexLock lock(&my_mu);
               --mine;
-              my_cv.notify_one();
+              my_cv.Signal();
             }
-            std::lock_guard<std::mutex> lock(mu_);
+            absl::MutexLock lock(&mu_);
             --outstanding_;
-            cv_.notify_all();
+            cv_.SignalAll();
           });
     }
     // Wait for this channel's calls: they refer to `mine`.
-    std::unique_lock<std::mutex> lock(my_mu);
-    my_cv.wait(lock, [&] { return mine == 0; });
+    absl::MutexLock lock(&my_mu);
+    while (!(mine == 0)) my_cv.Wait(&my_mu);
   }
 
   const LoadOptions options_;
@@ -245,8 +245,8 @@ class UnaryLoad {
   std::vector<std::unique_ptr<v1::EventService::Stub>> stubs_;
   std::vector<std::thread> threads_;
   std::atomic<bool> stop_{false};
-  std::mutex mu_;
-  std::condition_variable cv_;
+  absl::Mutex mu_;
+  absl::CondVar cv_;
   int outstanding_ = 0;
 };
 
@@ -275,12 +275,12 @@ class StreamLoad {
   void Stop() {
     stop_ = true;
     for (auto& st : streams_) {
-      st->cv.notify_all();
+      st->cv.SignalAll();
       st->writer.join();
       st->reader.join();
       const grpc::Status status = st->rw->Finish();
       if (!status.ok()) {
-        std::lock_guard<std::mutex> lock(st->mu);
+        absl::MutexLock lock(&st->mu);
         recorder_->StreamFailed(status.error_code(), status.error_message(), st->sent.size());
       }
     }
@@ -292,9 +292,9 @@ class StreamLoad {
     grpc::ClientContext context;
     std::unique_ptr<grpc::ClientReaderWriter<v1::StreamSubmitRequest, v1::StreamSubmitResponse>>
         rw;
-    std::mutex mu;
-    std::condition_variable cv;
-    std::map<uint64_t, Clock::time_point> sent;  // guarded by mu
+    absl::Mutex mu;
+    absl::CondVar cv;
+    std::map<uint64_t, Clock::time_point> sent ABSL_GUARDED_BY(mu);
     std::thread writer, reader;
   };
 
@@ -308,8 +308,8 @@ class StreamLoad {
     while (!stop_) {
       size_t room;
       {
-        std::unique_lock<std::mutex> lock(st->mu);
-        st->cv.wait(lock, [&] { return st->sent.size() < window || stop_; });
+        absl::MutexLock lock(&st->mu);
+        while (!(st->sent.size() < window || stop_)) st->cv.Wait(&st->mu);
         if (stop_) break;
         room = std::min(batch, window - st->sent.size());
       }
@@ -324,7 +324,7 @@ class StreamLoad {
         sent.emplace_back(id, *due);
       }
       {
-        std::lock_guard<std::mutex> lock(st->mu);
+        absl::MutexLock lock(&st->mu);
         st->sent.insert(sent.begin(), sent.end());
       }
       if (!st->rw->Write(request)) break;
@@ -339,7 +339,7 @@ class StreamLoad {
       for (const v1::StreamAnswer& answer : response.answers()) {
         Clock::time_point sent;
         {
-          std::lock_guard<std::mutex> lock(st->mu);
+          absl::MutexLock lock(&st->mu);
           auto it = st->sent.find(answer.request_id());
           if (it == st->sent.end()) continue;
           sent = it->second;
@@ -353,7 +353,7 @@ class StreamLoad {
                            answer.refused().message(), now);
         }
       }
-      st->cv.notify_one();
+      st->cv.Signal();
     }
   }
 

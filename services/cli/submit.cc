@@ -1,3 +1,5 @@
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "services/cli/submit.h"
 
 #include <unistd.h>
@@ -5,12 +7,10 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
-#include <condition_variable>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <random>
 #include <thread>
 #include <vector>
@@ -74,7 +74,10 @@ class LineSubmitter {
     }
     auto stub = EventService::NewStub(channel_);
     stream_ = stub->SubmitStream(&context_);
-    last_progress_ = std::chrono::steady_clock::now();
+    {
+      absl::MutexLock lock(&mu_);
+      last_progress_ = std::chrono::steady_clock::now();
+    }
     std::thread writer([this] { WriteAll(); });
     std::thread watchdog([this] { Watch(); });
     StreamSubmitResponse answer;
@@ -84,10 +87,9 @@ class LineSubmitter {
     writer.join();
     const grpc::Status status = stream_->Finish();
     {
-      std::lock_guard lock(mu_);
+      absl::MutexLock lock(&mu_);
       finished_ = true;
     }
-    cv_.notify_all();
     watchdog.join();
     return Conclude(status);
   }
@@ -107,7 +109,7 @@ class LineSubmitter {
       const bool sent = stream_->Write(request);
       request.Clear();
       if (!sent) {
-        std::lock_guard lock(mu_);
+        absl::MutexLock lock(&mu_);
         write_failed_after_ = number;
       }
       return sent;
@@ -121,7 +123,7 @@ class LineSubmitter {
     }
     send();  // what is left; a failure is recorded for the summary
     stream_->WritesDone();
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     writes_done_ = true;
   }
 
@@ -131,13 +133,13 @@ class LineSubmitter {
     submission.set_request_id(number);
     std::string error;
     if (!ParseSubmission(line, submission.mutable_submit(), &error)) {
-      std::lock_guard lock(mu_);
+      absl::MutexLock lock(&mu_);
       ++bad_lines_;
       std::cerr << "error: line " << number << ": bad JSON: " << error << "\n";
       return;
     }
     FillDefaults(submission.mutable_submit()->mutable_event());
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     // The silence the watchdog measures starts when the first answer
     // becomes due, not while we were only reading input.
     if (sent_ == answered_) last_progress_ = std::chrono::steady_clock::now();
@@ -150,12 +152,10 @@ class LineSubmitter {
     const auto timeout =
         std::chrono::duration_cast<std::chrono::steady_clock::duration>(
             std::chrono::duration<double>(options_.timeout_seconds));
-    std::unique_lock lock(mu_);
+    absl::MutexLock lock(&mu_);
     while (!finished_) {
-      if (cv_.wait_until(lock, last_progress_ + timeout,
-                         [this] { return finished_; })) {
-        break;
-      }
+      const auto left = last_progress_ + timeout - std::chrono::steady_clock::now();
+      if (mu_.AwaitWithTimeout(absl::Condition(&finished_), absl::FromChrono(left))) break;
       const bool waiting = sent_ > answered_ || writes_done_;
       const auto now = std::chrono::steady_clock::now();
       if (!waiting) {
@@ -169,7 +169,7 @@ class LineSubmitter {
   }
 
   void Handle(const StreamAnswer& answer) {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     ++answered_;
     last_progress_ = std::chrono::steady_clock::now();
     const uint64_t line = answer.request_id();
@@ -224,7 +224,9 @@ class LineSubmitter {
     std::cout << "}}\n" << std::flush;
   }
 
+  // Once the stream has finished and the other threads are joined.
   int Conclude(const grpc::Status& status) {
+    absl::MutexLock lock(&mu_);
     int code = kExitOk;
     if (options_.table) {
       Table table({"LINE", "RESULT", "CASE_ID", "VERSION", "POSITION",
@@ -267,23 +269,22 @@ class LineSubmitter {
 
   // Guards everything below, and stdout/stderr so that lines from the two
   // threads do not interleave.
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::chrono::steady_clock::time_point last_progress_;
-  uint64_t sent_ = 0;
-  uint64_t answered_ = 0;
-  uint64_t accepted_ = 0;
-  uint64_t duplicates_ = 0;
-  uint64_t refused_ = 0;
-  uint64_t bad_lines_ = 0;
-  uint64_t write_failed_after_ = 0;
-  bool writes_done_ = false;
-  bool finished_ = false;
-  bool timed_out_ = false;
+  absl::Mutex mu_;
+  std::chrono::steady_clock::time_point last_progress_ ABSL_GUARDED_BY(mu_);
+  uint64_t sent_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t answered_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t accepted_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t duplicates_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t refused_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t bad_lines_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t write_failed_after_ ABSL_GUARDED_BY(mu_) = 0;
+  bool writes_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  bool timed_out_ ABSL_GUARDED_BY(mu_) = false;
   // In flight: line number -> case id, so that refusals can name the case.
-  std::map<uint64_t, std::string> case_ids_;
+  std::map<uint64_t, std::string> case_ids_ ABSL_GUARDED_BY(mu_);
   // --table rows by line number: answers arrive out of order.
-  std::map<uint64_t, std::vector<std::string>> rows_;
+  std::map<uint64_t, std::vector<std::string>> rows_ ABSL_GUARDED_BY(mu_);
 };
 
 void HintIfTerminal() {

@@ -1,3 +1,5 @@
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "services/kafka/feed.h"
 
 #include <librdkafka/rdkafkacpp.h>
@@ -39,7 +41,7 @@ class ChangeFeed::Delivery final : public RdKafka::DeliveryReportCb, public RdKa
   void event_cb(RdKafka::Event& event) override {
     if (event.type() != RdKafka::Event::EVENT_ERROR) return;
     if (event.fatal()) {
-      std::lock_guard<std::mutex> lock(feed_->mu_);
+      absl::MutexLock lock(&feed_->mu_);
       feed_->fatal_ = absl::StrCat("kafka: ", RdKafka::err2str(event.err()), ": ", event.str());
       spdlog::error("change feed stopped: {}", feed_->fatal_);
       return;
@@ -127,7 +129,7 @@ void ChangeFeed::Run() {
     if (sent > 0) continue;
     bool waiting_for_kafka = false;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       for (const auto& c : cursors_) waiting_for_kafka |= !c.in_flight.empty();
     }
     if (waiting_for_kafka) {
@@ -141,7 +143,7 @@ void ChangeFeed::Run() {
 size_t ChangeFeed::SendSome(uint32_t p) {
   uint64_t next;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     const Cursor& c = cursors_[p];
     if (!c.error.empty() || !fatal_.empty() || c.in_flight.size() >= kInFlightMax) return 0;
     next = c.next;
@@ -149,7 +151,7 @@ size_t ChangeFeed::SendSome(uint32_t p) {
   std::vector<v1::LogEntry> entries;
   if (auto st = engine_->store(PartitionId(p)).ReadLog(Position(next), kReadBatch, &entries);
       !st.ok()) {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     cursors_[p].error = absl::StrCat("reading the log: ", st.ToString());
     spdlog::error("change feed, partition {}: {}", p, cursors_[p].error);
     return 0;
@@ -185,13 +187,13 @@ size_t ChangeFeed::SendSome(uint32_t p) {
         continue;
       }
       delete headers;
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       cursors_[p].error = absl::StrCat("publishing position ", r.position(), ": ",
                                        RdKafka::err2str(err));
       spdlog::error("change feed, partition {}: {}", p, cursors_[p].error);
       return sent;
     }
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     cursors_[p].in_flight.push_back(false);
     cursors_[p].next = r.position() + 1;
     ++sent;
@@ -200,7 +202,7 @@ size_t ChangeFeed::SendSome(uint32_t p) {
 }
 
 void ChangeFeed::Delivered(uint32_t partition, uint64_t position, const std::string& error) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (partition >= cursors_.size()) return;
   Cursor& c = cursors_[partition];
   if (position <= c.confirmed || position > c.confirmed + c.in_flight.size()) return;
@@ -219,7 +221,7 @@ void ChangeFeed::Delivered(uint32_t partition, uint64_t position, const std::str
     c.in_flight.pop_front();
     ++c.confirmed;
   }
-  published_cv_.notify_all();
+  published_cv_.SignalAll();
 }
 
 void ChangeFeed::SaveConfirmed(bool force) {
@@ -229,7 +231,7 @@ void ChangeFeed::SaveConfirmed(bool force) {
   for (uint32_t p = 0; p < cursors_.size(); ++p) {
     uint64_t confirmed;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       confirmed = cursors_[p].confirmed;
       if (confirmed == cursors_[p].saved) continue;
     }
@@ -239,7 +241,7 @@ void ChangeFeed::SaveConfirmed(bool force) {
                     st.ToString());
       continue;
     }
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     cursors_[p].saved = confirmed;
   }
 }
@@ -249,7 +251,7 @@ std::vector<v1::FeedPartitionStatus> ChangeFeed::Status() const {
   for (uint32_t p = 0; p < engine_->partition_count(); ++p) {
     auto last = engine_->store(PartitionId(p)).ReadLastRecord();
     const uint64_t log = last.ok() && last->has_value() ? (*last)->record.position() : 0;
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     const Cursor& c = cursors_[p];
     v1::FeedPartitionStatus s;
     s.set_partition(p);
@@ -265,13 +267,14 @@ std::vector<v1::FeedPartitionStatus> ChangeFeed::Status() const {
 
 bool ChangeFeed::AwaitPublished(const std::vector<uint64_t>& positions,
                                 std::chrono::milliseconds timeout) {
-  std::unique_lock<std::mutex> lock(mu_);
-  return published_cv_.wait_for(lock, timeout, [&] {
+  absl::MutexLock lock(&mu_);
+  auto published = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     for (size_t p = 0; p < positions.size() && p < cursors_.size(); ++p) {
       if (cursors_[p].confirmed < positions[p]) return false;
     }
     return true;
-  });
+  };
+  return mu_.AwaitWithTimeout(absl::Condition(&published), absl::FromChrono(timeout));
 }
 
 }  // namespace gridcase::kafka

@@ -20,14 +20,14 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/status/statusor.h"
 #include "engine/engine.h"
 #include "gridcase/v1/service.pb.h"
@@ -87,8 +87,8 @@ class ChangeFeed {
   const KafkaOptions options_;
   std::unique_ptr<Delivery> delivery_;
   std::unique_ptr<RdKafka::Producer> producer_;
-  mutable std::mutex mu_;  // guards cursors_ and fatal_ (the thread writes; Status reads)
-  std::condition_variable published_cv_;
+  mutable absl::Mutex mu_;  // guards cursors_ and fatal_ (the thread writes; Status reads)
+  absl::CondVar published_cv_;
   std::vector<Cursor> cursors_;
   std::string fatal_;
   std::atomic<bool> stop_{false};

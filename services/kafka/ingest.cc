@@ -1,3 +1,5 @@
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "services/kafka/ingest.h"
 
 #include <librdkafka/rdkafkacpp.h>
@@ -66,7 +68,7 @@ class Ingest::Rebalance final : public RdKafka::RebalanceCb,
       for (auto* tp : partitions) {
         auto start = ingest_->Assign(tp->partition());
         if (!start.ok()) {
-          std::lock_guard<std::mutex> lock(ingest_->mu_);
+          absl::MutexLock lock(&ingest_->mu_);
           ingest_->error_ = absl::StrCat("ingest stopped: ", start.status().ToString());
           spdlog::error("{}", ingest_->error_);
           return;
@@ -82,7 +84,7 @@ class Ingest::Rebalance final : public RdKafka::RebalanceCb,
     ingest_->WaitInFlight();
     ingest_->SaveDecided(/*force=*/true);
     {
-      std::lock_guard<std::mutex> lock(ingest_->mu_);
+      absl::MutexLock lock(&ingest_->mu_);
       for (auto* tp : partitions) ingest_->sources_.erase(tp->partition());
     }
     consumer->unassign();
@@ -91,7 +93,7 @@ class Ingest::Rebalance final : public RdKafka::RebalanceCb,
   void event_cb(RdKafka::Event& event) override {
     if (event.type() != RdKafka::Event::EVENT_ERROR) return;
     if (event.fatal()) {
-      std::lock_guard<std::mutex> lock(ingest_->mu_);
+      absl::MutexLock lock(&ingest_->mu_);
       ingest_->error_ = absl::StrCat("kafka: ", RdKafka::err2str(event.err()), ": ", event.str());
       spdlog::error("kafka ingest stopped: {}", ingest_->error_);
       return;
@@ -214,7 +216,7 @@ absl::StatusOr<int64_t> Ingest::Assign(int32_t partition) {
   s.saved = s.decided_before;
   s.read_to = s.decided_before - 1;
   const int64_t start = s.decided_before;
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   sources_[partition] = std::move(s);
   return start;
 }
@@ -222,15 +224,20 @@ absl::StatusOr<int64_t> Ingest::Assign(int32_t partition) {
 void Ingest::Consume() {
   bool paused = false;
   while (!stop_) {
+    bool failed, full;
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      answered_cv_.wait_for(lock, std::chrono::milliseconds(100),
-                            [&] { return in_flight_ < kInFlightMax || stop_; });
-      if (!error_.empty()) {
+      absl::MutexLock lock(&mu_);
+      auto room = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return in_flight_ < kInFlightMax || stop_;
+      };
+      mu_.AwaitWithTimeout(absl::Condition(&room), absl::Milliseconds(100));
+      failed = !error_.empty();
+      full = in_flight_ >= kInFlightMax;
+    }
+    if (failed) {
         // Stopped on a server failure: stay in the group but fetch nothing
         // (paused), so that nothing read is left undecided; a restart
         // resumes from the store.
-        lock.unlock();
         if (!paused) {
           std::vector<RdKafka::TopicPartition*> assigned;
           if (consumer_->assignment(assigned) == RdKafka::ERR_NO_ERROR) {
@@ -241,9 +248,8 @@ void Ingest::Consume() {
         }
         std::unique_ptr<RdKafka::Message> idle(consumer_->consume(100));
         continue;
-      }
-      if (in_flight_ >= kInFlightMax) continue;
     }
+    if (full) continue;
     std::unique_ptr<RdKafka::Message> message(consumer_->consume(100));
     if (message->err() == RdKafka::ERR_NO_ERROR) {
       Handle(*message);
@@ -264,7 +270,7 @@ void Ingest::Handle(RdKafka::Message& message) {
   const PartitionId route = engine_->RouteOf(request);
   std::string source;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     auto it = sources_.find(partition);
     if (it == sources_.end()) return;  // revoked meanwhile
     Source& s = it->second;
@@ -289,9 +295,9 @@ void Ingest::Handle(RdKafka::Message& message) {
 
 void Ingest::Answered(int32_t partition, int64_t offset,
                       const absl::StatusOr<v1::SubmitResponse>& result) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   --in_flight_;
-  answered_cv_.notify_all();
+  answered_cv_.SignalAll();
   auto it = sources_.find(partition);
   if (it == sources_.end()) return;
   Source& s = it->second;
@@ -315,8 +321,8 @@ void Ingest::Answered(int32_t partition, int64_t offset,
 }
 
 void Ingest::WaitInFlight() {
-  std::unique_lock<std::mutex> lock(mu_);
-  answered_cv_.wait(lock, [&] { return in_flight_ == 0; });
+  absl::MutexLock lock(&mu_);
+  while (!(in_flight_ == 0)) answered_cv_.Wait(&mu_);
 }
 
 void Ingest::SaveDecided(bool force) {
@@ -325,7 +331,7 @@ void Ingest::SaveDecided(bool force) {
   last_save_ = now;
   std::vector<std::pair<int32_t, int64_t>> changed;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     for (const auto& [p, s] : sources_) {
       if (s.decided_before != s.saved) changed.emplace_back(p, s.decided_before);
     }
@@ -340,7 +346,7 @@ void Ingest::SaveDecided(bool force) {
       continue;
     }
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       if (auto it = sources_.find(p); it != sources_.end()) it->second.saved = decided_before;
     }
     // Also told to Kafka, for its lag tools; the store stays the truth.
@@ -390,7 +396,7 @@ void Ingest::HandOnDeadLetters() {
 }
 
 std::vector<v1::IngestPartitionStatus> Ingest::Status() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   std::vector<v1::IngestPartitionStatus> out;
   for (const auto& [p, s] : sources_) {
     v1::IngestPartitionStatus st;
@@ -419,7 +425,7 @@ absl::StatusOr<uint64_t> Ingest::DeadLettersPending() const {
 }
 
 std::string Ingest::error() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return error_;
 }
 

@@ -26,15 +26,15 @@
 #define GRIDCASE_SERVICES_KAFKA_INGEST_H_
 
 #include <atomic>
-#include <condition_variable>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/status/statusor.h"
 #include "engine/engine.h"
 #include "gridcase/v1/service.pb.h"
@@ -110,11 +110,11 @@ class Ingest {
   std::unique_ptr<Rebalance> rebalance_;
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
   std::unique_ptr<RdKafka::Producer> dead_letters_;
-  mutable std::mutex mu_;
-  std::condition_variable answered_cv_;
-  std::map<int32_t, Source> sources_;  // guarded by mu_
-  size_t in_flight_ = 0;               // guarded by mu_
-  std::string error_;                  // guarded by mu_
+  mutable absl::Mutex mu_;
+  absl::CondVar answered_cv_;
+  std::map<int32_t, Source> sources_ ABSL_GUARDED_BY(mu_);
+  size_t in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  std::string error_ ABSL_GUARDED_BY(mu_);
   std::set<std::string> letters_in_flight_;  // dead-letter loop only
   std::atomic<bool> stop_{false};
   bool stopped_ = false;

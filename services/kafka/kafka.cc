@@ -1,3 +1,5 @@
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "services/kafka/kafka.h"
 
 #include <librdkafka/rdkafkacpp.h>
@@ -12,7 +14,7 @@ namespace gridcase::kafka {
 void ErrorLog::Log(const RdKafka::Event& event) {
   const auto now = std::chrono::steady_clock::now();
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     auto [it, fresh] = last_.try_emplace(static_cast<int>(event.err()), now);
     if (!fresh && now - it->second < std::chrono::seconds(30)) return;
     it->second = now;

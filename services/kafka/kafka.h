@@ -7,12 +7,13 @@
 
 #include <chrono>
 #include <map>
-#include <mutex>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/status/statusor.h"
 #include "engine/engine.h"
 #include "gridcase/v1/service.pb.h"
@@ -57,8 +58,8 @@ class ErrorLog {
 
  private:
   const std::string client_;
-  std::mutex mu_;
-  std::map<int, std::chrono::steady_clock::time_point> last_;  // guarded by mu_
+  absl::Mutex mu_;
+  std::map<int, std::chrono::steady_clock::time_point> last_ ABSL_GUARDED_BY(mu_);
 };
 
 class ChangeFeed;

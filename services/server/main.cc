@@ -6,8 +6,6 @@
 #include <signal.h>
 
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
 #include <thread>
 #include <cstdio>
 #include <filesystem>
@@ -19,6 +17,8 @@
 #include <memory>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "CLI/CLI.hpp"
 #include "engine/common/clock.h"
 #include "engine/engine.h"
@@ -175,19 +175,15 @@ class HeadSigning {
 
   void Start(double every_s) {
     thread_ = std::thread([this, every_s] {
-      std::unique_lock<std::mutex> lock(mu_);
-      while (!cv_.wait_for(lock, std::chrono::duration<double>(every_s),
-                           [this] { return stop_; })) {
-        SignNow();
-      }
+      absl::MutexLock lock(&mu_);
+      while (!mu_.AwaitWithTimeout(absl::Condition(&stop_), absl::Seconds(every_s))) SignNow();
     });
   }
   void StopThread() {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       stop_ = true;
     }
-    cv_.notify_all();
     if (thread_.joinable()) thread_.join();
   }
   // The final head: after the engine has stopped writing.
@@ -205,9 +201,8 @@ class HeadSigning {
 
   gridcase::Engine* const engine_;
   const std::unique_ptr<gridcase::HeadSigner> signer_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;  // guarded by mu_
+  absl::Mutex mu_;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

@@ -1,3 +1,4 @@
+#include "engine/common/check.h"
 #include "engine/storage/case_index.h"
 
 #include <algorithm>
@@ -14,9 +15,7 @@ using google::protobuf::util::TimeUtil;
 
 // A broken invariant of the index: queries would answer wrongly from here on.
 [[noreturn]] void Broken(const char* what, absl::string_view case_id) {
-  std::fprintf(stderr, "case index: %s (case %.*s)\n", what, static_cast<int>(case_id.size()),
-               case_id.data());
-  std::abort();
+  GC_UNREACHABLE("case index: ", what, " (case ", case_id, ")");
 }
 
 size_t VectorBytes(const std::vector<uint32_t>& a, const std::vector<int64_t>& b) {

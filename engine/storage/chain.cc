@@ -1,3 +1,4 @@
+#include "engine/common/check.h"
 #include "engine/storage/chain.h"
 
 #include <openssl/evp.h>
@@ -11,8 +12,7 @@ namespace gridcase {
 namespace {
 
 [[noreturn]] void Sha256Failed() {
-  std::fprintf(stderr, "SHA-256 failed\n");  // OpenSSL broken: nothing can be chained
-  std::abort();
+  GC_UNREACHABLE("SHA-256 failed");  // OpenSSL broken: nothing can be chained
 }
 
 // OpenSSL 3 looks an algorithm up by name, under a lock, on every

@@ -1,3 +1,4 @@
+#include "engine/common/check.h"
 #include "engine/storage/id_filter.h"
 
 #include <algorithm>
@@ -69,11 +70,8 @@ IdFilter::Segment* IdFilter::Last() {
   const int n = count_.load(std::memory_order_acquire);
   last = segments_[n - 1].load(std::memory_order_acquire);
   if (last->added.load(std::memory_order_relaxed) < last->capacity) return last;
-  if (n == kSegmentsMax) {
-    // 2^47 times the first capacity: no partition gets there.
-    std::fprintf(stderr, "id filter: %d segments full\n", n);
-    std::abort();
-  }
+  // 2^47 times the first capacity: no partition gets there.
+  GC_CHECK(n < kSegmentsMax, "id filter: ", n, " segments full");
   auto* grown = new Segment(last->capacity * 2);
   segments_[n].store(grown, std::memory_order_release);
   count_.store(n + 1, std::memory_order_release);

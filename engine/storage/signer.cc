@@ -1,3 +1,4 @@
+#include "engine/common/check.h"
 #include "engine/storage/signer.h"
 
 #include <openssl/evp.h>
@@ -99,8 +100,7 @@ std::string HeadSigner::Sign(const std::string& message) const {
   if (EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, static_cast<EVP_PKEY*>(key_)) != 1 ||
       EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len,
                      reinterpret_cast<const unsigned char*>(message.data()), message.size()) != 1) {
-    std::fprintf(stderr, "Ed25519 signing failed\n");  // the key was usable when loaded
-    std::abort();
+    GC_UNREACHABLE("Ed25519 signing failed");  // the key was usable when loaded
   }
   return sig;
 }

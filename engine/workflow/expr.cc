@@ -1,3 +1,4 @@
+#include "engine/common/check.h"
 #include "engine/workflow/expr.h"
 
 #include <algorithm>
@@ -100,11 +101,8 @@ class Parser {
     auto e = ParseOr();
     // The parse is bounded (nesting, nodes); this says the tree is too,
     // as the argument in expr.h shows. Beyond it is a bug of the parser.
-    if (e.ok() && (*e)->height > kGuardDepthMax) {
-      std::fprintf(stderr, "a guard compiled %d levels deep, beyond %d\n", (*e)->height,
-                   kGuardDepthMax);
-      std::abort();
-    }
+    GC_CHECK(!e.ok() || (*e)->height <= kGuardDepthMax, "a guard compiled ", (*e)->height,
+             " levels deep, beyond ", kGuardDepthMax);
     if (!e.ok()) return e;
     if (Peek().kind != Token::kEnd) {
       return ErrorAt(Peek().column, absl::StrCat("unexpected \"", Peek().text, "\""));
@@ -592,7 +590,7 @@ Val Eval(const Node& n, const GuardInput& in) {
     case Node::kIdent:
       break;  // resolved or refused by Compile
   }
-  std::abort();
+  GC_UNREACHABLE("guard node kind ", static_cast<int>(n.kind));
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 #include "absl/synchronization/mutex.h"
 #include "services/api/event_service.h"
 
+#include "engine/common/check.h"
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdlib>
@@ -157,7 +159,7 @@ class SubmitStreamReactor final
           outgoing_, &outgoing_bytes_, &own_buffer);
       // Answers are messages this process built: failing to serialize one
       // is a bug, not something a client could cause.
-      if (!serialized.ok()) std::abort();
+      GC_CHECK(serialized.ok(), "serializing stream answers: ", serialized.error_message());
       outgoing_.Clear();
       StartWrite(&outgoing_bytes_);
     }

@@ -63,94 +63,109 @@ bool IsIdField(const FieldDescriptor* f) {
   return f->name() == "id" && f->containing_type()->name() == "Actor";
 }
 
+absl::Status CheckFields(const Message& msg, const std::string& path,
+                         const ValidationLimits& limits);
+
+// Free text: its size and UTF-8.
+absl::Status CheckText(const std::string& s, const std::string& path,
+                       const ValidationLimits& limits) {
+  if (s.size() > limits.text_bytes_max) {
+    return Invalid(path,
+                   absl::StrFormat("%d bytes, at most %d allowed", s.size(), limits.text_bytes_max));
+  }
+  if (!IsValidUtf8(s)) return Invalid(path, "not valid UTF-8");
+  return absl::OkStatus();
+}
+
+absl::Status CheckTimestamp(const Message& t, const std::string& path) {
+  const Reflection* r = t.GetReflection();
+  const Descriptor* d = t.GetDescriptor();
+  const int64_t secs = r->GetInt64(t, d->FindFieldByName("seconds"));
+  const int32_t nanos = r->GetInt32(t, d->FindFieldByName("nanos"));
+  if (secs < kTimestampSecondsMin || secs > kTimestampSecondsMax || nanos < 0 ||
+      nanos > 999999999) {
+    return Invalid(path, "not a valid timestamp");
+  }
+  return absl::OkStatus();
+}
+
+// A repeated field: its count, then each string or message in it.
+absl::Status CheckRepeated(const Message& msg, const FieldDescriptor* f, const std::string& path,
+                           const ValidationLimits& limits) {
+  const Reflection* r = msg.GetReflection();
+  const int n = r->FieldSize(msg, f);
+  if (static_cast<size_t>(n) > limits.repeated_count_max) {
+    return Invalid(path,
+                   absl::StrFormat("%d entries, at most %d allowed", n, limits.repeated_count_max));
+  }
+  for (int i = 0; i < n; ++i) {
+    const std::string ipath = absl::StrCat(path, "[", i, "]");
+    absl::Status st;
+    if (f->cpp_type() == FieldDescriptor::CPPTYPE_STRING) {
+      std::string scratch;
+      st = CheckText(r->GetRepeatedStringReference(msg, f, i, &scratch), ipath, limits);
+    } else if (f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
+      st = CheckFields(r->GetRepeatedMessage(msg, f, i), ipath, limits);
+    }
+    if (!st.ok()) return st;
+  }
+  return absl::OkStatus();
+}
+
+// A field that is not repeated, by its type.
+absl::Status CheckSingular(const Message& msg, const FieldDescriptor* f, const std::string& path,
+                           const ValidationLimits& limits) {
+  const Reflection* r = msg.GetReflection();
+  switch (f->cpp_type()) {
+    case FieldDescriptor::CPPTYPE_STRING: {
+      std::string scratch;
+      const std::string& s = r->GetStringReference(msg, f, &scratch);
+      if (!IsIdField(f)) return CheckText(s, path, limits);
+      if (!IsValidId(s, limits.id_bytes_max)) {
+        return Invalid(path, absl::StrFormat(
+                                 "must be 1 to %d bytes of printable ASCII without spaces",
+                                 limits.id_bytes_max));
+      }
+      return absl::OkStatus();
+    }
+    case FieldDescriptor::CPPTYPE_ENUM: {
+      const int v = r->GetEnumValue(msg, f);
+      if (f->enum_type()->FindValueByNumber(v) == nullptr) {
+        return Invalid(path, absl::StrFormat("%d is not a value of %s", v,
+                                             f->enum_type()->full_name()));
+      }
+      return absl::OkStatus();
+    }
+    case FieldDescriptor::CPPTYPE_DOUBLE:
+    case FieldDescriptor::CPPTYPE_FLOAT: {
+      const double v = f->cpp_type() == FieldDescriptor::CPPTYPE_DOUBLE ? r->GetDouble(msg, f)
+                                                                        : r->GetFloat(msg, f);
+      if (!std::isfinite(v)) return Invalid(path, "must be a finite number");
+      return absl::OkStatus();
+    }
+    case FieldDescriptor::CPPTYPE_MESSAGE: {
+      const Message& sub = r->GetMessage(msg, f);
+      if (sub.GetDescriptor()->full_name() == "google.protobuf.Timestamp") {
+        return CheckTimestamp(sub, path);
+      }
+      return CheckFields(sub, path, limits);
+    }
+    default:
+      return absl::OkStatus();
+  }
+}
+
 // Generic checks every field gets, by reflection: string sizes and UTF-8,
 // the id grammar, enum values that the schema knows, repeated counts.
 absl::Status CheckFields(const Message& msg, const std::string& path,
                          const ValidationLimits& limits) {
-  const Reflection* r = msg.GetReflection();
   std::vector<const FieldDescriptor*> fields;
-  r->ListFields(msg, &fields);
+  msg.GetReflection()->ListFields(msg, &fields);
   for (const FieldDescriptor* f : fields) {
     const std::string fpath = absl::StrCat(path, ".", f->name());
-    if (f->is_repeated()) {
-      const int n = r->FieldSize(msg, f);
-      if (static_cast<size_t>(n) > limits.repeated_count_max) {
-        return Invalid(fpath, absl::StrFormat("%d entries, at most %d allowed",
-                                              n, limits.repeated_count_max));
-      }
-      for (int i = 0; i < n; ++i) {
-        const std::string ipath = absl::StrCat(fpath, "[", i, "]");
-        if (f->cpp_type() == FieldDescriptor::CPPTYPE_STRING) {
-          std::string scratch;
-          const std::string& s = r->GetRepeatedStringReference(msg, f, i, &scratch);
-          if (s.size() > limits.text_bytes_max) {
-            return Invalid(ipath, absl::StrFormat("%d bytes, at most %d allowed",
-                                                  s.size(), limits.text_bytes_max));
-          }
-          if (!IsValidUtf8(s)) return Invalid(ipath, "not valid UTF-8");
-        } else if (f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
-          if (auto st = CheckFields(r->GetRepeatedMessage(msg, f, i), ipath, limits);
-              !st.ok()) {
-            return st;
-          }
-        }
-      }
-      continue;
-    }
-    switch (f->cpp_type()) {
-      case FieldDescriptor::CPPTYPE_STRING: {
-        std::string scratch;
-        const std::string& s = r->GetStringReference(msg, f, &scratch);
-        if (IsIdField(f)) {
-          if (!IsValidId(s, limits.id_bytes_max)) {
-            return Invalid(fpath, absl::StrFormat(
-                "must be 1 to %d bytes of printable ASCII without spaces",
-                limits.id_bytes_max));
-          }
-        } else {
-          if (s.size() > limits.text_bytes_max) {
-            return Invalid(fpath, absl::StrFormat("%d bytes, at most %d allowed",
-                                                  s.size(), limits.text_bytes_max));
-          }
-          if (!IsValidUtf8(s)) return Invalid(fpath, "not valid UTF-8");
-        }
-        break;
-      }
-      case FieldDescriptor::CPPTYPE_ENUM: {
-        const int v = r->GetEnumValue(msg, f);
-        if (f->enum_type()->FindValueByNumber(v) == nullptr) {
-          return Invalid(fpath, absl::StrFormat("%d is not a value of %s", v,
-                                                f->enum_type()->full_name()));
-        }
-        break;
-      }
-      case FieldDescriptor::CPPTYPE_DOUBLE:
-      case FieldDescriptor::CPPTYPE_FLOAT: {
-        const double v = f->cpp_type() == FieldDescriptor::CPPTYPE_DOUBLE
-                             ? r->GetDouble(msg, f)
-                             : r->GetFloat(msg, f);
-        if (!std::isfinite(v)) return Invalid(fpath, "must be a finite number");
-        break;
-      }
-      case FieldDescriptor::CPPTYPE_MESSAGE: {
-        const Message& sub = r->GetMessage(msg, f);
-        if (sub.GetDescriptor()->full_name() == "google.protobuf.Timestamp") {
-          const Reflection* sr = sub.GetReflection();
-          const Descriptor* sd = sub.GetDescriptor();
-          const int64_t secs = sr->GetInt64(sub, sd->FindFieldByName("seconds"));
-          const int32_t nanos = sr->GetInt32(sub, sd->FindFieldByName("nanos"));
-          if (secs < kTimestampSecondsMin || secs > kTimestampSecondsMax ||
-              nanos < 0 || nanos > 999999999) {
-            return Invalid(fpath, "not a valid timestamp");
-          }
-          break;
-        }
-        if (auto st = CheckFields(sub, fpath, limits); !st.ok()) return st;
-        break;
-      }
-      default:
-        break;
-    }
+    const absl::Status st = f->is_repeated() ? CheckRepeated(msg, f, fpath, limits)
+                                             : CheckSingular(msg, f, fpath, limits);
+    if (!st.ok()) return st;
   }
   return absl::OkStatus();
 }

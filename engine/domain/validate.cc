@@ -1,3 +1,4 @@
+#include "engine/common/timestamps.h"
 #include "engine/domain/validate.h"
 
 #include <cmath>
@@ -335,8 +336,7 @@ absl::Status ValidateEvent(const v1::Event& event,
   if (event.channel() == v1::CHANNEL_SYSTEM) {
     return Invalid("event.channel", "CHANNEL_SYSTEM is reserved to gridcase itself");
   }
-  const int64_t occurred_us = event.occurred_at().seconds() * 1000000 +
-                              event.occurred_at().nanos() / 1000;
+  const int64_t occurred_us = Micros(event.occurred_at());
   if (occurred_us > now_us + limits.future_skew_us_max) {
     return Invalid("event.occurred_at",
                    absl::StrFormat("is %.3f s ahead of the server clock; at "

@@ -1,3 +1,4 @@
+#include "engine/common/timestamps.h"
 #include "engine/common/check.h"
 #include "engine/storage/case_index.h"
 
@@ -6,12 +7,10 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "google/protobuf/util/time_util.h"
 
 namespace gridcase {
 namespace {
 
-using google::protobuf::util::TimeUtil;
 
 // A broken invariant of the index: queries would answer wrongly from here on.
 [[noreturn]] void Broken(const char* what, absl::string_view case_id) {
@@ -150,7 +149,7 @@ void CaseIndex::Replace(uint32_t case_num, const v1::CaseState& s) {
 
   Tasks t;
   for (const auto& task : s.open_tasks()) {
-    if (task.has_due_at()) t.due_us.push_back(TimeUtil::TimestampToMicroseconds(task.due_at()));
+    if (task.has_due_at()) t.due_us.push_back(Micros(task.due_at()));
     if (!task.assignee().empty()) t.assignees.push_back(persons_.Intern(task.assignee()));
   }
   SortUnique(&t.assignees);

@@ -1,3 +1,4 @@
+#include "engine/common/timestamps.h"
 #include "engine/common/check.h"
 #include "engine/workflow/expr.h"
 
@@ -477,10 +478,6 @@ struct Val {
   int enum_number = 0;
   int64_t duration_us = 0;
 };
-
-int64_t Micros(const google::protobuf::Timestamp& t) {
-  return t.seconds() * 1000000 + t.nanos() / 1000;
-}
 
 Val ReadPath(const Message& root, const std::vector<const FieldDescriptor*>& path) {
   const Message* msg = &root;

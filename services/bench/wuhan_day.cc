@@ -1,5 +1,6 @@
 #include "services/bench/wuhan_day.h"
 
+#include "engine/common/timestamps.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
@@ -36,12 +37,7 @@ v1::DirectoryEntry Person(const std::string& id, v1::Role role, const std::strin
   return e;
 }
 
-google::protobuf::Timestamp At(int64_t us) {
-  google::protobuf::Timestamp t;
-  t.set_seconds(us / 1000000);
-  t.set_nanos(static_cast<int32_t>(us % 1000000) * 1000);
-  return t;
-}
+google::protobuf::Timestamp At(int64_t us) { return FromMicros(us); }
 
 }  // namespace
 

@@ -122,6 +122,45 @@ struct ServerDelta {
   }
 };
 
+// The raw RocksDB baseline, writing groups shaped like the server's over
+// the whole run, and each mode's rate against it.
+void CompareWithRaw(const LoadOptions& options, const ServerDelta& total, int server_partitions,
+                    const std::vector<std::string>& modes,
+                    std::map<std::string, PhaseResult>& results) {
+  const uint64_t groups = total.groups, submissions = total.submissions, bytes = total.bytes;
+  if (submissions == 0 || groups == 0) return;
+  const uint32_t partitions = options.raw_partitions
+                                  ? options.raw_partitions
+                                  : static_cast<uint32_t>(server_partitions);
+  const size_t group = std::max<size_t>(1, submissions / groups);
+  const size_t per = std::max<size_t>(1, bytes / submissions);
+  std::fprintf(stderr, "  raw rocksdb: %u databases, groups of %zu x %zu bytes, synced...\n",
+               partitions, group, per);
+  const RawResult raw = RawBaseline(options.raw_dir, partitions, group, per, options.raw_seconds);
+  std::printf("  %-22s %10.0f /s   (%u databases, synced groups of %zu x %zu bytes, in %s)\n",
+              "raw rocksdb", raw.rate, partitions, group, per, options.raw_dir.c_str());
+  for (const auto& mode : modes) {
+    std::printf("  %-22s %10.2f x raw\n", ("ratio " + mode).c_str(),
+                results[mode].rate / std::max(1.0, raw.rate));
+  }
+}
+
+// A run whose submissions failed measured the failures, not the engine:
+// say so in the exit status, not only in the table. (The baselines' own
+// failures show in their lines.)
+int FailedStatus(const std::vector<std::string>& modes,
+                 std::map<std::string, PhaseResult>& results) {
+  int status = 0;
+  for (const auto& mode : modes) {
+    if (results[mode].errors_total == 0) continue;
+    std::fprintf(stderr, "error: the gridcase %s phase had %llu failed submissions; measured: %s\n",
+                 mode.c_str(), static_cast<unsigned long long>(results[mode].errors_total),
+                 results[mode].errors.c_str());
+    status = 1;
+  }
+  return status;
+}
+
 int Run(const LoadOptions& o) {
   const std::string run = absl::StrFormat("b%x", static_cast<uint64_t>(WallMicros()));
   LoadOptions options = o;
@@ -177,35 +216,8 @@ int Run(const LoadOptions& o) {
     }
     server[mode].Print();
   }
-  const uint64_t groups = total.groups, submissions = total.submissions, bytes = total.bytes;
-  if (options.baselines && submissions > 0 && groups > 0) {
-    const uint32_t partitions = options.raw_partitions
-                                    ? options.raw_partitions
-                                    : static_cast<uint32_t>(first->partitions_size());
-    const size_t group = std::max<size_t>(1, submissions / groups);
-    const size_t per = std::max<size_t>(1, bytes / submissions);
-    std::fprintf(stderr, "  raw rocksdb: %u databases, groups of %zu x %zu bytes, synced...\n",
-                 partitions, group, per);
-    const RawResult raw = RawBaseline(options.raw_dir, partitions, group, per, options.raw_seconds);
-    std::printf("  %-22s %10.0f /s   (%u databases, synced groups of %zu x %zu bytes, in %s)\n",
-                "raw rocksdb", raw.rate, partitions, group, per, options.raw_dir.c_str());
-    for (const auto& mode : modes) {
-      std::printf("  %-22s %10.2f x raw\n", ("ratio " + mode).c_str(),
-                  results[mode].rate / std::max(1.0, raw.rate));
-    }
-  }
-  // A run whose submissions failed measured the failures, not the engine:
-  // say so in the exit status, not only in the table. (The baselines'
-  // own failures show in their lines.)
-  int status = 0;
-  for (const auto& mode : modes) {
-    if (results[mode].errors_total == 0) continue;
-    std::fprintf(stderr, "error: the gridcase %s phase had %llu failed submissions; measured: %s\n",
-                 mode.c_str(), static_cast<unsigned long long>(results[mode].errors_total),
-                 results[mode].errors.c_str());
-    status = 1;
-  }
-  return status;
+  if (options.baselines) CompareWithRaw(options, total, first->partitions_size(), modes, results);
+  return FailedStatus(modes, results);
 }
 
 int WriteDirectory(int grids, const std::string& out_path) {
@@ -227,13 +239,11 @@ int WriteDirectory(int grids, const std::string& out_path) {
   return 0;
 }
 
-// A case with `events` records, then its timeline read `reads` times.
-int Timeline(const std::string& target, int events, int reads) {
-  auto channel = grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
+// Opens `case_id` with `events` events over one stream. 0, or the exit
+// status of a failure (said on stderr).
+int FillTimelineCase(const std::shared_ptr<grpc::Channel>& channel, const std::string& target,
+                     const std::string& run, const std::string& case_id, int events) {
   auto submit = v1::EventService::NewStub(channel);
-  auto cases = v1::CaseService::NewStub(channel);
-  const std::string run = absl::StrFormat("t%x", static_cast<uint64_t>(WallMicros()));
-  const std::string case_id = "timeline-" + run;
   grpc::ClientContext ctx;
   auto stream = submit->SubmitStream(&ctx);
   for (int i = 0; i < events; ++i) {
@@ -280,6 +290,14 @@ int Timeline(const std::string& target, int events, int reads) {
     std::fprintf(stderr, "error: %d submissions refused\n", refused);
     return 1;
   }
+  return 0;
+}
+
+// Reads the first timeline page of `case_id` `reads` times and prints the
+// latencies.
+int TimeTimelineReads(const std::shared_ptr<grpc::Channel>& channel, const std::string& case_id,
+                      int reads) {
+  auto cases = v1::CaseService::NewStub(channel);
   std::vector<double> ms;
   size_t records = 0;
   // A page of 1,000 records is some 12,000 small objects: parsed onto an
@@ -316,6 +334,63 @@ int Timeline(const std::string& target, int events, int reads) {
   return 0;
 }
 
+// A case with `events` records, then its timeline read `reads` times.
+int Timeline(const std::string& target, int events, int reads) {
+  auto channel = grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
+  const std::string run = absl::StrFormat("t%x", static_cast<uint64_t>(WallMicros()));
+  const std::string case_id = "timeline-" + run;
+  if (int status = FillTimelineCase(channel, target, run, case_id, events); status != 0) {
+    return status;
+  }
+  return TimeTimelineReads(channel, case_id, reads);
+}
+
+// The options of a load run (the main command).
+void AddLoadOptions(CLI::App& app, LoadOptions* o) {
+  app.add_option("--server", o->server, "gridcased address")->capture_default_str();
+  app.add_option("--mode", o->mode, "unary, stream or both")->capture_default_str();
+  app.add_option("--in-flight", o->in_flight, "submissions outstanding at once")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 65536));
+  app.add_option("--channels", o->channels, "unary: gRPC channels (connections)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 65536));
+  app.add_option("--streams", o->streams, "stream: SubmitStream calls")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 65536));
+  app.add_option("--batch", o->batch,
+                 "stream: submissions per message at most (what the window has room for and "
+                 "is due; 1: a message each)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));  // the server takes at most 1024 per message
+  app.add_option("--duration", o->duration_s, "seconds measured")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 86400.0));
+  app.add_option("--warmup", o->warmup_s, "seconds before measuring")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 86400.0));
+  app.add_option("--rate", o->rate, "submissions/s, open loop (0: as fast as possible)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1e7));
+  app.add_option("--grids", o->day.grids, "grids of the city")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
+  app.add_option("--residents-per-grid", o->day.residents_per_grid)
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
+  app.add_option("--abnormal", o->day.abnormal_share, "share of fever readings >= 37.3 C")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--raw-seconds", o->raw_seconds, "how long the raw RocksDB baseline writes")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 3600.0));
+  app.add_flag("!--no-baselines", o->baselines, "skip the echo and raw RocksDB baselines");
+  app.add_option("--raw-dir", o->raw_dir,
+                 "where the raw RocksDB baseline writes (the server's disk)")
+      ->capture_default_str();
+  app.add_option("--seed", o->seed, "random seed (0: from the time)");
+}
+
 }  // namespace
 }  // namespace gridcase::bench
 
@@ -328,51 +403,7 @@ int main(int argc, char** argv) {
   app.footer(
       "Exit status: 0 a clean run; 1 submissions failed (the results say how many, by status, "
       "with the first message of each); 2 a usage error; 3 the server could not be reached.");
-  auto add_server = [&](CLI::App* cmd) {
-    cmd->add_option("--server", o.server, "gridcased address")->capture_default_str();
-  };
-  add_server(&app);
-  app.add_option("--mode", o.mode, "unary, stream or both")->capture_default_str();
-  app.add_option("--in-flight", o.in_flight, "submissions outstanding at once")
-      ->capture_default_str()
-      ->check(CLI::Range(1, 65536));
-  app.add_option("--channels", o.channels, "unary: gRPC channels (connections)")
-      ->capture_default_str()
-      ->check(CLI::Range(1, 65536));
-  app.add_option("--streams", o.streams, "stream: SubmitStream calls")
-      ->capture_default_str()
-      ->check(CLI::Range(1, 65536));
-  app.add_option("--batch", o.batch,
-                 "stream: submissions per message at most (what the window has room for and "
-                 "is due; 1: a message each)")
-      ->capture_default_str()
-      ->check(CLI::Range(1, 1024));  // the server takes at most 1024 per message
-  app.add_option("--duration", o.duration_s, "seconds measured")
-      ->capture_default_str()
-      ->check(CLI::Range(0.1, 86400.0));
-  app.add_option("--warmup", o.warmup_s, "seconds before measuring")
-      ->capture_default_str()
-      ->check(CLI::Range(0.0, 86400.0));
-  app.add_option("--rate", o.rate, "submissions/s, open loop (0: as fast as possible)")
-      ->capture_default_str()
-      ->check(CLI::Range(0.0, 1e7));
-  app.add_option("--grids", o.day.grids, "grids of the city")
-      ->capture_default_str()
-      ->check(CLI::Range(1, 1000000));
-  app.add_option("--residents-per-grid", o.day.residents_per_grid)
-      ->capture_default_str()
-      ->check(CLI::Range(1, 1000000));
-  app.add_option("--abnormal", o.day.abnormal_share, "share of fever readings >= 37.3 C")
-      ->capture_default_str()
-      ->check(CLI::Range(0.0, 1.0));
-  app.add_option("--raw-seconds", o.raw_seconds, "how long the raw RocksDB baseline writes")
-      ->capture_default_str()
-      ->check(CLI::Range(0.1, 3600.0));
-  app.add_flag("!--no-baselines", o.baselines, "skip the echo and raw RocksDB baselines");
-  app.add_option("--raw-dir", o.raw_dir,
-                 "where the raw RocksDB baseline writes (the server's disk)")
-      ->capture_default_str();
-  app.add_option("--seed", o.seed, "random seed (0: from the time)");
+  gridcase::bench::AddLoadOptions(app, &o);
   int grids = 13001;
   std::string out = "wuhan-directory.jsonl";
   CLI::App* dir_cmd = app.add_subcommand(
@@ -384,7 +415,7 @@ int main(int argc, char** argv) {
       "timeline",
       "Open a case with --events events (and the records its workflow derives from them), "
       "then time --reads reads of its first timeline page");
-  add_server(timeline_cmd);
+  timeline_cmd->add_option("--server", o.server, "gridcased address")->capture_default_str();
   timeline_cmd->add_option("--events", events)
       ->capture_default_str()
       ->check(CLI::Range(1, 1000000));

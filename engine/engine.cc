@@ -14,6 +14,8 @@
 #include "engine/audit/rebuild.h"
 #include "engine/audit/refold.h"
 #include "engine/common/wire.h"
+#include "engine/common/time.h"
+#include "engine/workflow/follower.h"
 #include "engine/workflow/logic.h"
 
 namespace gridcase {
@@ -42,55 +44,34 @@ absl::Status BadToken() {
 
 }  // namespace
 
-uint64_t Fnv1a64(absl::string_view s) {
-  uint64_t h = 14695981039346656037ULL;
-  for (char c : s) {
-    h ^= static_cast<uint8_t>(c);
-    h *= 1099511628211ULL;
-  }
-  return h;
-}
-
 Engine::Engine(const EngineOptions& options, const Clock* clock)
     : options_(options), clock_(clock) {}
 
-// The case logic, plus the engine's own look at what was committed.
-class Engine::ObservedLogic final : public CaseLogic {
+// What follows a durable record outside its case: the registry and the
+// directory (the engine's own cases), then the engine's waiters and timers.
+class Engine::CommitObserver final : public CommitListener {
  public:
-  ObservedLogic(std::unique_ptr<CaseLogic> inner, Engine* engine)
-      : inner_(std::move(inner)), engine_(engine) {}
-  absl::Status Process(v1::Record record, std::optional<v1::CaseState>* state,
-                       std::vector<v1::Record>* out) const override {
-    return inner_->Process(std::move(record), state, out);
-  }
-  void Apply(const v1::Record& record, v1::CaseState* state) const override {
-    inner_->Apply(record, state);
-  }
-  void OnCommitted(const v1::Record& record) const override {
-    inner_->OnCommitted(record);
+  explicit CommitObserver(Engine* engine)
+      : follower_(&engine->registry_, &engine->directory_), engine_(engine) {}
+  void OnDurable(const v1::Record& record) override {
+    follower_.OnDurable(record);
     engine_->NotifyCommitted(record);
   }
 
  private:
-  std::unique_ptr<CaseLogic> inner_;
+  workflow::EngineCaseFollower follower_;
   Engine* const engine_;
 };
-
-void Engine::SetDeadlineListener(std::function<void(int64_t due_us)> listener) {
-  std::lock_guard<std::mutex> lock(listener_mu_);
-  deadline_listener_ = std::move(listener);
-}
 
 void Engine::NotifyCommitted(const v1::Record& record) {
   commit_generation_.fetch_add(1);
   if (commit_waiters_.load() > 0) {
-    std::lock_guard<std::mutex> lock(commit_mu_);
-    commit_cv_.notify_all();
+    // Waiters' conditions are evaluated when the mutex is released.
+    absl::MutexLock lock(&commit_mu_);
   }
   if (!record.event().has_deadline_set()) return;
-  const auto& due = record.event().deadline_set().due_at();
-  std::lock_guard<std::mutex> lock(listener_mu_);
-  if (deadline_listener_) deadline_listener_(due.seconds() * 1000000 + due.nanos() / 1000);
+  absl::MutexLock lock(&listener_mu_);
+  if (deadline_listener_) deadline_listener_(Micros(record.event().deadline_set().due_at()));
 }
 
 absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(
@@ -105,97 +86,67 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(
   }
   auto count = ResolvePartitions(options.data_dir, options.partitions);
   if (!count.ok()) return count.status();
-
   std::unique_ptr<Engine> engine(new Engine(options, clock));
-  std::unique_ptr<CaseLogic> logic =
-      make_logic ? make_logic(&engine->registry_, &engine->directory_)
-                 : std::make_unique<workflow::WorkflowLogic>(&engine->registry_,
-                                                             &engine->directory_);
-  engine->logic_ = std::make_unique<ObservedLogic>(std::move(logic), engine.get());
   engine->options_.partitions = *count;
-  // Partitions are independent: open them side by side (after a crash each
-  // replays its write-ahead log).
-  std::vector<absl::StatusOr<std::unique_ptr<PartitionStore>>> stores(*count);
-  {
-    std::vector<std::thread> openers;
-    std::atomic<uint32_t> next{0};
-    const uint32_t threads = std::max(1u, std::min(*count, std::thread::hardware_concurrency()));
-    for (uint32_t t = 0; t < threads; ++t) {
-      openers.emplace_back([&] {
-        for (uint32_t i; (i = next.fetch_add(1)) < *count;) {
-          stores[i] = PartitionStore::Open(
-              PartitionDir(options.data_dir, i), PartitionId(i),
-              {.env = options.env,
-               .memtable_huge_page_size = options.memtable_huge_page_size});
-        }
-      });
-    }
-    for (auto& t : openers) t.join();
-  }
-  // Every partition that refuses says why: a damaged disk seldom damages
-  // one partition alone.
-  std::vector<std::string> refusals;
-  absl::Status first_refusal;
-  for (auto& store : stores) {
-    if (store.ok()) continue;
-    if (first_refusal.ok()) first_refusal = store.status();
-    refusals.emplace_back(store.status().message());
-  }
-  if (!first_refusal.ok()) {
-    return absl::Status(first_refusal.code(), absl::StrJoin(refusals, "\n"));
-  }
-  for (auto& store : stores) {
-    (*store)->KeepRecentRecords(options.recent_records_bytes);
-    // Every submission checks its event id in each partition and reads its
-    // case: filters of the ids each partition holds answer most of these
-    // checks (new ids, new cases) without a read.
-    (*store)->KeepIdFilters();
-    // Supervisors' listings, holders and overdue tasks: in memory, so that
-    // no index row is written in the synced batch.
-    (*store)->KeepCaseIndex();
-    engine->parts_.push_back(Part{std::move(*store), nullptr});
-  }
-  if (auto st = engine->LoadEngineCases(); !st.ok()) return st;
-  if (auto st = engine->UpgradeCaseStates(); !st.ok()) return st;
-  // Every partition is at this build's format now: the marker says so too.
-  if (auto st = RefreshMarkerFormat(options.data_dir, *count); !st.ok()) return st;
-  for (auto& part : engine->parts_) {
-    auto seq = Sequencer::Start(part.store.get(), clock, engine->logic_.get(),
-                                options.sequencer);
-    if (!seq.ok()) return seq.status();
-    part.sequencer = std::move(*seq);
-  }
-  // Filled in the background: serving need not wait for it. A scan that
-  // fails leaves that partition's filters and index unused, so checks keep
-  // reading RocksDB and listings walk it (where the failure, if it lasts,
-  // surfaces).
-  engine->open_scan_done_ = false;
-  for (auto& part : engine->parts_) part.store->StartFillingCaseIndex();
-  // Partitions side by side, one per core: parsing every stored case
-  // state for the case index is most of it (about 340,000 cases/s a core).
-  engine->open_scan_ = std::thread([e = engine.get()] {
-    std::atomic<size_t> next{0};
-    auto scan = [e, &next] {
-      for (size_t i; (i = next.fetch_add(1)) < e->parts_.size();) {
-        e->parts_[i].store->ScanStored(e->open_scan_stop_).IgnoreError();
-      }
-    };
-    std::vector<std::thread> more;
-    const size_t threads = std::min<size_t>(e->parts_.size(),
-                                            std::max(1u, std::thread::hardware_concurrency()));
-    for (size_t t = 1; t < threads; ++t) more.emplace_back(scan);
-    scan();
-    for (auto& t : more) t.join();
-    std::lock_guard<std::mutex> lock(e->open_scan_mu_);
-    e->open_scan_done_ = true;
-    e->open_scan_cv_.notify_all();
-  });
+  if (auto st = engine->OpenPartitions(std::move(make_logic)); !st.ok())
+    return st;
+  if (auto st = engine->Recover(); !st.ok()) return st;
+  if (auto st = engine->StartServing(); !st.ok()) return st;
   return engine;
 }
 
+absl::Status Engine::OpenPartitions(CaseLogicFactory make_logic) {
+  logic_ = make_logic ? make_logic(registry_, directory_)
+                      : std::make_unique<workflow::WorkflowLogic>(registry_, directory_);
+  observer_ = std::make_unique<CommitObserver>(this);
+  auto partitions = PartitionSet::Open(
+      options_.data_dir, options_.partitions,
+      {.store = {.env = options_.env,
+                 .memtable_huge_page_size = options_.memtable_huge_page_size},
+       .recent_records_bytes = options_.recent_records_bytes});
+  if (!partitions.ok()) return partitions.status();
+  partitions_ = std::move(*partitions);
+  PartitionSet* set = partitions_.get();
+  streams_ = std::make_unique<StreamLedger>(set, clock_, options_.limits);
+  staffing_ =
+      std::make_unique<Staffing>(set, &directory_, clock_, options_.limits);
+  audit_ = std::make_unique<Auditor>(set, logic_.get(), &registry_, &directory_,
+                                     clock_, options_.data_dir);
+  timers_ = std::make_unique<DeadlineTimers>(
+      set, clock_, [this](DeadlineTimers::Listener listener) {
+        absl::MutexLock lock(&listener_mu_);
+        deadline_listener_ = std::move(listener);
+      });
+  workflows_ = std::make_unique<Deployments>(set, &registry_, options_.limits);
+  return absl::OkStatus();
+}
+
+absl::Status Engine::Recover() {
+  // What the engine's own cases hold: the directory, in log order, and
+  // every workflow deployment, in version order.
+  if (auto st = staffing_->LoadDirectory(); !st.ok()) return st;
+  if (auto st = workflows_->Load(); !st.ok()) return st;
+  if (auto st = UpgradeCaseStates(); !st.ok()) return st;
+  // Every partition is at this build's format now: the marker says so too.
+  return RefreshMarkerFormat(options_.data_dir, options_.partitions);
+}
+
+absl::Status Engine::StartServing() {
+  if (auto st = partitions_->StartSequencers(clock_, logic_.get(), observer_.get(),
+                                             options_.sequencer);
+      !st.ok()) {
+    return st;
+  }
+  router_ = std::make_unique<SubmitRouter>(partitions_.get(),
+                                           options_.id_check_threads,
+                                           options_.sequencer.queue_capacity);
+  partitions_->StartScanAtOpen();
+  return absl::OkStatus();
+}
+
 absl::Status Engine::UpgradeCaseStates() {
-  for (auto& part : parts_) {
-    PartitionStore& store = *part.store;
+  for (uint32_t i = 0; i < partitions_->count(); ++i) {
+    PartitionStore& store = partitions_->store(PartitionId(i));
     if (store.stored_format() >= keys::kFormatVersion) continue;
     auto say = [this](const std::string& m) {
       if (options_.on_upgrade) options_.on_upgrade(m);
@@ -214,63 +165,36 @@ absl::Status Engine::UpgradeCaseStates() {
   return absl::OkStatus();
 }
 
-void Engine::WaitForScanAtOpen() {
-  std::unique_lock<std::mutex> lock(open_scan_mu_);
-  open_scan_cv_.wait(lock, [this] { return open_scan_done_; });
-}
-
-absl::Status Engine::LoadEngineCases() {
-  const PartitionStore& home = *parts_[PartitionOf(kDirectoryCaseId).value()].store;
-  auto st = home.ForEachRecordOfCases(kDirectoryCaseId, [&](const v1::Record& r) {
-    if (r.event().case_id() != kDirectoryCaseId) return absl::OkStatus();  // a longer id
-    if (auto entry = EntryOf(r.event())) {
-      directory_.Apply(*entry, r.recorded_at().seconds() * 1000000 + r.recorded_at().nanos() / 1000);
-    }
-    return absl::OkStatus();
-  });
-  if (!st.ok()) return st;
-  std::vector<const PartitionStore*> stores;
-  for (const auto& p : parts_) stores.push_back(p.store.get());
-  return LoadDeployments(stores, &registry_);
-}
-
 Engine::~Engine() { Stop(); }
 
 void Engine::Stop() {
-  open_scan_stop_.store(true);
-  if (open_scan_.joinable()) open_scan_.join();
+  // The router first: what it holds goes to the sequencers, which answer
+  // everything queued as they stop.
+  if (router_) router_->Stop();
   {
-    std::lock_guard<std::mutex> lock(commit_mu_);
+    absl::MutexLock lock(&commit_mu_);
     stopping_ = true;
   }
-  commit_cv_.notify_all();
-  for (auto& p : parts_) {
-    if (p.sequencer) p.sequencer->Stop();
-  }
+  if (partitions_) partitions_->Stop();
 }
 
-std::vector<SequencerStats> Engine::Stats() const {
-  std::vector<SequencerStats> out;
-  for (const auto& p : parts_) out.push_back(p.sequencer->stats());
+std::vector<PartitionStats> Engine::Stats() const {
+  std::vector<PartitionStats> out;
+  for (uint32_t i = 0; i < partitions_->count(); ++i) {
+    PartitionStats stats;
+    static_cast<SequencerStats&>(stats) =
+        partitions_->sequencer(PartitionId(i)).stats();
+    if (const CaseIndex* index =
+            partitions_->store(PartitionId(i)).case_index()) {
+      stats.case_index = CaseIndexStats{.ready = index->complete(),
+                                        .cases = index->cases(),
+                                        .bytes = index->bytes(),
+                                        .filling = index->filling(),
+                                        .problem = index->problem()};
+    }
+    out.push_back(std::move(stats));
+  }
   return out;
-}
-
-PartitionId Engine::PartitionOf(absl::string_view case_id) const {
-  return PartitionId(static_cast<uint32_t>(Fnv1a64(case_id) % parts_.size()));
-}
-
-absl::Status Engine::CheckEventIdElsewhere(const v1::Event& event,
-                                           PartitionId home) const {
-  for (const auto& p : parts_) {
-    if (p.store->id() == home || !p.store->MayHaveEventId(event.event_id())) continue;
-    auto found = p.store->FindEventId(event.event_id());
-    if (!found.ok()) return found.status();
-    if (!found->has_value()) continue;
-    auto prior = p.store->ReadRecord(**found);
-    if (!prior.ok()) return prior.status();
-    return EventIdConflict(*prior);
-  }
-  return absl::OkStatus();
 }
 
 void Engine::Submit(v1::SubmitRequest request, SubmitCallback done) {
@@ -280,98 +204,25 @@ void Engine::Submit(v1::SubmitRequest request, SubmitCallback done) {
     return;
   }
   const PartitionId home = PartitionOf(request.event().case_id());
-  if (parts_.size() > 1) {
-    if (auto st = CheckEventIdElsewhere(request.event(), home); !st.ok()) {
-      std::move(done)(st);
-      return;
-    }
-  }
-  parts_[home.value()].sequencer->Submit(std::move(request), std::move(done));
+  router_->Submit(std::move(request), home, std::move(done));
 }
 
-PartitionId Engine::RouteOf(const absl::StatusOr<v1::SubmitRequest>& request) const {
-  if (request.ok() && IsValidId(request->event().case_id(), options_.limits.id_bytes_max)) {
-    return PartitionOf(request->event().case_id());
+void Engine::AwaitCommit(uint64_t seen,
+                         std::chrono::milliseconds timeout) const {
+  commit_waiters_.fetch_add(1);
+  {
+    absl::MutexLock lock(&commit_mu_);
+    auto moved = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_) {
+      return stopping_ || commit_generation_.load() != seen;
+    };
+    commit_mu_.AwaitWithTimeout(absl::Condition(&moved), absl::FromChrono(timeout));
   }
-  return PartitionId(0);
-}
-
-void Engine::SubmitFromStream(absl::StatusOr<v1::SubmitRequest> request, StreamOrigin origin,
-                              SubmitCallback done) {
-  const PartitionId route = RouteOf(request);
-  absl::Status refusal = request.status();
-  if (refusal.ok()) {
-    refusal = ValidateEvent(request->event(), options_.limits, clock_->NowMicros());
-  }
-  if (refusal.ok() && parts_.size() > 1) refusal = CheckEventIdElsewhere(request->event(), route);
-  if (!refusal.ok() && !IsDecidedRefusal(refusal)) {
-    std::move(done)(refusal);  // could not look: nothing decided
-    return;
-  }
-  parts_[route.value()].sequencer->SubmitFromStream(
-      request.ok() ? std::move(*request) : v1::SubmitRequest(), std::move(refusal),
-      std::move(origin), std::move(done));
-}
-
-absl::Status Engine::StreamOffsets(PartitionId p, const std::string& source_prefix,
-                                   std::map<std::string, int64_t>* out) const {
-  std::vector<std::pair<std::string, std::string>> rows;
-  const std::string prefix = keys::StreamOffsetKey(source_prefix);
-  if (auto st = parts_[p.value()].store->ScanMeta(prefix, SIZE_MAX, &rows); !st.ok()) return st;
-  for (const auto& [key, value] : rows) {
-    if (value.size() != 8) return absl::DataLossError("a stream offset is not 8 bytes");
-    (*out)[key.substr(keys::kMetaStreamOffsetPrefix.size())] =
-        static_cast<int64_t>(keys::DecodeFixed64Be(value));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status Engine::DeadLetters(PartitionId p, size_t limit,
-                                 std::vector<std::pair<std::string, v1::DeadLetter>>* out) const {
-  std::vector<std::pair<std::string, std::string>> rows;
-  if (auto st = parts_[p.value()].store->ScanMeta(keys::kMetaDeadLetterPrefix, limit, &rows);
-      !st.ok()) {
-    return st;
-  }
-  for (auto& [key, value] : rows) {
-    v1::DeadLetter letter;
-    if (!letter.ParseFromString(value)) return absl::DataLossError("a dead letter does not parse");
-    out->emplace_back(std::move(key), std::move(letter));
-  }
-  return absl::OkStatus();
-}
-
-absl::StatusOr<uint64_t> Engine::CountDeadLetters(PartitionId p) const {
-  return parts_[p.value()].store->CountMeta(keys::kMetaDeadLetterPrefix);
-}
-
-absl::Status Engine::RemoveDeadLetters(PartitionId p, const std::vector<std::string>& keys) {
-  PartitionStore& store = *parts_[p.value()].store;
-  rocksdb::WriteBatch batch;
-  for (const auto& key : keys) {
-    if (!absl::StartsWith(key, keys::kMetaDeadLetterPrefix)) {
-      return absl::InvalidArgumentError("not a dead letter's key");
-    }
-    batch.Delete(store.cf(keys::Cf::kMeta), key);
-  }
-  return store.Write(&batch);
-}
-
-absl::StatusOr<std::optional<std::string>> Engine::ReadExt(PartitionId p,
-                                                           const std::string& name) const {
-  return parts_[p.value()].store->ReadMeta(absl::StrCat(keys::kMetaExtPrefix, name));
-}
-
-absl::Status Engine::WriteExt(PartitionId p, const std::string& name, const std::string& value) {
-  PartitionStore& store = *parts_[p.value()].store;
-  rocksdb::WriteBatch batch;
-  batch.Put(store.cf(keys::Cf::kMeta), absl::StrCat(keys::kMetaExtPrefix, name), value);
-  return store.Write(&batch);
+  commit_waiters_.fetch_sub(1);
 }
 
 absl::StatusOr<v1::CaseState> Engine::GetCase(absl::string_view case_id) const {
   if (auto st = CheckCaseId(case_id); !st.ok()) return st;
-  auto state = parts_[PartitionOf(case_id).value()].store->ReadCase(case_id);
+  auto state = partitions_->store(PartitionOf(case_id)).ReadCase(case_id);
   if (!state.ok()) return state.status();
   if (!state->has_value()) {
     return absl::NotFoundError(absl::StrCat("case ", case_id, " does not exist"));
@@ -403,7 +254,7 @@ absl::StatusOr<std::string> Engine::GetTimelineWire(const v1::GetTimelineRequest
     auto [ptr, ec] = std::from_chars(begin, end, after);
     if (ec != std::errc() || ptr != end) return BadToken();
   }
-  const PartitionStore& store = *parts_[PartitionOf(case_id).value()].store;
+  const PartitionStore& store = partitions_->store(PartitionOf(case_id));
   auto state = store.ReadCase(case_id);
   if (!state.ok()) return state.status();
   if (!state->has_value()) {
@@ -477,13 +328,13 @@ absl::StatusOr<v1::ListCasesResponse> Engine::ListCases(
   // page is the first `limit` of their union in case_id order.
   std::vector<v1::CaseState> all;
   bool more = false;
-  for (const auto& p : parts_) {
+  for (const PartitionStore* store : partitions_->stores()) {
     std::vector<v1::CaseState> part;
     bool part_more = false;
     absl::Status st;
     if (request.overdue()) {
-      st = OverdueOf(*p.store, filter, grids, !request.area().empty(), after, limit, &part,
-                     &part_more);
+      st = OverdueOf(*store, filter, grids, !request.area().empty(), after,
+                     limit, &part, &part_more);
     } else if (!request.area().empty()) {
       // Each grid yields its own first `limit`: sharing one vector would
       // let the first grids fill the page and pass over a later grid's
@@ -493,13 +344,13 @@ absl::StatusOr<v1::ListCasesResponse> Engine::ListCases(
         in_grid.grid_id = grid;
         std::vector<v1::CaseState> of_grid;
         bool grid_more = false;
-        st = p.store->ListCases(in_grid, after, limit, &of_grid, &grid_more);
+        st = store->ListCases(in_grid, after, limit, &of_grid, &grid_more);
         if (!st.ok()) break;
         part_more = part_more || grid_more;
         std::move(of_grid.begin(), of_grid.end(), std::back_inserter(part));
       }
     } else {
-      st = p.store->ListCases(filter, after, limit, &part, &part_more);
+      st = store->ListCases(filter, after, limit, &part, &part_more);
     }
     if (!st.ok()) return st;
     more = more || part_more;

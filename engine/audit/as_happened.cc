@@ -5,7 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "engine/common/timestamps.h"
+#include "engine/common/time.h"
 #include "engine/domain/validate.h"
 
 namespace gridcase {
@@ -75,13 +75,12 @@ class Replay {
 
  private:
   absl::Status Decide(v1::Record r, int64_t at_us) {
-    const uint64_t version = state_.has_value() ? state_->version() + 1 : 1;
-    r.set_partition(partition_);
-    r.set_position(version);
-    r.set_case_version(version);
-    *r.mutable_recorded_at() = FromMicros(at_us);
+    // Positions of a case decided alone: its versions.
+    const uint64_t before = state_.has_value() ? state_->version() : 0;
+    RecordStamper stamper(partition_, Position(before + 1), before, FromMicros(at_us));
+    stamper.StampSubmitted(&r);
     std::vector<v1::Record> decided;
-    if (auto st = logic_.Process(std::move(r), &state_, &decided); !st.ok()) return st;
+    if (auto st = logic_.Process(std::move(r), &stamper, &state_, &decided); !st.ok()) return st;
     for (auto& d : decided) *out_.add_records() = std::move(d);
     return absl::OkStatus();
   }

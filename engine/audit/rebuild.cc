@@ -9,6 +9,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "engine/audit/partition_replay.h"
 #include "engine/storage/chain.h"
 #include "engine/storage/data_dir.h"
 #include "engine/domain/directory.h"
@@ -21,10 +22,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using keys::Cf;
-
-// Case states are written to the scratch store every this many records, so
-// that memory stays bounded however long the log.
-constexpr uint64_t kFlushEvery = 50000;
 
 absl::string_view View(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
 
@@ -154,174 +151,6 @@ std::optional<RebuildDifference> CompareFamily(const PartitionStore& live,
   return std::nullopt;
 }
 
-// Rows of one column family that the replay derives in an order other than
-// their keys' (a case's versions, idempotency keys): gathered for a stretch
-// of the log, then sorted and written as one table file, without the
-// memtable. Table files of later stretches may overlap earlier ones; they
-// are ingested in order, so a later row wins as it would in a memtable.
-constexpr size_t kStretchBytes = 64 << 20;
-
-class SortedRows {
- public:
-  SortedRows(PartitionStore* dst, Cf family, std::string name)
-      : dst_(dst), family_(family), name_(std::move(name)) {}
-
-  // Gathers a row; writes the stretch as a table file once it holds
-  // kStretchBytes, so that memory stays bounded however long the log.
-  absl::Status Put(std::string key, std::string value) {
-    bytes_ += key.capacity() + value.capacity() + sizeof(rows_[0]);
-    rows_.emplace_back(std::move(key), std::move(value));
-    return bytes_ >= kStretchBytes ? Finish() : absl::OkStatus();
-  }
-
-  // Writes what was gathered as the next table file.
-  absl::Status Finish() {
-    if (rows_.empty()) return absl::OkStatus();
-    // Stable: of two rows with one key, the later is kept.
-    std::stable_sort(rows_.begin(), rows_.end(),
-                     [](const auto& a, const auto& b) { return a.first < b.first; });
-    auto writer = dst_->NewTableFileWriter(family_);
-    files_.push_back(absl::StrCat(dst_->dir(), "/", name_, "-", files_.size(), ".sst"));
-    auto st = FromRocks(writer->Open(files_.back()), "opening a table file");
-    for (size_t i = 0; st.ok() && i < rows_.size(); ++i) {
-      if (i + 1 < rows_.size() && rows_[i + 1].first == rows_[i].first) continue;
-      st = FromRocks(writer->Put(rows_[i].first, rows_[i].second), "writing a table file");
-    }
-    if (st.ok()) st = FromRocks(writer->Finish(), "writing a table file");
-    rows_.clear();
-    rows_.shrink_to_fit();
-    bytes_ = 0;
-    return st;
-  }
-
-  absl::Status Ingest() {
-    if (auto st = Finish(); !st.ok()) return st;
-    for (const auto& file : files_) {  // one by one: each may overlap the ones before
-      if (auto st = dst_->IngestTableFiles(family_, {file}); !st.ok()) return st;
-    }
-    return absl::OkStatus();
-  }
-
- private:
-  PartitionStore* const dst_;
-  const Cf family_;
-  const std::string name_;
-  std::vector<std::pair<std::string, std::string>> rows_;
-  size_t bytes_ = 0;  // what rows_ holds in memory, about
-  std::vector<std::string> files_;
-};
-
-struct PartitionResult {
-  uint64_t records = 0;
-  uint64_t cases = 0;
-};
-
-// Replays `src`'s log into the empty `dst`.
-absl::StatusOr<PartitionResult> Replay(const PartitionStore& src, PartitionStore* dst,
-                                       const CaseLogic& logic,
-                                       std::atomic<uint64_t>* replayed) {
-  PartitionResult result;
-  rocksdb::WriteBatch batch;
-  // Meta (format, partition, signed heads) is not derived: copied as is.
-  {
-    auto meta = src.NewIterator(Cf::kMeta);
-    for (meta->SeekToFirst(); meta->Valid(); meta->Next()) {
-      batch.Put(dst->cf(Cf::kMeta), meta->key(), meta->value());
-    }
-    if (auto st = FromRocks(meta->status(), "reading meta"); !st.ok()) return st;
-  }
-  absl::flat_hash_map<std::string, v1::CaseState> touched;
-  auto flush = [&]() -> absl::Status {
-    for (const auto& [id, state] : touched) {
-      batch.Put(dst->cf(Cf::kCases), id, state.SerializeAsString());
-    }
-    touched.clear();
-    auto st = dst->WriteUnsynced(&batch);
-    batch.Clear();
-    return st;
-  };
-  SortedRows case_events(dst, Cf::kCaseEvents, "case-events");
-  SortedRows dedup(dst, Cf::kDedup, "dedup");
-  // The log is copied in position order, which is its key order: straight
-  // into table files, without the memtable.
-  std::vector<std::string> event_files;
-  std::unique_ptr<rocksdb::SstFileWriter> events_file;
-  auto finish_events_file = [&]() -> absl::Status {
-    if (!events_file) return absl::OkStatus();
-    rocksdb::ExternalSstFileInfo info;
-    auto st = FromRocks(events_file->Finish(&info), "writing a log table file");
-    events_file.reset();
-    return st;
-  };
-  auto replay = [&](const rocksdb::Slice& key, const rocksdb::Slice& value,
-                    const v1::Record& record) -> absl::Status {
-    const std::string& case_id = record.event().case_id();
-    if (!events_file) {
-      events_file = dst->NewTableFileWriter(Cf::kEvents);
-      event_files.push_back(absl::StrCat(dst->dir(), "/log-", event_files.size(), ".sst"));
-      if (auto st = FromRocks(events_file->Open(event_files.back()), "opening a log table file");
-          !st.ok()) {
-        return st;
-      }
-    }
-    if (auto st = FromRocks(events_file->Put(key, value), "writing a log table file"); !st.ok()) {
-      return st;
-    }
-    if (auto st = case_events.Put(keys::CaseEventKey(case_id, CaseVersion(record.case_version())),
-                                  key.ToString());
-        !st.ok()) {
-      return st;
-    }
-    if (record.caused_by() == 0) {
-      if (auto st = dedup.Put(record.event().event_id(), key.ToString()); !st.ok()) return st;
-    }
-
-    auto slot = touched.find(case_id);
-    if (slot == touched.end()) {
-      auto before = dst->ReadCase(case_id);
-      if (!before.ok()) return before.status();
-      slot = touched.emplace(case_id, before->value_or(v1::CaseState())).first;
-    }
-    logic.Apply(record, &slot->second);
-    ++result.records;
-    if (result.records % kFlushEvery == 0) {
-      if (auto st = flush(); !st.ok()) return st;
-      if (result.records % (20 * kFlushEvery) == 0) {
-        if (auto st = finish_events_file(); !st.ok()) return st;
-      }
-      replayed->fetch_add(kFlushEvery, std::memory_order_relaxed);
-    }
-    return absl::OkStatus();
-  };
-  if (auto st = src.ForEachRecord(replay); !st.ok()) return st;
-  if (auto st = flush(); !st.ok()) return st;
-  if (auto st = finish_events_file(); !st.ok()) return st;
-  if (auto st = dst->IngestTableFiles(Cf::kEvents, event_files); !st.ok()) return st;
-  if (auto st = case_events.Ingest(); !st.ok()) return st;
-  if (auto st = dedup.Ingest(); !st.ok()) return st;
-  replayed->fetch_add(result.records % kFlushEvery, std::memory_order_relaxed);
-
-  // Timer rows follow from each case's final state; they too go to table
-  // files, a stretch at a time. (The case index is kept in memory by a
-  // server, derived from `cases` when it opens.)
-  SortedRows timers(dst, Cf::kTimers, "timers");
-  auto cases = dst->NewIterator(Cf::kCases);
-  for (cases->SeekToFirst(); cases->Valid(); cases->Next()) {
-    v1::CaseState state;
-    if (!state.ParseFromArray(cases->value().data(), static_cast<int>(cases->value().size()))) {
-      return absl::InternalError("a rebuilt case state does not parse");
-    }
-    for (auto& k : TimerKeysOf(state)) {
-      if (auto st = timers.Put(std::move(k), std::string()); !st.ok()) return st;
-    }
-    ++result.cases;
-  }
-  if (auto st = FromRocks(cases->status(), "reading rebuilt cases"); !st.ok()) return st;
-  if (auto st = timers.Ingest(); !st.ok()) return st;
-  if (auto st = dst->Flush(); !st.ok()) return st;
-  return result;
-}
-
 }  // namespace
 
 absl::Status LoadDeployments(const std::vector<const PartitionStore*>& stores,
@@ -395,7 +224,7 @@ absl::StatusOr<RebuildReport> RebuildAndCompare(const RebuildOptions& options) {
   workflow::Registry registry;
   if (auto st = LoadDeployments(sources, &registry); !st.ok()) return st;
   Directory directory;  // replay never consults it: only deciding does
-  const workflow::WorkflowLogic logic(&registry, &directory);
+  const workflow::WorkflowLogic logic(registry, directory);
 
   RebuildReport report;
   report.partitions = *count;
@@ -410,13 +239,13 @@ absl::StatusOr<RebuildReport> RebuildAndCompare(const RebuildOptions& options) {
   const auto replay_start = Clock::now();
   std::atomic<uint64_t> replayed{0};
   std::atomic<uint32_t> next{0};
-  std::vector<absl::StatusOr<PartitionResult>> results(*count, PartitionResult{});
+  std::vector<absl::StatusOr<ReplayCounts>> results(*count, ReplayCounts{});
   const unsigned workers = std::max(1u, std::min(*count, std::thread::hardware_concurrency()));
   std::vector<std::future<void>> running;
   for (unsigned w = 0; w < workers; ++w) {
     running.push_back(std::async(std::launch::async, [&] {
       for (uint32_t i; (i = next.fetch_add(1)) < *count;) {
-        results[i] = Replay(*live[i], rebuilt[i].get(), logic, &replayed);
+        results[i] = ReplayPartition(*live[i], rebuilt[i].get(), logic, &replayed);
       }
     }));
   }

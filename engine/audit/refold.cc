@@ -3,6 +3,7 @@
 #include <string>
 
 #include "absl/container/flat_hash_map.h"
+#include "engine/domain/stamper.h"
 #include "rocksdb/write_batch.h"
 
 namespace gridcase {
@@ -43,6 +44,7 @@ absl::StatusOr<uint64_t> RefoldCases(PartitionStore* store, const CaseLogic& log
       }
       slot = window.emplace(case_id, std::move(start)).first;
     }
+    if (auto st = CheckRecordVersion(record); !st.ok()) return st;
     logic.Apply(record, &slot->second);
     if (++records % kWindowRecords == 0) return write_window();
     return absl::OkStatus();

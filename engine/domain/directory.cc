@@ -1,10 +1,9 @@
 #include "engine/domain/directory.h"
 
 #include <algorithm>
-#include <mutex>
 
 #include "absl/strings/str_cat.h"
-#include "engine/common/timestamps.h"
+#include "engine/common/time.h"
 #include "engine/domain/validate.h"
 
 namespace gridcase {
@@ -74,15 +73,16 @@ v1::Role Directory::RoleFromName(const std::string& name) {
 }
 
 std::unique_ptr<Directory> Directory::Clone() const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
+  absl::ReaderMutexLock lock(&mu_);
   auto copy = std::make_unique<Directory>();
+  absl::MutexLock copy_lock(&copy->mu_);
   copy->units_ = units_;
   copy->people_ = people_;
   return copy;
 }
 
 absl::Status Directory::Check(const v1::DirectoryEntry& entry) const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
+  absl::ReaderMutexLock lock(&mu_);
   switch (entry.entry_case()) {
     case v1::DirectoryEntry::kUnit: {
       const auto& u = entry.unit();
@@ -163,7 +163,7 @@ absl::Status Directory::Check(const v1::DirectoryEntry& entry) const {
 }
 
 void Directory::Apply(const v1::DirectoryEntry& entry, int64_t recorded_us) {
-  std::unique_lock<std::shared_mutex> lock(mu_);
+  absl::WriterMutexLock lock(&mu_);
   switch (entry.entry_case()) {
     case v1::DirectoryEntry::kUnit: {
       const auto& u = entry.unit();
@@ -225,21 +225,21 @@ void Directory::Apply(const v1::DirectoryEntry& entry, int64_t recorded_us) {
 }
 
 std::optional<Person> Directory::FindPerson(const std::string& id) const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
+  absl::ReaderMutexLock lock(&mu_);
   auto it = people_.find(id);
   if (it == people_.end()) return std::nullopt;
   return it->second;
 }
 
 std::optional<Unit> Directory::FindUnit(const std::string& id) const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
+  absl::ReaderMutexLock lock(&mu_);
   auto it = units_.find(id);
   if (it == units_.end()) return std::nullopt;
   return it->second;
 }
 
 std::vector<Person> Directory::PeopleOf(const std::string& unit_id) const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
+  absl::ReaderMutexLock lock(&mu_);
   std::vector<Person> out;
   auto ids = people_by_unit_.find(unit_id);
   if (ids == people_by_unit_.end()) return out;
@@ -248,7 +248,7 @@ std::vector<Person> Directory::PeopleOf(const std::string& unit_id) const {
 }
 
 std::vector<std::string> Directory::GridsUnder(const std::string& unit_id) const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
+  absl::ReaderMutexLock lock(&mu_);
   std::vector<std::string> grids;
   std::vector<std::string> todo = {unit_id};
   while (!todo.empty()) {
@@ -264,7 +264,7 @@ std::vector<std::string> Directory::GridsUnder(const std::string& unit_id) const
 }
 
 std::vector<std::string> Directory::AllGrids() const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
+  absl::ReaderMutexLock lock(&mu_);
   std::vector<std::string> grids;
   for (const auto& [id, u] : units_) {
     if (u.level == v1::UNIT_LEVEL_GRID) grids.push_back(id);
@@ -273,12 +273,12 @@ std::vector<std::string> Directory::AllGrids() const {
 }
 
 bool Directory::HasAvailable(const std::string& unit_id, v1::Role role, int64_t now_us) const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
+  absl::ReaderMutexLock lock(&mu_);
   return FirstAvailable(unit_id, role, now_us).has_value();
 }
 
 std::vector<std::string> Directory::BecomingUnavailable(int64_t after_us, int64_t until_us) const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
+  absl::ReaderMutexLock lock(&mu_);
   std::vector<std::string> out;
   for (const auto& id : marked_unavailable_) {
     const Person& p = people_.at(id);
@@ -291,7 +291,7 @@ std::vector<std::string> Directory::BecomingUnavailable(int64_t after_us, int64_
 }
 
 std::vector<Person> Directory::UnavailablePeople(int64_t now_us) const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
+  absl::ReaderMutexLock lock(&mu_);
   std::vector<Person> out;
   for (const auto& id : marked_unavailable_) {
     const Person& p = people_.at(id);
@@ -332,7 +332,7 @@ std::optional<std::string> Directory::FirstAvailable(const std::string& unit_id,
 
 std::optional<std::string> Directory::Resolve(v1::Role role, const std::string& grid_id,
                                               int64_t now_us) const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
+  absl::ReaderMutexLock lock(&mu_);
   const v1::UnitLevel level = LevelServedBy(role);
   auto unit = AncestorAt(grid_id, level);
   if (!unit) return std::nullopt;
@@ -353,12 +353,12 @@ std::optional<std::string> Directory::Resolve(v1::Role role, const std::string& 
 }
 
 size_t Directory::unit_count() const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
+  absl::ReaderMutexLock lock(&mu_);
   return units_.size();
 }
 
 size_t Directory::person_count() const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
+  absl::ReaderMutexLock lock(&mu_);
   return people_.size();
 }
 

@@ -15,11 +15,12 @@
 #include <set>
 #include <memory>
 #include <optional>
-#include <shared_mutex>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "gridcase/v1/directory.pb.h"
 #include "gridcase/v1/event.pb.h"
 
@@ -95,19 +96,20 @@ class Directory {
 
  private:
   // The ancestor of `unit_id` (itself included) at `level`, if any.
-  std::optional<std::string> AncestorAt(const std::string& unit_id, v1::UnitLevel level) const;
+  std::optional<std::string> AncestorAt(const std::string& unit_id, v1::UnitLevel level) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
   std::optional<std::string> FirstAvailable(const std::string& unit_id, v1::Role role,
-                                            int64_t now_us) const;
+                                            int64_t now_us) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
-  mutable std::shared_mutex mu_;
-  std::map<std::string, Unit> units_;
-  std::map<std::string, Person> people_;
+  mutable absl::Mutex mu_;
+  std::map<std::string, Unit> units_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, Person> people_ ABSL_GUARDED_BY(mu_);
   // unit id -> ids of the people of that unit, in id order (the order in
   // which people_ lists them, so that choices do not depend on the index).
-  std::map<std::string, std::set<std::string>> people_by_unit_;
+  std::map<std::string, std::set<std::string>> people_by_unit_ ABSL_GUARDED_BY(mu_);
   // Ids of the people whose availability is AVAILABILITY_UNAVAILABLE (now
   // or announced), in id order: the scheduler looks at them every round.
-  std::set<std::string> marked_unavailable_;
+  std::set<std::string> marked_unavailable_ ABSL_GUARDED_BY(mu_);
 };
 
 // The directory entry a directory record carries, or nullopt.

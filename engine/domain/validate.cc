@@ -1,4 +1,4 @@
-#include "engine/common/timestamps.h"
+#include "engine/common/time.h"
 #include "engine/domain/validate.h"
 
 #include <cmath>

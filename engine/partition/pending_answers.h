@@ -3,12 +3,12 @@
 #ifndef GRIDCASE_ENGINE_PARTITION_PENDING_ANSWERS_H_
 #define GRIDCASE_ENGINE_PARTITION_PENDING_ANSWERS_H_
 
-#include <condition_variable>
 #include <cstddef>
 #include <functional>
-#include <mutex>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "engine/partition/sequencer.h"
 #include "gridcase/v1/service.pb.h"
 
@@ -25,29 +25,30 @@ class PendingAnswers {
   // A callback for one more submission.
   SubmitCallback Track() {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       ++pending_;
     }
     return [this](absl::StatusOr<v1::SubmitResponse> r) {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       if (absl::Status st = classify_(r); !st.ok() && error_.ok()) error_ = st;
-      if (--pending_ == 0) cv_.notify_all();
+      --pending_;
     };
   }
 
   // Waits for every tracked answer; the first error classified, or OK.
   absl::Status Wait() {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [this] { return pending_ == 0; });
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(this, &PendingAnswers::Done));
     return error_;
   }
 
  private:
+  bool Done() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return pending_ == 0; }
+
   const Classify classify_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  size_t pending_ = 0;
-  absl::Status error_;
+  absl::Mutex mu_;
+  size_t pending_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Status error_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace gridcase

@@ -1,8 +1,6 @@
 #include "engine/partition/sequencer.h"
 
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
 #include <optional>
 #include <tuple>
 #include <utility>
@@ -11,24 +9,17 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
+#include "engine/common/check.h"
+#include "engine/common/time.h"
+#include "engine/domain/stamper.h"
 #include "engine/storage/chain.h"
+#include "engine/storage/derived_rows.h"
 #include "google/protobuf/util/message_differencer.h"
 
 namespace gridcase {
 namespace {
 
 using keys::Cf;
-
-google::protobuf::Timestamp FromMicros(int64_t us) {
-  google::protobuf::Timestamp t;
-  t.set_seconds(us / 1000000);
-  t.set_nanos(static_cast<int32_t>((us % 1000000) * 1000));
-  return t;
-}
-
-int64_t ToMicros(const google::protobuf::Timestamp& t) {
-  return t.seconds() * 1000000 + t.nanos() / 1000;
-}
 
 v1::SubmitResponse ResponseFor(const v1::Record& r, bool duplicate) {
   v1::SubmitResponse out;
@@ -52,24 +43,16 @@ absl::StatusOr<v1::SubmitResponse> SameOrConflict(const v1::Record& prior,
   return EventIdConflict(prior);
 }
 
-// The case logic must hand back the submitted record first and then its
-// derived records, with positions and versions dense from the ones given,
-// and leave the case at the last version. Anything else would corrupt the
-// log: stop loudly.
-void CheckDense(const std::vector<v1::Record>& out, Position first, uint64_t version_before,
-                const v1::CaseState& state) {
-  bool ok = !out.empty() && out.front().caused_by() == 0;
-  for (size_t i = 0; ok && i < out.size(); ++i) {
-    ok = out[i].position() == first.value() + i &&
-         out[i].case_version() == version_before + 1 + i &&
-         (i == 0 || out[i].caused_by() == first.value());
-  }
-  ok = ok && state.version() == out.back().case_version();
-  if (!ok) {
-    std::fprintf(stderr, "case logic broke the record sequence of case %s\n",
-                 state.case_id().c_str());
-    std::abort();
-  }
+// The case logic hands back exactly the records it stamped, the submitted
+// one first, and leaves the case at the last one's version. Anything else
+// would corrupt the log.
+void CheckStamped(const std::vector<v1::Record>& out, const RecordStamper& stamper,
+                  const v1::CaseState& state) {
+  GC_CHECK(!out.empty() && out.size() == stamper.stamped() &&
+               out.front().position() == stamper.first().value() &&
+               out.back().position() + 1 == stamper.next().value() &&
+               state.version() == out.back().case_version(),
+           "case logic broke the record sequence of case ", state.case_id());
 }
 
 }  // namespace
@@ -236,36 +219,29 @@ absl::StatusOr<v1::SubmitResponse> Sequencer::Group::Process(v1::SubmitRequest* 
     return st;
   }
 
-  const std::string case_id = e.case_id();
   v1::Record record;
   record.mutable_event()->Swap(request->mutable_event());  // `e` is empty from here on
-  record.set_partition(store_->id().value());
-  record.set_position(next_.value());
-  record.set_case_version(current + 1);
-  *record.mutable_recorded_at() = recorded_at_;
+  RecordStamper stamper(store_->id().value(), next_, current, recorded_at_);
+  stamper.StampSubmitted(&record);
   if (state == nullptr && !req.workflow().empty()) {
     record.mutable_workflow()->set_name(req.workflow());
   }
   std::vector<v1::Record> out;
-  if (auto st = logic_->Process(std::move(record), &(*slot)->now, &out); !st.ok()) return st;
-  CheckDense(out, next_, current, *(*slot)->now);
-
-  for (const v1::Record& r : out) {
-    const std::string event_key = keys::EventKey(Position(r.position()));
-    // Each record chains to the one before it (chain.h).
-    const std::string bytes = r.SerializeAsString();
-    std::string hash = ChainHash(head_, bytes);
-    std::string stored = EncodeStoredRecord(bytes, head_, hash);
-    batch_.Put(store_->cf(Cf::kEvents), event_key, stored);
-    if (store_->recent_records() != nullptr) stored_values_.push_back(std::move(stored));
-    head_ = std::move(hash);
-    batch_.Put(store_->cf(Cf::kCaseEvents),
-               keys::CaseEventKey(case_id, CaseVersion(r.case_version())), event_key);
+  if (auto st = logic_->Process(std::move(record), &stamper, &(*slot)->now, &out); !st.ok()) {
+    return st;
   }
-  // Only submitted events are idempotency keys; derived ids follow from them.
+  CheckStamped(out, stamper, *(*slot)->now);
+
+  BatchRows rows(&batch_, store_);
+  for (const v1::Record& r : out) {
+    std::string stored = ChainOnto(r, &head_);
+    // A WriteBatch::Put into memory cannot fail.
+    const absl::Status put = PutRecordRows(r, stored, &rows);
+    GC_CHECK(put.ok(), put.message());
+    if (store_->recent_records() != nullptr) stored_values_.push_back(std::move(stored));
+  }
   const std::string& event_id = out.front().event().event_id();
-  batch_.Put(store_->cf(Cf::kDedup), event_id, keys::EventKey(next_));
-  next_ = Position(next_.value() + out.size());
+  next_ = stamper.next();
   v1::SubmitResponse response = ResponseFor(out.front(), /*duplicate=*/false);
   pending_ids_.emplace(event_id, records_.size());
   for (auto& r : out) records_.push_back(std::move(r));
@@ -277,76 +253,69 @@ void Sequencer::Group::Seal() {
     batch_.Put(store_->cf(Cf::kMeta), keys::StreamOffsetKey(source),
                keys::EncodeFixed64Be(static_cast<uint64_t>(offset)));
   }
+  BatchRows rows(&batch_, store_);
   for (const auto& [case_id, slot] : slots_) {
     if (!slot.now || slot.version_before == slot.now->version()) {
       continue;  // untouched: only refusals or duplicates for this case
     }
-    batch_.Put(store_->cf(Cf::kCases), case_id, slot.now->SerializeAsString());
-    // Timer rows follow the case state: what the group removed is
-    // deleted, what it added is put. (The case index is in memory: it
-    // follows after the write.)
-    const std::vector<std::string>& old_keys = slot.timers_before;
-    const std::vector<std::string> new_keys = TimerKeysOf(*slot.now);
-    for (const auto& k : old_keys) {
-      if (std::find(new_keys.begin(), new_keys.end(), k) == new_keys.end()) {
-        batch_.Delete(store_->cf(Cf::kTimers), k);
-      }
-    }
-    for (const auto& k : new_keys) {
-      if (std::find(old_keys.begin(), old_keys.end(), k) == old_keys.end()) {
-        batch_.Put(store_->cf(Cf::kTimers), k, rocksdb::Slice());
-      }
-    }
+    // The case index is in memory: it follows after the write.
+    absl::Status put = PutCaseRow(*slot.now, &rows);
+    put.Update(PutTimerRows(slot.timers_before, *slot.now, &rows));
+    GC_CHECK(put.ok(), put.message());
   }
 }
 
 absl::StatusOr<std::unique_ptr<Sequencer>> Sequencer::Start(
     PartitionStore* store, const Clock* clock, const CaseLogic* logic,
-    const SequencerOptions& options) {
-  std::unique_ptr<Sequencer> seq(new Sequencer(store, clock, logic, options));
+    CommitListener* listener, const SequencerOptions& options) {
+  std::unique_ptr<Sequencer> seq(new Sequencer(store, clock, logic, listener, options));
   auto last = store->ReadLastRecord();
   if (!last.ok()) return last.status();
-  seq->head_ = GenesisHash();
-  if (last->has_value()) {
-    seq->last_position_ = Position((*last)->record.position());
-    seq->last_recorded_us_ = ToMicros((*last)->record.recorded_at());
-    seq->head_ = (*last)->hash;
+  {
+    absl::MutexLock lock(&seq->mu_);  // before the thread starts: for the analysis
+    seq->head_ = GenesisHash();
+    if (last->has_value()) {
+      // A log a newer build wrote further is not this build's to extend.
+      if (auto st = CheckRecordVersion((*last)->record); !st.ok()) return st;
+      seq->last_position_ = Position((*last)->record.position());
+      seq->last_recorded_us_ = Micros((*last)->record.recorded_at());
+      seq->head_ = (*last)->hash;
+    }
   }
   seq->thread_ = std::thread([s = seq.get()] { s->Run(); });
   return seq;
 }
 
-Sequencer::Sequencer(PartitionStore* store, const Clock* clock,
-                     const CaseLogic* logic, const SequencerOptions& options)
-    : store_(store), clock_(clock), logic_(logic), options_(options) {}
+Sequencer::Sequencer(PartitionStore* store, const Clock* clock, const CaseLogic* logic,
+                     CommitListener* listener, const SequencerOptions& options)
+    : store_(store), clock_(clock), logic_(logic), listener_(listener), options_(options) {}
 
 Sequencer::~Sequencer() { Stop(); }
 
 void Sequencer::Submit(v1::SubmitRequest request, SubmitCallback done) {
-  std::unique_lock<std::mutex> lock(mu_);
+  absl::ReleasableMutexLock lock(&mu_);
   if (stopping_) {
-    lock.unlock();
+    lock.Release();
     std::move(done)(absl::UnavailableError(absl::StrCat(
         "partition ", store_->id().value(), " is shutting down")));
     return;
   }
   if (queue_.size() >= options_.queue_capacity) {
-    lock.unlock();
+    lock.Release();
     std::move(done)(absl::ResourceExhaustedError(absl::StrCat(
         "partition ", store_->id().value(), " queue is full (",
         options_.queue_capacity, " submissions waiting); retry later")));
     return;
   }
   queue_.push_back(Item{std::move(request), std::move(done)});
-  lock.unlock();
-  cv_.notify_one();
+  lock.Release();
 }
 
 void Sequencer::SubmitBundle(std::vector<std::pair<v1::SubmitRequest, SubmitCallback>> items) {
   if (items.empty()) return;
-  std::unique_lock<std::mutex> lock(mu_);
+  absl::ReleasableMutexLock lock(&mu_);
   if (stopping_) {
-    lock.unlock();
+    lock.Release();
     for (auto& [request, done] : items) {
       std::move(done)(absl::UnavailableError(
           absl::StrCat("partition ", store_->id().value(), " is shutting down")));
@@ -357,15 +326,14 @@ void Sequencer::SubmitBundle(std::vector<std::pair<v1::SubmitRequest, SubmitCall
     queue_.push_back(Item{std::move(items[i].first), std::move(items[i].second),
                           /*bundled_with_next=*/i + 1 < items.size()});
   }
-  lock.unlock();
-  cv_.notify_one();
+  lock.Release();
 }
 
 void Sequencer::SubmitFromStream(v1::SubmitRequest request, absl::Status refusal,
                                  StreamOrigin origin, SubmitCallback done) {
-  std::unique_lock<std::mutex> lock(mu_);
+  absl::ReleasableMutexLock lock(&mu_);
   if (stopping_) {
-    lock.unlock();
+    lock.Release();
     std::move(done)(absl::UnavailableError(
         absl::StrCat("partition ", store_->id().value(), " is shutting down")));
     return;
@@ -374,31 +342,29 @@ void Sequencer::SubmitFromStream(v1::SubmitRequest request, absl::Status refusal
   item.origin = std::move(origin);
   item.refusal = std::move(refusal);
   queue_.push_back(std::move(item));
-  lock.unlock();
-  cv_.notify_one();
+  lock.Release();
 }
 
 void Sequencer::Stop() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
-  cv_.notify_one();
   if (thread_.joinable()) thread_.join();
 }
 
 SequencerStats Sequencer::stats() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return stats_;
 }
 
 std::pair<Position, std::string> Sequencer::committed_head() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return {last_position_, head_};
 }
 
 Position Sequencer::last_position() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return last_position_;
 }
 
@@ -406,8 +372,8 @@ void Sequencer::Run() {
   std::deque<Item> items;
   for (;;) {
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(this, &Sequencer::HasWork));
       if (queue_.empty()) return;  // stopping, and everything is answered
       // Up to the group limit, but never splitting a bundle.
       while (!queue_.empty() && (items.size() < options_.group_records_max ||
@@ -438,7 +404,9 @@ void Sequencer::ProcessGroup(std::deque<Item>* items) {
   // Recorded time never goes backwards within a partition, even if the
   // wall clock does.
   last_recorded_us_ = std::max(last_recorded_us_, clock_->NowMicros());
-  Group group(store_, logic_, last_position_, head_, last_recorded_us_);
+  // Only this thread writes them; the lock is for the readers.
+  const auto [committed, head] = committed_head();
+  Group group(store_, logic_, committed, head, last_recorded_us_);
   Position durable_first;
   std::vector<std::string> durable_values;  // what the store keeps in memory
   std::vector<absl::StatusOr<v1::SubmitResponse>> results;
@@ -458,12 +426,12 @@ void Sequencer::ProcessGroup(std::deque<Item>* items) {
     absl::Status written = store_->Write(group.batch(), group.last_position());
     write_us = MicrosBetween(write_started, std::chrono::steady_clock::now());
     if (written.ok()) {
-      durable_first = last_position_.next();
+      durable_first = committed.next();
       durable_values = group.TakeStoredValues();
       {
-        std::lock_guard<std::mutex> lock(mu_);
+        absl::MutexLock lock(&mu_);
         stats_.groups += 1;
-        stats_.records += group.last_position().value() - last_position_.value();
+        stats_.records += group.last_position().value() - committed.value();
         stats_.batch_bytes += group.batch()->GetDataSize();
         last_position_ = group.last_position();
         head_ = group.head();
@@ -475,7 +443,9 @@ void Sequencer::ProcessGroup(std::deque<Item>* items) {
       for (absl::string_view case_id : group.new_cases()) store_->RememberCase(case_id);
       // Before any answer too: a listing after an acknowledgement shows it.
       store_->IndexCases(group.changed_cases());
-      for (const v1::Record& r : group.records()) logic_->OnCommitted(r);
+      if (listener_ != nullptr) {
+        for (const v1::Record& r : group.records()) listener_->OnDurable(r);
+      }
     } else {
       // Nothing of this group is durable, and what RocksDB holds in memory
       // may now differ from disk: refuse everything from here on rather
@@ -488,7 +458,7 @@ void Sequencer::ProcessGroup(std::deque<Item>* items) {
         auto& r = results[i];
         // Duplicates of records committed earlier stay true answers; a
         // stream message's decision was not written.
-        if ((r.ok() && r->position() > last_position_.value()) || (*items)[i].origin) {
+        if ((r.ok() && r->position() > committed.value()) || (*items)[i].origin) {
           r = written;
         }
       }
@@ -496,7 +466,7 @@ void Sequencer::ProcessGroup(std::deque<Item>* items) {
   }
   const auto answering = std::chrono::steady_clock::now();
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     stats_.submissions += items->size();
     if (write_us) stats_.write.Add(*write_us);
     for (const Item& item : *items) {

@@ -3,7 +3,7 @@
 // Submissions queue up in a bounded queue; one thread drains it in groups.
 // For each submission of a group it checks idempotency, the expected
 // version and the case logic, assigns position, case version and recorded
-// time, and folds the record into the case state. The whole group then goes
+// time (RecordStamper), and folds the record into the case state. The whole group then goes
 // to RocksDB as one WriteBatch with sync=true (group commit), and only after
 // that write returns is any submitter answered. A failed write answers every
 // submitter of the group with the error; nothing of the group is visible.
@@ -11,19 +11,20 @@
 #define GRIDCASE_ENGINE_PARTITION_SEQUENCER_H_
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "engine/domain/case_logic.h"
+#include "engine/domain/commit_listener.h"
 #include "engine/common/clock.h"
 #include "engine/common/latency_histogram.h"
 #include "engine/storage/store.h"
@@ -84,11 +85,12 @@ struct SequencerStats {
 
 class Sequencer {
  public:
-  // `store`, `clock` and `logic` must outlive the sequencer. Starts the
-  // thread, recovering the last position and recorded time from the store.
+  // `store`, `clock`, `logic` and `listener` (if any) must outlive the
+  // sequencer. Starts the thread, recovering the last position and
+  // recorded time from the store.
   static absl::StatusOr<std::unique_ptr<Sequencer>> Start(
       PartitionStore* store, const Clock* clock, const CaseLogic* logic,
-      const SequencerOptions& options);
+      CommitListener* listener, const SequencerOptions& options);
   // Stops as Stop() does.
   ~Sequencer();
 
@@ -135,24 +137,28 @@ class Sequencer {
   class Group;
 
   Sequencer(PartitionStore* store, const Clock* clock, const CaseLogic* logic,
-            const SequencerOptions& options);
+            CommitListener* listener, const SequencerOptions& options);
   void Run();
   void ProcessGroup(std::deque<Item>* items);
 
   PartitionStore* const store_;
   const Clock* const clock_;
   const CaseLogic* const logic_;
+  CommitListener* const listener_;  // may be null
   const SequencerOptions options_;
 
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Item> queue_;  // guarded by mu_
-  bool stopping_ = false;   // guarded by mu_
-  Position last_position_;  // guarded by mu_; written by the thread only
+  // Whether the thread has anything to do: work queued, or stopping.
+  bool HasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || !queue_.empty(); }
+
+  mutable absl::Mutex mu_;
+  std::deque<Item> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // Written by the thread only (which may read it without the lock).
+  Position last_position_ ABSL_GUARDED_BY(mu_);
   int64_t last_recorded_us_ = 0;  // sequencer thread only
   absl::Status failure_;          // sequencer thread only; set by a failed write
-  std::string head_;              // guarded by mu_ (written by the thread only)
-  SequencerStats stats_;          // guarded by mu_
+  std::string head_ ABSL_GUARDED_BY(mu_);  // written by the thread only
+  SequencerStats stats_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;
 };
 

@@ -1,11 +1,10 @@
-#include "engine/common/check.h"
 #include "engine/storage/chain.h"
 
 #include <openssl/evp.h>
 
-#include <cstdio>
-#include <cstdlib>
 #include <memory>
+
+#include "engine/common/check.h"
 
 namespace gridcase {
 
@@ -67,6 +66,24 @@ absl::Status DecodeStoredRecord(absl::string_view value, StoredRecord* out) {
   out->prev_hash = value.substr(value.size() - 2 * kHashBytes, kHashBytes);
   out->hash = value.substr(value.size() - kHashBytes);
   return absl::OkStatus();
+}
+
+std::string ChainOnto(const v1::Record& record, std::string* head) {
+  const std::string bytes = record.SerializeAsString();
+  std::string hash = ChainHash(*head, bytes);
+  std::string stored = EncodeStoredRecord(bytes, *head, hash);
+  *head = std::move(hash);
+  return stored;
+}
+
+std::string CheckLink(const StoredRecord& stored, absl::string_view head) {
+  if (stored.prev_hash != head) {
+    return "its previous-hash does not match the hash of the record before it";
+  }
+  if (ChainHash(head, stored.record_bytes) != stored.hash) {
+    return "its bytes do not match its hash (the record was changed)";
+  }
+  return "";
 }
 
 }  // namespace gridcase

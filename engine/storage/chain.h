@@ -37,6 +37,15 @@ struct StoredRecord {
 // Splits a stored value (views into `value`); DATA_LOSS when too short.
 absl::Status DecodeStoredRecord(absl::string_view value, StoredRecord* out);
 
+// Appends `record` to the chain whose head is `*head`: returns the value to
+// store and moves `*head` to the record's hash. The one place a live write
+// links a record in.
+std::string ChainOnto(const v1::Record& record, std::string* head);
+
+// Whether `stored` follows a chain whose head is `head`: empty when it
+// does, otherwise what is wrong. The one place a reader checks a link.
+std::string CheckLink(const StoredRecord& stored, absl::string_view head);
+
 }  // namespace gridcase
 
 #endif  // GRIDCASE_ENGINE_STORAGE_CHAIN_H_

@@ -27,15 +27,6 @@ absl::Status ParseStored(const rocksdb::Slice& bytes, Msg* msg,
 
 }  // namespace
 
-std::vector<std::string> TimerKeysOf(const v1::CaseState& s) {
-  std::vector<std::string> out;
-  for (const auto& d : s.deadlines()) {
-    out.push_back(keys::EncodeTimerKey(
-        {d.due_at().seconds() * 1000000 + d.due_at().nanos() / 1000, s.case_id(), d.name()}));
-  }
-  return out;
-}
-
 absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
   if (s.ok()) return absl::OkStatus();
   const std::string msg = absl::StrCat("storage: ", what, ": ", s.ToString());
@@ -197,11 +188,8 @@ absl::StatusOr<ChainCheck> PartitionStore::VerifyChain(
              .ok()) {
       return fail(expected, "the stored value is shorter than its hashes");
     }
-    if (stored.prev_hash != head) {
-      return fail(expected, "its previous-hash does not match the hash of the record before it");
-    }
-    if (ChainHash(head, stored.record_bytes) != stored.hash) {
-      return fail(expected, "its bytes do not match its hash (the record was changed)");
+    if (std::string problem = CheckLink(stored, head); !problem.empty()) {
+      return fail(expected, std::move(problem));
     }
     head = std::string(stored.hash);
     check.records = expected;

@@ -36,9 +36,6 @@
 
 namespace gridcase {
 
-// The timers rows of a case's pending deadlines.
-std::vector<std::string> TimerKeysOf(const v1::CaseState& s);
-
 // Maps a RocksDB status to an absl one (OK stays OK). `what` names the
 // operation for the message.
 absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what);

@@ -1,8 +1,11 @@
 #include "engine/workflow/appliers.h"
 
 #include <algorithm>
+#include <iterator>
 
-#include "engine/common/timestamps.h"
+#include "engine/common/check.h"
+#include "engine/common/time.h"
+#include "engine/domain/stamper.h"
 #include "google/protobuf/repeated_ptr_field.h"
 
 namespace gridcase::workflow {
@@ -81,14 +84,10 @@ bool Latest(const E& e, google::protobuf::Timestamp* at) {
   return true;
 }
 
-// Facts any submitted event carries, whatever the workflow.
-void ApplyFacts(const v1::Record& r, v1::CaseState* s) {
+// Help asked for and given: the open requests.
+void ApplyHelp(const v1::Record& r, v1::CaseState* s) {
   const E& e = r.event();
   switch (e.payload_case()) {
-    case E::kFeverReading:
-      s->set_fever_readings(s->fever_readings() + 1);
-      if (Latest(e, s->mutable_last_celsius_at())) s->set_last_celsius(e.fever_reading().celsius());
-      break;
     case E::kHelpRequest: {
       const auto& h = e.help_request();
       auto* open = s->mutable_open_help_requests();
@@ -117,6 +116,15 @@ void ApplyFacts(const v1::Record& r, v1::CaseState* s) {
       }
       break;
     }
+    default:
+      break;
+  }
+}
+
+// Isolation ordered and released, latest by occurred time.
+void ApplyIsolation(const v1::Record& r, v1::CaseState* s) {
+  const E& e = r.event();
+  switch (e.payload_case()) {
     case E::kIsolationOrder: {
       if (!Latest(e, s->mutable_isolation_at())) break;
       const auto& o = e.isolation_order();
@@ -135,6 +143,45 @@ void ApplyFacts(const v1::Record& r, v1::CaseState* s) {
       s->clear_isolation_facility();
       s->clear_isolation_until();
       break;
+    default:
+      break;
+  }
+}
+
+// Who holds the case and its tasks.
+void ApplyHolders(const v1::Record& r, v1::CaseState* s) {
+  const E& e = r.event();
+  switch (e.payload_case()) {
+    case E::kReassignment:
+      if (e.reassignment().task().empty()) {
+        s->set_assignee(e.reassignment().to_assignee());
+      } else {
+        for (auto& t : *s->mutable_open_tasks()) {
+          if (t.name() == e.reassignment().task()) t.set_assignee(e.reassignment().to_assignee());
+        }
+      }
+      break;
+    case E::kHolderReplaced: {
+      const auto& h = e.holder_replaced();
+      if (s->assignee() == h.from_person()) s->set_assignee(h.to_person());
+      for (auto& t : *s->mutable_open_tasks()) {
+        if (t.assignee() == h.from_person()) t.set_assignee(h.to_person());
+      }
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+// Facts any submitted event carries, whatever the workflow.
+void ApplyFacts(const v1::Record& r, v1::CaseState* s) {
+  const E& e = r.event();
+  switch (e.payload_case()) {
+    case E::kFeverReading:
+      s->set_fever_readings(s->fever_readings() + 1);
+      if (Latest(e, s->mutable_last_celsius_at())) s->set_last_celsius(e.fever_reading().celsius());
+      break;
     case E::kTestResult:
       if (Latest(e, s->mutable_last_test_at())) s->set_last_test_outcome(e.test_result().outcome());
       break;
@@ -149,26 +196,9 @@ void ApplyFacts(const v1::Record& r, v1::CaseState* s) {
         s->set_last_contact_outcome(e.contact_attempt().outcome());
       }
       break;
-    case E::kReassignment:
-      if (e.reassignment().task().empty()) {
-        s->set_assignee(e.reassignment().to_assignee());
-      } else {
-        for (auto& t : *s->mutable_open_tasks()) {
-          if (t.name() == e.reassignment().task()) t.set_assignee(e.reassignment().to_assignee());
-        }
-      }
-      break;
     case E::kDeadlineExpired:
       Erase(s->mutable_deadlines(), e.deadline_expired().deadline());
       break;
-    case E::kHolderReplaced: {
-      const auto& h = e.holder_replaced();
-      if (s->assignee() == h.from_person()) s->set_assignee(h.to_person());
-      for (auto& t : *s->mutable_open_tasks()) {
-        if (t.assignee() == h.from_person()) t.set_assignee(h.to_person());
-      }
-      break;
-    }
     default:
       break;
   }
@@ -218,9 +248,8 @@ void ApplyDecision(const v1::Record& r, v1::CaseState* s) {
   }
 }
 
-}  // namespace
-
-void ApplyRecord(const v1::Record& r, const Definition* def, v1::CaseState* s) {
+// Version 1 of the appliers.
+void ApplyVersion1(const v1::Record& r, const Definition* def, v1::CaseState* s) {
   const E& e = r.event();
   if (r.case_version() == 1) {
     s->set_case_id(e.case_id());
@@ -248,7 +277,27 @@ void ApplyRecord(const v1::Record& r, const Definition* def, v1::CaseState* s) {
     if (newest) *s->mutable_last_occurred_at() = e.occurred_at();
   }
   ApplyFacts(r, s);
+  ApplyHelp(r, s);
+  ApplyIsolation(r, s);
+  ApplyHolders(r, s);
   if (def != nullptr) ApplyCounters(r, *def, s);
+}
+
+// The appliers of each record version, at index version - 1. A change to
+// what a record does to its case adds a version here and leaves the
+// earlier ones as they are, so old logs replay through their own rules.
+using Applier = void (*)(const v1::Record&, const Definition*, v1::CaseState*);
+constexpr Applier kAppliers[] = {&ApplyVersion1};
+static_assert(std::size(kAppliers) == kRecordVersion, "one applier per record version");
+
+}  // namespace
+
+void ApplyRecord(const v1::Record& r, const Definition* def, v1::CaseState* s) {
+  const uint32_t version = RecordVersionOf(r);
+  // Newer records are refused before they are folded (CheckRecordVersion).
+  GC_CHECK(version <= std::size(kAppliers), "record ", r.position(), " of record version ",
+           version, " reached the appliers of version ", std::size(kAppliers));
+  kAppliers[version - 1](r, def, s);
 }
 
 }  // namespace gridcase::workflow

@@ -1,5 +1,6 @@
 // The appliers: how each record changes a case's state. The only code that
-// writes CaseState.
+// writes CaseState. They are kept per record version (stamper.h): a record
+// is folded by the appliers of the version it was written under.
 #ifndef GRIDCASE_ENGINE_WORKFLOW_APPLIERS_H_
 #define GRIDCASE_ENGINE_WORKFLOW_APPLIERS_H_
 

@@ -1,12 +1,11 @@
 #include "engine/workflow/logic.h"
 
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "engine/common/timestamps.h"
+#include "engine/common/check.h"
+#include "engine/common/time.h"
 #include "engine/workflow/appliers.h"
 #include "engine/workflow/duration.h"
 
@@ -38,8 +37,9 @@ class Decider {
   // counts from; for the engine's own commands, their moment if later (a
   // deadline's due time).
   Decider(const Definition& def, const Directory& directory, const v1::Record& cause,
-          v1::CaseState* state, std::vector<v1::Record>* out)
-      : def_(def), directory_(directory), cause_(cause), state_(state), out_(out),
+          RecordStamper* stamper, v1::CaseState* state, std::vector<v1::Record>* out)
+      : def_(def), directory_(directory), cause_(cause), stamper_(stamper), state_(state),
+        out_(out),
         now_us_(Micros(cause.recorded_at())),
         happened_us_(std::max(Micros(state->last_occurred_at()),
                               Micros(cause.event().occurred_at()))) {}
@@ -125,11 +125,7 @@ class Decider {
     e->mutable_actor()->set_kind(v1::ACTOR_KIND_SYSTEM);
     e->set_grid_id(cause_.event().grid_id());
     e->set_channel(v1::CHANNEL_SYSTEM);
-    r.set_partition(cause_.partition());
-    r.set_position(cause_.position() + emitted_);
-    r.set_case_version(cause_.case_version() + emitted_);
-    *r.mutable_recorded_at() = cause_.recorded_at();
-    r.set_caused_by(cause_.position());
+    stamper_->StampDerived(&r);
     if (!explanation.empty()) r.set_explanation(std::move(explanation));
     ApplyRecord(r, &def_, state_);
     out_->push_back(std::move(r));
@@ -309,6 +305,7 @@ class Decider {
   const Definition& def_;
   const Directory& directory_;
   const v1::Record& cause_;
+  RecordStamper* const stamper_;
   v1::CaseState* const state_;
   std::vector<v1::Record>* const out_;
   const int64_t now_us_;       // when the cause was learnt (recorded)
@@ -373,16 +370,63 @@ std::string DerivedEventId(const std::string& cause_event_id, int n) {
 }
 
 const Definition& WorkflowLogic::DefinitionOf(const v1::WorkflowRef& ref) const {
-  auto def = registry_->Get(ref.name(), ref.version());
-  if (def == nullptr) {
-    std::fprintf(stderr, "workflow %s v%u of a stored case is not registered\n",
-                 ref.name().c_str(), ref.version());
-    std::abort();
-  }
+  auto def = registry_.Get(ref.name(), ref.version());
+  GC_CHECK(def != nullptr, "workflow ", ref.name(), " v", ref.version(),
+           " of a stored case is not registered");
   return *def;  // the registry never drops a version, so the reference stays valid
 }
 
-absl::Status WorkflowLogic::ProcessDeployment(v1::Record record,
+namespace {
+
+// The explanation of a submitted record: the rules that fired, or why none
+// did. A record no rule reacted to is marked as having changed nothing.
+std::string Explain(const Definition& def, const Stage& stage, const std::string& on,
+                    const std::vector<std::string>& fired, bool opening, v1::Record* record) {
+  const v1::Event& event = record->event();
+  if (fired.empty() && event.has_reassignment()) {
+    const auto& r = event.reassignment();
+    return absl::StrCat(r.task().empty() ? "case" : "task " + r.task(), " reassigned to ",
+                        r.to_assignee());
+  }
+  if (fired.empty() && !opening) {
+    record->set_changed_nothing(true);
+    return absl::StrCat("no rule of stage ", stage.name, " reacts to ", on);
+  }
+  if (!fired.empty()) return absl::StrCat("rules: ", absl::StrJoin(fired, ", "));
+  return absl::StrCat("opened with workflow ", def.name(), " v", def.version());
+}
+
+}  // namespace
+
+WorkflowLogic::Handler WorkflowLogic::HandlerFor(v1::Event::PayloadCase type) {
+  // Payload types with a handler of their own; every other type is an event
+  // of a case its workflow decides.
+  struct Route {
+    v1::Event::PayloadCase type;
+    Handler handler;
+  };
+  static constexpr Route kRoutes[] = {
+      {v1::Event::kWorkflowDeployed, &WorkflowLogic::ProcessDeployment},
+      {v1::Event::kUnitDefined, &WorkflowLogic::ProcessDirectory},
+      {v1::Event::kPersonRegistered, &WorkflowLogic::ProcessDirectory},
+      {v1::Event::kCadrePaired, &WorkflowLogic::ProcessDirectory},
+      {v1::Event::kAvailabilityChanged, &WorkflowLogic::ProcessDirectory},
+      {v1::Event::kHolderReplaced, &WorkflowLogic::ProcessHolderReplaced},
+  };
+  for (const Route& route : kRoutes) {
+    if (route.type == type) return route.handler;
+  }
+  return &WorkflowLogic::ProcessCaseEvent;
+}
+
+absl::Status WorkflowLogic::Process(v1::Record record, RecordStamper* stamper,
+                                    std::optional<v1::CaseState>* state,
+                                    std::vector<v1::Record>* out) const {
+  const Handler handler = HandlerFor(record.event().payload_case());
+  return (this->*handler)(std::move(record), stamper, state, out);
+}
+
+absl::Status WorkflowLogic::ProcessDeployment(v1::Record record, RecordStamper*,
                                               std::optional<v1::CaseState>* state,
                                               std::vector<v1::Record>* out) const {
   const auto& def = record.event().workflow_deployed().definition();
@@ -400,10 +444,10 @@ absl::Status WorkflowLogic::ProcessDeployment(v1::Record record,
   return absl::OkStatus();
 }
 
-absl::Status WorkflowLogic::ProcessDirectory(v1::Record record,
+absl::Status WorkflowLogic::ProcessDirectory(v1::Record record, RecordStamper*,
                                              std::optional<v1::CaseState>* state,
                                              std::vector<v1::Record>* out) const {
-  // Checked whole before submission (Engine::ImportDirectory); here only
+  // Checked whole before submission (Staffing::ImportDirectory); here only
   // the place is checked.
   if (record.event().case_id() != kDirectoryCaseId) {
     return absl::FailedPreconditionError("directory entries belong to the directory case");
@@ -416,10 +460,81 @@ absl::Status WorkflowLogic::ProcessDirectory(v1::Record record,
   return absl::OkStatus();
 }
 
-absl::Status WorkflowLogic::ProcessHolderReplaced(v1::Record record, const Definition& def,
-                                                  v1::CaseState next,
+absl::StatusOr<std::shared_ptr<const Definition>> WorkflowLogic::OpeningDefinition(
+    const v1::Record& record) const {
+  const v1::Event& event = record.event();
+  const int64_t now_us = Micros(record.recorded_at());
+  if (record.workflow().name().empty()) {
+    auto def = registry_.ForOpening(event, now_us);
+    if (def == nullptr) {
+      return absl::NotFoundError(absl::StrCat(
+          "case ", event.case_id(), " does not exist, and no deployed workflow opens a case "
+          "on this ", TypeOf(event), " event"));
+    }
+    return def;
+  }
+  // A submission names a workflow; its latest version takes the case. A
+  // version is named only by a replay that decides a case again
+  // (DecideAsHappened), which keeps the case's own.
+  const v1::WorkflowRef& ref = record.workflow();
+  auto def = ref.version() == 0 ? registry_.Latest(ref.name())
+                                : registry_.Get(ref.name(), ref.version());
+  if (def == nullptr) {
+    return absl::NotFoundError(absl::StrCat("no workflow named ", ref.name(), " is deployed"));
+  }
+  if (!Opens(*def, event, now_us)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "workflow ", def->name(), " v", def->version(), " does not open a case on this ",
+        TypeOf(event), " event (see its opens_on)"));
+  }
+  return def;
+}
+
+absl::StatusOr<std::shared_ptr<const Definition>> WorkflowLogic::Bind(
+    v1::Record* record, const std::optional<v1::CaseState>& state) const {
+  const v1::Event& event = record->event();
+  std::shared_ptr<const Definition> def;
+  if (!state.has_value()) {
+    auto opening = OpeningDefinition(*record);
+    if (!opening.ok()) return opening.status();
+    def = std::move(*opening);
+    record->mutable_workflow()->set_name(def->name());
+    record->mutable_workflow()->set_version(def->version());
+  } else {
+    def = registry_.Get(state->workflow().name(), state->workflow().version());
+    if (def == nullptr) DefinitionOf(state->workflow());  // aborts: a stored case's is known
+    const std::string type = TypeOf(event);
+    const Stage* stage = def->stage(state->stage());
+    if (stage != nullptr &&
+        std::find(stage->forbid.begin(), stage->forbid.end(), type) != stage->forbid.end()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "case ", event.case_id(), " is in stage ", state->stage(), " of workflow ",
+          def->name(), " v", def->version(), ", which does not accept ", type, " events"));
+    }
+  }
+  const v1::CaseState& current = state.has_value() ? *state : v1::CaseState::default_instance();
+  if (event.has_deadline_expired()) {
+    if (auto st = CheckStillPending(event, current, Micros(record->recorded_at())); !st.ok()) {
+      return st;
+    }
+  }
+  if (event.has_reassignment() && !event.reassignment().task().empty()) {
+    const auto& tasks = current.open_tasks();
+    if (std::none_of(tasks.begin(), tasks.end(),
+                     [&](const auto& t) { return t.name() == event.reassignment().task(); })) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "case ", event.case_id(), " has no open task ", event.reassignment().task()));
+    }
+  }
+  return def;
+}
+
+absl::Status WorkflowLogic::ProcessHolderReplaced(v1::Record record, RecordStamper*,
                                                   std::optional<v1::CaseState>* state,
                                                   std::vector<v1::Record>* out) const {
+  auto def = Bind(&record, *state);
+  if (!def.ok()) return def.status();
+  v1::CaseState next = state->value_or(v1::CaseState());
   const auto& h = record.event().holder_replaced();
   bool held = next.assignee() == h.from_person();
   for (const auto& t : next.open_tasks()) held = held || t.assignee() == h.from_person();
@@ -427,7 +542,7 @@ absl::Status WorkflowLogic::ProcessHolderReplaced(v1::Record record, const Defin
     return absl::FailedPreconditionError(absl::StrCat(
         "case ", next.case_id(), " is no longer held by ", h.from_person()));
   }
-  ApplyRecord(record, &def, &next);
+  ApplyRecord(record, def->get(), &next);
   record.set_explanation(absl::StrCat("moved from ", h.from_person(), " to ",
                                       h.to_person().empty() ? "nobody" : h.to_person(), ": ",
                                       h.reason()));
@@ -436,107 +551,35 @@ absl::Status WorkflowLogic::ProcessHolderReplaced(v1::Record record, const Defin
   return absl::OkStatus();
 }
 
-absl::Status WorkflowLogic::Process(v1::Record record, std::optional<v1::CaseState>* state,
-                                    std::vector<v1::Record>* out) const {
-  const v1::Event& event = record.event();
-  if (event.has_workflow_deployed()) return ProcessDeployment(std::move(record), state, out);
-  if (EntryOf(event).has_value()) return ProcessDirectory(std::move(record), state, out);
-  const std::string type = TypeOf(event);
-  const int64_t now_us = Micros(record.recorded_at());
-
-  std::shared_ptr<const Definition> def;
-  v1::CaseState next;
-  if (!state->has_value()) {
-    if (!record.workflow().name().empty()) {
-      // A submission names a workflow; its latest version takes the case.
-      // A version is named only by a replay that decides a case again
-      // (DecideAsHappened), which keeps the case's own.
-      const v1::WorkflowRef& ref = record.workflow();
-      def = ref.version() == 0 ? registry_->Latest(ref.name())
-                               : registry_->Get(ref.name(), ref.version());
-      if (def == nullptr) {
-        return absl::NotFoundError(
-            absl::StrCat("no workflow named ", ref.name(), " is deployed"));
-      }
-      if (!Opens(*def, event, now_us)) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "workflow ", def->name(), " v", def->version(), " does not open a case on this ",
-            type, " event (see its opens_on)"));
-      }
-    } else {
-      def = registry_->ForOpening(event, now_us);
-      if (def == nullptr) {
-        return absl::NotFoundError(absl::StrCat(
-            "case ", event.case_id(), " does not exist, and no deployed workflow opens a case "
-            "on this ", type, " event"));
-      }
-    }
-    record.mutable_workflow()->set_name(def->name());
-    record.mutable_workflow()->set_version(def->version());
-  } else {
-    next = **state;
-    def = registry_->Get(next.workflow().name(), next.workflow().version());
-    if (def == nullptr) {
-      DefinitionOf(next.workflow());  // aborts: a stored case's workflow must be known
-    }
-    const Stage* stage = def->stage(next.stage());
-    if (stage != nullptr &&
-        std::find(stage->forbid.begin(), stage->forbid.end(), type) != stage->forbid.end()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "case ", event.case_id(), " is in stage ", next.stage(), " of workflow ", def->name(),
-          " v", def->version(), ", which does not accept ", type, " events"));
-    }
-  }
-
-  if (event.has_deadline_expired()) {
-    if (auto st = CheckStillPending(event, next, now_us); !st.ok()) return st;
-  }
-  if (event.has_reassignment() && !event.reassignment().task().empty()) {
-    const auto& tasks = next.open_tasks();
-    if (std::none_of(tasks.begin(), tasks.end(),
-                     [&](const auto& t) { return t.name() == event.reassignment().task(); })) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "case ", event.case_id(), " has no open task ", event.reassignment().task()));
-    }
-  }
-  if (event.has_holder_replaced()) {
-    return ProcessHolderReplaced(std::move(record), *def, std::move(next), state, out);
-  }
+absl::Status WorkflowLogic::ProcessCaseEvent(v1::Record record, RecordStamper* stamper,
+                                             std::optional<v1::CaseState>* state,
+                                             std::vector<v1::Record>* out) const {
+  auto bound = Bind(&record, *state);
+  if (!bound.ok()) return bound.status();
+  const Definition& def = **bound;
   const bool opening = !state->has_value();
+  v1::CaseState next = state->value_or(v1::CaseState());
   const std::string note = ArrivalNote(record, next);
   const std::string stage_before = next.stage();
   const std::string rung_before = next.escalation_role();
-  ApplyRecord(record, def.get(), &next);
+  ApplyRecord(record, &def, &next);
   std::vector<v1::Record> derived;
-  Decider decider(*def, *directory_, record, &next, &derived);
+  Decider decider(def, directory_, record, stamper, &next, &derived);
   if (opening) decider.Open();
-  const Stage* stage = def->stage(next.stage());
+  const Stage& stage = *def.stage(next.stage());  // as the rules find it
+  const v1::Event& event = record.event();
   const std::string on = event.has_deadline_expired()
                              ? absl::StrCat(kDeadlinePrefix, event.deadline_expired().deadline())
-                             : type;
-  const bool rung_deadline =
-      event.has_deadline_expired() && event.deadline_expired().deadline()[0] == '~';
+                             : TypeOf(event);
   std::vector<std::string> fired;
-  if (rung_deadline) {
+  if (event.has_deadline_expired() && event.deadline_expired().deadline()[0] == '~') {
     decider.RungDeadline(event.deadline_expired().deadline());
     fired.push_back("ladder");
   } else {
-    fired = decider.RunRules(on, *stage);
+    fired = decider.RunRules(on, stage);
   }
   decider.TimeRung(stage_before, rung_before, opening);
-  std::string explanation;
-  if (fired.empty() && event.has_reassignment()) {
-    const auto& r = event.reassignment();
-    explanation = absl::StrCat(r.task().empty() ? "case" : "task " + r.task(), " reassigned to ",
-                               r.to_assignee());
-  } else if (fired.empty() && !opening) {
-    record.set_changed_nothing(true);
-    explanation = absl::StrCat("no rule of stage ", stage->name, " reacts to ", on);
-  } else if (!fired.empty()) {
-    explanation = absl::StrCat("rules: ", absl::StrJoin(fired, ", "));
-  } else {
-    explanation = absl::StrCat("opened with workflow ", def->name(), " v", def->version());
-  }
+  std::string explanation = Explain(def, stage, on, fired, opening, &record);
   if (!note.empty()) absl::StrAppend(&explanation, " (", note, ")");
   record.set_explanation(std::move(explanation));
   *state = std::move(next);
@@ -558,21 +601,6 @@ void WorkflowLogic::Apply(const v1::Record& record, v1::CaseState* state) const 
   }
   const v1::WorkflowRef& ref = record.case_version() == 1 ? record.workflow() : state->workflow();
   ApplyRecord(record, &DefinitionOf(ref), state);
-}
-
-void WorkflowLogic::OnCommitted(const v1::Record& record) const {
-  if (auto entry = EntryOf(record.event())) {
-    directory_->Apply(*entry, Micros(record.recorded_at()));
-    return;
-  }
-  if (!record.event().has_workflow_deployed()) return;
-  auto def = Definition::FromProto(record.event().workflow_deployed().definition());
-  // Only validated definitions are ever written; and versions come in order.
-  if (!def.ok() || !registry_->Add(*def).ok()) {
-    std::fprintf(stderr, "a durable deployment cannot be registered: %s\n",
-                 def.ok() ? "out of order" : std::string(def.status().message()).c_str());
-    std::abort();
-  }
 }
 
 }  // namespace gridcase::workflow

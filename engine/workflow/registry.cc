@@ -1,6 +1,5 @@
 #include "engine/workflow/registry.h"
 
-#include <mutex>
 
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/message_differencer.h"
@@ -21,7 +20,7 @@ bool Opens(const Definition& def, const v1::Event& event, int64_t now_us) {
 }
 
 absl::Status Registry::Add(std::shared_ptr<const Definition> def) {
-  std::unique_lock<std::shared_mutex> lock(mu_);
+  absl::WriterMutexLock lock(&mu_);
   auto& versions = by_name_[def->name()];
   if (def->version() <= versions.size()) {
     const auto& existing = versions[def->version() - 1];
@@ -43,14 +42,14 @@ absl::Status Registry::Add(std::shared_ptr<const Definition> def) {
 
 std::shared_ptr<const Definition> Registry::Get(const std::string& name,
                                                 uint32_t version) const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
+  absl::ReaderMutexLock lock(&mu_);
   auto it = by_name_.find(name);
   if (it == by_name_.end() || version == 0 || version > it->second.size()) return nullptr;
   return it->second[version - 1];
 }
 
 std::shared_ptr<const Definition> Registry::Latest(const std::string& name) const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
+  absl::ReaderMutexLock lock(&mu_);
   auto it = by_name_.find(name);
   if (it == by_name_.end() || it->second.empty()) return nullptr;
   return it->second.back();
@@ -58,7 +57,7 @@ std::shared_ptr<const Definition> Registry::Latest(const std::string& name) cons
 
 std::shared_ptr<const Definition> Registry::ForOpening(const v1::Event& event,
                                                        int64_t now_us) const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
+  absl::ReaderMutexLock lock(&mu_);
   for (const auto& [name, versions] : by_name_) {
     if (!versions.empty() && Opens(*versions.back(), event, now_us)) return versions.back();
   }
@@ -66,7 +65,7 @@ std::shared_ptr<const Definition> Registry::ForOpening(const v1::Event& event,
 }
 
 std::vector<std::shared_ptr<const Definition>> Registry::All() const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
+  absl::ReaderMutexLock lock(&mu_);
   std::vector<std::shared_ptr<const Definition>> out;
   for (const auto& [name, versions] : by_name_) out.insert(out.end(), versions.begin(), versions.end());
   return out;

@@ -7,11 +7,12 @@
 
 #include <map>
 #include <memory>
-#include <shared_mutex>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "engine/workflow/definition.h"
 #include "gridcase/v1/event.pb.h"
 
@@ -36,9 +37,10 @@ class Registry {
   std::vector<std::shared_ptr<const Definition>> All() const;
 
  private:
-  mutable std::shared_mutex mu_;
+  mutable absl::Mutex mu_;
   // name -> versions, index = version - 1
-  std::map<std::string, std::vector<std::shared_ptr<const Definition>>> by_name_;
+  std::map<std::string, std::vector<std::shared_ptr<const Definition>>> by_name_
+      ABSL_GUARDED_BY(mu_);
 };
 
 // Whether `def` has an opener for `event` whose guard holds.

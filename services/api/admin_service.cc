@@ -1,3 +1,4 @@
+#include "engine/common/time.h"
 #include "services/api/admin_service.h"
 
 #include <sys/resource.h>
@@ -20,7 +21,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::DeployWorkflow(
     reactor->Finish(ToGrpc(st));
     return reactor;
   }
-  engine_->DeployWorkflow(
+  engine_->workflows().DeployWorkflow(
       request->source(), request->file_name(), request->actor(),
       [reactor, response](absl::StatusOr<v1::DeployWorkflowResponse> result) {
         if (result.ok()) *response = std::move(*result);
@@ -32,7 +33,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::DeployWorkflow(
 grpc::ServerUnaryReactor* AdminServiceImpl::ListWorkflows(
     grpc::CallbackServerContext* context, const v1::ListWorkflowsRequest* request,
     v1::ListWorkflowsResponse* response) {
-  *response = engine_->ListWorkflows();
+  *response = engine_->workflows().ListWorkflows();
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
   return reactor;
@@ -41,7 +42,8 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ListWorkflows(
 grpc::ServerUnaryReactor* AdminServiceImpl::GetWorkflow(grpc::CallbackServerContext* context,
                                                         const v1::GetWorkflowRequest* request,
                                                         v1::WorkflowDefinition* response) {
-  auto result = engine_->GetWorkflow(request->name(), request->version());
+  auto result =
+      engine_->workflows().GetWorkflow(request->name(), request->version());
   if (result.ok()) *response = std::move(*result);
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(ToGrpc(result.status()));
@@ -50,12 +52,6 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetWorkflow(grpc::CallbackServerCont
 
 namespace {
 
-google::protobuf::Timestamp FromMicros(int64_t us) {
-  google::protobuf::Timestamp t;
-  t.set_seconds(us / 1000000);
-  t.set_nanos(static_cast<int32_t>((us % 1000000) * 1000));
-  return t;
-}
 
 v1::PersonView ViewOf(const Person& p, const Directory& directory, int64_t now_us) {
   v1::PersonView v;
@@ -98,7 +94,8 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ImportDirectory(
   // An import waits for its writes: run it off the completion thread.
   std::thread([this, reactor, request, response] {
     std::vector<v1::DirectoryEntry> entries(request->entries().begin(), request->entries().end());
-    auto result = engine_->ImportDirectory(entries, request->import_id(), request->actor());
+    auto result = engine_->staffing().ImportDirectory(
+        entries, request->import_id(), request->actor());
     if (result.ok()) {
       response->set_entries(entries.size());
       response->set_written(result->written);
@@ -113,13 +110,15 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetPerson(grpc::CallbackServerContex
                                                       const v1::GetPersonRequest* request,
                                                       v1::PersonView* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  auto person = engine_->directory().FindPerson(request->person_id());
+  auto person =
+      engine_->staffing().directory().FindPerson(request->person_id());
   if (!person) {
     reactor->Finish(grpc::Status(grpc::StatusCode::NOT_FOUND,
                                  "no person " + request->person_id() + " in the directory"));
     return reactor;
   }
-  *response = ViewOf(*person, engine_->directory(), clock_->NowMicros());
+  *response =
+      ViewOf(*person, engine_->staffing().directory(), clock_->NowMicros());
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }
@@ -128,7 +127,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetUnit(grpc::CallbackServerContext*
                                                     const v1::GetUnitRequest* request,
                                                     v1::UnitView* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  const Directory& directory = engine_->directory();
+  const Directory& directory = engine_->staffing().directory();
   auto unit = directory.FindUnit(request->unit_id());
   if (!unit) {
     reactor->Finish(grpc::Status(grpc::StatusCode::NOT_FOUND,
@@ -151,15 +150,17 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetUnit(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* AdminServiceImpl::GetWorkload(grpc::CallbackServerContext* context,
                                                         const v1::GetWorkloadRequest* request,
                                                         v1::Workload* response) {
-  return OffThread(context, response,
-                   [this, person = request->person_id()] { return engine_->Workload(person); });
+  return OffThread(context, response, [this, person = request->person_id()] {
+    return engine_->staffing().Workload(person);
+  });
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::GetStaffingReport(
     grpc::CallbackServerContext* context, const v1::StaffingReportRequest* request,
     v1::StaffingReport* response) {
-  return OffThread(context, response,
-                   [this, area = request->area()] { return engine_->StaffingReport(area); });
+  return OffThread(context, response, [this, area = request->area()] {
+    return engine_->staffing().StaffingReport(area);
+  });
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::GetServerStats(grpc::CallbackServerContext* context,
@@ -173,12 +174,12 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetServerStats(grpc::CallbackServerC
     p->set_records(stats[i].records);
     p->set_submissions(stats[i].submissions);
     p->set_batch_bytes(stats[i].batch_bytes);
-    if (const CaseIndex* index = engine_->store(PartitionId(i)).case_index()) {
-      p->set_case_index_ready(index->complete());
-      p->set_indexed_cases(index->cases());
-      p->set_case_index_bytes(index->bytes());
-      p->set_case_index_filling(index->filling());
-      p->set_case_index_problem(index->problem());
+    if (const auto& index = stats[i].case_index) {
+      p->set_case_index_ready(index->ready);
+      p->set_indexed_cases(index->cases);
+      p->set_case_index_bytes(index->bytes);
+      p->set_case_index_filling(index->filling);
+      p->set_case_index_problem(index->problem);
     }
     for (auto [out, in] : {std::pair{p->mutable_queued(), &stats[i].queued},
                            std::pair{p->mutable_write(), &stats[i].write},

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "engine/common/time.h"
 #include "rocksdb/db.h"
 #include "services/api/unparsed_request.h"
 #include "services/bench/load.h"
@@ -24,7 +25,7 @@ EchoServer::EchoServer(size_t stream_in_flight_max)
             response.set_case_id(request.event().case_id());
             response.set_position(++position_);
             response.set_case_version(1);
-            response.mutable_recorded_at()->set_seconds(WallMicros() / 1000000);
+            *response.mutable_recorded_at() = WholeSeconds(WallMicros());
             std::move(done)(std::move(response));
           },
           stream_in_flight_max) {

@@ -26,11 +26,14 @@
 #include "absl/synchronization/mutex.h"
 #include "CLI/CLI.hpp"
 #include "engine/engine.h"
-#include "engine/scheduler.h"
+#include "engine/timers/scheduler.h"
+#include "engine/common/time.h"
 
 namespace {
 
 using gridcase::Engine;
+using gridcase::Micros;
+using gridcase::WholeSeconds;
 using gridcase::v1::SubmitRequest;
 using gridcase::v1::SubmitResponse;
 using Steady = std::chrono::steady_clock;
@@ -79,7 +82,7 @@ SubmitRequest Reading(const std::string& case_id, int64_t now_us) {
   auto* e = r.mutable_event();
   e->set_event_id(case_id + "-open");
   e->set_case_id(case_id);
-  e->mutable_occurred_at()->set_seconds(now_us / 1000000);
+  *e->mutable_occurred_at() = WholeSeconds(now_us);
   e->mutable_actor()->set_id("bench");
   e->mutable_actor()->set_kind(gridcase::v1::ACTOR_KIND_APP);
   e->set_grid_id("g-1");
@@ -146,7 +149,7 @@ class Load {
       const std::string case_id = "load-" + std::to_string(n % kCases);
       e->set_event_id(case_id + "-n" + std::to_string(n));
       e->set_case_id(case_id);
-      e->mutable_occurred_at()->set_seconds(now_us_ / 1000000);
+      *e->mutable_occurred_at() = WholeSeconds(now_us_);
       e->mutable_actor()->set_id("bench");
       e->mutable_note()->set_text("load");
       engine_.Submit(std::move(r), [&](absl::StatusOr<SubmitResponse> res) {
@@ -178,8 +181,9 @@ void Deploy(Engine& engine, const std::string& source) {
   auto answer = done.get_future();
   gridcase::v1::Actor actor;
   actor.set_id("bench");
-  engine.DeployWorkflow(source, "bench.textproto", actor,
-                        [&done](auto r) { done.set_value(std::move(r)); });
+  engine.workflows().DeployWorkflow(
+      source, "bench.textproto", actor,
+      [&done](auto r) { done.set_value(std::move(r)); });
   auto r = answer.get();
   if (!r.ok()) {
     std::fprintf(stderr, "deploy: %s\n", r.status().ToString().c_str());
@@ -241,7 +245,7 @@ int main(int argc, char** argv) {
     const auto start = Steady::now();
     size_t fired = 0;
     while (fired < burst) {  // rounds as the scheduler runs them
-      auto n = engine->FireDueDeadlines(round);
+      auto n = engine->timers().FireDueDeadlines(round);
       if (!n.ok()) {
         std::fprintf(stderr, "fire: %s\n", n.status().ToString().c_str());
         return 1;
@@ -262,7 +266,12 @@ int main(int argc, char** argv) {
     Deploy(*engine, kBenchWorkflow);
     Load load(*engine, real.NowMicros());  // its cases run v1: no deadline soon
     Deploy(*engine, SoonWorkflow());
-    gridcase::DeadlineScheduler scheduler(engine.get(), &real, 200 * 1000, nullptr);
+    gridcase::DeadlineScheduler scheduler(
+        &engine->timers(),
+        [e = engine.get()] {
+          return e->staffing().HandOnFromNewlyUnavailable();
+        },
+        &real, 200 * 1000, nullptr);
     scheduler.Start();
     // Open cases steadily for about five seconds: each falls due 1 s later.
     const size_t per_tick = std::max<size_t>(1, lateness_cases / 50);
@@ -285,8 +294,7 @@ int main(int argc, char** argv) {
         for (const auto& r : page->records()) {
           if (!r.event().has_deadline_expired()) continue;
           const auto& due = r.event().deadline_expired().due_at();
-          lateness_us.push_back((r.recorded_at().seconds() - due.seconds()) * 1000000 +
-                                (r.recorded_at().nanos() - due.nanos()) / 1000);
+          lateness_us.push_back(Micros(r.recorded_at()) - Micros(due));
         }
       }
     }

@@ -24,6 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "engine/common/latency_histogram.h"
+#include "engine/common/time.h"
 #include "google/protobuf/arena.h"
 #include "google/protobuf/util/json_util.h"
 #include "gridcase/v1/service.grpc.pb.h"
@@ -253,7 +254,7 @@ int FillTimelineCase(const std::shared_ptr<grpc::Channel>& channel, const std::s
     v1::Event* e = s->mutable_submit()->mutable_event();
     e->set_event_id(absl::StrCat(run, "-", i));
     e->set_case_id(case_id);
-    e->mutable_occurred_at()->set_seconds(WallMicros() / 1000000);
+    *e->mutable_occurred_at() = WholeSeconds(WallMicros());
     e->mutable_actor()->set_id(WorkerId(0));
     e->set_grid_id(GridId(0));
     if (i == 0) {

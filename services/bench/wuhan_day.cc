@@ -1,6 +1,6 @@
 #include "services/bench/wuhan_day.h"
 
-#include "engine/common/timestamps.h"
+#include "engine/common/time.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 

@@ -5,7 +5,6 @@
 #include <librdkafka/rdkafkacpp.h>
 
 #include "absl/strings/str_cat.h"
-#include "engine/storage/keys.h"
 #include "google/protobuf/util/json_util.h"
 #include "spdlog/spdlog.h"
 
@@ -88,13 +87,10 @@ absl::StatusOr<std::unique_ptr<ChangeFeed>> ChangeFeed::Start(Engine* engine,
 
   feed->cursors_.resize(engine->partition_count());
   for (uint32_t p = 0; p < engine->partition_count(); ++p) {
-    auto saved = engine->ReadExt(PartitionId(p), feed->MetaName());
+    auto saved = engine->streams().ReadExt(PartitionId(p), feed->MetaName());
     if (!saved.ok()) return saved.status();
     Cursor& c = feed->cursors_[p];
-    if (saved->has_value()) {
-      if ((*saved)->size() != 8) return absl::DataLossError("saved feed position is not 8 bytes");
-      c.saved = c.confirmed = keys::DecodeFixed64Be(**saved);
-    }
+    if (saved->has_value()) c.saved = c.confirmed = **saved;
     c.next = c.confirmed + 1;
   }
   feed->last_save_ = std::chrono::steady_clock::now();
@@ -149,7 +145,8 @@ size_t ChangeFeed::SendSome(uint32_t p) {
     next = c.next;
   }
   std::vector<v1::LogEntry> entries;
-  if (auto st = engine_->store(PartitionId(p)).ReadLog(Position(next), kReadBatch, &entries);
+  if (auto st = engine_->streams().ReadLog(PartitionId(p), Position(next),
+                                           kReadBatch, &entries);
       !st.ok()) {
     absl::MutexLock lock(&mu_);
     cursors_[p].error = absl::StrCat("reading the log: ", st.ToString());
@@ -235,7 +232,8 @@ void ChangeFeed::SaveConfirmed(bool force) {
       confirmed = cursors_[p].confirmed;
       if (confirmed == cursors_[p].saved) continue;
     }
-    if (auto st = engine_->WriteExt(PartitionId(p), MetaName(), keys::EncodeFixed64Be(confirmed));
+    if (auto st =
+            engine_->streams().WriteExt(PartitionId(p), MetaName(), confirmed);
         !st.ok()) {
       spdlog::error("change feed: saving the published position of partition {}: {}", p,
                     st.ToString());
@@ -249,8 +247,8 @@ void ChangeFeed::SaveConfirmed(bool force) {
 std::vector<v1::FeedPartitionStatus> ChangeFeed::Status() const {
   std::vector<v1::FeedPartitionStatus> out;
   for (uint32_t p = 0; p < engine_->partition_count(); ++p) {
-    auto last = engine_->store(PartitionId(p)).ReadLastRecord();
-    const uint64_t log = last.ok() && last->has_value() ? (*last)->record.position() : 0;
+    auto last = engine_->streams().LastPosition(PartitionId(p));
+    const uint64_t log = last.ok() ? *last : 0;
     absl::MutexLock lock(&mu_);
     const Cursor& c = cursors_[p];
     v1::FeedPartitionStatus s;

@@ -7,7 +7,6 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-#include "engine/storage/keys.h"
 #include "google/protobuf/util/json_util.h"
 #include "spdlog/spdlog.h"
 
@@ -110,7 +109,8 @@ class Ingest::Rebalance final : public RdKafka::RebalanceCb,
                     message.errstr());
       return;
     }
-    if (auto st = ingest_->engine_->RemoveDeadLetters(PartitionId(ref->partition), {ref->key});
+    if (auto st = ingest_->engine_->streams().RemoveDeadLetters(
+            PartitionId(ref->partition), {ref->key});
         !st.ok()) {
       spdlog::error("removing a dead letter handed on: {}", st.ToString());
     }
@@ -203,16 +203,16 @@ absl::StatusOr<int64_t> Ingest::Assign(int32_t partition) {
   s.partition = partition;
   for (uint32_t p = 0; p < engine_->partition_count(); ++p) {
     std::map<std::string, int64_t> offsets;
-    if (auto st = engine_->StreamOffsets(PartitionId(p), s.name, &offsets); !st.ok()) return st;
+    if (auto st =
+            engine_->streams().StreamOffsets(PartitionId(p), s.name, &offsets);
+        !st.ok())
+      return st;
     // The scan is by prefix: "t/1" also finds "t/10".
     if (auto it = offsets.find(s.name); it != offsets.end()) s.decided_in[p] = it->second;
   }
-  auto saved = engine_->ReadExt(PartitionId(0), MetaName(partition));
+  auto saved = engine_->streams().ReadExt(PartitionId(0), MetaName(partition));
   if (!saved.ok()) return saved.status();
-  if (saved->has_value()) {
-    if ((*saved)->size() != 8) return absl::DataLossError("saved ingest offset is not 8 bytes");
-    s.decided_before = static_cast<int64_t>(keys::DecodeFixed64Be(**saved));
-  }
+  if (saved->has_value()) s.decided_before = static_cast<int64_t>(**saved);
   s.saved = s.decided_before;
   s.read_to = s.decided_before - 1;
   const int64_t start = s.decided_before;
@@ -267,7 +267,7 @@ void Ingest::Handle(RdKafka::Message& message) {
   const std::string bytes(static_cast<const char*>(message.payload()), message.len());
   auto request = ParseMessage(bytes, options_.ingest_format, options_.ingest_topic, partition,
                               offset);
-  const PartitionId route = engine_->RouteOf(request);
+  const PartitionId route = engine_->streams().RouteOf(request);
   std::string source;
   {
     absl::MutexLock lock(&mu_);
@@ -287,10 +287,11 @@ void Ingest::Handle(RdKafka::Message& message) {
     source = s.name;
   }
   StreamOrigin origin{source, offset, bytes};
-  engine_->SubmitFromStream(std::move(request), std::move(origin),
-                            [this, partition, offset](absl::StatusOr<v1::SubmitResponse> r) {
-                              Answered(partition, offset, r);
-                            });
+  engine_->streams().SubmitFromStream(
+      std::move(request), std::move(origin),
+      [this, partition, offset](absl::StatusOr<v1::SubmitResponse> r) {
+        Answered(partition, offset, r);
+      });
 }
 
 void Ingest::Answered(int32_t partition, int64_t offset,
@@ -338,8 +339,8 @@ void Ingest::SaveDecided(bool force) {
   }
   std::vector<RdKafka::TopicPartition*> commits;
   for (const auto& [p, decided_before] : changed) {
-    if (auto st = engine_->WriteExt(PartitionId(0), MetaName(p),
-                                    keys::EncodeFixed64Be(static_cast<uint64_t>(decided_before)));
+    if (auto st = engine_->streams().WriteExt(
+            PartitionId(0), MetaName(p), static_cast<uint64_t>(decided_before));
         !st.ok()) {
       spdlog::error("kafka ingest: saving the decided offset of partition {}: {}", p,
                     st.ToString());
@@ -362,7 +363,9 @@ void Ingest::HandOnDeadLetters() {
   while (!stop_) {
     for (uint32_t p = 0; p < engine_->partition_count() && !stop_; ++p) {
       std::vector<std::pair<std::string, v1::DeadLetter>> letters;
-      if (auto st = engine_->DeadLetters(PartitionId(p), kLettersBatch, &letters); !st.ok()) {
+      if (auto st = engine_->streams().DeadLetters(PartitionId(p),
+                                                   kLettersBatch, &letters);
+          !st.ok()) {
         spdlog::error("reading dead letters: {}", st.ToString());
         continue;
       }
@@ -417,7 +420,7 @@ absl::StatusOr<uint64_t> Ingest::DeadLettersPending() const {
   // the store has every letter from the moment it is written.
   uint64_t pending = 0;
   for (uint32_t p = 0; p < engine_->partition_count(); ++p) {
-    auto n = engine_->CountDeadLetters(PartitionId(p));
+    auto n = engine_->streams().CountDeadLetters(PartitionId(p));
     if (!n.ok()) return n.status();
     pending += *n;
   }

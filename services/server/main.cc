@@ -5,27 +5,27 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
-#include <thread>
 #include <cstdio>
 #include <filesystem>
-#include <algorithm>
 #include <fstream>
 #include <future>
-#include <sstream>
-#include <vector>
 #include <memory>
+#include <sstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "CLI/CLI.hpp"
 #include "engine/common/clock.h"
-#include "engine/engine.h"
-#include "engine/workflow/files.h"
 #include "engine/common/huge_pages.h"
-#include "engine/scheduler.h"
+#include "engine/engine.h"
 #include "engine/storage/signer.h"
+#include "engine/timers/scheduler.h"
+#include "engine/workflow/files.h"
 #include "services/api/log_limit.h"
 #include "services/api/server.h"
 #include "services/kafka/kafka.h"
@@ -82,10 +82,11 @@ bool DeployDirectory(gridcase::Engine& engine, const std::string& dir) {
   for (const auto& file : *files) {
     std::promise<absl::StatusOr<gridcase::v1::DeployWorkflowResponse>> done;
     auto answer = done.get_future();
-    engine.DeployWorkflow(file.source, file.path, actor,
-                          [&done](absl::StatusOr<gridcase::v1::DeployWorkflowResponse> r) {
-                            done.set_value(std::move(r));
-                          });
+    engine.workflows().DeployWorkflow(
+        file.source, file.path, actor,
+        [&done](absl::StatusOr<gridcase::v1::DeployWorkflowResponse> r) {
+          done.set_value(std::move(r));
+        });
     auto r = answer.get();
     if (!r.ok()) {
       spdlog::critical("{}", std::string(r.status().message()));
@@ -194,7 +195,7 @@ class HeadSigning {
 
  private:
   void SignNow() {
-    if (auto n = engine_->SignHeads(*signer_); !n.ok()) {
+    if (auto n = engine_->audit().SignHeads(*signer_); !n.ok()) {
       spdlog::error("signing chain heads: {}", n.status().ToString());
     }
   }
@@ -266,7 +267,12 @@ int Run(const Flags& flags) {
     return 1;
   }
   gridcase::DeadlineScheduler scheduler(
-      engine->get(), &clock, /*poll_us_max=*/200 * 1000, [](const absl::Status& st) {
+      &(*engine)->timers(),
+      [e = engine->get()] {
+        return e->staffing().HandOnFromNewlyUnavailable();
+      },
+      &clock, /*poll_us_max=*/200 * 1000,
+      [](const absl::Status& st) {
         spdlog::error("deadline scheduler: {}", st.ToString());
       });
   scheduler.Start();

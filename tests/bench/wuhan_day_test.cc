@@ -132,7 +132,8 @@ TEST(WuhanDayTest, TheShippedWorkflowsTakeTheDayWithoutARefusal) {
   options.abnormal_share = 0.1;  // enough readings to see the workflow react
   v1::Actor admin;
   admin.set_id("bench");
-  auto imported = engine->ImportDirectory(WuhanDirectory(options.grids), "wuhan", admin);
+  auto imported = engine->staffing().ImportDirectory(
+      WuhanDirectory(options.grids), "wuhan", admin);
   ASSERT_TRUE(imported.ok()) << imported.status();
 
   WuhanDay day(options, "t", 3);

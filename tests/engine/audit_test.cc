@@ -8,10 +8,11 @@
 #include <random>
 #include <thread>
 
-#include "engine/storage/data_dir.h"
-#include "engine/engine.h"
-#include "engine/log_reader.h"
+#include "engine/audit/log_reader.h"
 #include "engine/audit/rebuild.h"
+#include "engine/engine.h"
+#include "engine/storage/derived_rows.h"
+#include "engine/storage/data_dir.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
@@ -113,7 +114,9 @@ class AuditTest : public ::testing::Test {
     ASSERT_NE(engine_, nullptr);
     v1::Actor admin;
     admin.set_id("admin-1");
-    ASSERT_TRUE(engine_->ImportDirectory(testing::ExampleDirectory(), "base", admin).ok());
+    ASSERT_TRUE(engine_->staffing()
+                    .ImportDirectory(testing::ExampleDirectory(), "base", admin)
+                    .ok());
   }
 
   // Submits `events` all at once (the engine groups them) and waits for
@@ -145,14 +148,14 @@ class AuditTest : public ::testing::Test {
 
   void FireAllDue() {
     for (;;) {
-      auto fired = engine_->FireDueDeadlines();
+      auto fired = engine_->timers().FireDueDeadlines();
       ASSERT_TRUE(fired.ok()) << fired.status();
       if (*fired == 0) return;
     }
   }
 
   uint64_t LastPosition(PartitionId p) {
-    auto last = engine_->store(p).ReadLastRecord();
+    auto last = engine_->partitions().store(p).ReadLastRecord();
     EXPECT_TRUE(last.ok()) << last.status();
     return last.ok() && last->has_value() ? (*last)->record.position() : 0;
   }
@@ -211,7 +214,9 @@ TEST_F(AuditTest, ARandomWorkloadOf100kEventsRebuildsIdenticallyAndFoldsAsItStoo
       a->mutable_from()->set_seconds(clock_.NowMicros() / 1000000);
       a->mutable_until()->set_seconds(clock_.NowMicros() / 1000000 + 3 * 3600);
       ASSERT_TRUE(
-          engine_->ImportDirectory({away}, "away-" + std::to_string(done), admin).ok());
+          engine_->staffing()
+              .ImportDirectory({away}, "away-" + std::to_string(done), admin)
+              .ok());
     }
     // What a supervisor would have seen of a few cases at this moment.
     for (int s = 0; s < 3; ++s) {
@@ -230,7 +235,7 @@ TEST_F(AuditTest, ARandomWorkloadOf100kEventsRebuildsIdenticallyAndFoldsAsItStoo
     v1::GetCaseAsOfRequest request;
     request.set_case_id(s.case_id);
     request.set_position(s.position);
-    auto as_of = engine_->GetCaseAsOf(request);
+    auto as_of = engine_->audit().GetCaseAsOf(request);
     ASSERT_TRUE(as_of.ok()) << as_of.status();
     ASSERT_TRUE(google::protobuf::util::MessageDifferencer::Equals(as_of->state(), s.state))
         << s.case_id << " at position " << s.position << "\nas of:\n"
@@ -266,7 +271,7 @@ TEST_F(AuditTest, ARandomWorkloadOf100kEventsRebuildsIdenticallyAndFoldsAsItStoo
   auto state = (*rebuilt)->GetCase(samples.back().case_id);
   ASSERT_TRUE(state.ok()) << state.status();
   // Its log is the original one, chain and all.
-  auto chains = (*rebuilt)->VerifyLog();
+  auto chains = (*rebuilt)->audit().VerifyLog();
   ASSERT_TRUE(chains.ok()) << chains.status();
   uint64_t chained = 0;
   for (const ChainCheck& c : *chains) {
@@ -397,7 +402,7 @@ TEST_F(AuditTest, ACheckpointTakenWhileWritingRebuildsIdentically) {
   std::vector<v1::Event> first;
   for (int i = 0; i < 2000; ++i) first.push_back(workload.Next(clock_.NowMicros()));
   SubmitAll(first);
-  auto info = engine_->Checkpoint("mid-run");
+  auto info = engine_->audit().Checkpoint("mid-run");
   stop = true;
   writer.join();
   ASSERT_TRUE(info.ok()) << info.status();
@@ -405,10 +410,11 @@ TEST_F(AuditTest, ACheckpointTakenWhileWritingRebuildsIdentically) {
   ASSERT_EQ(info->positions.size(), 4u);
   for (uint32_t p = 0; p < 4; ++p) EXPECT_LE(info->positions[p], LastPosition(PartitionId(p)));
 
-  EXPECT_EQ(engine_->Checkpoint("mid-run").status().code(), absl::StatusCode::kAlreadyExists);
-  EXPECT_EQ(engine_->Checkpoint("../escape").status().code(),
+  EXPECT_EQ(engine_->audit().Checkpoint("mid-run").status().code(),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(engine_->audit().Checkpoint("../escape").status().code(),
             absl::StatusCode::kInvalidArgument);
-  auto dated = engine_->Checkpoint("");
+  auto dated = engine_->audit().Checkpoint("");
   ASSERT_TRUE(dated.ok()) << dated.status();
   EXPECT_THAT(dated->dir, HasSubstr("/checkpoints/20200222T"));
 
@@ -429,7 +435,7 @@ TEST_F(AuditTest, TheLogIsReadFilteredWithHashesAndFollowed) {
   SubmitAll(events);
 
   auto read_all = [&](const v1::ReadLogRequest& request) {
-    auto reader = LogReader::Create(engine_.get(), request);
+    auto reader = engine_->audit().NewLogReader(request);
     EXPECT_TRUE(reader.ok()) << reader.status();
     std::vector<v1::LogEntry> out;
     bool caught_up = false;
@@ -491,21 +497,23 @@ TEST_F(AuditTest, TheLogIsReadFilteredWithHashesAndFollowed) {
   // Refusals name what is wrong.
   v1::ReadLogRequest bad;
   bad.add_event_types("temperature");
-  EXPECT_THAT(std::string(LogReader::Create(engine_.get(), bad).status().message()),
-              HasSubstr("temperature is not an event type"));
+  EXPECT_THAT(
+      std::string(engine_->audit().NewLogReader(bad).status().message()),
+      HasSubstr("temperature is not an event type"));
   bad.Clear();
   bad.set_partition(9);
-  EXPECT_EQ(LogReader::Create(engine_.get(), bad).status().code(),
+  EXPECT_EQ(engine_->audit().NewLogReader(bad).status().code(),
             absl::StatusCode::kInvalidArgument);
   bad.Clear();
   bad.set_area("wuchang");
-  EXPECT_THAT(std::string(LogReader::Create(engine_.get(), bad).status().message()),
-              HasSubstr("no unit wuchang"));
+  EXPECT_THAT(
+      std::string(engine_->audit().NewLogReader(bad).status().message()),
+      HasSubstr("no unit wuchang"));
 
   // Following: a caught-up reader sees a new commit after the wait.
   v1::ReadLogRequest follow;
   follow.set_case_id("late-1");
-  auto reader = LogReader::Create(engine_.get(), follow);
+  auto reader = engine_->audit().NewLogReader(follow);
   ASSERT_TRUE(reader.ok());
   std::vector<v1::LogEntry> got;
   bool caught_up = false;

@@ -88,7 +88,7 @@ class ChainTest : public ::testing::Test {
   }
 
   ChainCheck Verify() {
-    auto checks = engine_->VerifyLog();
+    auto checks = engine_->audit().VerifyLog();
     EXPECT_TRUE(checks.ok()) << checks.status();
     EXPECT_EQ(checks->size(), 1u);
     return checks->front();
@@ -170,14 +170,14 @@ TEST_F(ChainTest, ARecordRehashedOnItsOwnBreaksTheNextLink) {
 TEST_F(ChainTest, ARewriteThatRecomputesEveryHashIsCaughtBySignedHeads) {
   auto signer = HeadSigner::LoadOrCreate(dir_.Sub("head.key"));
   ASSERT_TRUE(signer.ok()) << signer.status();
-  ASSERT_TRUE(engine_->SignHeads(**signer).ok());
+  ASSERT_TRUE(engine_->audit().SignHeads(**signer).ok());
   const std::string public_key = (*signer)->PublicKeyPem();
-  const ChainCheck before = engine_->VerifyLog(public_key)->front();
+  const ChainCheck before = engine_->audit().VerifyLog(public_key)->front();
   EXPECT_EQ(before.first_bad_position, 0u);
   EXPECT_EQ(before.signed_heads_verified, 1u);
   const uint64_t signed_position = before.records;
   // A second signature only when the head moved.
-  EXPECT_EQ(*engine_->SignHeads(**signer), 0u);
+  EXPECT_EQ(*engine_->audit().SignHeads(**signer), 0u);
 
   engine_.reset();
   {
@@ -189,16 +189,19 @@ TEST_F(ChainTest, ARewriteThatRecomputesEveryHashIsCaughtBySignedHeads) {
     });
   }
   Open();
-  EXPECT_EQ(engine_->VerifyLog()->front().first_bad_position, 0u);  // the chain holds...
-  const ChainCheck check = engine_->VerifyLog(public_key)->front();  // ...the signature not
+  EXPECT_EQ(engine_->audit().VerifyLog()->front().first_bad_position,
+            0u);  // the chain holds...
+  const ChainCheck check =
+      engine_->audit().VerifyLog(public_key)->front();  // ...the signature not
   EXPECT_EQ(check.first_bad_position, signed_position);
   EXPECT_THAT(check.problem, HasSubstr("rewritten"));
 
   // Another key cannot vouch for the heads.
   auto other = HeadSigner::LoadOrCreate(dir_.Sub("other.key"));
   ASSERT_TRUE(other.ok());
-  EXPECT_THAT(engine_->VerifyLog((*other)->PublicKeyPem())->front().problem,
-              HasSubstr("signature"));
+  EXPECT_THAT(
+      engine_->audit().VerifyLog((*other)->PublicKeyPem())->front().problem,
+      HasSubstr("signature"));
 }
 
 }  // namespace

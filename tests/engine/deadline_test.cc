@@ -5,7 +5,7 @@
 #include <map>
 
 #include "engine/engine.h"
-#include "engine/scheduler.h"
+#include "engine/timers/scheduler.h"
 #include "engine/workflow/duration.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -47,7 +47,7 @@ class DeadlineTest : public ::testing::Test {
   }
 
   size_t Fire() {
-    auto fired = engine_->FireDueDeadlines();
+    auto fired = engine_->timers().FireDueDeadlines();
     EXPECT_TRUE(fired.ok()) << fired.status();
     return fired.ok() ? *fired : 0;
   }
@@ -73,7 +73,7 @@ class DeadlineTest : public ::testing::Test {
 
 TEST_F(DeadlineTest, ADeadlineFiresOnceAtItsDueTimeAndNeverBefore) {
   Ok(Fever("f1", "c", 36.6));  // screening: daily-check due in 24 h
-  auto next = engine_->NextDeadlineDueUs();
+  auto next = engine_->timers().NextDeadlineDueUs();
   ASSERT_TRUE(next.ok() && next->has_value());
   EXPECT_EQ(**next, kStartUs + kDayUs);
 
@@ -101,7 +101,7 @@ TEST_F(DeadlineTest, ACancelledDeadlineNeverFires) {
   clock_.AdvanceMicros(30 * kDayUs);
   EXPECT_EQ(Fire(), 0u);
   EXPECT_TRUE(Expiries("c").empty());
-  auto next = engine_->NextDeadlineDueUs();
+  auto next = engine_->timers().NextDeadlineDueUs();
   ASSERT_TRUE(next.ok());
   EXPECT_FALSE(next->has_value());
 }
@@ -223,7 +223,12 @@ TEST_F(DeadlineTest, ATimedLadderRemindsThenClimbsByItselfUntilResolved) {
 }
 
 TEST_F(DeadlineTest, TheSchedulerFiresWhenTheClockPassesTheDueTime) {
-  DeadlineScheduler scheduler(engine_.get(), &clock_, /*poll_us_max=*/1000 * 1000, nullptr);
+  DeadlineScheduler scheduler(
+      &engine_->timers(),
+      [e = engine_.get()] {
+        return e->staffing().HandOnFromNewlyUnavailable();
+      },
+      &clock_, /*poll_us_max=*/1000 * 1000, nullptr);
   scheduler.Start();
   Ok(Fever("f1", "c", 36.6));
   scheduler.Poke();

@@ -57,11 +57,11 @@ class DirectoryTest : public ::testing::Test {
     return r->written;
   }
 
-  absl::StatusOr<Engine::ImportResult> ImportMoving(
+  absl::StatusOr<Staffing::ImportResult> ImportMoving(
       const std::vector<v1::DirectoryEntry>& entries, const std::string& id) {
     v1::Actor admin;
     admin.set_id("admin-1");
-    return engine_->ImportDirectory(entries, id, admin);
+    return engine_->staffing().ImportDirectory(entries, id, admin);
   }
 
   void Ok(v1::Event e) {
@@ -98,8 +98,8 @@ TEST_F(DirectoryTest, AnImportIsCheckedWholeBeforeAnythingIsWritten) {
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(refused.status().message()),
               HasSubstr("entry 15: unit g-9: parent no-such-community does not exist"));
-  EXPECT_EQ(engine_->directory().unit_count(), 0u);
-  EXPECT_EQ(engine_->directory().person_count(), 0u);
+  EXPECT_EQ(engine_->staffing().directory().unit_count(), 0u);
+  EXPECT_EQ(engine_->staffing().directory().person_count(), 0u);
 }
 
 TEST_F(DirectoryTest, EachKindOfInconsistencyIsNamed) {
@@ -138,7 +138,8 @@ TEST_F(DirectoryTest, ImportingTheSameBatchAgainWritesNothing) {
   Reopen();
   v1::Actor other;
   other.set_id("admin-2");
-  auto again = engine_->ImportDirectory(ExampleDirectory(), "file-a-0", other);
+  auto again = engine_->staffing().ImportDirectory(ExampleDirectory(),
+                                                   "file-a-0", other);
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(again->written, 0u);
   // A different batch under the same import id is a conflict, named.
@@ -152,7 +153,7 @@ TEST_F(DirectoryTest, ImportingTheSameBatchAgainWritesNothing) {
 
 TEST_F(DirectoryTest, TheWorkerThenThePairedCadreHoldTheGrid) {
   ASSERT_TRUE(Import(ExampleDirectory(), "base").ok());
-  const Directory& d = engine_->directory();
+  const Directory& d = engine_->staffing().directory();
   const int64_t now = clock_.NowMicros();
   EXPECT_EQ(d.Resolve(v1::ROLE_GRID_WORKER, "jiangan-07-03", now), "worker-li");
   EXPECT_EQ(d.Resolve(v1::ROLE_CADRE, "jiangan-07-03", now), "cadre-zhang");
@@ -175,19 +176,19 @@ TEST_F(DirectoryTest, TheDirectoryReplaysToTheSameStateAfterRestart) {
     std::string out;
     for (const char* id : {"worker-li", "cadre-zhang", "worker-zhou", "cadre-wang",
                            "secretary-chen", "officer-huang", "officer-xu"}) {
-      auto p = engine_->directory().FindPerson(id);
+      auto p = engine_->staffing().directory().FindPerson(id);
       out += absl::StrCat(id, ":", p->unit_id, ":", p->paired_with, ":", p->availability, ":",
                           p->unavailable_until_us, ";");
     }
     for (const char* id : {"jiangan", "jiangan-07", "jiangan-07-c2", "jiangan-07-03"}) {
-      auto u = engine_->directory().FindUnit(id);
+      auto u = engine_->staffing().directory().FindUnit(id);
       out += absl::StrCat(id, ":", u->parent_id, ":", u->children.size(), ";");
     }
     return out;
   };
   const std::string before = snapshot();
   Reopen();
-  EXPECT_EQ(engine_->directory().person_count(), 7u);
+  EXPECT_EQ(engine_->staffing().directory().person_count(), 7u);
   EXPECT_EQ(snapshot(), before);
 }
 
@@ -205,7 +206,7 @@ TEST_F(DirectoryTest, AnOverdueDeliveryClimbsEveryRungNamingThePeople) {
 
   clock_.AdvanceMicros(4 * kHourUs);  // delivery due
   for (int rung = 0; rung < 5; ++rung) {
-    ASSERT_TRUE(engine_->FireDueDeadlines().ok());
+    ASSERT_TRUE(engine_->timers().FireDueDeadlines().ok());
     clock_.AdvanceMicros(2 * kHourUs);  // each handler gives two more hours
   }
   const auto steps = Escalations("help");
@@ -235,7 +236,7 @@ TEST_F(DirectoryTest, EscalationPassesOverARungNobodyAvailableHolds) {
   ask.mutable_help_request()->set_kind(v1::HELP_KIND_MEAL);
   Ok(ask);
   clock_.AdvanceMicros(3 * kHourUs);
-  ASSERT_TRUE(engine_->FireDueDeadlines().ok());
+  ASSERT_TRUE(engine_->timers().FireDueDeadlines().ok());
   const auto steps = Escalations("help");
   ASSERT_EQ(steps.size(), 1u);
   EXPECT_EQ(steps[0].to_role(), "community_secretary");
@@ -335,27 +336,29 @@ TEST_F(DirectoryTest, TheFirstRoundAfterStartHandsOnWhatAnUnavailablePersonStill
   OpenCases(*engine_, "late-", 2, "worker-li", "jiangan-07-03", clock_.NowMicros());
   ASSERT_EQ(CountHeldBy(*engine_, "worker-li"), 2u);
   Reopen();
-  auto moved = engine_->HandOnFromNewlyUnavailable();
+  auto moved = engine_->staffing().HandOnFromNewlyUnavailable();
   ASSERT_TRUE(moved.ok()) << moved.status();
   EXPECT_EQ(*moved, 2u);
   EXPECT_EQ(CountHeldBy(*engine_, "cadre-zhang"), 2u);
-  EXPECT_EQ(*engine_->HandOnFromNewlyUnavailable(), 0u);
+  EXPECT_EQ(*engine_->staffing().HandOnFromNewlyUnavailable(), 0u);
 }
 
 TEST_F(DirectoryTest, AnAnnouncedAbsenceHandsCasesOnWhenItBegins) {
   ASSERT_TRUE(Import(ExampleDirectory(), "base").ok());
-  ASSERT_TRUE(engine_->HandOnFromNewlyUnavailable().ok());  // the first call sweeps
+  ASSERT_TRUE(engine_->staffing()
+                  .HandOnFromNewlyUnavailable()
+                  .ok());  // the first call sweeps
   OpenCases(*engine_, "c-", 3, "worker-li", "jiangan-07-03", clock_.NowMicros());
   // Li will be away from tomorrow: nothing moves today.
   auto announced = ImportMoving({Unavailable("worker-li", kStartUs + kDayUs, 0)}, "leave");
   ASSERT_TRUE(announced.ok());
   EXPECT_EQ(announced->moved, 0u);
   clock_.AdvanceMicros(kDayUs - 1);
-  EXPECT_EQ(*engine_->HandOnFromNewlyUnavailable(), 0u);
+  EXPECT_EQ(*engine_->staffing().HandOnFromNewlyUnavailable(), 0u);
   clock_.AdvanceMicros(1);
-  EXPECT_EQ(*engine_->HandOnFromNewlyUnavailable(), 3u);
+  EXPECT_EQ(*engine_->staffing().HandOnFromNewlyUnavailable(), 3u);
   EXPECT_EQ(CountHeldBy(*engine_, "cadre-zhang"), 3u);
-  EXPECT_EQ(*engine_->HandOnFromNewlyUnavailable(), 0u);
+  EXPECT_EQ(*engine_->staffing().HandOnFromNewlyUnavailable(), 0u);
 }
 
 TEST_F(DirectoryTest, ACaseOrOneOfItsTasksCanBeReassignedByHand) {
@@ -434,7 +437,7 @@ TEST_F(DirectoryTest, ListsByAreaAndOverdueWorkloadAndStaffing) {
   req.set_area("jiangan-07-04");
   EXPECT_TRUE(ListIds(*engine_, req).empty());
 
-  auto load = engine_->Workload("worker-li");
+  auto load = engine_->staffing().Workload("worker-li");
   ASSERT_TRUE(load.ok());
   EXPECT_EQ(load->cases(), 5u);
   EXPECT_EQ(load->open_tasks(), 1u);
@@ -442,19 +445,19 @@ TEST_F(DirectoryTest, ListsByAreaAndOverdueWorkloadAndStaffing) {
 
   ASSERT_TRUE(Import({Unavailable("worker-zhou", clock_.NowMicros(), 0),
                       Unavailable("cadre-wang", clock_.NowMicros(), 0)}, "grid4-empty").ok());
-  auto report = engine_->StaffingReport("jiangan-07-c2");
+  auto report = engine_->staffing().StaffingReport("jiangan-07-c2");
   ASSERT_TRUE(report.ok()) << report.status();
   ASSERT_EQ(report->grids_without_available_worker_size(), 1);
   EXPECT_EQ(report->grids_without_available_worker(0), "jiangan-07-04");
   // Grid 4's two cases went up to the secretary, so none is stranded.
   EXPECT_EQ(report->stranded_size(), 0);
-  EXPECT_EQ(engine_->Workload("secretary-chen")->cases(), 2u);
+  EXPECT_EQ(engine_->staffing().Workload("secretary-chen")->cases(), 2u);
 
   // With the whole chain away, grid 4's cases have nowhere to go.
   ASSERT_TRUE(Import({Unavailable("secretary-chen", clock_.NowMicros(), 0),
                       Unavailable("officer-huang", clock_.NowMicros(), 0),
                       Unavailable("officer-xu", clock_.NowMicros(), 0)}, "all-away").ok());
-  report = engine_->StaffingReport("jiangan-07-04");
+  report = engine_->staffing().StaffingReport("jiangan-07-04");
   ASSERT_TRUE(report.ok());
   ASSERT_EQ(report->stranded_size(), 2);
   EXPECT_EQ(report->stranded(0).holder(), "secretary-chen");

@@ -160,7 +160,7 @@ TEST_F(DurableMarkTest, FollowsEveryAcknowledgedWriteAndNoFailedOne) {
     // Before the answer: an answered event (and what it led to) is always
     // under the mark.
     SubmitReadings(*engine, i, 1);
-    auto last = engine->store(PartitionId(0)).ReadLastRecord();
+    auto last = engine->partitions().store(PartitionId(0)).ReadLastRecord();
     ASSERT_TRUE(last.ok() && last->has_value());
     EXPECT_EQ((*ReadDurableMark(Partition()))->position, (*last)->record.position());
   }
@@ -190,7 +190,7 @@ TEST_F(DurableMarkTest, ACheckpointCarriesAMarkOfWhatItHolds) {
   auto engine = OpenEngine();
   ASSERT_NE(engine, nullptr);
   const uint64_t last = SubmitReadings(*engine, 0, 10);
-  auto info = engine->Checkpoint("audit-1");
+  auto info = engine->audit().Checkpoint("audit-1");
   ASSERT_TRUE(info.ok()) << info.status();
   const std::string copy = PartitionDir(info->dir, 0);
   auto mark = ReadDurableMark(copy);
@@ -299,7 +299,7 @@ TEST_F(DurableMarkTest, AnAcceptedLossKeepsTheEvidenceAndOpensOnWhatRemains) {
   // event takes the next position.
   auto engine = OpenEngine();
   ASSERT_NE(engine, nullptr);
-  auto chains = engine->VerifyLog();
+  auto chains = engine->audit().VerifyLog();
   ASSERT_TRUE(chains.ok()) << chains.status();
   EXPECT_EQ((*chains)[0].first_bad_position, 0u);
   EXPECT_EQ((*chains)[0].records, accepted->recovered.position);

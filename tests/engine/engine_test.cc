@@ -146,7 +146,7 @@ TEST_F(EngineTest, ReusingAnEventIdForACaseInAnotherPartitionIsRefused) {
 // the scan at open found it stored.
 TEST_F(EngineTest, AnEventIdUsedInAnotherPartitionIsRefusedOnceTheFiltersAreFilled) {
   engine_ = Open(4);
-  engine_->WaitForScanAtOpen();
+  engine_->partitions().WaitForScanAtOpen();
   std::vector<std::string> cases;  // one case per partition
   for (int i = 0; cases.size() < 4; ++i) {
     const std::string id = "case-" + std::to_string(i);
@@ -166,7 +166,7 @@ TEST_F(EngineTest, AnEventIdUsedInAnotherPartitionIsRefusedOnceTheFiltersAreFill
 
   engine_.reset();
   engine_ = Open(4);
-  engine_->WaitForScanAtOpen();
+  engine_->partitions().WaitForScanAtOpen();
   for (size_t i = 1; i < cases.size(); ++i) {
     EXPECT_EQ(Submit(Fever("fresh", cases[i], 37.7)).status().code(),
               absl::StatusCode::kAlreadyExists) << cases[i] << " after reopening";
@@ -199,7 +199,7 @@ TEST_F(EngineTest, TheIdFiltersNeverHideACaseOrAnEventIdThePartitionHolds) {
     }
   };
   engine_ = Open(2);
-  engine_->WaitForScanAtOpen();
+  engine_->partitions().WaitForScanAtOpen();
   for (int i = 0; i < 20; ++i) {
     const std::string c = "case-" + std::to_string(i);
     auto first = Submit(Fever("first-" + std::to_string(i), c, 36.6));
@@ -209,7 +209,7 @@ TEST_F(EngineTest, TheIdFiltersNeverHideACaseOrAnEventIdThePartitionHolds) {
   check("remembered");
   engine_.reset();
   engine_ = Open(2);
-  engine_->WaitForScanAtOpen();
+  engine_->partitions().WaitForScanAtOpen();
   check("scanned");
 }
 
@@ -495,8 +495,10 @@ TEST_F(EngineTest, ConcurrentSubmittersGetDenseVersionsPerCase) {
 // hold the sequencer still without any timing.
 class GateLogic final : public CaseLogic {
  public:
-  GateLogic(workflow::Registry* registry, Directory* directory) : inner_(registry, directory) {}
-  absl::Status Process(v1::Record record, std::optional<v1::CaseState>* state,
+  GateLogic(const workflow::Registry& registry, const Directory& directory)
+      : inner_(registry, directory) {}
+  absl::Status Process(v1::Record record, RecordStamper* stamper,
+                       std::optional<v1::CaseState>* state,
                        std::vector<v1::Record>* out) const override {
     const v1::Event& e = record.event();
     if (e.has_note() && e.note().text() == "block") {
@@ -505,10 +507,9 @@ class GateLogic final : public CaseLogic {
       cv_.notify_all();
       cv_.wait(lock, [this] { return released_; });
     }
-    return inner_.Process(std::move(record), state, out);
+    return inner_.Process(std::move(record), stamper, state, out);
   }
   void Apply(const v1::Record& r, v1::CaseState* s) const override { inner_.Apply(r, s); }
-  void OnCommitted(const v1::Record& r) const override { inner_.OnCommitted(r); }
   void AwaitEntered() const {
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait(lock, [this] { return entered_; });
@@ -534,8 +535,8 @@ TEST_F(EngineTest, AFullQueueAnswersResourceExhausted) {
   options.sequencer.queue_capacity = 4;
   options.sequencer.group_records_max = 1;
   const GateLogic* gate = nullptr;
-  auto opened = Engine::Open(options, &clock_, [&gate](workflow::Registry* registry,
-                                                       Directory* directory) {
+  auto opened = Engine::Open(options, &clock_, [&gate](const workflow::Registry& registry,
+                                                       const Directory& directory) {
     auto logic = std::make_unique<GateLogic>(registry, directory);
     gate = logic.get();
     return logic;
@@ -644,8 +645,9 @@ absl::StatusOr<v1::SubmitResponse> SubmitFromStreamSync(Engine& engine,
                                                         StreamOrigin origin) {
   std::promise<absl::StatusOr<v1::SubmitResponse>> done;
   auto answer = done.get_future();
-  engine.SubmitFromStream(std::move(request), std::move(origin),
-                          [&done](absl::StatusOr<v1::SubmitResponse> r) { done.set_value(r); });
+  engine.streams().SubmitFromStream(
+      std::move(request), std::move(origin),
+      [&done](absl::StatusOr<v1::SubmitResponse> r) { done.set_value(r); });
   return answer.get();
 }
 
@@ -658,7 +660,7 @@ TEST_F(EngineTest, AStreamMessageIsDecidedWithItsOffsetInOneWrite) {
   ASSERT_TRUE(applied.ok()) << applied.status();
   const PartitionId home = engine_->PartitionOf("s-case");
   std::map<std::string, int64_t> offsets;
-  ASSERT_TRUE(engine_->StreamOffsets(home, "events/", &offsets).ok());
+  ASSERT_TRUE(engine_->streams().StreamOffsets(home, "events/", &offsets).ok());
   EXPECT_EQ(offsets[source], 7);
 
   // Refused for its content before queueing, and for the case's state in
@@ -672,13 +674,15 @@ TEST_F(EngineTest, AStreamMessageIsDecidedWithItsOffsetInOneWrite) {
   auto unreadable = SubmitFromStreamSync(
       *engine_, absl::InvalidArgumentError("message is not JSON"), {source, 10, "{{{"});
   EXPECT_EQ(unreadable.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(engine_->RouteOf(absl::InvalidArgumentError("x")), PartitionId(0));
+  EXPECT_EQ(engine_->streams().RouteOf(absl::InvalidArgumentError("x")),
+            PartitionId(0));
 
   engine_.reset();
   engine_ = Open();  // all of it durable
   std::vector<std::pair<std::string, v1::DeadLetter>> letters;
   for (uint32_t p = 0; p < engine_->partition_count(); ++p) {
-    ASSERT_TRUE(engine_->DeadLetters(PartitionId(p), 100, &letters).ok());
+    ASSERT_TRUE(
+        engine_->streams().DeadLetters(PartitionId(p), 100, &letters).ok());
   }
   ASSERT_EQ(letters.size(), 3u);
   std::map<int64_t, v1::DeadLetter> by_offset;
@@ -690,21 +694,26 @@ TEST_F(EngineTest, AStreamMessageIsDecidedWithItsOffsetInOneWrite) {
   std::map<std::string, int64_t> all;
   for (uint32_t p = 0; p < engine_->partition_count(); ++p) {
     std::map<std::string, int64_t> of_partition;
-    ASSERT_TRUE(engine_->StreamOffsets(PartitionId(p), source, &of_partition).ok());
+    ASSERT_TRUE(engine_->streams()
+                    .StreamOffsets(PartitionId(p), source, &of_partition)
+                    .ok());
     for (const auto& [k, v] : of_partition) all[k] = std::max(all[k], v);
   }
   EXPECT_EQ(all[source], 10);
   // Handed on: removed.
   for (uint32_t p = 0; p < engine_->partition_count(); ++p) {
     std::vector<std::pair<std::string, v1::DeadLetter>> mine;
-    ASSERT_TRUE(engine_->DeadLetters(PartitionId(p), 100, &mine).ok());
+    ASSERT_TRUE(
+        engine_->streams().DeadLetters(PartitionId(p), 100, &mine).ok());
     std::vector<std::string> keys;
     for (const auto& [k, l] : mine) keys.push_back(k);
-    ASSERT_TRUE(engine_->RemoveDeadLetters(PartitionId(p), keys).ok());
+    ASSERT_TRUE(
+        engine_->streams().RemoveDeadLetters(PartitionId(p), keys).ok());
   }
   letters.clear();
   for (uint32_t p = 0; p < engine_->partition_count(); ++p) {
-    ASSERT_TRUE(engine_->DeadLetters(PartitionId(p), 100, &letters).ok());
+    ASSERT_TRUE(
+        engine_->streams().DeadLetters(PartitionId(p), 100, &letters).ok());
   }
   EXPECT_TRUE(letters.empty());
 }
@@ -718,7 +727,7 @@ TEST_F(EngineTest, NobodyCanPoseAsTheEngineAndTheEngineStillActs) {
   const auto log_ends = [this] {
     std::vector<uint64_t> out;
     for (uint32_t p = 0; p < engine_->partition_count(); ++p) {
-      auto last = engine_->store(PartitionId(p)).ReadLastRecord();
+      auto last = engine_->partitions().store(PartitionId(p)).ReadLastRecord();
       EXPECT_TRUE(last.ok()) << last.status();
       out.push_back(last.ok() && last->has_value() ? (*last)->record.position() : 0);
     }
@@ -751,7 +760,7 @@ TEST_F(EngineTest, NobodyCanPoseAsTheEngineAndTheEngineStillActs) {
   EXPECT_EQ(engine_->GetCase("new-case").status().code(), absl::StatusCode::kNotFound);
 
   clock_.AdvanceMicros(24 * 3600 * 1000000LL);
-  auto fired = engine_->FireDueDeadlines();
+  auto fired = engine_->timers().FireDueDeadlines();
   ASSERT_TRUE(fired.ok()) << fired.status();
   EXPECT_EQ(*fired, 1u);
   bool expiry = false;

@@ -108,7 +108,8 @@ TEST(RecentRecordsTest, TimelinesFromMemoryEqualTimelinesFromTheStore) {
     }
     uint64_t held = 0;
     for (uint32_t p = 0; p < 2; ++p) {
-      const RecentRecords* recent = (*engine)->store(PartitionId(p)).recent_records();
+      const RecentRecords* recent =
+          (*engine)->partitions().store(PartitionId(p)).recent_records();
       ASSERT_NE(recent, nullptr);
       EXPECT_GT(recent->range().first, 1u);  // the oldest were let go
       held += recent->range().second;
@@ -121,7 +122,8 @@ TEST(RecentRecordsTest, TimelinesFromMemoryEqualTimelinesFromTheStore) {
   options.recent_records_bytes = 0;
   auto engine = Engine::Open(options, &clock);
   ASSERT_TRUE(engine.ok()) << engine.status();
-  EXPECT_EQ((*engine)->store(PartitionId(0)).recent_records(), nullptr);
+  EXPECT_EQ((*engine)->partitions().store(PartitionId(0)).recent_records(),
+            nullptr);
   const auto from_store = read_all(**engine, cases);
   ASSERT_EQ(from_store.size(), cases.size());
   EXPECT_EQ(with_cache, from_store);

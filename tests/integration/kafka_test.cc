@@ -58,7 +58,7 @@ class KafkaTest : public ::testing::Test {
   std::vector<uint64_t> LogPositions() {
     std::vector<uint64_t> out;
     for (uint32_t p = 0; p < engine_->partition_count(); ++p) {
-      auto last = engine_->store(PartitionId(p)).ReadLastRecord();
+      auto last = engine_->partitions().store(PartitionId(p)).ReadLastRecord();
       out.push_back(last.ok() && last->has_value() ? (*last)->record.position() : 0);
     }
     return out;
@@ -118,7 +118,7 @@ FeedCheck CheckFeed(Engine& engine, const std::vector<KafkaMessage>& messages) {
     positions.emplace(r.partition(), r.position());
   }
   for (uint32_t p = 0; p < engine.partition_count(); ++p) {
-    auto last = engine.store(PartitionId(p)).ReadLastRecord();
+    auto last = engine.partitions().store(PartitionId(p)).ReadLastRecord();
     const uint64_t n = last.ok() && last->has_value() ? (*last)->record.position() : 0;
     for (uint64_t pos = 1; pos <= n; ++pos) {
       EXPECT_TRUE(positions.count({p, pos})) << "partition " << p << " position " << pos
@@ -327,7 +327,8 @@ TEST_F(IngestTest, EachMessageIsAppliedOnceAndAPoisonMessageIsDeadLettered) {
     kept = 0;
     for (uint32_t p = 0; p < engine_->partition_count(); ++p) {
       std::vector<std::pair<std::string, v1::DeadLetter>> rows;
-      ASSERT_TRUE(engine_->DeadLetters(PartitionId(p), 100, &rows).ok());
+      ASSERT_TRUE(
+          engine_->streams().DeadLetters(PartitionId(p), 100, &rows).ok());
       kept += rows.size();
     }
     if (kept > 0) engine_->AwaitCommit(engine_->commit_generation(), std::chrono::milliseconds(100));
@@ -549,7 +550,7 @@ TEST_F(KafkaCrashTest, AFeedKilledMidwayResumesWithNoGap) {
       CheckFeed(*served, testing::ReadTopic(options_.brokers, options_.feed_topic, 3));
   uint64_t total = 0;
   for (uint32_t p = 0; p < served->partition_count(); ++p) {
-    auto last = served->store(PartitionId(p)).ReadLastRecord();
+    auto last = served->partitions().store(PartitionId(p)).ReadLastRecord();
     total += last.ok() && last->has_value() ? (*last)->record.position() : 0;
   }
   // Records confirmed but not yet saved when it was killed went out twice:
@@ -606,7 +607,10 @@ TEST_F(KafkaCrashTest, AnIngestKilledMidwayAppliesNothingTwiceAndSkipsNothing) {
   std::map<std::string, int> seen;
   for (uint32_t p = 0; p < served->partition_count(); ++p) {
     std::vector<v1::LogEntry> entries;
-    ASSERT_TRUE(served->store(PartitionId(p)).ReadLog(Position(1), SIZE_MAX, &entries).ok());
+    ASSERT_TRUE(served->partitions()
+                    .store(PartitionId(p))
+                    .ReadLog(Position(1), SIZE_MAX, &entries)
+                    .ok());
     for (const auto& e : entries) {
       if (e.record().caused_by() == 0 && e.record().event().has_fever_reading()) {
         ++seen[e.record().event().event_id()];

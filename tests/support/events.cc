@@ -1,3 +1,4 @@
+#include "engine/common/time.h"
 #include "tests/support/events.h"
 
 namespace gridcase::testing {
@@ -7,8 +8,7 @@ v1::Event BaseEvent(const std::string& event_id, const std::string& case_id,
   v1::Event e;
   e.set_event_id(event_id);
   e.set_case_id(case_id);
-  e.mutable_occurred_at()->set_seconds(occurred_us / 1000000);
-  e.mutable_occurred_at()->set_nanos(static_cast<int32_t>(occurred_us % 1000000) * 1000);
+  *e.mutable_occurred_at() = FromMicros(occurred_us);
   e.mutable_actor()->set_id("worker-li");
   e.mutable_actor()->set_kind(v1::ACTOR_KIND_PERSON);
   e.mutable_actor()->set_role("grid_worker");

@@ -41,9 +41,10 @@ std::vector<v1::Record> TimelineOf(Engine& engine, const std::string& case_id) {
 }
 
 void RegisterDeployed(Engine& engine, workflow::Registry* registry) {
-  const v1::ListWorkflowsResponse deployed = engine.ListWorkflows();
+  const v1::ListWorkflowsResponse deployed = engine.workflows().ListWorkflows();
   for (const auto& w : deployed.workflows()) {
-    auto def = workflow::Definition::FromProto(*engine.GetWorkflow(w.name(), w.version()));
+    auto def = workflow::Definition::FromProto(
+        *engine.workflows().GetWorkflow(w.name(), w.version()));
     ASSERT_TRUE(def.ok()) << def.status();
     ASSERT_TRUE(registry->Add(*def).ok());
   }
@@ -56,10 +57,11 @@ absl::StatusOr<v1::DeployWorkflowResponse> DeploySync(Engine& engine, const std:
   v1::Actor actor;
   actor.set_id("test-admin");
   actor.set_kind(v1::ACTOR_KIND_PERSON);
-  engine.DeployWorkflow(source, file, actor,
-                        [&done](absl::StatusOr<v1::DeployWorkflowResponse> r) {
-                          done.set_value(std::move(r));
-                        });
+  engine.workflows().DeployWorkflow(
+      source, file, actor,
+      [&done](absl::StatusOr<v1::DeployWorkflowResponse> r) {
+        done.set_value(std::move(r));
+      });
   return answer.get();
 }
 

@@ -11,7 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/engine.h"
-#include "engine/common/timestamps.h"
+#include "engine/common/time.h"
 #include "engine/workflow/definition.h"
 #include "engine/workflow/duration.h"
 #include "engine/workflow/files.h"
@@ -144,10 +144,11 @@ v1::Event MedicineRequest(const std::string& id, const std::string& case_id,
 
 TEST_F(LateEventsTest, ARequestLearntLateIsDueFromWhenItWasMadeAndFiresAtOnce) {
   std::vector<int64_t> told;
-  engine_->SetDeadlineListener([&told](int64_t due_us) { told.push_back(due_us); });
+  engine_->timers().SetDeadlineListener(
+      [&told](int64_t due_us) { told.push_back(due_us); });
   // Phoned in at 10:00, written down at 15:00: medicine is due at 14:00.
   Arrive(MedicineRequest("m1", "help", At(10, 0)), At(15, 0));
-  engine_->SetDeadlineListener(nullptr);
+  engine_->timers().SetDeadlineListener(nullptr);
   const v1::CaseState s = Case("help");
   ASSERT_EQ(s.open_tasks_size(), 1);
   EXPECT_EQ(Micros(s.open_tasks(0).due_at()), At(14, 0));
@@ -162,7 +163,7 @@ TEST_F(LateEventsTest, ARequestLearntLateIsDueFromWhenItWasMadeAndFiresAtOnce) {
   ASSERT_NE(deadline_set, set.end());
   EXPECT_EQ(deadline_set->explanation(), "already past due by 1h when set: fires at once");
 
-  auto fired = engine_->FireDueDeadlines();
+  auto fired = engine_->timers().FireDueDeadlines();
   ASSERT_TRUE(fired.ok()) << fired.status();
   EXPECT_EQ(*fired, 1u);
   const auto records = Records("help");
@@ -240,11 +241,11 @@ TEST_F(AsHappenedTest, ItIsWhatOnTimeArrivalWouldHaveDecided) {
   });
   auto fire_until = [&](int64_t until_us) {
     for (;;) {
-      auto next = on_time->NextDeadlineDueUs();
+      auto next = on_time->timers().NextDeadlineDueUs();
       ASSERT_TRUE(next.ok());
       if (!next->has_value() || **next > until_us) return;
       on_time_clock.SetMicros(**next);
-      ASSERT_TRUE(on_time->FireDueDeadlines().ok());
+      ASSERT_TRUE(on_time->timers().FireDueDeadlines().ok());
     }
   };
   std::vector<std::string> refused_on_time;
@@ -264,11 +265,11 @@ TEST_F(AsHappenedTest, ItIsWhatOnTimeArrivalWouldHaveDecided) {
     v1::GetCaseAsOfRequest happened;
     happened.set_case_id("guard");
     happened.mutable_happened_by()->set_seconds(t / kSecondUs);
-    auto decided = engine_->GetCaseAsOf(happened);
+    auto decided = engine_->audit().GetCaseAsOf(happened);
     v1::GetCaseAsOfRequest known;
     known.set_case_id("guard");
     known.mutable_known_at()->set_seconds(t / kSecondUs);
-    auto truth = on_time->GetCaseAsOf(known);
+    auto truth = on_time->audit().GetCaseAsOf(known);
     ASSERT_EQ(decided.ok(), truth.ok()) << t << ": " << decided.status() << " / "
                                         << truth.status();
     if (!truth.ok()) continue;
@@ -292,7 +293,7 @@ TEST_F(AsHappenedTest, ItIsWhatOnTimeArrivalWouldHaveDecided) {
   v1::GetCaseAsOfRequest end;
   end.set_case_id("guard");
   end.mutable_happened_by()->set_seconds(end_us / kSecondUs);
-  auto decided = engine_->GetCaseAsOf(end);
+  auto decided = engine_->audit().GetCaseAsOf(end);
   ASSERT_TRUE(decided.ok());
   EXPECT_EQ(decided->state().stage(), "testing");
   EXPECT_EQ(decided->state().escalation_role(), "district_officer");
@@ -306,7 +307,7 @@ TEST_F(AsHappenedTest, ItIsWhatOnTimeArrivalWouldHaveDecided) {
   v1::GetCaseAsOfRequest known;
   known.set_case_id("guard");
   known.mutable_known_at()->set_seconds(At(16, 30) / kSecondUs);
-  auto then = engine_->GetCaseAsOf(known);
+  auto then = engine_->audit().GetCaseAsOf(known);
   ASSERT_TRUE(then.ok());
   EXPECT_EQ(then->state().stage(), "screening");
   EXPECT_EQ(then->state().category(), v1::CATEGORY_FEVER);
@@ -314,7 +315,7 @@ TEST_F(AsHappenedTest, ItIsWhatOnTimeArrivalWouldHaveDecided) {
   EXPECT_EQ(then->state().open_tasks(0).name(), "recheck");
   v1::GetCaseAsOfRequest happened = known;
   happened.mutable_happened_by()->set_seconds(At(16, 30) / kSecondUs);
-  auto truth = engine_->GetCaseAsOf(happened);
+  auto truth = engine_->audit().GetCaseAsOf(happened);
   ASSERT_TRUE(truth.ok());
   EXPECT_EQ(truth->state().stage(), "isolation");
   EXPECT_EQ(truth->state().escalation_role(), "community_secretary");
@@ -328,12 +329,12 @@ TEST_F(AsHappenedTest, ItNeverShowsAStateNoCaseCouldHaveHad) {
   workflow::Registry registry;
   testing::RegisterDeployed(*engine_, &registry);
   Directory directory;
-  workflow::WorkflowLogic logic(&registry, &directory);
+  workflow::WorkflowLogic logic(registry, directory);
   for (int64_t t = At(12, 0); t <= At(12, 0, 2); t += 10 * kMinuteUs) {
     v1::GetCaseAsOfRequest happened;
     happened.set_case_id("guard");
     happened.mutable_happened_by()->set_seconds(t / kSecondUs);
-    auto at = engine_->GetCaseAsOf(happened);
+    auto at = engine_->audit().GetCaseAsOf(happened);
     if (t < At(13, 0)) {
       // Only the note had happened, and a note opens no case.
       EXPECT_EQ(at.status().code(), absl::StatusCode::kNotFound) << t;
@@ -386,13 +387,14 @@ class Logic {
     for (size_t k = 0; k < events.size(); ++k) {
       v1::Record r;
       *r.mutable_event() = events[k];
-      const uint64_t version = state ? state->version() + 1 : 1;
-      r.set_position(version);
-      r.set_case_version(version);
+      const uint64_t before = state ? state->version() : 0;
       const int64_t at = learnt_us + static_cast<int64_t>(k) * kMinuteUs;
-      r.mutable_recorded_at()->set_seconds(at / kSecondUs);
+      google::protobuf::Timestamp recorded_at;
+      recorded_at.set_seconds(at / kSecondUs);
+      RecordStamper stamper(0, Position(before + 1), before, recorded_at);
+      stamper.StampSubmitted(&r);
       std::vector<v1::Record> decided;
-      const absl::Status st = logic_.Process(std::move(r), &state, &decided);
+      const absl::Status st = logic_.Process(std::move(r), &stamper, &state, &decided);
       EXPECT_TRUE(st.ok()) << events[k].event_id() << ": " << st;
       for (auto& d : decided) out.records.push_back(std::move(d));
     }
@@ -403,7 +405,7 @@ class Logic {
  private:
   workflow::Registry registry_;
   Directory directory_;
-  workflow::WorkflowLogic logic_{&registry_, &directory_};
+  workflow::WorkflowLogic logic_{registry_, directory_};
 };
 
 // What must not depend on the order of arrival: the escalation decision

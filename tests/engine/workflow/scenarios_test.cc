@@ -377,7 +377,7 @@ TEST_F(ScenarioTest, ARunningCaseKeepsItsWorkflowVersion) {
   engine_ = std::move(*Engine::Open(options, &clock_));
   Ok(Fever("old-3", "old", 36.6));
   EXPECT_EQ(engine_->GetCase("old")->workflow().version(), 2u);
-  auto listed = engine_->ListWorkflows();
+  auto listed = engine_->workflows().ListWorkflows();
   ASSERT_EQ(listed.workflows_size(), 5);  // epidemic-case v1 to v3, help-request v1 and v2
 }
 
@@ -424,7 +424,7 @@ TEST_F(ScenarioTest, TheCaseAsOfEachMomentIsTheStateTheEngineHeldThen) {
     v1::GetCaseAsOfRequest by_position;
     by_position.set_case_id("guard");
     by_position.set_position(m.position);
-    auto at = engine_->GetCaseAsOf(by_position);
+    auto at = engine_->audit().GetCaseAsOf(by_position);
     ASSERT_TRUE(at.ok()) << at.status();
     EXPECT_EQ(at->state().SerializeAsString(), m.state) << "position " << m.position;
 
@@ -432,14 +432,15 @@ TEST_F(ScenarioTest, TheCaseAsOfEachMomentIsTheStateTheEngineHeldThen) {
     known.set_case_id("guard");
     known.mutable_known_at()->set_seconds(m.recorded_us / 1000000);
     known.mutable_known_at()->set_nanos(static_cast<int32_t>(m.recorded_us % 1000000) * 1000);
-    auto then = engine_->GetCaseAsOf(known);
+    auto then = engine_->audit().GetCaseAsOf(known);
     ASSERT_TRUE(then.ok()) << then.status();
     EXPECT_EQ(then->state().SerializeAsString(), m.state) << "known at " << m.recorded_us;
   }
   v1::GetCaseAsOfRequest before;
   before.set_case_id("guard");
   before.mutable_known_at()->set_seconds(kStartUs / 1000000 - 1);
-  EXPECT_EQ(engine_->GetCaseAsOf(before).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(engine_->audit().GetCaseAsOf(before).status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 TEST_F(ScenarioTest, AsItHappenedCountsALateReadingAtItsOwnTime) {
@@ -455,7 +456,7 @@ TEST_F(ScenarioTest, AsItHappenedCountsALateReadingAtItsOwnTime) {
   v1::GetCaseAsOfRequest happened;
   happened.set_case_id("p");
   happened.mutable_happened_by()->set_seconds(kStartUs / 1000000 + 3600 + 60);  // 21:01
-  auto truth = engine_->GetCaseAsOf(happened);
+  auto truth = engine_->audit().GetCaseAsOf(happened);
   ASSERT_TRUE(truth.ok()) << truth.status();
   EXPECT_EQ(truth->state().fever_readings(), 2u);  // 20:00 and the late 21:00
   EXPECT_DOUBLE_EQ(truth->state().last_celsius(), 38.2);
@@ -463,7 +464,7 @@ TEST_F(ScenarioTest, AsItHappenedCountsALateReadingAtItsOwnTime) {
   v1::GetCaseAsOfRequest known;
   known.set_case_id("p");
   known.mutable_known_at()->set_seconds(kStartUs / 1000000 + 3600 + 60);  // 21:01
-  auto knowledge = engine_->GetCaseAsOf(known);
+  auto knowledge = engine_->audit().GetCaseAsOf(known);
   ASSERT_TRUE(knowledge.ok());
   EXPECT_EQ(knowledge->state().fever_readings(), 1u);  // nobody knew of it yet
 }
@@ -493,7 +494,7 @@ TEST_F(ScenarioTest, ReplayingTheLogGivesTheLiveStateByteForByte) {
   workflow::Registry registry;
   testing::RegisterDeployed(*engine_, &registry);
   Directory directory;  // replay never consults it
-  workflow::WorkflowLogic logic(&registry, &directory);
+  workflow::WorkflowLogic logic(registry, directory);
   int cases = 0;
   for (int i = 0; i < 20; ++i) {
     for (const std::string& c : {absl::StrCat("p-", i), absl::StrCat("h-", i)}) {

@@ -1,0 +1,54 @@
+// Deadlines over the partitions: each partition keeps its pending
+// deadlines as timer rows (store.h); these fire them when due, each
+// through its case's sequencer.
+//
+// Thread-safety: every method may be called from any thread.
+#ifndef GRIDCASE_ENGINE_TIMERS_DEADLINE_TIMERS_H_
+#define GRIDCASE_ENGINE_TIMERS_DEADLINE_TIMERS_H_
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+
+#include "absl/status/statusor.h"
+#include "engine/common/clock.h"
+#include "engine/partition/partition_set.h"
+
+namespace gridcase {
+
+class DeadlineTimers {
+ public:
+  using Listener = std::function<void(int64_t due_us)>;
+  // Installs the listener of deadlines set where commits are observed (the
+  // engine's commit listener calls it for every deadline set, once
+  // durable, from a sequencer thread).
+  using ListenerSlot = std::function<void(Listener)>;
+  // `partitions` and `clock` must outlive this.
+  DeadlineTimers(PartitionSet* partitions, const Clock* clock,
+                 ListenerSlot slot)
+      : partitions_(partitions), clock_(clock), slot_(std::move(slot)) {}
+
+  // Called (from a sequencer thread; keep it short) with the due time of
+  // every deadline set, once durable. The scheduler uses it to wake early.
+  // nullptr removes it.
+  void SetDeadlineListener(Listener listener) { slot_(std::move(listener)); }
+
+  // Fires every pending deadline due at the clock's now (at most `limit`),
+  // in due order, each through its case's sequencer as a deadline_expired
+  // record, and waits until they are durable. A deadline fires at most
+  // once: the record removes it, in the same write, and its id is an
+  // idempotency key. Returns how many fired. A partition whose queue is
+  // full leaves its deadlines for the next round.
+  absl::StatusOr<size_t> FireDueDeadlines(size_t limit = 512);
+  // The due time of the earliest pending deadline, if any.
+  absl::StatusOr<std::optional<int64_t>> NextDeadlineDueUs() const;
+
+ private:
+  PartitionSet* const partitions_;
+  const Clock* const clock_;
+  const ListenerSlot slot_;
+};
+
+}  // namespace gridcase
+
+#endif  // GRIDCASE_ENGINE_TIMERS_DEADLINE_TIMERS_H_

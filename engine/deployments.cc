@@ -11,23 +11,18 @@
 
 namespace gridcase {
 
-absl::Status Deployments::Load() {
-  return LoadDeployments(partitions_->stores(), registry_);
-}
+absl::Status Deployments::Load() { return LoadDeployments(partitions_->stores(), registry_); }
 
-void Deployments::DeployWorkflow(const std::string& source,
-                                 const std::string& file_name,
+void Deployments::DeployWorkflow(const std::string& source, const std::string& file_name,
                                  const v1::Actor& actor, DeployCallback done) {
   // The name is repeated in every problem of a refusal, which must stay
   // small enough for a gRPC status.
   if (file_name.size() > kFileNameBytesMax) {
-    std::move(done)(absl::InvalidArgumentError(
-        absl::StrCat("file_name: ", file_name.size(), " bytes, at most ",
-                     kFileNameBytesMax, " allowed")));
+    std::move(done)(absl::InvalidArgumentError(absl::StrCat(
+        "file_name: ", file_name.size(), " bytes, at most ", kFileNameBytesMax, " allowed")));
     return;
   }
-  auto def = workflow::Definition::Parse(
-      source, file_name.empty() ? "definition" : file_name);
+  auto def = workflow::Definition::Parse(source, file_name.empty() ? "definition" : file_name);
   if (!def.ok()) {
     std::move(done)(def.status());
     return;
@@ -43,8 +38,7 @@ void Deployments::DeployWorkflow(const std::string& source,
   // A deployment is identified by its definition, whoever deploys it: the
   // same version with the same content again is a duplicate.
   if (auto existing = registry_->Get(proto.name(), proto.version())) {
-    if (!google::protobuf::util::MessageDifferencer::Equals(existing->proto(),
-                                                            proto)) {
+    if (!google::protobuf::util::MessageDifferencer::Equals(existing->proto(), proto)) {
       std::move(done)(absl::AlreadyExistsError(
           absl::StrCat("workflow ", proto.name(), " version ", proto.version(),
                        " is already deployed with different content; give the "
@@ -52,10 +46,8 @@ void Deployments::DeployWorkflow(const std::string& source,
                        registry_->Latest(proto.name())->version() + 1)));
       return;
     }
-    const PartitionStore& store =
-        partitions_->store(partitions_->PartitionOf(case_id));
-    auto position = store.FindEventId(
-        workflow::DeploymentEventId(proto.name(), proto.version()));
+    const PartitionStore& store = partitions_->store(partitions_->PartitionOf(case_id));
+    auto position = store.FindEventId(workflow::DeploymentEventId(proto.name(), proto.version()));
     if (!position.ok()) {
       std::move(done)(position.status());
       return;
@@ -83,39 +75,35 @@ void Deployments::DeployWorkflow(const std::string& source,
   const uint32_t version = proto.version();
   auto latest = registry_->Latest(name);
   partitions_->sequencer(partitions_->PartitionOf(case_id))
-      .Submit(
-          std::move(request),
-          [done = std::move(done), name, version,
-           latest_version = latest ? latest->version() : 0u](
-              absl::StatusOr<v1::SubmitResponse> r) mutable {
-            if (!r.ok()) {
-              if (r.status().code() == absl::StatusCode::kFailedPrecondition) {
-                std::move(done)(absl::FailedPreconditionError(
-                    absl::StrCat("workflow ", name, ": version ", version,
-                                 " is not the next version (the "
-                                 "latest deployed is ",
-                                 latest_version, "; deploy version ",
-                                 latest_version + 1, ")")));
-              } else if (r.status().code() ==
-                         absl::StatusCode::kAlreadyExists) {
-                std::move(done)(absl::AlreadyExistsError(
-                    absl::StrCat("workflow ", name, " version ", version,
-                                 " is already deployed with different content; "
-                                 "give the new definition "
-                                 "version ",
-                                 latest_version + 1)));
-              } else {
-                std::move(done)(r.status());
-              }
-              return;
-            }
-            v1::DeployWorkflowResponse out;
-            out.set_name(name);
-            out.set_version(version);
-            out.set_position(r->position());
-            out.set_duplicate(r->duplicate());
-            std::move(done)(std::move(out));
-          });
+      .Submit(std::move(request), [done = std::move(done), name, version,
+                                   latest_version = latest ? latest->version() : 0u](
+                                      absl::StatusOr<v1::SubmitResponse> r) mutable {
+        if (!r.ok()) {
+          if (r.status().code() == absl::StatusCode::kFailedPrecondition) {
+            std::move(done)(absl::FailedPreconditionError(
+                absl::StrCat("workflow ", name, ": version ", version,
+                             " is not the next version (the "
+                             "latest deployed is ",
+                             latest_version, "; deploy version ", latest_version + 1, ")")));
+          } else if (r.status().code() == absl::StatusCode::kAlreadyExists) {
+            std::move(done)(absl::AlreadyExistsError(
+                absl::StrCat("workflow ", name, " version ", version,
+                             " is already deployed with different content; "
+                             "give the new definition "
+                             "version ",
+                             latest_version + 1)));
+          } else {
+            std::move(done)(r.status());
+          }
+          return;
+        }
+        v1::DeployWorkflowResponse out;
+        out.set_name(name);
+        out.set_version(version);
+        out.set_position(r->position());
+        out.set_duplicate(r->duplicate());
+        std::move(done)(std::move(out));
+      });
 }
 
 v1::ListWorkflowsResponse Deployments::ListWorkflows() const {
@@ -131,15 +119,13 @@ v1::ListWorkflowsResponse Deployments::ListWorkflows() const {
   return out;
 }
 
-absl::StatusOr<v1::WorkflowDefinition> Deployments::GetWorkflow(
-    const std::string& name, uint32_t version) const {
-  auto def =
-      version == 0 ? registry_->Latest(name) : registry_->Get(name, version);
+absl::StatusOr<v1::WorkflowDefinition> Deployments::GetWorkflow(const std::string& name,
+                                                                uint32_t version) const {
+  auto def = version == 0 ? registry_->Latest(name) : registry_->Get(name, version);
   if (def == nullptr) {
-    return absl::NotFoundError(
-        version == 0
-            ? absl::StrCat("no workflow named ", name, " is deployed")
-            : absl::StrCat("workflow ", name, " has no version ", version));
+    return absl::NotFoundError(version == 0
+                                   ? absl::StrCat("no workflow named ", name, " is deployed")
+                                   : absl::StrCat("workflow ", name, " has no version ", version));
   }
   return def->proto();
 }

@@ -35,8 +35,7 @@ class Deployments {
   // when its version is not the next of its name, or the deployment once
   // durable (duplicate when this very version was deployed before).
   static constexpr size_t kFileNameBytesMax = 256;
-  using DeployCallback =
-      absl::AnyInvocable<void(absl::StatusOr<v1::DeployWorkflowResponse>) &&>;
+  using DeployCallback = absl::AnyInvocable<void(absl::StatusOr<v1::DeployWorkflowResponse>) &&>;
   void DeployWorkflow(const std::string& source, const std::string& file_name,
                       const v1::Actor& actor, DeployCallback done);
   v1::ListWorkflowsResponse ListWorkflows() const;

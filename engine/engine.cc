@@ -10,11 +10,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "engine/storage/data_dir.h"
 #include "engine/audit/rebuild.h"
 #include "engine/audit/refold.h"
-#include "engine/common/wire.h"
 #include "engine/common/time.h"
+#include "engine/common/wire.h"
+#include "engine/storage/data_dir.h"
 #include "engine/workflow/follower.h"
 #include "engine/workflow/logic.h"
 
@@ -38,8 +38,7 @@ absl::Status CheckCaseId(absl::string_view case_id) {
 }
 
 absl::Status BadToken() {
-  return absl::InvalidArgumentError(
-      "page_token: not a token this server issued for this request");
+  return absl::InvalidArgumentError("page_token: not a token this server issued for this request");
 }
 
 }  // namespace
@@ -74,22 +73,20 @@ void Engine::NotifyCommitted(const v1::Record& record) {
   if (deadline_listener_) deadline_listener_(Micros(record.event().deadline_set().due_at()));
 }
 
-absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(
-    const EngineOptions& options, const Clock* clock,
-    CaseLogicFactory make_logic) {
+absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options,
+                                                     const Clock* clock,
+                                                     CaseLogicFactory make_logic) {
   if (options.data_dir.empty()) {
     return absl::InvalidArgumentError("data directory: not set");
   }
   if (options.partitions > kPartitionsMax) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("partitions: at most ", kPartitionsMax));
+    return absl::InvalidArgumentError(absl::StrCat("partitions: at most ", kPartitionsMax));
   }
   auto count = ResolvePartitions(options.data_dir, options.partitions);
   if (!count.ok()) return count.status();
   std::unique_ptr<Engine> engine(new Engine(options, clock));
   engine->options_.partitions = *count;
-  if (auto st = engine->OpenPartitions(std::move(make_logic)); !st.ok())
-    return st;
+  if (auto st = engine->OpenPartitions(std::move(make_logic)); !st.ok()) return st;
   if (auto st = engine->Recover(); !st.ok()) return st;
   if (auto st = engine->StartServing(); !st.ok()) return st;
   return engine;
@@ -101,19 +98,17 @@ absl::Status Engine::OpenPartitions(CaseLogicFactory make_logic) {
   observer_ = std::make_unique<CommitObserver>(this);
   auto partitions = PartitionSet::Open(
       options_.data_dir, options_.partitions,
-      {.store = {.env = options_.env,
-                 .memtable_huge_page_size = options_.memtable_huge_page_size},
+      {.store = {.env = options_.env, .memtable_huge_page_size = options_.memtable_huge_page_size},
        .recent_records_bytes = options_.recent_records_bytes});
   if (!partitions.ok()) return partitions.status();
   partitions_ = std::move(*partitions);
   PartitionSet* set = partitions_.get();
   streams_ = std::make_unique<StreamLedger>(set, clock_, options_.limits);
-  staffing_ =
-      std::make_unique<Staffing>(set, &directory_, clock_, options_.limits);
-  audit_ = std::make_unique<Auditor>(set, logic_.get(), &registry_, &directory_,
-                                     clock_, options_.data_dir);
-  timers_ = std::make_unique<DeadlineTimers>(
-      set, clock_, [this](DeadlineTimers::Listener listener) {
+  staffing_ = std::make_unique<Staffing>(set, &directory_, clock_, options_.limits);
+  audit_ = std::make_unique<Auditor>(set, logic_.get(), &registry_, &directory_, clock_,
+                                     options_.data_dir);
+  timers_ =
+      std::make_unique<DeadlineTimers>(set, clock_, [this](DeadlineTimers::Listener listener) {
         absl::MutexLock lock(&listener_mu_);
         deadline_listener_ = std::move(listener);
       });
@@ -132,13 +127,12 @@ absl::Status Engine::Recover() {
 }
 
 absl::Status Engine::StartServing() {
-  if (auto st = partitions_->StartSequencers(clock_, logic_.get(), observer_.get(),
-                                             options_.sequencer);
+  if (auto st =
+          partitions_->StartSequencers(clock_, logic_.get(), observer_.get(), options_.sequencer);
       !st.ok()) {
     return st;
   }
-  router_ = std::make_unique<SubmitRouter>(partitions_.get(),
-                                           options_.id_check_threads,
+  router_ = std::make_unique<SubmitRouter>(partitions_.get(), options_.id_check_threads,
                                            options_.sequencer.queue_capacity);
   partitions_->StartScanAtOpen();
   return absl::OkStatus();
@@ -151,16 +145,15 @@ absl::Status Engine::UpgradeCaseStates() {
     auto say = [this](const std::string& m) {
       if (options_.on_upgrade) options_.on_upgrade(m);
     };
-    say(absl::StrCat("partition ", store.id().value(), ": storage format ",
-                     store.stored_format(), " to ", keys::kFormatVersion,
-                     ": folding every case again from the log"));
+    say(absl::StrCat("partition ", store.id().value(), ": storage format ", store.stored_format(),
+                     " to ", keys::kFormatVersion, ": folding every case again from the log"));
     const auto start = std::chrono::steady_clock::now();
     auto cases = RefoldCases(&store, *logic_);
     if (!cases.ok()) return cases.status();
     if (auto st = store.RecordFormat(keys::kFormatVersion); !st.ok()) return st;
     const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
-    say(absl::StrFormat("partition %u: %u cases folded again in %.1f s", store.id().value(),
-                        *cases, took.count()));
+    say(absl::StrFormat("partition %u: %u cases folded again in %.1f s", store.id().value(), *cases,
+                        took.count()));
   }
   return absl::OkStatus();
 }
@@ -182,10 +175,8 @@ std::vector<PartitionStats> Engine::Stats() const {
   std::vector<PartitionStats> out;
   for (uint32_t i = 0; i < partitions_->count(); ++i) {
     PartitionStats stats;
-    static_cast<SequencerStats&>(stats) =
-        partitions_->sequencer(PartitionId(i)).stats();
-    if (const CaseIndex* index =
-            partitions_->store(PartitionId(i)).case_index()) {
+    static_cast<SequencerStats&>(stats) = partitions_->sequencer(PartitionId(i)).stats();
+    if (const CaseIndex* index = partitions_->store(PartitionId(i)).case_index()) {
       stats.case_index = CaseIndexStats{.ready = index->complete(),
                                         .cases = index->cases(),
                                         .bytes = index->bytes(),
@@ -198,8 +189,7 @@ std::vector<PartitionStats> Engine::Stats() const {
 }
 
 void Engine::Submit(v1::SubmitRequest request, SubmitCallback done) {
-  if (auto st = ValidateEvent(request.event(), options_.limits, clock_->NowMicros());
-      !st.ok()) {
+  if (auto st = ValidateEvent(request.event(), options_.limits, clock_->NowMicros()); !st.ok()) {
     std::move(done)(st);
     return;
   }
@@ -207,8 +197,7 @@ void Engine::Submit(v1::SubmitRequest request, SubmitCallback done) {
   router_->Submit(std::move(request), home, std::move(done));
 }
 
-void Engine::AwaitCommit(uint64_t seen,
-                         std::chrono::milliseconds timeout) const {
+void Engine::AwaitCommit(uint64_t seen, std::chrono::milliseconds timeout) const {
   commit_waiters_.fetch_add(1);
   {
     absl::MutexLock lock(&commit_mu_);
@@ -236,8 +225,8 @@ absl::StatusOr<v1::GetTimelineResponse> Engine::GetTimeline(
   if (!wire.ok()) return wire.status();
   v1::GetTimelineResponse out;
   if (!out.ParseFromString(*wire)) {
-    return absl::DataLossError(absl::StrCat("a stored record of case ", request.case_id(),
-                                            " does not parse"));
+    return absl::DataLossError(
+        absl::StrCat("a stored record of case ", request.case_id(), " does not parse"));
   }
   return out;
 }
@@ -281,9 +270,9 @@ absl::StatusOr<std::string> Engine::GetTimelineWire(const v1::GetTimelineRequest
 }
 
 absl::Status Engine::OverdueOf(const PartitionStore& store, const CaseFilter& filter,
-                              const std::vector<std::string>& grids, bool by_area,
-                              const std::string& after, size_t limit,
-                              std::vector<v1::CaseState>* out, bool* more) const {
+                               const std::vector<std::string>& grids, bool by_area,
+                               const std::string& after, size_t limit,
+                               std::vector<v1::CaseState>* out, bool* more) const {
   std::vector<std::string> ids;
   if (auto st = store.OverdueCases(clock_->NowMicros(), &ids); !st.ok()) return st;
   for (const std::string& id : ids) {
@@ -301,16 +290,14 @@ absl::Status Engine::OverdueOf(const PartitionStore& store, const CaseFilter& fi
   return absl::OkStatus();
 }
 
-absl::StatusOr<v1::ListCasesResponse> Engine::ListCases(
-    const v1::ListCasesRequest& request) const {
+absl::StatusOr<v1::ListCasesResponse> Engine::ListCases(const v1::ListCasesRequest& request) const {
   std::string after;
   if (!request.page_token().empty()) {
     if (request.page_token().rfind(kCasesTokenPrefix, 0) != 0) return BadToken();
     after = request.page_token().substr(1);
     if (auto st = CheckCaseId(after); !st.ok()) return BadToken();
   }
-  CaseFilter filter{request.stage(), request.category(), request.grid_id(),
-                    request.assignee()};
+  CaseFilter filter{request.stage(), request.category(), request.grid_id(), request.assignee()};
   const uint32_t limit = PageSize(request.page_size());
   std::vector<std::string> grids;  // the area's, when one is asked for
   if (!request.area().empty()) {
@@ -333,8 +320,8 @@ absl::StatusOr<v1::ListCasesResponse> Engine::ListCases(
     bool part_more = false;
     absl::Status st;
     if (request.overdue()) {
-      st = OverdueOf(*store, filter, grids, !request.area().empty(), after,
-                     limit, &part, &part_more);
+      st = OverdueOf(*store, filter, grids, !request.area().empty(), after, limit, &part,
+                     &part_more);
     } else if (!request.area().empty()) {
       // Each grid yields its own first `limit`: sharing one vector would
       // let the first grids fill the page and pass over a later grid's
@@ -356,9 +343,8 @@ absl::StatusOr<v1::ListCasesResponse> Engine::ListCases(
     more = more || part_more;
     std::move(part.begin(), part.end(), std::back_inserter(all));
   }
-  std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) {
-    return a.case_id() < b.case_id();
-  });
+  std::sort(all.begin(), all.end(),
+            [](const auto& a, const auto& b) { return a.case_id() < b.case_id(); });
   if (all.size() > limit) {
     all.resize(limit);
     more = true;

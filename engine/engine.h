@@ -99,9 +99,9 @@ class Engine {
   // `clock` must outlive the engine. `make_logic` defaults to the
   // workflow-driven logic. Deployed workflows are loaded from the log
   // before the engine takes submissions.
-  static absl::StatusOr<std::unique_ptr<Engine>> Open(
-      const EngineOptions& options, const Clock* clock,
-      CaseLogicFactory make_logic = nullptr);
+  static absl::StatusOr<std::unique_ptr<Engine>> Open(const EngineOptions& options,
+                                                      const Clock* clock,
+                                                      CaseLogicFactory make_logic = nullptr);
   ~Engine();
 
   // Validates and queues a submission; `done` is called exactly once (see
@@ -116,13 +116,11 @@ class Engine {
   void Submit(v1::SubmitRequest request, SubmitCallback done);
 
   absl::StatusOr<v1::CaseState> GetCase(absl::string_view case_id) const;
-  absl::StatusOr<v1::GetTimelineResponse> GetTimeline(
-      const v1::GetTimelineRequest& request) const;
+  absl::StatusOr<v1::GetTimelineResponse> GetTimeline(const v1::GetTimelineRequest& request) const;
   // The same page as GetTimelineResponse's serialized bytes, built from the
   // stored records without parsing them: what the server sends.
   absl::StatusOr<std::string> GetTimelineWire(const v1::GetTimelineRequest& request) const;
-  absl::StatusOr<v1::ListCasesResponse> ListCases(
-      const v1::ListCasesRequest& request) const;
+  absl::StatusOr<v1::ListCasesResponse> ListCases(const v1::ListCasesRequest& request) const;
 
   // Commits, for followers of the log: a number that grows with every
   // durable record of any partition, and a wait until it moves past `seen`
@@ -171,8 +169,8 @@ class Engine {
   // One partition's overdue cases matching the filters, after `after`.
   absl::Status OverdueOf(const PartitionStore& store, const CaseFilter& filter,
                          const std::vector<std::string>& grids, bool by_area,
-                         const std::string& after, size_t limit,
-                         std::vector<v1::CaseState>* out, bool* more) const;
+                         const std::string& after, size_t limit, std::vector<v1::CaseState>* out,
+                         bool* more) const;
   // Partitions of an earlier storage format: their case states folded again
   // (refold.h), then the format recorded. Before any sequencer starts.
   absl::Status UpgradeCaseStates();

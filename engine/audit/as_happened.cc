@@ -23,14 +23,15 @@ class Replay {
     while (state_.has_value()) {
       const v1::PendingDeadline* next = nullptr;
       for (const auto& d : state_->deadlines()) {
-        if (Micros(d.due_at()) <= until_us && (!next || Micros(d.due_at()) < Micros(next->due_at())))
+        if (Micros(d.due_at()) <= until_us &&
+            (!next || Micros(d.due_at()) < Micros(next->due_at())))
           next = &d;
       }
       if (next == nullptr) return absl::OkStatus();
       if (++firings_ > kAsHappenedFiringsMax) {
-        return absl::ResourceExhaustedError(absl::StrCat(
-            "case ", state_->case_id(), " would fire more than ", kAsHappenedFiringsMax,
-            " deadlines by then; ask for an earlier moment"));
+        return absl::ResourceExhaustedError(
+            absl::StrCat("case ", state_->case_id(), " would fire more than ",
+                         kAsHappenedFiringsMax, " deadlines by then; ask for an earlier moment"));
       }
       v1::Record r;
       v1::Event* e = r.mutable_event();
@@ -109,9 +110,9 @@ absl::StatusOr<v1::GetCaseAsOfResponse> DecideAsHappened(const CaseLogic& logic,
     return Micros(a->event().occurred_at()) < Micros(b->event().occurred_at());
   });
   if (events.empty()) {
-    return absl::NotFoundError(absl::StrCat(
-        "case ", stored.empty() ? "" : stored.front().event().case_id(),
-        " had no events that happened by then"));
+    return absl::NotFoundError(absl::StrCat("case ",
+                                            stored.empty() ? "" : stored.front().event().case_id(),
+                                            " had no events that happened by then"));
   }
   Replay replay(logic, stored.front());
   for (const v1::Record* r : events) {

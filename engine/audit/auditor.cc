@@ -9,34 +9,29 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "engine/audit/as_happened.h"
+#include "engine/common/time.h"
 #include "engine/domain/stamper.h"
 #include "engine/domain/validate.h"
 #include "engine/storage/data_dir.h"
-#include "engine/common/time.h"
 
 namespace gridcase {
 
-absl::Status Auditor::RecordsOf(const std::string& case_id,
-                                std::vector<v1::Record>* out) const {
+absl::Status Auditor::RecordsOf(const std::string& case_id, std::vector<v1::Record>* out) const {
   if (!IsValidId(case_id, ValidationLimits{}.id_bytes_max)) {
     return absl::InvalidArgumentError(
         "case_id: must be 1 to 128 bytes of printable ASCII without spaces");
   }
-  const PartitionStore& store =
-      partitions_->store(partitions_->PartitionOf(case_id));
+  const PartitionStore& store = partitions_->store(partitions_->PartitionOf(case_id));
   auto state = store.ReadCase(case_id);
   if (!state.ok()) return state.status();
   if (!state->has_value()) {
-    return absl::NotFoundError(
-        absl::StrCat("case ", case_id, " does not exist"));
+    return absl::NotFoundError(absl::StrCat("case ", case_id, " does not exist"));
   }
   constexpr size_t kPage = 1000;
   CaseVersion after(0);
   for (bool more = true; more;) {
     std::vector<v1::Record> page;
-    if (auto st = store.ReadTimeline(case_id, after, kPage, &page, &more);
-        !st.ok())
-      return st;
+    if (auto st = store.ReadTimeline(case_id, after, kPage, &page, &more); !st.ok()) return st;
     if (page.empty()) break;
     after = CaseVersion(page.back().case_version());
     std::move(page.begin(), page.end(), std::back_inserter(*out));
@@ -59,32 +54,27 @@ absl::StatusOr<std::vector<ChainCheck>> Auditor::VerifyLog(
       signed_heads[head->position] = *head;
     }
     std::map<uint64_t, std::string> recomputed;  // at the signed positions
-    auto check =
-        store->VerifyChain([&](uint64_t position, const std::string& hash) {
-          if (signed_heads.count(position)) recomputed[position] = hash;
-        });
+    auto check = store->VerifyChain([&](uint64_t position, const std::string& hash) {
+      if (signed_heads.count(position)) recomputed[position] = hash;
+    });
     if (!check.ok()) return check.status();
     for (const auto& [position, head] : signed_heads) {
-      auto valid =
-          VerifySignature(public_key_pem, head.Message(), head.signature);
+      auto valid = VerifySignature(public_key_pem, head.Message(), head.signature);
       if (!valid.ok()) return valid.status();
       std::string problem;
       if (!*valid) {
-        problem =
-            "the signature of the head signed at this position does not verify";
+        problem = "the signature of the head signed at this position does not verify";
       } else if (!recomputed.count(position)) {
         problem =
             "a head was signed here, but the log no longer reaches this "
             "position intact";
       } else if (recomputed[position] != head.hash) {
-        problem =
-            "the log was rewritten: its hash here differs from the signed head";
+        problem = "the log was rewritten: its hash here differs from the signed head";
       } else {
         ++check->signed_heads_verified;
         continue;
       }
-      if (check->first_bad_position == 0 ||
-          position <= check->first_bad_position) {
+      if (check->first_bad_position == 0 || position <= check->first_bad_position) {
         check->first_bad_position = position;
         check->problem = problem;
       }
@@ -99,15 +89,13 @@ absl::StatusOr<size_t> Auditor::SignHeads(const HeadSigner& signer) {
   size_t signed_count = 0;
   for (uint32_t i = 0; i < partitions_->count(); ++i) {
     PartitionStore* store = &partitions_->store(PartitionId(i));
-    auto [position, hash] =
-        partitions_->sequencer(PartitionId(i)).committed_head();
+    auto [position, hash] = partitions_->sequencer(PartitionId(i)).committed_head();
     if (position.value() == 0) continue;
     std::vector<std::string> encoded;
     if (auto st = store->ReadSignedHeads(&encoded); !st.ok()) return st;
     if (!encoded.empty()) {
       auto last = SignedHead::Decode(encoded.back());
-      if (last.ok() && last->position == position.value())
-        continue;  // nothing new
+      if (last.ok() && last->position == position.value()) continue;  // nothing new
     }
     SignedHead head;
     head.partition = store->id().value();
@@ -115,8 +103,7 @@ absl::StatusOr<size_t> Auditor::SignHeads(const HeadSigner& signer) {
     head.hash = hash;
     head.signed_at_us = clock_->NowMicros();
     head.signature = signer.Sign(head.Message());
-    if (auto st = store->PutSignedHead(head.Encode(), head.position); !st.ok())
-      return st;
+    if (auto st = store->PutSignedHead(head.Encode(), head.position); !st.ok()) return st;
     ++signed_count;
   }
   return signed_count;
@@ -125,8 +112,7 @@ absl::StatusOr<size_t> Auditor::SignHeads(const HeadSigner& signer) {
 absl::StatusOr<v1::GetCaseAsOfResponse> Auditor::GetCaseAsOf(
     const v1::GetCaseAsOfRequest& request) const {
   if (request.as_of_case() == v1::GetCaseAsOfRequest::AS_OF_NOT_SET) {
-    return absl::InvalidArgumentError(
-        "as_of: give a position, known_at or happened_by");
+    return absl::InvalidArgumentError("as_of: give a position, known_at or happened_by");
   }
   std::vector<v1::Record> records;
   if (auto st = RecordsOf(request.case_id(), &records); !st.ok()) return st;
@@ -154,8 +140,7 @@ absl::StatusOr<v1::GetCaseAsOfResponse> Auditor::GetCaseAsOf(
     *out.add_records() = r;
   }
   if (out.records_size() == 0) {
-    return absl::NotFoundError(
-        absl::StrCat("case ", request.case_id(), " had no records then"));
+    return absl::NotFoundError(absl::StrCat("case ", request.case_id(), " had no records then"));
   }
   *out.mutable_state() = std::move(state);
   return out;
@@ -166,15 +151,14 @@ namespace {
 bool IsCheckpointName(const std::string& name) {
   if (name.empty() || name.size() > 64 || name[0] == '.') return false;
   return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
   });
 }
 
 }  // namespace
 
-absl::StatusOr<Auditor::CheckpointInfo> Auditor::Checkpoint(
-    const std::string& name) const {
+absl::StatusOr<Auditor::CheckpointInfo> Auditor::Checkpoint(const std::string& name) const {
   namespace fs = std::filesystem;
   std::string chosen = name;
   if (chosen.empty()) {
@@ -182,9 +166,8 @@ absl::StatusOr<Auditor::CheckpointInfo> Auditor::Checkpoint(
     const time_t t = static_cast<time_t>(now_s);
     struct tm utc;
     gmtime_r(&t, &utc);
-    chosen = absl::StrFormat("%04d%02d%02dT%02d%02d%02dZ", utc.tm_year + 1900,
-                             utc.tm_mon + 1, utc.tm_mday, utc.tm_hour,
-                             utc.tm_min, utc.tm_sec);
+    chosen = absl::StrFormat("%04d%02d%02dT%02d%02d%02dZ", utc.tm_year + 1900, utc.tm_mon + 1,
+                             utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec);
   }
   if (!IsCheckpointName(chosen)) {
     return absl::InvalidArgumentError(
@@ -194,19 +177,16 @@ absl::StatusOr<Auditor::CheckpointInfo> Auditor::Checkpoint(
   const fs::path dir = fs::path(data_dir_) / "checkpoints" / chosen;
   std::error_code ec;
   if (fs::exists(dir, ec)) {
-    return absl::AlreadyExistsError(
-        absl::StrCat("checkpoint ", dir.string(), " exists already"));
+    return absl::AlreadyExistsError(absl::StrCat("checkpoint ", dir.string(), " exists already"));
   }
   constexpr int kAttempts = 5;
   for (int attempt = 0; attempt < kAttempts; ++attempt) {
     const size_t deployed_before = registry_->All().size();
     fs::remove_all(dir, ec);
-    if (auto st = ResolvePartitions(dir.string(), partitions_->count());
-        !st.ok())
+    if (auto st = ResolvePartitions(dir.string(), partitions_->count()); !st.ok())
       return st.status();
     for (const PartitionStore* store : partitions_->stores()) {
-      if (auto st = store->CreateCheckpoint(
-              PartitionDir(dir.string(), store->id().value()));
+      if (auto st = store->CreateCheckpoint(PartitionDir(dir.string(), store->id().value()));
           !st.ok()) {
         fs::remove_all(dir, ec);
         return st;
@@ -218,25 +198,22 @@ absl::StatusOr<Auditor::CheckpointInfo> Auditor::Checkpoint(
     CheckpointInfo info;
     info.dir = dir.string();
     for (uint32_t i = 0; i < partitions_->count(); ++i) {
-      auto copy =
-          PartitionStore::Open(PartitionDir(info.dir, i), PartitionId(i),
-                               {.mode = OpenMode::kReadOnly});
+      auto copy = PartitionStore::Open(PartitionDir(info.dir, i), PartitionId(i),
+                                       {.mode = OpenMode::kReadOnly});
       if (!copy.ok()) return copy.status();
       // The copy gets a durable mark of its own (what it holds is durable:
       // the checkpoint synced it), so that damage to it later is refused
       // like damage to the partition.
       const DurableMark held = (*copy)->recovered();
       copy->reset();
-      if (auto st = WriteDurableMark(PartitionDir(info.dir, i), held); !st.ok())
-        return st;
+      if (auto st = WriteDurableMark(PartitionDir(info.dir, i), held); !st.ok()) return st;
       info.positions.push_back(held.position);
     }
     return info;
   }
   fs::remove_all(dir, ec);
-  return absl::AbortedError(
-      absl::StrCat("workflows kept being deployed during ", kAttempts,
-                   " attempts at a checkpoint; try again"));
+  return absl::AbortedError(absl::StrCat("workflows kept being deployed during ", kAttempts,
+                                         " attempts at a checkpoint; try again"));
 }
 
 }  // namespace gridcase

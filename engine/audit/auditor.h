@@ -27,9 +27,8 @@ class Auditor {
  public:
   // Everything given must outlive the auditor; `logic` folds the records
   // of a case (its appliers).
-  Auditor(PartitionSet* partitions, const CaseLogic* logic,
-          const workflow::Registry* registry, const Directory* directory,
-          const Clock* clock, std::string data_dir)
+  Auditor(PartitionSet* partitions, const CaseLogic* logic, const workflow::Registry* registry,
+          const Directory* directory, const Clock* clock, std::string data_dir)
       : partitions_(partitions),
         logic_(logic),
         registry_(registry),
@@ -44,8 +43,7 @@ class Auditor {
   // and that the chain recomputed from the stored records reaches the same
   // hash at its position (a rewrite that recomputed every hash is caught
   // here). The first failure is reported like a broken link.
-  absl::StatusOr<std::vector<ChainCheck>> VerifyLog(
-      const std::string& public_key_pem = "") const;
+  absl::StatusOr<std::vector<ChainCheck>> VerifyLog(const std::string& public_key_pem = "") const;
 
   // Signs each partition's current chain head (if it moved since the last
   // signature) and keeps the signed heads. Returns how many were signed.
@@ -54,12 +52,10 @@ class Auditor {
 
   // A case as of a position, a known-at time or a happened-by time (see
   // GetCaseAsOfRequest), folded through the case logic's appliers.
-  absl::StatusOr<v1::GetCaseAsOfResponse> GetCaseAsOf(
-      const v1::GetCaseAsOfRequest& request) const;
+  absl::StatusOr<v1::GetCaseAsOfResponse> GetCaseAsOf(const v1::GetCaseAsOfRequest& request) const;
 
   // A reader of the log as stored, filtered (log_reader.h).
-  absl::StatusOr<std::unique_ptr<LogReader>> NewLogReader(
-      const v1::ReadLogRequest& request) const {
+  absl::StatusOr<std::unique_ptr<LogReader>> NewLogReader(const v1::ReadLogRequest& request) const {
     return LogReader::Create(partitions_, directory_, request);
   }
 
@@ -80,8 +76,7 @@ class Auditor {
  private:
   // Every record of `case_id`, in case order. NOT_FOUND when it does not
   // exist.
-  absl::Status RecordsOf(const std::string& case_id,
-                         std::vector<v1::Record>* out) const;
+  absl::Status RecordsOf(const std::string& case_id, std::vector<v1::Record>* out) const;
 
   PartitionSet* const partitions_;
   const CaseLogic* const logic_;

@@ -7,15 +7,14 @@
 
 namespace gridcase {
 
-absl::StatusOr<std::unique_ptr<LogReader>> LogReader::Create(
-    const PartitionSet* partitions, const Directory* directory,
-    const v1::ReadLogRequest& request) {
+absl::StatusOr<std::unique_ptr<LogReader>> LogReader::Create(const PartitionSet* partitions,
+                                                             const Directory* directory,
+                                                             const v1::ReadLogRequest& request) {
   std::unique_ptr<LogReader> reader(new LogReader(partitions));
   const uint32_t count = partitions->count();
   if (request.has_partition() && request.partition() >= count) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("partition: ", request.partition(),
-                     " is not a partition (there are ", count, ")"));
+    return absl::InvalidArgumentError(absl::StrCat("partition: ", request.partition(),
+                                                   " is not a partition (there are ", count, ")"));
   }
   const Position from(std::max<uint64_t>(request.from_position(), 1));
   if (!request.case_id().empty()) {
@@ -25,15 +24,14 @@ absl::StatusOr<std::unique_ptr<LogReader>> LogReader::Create(
     }
     const PartitionId home = partitions->PartitionOf(request.case_id());
     if (request.has_partition() && request.partition() != home.value()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("case ", request.case_id(), " is in partition ",
-                       home.value(), ", not ", request.partition()));
+      return absl::InvalidArgumentError(absl::StrCat("case ", request.case_id(),
+                                                     " is in partition ", home.value(), ", not ",
+                                                     request.partition()));
     }
     reader->case_id_ = request.case_id();
     reader->cursors_.push_back(Cursor{home, from, CaseVersion(0)});
   } else if (request.has_partition()) {
-    reader->cursors_.push_back(
-        Cursor{PartitionId(request.partition()), from, CaseVersion(0)});
+    reader->cursors_.push_back(Cursor{PartitionId(request.partition()), from, CaseVersion(0)});
   } else {
     for (uint32_t i = 0; i < count; ++i) {
       reader->cursors_.push_back(Cursor{PartitionId(i), from, CaseVersion(0)});
@@ -45,8 +43,7 @@ absl::StatusOr<std::unique_ptr<LogReader>> LogReader::Create(
     const auto* field = v1::Event::descriptor()->FindFieldByName(type);
     if (field == nullptr || field->containing_oneof() != payload) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "event_types: ", type,
-          " is not an event type (a payload field of Event, such as ",
+          "event_types: ", type, " is not an event type (a payload field of Event, such as ",
           "fever_reading or escalated)"));
     }
     reader->payloads_.insert(field->number());
@@ -54,8 +51,8 @@ absl::StatusOr<std::unique_ptr<LogReader>> LogReader::Create(
   if (!request.area().empty()) {
     reader->grids_ = directory->GridsUnder(request.area());
     if (reader->grids_.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "area: no unit ", request.area(), " with grids in the directory"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("area: no unit ", request.area(), " with grids in the directory"));
     }
     std::sort(reader->grids_.begin(), reader->grids_.end());
     reader->by_area_ = true;
@@ -66,23 +63,17 @@ absl::StatusOr<std::unique_ptr<LogReader>> LogReader::Create(
 bool LogReader::Matches(const v1::Record& record) const {
   const v1::Event& e = record.event();
   if (!case_id_.empty() && e.case_id() != case_id_) return false;
-  if (!payloads_.empty() &&
-      !payloads_.contains(static_cast<int>(e.payload_case())))
-    return false;
-  if (by_area_ &&
-      !std::binary_search(grids_.begin(), grids_.end(), e.grid_id()))
-    return false;
+  if (!payloads_.empty() && !payloads_.contains(static_cast<int>(e.payload_case()))) return false;
+  if (by_area_ && !std::binary_search(grids_.begin(), grids_.end(), e.grid_id())) return false;
   return true;
 }
 
-absl::Status LogReader::NextOfCase(Cursor* cursor, size_t limit,
-                                   std::vector<v1::LogEntry>* out,
+absl::Status LogReader::NextOfCase(Cursor* cursor, size_t limit, std::vector<v1::LogEntry>* out,
                                    bool* caught_up) {
   const PartitionStore& store = partitions_->store(cursor->partition);
   std::vector<v1::Record> records;
   bool more = false;
-  if (auto st = store.ReadTimeline(case_id_, cursor->case_version, limit,
-                                   &records, &more);
+  if (auto st = store.ReadTimeline(case_id_, cursor->case_version, limit, &records, &more);
       !st.ok()) {
     return st;
   }
@@ -98,8 +89,8 @@ absl::Status LogReader::NextOfCase(Cursor* cursor, size_t limit,
   return absl::OkStatus();
 }
 
-absl::Status LogReader::Next(size_t limit, size_t scan_max,
-                             std::vector<v1::LogEntry>* out, bool* caught_up) {
+absl::Status LogReader::Next(size_t limit, size_t scan_max, std::vector<v1::LogEntry>* out,
+                             bool* caught_up) {
   *caught_up = true;
   const size_t wanted = out->size() + limit;
   for (Cursor& cursor : cursors_) {
@@ -109,16 +100,13 @@ absl::Status LogReader::Next(size_t limit, size_t scan_max,
     }
     if (!case_id_.empty()) {
       bool done = true;
-      if (auto st = NextOfCase(&cursor, wanted - out->size(), out, &done);
-          !st.ok())
-        return st;
+      if (auto st = NextOfCase(&cursor, wanted - out->size(), out, &done); !st.ok()) return st;
       *caught_up = *caught_up && done;
       continue;
     }
     const PartitionStore& store = partitions_->store(cursor.partition);
     std::vector<v1::LogEntry> page;
-    const size_t scan =
-        std::min(scan_max, std::max<size_t>(wanted - out->size(), 256));
+    const size_t scan = std::min(scan_max, std::max<size_t>(wanted - out->size(), 256));
     if (auto st = store.ReadLog(cursor.next, scan, &page); !st.ok()) return st;
     size_t used = 0;
     for (; used < page.size() && out->size() < wanted; ++used) {

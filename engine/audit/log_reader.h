@@ -27,16 +27,15 @@ class LogReader {
   // one (or is not in the partition asked for), an event type that is not
   // a payload of Event, or an area the directory has no grids under.
   // `partitions` must outlive the reader; `directory` is read here only.
-  static absl::StatusOr<std::unique_ptr<LogReader>> Create(
-      const PartitionSet* partitions, const Directory* directory,
-      const v1::ReadLogRequest& request);
+  static absl::StatusOr<std::unique_ptr<LogReader>> Create(const PartitionSet* partitions,
+                                                           const Directory* directory,
+                                                           const v1::ReadLogRequest& request);
 
   // Appends the next matching records, at most `limit`, to `out`. Looks at
   // no more than `scan_max` records per call, so a rare filter cannot keep
   // the caller from checking on its client. `*caught_up` tells whether every
   // partition was read to its last durable record.
-  absl::Status Next(size_t limit, size_t scan_max,
-                    std::vector<v1::LogEntry>* out, bool* caught_up);
+  absl::Status Next(size_t limit, size_t scan_max, std::vector<v1::LogEntry>* out, bool* caught_up);
 
  private:
   struct Cursor {
@@ -44,11 +43,10 @@ class LogReader {
     Position next;             // the next position to look at
     CaseVersion case_version;  // with a case filter: the last version looked at
   };
-  explicit LogReader(const PartitionSet* partitions)
-      : partitions_(partitions) {}
+  explicit LogReader(const PartitionSet* partitions) : partitions_(partitions) {}
   bool Matches(const v1::Record& record) const;
-  absl::Status NextOfCase(Cursor* cursor, size_t limit,
-                          std::vector<v1::LogEntry>* out, bool* caught_up);
+  absl::Status NextOfCase(Cursor* cursor, size_t limit, std::vector<v1::LogEntry>* out,
+                          bool* caught_up);
 
   const PartitionSet* const partitions_;
   std::vector<Cursor> cursors_;

@@ -87,7 +87,10 @@ class PartitionReplay final : public RowSink {
  public:
   PartitionReplay(const PartitionStore& src, PartitionStore* dst, const CaseLogic& logic,
                   std::atomic<uint64_t>* replayed)
-      : src_(src), dst_(dst), logic_(logic), replayed_(replayed),
+      : src_(src),
+        dst_(dst),
+        logic_(logic),
+        replayed_(replayed),
         case_events_(dst, Cf::kCaseEvents, "case-events"),
         dedup_(dst, Cf::kDedup, "dedup"),
         timers_(dst, Cf::kTimers, "timers") {}

@@ -10,9 +10,9 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "engine/audit/partition_replay.h"
+#include "engine/domain/directory.h"
 #include "engine/storage/chain.h"
 #include "engine/storage/data_dir.h"
-#include "engine/domain/directory.h"
 #include "engine/workflow/logic.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "google/protobuf/util/time_util.h"
@@ -61,10 +61,10 @@ void DescribeKey(Cf cf, absl::string_view key, RebuildDifference* d) {
     case Cf::kTimers:
       if (auto t = keys::DecodeTimerKey(key)) {
         d->case_id = t->case_id;
-        d->key = absl::StrCat(
-            "deadline ", t->deadline, " of ", t->case_id, " due ",
-            google::protobuf::util::TimeUtil::ToString(
-                google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(t->due_us)));
+        d->key =
+            absl::StrCat("deadline ", t->deadline, " of ", t->case_id, " due ",
+                         google::protobuf::util::TimeUtil::ToString(
+                             google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(t->due_us)));
       }
       break;
     case Cf::kDedup:
@@ -109,8 +109,7 @@ std::optional<RebuildDifference> CompareFamily(const PartitionStore& live,
   auto b = rebuilt.NewIterator(cf);
   a->SeekToFirst();
   b->SeekToFirst();
-  auto differ = [&](absl::string_view key, const rocksdb::Iterator* l,
-                    const rocksdb::Iterator* r) {
+  auto differ = [&](absl::string_view key, const rocksdb::Iterator* l, const rocksdb::Iterator* r) {
     RebuildDifference d;
     d.partition = live.id().value();
     d.family = keys::CfName(cf);
@@ -172,8 +171,8 @@ absl::Status LoadDeployments(const std::vector<const PartitionStore*>& stores,
     auto def = workflow::Definition::FromProto(proto);
     if (!def.ok()) {
       return absl::DataLossError(absl::StrCat("stored workflow ", proto.name(), " v",
-                                              proto.version(), " does not validate: ",
-                                              def.status().message()));
+                                              proto.version(),
+                                              " does not validate: ", def.status().message()));
     }
     if (auto st = registry->Add(*def); !st.ok()) {
       return absl::DataLossError(absl::StrCat("stored workflows: ", st.message()));
@@ -205,8 +204,8 @@ absl::StatusOr<RebuildReport> RebuildAndCompare(const RebuildOptions& options) {
       return absl::FailedPreconditionError(absl::StrCat(
           PartitionDir(options.data_dir, i), " is at storage format ", (*store)->stored_format(),
           ", written by an earlier build; start gridcased of this build on the data directory "
-          "once (it upgrades it to format ", keys::kFormatVersion,
-          "), then rebuild a checkpoint of it"));
+          "once (it upgrades it to format ",
+          keys::kFormatVersion, "), then rebuild a checkpoint of it"));
     }
     auto last = (*store)->ReadLastRecord();
     if (!last.ok()) return last.status();

@@ -34,17 +34,17 @@ absl::Status LoadDeployments(const std::vector<const PartitionStore*>& stores,
                              workflow::Registry* registry);
 
 struct RebuildProgress {
-  uint64_t replayed = 0;  // records replayed so far, all partitions
-  uint64_t total = 0;     // records in the log
+  uint64_t replayed = 0;   // records replayed so far, all partitions
+  uint64_t total = 0;      // records in the log
   const char* phase = "";  // "replaying" or "comparing"
 };
 
 // One row that differs between the live and the rebuilt store.
 struct RebuildDifference {
   uint32_t partition = 0;
-  std::string family;       // "cases", "timers", ...
-  std::string key;          // printable
-  std::string case_id;      // the case the row belongs to, when the key names one
+  std::string family;                  // "cases", "timers", ...
+  std::string key;                     // printable
+  std::string case_id;                 // the case the row belongs to, when the key names one
   std::optional<std::string> live;     // printable value; nullopt: absent
   std::optional<std::string> rebuilt;  // printable value; nullopt: absent
 };

@@ -28,12 +28,12 @@ namespace gridcase::check_internal {
 }  // namespace gridcase::check_internal
 
 // The message parts are evaluated only when the check fails.
-#define GC_CHECK(condition, ...)                                                      \
-  do {                                                                                \
-    if (__builtin_expect(!(condition), 0)) {                                          \
-      ::gridcase::check_internal::Failed(__FILE__, __LINE__, #condition,              \
-                                         ::absl::StrCat(__VA_ARGS__));                \
-    }                                                                                 \
+#define GC_CHECK(condition, ...)                                         \
+  do {                                                                   \
+    if (__builtin_expect(!(condition), 0)) {                             \
+      ::gridcase::check_internal::Failed(__FILE__, __LINE__, #condition, \
+                                         ::absl::StrCat(__VA_ARGS__));   \
+    }                                                                    \
   } while (0)
 
 // A place control must never reach (after a switch over every case).

@@ -1,8 +1,8 @@
 // Time enters the engine only through a Clock.
 //
-// The sequencer reads the clock once per record to stamp `recorded_at`; the
-// fold never does. The server builds a SystemClock; tests use a FakeClock and
-// move it explicitly, so no test waits for real time to pass.
+// The sequencer reads the clock once per group to stamp `recorded_at` (every
+// record of a group shares it); the fold never does. The server builds a SystemClock; tests use a
+// FakeClock and move it explicitly, so no test waits for real time to pass.
 #ifndef GRIDCASE_ENGINE_COMMON_CLOCK_H_
 #define GRIDCASE_ENGINE_COMMON_CLOCK_H_
 

@@ -33,9 +33,8 @@ HugePagePool ParseHugePagePool(absl::string_view meminfo) {
 
 size_t MemtableHugePageSize(const HugePagePool& pool) {
   const bool power_of_two = pool.page_bytes != 0 && (pool.page_bytes & (pool.page_bytes - 1)) == 0;
-  return pool.free > 0 && power_of_two && pool.page_bytes <= kMemtableHugePageMax
-             ? pool.page_bytes
-             : 0;
+  return pool.free > 0 && power_of_two && pool.page_bytes <= kMemtableHugePageMax ? pool.page_bytes
+                                                                                  : 0;
 }
 
 HugePagePool ReadHugePagePool(const std::string& meminfo_path) {

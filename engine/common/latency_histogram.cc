@@ -31,8 +31,8 @@ uint64_t LatencyHistogram::UpperBoundMicros(size_t i) {
 
 void LatencyHistogram::Add(uint64_t micros) {
   const auto& upper = AllBounds().upper;
-  size_t i = static_cast<size_t>(std::lower_bound(upper.begin(), upper.end(), micros) -
-                                 upper.begin());
+  size_t i =
+      static_cast<size_t>(std::lower_bound(upper.begin(), upper.end(), micros) - upper.begin());
   buckets_[std::min(i, kBuckets - 1)] += 1;
   count_ += 1;
 }

@@ -49,13 +49,20 @@ std::optional<v1::DirectoryEntry> EntryOf(const v1::Event& e) {
 
 void SetPayload(const v1::DirectoryEntry& entry, v1::Event* e) {
   switch (entry.entry_case()) {
-    case v1::DirectoryEntry::kUnit: *e->mutable_unit_defined() = entry.unit(); break;
-    case v1::DirectoryEntry::kPerson: *e->mutable_person_registered() = entry.person(); break;
-    case v1::DirectoryEntry::kPairing: *e->mutable_cadre_paired() = entry.pairing(); break;
+    case v1::DirectoryEntry::kUnit:
+      *e->mutable_unit_defined() = entry.unit();
+      break;
+    case v1::DirectoryEntry::kPerson:
+      *e->mutable_person_registered() = entry.person();
+      break;
+    case v1::DirectoryEntry::kPairing:
+      *e->mutable_cadre_paired() = entry.pairing();
+      break;
     case v1::DirectoryEntry::kAvailability:
       *e->mutable_availability_changed() = entry.availability();
       break;
-    case v1::DirectoryEntry::ENTRY_NOT_SET: break;
+    case v1::DirectoryEntry::ENTRY_NOT_SET:
+      break;
   }
 }
 
@@ -88,7 +95,8 @@ absl::Status Directory::Check(const v1::DirectoryEntry& entry) const {
       const auto& u = entry.unit();
       const std::string what = absl::StrCat("unit ", u.unit_id());
       if (!ValidId(u.unit_id())) return Bad("unit: unit_id is missing or not a valid id");
-      if (u.level() == v1::UNIT_LEVEL_UNSPECIFIED) return Bad(absl::StrCat(what, ": level is required"));
+      if (u.level() == v1::UNIT_LEVEL_UNSPECIFIED)
+        return Bad(absl::StrCat(what, ": level is required"));
       if (auto it = units_.find(u.unit_id()); it != units_.end() && it->second.level != u.level()) {
         return Bad(absl::StrCat(what, ": already defined at another level"));
       }
@@ -129,8 +137,8 @@ absl::Status Directory::Check(const v1::DirectoryEntry& entry) const {
       auto cadre = people_.find(pr.cadre_id());
       auto worker = people_.find(pr.worker_id());
       if (cadre == people_.end() || cadre->second.role != v1::ROLE_CADRE) {
-        return Bad(absl::StrCat("pairing ", pr.cadre_id(), "+", pr.worker_id(), ": ",
-                                pr.cadre_id(), " is not a registered cadre"));
+        return Bad(absl::StrCat("pairing ", pr.cadre_id(), "+", pr.worker_id(), ": ", pr.cadre_id(),
+                                " is not a registered cadre"));
       }
       if (worker == people_.end() || worker->second.role != v1::ROLE_GRID_WORKER) {
         return Bad(absl::StrCat("pairing ", pr.cadre_id(), "+", pr.worker_id(), ": ",

@@ -1,4 +1,3 @@
-#include "engine/common/time.h"
 #include "engine/domain/validate.h"
 
 #include <cmath>
@@ -6,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "engine/common/time.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/reflection.h"
 
@@ -54,9 +54,8 @@ bool IsValidUtf8(absl::string_view s) {
 
 // Identifier fields: checked for the id grammar rather than as free text.
 bool IsIdField(const FieldDescriptor* f) {
-  static const char* const kIdNames[] = {
-      "event_id", "case_id", "grid_id", "request_id", "test_id",
-      "household_id", "to_assignee"};
+  static const char* const kIdNames[] = {"event_id", "case_id",      "grid_id",    "request_id",
+                                         "test_id",  "household_id", "to_assignee"};
   for (const char* name : kIdNames) {
     if (f->name() == name) return true;
   }
@@ -71,8 +70,8 @@ absl::Status CheckFields(const Message& msg, const std::string& path,
 absl::Status CheckText(const std::string& s, const std::string& path,
                        const ValidationLimits& limits) {
   if (s.size() > limits.text_bytes_max) {
-    return Invalid(path,
-                   absl::StrFormat("%d bytes, at most %d allowed", s.size(), limits.text_bytes_max));
+    return Invalid(
+        path, absl::StrFormat("%d bytes, at most %d allowed", s.size(), limits.text_bytes_max));
   }
   if (!IsValidUtf8(s)) return Invalid(path, "not valid UTF-8");
   return absl::OkStatus();
@@ -123,17 +122,17 @@ absl::Status CheckSingular(const Message& msg, const FieldDescriptor* f, const s
       const std::string& s = r->GetStringReference(msg, f, &scratch);
       if (!IsIdField(f)) return CheckText(s, path, limits);
       if (!IsValidId(s, limits.id_bytes_max)) {
-        return Invalid(path, absl::StrFormat(
-                                 "must be 1 to %d bytes of printable ASCII without spaces",
-                                 limits.id_bytes_max));
+        return Invalid(path,
+                       absl::StrFormat("must be 1 to %d bytes of printable ASCII without spaces",
+                                       limits.id_bytes_max));
       }
       return absl::OkStatus();
     }
     case FieldDescriptor::CPPTYPE_ENUM: {
       const int v = r->GetEnumValue(msg, f);
       if (f->enum_type()->FindValueByNumber(v) == nullptr) {
-        return Invalid(path, absl::StrFormat("%d is not a value of %s", v,
-                                             f->enum_type()->full_name()));
+        return Invalid(path,
+                       absl::StrFormat("%d is not a value of %s", v, f->enum_type()->full_name()));
       }
       return absl::OkStatus();
     }
@@ -198,61 +197,53 @@ absl::Status CheckPayload(const v1::Event& e, const ValidationLimits& limits) {
       }
       if (c < limits.celsius_min || c > limits.celsius_max) {
         return Invalid("event.fever_reading.celsius",
-                       absl::StrFormat("%g is outside %g to %g °C", c,
-                                       limits.celsius_min, limits.celsius_max));
+                       absl::StrFormat("%g is outside %g to %g °C", c, limits.celsius_min,
+                                       limits.celsius_max));
       }
       return absl::OkStatus();
     }
     case E::kHelpRequest:
-      if (auto st = Require(!e.help_request().request_id().empty(),
-                            "event.help_request.request_id");
+      if (auto st =
+              Require(!e.help_request().request_id().empty(), "event.help_request.request_id");
           !st.ok()) {
         return st;
       }
       return Require(e.help_request().kind() != v1::HELP_KIND_UNSPECIFIED,
                      "event.help_request.kind");
     case E::kHelpFulfilled:
-      return Require(!e.help_fulfilled().request_id().empty(),
-                     "event.help_fulfilled.request_id");
+      return Require(!e.help_fulfilled().request_id().empty(), "event.help_fulfilled.request_id");
     case E::kIsolationOrder:
       return Require(e.isolation_order().kind() != v1::ISOLATION_KIND_UNSPECIFIED,
                      "event.isolation_order.kind");
     case E::kIsolationReleased:
       return absl::OkStatus();
     case E::kTestOrdered:
-      return Require(!e.test_ordered().test_id().empty(),
-                     "event.test_ordered.test_id");
+      return Require(!e.test_ordered().test_id().empty(), "event.test_ordered.test_id");
     case E::kTestResult:
-      if (auto st = Require(!e.test_result().test_id().empty(),
-                            "event.test_result.test_id");
+      if (auto st = Require(!e.test_result().test_id().empty(), "event.test_result.test_id");
           !st.ok()) {
         return st;
       }
       return Require(e.test_result().outcome() != v1::TEST_OUTCOME_UNSPECIFIED,
                      "event.test_result.outcome");
     case E::kAdmission:
-      return Require(!e.admission().hospital().empty(),
-                     "event.admission.hospital");
+      return Require(!e.admission().hospital().empty(), "event.admission.hospital");
     case E::kDischarge:
       return absl::OkStatus();
     case E::kContactAttempt:
-      return Require(
-          e.contact_attempt().outcome() != v1::CONTACT_OUTCOME_UNSPECIFIED,
-          "event.contact_attempt.outcome");
+      return Require(e.contact_attempt().outcome() != v1::CONTACT_OUTCOME_UNSPECIFIED,
+                     "event.contact_attempt.outcome");
     case E::kOccupancyEvidence:
       return Require(!e.occupancy_evidence().household_id().empty(),
                      "event.occupancy_evidence.household_id");
     case E::kClueReport:
-      return Require(!e.clue_report().description().empty(),
-                     "event.clue_report.description");
+      return Require(!e.clue_report().description().empty(), "event.clue_report.description");
     case E::kNote:
       return Require(!e.note().text().empty(), "event.note.text");
     case E::kReassignment:
-      return Require(!e.reassignment().to_assignee().empty(),
-                     "event.reassignment.to_assignee");
+      return Require(!e.reassignment().to_assignee().empty(), "event.reassignment.to_assignee");
     case E::kHelpCancelled:
-      return Require(!e.help_cancelled().request_id().empty(),
-                     "event.help_cancelled.request_id");
+      return Require(!e.help_cancelled().request_id().empty(), "event.help_cancelled.request_id");
     case E::kWorkflowDeployed:
     case E::kStageChanged:
     case E::kCategoryChanged:
@@ -290,8 +281,8 @@ absl::Status ValidateClientActor(const v1::Actor& actor, absl::string_view path)
   }
   const std::string& id = actor.id();
   if (id == kEngineActorId || id == kServerActorId) {
-    return Invalid(absl::StrCat(path, ".id"), absl::StrCat("\"", id,
-                                                           "\" is reserved to gridcase itself"));
+    return Invalid(absl::StrCat(path, ".id"),
+                   absl::StrCat("\"", id, "\" is reserved to gridcase itself"));
   }
   if (!id.empty() && id[0] == kReservedCasePrefix) {
     return Invalid(absl::StrCat(path, ".id"),
@@ -301,12 +292,11 @@ absl::Status ValidateClientActor(const v1::Actor& actor, absl::string_view path)
   return absl::OkStatus();
 }
 
-absl::Status ValidateEvent(const v1::Event& event,
-                           const ValidationLimits& limits, int64_t now_us) {
+absl::Status ValidateEvent(const v1::Event& event, const ValidationLimits& limits, int64_t now_us) {
   const size_t bytes = event.ByteSizeLong();
   if (bytes > limits.event_bytes_max) {
-    return Invalid("event", absl::StrFormat("%d bytes, at most %d allowed",
-                                            bytes, limits.event_bytes_max));
+    return Invalid("event",
+                   absl::StrFormat("%d bytes, at most %d allowed", bytes, limits.event_bytes_max));
   }
   if (event.event_id().empty()) return Invalid("event.event_id", "is required");
   if (event.case_id().empty()) return Invalid("event.case_id", "is required");
@@ -318,9 +308,8 @@ absl::Status ValidateEvent(const v1::Event& event,
   }
   if (auto st = CheckFields(event, "event", limits); !st.ok()) return st;
   if (event.event_id().find(kDerivedIdSeparator) != std::string::npos) {
-    return Invalid("event.event_id",
-                   absl::StrCat("'", std::string(1, kDerivedIdSeparator),
-                                "' is reserved for the ids of derived events"));
+    return Invalid("event.event_id", absl::StrCat("'", std::string(1, kDerivedIdSeparator),
+                                                  "' is reserved for the ids of derived events"));
   }
   if (event.event_id()[0] == kReservedCasePrefix) {
     return Invalid("event.event_id",
@@ -341,8 +330,7 @@ absl::Status ValidateEvent(const v1::Event& event,
     return Invalid("event.occurred_at",
                    absl::StrFormat("is %.3f s ahead of the server clock; at "
                                    "most %.3f s is allowed",
-                                   (occurred_us - now_us) / 1e6,
-                                   limits.future_skew_us_max / 1e6));
+                                   (occurred_us - now_us) / 1e6, limits.future_skew_us_max / 1e6));
   }
   return CheckPayload(event, limits);
 }

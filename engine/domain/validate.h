@@ -52,8 +52,7 @@ struct ValidationLimits {
 // events, directory entries), ids reserved to the engine, and the engine's
 // actor kind, actor ids and channel (ValidateClientActor).
 // `now_us` is the server's clock, used only for the future-skew check.
-absl::Status ValidateEvent(const v1::Event& event,
-                           const ValidationLimits& limits, int64_t now_us);
+absl::Status ValidateEvent(const v1::Event& event, const ValidationLimits& limits, int64_t now_us);
 
 // The checks of an actor given by a client, for events and for the
 // administrative calls that record who made them (deploying a workflow,

@@ -15,8 +15,7 @@ void SideBySide(size_t count, Fn fn) {
   auto work = [&] {
     for (size_t i; (i = next.fetch_add(1)) < count;) fn(i);
   };
-  const size_t threads = std::min<size_t>(
-      count, std::max(1u, std::thread::hardware_concurrency()));
+  const size_t threads = std::min<size_t>(count, std::max(1u, std::thread::hardware_concurrency()));
   std::vector<std::thread> more;
   for (size_t t = 1; t < threads; ++t) more.emplace_back(work);
   work();
@@ -35,13 +34,11 @@ uint64_t Fnv1a64(absl::string_view s) {
 }
 
 absl::StatusOr<std::unique_ptr<PartitionSet>> PartitionSet::Open(
-    const std::string& data_dir, uint32_t count,
-    const PartitionSetOptions& options) {
+    const std::string& data_dir, uint32_t count, const PartitionSetOptions& options) {
   std::vector<absl::StatusOr<std::unique_ptr<PartitionStore>>> stores(count);
   SideBySide(count, [&](size_t i) {
-    stores[i] = PartitionStore::Open(
-        PartitionDir(data_dir, static_cast<uint32_t>(i)),
-        PartitionId(static_cast<uint32_t>(i)), options.store);
+    stores[i] = PartitionStore::Open(PartitionDir(data_dir, static_cast<uint32_t>(i)),
+                                     PartitionId(static_cast<uint32_t>(i)), options.store);
   });
   std::vector<std::string> refusals;
   absl::Status first_refusal;
@@ -90,9 +87,8 @@ void PartitionSet::StartScanAtOpen() {
   // Partitions side by side, one per core: parsing every stored case
   // state for the case index is most of it (about 340,000 cases/s a core).
   open_scan_ = std::thread([this] {
-    SideBySide(parts_.size(), [this](size_t i) {
-      parts_[i].store->ScanStored(open_scan_stop_).IgnoreError();
-    });
+    SideBySide(parts_.size(),
+               [this](size_t i) { parts_[i].store->ScanStored(open_scan_stop_).IgnoreError(); });
     absl::MutexLock lock(&open_scan_mu_);
     open_scan_done_ = true;
   });
@@ -117,19 +113,16 @@ std::vector<const PartitionStore*> PartitionSet::stores() const {
   return out;
 }
 
-bool PartitionSet::MayHaveEventIdElsewhere(absl::string_view event_id,
-                                           PartitionId home) const {
+bool PartitionSet::MayHaveEventIdElsewhere(absl::string_view event_id, PartitionId home) const {
   for (const auto& p : parts_) {
     if (p.store->id() != home && p.store->MayHaveEventId(event_id)) return true;
   }
   return false;
 }
 
-absl::Status PartitionSet::CheckEventIdElsewhere(const v1::Event& event,
-                                                 PartitionId home) const {
+absl::Status PartitionSet::CheckEventIdElsewhere(const v1::Event& event, PartitionId home) const {
   for (const auto& p : parts_) {
-    if (p.store->id() == home || !p.store->MayHaveEventId(event.event_id()))
-      continue;
+    if (p.store->id() == home || !p.store->MayHaveEventId(event.event_id())) continue;
     auto found = p.store->FindEventId(event.event_id());
     if (!found.ok()) return found.status();
     if (!found->has_value()) continue;

@@ -46,15 +46,15 @@ class PartitionSet {
   // Opens partitions 0..count-1 of `data_dir` side by side (after a crash
   // each replays its write-ahead log). Every partition that refuses says
   // why, in one status: a damaged disk seldom damages one partition alone.
-  static absl::StatusOr<std::unique_ptr<PartitionSet>> Open(
-      const std::string& data_dir, uint32_t count,
-      const PartitionSetOptions& options);
+  static absl::StatusOr<std::unique_ptr<PartitionSet>> Open(const std::string& data_dir,
+                                                            uint32_t count,
+                                                            const PartitionSetOptions& options);
   ~PartitionSet();  // Stop()s
 
   // Starts one sequencer per partition. `clock`, `logic` and `listener`
   // (told of every durable record; may be null) must outlive the set.
-  absl::Status StartSequencers(const Clock* clock, const CaseLogic* logic,
-                               CommitListener* listener, const SequencerOptions& options);
+  absl::Status StartSequencers(const Clock* clock, const CaseLogic* logic, CommitListener* listener,
+                               const SequencerOptions& options);
   // Fills every partition's id filters and case index with what was stored
   // before the set opened, in the background: serving need not wait for
   // it. A scan that fails leaves that partition's filters and index unused,
@@ -71,24 +71,18 @@ class PartitionSet {
     return PartitionId(static_cast<uint32_t>(Fnv1a64(case_id) % parts_.size()));
   }
   PartitionStore& store(PartitionId p) { return *parts_[p.value()].store; }
-  const PartitionStore& store(PartitionId p) const {
-    return *parts_[p.value()].store;
-  }
+  const PartitionStore& store(PartitionId p) const { return *parts_[p.value()].store; }
   // Only after StartSequencers(). A sequencer is thread-safe.
-  Sequencer& sequencer(PartitionId p) const {
-    return *parts_[p.value()].sequencer;
-  }
+  Sequencer& sequencer(PartitionId p) const { return *parts_[p.value()].sequencer; }
   std::vector<const PartitionStore*> stores() const;
 
   // ALREADY_EXISTS when `event_id` was used in another partition than
   // `home` (necessarily for another case, since a case has one partition).
   // Reads RocksDB where a partition's id filter cannot rule the id out.
-  absl::Status CheckEventIdElsewhere(const v1::Event& event,
-                                     PartitionId home) const;
+  absl::Status CheckEventIdElsewhere(const v1::Event& event, PartitionId home) const;
   // Whether CheckEventIdElsewhere would read RocksDB: some other partition's
   // id filter cannot rule `event_id` out. Memory only.
-  bool MayHaveEventIdElsewhere(absl::string_view event_id,
-                               PartitionId home) const;
+  bool MayHaveEventIdElsewhere(absl::string_view event_id, PartitionId home) const;
 
  private:
   struct Part {

@@ -35,8 +35,7 @@ v1::SubmitResponse ResponseFor(const v1::Record& r, bool duplicate) {
 
 // An event_id seen before: the original result when the content is the
 // same (an idempotent retry), ALREADY_EXISTS when it differs.
-absl::StatusOr<v1::SubmitResponse> SameOrConflict(const v1::Record& prior,
-                                                  const v1::Event& event) {
+absl::StatusOr<v1::SubmitResponse> SameOrConflict(const v1::Record& prior, const v1::Event& event) {
   if (google::protobuf::util::MessageDifferencer::Equals(prior.event(), event)) {
     return ResponseFor(prior, /*duplicate=*/true);
   }
@@ -72,8 +71,7 @@ bool IsDecidedRefusal(const absl::Status& status) {
 
 absl::Status EventIdConflict(const v1::Record& prior) {
   return absl::AlreadyExistsError(absl::StrCat(
-      "event_id ", prior.event().event_id(),
-      " was already recorded with different content (case ",
+      "event_id ", prior.event().event_id(), " was already recorded with different content (case ",
       prior.event().case_id(), ", version ", prior.case_version(), ")"));
 }
 
@@ -150,7 +148,7 @@ class Sequencer::Group {
   absl::flat_hash_map<std::string, Slot> slots_;
   absl::flat_hash_map<std::string, size_t> pending_ids_;  // event_id -> index in records_
   std::vector<v1::Record> records_;
-  std::vector<std::string> stored_values_;  // records_[i] as stored in `events`
+  std::vector<std::string> stored_values_;                    // records_[i] as stored in `events`
   absl::flat_hash_map<std::string, int64_t> stream_offsets_;  // source -> last decided
 };
 
@@ -172,8 +170,7 @@ void Sequencer::Group::Decide(const StreamOrigin& origin,
              letter.SerializeAsString());
 }
 
-absl::StatusOr<Sequencer::Group::Slot*> Sequencer::Group::SlotFor(
-    const std::string& case_id) {
+absl::StatusOr<Sequencer::Group::Slot*> Sequencer::Group::SlotFor(const std::string& case_id) {
   auto it = slots_.find(case_id);
   if (it != slots_.end()) return &it->second;
   // A case the partition's filter has never seen is new: no read.
@@ -213,8 +210,7 @@ absl::StatusOr<v1::SubmitResponse> Sequencer::Group::Process(v1::SubmitRequest* 
   if (req.has_expected_version() && req.expected_version() != current) {
     absl::Status st = absl::FailedPreconditionError(absl::StrCat(
         "expected_version ", req.expected_version(), " but case ", e.case_id(),
-        current == 0 ? " does not exist (version 0)"
-                     : absl::StrCat(" is at version ", current)));
+        current == 0 ? " does not exist (version 0)" : absl::StrCat(" is at version ", current)));
     st.SetPayload(kCurrentVersionPayload, absl::Cord(std::to_string(current)));
     return st;
   }
@@ -265,9 +261,11 @@ void Sequencer::Group::Seal() {
   }
 }
 
-absl::StatusOr<std::unique_ptr<Sequencer>> Sequencer::Start(
-    PartitionStore* store, const Clock* clock, const CaseLogic* logic,
-    CommitListener* listener, const SequencerOptions& options) {
+absl::StatusOr<std::unique_ptr<Sequencer>> Sequencer::Start(PartitionStore* store,
+                                                            const Clock* clock,
+                                                            const CaseLogic* logic,
+                                                            CommitListener* listener,
+                                                            const SequencerOptions& options) {
   std::unique_ptr<Sequencer> seq(new Sequencer(store, clock, logic, listener, options));
   auto last = store->ReadLastRecord();
   if (!last.ok()) return last.status();
@@ -296,15 +294,15 @@ void Sequencer::Submit(v1::SubmitRequest request, SubmitCallback done) {
   absl::ReleasableMutexLock lock(&mu_);
   if (stopping_) {
     lock.Release();
-    std::move(done)(absl::UnavailableError(absl::StrCat(
-        "partition ", store_->id().value(), " is shutting down")));
+    std::move(done)(absl::UnavailableError(
+        absl::StrCat("partition ", store_->id().value(), " is shutting down")));
     return;
   }
   if (queue_.size() >= options_.queue_capacity) {
     lock.Release();
-    std::move(done)(absl::ResourceExhaustedError(absl::StrCat(
-        "partition ", store_->id().value(), " queue is full (",
-        options_.queue_capacity, " submissions waiting); retry later")));
+    std::move(done)(absl::ResourceExhaustedError(
+        absl::StrCat("partition ", store_->id().value(), " queue is full (",
+                     options_.queue_capacity, " submissions waiting); retry later")));
     return;
   }
   queue_.push_back(Item{std::move(request), std::move(done)});
@@ -451,8 +449,7 @@ void Sequencer::ProcessGroup(std::deque<Item>* items) {
       // may now differ from disk: refuse everything from here on rather
       // than build on it. A restart recovers from what was synced.
       failure_ = absl::UnavailableError(absl::StrCat(
-          "partition ", store_->id().value(),
-          " stopped accepting writes after a storage failure (",
+          "partition ", store_->id().value(), " stopped accepting writes after a storage failure (",
           written.message(), "); restart the server"));
       for (size_t i = 0; i < results.size(); ++i) {
         auto& r = results[i];

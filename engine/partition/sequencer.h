@@ -23,12 +23,12 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "engine/domain/case_logic.h"
-#include "engine/domain/commit_listener.h"
 #include "engine/common/clock.h"
 #include "engine/common/latency_histogram.h"
-#include "engine/storage/store.h"
 #include "engine/common/types.h"
+#include "engine/domain/case_logic.h"
+#include "engine/domain/commit_listener.h"
+#include "engine/storage/store.h"
 #include "gridcase/v1/service.pb.h"
 
 namespace gridcase {
@@ -37,18 +37,16 @@ namespace gridcase {
 // is durable, or the refusal / error. It runs on the sequencer thread (or on
 // the caller's thread when refused before queueing), so it must be quick and
 // must not block.
-using SubmitCallback =
-    absl::AnyInvocable<void(absl::StatusOr<v1::SubmitResponse>) &&>;
+using SubmitCallback = absl::AnyInvocable<void(absl::StatusOr<v1::SubmitResponse>) &&>;
 
 struct SequencerOptions {
-  size_t queue_capacity = 16384;  // submissions waiting; beyond: RESOURCE_EXHAUSTED
+  size_t queue_capacity = 16384;    // submissions waiting; beyond: RESOURCE_EXHAUSTED
   size_t group_records_max = 2048;  // submissions per WriteBatch at most
 };
 
 // The payload type URL of the absl::Status payload that carries a case's
 // current version on a version conflict (decimal string).
-inline constexpr char kCurrentVersionPayload[] =
-    "type.googleapis.com/gridcase.v1.CurrentVersion";
+inline constexpr char kCurrentVersionPayload[] = "type.googleapis.com/gridcase.v1.CurrentVersion";
 
 // The refusal for an event_id already recorded, as `prior`, with other
 // content.
@@ -74,10 +72,10 @@ bool IsDecidedRefusal(const absl::Status& status);
 // The durations are measured on the steady clock of the machine, for the
 // server's own figures; they never enter a record.
 struct SequencerStats {
-  uint64_t groups = 0;       // WriteBatches written (each one fsync)
-  uint64_t records = 0;      // records appended (submitted and derived)
-  uint64_t submissions = 0;  // submissions answered (refusals included)
-  uint64_t batch_bytes = 0;  // bytes of the WriteBatches written
+  uint64_t groups = 0;        // WriteBatches written (each one fsync)
+  uint64_t records = 0;       // records appended (submitted and derived)
+  uint64_t submissions = 0;   // submissions answered (refusals included)
+  uint64_t batch_bytes = 0;   // bytes of the WriteBatches written
   LatencyHistogram queued;    // per submission: queued until its group started
   LatencyHistogram write;     // per group with anything to write: the synced write
   LatencyHistogram answered;  // per submission: queued until answered
@@ -88,9 +86,10 @@ class Sequencer {
   // `store`, `clock`, `logic` and `listener` (if any) must outlive the
   // sequencer. Starts the thread, recovering the last position and
   // recorded time from the store.
-  static absl::StatusOr<std::unique_ptr<Sequencer>> Start(
-      PartitionStore* store, const Clock* clock, const CaseLogic* logic,
-      CommitListener* listener, const SequencerOptions& options);
+  static absl::StatusOr<std::unique_ptr<Sequencer>> Start(PartitionStore* store, const Clock* clock,
+                                                          const CaseLogic* logic,
+                                                          CommitListener* listener,
+                                                          const SequencerOptions& options);
   // Stops as Stop() does.
   ~Sequencer();
 
@@ -155,8 +154,8 @@ class Sequencer {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   // Written by the thread only (which may read it without the lock).
   Position last_position_ ABSL_GUARDED_BY(mu_);
-  int64_t last_recorded_us_ = 0;  // sequencer thread only
-  absl::Status failure_;          // sequencer thread only; set by a failed write
+  int64_t last_recorded_us_ = 0;           // sequencer thread only
+  absl::Status failure_;                   // sequencer thread only; set by a failed write
   std::string head_ ABSL_GUARDED_BY(mu_);  // written by the thread only
   SequencerStats stats_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;

@@ -6,8 +6,7 @@
 
 namespace gridcase {
 
-SubmitRouter::SubmitRouter(PartitionSet* partitions, size_t workers,
-                           size_t queue_capacity)
+SubmitRouter::SubmitRouter(PartitionSet* partitions, size_t workers, size_t queue_capacity)
     : partitions_(partitions),
       queue_capacity_(queue_capacity),
       queues_(std::max<size_t>(1, workers)) {
@@ -18,14 +17,12 @@ SubmitRouter::SubmitRouter(PartitionSet* partitions, size_t workers,
 
 SubmitRouter::~SubmitRouter() { Stop(); }
 
-void SubmitRouter::Submit(v1::SubmitRequest request, PartitionId home,
-                          SubmitCallback done) {
+void SubmitRouter::Submit(v1::SubmitRequest request, PartitionId home, SubmitCallback done) {
   if (partitions_->count() == 1) {
     partitions_->sequencer(home).Submit(std::move(request), std::move(done));
     return;
   }
-  const bool must_read =
-      partitions_->MayHaveEventIdElsewhere(request.event().event_id(), home);
+  const bool must_read = partitions_->MayHaveEventIdElsewhere(request.event().event_id(), home);
   if (!must_read && held_.load(std::memory_order_acquire) == 0) {
     partitions_->sequencer(home).Submit(std::move(request), std::move(done));
     return;
@@ -40,8 +37,8 @@ void SubmitRouter::Submit(v1::SubmitRequest request, PartitionId home,
   }
   if (stopping_) {
     lock.Release();
-    std::move(done)(absl::UnavailableError(
-        absl::StrCat("partition ", home.value(), " is shutting down")));
+    std::move(done)(
+        absl::UnavailableError(absl::StrCat("partition ", home.value(), " is shutting down")));
     return;
   }
   std::deque<Job>& queue = queues_[Fnv1a64(case_id) % queues_.size()];
@@ -61,14 +58,11 @@ void SubmitRouter::Submit(v1::SubmitRequest request, PartitionId home,
 }
 
 void SubmitRouter::Check(Job job) const {
-  if (auto st =
-          partitions_->CheckEventIdElsewhere(job.request.event(), job.home);
-      !st.ok()) {
+  if (auto st = partitions_->CheckEventIdElsewhere(job.request.event(), job.home); !st.ok()) {
     std::move(job.done)(st);
     return;
   }
-  partitions_->sequencer(job.home).Submit(std::move(job.request),
-                                          std::move(job.done));
+  partitions_->sequencer(job.home).Submit(std::move(job.request), std::move(job.done));
 }
 
 void SubmitRouter::Run(size_t worker) {

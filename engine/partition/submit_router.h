@@ -50,9 +50,7 @@ class SubmitRouter {
   void Stop();
 
   // Submissions handed to a worker since the router started.
-  uint64_t deferred() const {
-    return deferred_.load(std::memory_order_relaxed);
-  }
+  uint64_t deferred() const { return deferred_.load(std::memory_order_relaxed); }
 
  private:
   struct Job {

@@ -6,9 +6,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "engine/common/time.h"
 #include "engine/partition/pending_answers.h"
 #include "engine/staffing/successor.h"
-#include "engine/common/time.h"
 
 namespace gridcase {
 namespace {
@@ -20,11 +20,9 @@ std::string DirectoryEventId(const std::string& import_id, size_t entry) {
 }  // namespace
 
 absl::Status Staffing::LoadDirectory() {
-  const PartitionStore& home =
-      partitions_->store(partitions_->PartitionOf(kDirectoryCaseId));
+  const PartitionStore& home = partitions_->store(partitions_->PartitionOf(kDirectoryCaseId));
   return home.ForEachRecordOfCases(kDirectoryCaseId, [&](const v1::Record& r) {
-    if (r.event().case_id() != kDirectoryCaseId)
-      return absl::OkStatus();  // a longer id
+    if (r.event().case_id() != kDirectoryCaseId) return absl::OkStatus();  // a longer id
     if (auto entry = EntryOf(r.event())) {
       directory_->Apply(*entry, Micros(r.recorded_at()));
     }
@@ -38,11 +36,9 @@ absl::Status Staffing::LoadDirectory() {
 // the same file imported twice), it must be the same events, or each would
 // be refused as an event id reused with other content: so an import
 // already recorded keeps its moment and its author.
-absl::Status Staffing::ImportAsRecorded(const std::string& import_id,
-                                        int64_t* moment_us,
+absl::Status Staffing::ImportAsRecorded(const std::string& import_id, int64_t* moment_us,
                                         v1::Actor* actor) const {
-  const PartitionStore& home =
-      partitions_->store(partitions_->PartitionOf(kDirectoryCaseId));
+  const PartitionStore& home = partitions_->store(partitions_->PartitionOf(kDirectoryCaseId));
   auto first = home.FindEventId(DirectoryEventId(import_id, 1));
   if (!first.ok()) return first.status();
   if (!first->has_value()) return absl::OkStatus();
@@ -54,39 +50,35 @@ absl::Status Staffing::ImportAsRecorded(const std::string& import_id,
 }
 
 absl::StatusOr<Staffing::ImportResult> Staffing::ImportDirectory(
-    const std::vector<v1::DirectoryEntry>& entries,
-    const std::string& import_id, const v1::Actor& actor) {
+    const std::vector<v1::DirectoryEntry>& entries, const std::string& import_id,
+    const v1::Actor& actor) {
   if (!IsValidId(actor.id(), limits_.id_bytes_max)) {
     return absl::InvalidArgumentError("actor.id: who imports is required");
   }
   if (!IsValidId(import_id, 64)) {
-    return absl::InvalidArgumentError(
-        "import_id: 1 to 64 bytes of printable ASCII required");
+    return absl::InvalidArgumentError("import_id: 1 to 64 bytes of printable ASCII required");
   }
   absl::MutexLock import_lock(&import_mu_);
   auto scratch = directory_->Clone();
   int64_t now_us = clock_->NowMicros();
   v1::Actor author = actor;
-  if (auto st = ImportAsRecorded(import_id, &now_us, &author); !st.ok())
-    return st;
+  if (auto st = ImportAsRecorded(import_id, &now_us, &author); !st.ok()) return st;
   for (size_t i = 0; i < entries.size(); ++i) {
     if (auto st = scratch->Check(entries[i]); !st.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "entry ", i + 1, ": ", st.message(), "; nothing was imported"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("entry ", i + 1, ": ", st.message(), "; nothing was imported"));
     }
     scratch->Apply(entries[i], now_us);
   }
   size_t written = 0;
-  PendingAnswers answers(
-      [&written](const absl::StatusOr<v1::SubmitResponse>& r) {
-        if (r.ok()) {
-          written += !r->duplicate();
-          return absl::OkStatus();
-        }
-        return r.status();
-      });
-  Sequencer& sequencer =
-      partitions_->sequencer(partitions_->PartitionOf(kDirectoryCaseId));
+  PendingAnswers answers([&written](const absl::StatusOr<v1::SubmitResponse>& r) {
+    if (r.ok()) {
+      written += !r->duplicate();
+      return absl::OkStatus();
+    }
+    return r.status();
+  });
+  Sequencer& sequencer = partitions_->sequencer(partitions_->PartitionOf(kDirectoryCaseId));
   for (size_t i = 0; i < entries.size(); ++i) {
     v1::SubmitRequest request;
     v1::Event* e = request.mutable_event();
@@ -104,11 +96,9 @@ absl::StatusOr<Staffing::ImportResult> Staffing::ImportDirectory(
   for (const auto& e : entries) {
     if (!e.has_availability()) continue;
     auto person = directory_->FindPerson(e.availability().person_id());
-    if (!person || directory_->IsAvailable(*person, clock_->NowMicros()))
-      continue;
-    auto moved = ReassignHolder(person->id, e.availability().reason().empty()
-                                                ? "unavailable"
-                                                : e.availability().reason());
+    if (!person || directory_->IsAvailable(*person, clock_->NowMicros())) continue;
+    auto moved = ReassignHolder(
+        person->id, e.availability().reason().empty() ? "unavailable" : e.availability().reason());
     if (!moved.ok()) return moved.status();
     result.moved += *moved;
   }
@@ -138,8 +128,7 @@ absl::Status Staffing::LoadsOf(const std::vector<std::string>& people,
   for (const std::string& id : people) {
     std::vector<std::string> held;
     for (uint32_t i = 0; i < partitions_->count(); ++i) {
-      if (auto st = partitions_->store(PartitionId(i)).CasesHeldBy(id, &held);
-          !st.ok()) {
+      if (auto st = partitions_->store(PartitionId(i)).CasesHeldBy(id, &held); !st.ok()) {
         return st;
       }
     }
@@ -151,13 +140,12 @@ absl::Status Staffing::LoadsOf(const std::vector<std::string>& people,
 namespace {
 
 v1::SubmitRequest HolderReplaced(const std::string& from, const Successor& to,
-                                 const std::string& case_id,
-                                 const std::string& grid_id,
+                                 const std::string& case_id, const std::string& grid_id,
                                  const std::string& reason, int64_t now_us) {
   v1::SubmitRequest request;
   v1::Event* e = request.mutable_event();
-  e->set_event_id(absl::StrCat(std::string(1, kReservedCasePrefix), "move~",
-                               from, "~", case_id, "~", now_us));
+  e->set_event_id(
+      absl::StrCat(std::string(1, kReservedCasePrefix), "move~", from, "~", case_id, "~", now_us));
   e->set_case_id(case_id);
   *e->mutable_occurred_at() = WholeSeconds(now_us);
   e->mutable_actor()->set_id(kEngineActorId);
@@ -179,17 +167,15 @@ absl::StatusOr<size_t> Staffing::ReassignHolder(const std::string& person_id,
   const int64_t now_us = clock_->NowMicros();
   auto person = directory_->FindPerson(person_id);
   if (!person) {
-    return absl::NotFoundError(
-        absl::StrCat("no person ", person_id, " in the directory"));
+    return absl::NotFoundError(absl::StrCat("no person ", person_id, " in the directory"));
   }
   std::vector<std::vector<HeldCase>> held;
   if (auto st = HeldBy(person_id, &held); !st.ok()) return st;
-  const bool holds_any = std::any_of(held.begin(), held.end(),
-                                     [](const auto& h) { return !h.empty(); });
+  const bool holds_any =
+      std::any_of(held.begin(), held.end(), [](const auto& h) { return !h.empty(); });
   std::map<std::string, size_t> load;
   if (holds_any) {
-    if (auto st = LoadsOf(WorkersToWeigh(*directory_, *person, now_us), &load);
-        !st.ok()) {
+    if (auto st = LoadsOf(WorkersToWeigh(*directory_, *person, now_us), &load); !st.ok()) {
       return st;
     }
   }
@@ -200,21 +186,18 @@ absl::StatusOr<size_t> Staffing::ReassignHolder(const std::string& person_id,
       return absl::OkStatus();
     }
     // FAILED_PRECONDITION: moved meanwhile.
-    return r.status().code() == absl::StatusCode::kFailedPrecondition
-               ? absl::OkStatus()
-               : r.status();
+    return r.status().code() == absl::StatusCode::kFailedPrecondition ? absl::OkStatus()
+                                                                      : r.status();
   });
-  std::vector<std::vector<std::pair<v1::SubmitRequest, SubmitCallback>>>
-      bundles(held.size());
+  std::vector<std::vector<std::pair<v1::SubmitRequest, SubmitCallback>>> bundles(held.size());
   for (size_t i = 0; i < held.size(); ++i) {
     for (const HeldCase& c : held[i]) {
       auto to = ChooseSuccessor(*directory_, *person, c.grid_id, now_us, &load);
       // Nobody available anywhere up the chain: the case stays where it is,
       // and the staffing report lists it as held by someone unavailable.
       if (!to) continue;
-      bundles[i].emplace_back(
-          HolderReplaced(person_id, *to, c.case_id, c.grid_id, reason, now_us),
-          answers.Track());
+      bundles[i].emplace_back(HolderReplaced(person_id, *to, c.case_id, c.grid_id, reason, now_us),
+                              answers.Track());
     }
   }
   for (size_t i = 0; i < bundles.size(); ++i) {
@@ -225,8 +208,7 @@ absl::StatusOr<size_t> Staffing::ReassignHolder(const std::string& person_id,
   return moved;
 }
 
-absl::StatusOr<v1::Workload> Staffing::Workload(
-    const std::string& person) const {
+absl::StatusOr<v1::Workload> Staffing::Workload(const std::string& person) const {
   const int64_t now_us = clock_->NowMicros();
   v1::Workload out;
   out.set_person_id(person);
@@ -243,10 +225,8 @@ absl::StatusOr<v1::Workload> Staffing::Workload(
       for (const auto& t : (*state)->open_tasks()) {
         if (t.assignee() != person) continue;
         out.set_open_tasks(out.open_tasks() + 1);
-        const int64_t due =
-            Micros(t.due_at());
-        out.set_overdue_tasks(out.overdue_tasks() +
-                              (t.has_due_at() && due <= now_us));
+        const int64_t due = Micros(t.due_at());
+        out.set_overdue_tasks(out.overdue_tasks() + (t.has_due_at() && due <= now_us));
       }
       ids.push_back(id);
     }
@@ -256,8 +236,7 @@ absl::StatusOr<v1::Workload> Staffing::Workload(
   return out;
 }
 
-absl::StatusOr<v1::StaffingReport> Staffing::StaffingReport(
-    const std::string& area) const {
+absl::StatusOr<v1::StaffingReport> Staffing::StaffingReport(const std::string& area) const {
   const int64_t now_us = clock_->NowMicros();
   v1::StaffingReport out;
   std::vector<std::string> grids;
@@ -271,8 +250,7 @@ absl::StatusOr<v1::StaffingReport> Staffing::StaffingReport(
   auto in_area = [&](const std::string& grid) {
     return area.empty() || std::binary_search(grids.begin(), grids.end(), grid);
   };
-  for (const std::string& grid :
-       area.empty() ? directory_->AllGrids() : grids) {
+  for (const std::string& grid : area.empty() ? directory_->AllGrids() : grids) {
     if (!directory_->HasAvailable(grid, v1::ROLE_GRID_WORKER, now_us)) {
       out.add_grids_without_available_worker(grid);
     }
@@ -304,8 +282,7 @@ absl::StatusOr<size_t> Staffing::HandOnFromNewlyUnavailable() {
     // The first round after start sweeps everyone unavailable: the moves of
     // an import that were cut short by a crash (a partition's bundle is
     // atomic, the set of partitions is not) are completed here.
-    for (const Person& p : directory_->UnavailablePeople(now_us))
-      people.push_back(p.id);
+    for (const Person& p : directory_->UnavailablePeople(now_us)) people.push_back(p.id);
   } else {
     people = directory_->BecomingUnavailable(handoff_checked_us_, now_us);
   }

@@ -14,12 +14,12 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "engine/common/clock.h"
 #include "engine/domain/directory.h"
 #include "engine/domain/validate.h"
 #include "engine/partition/partition_set.h"
 #include "gridcase/v1/service.pb.h"
-#include "absl/synchronization/mutex.h"
 
 namespace gridcase {
 
@@ -29,10 +29,7 @@ class Staffing {
   // must be started before anything is imported or handed on.
   Staffing(PartitionSet* partitions, Directory* directory, const Clock* clock,
            const ValidationLimits& limits)
-      : partitions_(partitions),
-        directory_(directory),
-        clock_(clock),
-        limits_(limits) {}
+      : partitions_(partitions), directory_(directory), clock_(clock), limits_(limits) {}
 
   // Applies every directory record stored, in log order. At open, before
   // the sequencers start.
@@ -52,17 +49,16 @@ class Staffing {
   // After the entries are durable, every person they make unavailable now
   // hands on what they hold (ReassignHolder), also when the import was
   // sent before: whatever such a person took on since is handed on too.
-  absl::StatusOr<ImportResult> ImportDirectory(
-      const std::vector<v1::DirectoryEntry>& entries,
-      const std::string& import_id, const v1::Actor& actor);
+  absl::StatusOr<ImportResult> ImportDirectory(const std::vector<v1::DirectoryEntry>& entries,
+                                               const std::string& import_id,
+                                               const v1::Actor& actor);
 
   // Moves every open case and task `person` holds to its successor
   // (successor.h: the paired partner, else the least-loaded available
   // worker of the grid, else up the ladder), one holder_replaced record per
   // case. The moves of each partition are written in one WriteBatch.
   // Returns how many cases moved.
-  absl::StatusOr<size_t> ReassignHolder(const std::string& person,
-                                        const std::string& reason);
+  absl::StatusOr<size_t> ReassignHolder(const std::string& person, const std::string& reason);
   // Hands on what is held by people whose announced unavailability has
   // begun since the last call (imports handle those unavailable at once);
   // the first call after the engine opens sweeps everyone unavailable, so
@@ -75,8 +71,7 @@ class Staffing {
   absl::StatusOr<v1::Workload> Workload(const std::string& person) const;
   // Grids without an available worker and cases held by unavailable people,
   // under `area` (empty: everywhere).
-  absl::StatusOr<v1::StaffingReport> StaffingReport(
-      const std::string& area) const;
+  absl::StatusOr<v1::StaffingReport> StaffingReport(const std::string& area) const;
 
  private:
   struct HeldCase {
@@ -85,11 +80,10 @@ class Staffing {
   };
   // When the import `import_id` is already recorded, its moment and author
   // (left unchanged otherwise), so that sending it again is a duplicate.
-  absl::Status ImportAsRecorded(const std::string& import_id,
-                                int64_t* moment_us, v1::Actor* actor) const;
+  absl::Status ImportAsRecorded(const std::string& import_id, int64_t* moment_us,
+                                v1::Actor* actor) const;
   // The cases `person` holds, by partition, each partition's in case order.
-  absl::Status HeldBy(const std::string& person,
-                      std::vector<std::vector<HeldCase>>* out) const;
+  absl::Status HeldBy(const std::string& person, std::vector<std::vector<HeldCase>>* out) const;
   // How many cases each of `people` holds, over every partition.
   absl::Status LoadsOf(const std::vector<std::string>& people,
                        std::map<std::string, size_t>* out) const;

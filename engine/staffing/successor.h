@@ -16,16 +16,15 @@ namespace gridcase {
 
 struct Successor {
   std::string person_id;
-  std::string
-      role;  // the rung the successor holds it as: "grid_worker", "cadre", ...
+  std::string role;  // the rung the successor holds it as: "grid_worker", "cadre", ...
 };
 
 // The grid workers whose loads ChooseSuccessor weighs for the cases of
 // `leaving` at `now_us`: when `leaving` is a grid worker or cadre whose
 // paired partner is not available, the other available grid workers of its
 // unit, in directory order; otherwise none.
-std::vector<std::string> WorkersToWeigh(const Directory& directory,
-                                        const Person& leaving, int64_t now_us);
+std::vector<std::string> WorkersToWeigh(const Directory& directory, const Person& leaving,
+                                        int64_t now_us);
 
 // The successor of `leaving` for a case of grid `grid_id` at `now_us`: the
 // paired partner when available; else, for a grid worker or cadre, the
@@ -35,10 +34,8 @@ std::vector<std::string> WorkersToWeigh(const Directory& directory,
 // `leaving`'s role for the grid (community secretary, street officer,
 // district officer), the first available that is not `leaving`. nullopt
 // when nobody is available anywhere up the chain.
-std::optional<Successor> ChooseSuccessor(const Directory& directory,
-                                         const Person& leaving,
-                                         const std::string& grid_id,
-                                         int64_t now_us,
+std::optional<Successor> ChooseSuccessor(const Directory& directory, const Person& leaving,
+                                         const std::string& grid_id, int64_t now_us,
                                          std::map<std::string, size_t>* load);
 
 }  // namespace gridcase

@@ -1,5 +1,3 @@
-#include "engine/common/time.h"
-#include "engine/common/check.h"
 #include "engine/storage/case_index.h"
 
 #include <algorithm>
@@ -7,10 +5,11 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "engine/common/check.h"
+#include "engine/common/time.h"
 
 namespace gridcase {
 namespace {
-
 
 // A broken invariant of the index: queries would answer wrongly from here on.
 [[noreturn]] void Broken(const char* what, absl::string_view case_id) {
@@ -32,8 +31,8 @@ void SortUnique(std::vector<T>* v) {
 // callbacks' own lock requirements are checked where they are written, and
 // their callers hold what they need.
 template <typename T, typename Gone, typename Came>
-void Diff(const std::vector<T>& before, const std::vector<T>& now, Gone gone, Came came)
-    ABSL_NO_THREAD_SAFETY_ANALYSIS {
+void Diff(const std::vector<T>& before, const std::vector<T>& now, Gone gone,
+          Came came) ABSL_NO_THREAD_SAFETY_ANALYSIS {
   for (const T& x : before) {
     if (!std::binary_search(now.begin(), now.end(), x)) gone(x);
   }
@@ -158,7 +157,8 @@ void CaseIndex::Replace(uint32_t case_num, const v1::CaseState& s) {
   static const Tasks kNone;
   const Tasks& old = it == tasks_.end() ? kNone : it->second;
   Diff(
-      old.assignees, t.assignees, [&](uint32_t p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { Move(kTaskAssignee, p, 0, case_num); },
+      old.assignees, t.assignees,
+      [&](uint32_t p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { Move(kTaskAssignee, p, 0, case_num); },
       [&](uint32_t p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { Move(kTaskAssignee, 0, p, case_num); });
   Diff(
       old.due_us, t.due_us,
@@ -167,7 +167,9 @@ void CaseIndex::Replace(uint32_t case_num, const v1::CaseState& s) {
           Broken("a task due time is missing", cases_.Get(case_num));
         }
       },
-      [&](int64_t due) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { due_.insert({due, case_num}); });
+      [&](int64_t due) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        due_.insert({due, case_num});
+      });
   if (it != tasks_.end()) task_bytes_ -= VectorBytes(old.assignees, old.due_us);
   if (t.assignees.empty() && t.due_us.empty()) {
     if (it != tasks_.end()) tasks_.erase(it);
@@ -219,8 +221,7 @@ void CaseIndex::ForEachMember(Kind kind, uint32_t value, Fn fn) const {
 }
 
 std::optional<std::vector<std::string>> CaseIndex::Candidates(const CaseFilter& filter,
-                                                              absl::string_view after,
-                                                              size_t limit,
+                                                              absl::string_view after, size_t limit,
                                                               bool* truncated) const {
   *truncated = false;
   const Resolved f = Resolve(filter);
@@ -229,8 +230,8 @@ std::optional<std::vector<std::string>> CaseIndex::Candidates(const CaseFilter& 
   {
     absl::ReaderMutexLock lock(&mu_);
     // The smallest set the filter names.
-    for (auto [kind, value] : {std::pair{kAssignee, f.assignee}, std::pair{kGrid, f.grid},
-                               std::pair{kStage, f.stage}}) {
+    for (auto [kind, value] :
+         {std::pair{kAssignee, f.assignee}, std::pair{kGrid, f.grid}, std::pair{kStage, f.stage}}) {
       if (value != 0 && (!best || Count(kind, value) < Count(best->first, best->second))) {
         best = std::pair{kind, value};
       }

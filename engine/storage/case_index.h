@@ -41,10 +41,10 @@
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
-#include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
 #include "gridcase/v1/case.pb.h"
@@ -120,7 +120,7 @@ class CaseIndex {
   struct Resolved {
     uint32_t stage = 0, grid = 0, assignee = 0;  // 0: not filtered on
     int category = 0;                            // 0: not filtered on
-    bool none = false;  // a value no indexed case has: nothing matches
+    bool none = false;                           // a value no indexed case has: nothing matches
   };
   Resolved Resolve(const CaseFilter& filter) const;
 
@@ -131,8 +131,8 @@ class CaseIndex {
   // all of them in case_id order (asking Matches) finds a page sooner than
   // sorting the set.
   std::optional<std::vector<std::string>> Candidates(const CaseFilter& filter,
-                                                     absl::string_view after,
-                                                     size_t limit, bool* truncated) const;
+                                                     absl::string_view after, size_t limit,
+                                                     bool* truncated) const;
   // Whether the case matches, as indexed; nullopt when it is not indexed.
   std::optional<bool> Matches(absl::string_view case_id, const Resolved& filter) const;
 
@@ -186,10 +186,10 @@ class CaseIndex {
   std::vector<Attrs> attrs_ ABSL_GUARDED_BY(mu_);  // by case number
   // Cases with open tasks.
   absl::flat_hash_map<uint32_t, Tasks> tasks_ ABSL_GUARDED_BY(mu_);
-  size_t task_bytes_ ABSL_GUARDED_BY(mu_) = 0;  // held by tasks_' vectors
+  size_t task_bytes_ ABSL_GUARDED_BY(mu_) = 0;              // held by tasks_' vectors
   absl::btree_set<uint64_t> members_ ABSL_GUARDED_BY(mu_);  // Key(kind, value, case)
   absl::btree_set<std::pair<int64_t, uint32_t>> due_ ABSL_GUARDED_BY(mu_);  // (task due, case)
-  std::vector<uint32_t> counts_[kKinds] ABSL_GUARDED_BY(mu_);  // by kind, then value
+  std::vector<uint32_t> counts_[kKinds] ABSL_GUARDED_BY(mu_);               // by kind, then value
   void EndFilling(bool complete, std::string why);
   std::atomic<bool> complete_{false};
   mutable absl::Mutex fill_mu_;

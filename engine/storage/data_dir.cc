@@ -28,9 +28,9 @@ absl::Status WriteFileDurably(const fs::path& path, const std::string& contents)
   const fs::path tmp = path.string() + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0) return absl::UnavailableError(absl::StrCat("creating ", tmp.string()));
-  const bool ok = ::write(fd, contents.data(), contents.size()) ==
-                      static_cast<ssize_t>(contents.size()) &&
-                  ::fsync(fd) == 0;
+  const bool ok =
+      ::write(fd, contents.data(), contents.size()) == static_cast<ssize_t>(contents.size()) &&
+      ::fsync(fd) == 0;
   ::close(fd);
   if (!ok) return absl::UnavailableError(absl::StrCat("writing ", tmp.string()));
   std::error_code ec;
@@ -63,8 +63,8 @@ absl::StatusOr<uint32_t> ReadMarkerNumber(const std::string& data_dir, absl::str
   const fs::path marker = fs::path(data_dir) / kMarkerFile;
   std::error_code ec;
   if (!fs::exists(marker, ec)) {
-    return absl::NotFoundError(absl::StrCat(data_dir, " is not a gridcase data directory (no ",
-                                            kMarkerFile, " file)"));
+    return absl::NotFoundError(
+        absl::StrCat(data_dir, " is not a gridcase data directory (no ", kMarkerFile, " file)"));
   }
   std::ifstream in(marker);
   std::string line;
@@ -92,8 +92,7 @@ absl::StatusOr<uint32_t> ReadPartitionCount(const std::string& data_dir) {
   if (!stored.ok()) return stored.status();
   if (*stored == 0 || *stored > kPartitionsMax) {
     const fs::path marker = fs::path(data_dir) / kMarkerFile;
-    return absl::DataLossError(absl::StrCat(marker.string(),
-                                            " names no valid partition count"));
+    return absl::DataLossError(absl::StrCat(marker.string(), " names no valid partition count"));
   }
   return *stored;
 }
@@ -104,9 +103,9 @@ absl::StatusOr<uint32_t> ResolvePartitions(const std::string& data_dir, uint32_t
   if (!fs::exists(dir / kMarkerFile, ec)) {
     const uint32_t n = wanted == 0 ? kDefaultPartitions : wanted;
     if (fs::exists(dir, ec) && !fs::is_empty(dir, ec)) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          dir.string(), " is not empty and is not a gridcase data directory (no ",
-          kMarkerFile, " file)"));
+      return absl::FailedPreconditionError(
+          absl::StrCat(dir.string(), " is not empty and is not a gridcase data directory (no ",
+                       kMarkerFile, " file)"));
     }
     fs::create_directories(dir, ec);
     if (ec) return FsError(absl::StrCat("creating ", dir.string()), ec);

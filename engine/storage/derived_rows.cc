@@ -29,10 +29,10 @@ std::vector<std::string> TimerKeysOf(const v1::CaseState& s) {
 
 absl::Status PutRecordRows(const v1::Record& record, absl::string_view stored, RowSink* sink) {
   std::string event_key = keys::EventKey(Position(record.position()));
-  if (auto st = sink->Put(Cf::kCaseEvents,
-                          keys::CaseEventKey(record.event().case_id(),
-                                             CaseVersion(record.case_version())),
-                          event_key);
+  if (auto st = sink->Put(
+          Cf::kCaseEvents,
+          keys::CaseEventKey(record.event().case_id(), CaseVersion(record.case_version())),
+          event_key);
       !st.ok()) {
     return st;
   }

@@ -100,9 +100,10 @@ absl::StatusOr<std::optional<DurableMark>> ReadDurableMark(const std::string& pa
     if (slot && (!best || slot->generation > best->generation)) best = slot;
   }
   if (!best) {
-    return absl::DataLossError(absl::StrCat(
-        path, ": neither copy of the partition's durable mark is readable, so what its "
-              "write-ahead log recovers cannot be checked"));
+    return absl::DataLossError(
+        absl::StrCat(path,
+                     ": neither copy of the partition's durable mark is readable, so what its "
+                     "write-ahead log recovers cannot be checked"));
   }
   return best->mark;
 }

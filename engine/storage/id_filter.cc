@@ -1,4 +1,3 @@
-#include "engine/common/check.h"
 #include "engine/storage/id_filter.h"
 
 #include <algorithm>
@@ -6,6 +5,7 @@
 #include <cstdlib>
 
 #include "absl/hash/hash.h"
+#include "engine/common/check.h"
 
 namespace gridcase {
 namespace {
@@ -63,8 +63,8 @@ IdFilter::~IdFilter() {
 }
 
 IdFilter::Segment* IdFilter::Last() {
-  Segment* last = segments_[count_.load(std::memory_order_acquire) - 1].load(
-      std::memory_order_acquire);
+  Segment* last =
+      segments_[count_.load(std::memory_order_acquire) - 1].load(std::memory_order_acquire);
   if (last->added.load(std::memory_order_relaxed) < last->capacity) return last;
   absl::MutexLock lock(&grow_mu_);
   const int n = count_.load(std::memory_order_acquire);

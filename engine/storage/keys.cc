@@ -9,14 +9,22 @@ namespace gridcase::keys {
 
 const char* CfName(Cf cf) {
   switch (cf) {
-    case Cf::kDefault: return "default";
-    case Cf::kEvents: return "events";
-    case Cf::kCaseEvents: return "case_events";
-    case Cf::kDedup: return "dedup";
-    case Cf::kCases: return "cases";
-    case Cf::kIndex: return "index";
-    case Cf::kMeta: return "meta";
-    case Cf::kTimers: return "timers";
+    case Cf::kDefault:
+      return "default";
+    case Cf::kEvents:
+      return "events";
+    case Cf::kCaseEvents:
+      return "case_events";
+    case Cf::kDedup:
+      return "dedup";
+    case Cf::kCases:
+      return "cases";
+    case Cf::kIndex:
+      return "index";
+    case Cf::kMeta:
+      return "meta";
+    case Cf::kTimers:
+      return "timers";
   }
   return "?";
 }
@@ -80,8 +88,7 @@ std::string CaseEventKey(absl::string_view case_id, CaseVersion v) {
   return k;
 }
 
-std::optional<CaseVersion> DecodeCaseEventKey(absl::string_view case_id,
-                                              absl::string_view key) {
+std::optional<CaseVersion> DecodeCaseEventKey(absl::string_view case_id, absl::string_view key) {
   if (key.size() != case_id.size() + 9) return std::nullopt;
   if (key.substr(0, case_id.size()) != case_id) return std::nullopt;
   if (key[case_id.size()] != '\0') return std::nullopt;

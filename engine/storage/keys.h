@@ -52,7 +52,6 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
-
 #include "engine/common/types.h"
 
 namespace gridcase::keys {
@@ -91,8 +90,7 @@ std::optional<Position> DecodeEventKey(absl::string_view key);
 std::string CaseEventsPrefix(absl::string_view case_id);
 std::string CaseEventKey(absl::string_view case_id, CaseVersion v);
 // Returns the version of a key that starts with CaseEventsPrefix(case_id).
-std::optional<CaseVersion> DecodeCaseEventKey(absl::string_view case_id,
-                                              absl::string_view key);
+std::optional<CaseVersion> DecodeCaseEventKey(absl::string_view case_id, absl::string_view key);
 
 // timers: pending deadlines in due order.
 struct TimerKey {

@@ -43,7 +43,7 @@ class RecentRecords {
 
  private:
   const size_t bytes_max_;
-  mutable absl::Mutex mu_;  // readers share it
+  mutable absl::Mutex mu_;                               // readers share it
   std::deque<std::string> values_ ABSL_GUARDED_BY(mu_);  // values_[i] is position first_ + i
   uint64_t first_ ABSL_GUARDED_BY(mu_) = 0;
   size_t bytes_ ABSL_GUARDED_BY(mu_) = 0;

@@ -1,4 +1,3 @@
-#include "engine/common/check.h"
 #include "engine/storage/signer.h"
 
 #include <openssl/evp.h>
@@ -10,6 +9,7 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "engine/common/check.h"
 #include "engine/storage/keys.h"
 
 namespace gridcase {
@@ -65,8 +65,7 @@ absl::StatusOr<std::unique_ptr<HeadSigner>> HeadSigner::LoadOrCreate(const std::
     std::fclose(f);
     if (key == nullptr || EVP_PKEY_id(key) != EVP_PKEY_ED25519) {
       if (key != nullptr) EVP_PKEY_free(key);
-      return absl::InvalidArgumentError(
-          absl::StrCat(path, ": not an Ed25519 private key in PEM"));
+      return absl::InvalidArgumentError(absl::StrCat(path, ": not an Ed25519 private key in PEM"));
     }
     return std::unique_ptr<HeadSigner>(new HeadSigner(key));
   }
@@ -115,8 +114,8 @@ std::string HeadSigner::PublicKeyPem() const {
 
 absl::StatusOr<bool> VerifySignature(const std::string& public_key_pem, const std::string& message,
                                      const std::string& signature) {
-  std::unique_ptr<BIO, BioFree> bio(BIO_new_mem_buf(public_key_pem.data(),
-                                                    static_cast<int>(public_key_pem.size())));
+  std::unique_ptr<BIO, BioFree> bio(
+      BIO_new_mem_buf(public_key_pem.data(), static_cast<int>(public_key_pem.size())));
   std::unique_ptr<EVP_PKEY, KeyFree> key(PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr));
   if (key == nullptr || EVP_PKEY_id(key.get()) != EVP_PKEY_ED25519) {
     return absl::InvalidArgumentError("not an Ed25519 public key in PEM");

@@ -17,8 +17,7 @@ rocksdb::Slice AsSlice(absl::string_view s) { return {s.data(), s.size()}; }
 absl::string_view View(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
 
 template <typename Msg>
-absl::Status ParseStored(const rocksdb::Slice& bytes, Msg* msg,
-                         absl::string_view what) {
+absl::Status ParseStored(const rocksdb::Slice& bytes, Msg* msg, absl::string_view what) {
   if (!msg->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
     return absl::DataLossError(absl::StrCat("stored ", what, " does not parse"));
   }
@@ -81,13 +80,14 @@ absl::StatusOr<v1::Record> PartitionStore::ReadRecord(Position p) const {
   rocksdb::PinnableSlice value;
   auto s = db_->Get({}, cf(Cf::kEvents), keys::EventKey(p), &value);
   if (s.IsNotFound()) {
-    return absl::DataLossError(absl::StrCat("record at position ", p.value(),
-                                            " of partition ", id_.value(),
-                                            " is missing"));
+    return absl::DataLossError(absl::StrCat("record at position ", p.value(), " of partition ",
+                                            id_.value(), " is missing"));
   }
   if (!s.ok()) return FromRocks(s, "reading record");
   StoredRecord stored;
-  if (auto st = DecodeStoredRecord(absl::string_view(value.data(), value.size()), &stored); !st.ok()) return st;
+  if (auto st = DecodeStoredRecord(absl::string_view(value.data(), value.size()), &stored);
+      !st.ok())
+    return st;
   v1::Record record;
   if (auto st = ParseStored(rocksdb::Slice(stored.record_bytes.data(), stored.record_bytes.size()),
                             &record, "record");
@@ -150,8 +150,8 @@ absl::StatusOr<std::optional<ChainedRecord>> PartitionStore::ReadLastRecord() co
     return std::nullopt;
   }
   StoredRecord stored;
-  if (auto st = DecodeStoredRecord(absl::string_view(it->value().data(), it->value().size()),
-                                   &stored);
+  if (auto st =
+          DecodeStoredRecord(absl::string_view(it->value().data(), it->value().size()), &stored);
       !st.ok()) {
     return st;
   }
@@ -172,7 +172,8 @@ absl::StatusOr<ChainCheck> PartitionStore::VerifyChain(
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, cf(Cf::kEvents)));
   uint64_t expected = 1;
   for (it->SeekToFirst(); it->Valid(); it->Next(), ++expected) {
-    const auto position = keys::DecodeEventKey(absl::string_view(it->key().data(), it->key().size()));
+    const auto position =
+        keys::DecodeEventKey(absl::string_view(it->key().data(), it->key().size()));
     auto fail = [&](uint64_t at, std::string why) {
       check.first_bad_position = at;
       check.problem = std::move(why);
@@ -200,9 +201,8 @@ absl::StatusOr<ChainCheck> PartitionStore::VerifyChain(
   return check;
 }
 
-absl::Status PartitionStore::ReadTimeline(absl::string_view case_id,
-                                          CaseVersion after, size_t limit,
-                                          std::vector<v1::Record>* out,
+absl::Status PartitionStore::ReadTimeline(absl::string_view case_id, CaseVersion after,
+                                          size_t limit, std::vector<v1::Record>* out,
                                           bool* more) const {
   return VisitTimeline(
       case_id, after, limit,
@@ -255,8 +255,8 @@ absl::Status PartitionStore::VisitTimeline(absl::string_view case_id, CaseVersio
   std::vector<rocksdb::PinnableSlice> values(slices.size());
   std::vector<rocksdb::Status> statuses(slices.size());
   if (!slices.empty()) {
-    db_->MultiGet(ro, cf(Cf::kEvents), slices.size(), slices.data(), values.data(),
-                  statuses.data(), /*sorted_input=*/true);
+    db_->MultiGet(ro, cf(Cf::kEvents), slices.size(), slices.data(), values.data(), statuses.data(),
+                  /*sorted_input=*/true);
   }
   for (size_t i = 0, read = 0; i < n; ++i) {
     absl::string_view value;
@@ -265,9 +265,9 @@ absl::Status PartitionStore::VisitTimeline(absl::string_view case_id, CaseVersio
     } else {
       const size_t r = read++;
       if (statuses[r].IsNotFound()) {
-        return absl::DataLossError(absl::StrCat(
-            "record at position ", keys::DecodeFixed64Be(event_keys[i]),
-            " of case ", case_id, " is missing"));
+        return absl::DataLossError(absl::StrCat("record at position ",
+                                                keys::DecodeFixed64Be(event_keys[i]), " of case ",
+                                                case_id, " is missing"));
       }
       if (auto st = FromRocks(statuses[r], "reading record"); !st.ok()) return st;
       value = View(values[r]);
@@ -286,8 +286,8 @@ absl::Status PartitionStore::ForEachRecordOfCases(
   const rocksdb::Slice prefix = AsSlice(case_id_prefix);
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
     if (it->value().size() != 8) return absl::DataLossError("bad case_events entry");
-    auto record = ReadRecord(Position(keys::DecodeFixed64Be(
-        absl::string_view(it->value().data(), it->value().size()))));
+    auto record = ReadRecord(
+        Position(keys::DecodeFixed64Be(absl::string_view(it->value().data(), it->value().size()))));
     if (!record.ok()) return record.status();
     if (auto st = fn(*record); !st.ok()) return st;
   }
@@ -351,7 +351,8 @@ absl::Status PartitionStore::PutSignedHead(const std::string& encoded, uint64_t 
 
 absl::Status PartitionStore::ReadSignedHeads(std::vector<std::string>* encoded) const {
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, cf(Cf::kMeta)));
-  const rocksdb::Slice prefix(keys::kMetaSignedHeadPrefix.data(), keys::kMetaSignedHeadPrefix.size());
+  const rocksdb::Slice prefix(keys::kMetaSignedHeadPrefix.data(),
+                              keys::kMetaSignedHeadPrefix.size());
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
     encoded->push_back(it->value().ToString());
   }
@@ -404,10 +405,13 @@ absl::Status PartitionStore::AdvanceMark(Position last_position) {
   next.position = std::max(next.position, last_position.value());
   if (next == mark_file_->mark()) return absl::OkStatus();
   if (auto st = mark_file_->Advance(next); !st.ok()) {
-    return absl::UnavailableError(absl::StrCat(
-        "partition ", id_.value(), ": the write is durable but the durable mark could not "
-        "follow it (", st.message(), "); writing on would let later damage to the log go "
-        "unseen"));
+    return absl::UnavailableError(
+        absl::StrCat("partition ", id_.value(),
+                     ": the write is durable but the durable mark could not "
+                     "follow it (",
+                     st.message(),
+                     "); writing on would let later damage to the log go "
+                     "unseen"));
   }
   return absl::OkStatus();
 }

@@ -3,8 +3,12 @@
 // open are in store_cases.cc.
 //
 // Thread-safety: all const methods may be called from any thread at any
-// time; they see only committed (synced) writes. Write() is called by the
-// partition's sequencer thread alone.
+// time; they see only committed (synced) writes. While the partition's
+// sequencer runs, it is the only writer of records and case states; the
+// other writes touch meta keys the sequencer never writes (deleting
+// resolved dead letters, the feed's saved positions, signed heads), or come
+// before it starts (the format upgrade and refold), or go to a rebuild's
+// scratch store (WriteUnsynced()).
 #ifndef GRIDCASE_ENGINE_STORAGE_STORE_H_
 #define GRIDCASE_ENGINE_STORAGE_STORE_H_
 
@@ -16,17 +20,16 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
-#include "absl/strings/string_view.h"
-
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "engine/common/types.h"
 #include "engine/storage/case_index.h"
 #include "engine/storage/durable_mark.h"
 #include "engine/storage/id_filter.h"
 #include "engine/storage/keys.h"
 #include "engine/storage/recent_records.h"
-#include "engine/common/types.h"
 #include "gridcase/v1/case.pb.h"
 #include "gridcase/v1/event.pb.h"
 #include "rocksdb/db.h"
@@ -48,10 +51,10 @@ struct ChainedRecord {
 
 // The outcome of walking a partition's hash chain.
 struct ChainCheck {
-  uint64_t records = 0;         // verified, from position 1
-  std::string head;             // hash of the last verified record
-  uint64_t first_bad_position = 0;  // 0: the whole chain holds
-  std::string problem;          // what is wrong there
+  uint64_t records = 0;                // verified, from position 1
+  std::string head;                    // hash of the last verified record
+  uint64_t first_bad_position = 0;     // 0: the whole chain holds
+  std::string problem;                 // what is wrong there
   uint64_t signed_heads_verified = 0;  // with a public key: signed heads that hold
 };
 
@@ -96,8 +99,9 @@ class PartitionStore {
   // durable, and every Write() advances the mark. A partition without a
   // mark (new, from a build that kept none, rebuilt, or a checkpoint taken
   // by one) opens as it is and gets one.
-  static absl::StatusOr<std::unique_ptr<PartitionStore>> Open(
-      const std::string& dir, PartitionId id, const StoreOptions& options = {});
+  static absl::StatusOr<std::unique_ptr<PartitionStore>> Open(const std::string& dir,
+                                                              PartitionId id,
+                                                              const StoreOptions& options = {});
   ~PartitionStore();
 
   // What Open() checks before opening `dir` for writing, without opening it
@@ -184,8 +188,7 @@ class PartitionStore {
   }
   // The same for a case: true means read `cases`.
   bool MayHaveCase(absl::string_view case_id) const {
-    return !id_filters_complete_.load(std::memory_order_acquire) ||
-           case_ids_->MayContain(case_id);
+    return !id_filters_complete_.load(std::memory_order_acquire) || case_ids_->MayContain(case_id);
   }
 
   PartitionId id() const { return id_; }
@@ -198,14 +201,10 @@ class PartitionStore {
   // pages), as the open database holds it.
   size_t memtable_huge_page_size() const;
   const std::string& dir() const { return dir_; }
-  rocksdb::ColumnFamilyHandle* cf(keys::Cf cf) const {
-    return handles_[static_cast<int>(cf)];
-  }
+  rocksdb::ColumnFamilyHandle* cf(keys::Cf cf) const { return handles_[static_cast<int>(cf)]; }
 
-  absl::StatusOr<std::optional<v1::CaseState>> ReadCase(
-      absl::string_view case_id) const;
-  absl::StatusOr<std::optional<Position>> FindEventId(
-      absl::string_view event_id) const;
+  absl::StatusOr<std::optional<v1::CaseState>> ReadCase(absl::string_view case_id) const;
+  absl::StatusOr<std::optional<Position>> FindEventId(absl::string_view event_id) const;
   absl::StatusOr<v1::Record> ReadRecord(Position p) const;
   // A record with its chain hashes.
   absl::StatusOr<v1::LogEntry> ReadLogEntry(Position p) const;
@@ -227,9 +226,8 @@ class PartitionStore {
 
   // Records of `case_id` with versions after `after`, at most `limit`, in
   // version order. `*more` tells whether further records exist.
-  absl::Status ReadTimeline(absl::string_view case_id, CaseVersion after,
-                            size_t limit, std::vector<v1::Record>* out,
-                            bool* more) const;
+  absl::Status ReadTimeline(absl::string_view case_id, CaseVersion after, size_t limit,
+                            std::vector<v1::Record>* out, bool* more) const;
   // The same records, unparsed: `fn` gets each one's version and its
   // serialized Record as the log holds it (valid during the call only).
   using TimelineVisitor = std::function<absl::Status(CaseVersion, absl::string_view)>;
@@ -246,9 +244,8 @@ class PartitionStore {
 
   // Every record of every case whose id starts with `case_id_prefix`, by
   // case then version.
-  absl::Status ForEachRecordOfCases(
-      absl::string_view case_id_prefix,
-      const std::function<absl::Status(const v1::Record&)>& fn) const;
+  absl::Status ForEachRecordOfCases(absl::string_view case_id_prefix,
+                                    const std::function<absl::Status(const v1::Record&)>& fn) const;
 
   // Appends to `*out` the cases whose assignee, or the assignee of one of
   // whose open tasks, is `person`, each once.
@@ -262,14 +259,12 @@ class PartitionStore {
   // most `limit`, in case_id order, leaving out the engine's own cases.
   // `*more` tells whether further matches may exist; when it is set,
   // exactly `limit` were appended.
-  absl::Status ListCases(const CaseFilter& filter,
-                         absl::string_view after_case_id, size_t limit,
+  absl::Status ListCases(const CaseFilter& filter, absl::string_view after_case_id, size_t limit,
                          std::vector<v1::CaseState>* out, bool* more) const;
 
   // Pending deadlines due at or before `now_us`, in due order, at most
   // `limit`.
-  absl::Status ReadDueTimers(int64_t now_us, size_t limit,
-                             std::vector<keys::TimerKey>* out) const;
+  absl::Status ReadDueTimers(int64_t now_us, size_t limit, std::vector<keys::TimerKey>* out) const;
   // The earliest pending deadline, if any.
   absl::StatusOr<std::optional<keys::TimerKey>> ReadFirstTimer() const;
 
@@ -344,9 +339,9 @@ class PartitionStore {
   uint32_t stored_format_ = 0;  // see stored_format()
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // indexed by keys::Cf
-  std::unique_ptr<RecentRecords> recent_;  // null: none kept
-  std::unique_ptr<IdFilter> event_ids_, case_ids_;  // null: none kept
-  std::unique_ptr<CaseIndex> case_index_;           // null: none kept
+  std::unique_ptr<RecentRecords> recent_;              // null: none kept
+  std::unique_ptr<IdFilter> event_ids_, case_ids_;     // null: none kept
+  std::unique_ptr<CaseIndex> case_index_;              // null: none kept
   DurableMark recovered_;
   std::unique_ptr<rocksdb::WalFilter> wal_filter_;  // consulted while opening
   absl::Mutex mark_mu_;  // serializes mark updates (the sequencer, meta writers)

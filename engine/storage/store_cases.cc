@@ -5,8 +5,8 @@
 #include <iterator>
 
 #include "absl/strings/str_cat.h"
-#include "engine/storage/store.h"
 #include "engine/domain/validate.h"
+#include "engine/storage/store.h"
 
 namespace gridcase {
 namespace {
@@ -112,10 +112,8 @@ absl::Status PartitionStore::OverdueCases(int64_t now_us, std::vector<std::strin
   return absl::OkStatus();
 }
 
-absl::Status PartitionStore::ListCases(const CaseFilter& filter,
-                                       absl::string_view after_case_id,
-                                       size_t limit,
-                                       std::vector<v1::CaseState>* out,
+absl::Status PartitionStore::ListCases(const CaseFilter& filter, absl::string_view after_case_id,
+                                       size_t limit, std::vector<v1::CaseState>* out,
                                        bool* more) const {
   *more = false;
   const size_t before = out->size();
@@ -140,8 +138,8 @@ absl::Status PartitionStore::ListCases(const CaseFilter& filter,
         auto read = ReadCase(case_id);
         if (!read.ok()) return read.status();
         if (!read->has_value()) {
-          return absl::DataLossError(absl::StrCat("the case index names case ", case_id,
-                                                  " which is not stored"));
+          return absl::DataLossError(
+              absl::StrCat("the case index names case ", case_id, " which is not stored"));
         }
         keep(std::move(**read));
       }
@@ -159,25 +157,24 @@ absl::Status PartitionStore::ListCases(const CaseFilter& filter,
       indexed ? case_index_->Resolve(filter) : CaseIndex::Resolved{};
   if (resolved.none) return absl::OkStatus();
   const bool unfiltered = filter.stage.empty() && filter.grid_id.empty() &&
-                          filter.assignee.empty() &&
-                          filter.category == v1::CATEGORY_UNSPECIFIED;
-  return ForEachCase(after, [&](absl::string_view case_id, const rocksdb::Slice& value,
-                                bool* stop) {
-    if (indexed && !unfiltered) {
-      if (std::optional<bool> m = case_index_->Matches(case_id, resolved); m && !*m) {
+                          filter.assignee.empty() && filter.category == v1::CATEGORY_UNSPECIFIED;
+  return ForEachCase(
+      after, [&](absl::string_view case_id, const rocksdb::Slice& value, bool* stop) {
+        if (indexed && !unfiltered) {
+          if (std::optional<bool> m = case_index_->Matches(case_id, resolved); m && !*m) {
+            return absl::OkStatus();
+          }
+        }
+        if (kept() == limit) {
+          *more = true;
+          *stop = true;
+          return absl::OkStatus();
+        }
+        v1::CaseState state;
+        if (auto st = ParseCaseState(value, &state); !st.ok()) return st;
+        keep(std::move(state));
         return absl::OkStatus();
-      }
-    }
-    if (kept() == limit) {
-      *more = true;
-      *stop = true;
-      return absl::OkStatus();
-    }
-    v1::CaseState state;
-    if (auto st = ParseCaseState(value, &state); !st.ok()) return st;
-    keep(std::move(state));
-    return absl::OkStatus();
-  });
+      });
 }
 
 }  // namespace gridcase

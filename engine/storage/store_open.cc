@@ -35,8 +35,8 @@ class CaseIdPrefix final : public rocksdb::SliceTransform {
   const char* Name() const override { return "gridcase.CaseIdPrefix"; }
   rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
     const void* zero = std::memchr(key.data(), 0, key.size());
-    return {key.data(), zero ? static_cast<size_t>(static_cast<const char*>(zero) - key.data())
-                             : key.size()};
+    return {key.data(),
+            zero ? static_cast<size_t>(static_cast<const char*>(zero) - key.data()) : key.size()};
   }
   bool InDomain(const rocksdb::Slice&) const override { return true; }
 };
@@ -75,7 +75,8 @@ class LastEventPosition final : public rocksdb::WriteBatch::Handler {
   rocksdb::Status PutCF(uint32_t cf, const rocksdb::Slice& key, const rocksdb::Slice&) override {
     if (cf != events_id_) return rocksdb::Status::OK();
     auto position = keys::DecodeEventKey(absl::string_view(key.data(), key.size()));
-    if (!position) return rocksdb::Status::Corruption("a key of the events family is not a position");
+    if (!position)
+      return rocksdb::Status::Corruption("a key of the events family is not a position");
     last_ = std::max(last_, position->value());
     return rocksdb::Status::OK();
   }
@@ -244,9 +245,8 @@ std::string DescribeDamage(const std::string& dir) {
     if (!scan.ok()) return std::string(scan.status().message());
     if (!scan->damaged) continue;
     return absl::StrCat(
-        "The damage starts in its write-ahead log ", names.back(), " at byte ",
-        scan->damage_offset, ": ", scan->damage, " (", scan->records.size(),
-        " readable records before it",
+        "The damage starts in its write-ahead log ", names.back(), " at byte ", scan->damage_offset,
+        ": ", scan->damage, " (", scan->records.size(), " readable records before it",
         scan->records.empty()
             ? ""
             : absl::StrCat(", the last ending at sequence ",
@@ -277,8 +277,11 @@ absl::Status LossError(const std::string& dir, PartitionId id, const DurableMark
       why.empty() ? DescribeDamage(dir) : why,
       " Nothing in the partition has been changed. Keep a copy of ", dir,
       " as it is now; then restore the partition from a backup or a checkpoint taken before "
-      "the damage, or accept the loss of ", lost, " for good: gridcase storage accept-loss "
-      "--data-dir ", data_dir, " --partition ", id.value()));
+      "the damage, or accept the loss of ",
+      lost,
+      " for good: gridcase storage accept-loss "
+      "--data-dir ",
+      data_dir, " --partition ", id.value()));
 }
 
 absl::Status Sync(const fs::path& path, int flags) {
@@ -295,7 +298,8 @@ absl::Status CopyDurably(const fs::path& from, const fs::path& to) {
   std::error_code ec;
   const fs::path copy = to / from.filename();
   fs::copy_file(from, copy, ec);
-  if (ec) return absl::UnavailableError(absl::StrCat("copying ", from.string(), ": ", ec.message()));
+  if (ec)
+    return absl::UnavailableError(absl::StrCat("copying ", from.string(), ": ", ec.message()));
   return Sync(copy, O_RDONLY);
 }
 
@@ -309,8 +313,8 @@ absl::StatusOr<std::optional<DurableMark>> ReadMarkOf(const std::string& dir, Pa
     return absl::DataLossError(absl::StrCat(
         "partition ", id.value(), ": ", mark.status().message(), ". Keep a copy of ", dir,
         "; if the partition is otherwise sound, a new mark of what it holds is written by: "
-        "gridcase storage accept-loss --data-dir ", fs::path(dir).parent_path().string(),
-        " --partition ", id.value()));
+        "gridcase storage accept-loss --data-dir ",
+        fs::path(dir).parent_path().string(), " --partition ", id.value()));
   }
   if (!mark.ok()) {
     return absl::Status(mark.status().code(),
@@ -321,8 +325,9 @@ absl::StatusOr<std::optional<DurableMark>> ReadMarkOf(const std::string& dir, Pa
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<PartitionStore>> PartitionStore::Open(
-    const std::string& dir, PartitionId id, const StoreOptions& options) {
+absl::StatusOr<std::unique_ptr<PartitionStore>> PartitionStore::Open(const std::string& dir,
+                                                                     PartitionId id,
+                                                                     const StoreOptions& options) {
   // Read before the database: what the mark covers was synced before the
   // mark said so, so a read-only open beside a running writer never falls
   // short of it.
@@ -375,8 +380,7 @@ absl::Status PartitionStore::OpenChecked(const StoreOptions& options, OpenMode m
   const ReplayWatch* seen = watch.get();
   wal_filter_ = std::move(watch);
   // Memtables on huge pages only for a partition that will take writes.
-  const size_t huge_page_size =
-      mode == OpenMode::kReadWrite ? options.memtable_huge_page_size : 0;
+  const size_t huge_page_size = mode == OpenMode::kReadWrite ? options.memtable_huge_page_size : 0;
   if (auto st = OpenRocks(dir_, options, mode, huge_page_size, wal_filter_.get(), &db_, &handles_);
       !st.ok()) {
     return st;
@@ -389,8 +393,9 @@ absl::Status PartitionStore::OpenChecked(const StoreOptions& options, OpenMode m
     recovered_.position = std::max(recovered_.position, seen->seen().position);
   }
   if (mark && !recovered_.Covers(*mark)) {
-    return LossError(dir_, id_, recovered_, *mark,
-                     seen->gap().empty() ? "" : absl::StrCat("Its replay stopped: ", seen->gap(), "."));
+    return LossError(
+        dir_, id_, recovered_, *mark,
+        seen->gap().empty() ? "" : absl::StrCat("Its replay stopped: ", seen->gap(), "."));
   }
   return absl::OkStatus();
 }
@@ -418,11 +423,11 @@ absl::StatusOr<AcceptedLoss> PartitionStore::AcceptLoss(const std::string& dir, 
     out.recovered = probe.recovered_;
   }
   if (mark.ok() && (!*mark || out.recovered.Covers(**mark))) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "partition ", id.value(), " (", dir, ") recovers ",
-        out.recovered.position == 0 ? "" : "up to ", Describe(out.recovered),
-        *mark ? ", which covers its durable mark" : ", and it keeps no durable mark",
-        ": there is no loss to accept"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("partition ", id.value(), " (", dir, ") recovers ",
+                     out.recovered.position == 0 ? "" : "up to ", Describe(out.recovered),
+                     *mark ? ", which covers its durable mark" : ", and it keeps no durable mark",
+                     ": there is no loss to accept"));
   }
   // The evidence first: the logs as they are, and the mark.
   std::error_code ec;
@@ -456,20 +461,18 @@ absl::Status PartitionStore::CheckOrWriteMeta(OpenMode mode) {
   }
   if (s.IsNotFound()) {
     rocksdb::WriteBatch b;
-    b.Put(cf(Cf::kMeta), AsSlice(keys::kMetaFormat),
-          keys::EncodeFixed32Be(keys::kFormatVersion));
-    b.Put(cf(Cf::kMeta), AsSlice(keys::kMetaPartition),
-          keys::EncodeFixed32Be(id_.value()));
+    b.Put(cf(Cf::kMeta), AsSlice(keys::kMetaFormat), keys::EncodeFixed32Be(keys::kFormatVersion));
+    b.Put(cf(Cf::kMeta), AsSlice(keys::kMetaPartition), keys::EncodeFixed32Be(id_.value()));
     stored_format_ = keys::kFormatVersion;
     return Write(&b);
   }
   if (!s.ok()) return FromRocks(s, "reading meta");
   const auto format = keys::DecodeFixed32Be(value);
   if (!format || *format < keys::kOldestFormatRead || *format > keys::kFormatVersion) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        dir_, ": storage format ", format ? std::to_string(*format) : "?",
-        " is not a format this build reads (", keys::kOldestFormatRead, " to ",
-        keys::kFormatVersion, ")"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(dir_, ": storage format ", format ? std::to_string(*format) : "?",
+                     " is not a format this build reads (", keys::kOldestFormatRead, " to ",
+                     keys::kFormatVersion, ")"));
   }
   stored_format_ = *format;
   if (*format < keys::kFormatInMemoryIndex && mode == OpenMode::kReadWrite) {
@@ -492,9 +495,9 @@ absl::Status PartitionStore::CheckOrWriteMeta(OpenMode mode) {
   if (!s.ok()) return FromRocks(s, "reading meta partition");
   const auto part = keys::DecodeFixed32Be(value);
   if (!part || *part != id_.value()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        dir_, " holds partition ", part ? std::to_string(*part) : "?",
-        ", expected partition ", id_.value()));
+    return absl::FailedPreconditionError(absl::StrCat(dir_, " holds partition ",
+                                                      part ? std::to_string(*part) : "?",
+                                                      ", expected partition ", id_.value()));
   }
   return absl::OkStatus();
 }

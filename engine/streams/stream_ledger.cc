@@ -6,17 +6,15 @@
 
 namespace gridcase {
 
-PartitionId StreamLedger::RouteOf(
-    const absl::StatusOr<v1::SubmitRequest>& request) const {
-  if (request.ok() &&
-      IsValidId(request->event().case_id(), limits_.id_bytes_max)) {
+PartitionId StreamLedger::RouteOf(const absl::StatusOr<v1::SubmitRequest>& request) const {
+  if (request.ok() && IsValidId(request->event().case_id(), limits_.id_bytes_max)) {
     return partitions_->PartitionOf(request->event().case_id());
   }
   return PartitionId(0);
 }
 
-void StreamLedger::SubmitFromStream(absl::StatusOr<v1::SubmitRequest> request,
-                                    StreamOrigin origin, SubmitCallback done) {
+void StreamLedger::SubmitFromStream(absl::StatusOr<v1::SubmitRequest> request, StreamOrigin origin,
+                                    SubmitCallback done) {
   const PartitionId route = RouteOf(request);
   absl::Status refusal = request.status();
   if (refusal.ok()) {
@@ -30,21 +28,17 @@ void StreamLedger::SubmitFromStream(absl::StatusOr<v1::SubmitRequest> request,
     return;
   }
   partitions_->sequencer(route).SubmitFromStream(
-      request.ok() ? std::move(*request) : v1::SubmitRequest(),
-      std::move(refusal), std::move(origin), std::move(done));
+      request.ok() ? std::move(*request) : v1::SubmitRequest(), std::move(refusal),
+      std::move(origin), std::move(done));
 }
 
-absl::Status StreamLedger::StreamOffsets(
-    PartitionId p, const std::string& source_prefix,
-    std::map<std::string, int64_t>* out) const {
+absl::Status StreamLedger::StreamOffsets(PartitionId p, const std::string& source_prefix,
+                                         std::map<std::string, int64_t>* out) const {
   std::vector<std::pair<std::string, std::string>> rows;
   const std::string prefix = keys::StreamOffsetKey(source_prefix);
-  if (auto st = partitions_->store(p).ScanMeta(prefix, SIZE_MAX, &rows);
-      !st.ok())
-    return st;
+  if (auto st = partitions_->store(p).ScanMeta(prefix, SIZE_MAX, &rows); !st.ok()) return st;
   for (const auto& [key, value] : rows) {
-    if (value.size() != 8)
-      return absl::DataLossError("a stream offset is not 8 bytes");
+    if (value.size() != 8) return absl::DataLossError("a stream offset is not 8 bytes");
     (*out)[key.substr(keys::kMetaStreamOffsetPrefix.size())] =
         static_cast<int64_t>(keys::DecodeFixed64Be(value));
   }
@@ -52,18 +46,15 @@ absl::Status StreamLedger::StreamOffsets(
 }
 
 absl::Status StreamLedger::DeadLetters(
-    PartitionId p, size_t limit,
-    std::vector<std::pair<std::string, v1::DeadLetter>>* out) const {
+    PartitionId p, size_t limit, std::vector<std::pair<std::string, v1::DeadLetter>>* out) const {
   std::vector<std::pair<std::string, std::string>> rows;
-  if (auto st = partitions_->store(p).ScanMeta(keys::kMetaDeadLetterPrefix,
-                                               limit, &rows);
+  if (auto st = partitions_->store(p).ScanMeta(keys::kMetaDeadLetterPrefix, limit, &rows);
       !st.ok()) {
     return st;
   }
   for (auto& [key, value] : rows) {
     v1::DeadLetter letter;
-    if (!letter.ParseFromString(value))
-      return absl::DataLossError("a dead letter does not parse");
+    if (!letter.ParseFromString(value)) return absl::DataLossError("a dead letter does not parse");
     out->emplace_back(std::move(key), std::move(letter));
   }
   return absl::OkStatus();
@@ -73,8 +64,7 @@ absl::StatusOr<uint64_t> StreamLedger::CountDeadLetters(PartitionId p) const {
   return partitions_->store(p).CountMeta(keys::kMetaDeadLetterPrefix);
 }
 
-absl::Status StreamLedger::RemoveDeadLetters(
-    PartitionId p, const std::vector<std::string>& keys) {
+absl::Status StreamLedger::RemoveDeadLetters(PartitionId p, const std::vector<std::string>& keys) {
   PartitionStore& store = partitions_->store(p);
   rocksdb::WriteBatch batch;
   for (const auto& key : keys) {
@@ -86,22 +76,19 @@ absl::Status StreamLedger::RemoveDeadLetters(
   return store.Write(&batch);
 }
 
-absl::StatusOr<std::optional<uint64_t>> StreamLedger::ReadExt(
-    PartitionId p, const std::string& name) const {
-  auto value =
-      partitions_->store(p).ReadMeta(absl::StrCat(keys::kMetaExtPrefix, name));
+absl::StatusOr<std::optional<uint64_t>> StreamLedger::ReadExt(PartitionId p,
+                                                              const std::string& name) const {
+  auto value = partitions_->store(p).ReadMeta(absl::StrCat(keys::kMetaExtPrefix, name));
   if (!value.ok()) return value.status();
   if (!value->has_value()) return std::nullopt;
   if ((*value)->size() != 8) {
-    return absl::DataLossError(absl::StrCat("the saved position ", name,
-                                            " of partition ", p.value(),
-                                            " is not 8 bytes"));
+    return absl::DataLossError(
+        absl::StrCat("the saved position ", name, " of partition ", p.value(), " is not 8 bytes"));
   }
   return keys::DecodeFixed64Be(**value);
 }
 
-absl::Status StreamLedger::WriteExt(PartitionId p, const std::string& name,
-                                    uint64_t value) {
+absl::Status StreamLedger::WriteExt(PartitionId p, const std::string& name, uint64_t value) {
   PartitionStore& store = partitions_->store(p);
   rocksdb::WriteBatch batch;
   batch.Put(store.cf(keys::Cf::kMeta), absl::StrCat(keys::kMetaExtPrefix, name),

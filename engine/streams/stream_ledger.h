@@ -26,8 +26,7 @@ namespace gridcase {
 class StreamLedger {
  public:
   // `partitions` and `clock` must outlive the ledger.
-  StreamLedger(PartitionSet* partitions, const Clock* clock,
-               const ValidationLimits& limits)
+  StreamLedger(PartitionSet* partitions, const Clock* clock, const ValidationLimits& limits)
       : partitions_(partitions), clock_(clock), limits_(limits) {}
 
   // Submits a message read from an external stream (a Kafka topic
@@ -43,8 +42,8 @@ class StreamLedger {
   // Runs on the caller's thread up to the queue (the stream's reader, never
   // a gRPC callback): the check of the event id in the other partitions may
   // read RocksDB (PartitionSet::CheckEventIdElsewhere).
-  void SubmitFromStream(absl::StatusOr<v1::SubmitRequest> request,
-                        StreamOrigin origin, SubmitCallback done);
+  void SubmitFromStream(absl::StatusOr<v1::SubmitRequest> request, StreamOrigin origin,
+                        SubmitCallback done);
   // The partition that decides a stream message: its case's, or partition
   // 0 when it names no valid case.
   PartitionId RouteOf(const absl::StatusOr<v1::SubmitRequest>& request) const;
@@ -54,11 +53,9 @@ class StreamLedger {
                              std::map<std::string, int64_t>* out) const;
   // Dead letters of partition `p` waiting to be handed on, in (source,
   // offset) order, with their meta keys; and their removal once handed on.
-  absl::Status DeadLetters(
-      PartitionId p, size_t limit,
-      std::vector<std::pair<std::string, v1::DeadLetter>>* out) const;
-  absl::Status RemoveDeadLetters(PartitionId p,
-                                 const std::vector<std::string>& keys);
+  absl::Status DeadLetters(PartitionId p, size_t limit,
+                           std::vector<std::pair<std::string, v1::DeadLetter>>* out) const;
+  absl::Status RemoveDeadLetters(PartitionId p, const std::vector<std::string>& keys);
   // How many dead letters partition `p` holds: written and not yet removed,
   // counted in the store when asked.
   absl::StatusOr<uint64_t> CountDeadLetters(PartitionId p) const;
@@ -66,8 +63,7 @@ class StreamLedger {
   // A position of a component outside the engine (the change feed's, the
   // ingest's offsets), kept durably in partition `p`'s meta under
   // "ext/NAME". DATA_LOSS when what is stored is not one.
-  absl::StatusOr<std::optional<uint64_t>> ReadExt(
-      PartitionId p, const std::string& name) const;
+  absl::StatusOr<std::optional<uint64_t>> ReadExt(PartitionId p, const std::string& name) const;
   absl::Status WriteExt(PartitionId p, const std::string& name, uint64_t value);
 
   // Partition `p`'s durable log from position `from`, at most `limit`

@@ -5,9 +5,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "engine/common/time.h"
 #include "engine/domain/validate.h"
 #include "engine/partition/pending_answers.h"
-#include "engine/common/time.h"
 
 namespace gridcase {
 
@@ -15,14 +15,11 @@ absl::StatusOr<size_t> DeadlineTimers::FireDueDeadlines(size_t limit) {
   const int64_t now_us = clock_->NowMicros();
   std::vector<keys::TimerKey> due;
   for (uint32_t i = 0; i < partitions_->count(); ++i) {
-    if (auto st = partitions_->store(PartitionId(i))
-                      .ReadDueTimers(now_us, limit, &due);
-        !st.ok())
+    if (auto st = partitions_->store(PartitionId(i)).ReadDueTimers(now_us, limit, &due); !st.ok())
       return st;
   }
-  std::stable_sort(due.begin(), due.end(), [](const auto& a, const auto& b) {
-    return a.due_us < b.due_us;
-  });
+  std::stable_sort(due.begin(), due.end(),
+                   [](const auto& a, const auto& b) { return a.due_us < b.due_us; });
   if (due.size() > limit) due.resize(limit);
 
   size_t fired = 0;
@@ -43,9 +40,8 @@ absl::StatusOr<size_t> DeadlineTimers::FireDueDeadlines(size_t limit) {
   for (const auto& t : due) {
     v1::SubmitRequest request;
     v1::Event* e = request.mutable_event();
-    e->set_event_id(absl::StrCat(std::string(1, kReservedCasePrefix),
-                                 "deadline~", t.case_id, "~", t.deadline, "~",
-                                 t.due_us));
+    e->set_event_id(absl::StrCat(std::string(1, kReservedCasePrefix), "deadline~", t.case_id, "~",
+                                 t.deadline, "~", t.due_us));
     e->set_case_id(t.case_id);
     *e->mutable_occurred_at() = FromMicros(t.due_us);
     e->mutable_actor()->set_id(kEngineActorId);
@@ -60,14 +56,12 @@ absl::StatusOr<size_t> DeadlineTimers::FireDueDeadlines(size_t limit) {
   return fired;
 }
 
-absl::StatusOr<std::optional<int64_t>> DeadlineTimers::NextDeadlineDueUs()
-    const {
+absl::StatusOr<std::optional<int64_t>> DeadlineTimers::NextDeadlineDueUs() const {
   std::optional<int64_t> first;
   for (uint32_t i = 0; i < partitions_->count(); ++i) {
     auto t = partitions_->store(PartitionId(i)).ReadFirstTimer();
     if (!t.ok()) return t.status();
-    if (t->has_value() && (!first || (*t)->due_us < *first))
-      first = (*t)->due_us;
+    if (t->has_value() && (!first || (*t)->due_us < *first)) first = (*t)->due_us;
   }
   return first;
 }

@@ -24,8 +24,7 @@ class DeadlineTimers {
   // durable, from a sequencer thread).
   using ListenerSlot = std::function<void(Listener)>;
   // `partitions` and `clock` must outlive this.
-  DeadlineTimers(PartitionSet* partitions, const Clock* clock,
-                 ListenerSlot slot)
+  DeadlineTimers(PartitionSet* partitions, const Clock* clock, ListenerSlot slot)
       : partitions_(partitions), clock_(clock), slot_(std::move(slot)) {}
 
   // Called (from a sequencer thread; keep it short) with the due time of

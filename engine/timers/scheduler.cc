@@ -5,9 +5,9 @@
 
 namespace gridcase {
 
-DeadlineScheduler::DeadlineScheduler(
-    DeadlineTimers* timers, HandOn hand_on, const Clock* clock,
-    int64_t poll_us_max, std::function<void(const absl::Status&)> on_error)
+DeadlineScheduler::DeadlineScheduler(DeadlineTimers* timers, HandOn hand_on, const Clock* clock,
+                                     int64_t poll_us_max,
+                                     std::function<void(const absl::Status&)> on_error)
     : timers_(timers),
       hand_on_(std::move(hand_on)),
       clock_(clock),

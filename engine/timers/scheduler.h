@@ -17,8 +17,8 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "engine/common/clock.h"
 #include "engine/timers/deadline_timers.h"
 
@@ -31,8 +31,7 @@ class DeadlineScheduler {
   // `timers` and `clock` must outlive the scheduler, and what `hand_on`
   // uses too. `on_error` is told of any round that failed (the next round
   // tries again); it may be empty.
-  DeadlineScheduler(DeadlineTimers* timers, HandOn hand_on, const Clock* clock,
-                    int64_t poll_us_max,
+  DeadlineScheduler(DeadlineTimers* timers, HandOn hand_on, const Clock* clock, int64_t poll_us_max,
                     std::function<void(const absl::Status&)> on_error);
   ~DeadlineScheduler();  // Stop()s
 

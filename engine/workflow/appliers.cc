@@ -295,8 +295,8 @@ static_assert(std::size(kAppliers) == kRecordVersion, "one applier per record ve
 void ApplyRecord(const v1::Record& r, const Definition* def, v1::CaseState* s) {
   const uint32_t version = RecordVersionOf(r);
   // Newer records are refused before they are folded (CheckRecordVersion).
-  GC_CHECK(version <= std::size(kAppliers), "record ", r.position(), " of record version ",
-           version, " reached the appliers of version ", std::size(kAppliers));
+  GC_CHECK(version <= std::size(kAppliers), "record ", r.position(), " of record version ", version,
+           " reached the appliers of version ", std::size(kAppliers));
   kAppliers[version - 1](r, def, s);
 }
 

@@ -152,8 +152,8 @@ class Compiler {
       if (def_->rungs_.count(r.role())) Problem(at, absl::StrCat(what, ": timed twice"));
       Rung rung;
       rung.after_us = CheckDuration(r.after(), {{"ladder_rungs", i}, {"after", -1}}, what, true);
-      rung.remind_before_us =
-          CheckDuration(r.remind_before(), {{"ladder_rungs", i}, {"remind_before", -1}}, what, false);
+      rung.remind_before_us = CheckDuration(
+          r.remind_before(), {{"ladder_rungs", i}, {"remind_before", -1}}, what, false);
       if (rung.remind_before_us >= rung.after_us && rung.after_us > 0) {
         Problem({{"ladder_rungs", i}, {"remind_before", -1}},
                 absl::StrCat(what, ": remind_before must be less than after"));
@@ -164,16 +164,16 @@ class Compiler {
 
   // Compiles a guard; on error records it against `path` and returns the
   // always-true guard so that checking can go on.
-  Guard CompileGuard(const std::string& source, const std::string& payload,
-                     const Path& path, const std::string& what) {
+  Guard CompileGuard(const std::string& source, const std::string& payload, const Path& path,
+                     const std::string& what) {
     GuardScope scope;
     scope.payload = payload;
     scope.counters = counter_windows_;
     scope.deadlines = deadlines_set_;
     auto g = Guard::Compile(source, scope);
     if (!g.ok()) {
-      Problem(path, absl::StrCat(what, ": guard \"", Excerpt(source), "\": ",
-                                 g.status().message()));
+      Problem(path,
+              absl::StrCat(what, ": guard \"", Excerpt(source), "\": ", g.status().message()));
       return Guard();
     }
     return std::move(*g);
@@ -221,8 +221,8 @@ class Compiler {
       if (counter_windows_.count(c.name())) {
         Problem(at, absl::StrCat("duplicate counter name \"", c.name(), "\""));
       }
-      const int64_t window = CheckDuration(c.window(), {{"counters", i}, {"window", -1}},
-                                           what, false);
+      const int64_t window =
+          CheckDuration(c.window(), {{"counters", i}, {"window", -1}}, what, false);
       counter_windows_[c.name()] = window;
     }
     for (int i = 0; i < p.counters_size(); ++i) {
@@ -238,8 +238,8 @@ class Compiler {
       if (!c.reset_on().empty() &&
           CheckEventType(c.reset_on(), {{"counters", i}, {"reset_on", -1}}, what)) {
         out.reset_on = c.reset_on();
-        out.reset_when = CompileGuard(c.reset_when(), c.reset_on(),
-                                      {{"counters", i}, {"reset_when", -1}}, what);
+        out.reset_when =
+            CompileGuard(c.reset_when(), c.reset_on(), {{"counters", i}, {"reset_when", -1}}, what);
       }
       def_->counters_.push_back(std::move(out));
     }
@@ -264,7 +264,8 @@ class Compiler {
               "stage names are lowercase letters, digits, '-' or '_'");
     }
     if (!stage_names_.insert(s.name()).second) {
-      Problem({{"stages", i}, {"name", -1}}, absl::StrCat("duplicate stage name \"", s.name(), "\""));
+      Problem({{"stages", i}, {"name", -1}},
+              absl::StrCat("duplicate stage name \"", s.name(), "\""));
     }
     auto collect = [&](const v1::ActionSpec& a) {
       if (a.has_open_task()) tasks_opened_.insert(a.open_task().name());
@@ -291,8 +292,9 @@ class Compiler {
         break;
       case A::kMoveTo:
         if (!allow_move) {
-          Problem(at, absl::StrCat(what, ": move_to is not allowed in on_enter/on_exit "
-                                         "(a stage change cannot start another)"));
+          Problem(at, absl::StrCat(what,
+                                   ": move_to is not allowed in on_enter/on_exit "
+                                   "(a stage change cannot start another)"));
         } else if (!stage_names_.count(a.move_to())) {
           Problem(at, absl::StrCat(what, ": move_to names no stage: \"", a.move_to(), "\""));
         }
@@ -313,10 +315,11 @@ class Compiler {
                 ? nullptr
                 : payload_field->message_type()->FindFieldByName(path.substr(dot + 1));
         if (head != payload || f == nullptr || f->enum_type() != v1::Category_descriptor()) {
-          Problem(at, absl::StrCat(what, ": set_category_from must name a Category field of the "
-                                         "event the rule reacts to, e.g. \"",
-                                   payload.empty() ? "screening_check" : payload,
-                                   ".category\"; \"", path, "\" is not one"));
+          Problem(at, absl::StrCat(what,
+                                   ": set_category_from must name a Category field of the "
+                                   "event the rule reacts to, e.g. \"",
+                                   payload.empty() ? "screening_check" : payload, ".category\"; \"",
+                                   path, "\" is not one"));
         }
         break;
       }
@@ -335,8 +338,9 @@ class Compiler {
         break;
       case A::kSetDeadline:
         if (a.set_deadline().name().empty() || a.set_deadline().name()[0] == '~') {
-          Problem(at, absl::StrCat(what, ": set_deadline needs a name (not starting with '~', "
-                                         "which the engine keeps for its own)"));
+          Problem(at, absl::StrCat(what,
+                                   ": set_deadline needs a name (not starting with '~', "
+                                   "which the engine keeps for its own)"));
         }
         out.duration_us = CheckDuration(a.set_deadline().after(), at, what, true);
         out.from_happened = CheckCountFrom(a.set_deadline().counts_from(), at, what);
@@ -351,8 +355,8 @@ class Compiler {
         if (def_->ladder_.empty()) {
           Problem(at, absl::StrCat(what, ": escalate needs an escalation_ladder"));
         } else if (!a.escalate().to_role().empty() &&
-                   std::find(def_->ladder_.begin(), def_->ladder_.end(),
-                             a.escalate().to_role()) == def_->ladder_.end()) {
+                   std::find(def_->ladder_.begin(), def_->ladder_.end(), a.escalate().to_role()) ==
+                       def_->ladder_.end()) {
           Problem(at, absl::StrCat(what, ": escalate to \"", a.escalate().to_role(),
                                    "\", which is not a rung of the escalation_ladder"));
         }
@@ -403,9 +407,9 @@ class Compiler {
       if (r.on().rfind(kDeadlinePrefix, 0) == 0) {
         const std::string deadline = r.on().substr(sizeof(kDeadlinePrefix) - 1);
         if (!deadlines_set_.count(deadline)) {
-          Problem({{"stages", i}, {"rules", j}, {"on", -1}},
-                  absl::StrCat(what, ": handles deadline \"", deadline,
-                               "\", which no action sets"));
+          Problem(
+              {{"stages", i}, {"rules", j}, {"on", -1}},
+              absl::StrCat(what, ": handles deadline \"", deadline, "\", which no action sets"));
         }
       } else if (CheckEventType(r.on(), {{"stages", i}, {"rules", j}, {"on", -1}}, what)) {
         payload = r.on();
@@ -414,13 +418,13 @@ class Compiler {
                   absl::StrCat(what, ": reacts to ", payload, ", which ", where, " forbids"));
         }
       }
-      rule.guard = CompileGuard(r.when(), payload, {{"stages", i}, {"rules", j}, {"when", -1}},
-                                what);
+      rule.guard =
+          CompileGuard(r.when(), payload, {{"stages", i}, {"rules", j}, {"when", -1}}, what);
       if (r.then_size() == 0) Problem(at, absl::StrCat(what, ": does nothing (no then)"));
       for (int k = 0; k < r.then_size(); ++k) {
         const auto& a = r.then(k);
-        rule.actions.push_back(CheckAction(a, {{"stages", i}, {"rules", j}, {"then", k}}, what,
-                                           payload, true));
+        rule.actions.push_back(
+            CheckAction(a, {{"stages", i}, {"rules", j}, {"then", k}}, what, payload, true));
         if (a.has_move_to()) edges_[s.name()].insert(a.move_to());
       }
       out.rules.push_back(std::move(rule));
@@ -431,8 +435,10 @@ class Compiler {
   void CheckDeadlineHandlers() {
     for (const auto& d : deadlines_set_) {
       if (!deadlines_handled_.count(d)) {
-        Problem(FirstSetting(d), absl::StrCat("deadline \"", d, "\" has no handler: add a rule "
-                                              "with on: \"deadline:", d, "\""));
+        Problem(FirstSetting(d), absl::StrCat("deadline \"", d,
+                                              "\" has no handler: add a rule "
+                                              "with on: \"deadline:",
+                                              d, "\""));
       }
     }
   }
@@ -478,12 +484,15 @@ class Compiler {
       any_terminal = any_terminal || s.terminal();
       if (!reached.count(s.name())) {
         Problem({{"stages", i}, {"name", -1}},
-                absl::StrCat("stage \"", s.name(), "\" is unreachable: no rule of a stage "
-                             "reachable from \"", p.initial_stage(), "\" moves a case to it"));
+                absl::StrCat("stage \"", s.name(),
+                             "\" is unreachable: no rule of a stage "
+                             "reachable from \"",
+                             p.initial_stage(), "\" moves a case to it"));
       }
       if (!s.terminal() && edges_[s.name()].empty()) {
         Problem({{"stages", i}, {"name", -1}},
-                absl::StrCat("stage \"", s.name(), "\" is not terminal, but no rule moves a "
+                absl::StrCat("stage \"", s.name(),
+                             "\" is not terminal, but no rule moves a "
                              "case out of it"));
       }
     }
@@ -505,9 +514,9 @@ class Compiler {
 absl::StatusOr<std::shared_ptr<const Definition>> Definition::Parse(const std::string& source,
                                                                     const std::string& file) {
   if (source.size() > kDefinitionBytesMax) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "workflow definition ", file, " is ", source.size(), " bytes; at most ",
-        kDefinitionBytesMax, " are accepted"));
+    return absl::InvalidArgumentError(absl::StrCat("workflow definition ", file, " is ",
+                                                   source.size(), " bytes; at most ",
+                                                   kDefinitionBytesMax, " are accepted"));
   }
   v1::WorkflowDefinition proto;
   TextFormat::Parser parser;
@@ -517,9 +526,8 @@ absl::StatusOr<std::shared_ptr<const Definition>> Definition::Parse(const std::s
   parser.RecordErrorsTo(&errors);
   parser.WriteLocationsTo(&tree);
   if (!parser.ParseFromString(source, &proto)) {
-    return absl::InvalidArgumentError(absl::StrCat("workflow definition ", file,
-                                                   " does not parse:\n",
-                                                   absl::StrJoin(errors.errors(), "\n")));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "workflow definition ", file, " does not parse:\n", absl::StrJoin(errors.errors(), "\n")));
   }
   return Compiler(proto, file, &tree).Run();
 }

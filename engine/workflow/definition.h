@@ -85,8 +85,8 @@ class Definition {
   // "file:line: explanation". A source beyond kDefinitionBytesMax is
   // refused before it is parsed; guards beyond their limits (expr.h) are
   // problems like any other.
-  static absl::StatusOr<std::shared_ptr<const Definition>> Parse(
-      const std::string& source, const std::string& file);
+  static absl::StatusOr<std::shared_ptr<const Definition>> Parse(const std::string& source,
+                                                                 const std::string& file);
   // Validates an already parsed definition (lines are then unknown), with
   // the same checks and guard limits as Parse.
   static absl::StatusOr<std::shared_ptr<const Definition>> FromProto(
@@ -100,9 +100,7 @@ class Definition {
   const Stage* stage(const std::string& name) const;
   const std::vector<Opener>& openers() const { return openers_; }
   const std::vector<Counter>& counters() const { return counters_; }
-  const std::vector<std::string>& ladder() const {
-    return ladder_;
-  }
+  const std::vector<std::string>& ladder() const { return ladder_; }
   // The timing of rung `role`, or nullptr when it has none.
   const Rung* rung(const std::string& role) const {
     auto it = rungs_.find(role);

@@ -9,11 +9,16 @@ constexpr int64_t kMaxUs = 3650 * kDayUs;
 
 int64_t UnitUs(char unit) {
   switch (unit) {
-    case 's': return kSecondUs;
-    case 'm': return 60 * kSecondUs;
-    case 'h': return 3600 * kSecondUs;
-    case 'd': return kDayUs;
-    default: return 0;
+    case 's':
+      return kSecondUs;
+    case 'm':
+      return 60 * kSecondUs;
+    case 'h':
+      return 3600 * kSecondUs;
+    case 'd':
+      return kDayUs;
+    default:
+      return 0;
   }
 }
 
@@ -21,9 +26,10 @@ int64_t UnitUs(char unit) {
 
 absl::StatusOr<int64_t> ParseDuration(absl::string_view text) {
   auto bad = [&] {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "\"", text, "\" is not a duration: write a whole number and a unit, "
-        "s, m, h or d (\"30m\", \"24h\", \"14d\")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", text,
+                     "\" is not a duration: write a whole number and a unit, "
+                     "s, m, h or d (\"30m\", \"24h\", \"14d\")"));
   };
   if (text.size() < 2) return bad();
   const int64_t unit = UnitUs(text.back());
@@ -33,8 +39,7 @@ absl::StatusOr<int64_t> ParseDuration(absl::string_view text) {
     if (c < '0' || c > '9') return bad();
     n = n * 10 + (c - '0');
     if (n * unit > kMaxUs) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("\"", text, "\" is longer than 3650 days"));
+      return absl::InvalidArgumentError(absl::StrCat("\"", text, "\" is longer than 3650 days"));
     }
   }
   return n * unit;

@@ -1,4 +1,3 @@
-#include "engine/common/check.h"
 #include "engine/workflow/expr.h"
 
 #include <algorithm>
@@ -10,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "engine/common/check.h"
 #include "engine/workflow/duration.h"
 #include "engine/workflow/expr_lexer.h"
 #include "engine/workflow/expr_node.h"
@@ -26,12 +26,18 @@ using google::protobuf::Message;
 
 const char* TypeName(Type t) {
   switch (t) {
-    case Type::kBool: return "a boolean";
-    case Type::kNumber: return "a number";
-    case Type::kString: return "a string";
-    case Type::kEnum: return "an enum";
-    case Type::kDuration: return "a duration";
-    case Type::kUnresolved: return "a name";
+    case Type::kBool:
+      return "a boolean";
+    case Type::kNumber:
+      return "a number";
+    case Type::kString:
+      return "a string";
+    case Type::kEnum:
+      return "an enum";
+    case Type::kDuration:
+      return "a duration";
+    case Type::kUnresolved:
+      return "a name";
   }
   return "?";
 }
@@ -50,9 +56,12 @@ absl::StatusOr<Type> TypeOfField(const FieldDescriptor* f, size_t column) {
     return ErrorAt(column, absl::StrCat(f->full_name(), " is a list; guards read single values"));
   }
   switch (f->cpp_type()) {
-    case FieldDescriptor::CPPTYPE_BOOL: return Type::kBool;
-    case FieldDescriptor::CPPTYPE_STRING: return Type::kString;
-    case FieldDescriptor::CPPTYPE_ENUM: return Type::kEnum;
+    case FieldDescriptor::CPPTYPE_BOOL:
+      return Type::kBool;
+    case FieldDescriptor::CPPTYPE_STRING:
+      return Type::kString;
+    case FieldDescriptor::CPPTYPE_ENUM:
+      return Type::kEnum;
     case FieldDescriptor::CPPTYPE_DOUBLE:
     case FieldDescriptor::CPPTYPE_FLOAT:
     case FieldDescriptor::CPPTYPE_INT32:
@@ -61,8 +70,7 @@ absl::StatusOr<Type> TypeOfField(const FieldDescriptor* f, size_t column) {
     case FieldDescriptor::CPPTYPE_UINT64:
       return Type::kNumber;
     case FieldDescriptor::CPPTYPE_MESSAGE:
-      return ErrorAt(column, absl::StrCat(f->full_name(),
-                                          " is a message; name one of its fields"));
+      return ErrorAt(column, absl::StrCat(f->full_name(), " is a message; name one of its fields"));
   }
   return ErrorAt(column, "unsupported field type");
 }
@@ -89,9 +97,7 @@ class Parser {
  private:
   const Token& Peek() const { return tokens_[pos_]; }
   const Token& Next() { return tokens_[pos_++]; }
-  bool IsOp(absl::string_view op) const {
-    return Peek().kind == Token::kOp && Peek().text == op;
-  }
+  bool IsOp(absl::string_view op) const { return Peek().kind == Token::kOp && Peek().text == op; }
   bool IsWord(absl::string_view w) const {
     return Peek().kind == Token::kIdent && Peek().text == w;
   }
@@ -99,8 +105,8 @@ class Parser {
   // Every node of the tree is made here, so that it is counted.
   absl::StatusOr<NodePtr> NewNode(Node::Kind kind, size_t column) {
     if (++nodes_ > kGuardNodesMax) {
-      return ErrorAt(column, absl::StrCat("more than ", kGuardNodesMax,
-                                          " values and operators in one guard"));
+      return ErrorAt(
+          column, absl::StrCat("more than ", kGuardNodesMax, " values and operators in one guard"));
     }
     auto node = std::make_shared<Node>();
     node->kind = kind;
@@ -129,8 +135,7 @@ class Parser {
     return ErrorAt(n.column, absl::StrCat("expected a condition, found ", TypeName(n.type)));
   }
 
-  absl::StatusOr<NodePtr> Binary(Node::Kind kind, absl::string_view sym,
-                                 absl::string_view word,
+  absl::StatusOr<NodePtr> Binary(Node::Kind kind, absl::string_view sym, absl::string_view word,
                                  absl::StatusOr<NodePtr> (Parser::*sub)()) {
     auto left = (this->*sub)();
     if (!left.ok()) return left;
@@ -173,9 +178,9 @@ class Parser {
   absl::StatusOr<NodePtr> ParseCmp() {
     auto left = ParseTerm();
     if (!left.ok()) return left;
-    static const std::pair<const char*, Op> kOps[] = {
-        {"==", Op::kEq}, {"!=", Op::kNe}, {"<=", Op::kLe},
-        {">=", Op::kGe}, {"<", Op::kLt},  {">", Op::kGt}};
+    static const std::pair<const char*, Op> kOps[] = {{"==", Op::kEq}, {"!=", Op::kNe},
+                                                      {"<=", Op::kLe}, {">=", Op::kGe},
+                                                      {"<", Op::kLt},  {">", Op::kGt}};
     for (const auto& [sym, op] : kOps) {
       if (!IsOp(sym)) continue;
       const Token& tok = Next();
@@ -244,9 +249,8 @@ class Parser {
     if (v == nullptr) {
       std::vector<std::string> names;
       for (int i = 0; i < e->value_count(); ++i) names.push_back(e->value(i)->name());
-      return ErrorAt(ident->column,
-                     absl::StrCat(ident->str, " is not a value of ", e->full_name(), " (",
-                                  absl::StrJoin(names, ", "), ")"));
+      return ErrorAt(ident->column, absl::StrCat(ident->str, " is not a value of ", e->full_name(),
+                                                 " (", absl::StrJoin(names, ", "), ")"));
     }
     ident->kind = Node::kLiteral;
     ident->type = Type::kEnum;
@@ -350,7 +354,8 @@ class Parser {
     const bool on_case = parts[0].first == "case";
     const Descriptor* d = on_case ? v1::CaseState::descriptor() : v1::Event::descriptor();
     if (on_case) parts.erase(parts.begin());
-    if (parts.empty()) return ErrorAt(tok.column, "case needs a field: case.category, case.stage, ...");
+    if (parts.empty())
+      return ErrorAt(tok.column, "case needs a field: case.category, case.stage, ...");
     const FieldDescriptor* first = d->FindFieldByName(parts[0].first);
     if (first == nullptr && !on_case && parts.size() == 1) {
       node->kind = Node::kIdent;
@@ -366,13 +371,15 @@ class Parser {
         return ErrorAt(column, absl::StrCat("\"", name, "\" is not a field of ",
                                             d ? d->full_name() : "a value"));
       }
-      if (!on_case && i == 0 && f->containing_oneof() != nullptr &&
-          f->name() != scope_.payload) {
+      if (!on_case && i == 0 && f->containing_oneof() != nullptr && f->name() != scope_.payload) {
         return ErrorAt(column, scope_.payload.empty()
                                    ? absl::StrCat("this rule reacts to no event type, so it "
-                                                  "cannot read ", name)
-                                   : absl::StrCat(name, " is not the event this rule reacts "
-                                                  "to (", scope_.payload, ")"));
+                                                  "cannot read ",
+                                                  name)
+                                   : absl::StrCat(name,
+                                                  " is not the event this rule reacts "
+                                                  "to (",
+                                                  scope_.payload, ")"));
       }
       node->path.push_back(f);
       const bool last = i + 1 == parts.size();
@@ -385,8 +392,8 @@ class Parser {
       }
       if (f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE &&
           f->message_type() == google::protobuf::Timestamp::descriptor()) {
-        return ErrorAt(column, absl::StrCat(f->full_name(),
-                                            " is a time; compare time_in_stage instead"));
+        return ErrorAt(column,
+                       absl::StrCat(f->full_name(), " is a time; compare time_in_stage instead"));
       }
       auto type = TypeOfField(f, column);
       if (!type.ok()) return type.status();
@@ -415,8 +422,8 @@ class Parser {
     if (!IsOp("(")) return ErrorAt(Peek().column, absl::StrCat("expected '(' after ", function));
     Next();
     if (Peek().kind != Token::kString) {
-      return ErrorAt(Peek().column, absl::StrCat(function, " takes a name in quotes: ", function,
-                                                 "(\"name\")"));
+      return ErrorAt(Peek().column,
+                     absl::StrCat(function, " takes a name in quotes: ", function, "(\"name\")"));
     }
     Token name = Next();
     if (!IsOp(")")) return ErrorAt(Peek().column, "expected ')'");
@@ -428,8 +435,8 @@ class Parser {
     auto name = ParseNameArgument("overdue");
     if (!name.ok()) return name.status();
     if (!scope_.deadlines.count(name->text)) {
-      return ErrorAt(name->column, absl::StrCat("no deadline named \"", name->text,
-                                                "\" is ever set"));
+      return ErrorAt(name->column,
+                     absl::StrCat("no deadline named \"", name->text, "\" is ever set"));
     }
     node->kind = Node::kOverdue;
     node->type = Type::kBool;

@@ -46,8 +46,8 @@
 #define GRIDCASE_ENGINE_WORKFLOW_EXPR_H_
 
 #include <cstdint>
-#include <memory>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -87,15 +87,13 @@ struct GuardInput {
 };
 
 // What guards read for `event`, recorded at `recorded_us`, against `state`.
-GuardInput GuardInputFor(const v1::Event& event, const v1::CaseState& state,
-                         int64_t recorded_us);
+GuardInput GuardInputFor(const v1::Event& event, const v1::CaseState& state, int64_t recorded_us);
 
 class Guard {
  public:
   // Parses and type-checks `source`. Errors: INVALID_ARGUMENT with the
   // column ("column 17: ..."), also for a guard beyond the limits above.
-  static absl::StatusOr<Guard> Compile(absl::string_view source,
-                                       const GuardScope& scope);
+  static absl::StatusOr<Guard> Compile(absl::string_view source, const GuardScope& scope);
   // The guard that always holds (an empty `when`).
   Guard();
   ~Guard();
@@ -118,8 +116,8 @@ class Guard {
 // The value of a counter in `state` for an event that occurred at
 // `occurred_us`: for a windowed counter, the most counted events in any
 // window [a, a + window_us) with a <= occurred_us < a + window_us.
-uint32_t CounterValue(const v1::CaseState& state, const std::string& name,
-                      int64_t window_us, int64_t occurred_us);
+uint32_t CounterValue(const v1::CaseState& state, const std::string& name, int64_t window_us,
+                      int64_t occurred_us);
 
 }  // namespace gridcase::workflow
 

@@ -3,8 +3,8 @@
 #include <string>
 #include <vector>
 
-#include "engine/common/time.h"
 #include "engine/common/check.h"
+#include "engine/common/time.h"
 #include "engine/workflow/expr.h"
 #include "engine/workflow/expr_node.h"
 #include "google/protobuf/reflection.h"
@@ -28,8 +28,7 @@ struct Val {
   int64_t duration_us = 0;
 };
 
-Val ReadPath(const Message& root,
-             const std::vector<const FieldDescriptor*>& path) {
+Val ReadPath(const Message& root, const std::vector<const FieldDescriptor*>& path) {
   const Message* msg = &root;
   for (size_t i = 0; i + 1 < path.size(); ++i) {
     msg = &msg->GetReflection()->GetMessage(*msg, path[i]);
@@ -89,9 +88,7 @@ bool Compare(Type type, Op op, const Val& a, const Val& b) {
       c = a.num < b.num ? -1 : a.num > b.num ? 1 : 0;
       break;
     case Type::kDuration:
-      c = a.duration_us < b.duration_us   ? -1
-          : a.duration_us > b.duration_us ? 1
-                                          : 0;
+      c = a.duration_us < b.duration_us ? -1 : a.duration_us > b.duration_us ? 1 : 0;
       break;
     case Type::kUnresolved:
       break;
@@ -137,8 +134,7 @@ Val Eval(const Node& n, const GuardInput& in) {
       v.b = !Eval(*n.kids[0], in).b;
       return v;
     case Node::kCmp:
-      v.b = Compare(n.kids[0]->type, n.op, Eval(*n.kids[0], in),
-                    Eval(*n.kids[1], in));
+      v.b = Compare(n.kids[0]->type, n.op, Eval(*n.kids[0], in), Eval(*n.kids[1], in));
       return v;
     case Node::kIn: {
       const Val left = Eval(*n.kids[0], in);
@@ -162,9 +158,8 @@ Val Eval(const Node& n, const GuardInput& in) {
       v.num = CounterValue(*in.state, n.counter, n.window_us, in.occurred_us);
       return v;
     case Node::kTimeInStage:
-      v.duration_us = in.state->has_stage_entered_at()
-                          ? in.at_us - Micros(in.state->stage_entered_at())
-                          : 0;
+      v.duration_us =
+          in.state->has_stage_entered_at() ? in.at_us - Micros(in.state->stage_entered_at()) : 0;
       return v;
     case Node::kOverdue:
       for (const auto& d : in.state->deadlines()) {
@@ -179,8 +174,8 @@ Val Eval(const Node& n, const GuardInput& in) {
 
 }  // namespace
 
-uint32_t CounterValue(const v1::CaseState& state, const std::string& name,
-                      int64_t window_us, int64_t occurred_us) {
+uint32_t CounterValue(const v1::CaseState& state, const std::string& name, int64_t window_us,
+                      int64_t occurred_us) {
   for (const auto& c : state.counters()) {
     if (c.name() != name) continue;
     const auto& t = c.occurred_us();  // sorted (appliers.cc)
@@ -190,13 +185,11 @@ uint32_t CounterValue(const v1::CaseState& state, const std::string& name,
     // decided: the windows worth trying start there or at a counted event
     // inside (occurred - w, occurred].
     auto count_from = [&](int64_t a) {
-      return static_cast<uint32_t>(
-          std::lower_bound(t.begin(), t.end(), a + window_us) -
-          std::lower_bound(t.begin(), t.end(), a));
+      return static_cast<uint32_t>(std::lower_bound(t.begin(), t.end(), a + window_us) -
+                                   std::lower_bound(t.begin(), t.end(), a));
     };
     uint32_t best = count_from(occurred_us);
-    for (auto it =
-             std::upper_bound(t.begin(), t.end(), occurred_us - window_us);
+    for (auto it = std::upper_bound(t.begin(), t.end(), occurred_us - window_us);
          it != t.end() && *it <= occurred_us; ++it) {
       best = std::max(best, count_from(*it));
     }
@@ -205,8 +198,7 @@ uint32_t CounterValue(const v1::CaseState& state, const std::string& name,
   return 0;
 }
 
-GuardInput GuardInputFor(const v1::Event& event, const v1::CaseState& state,
-                         int64_t recorded_us) {
+GuardInput GuardInputFor(const v1::Event& event, const v1::CaseState& state, int64_t recorded_us) {
   const int64_t occurred_us = Micros(event.occurred_at());
   return {&event, &state, std::min(occurred_us, recorded_us), occurred_us};
 }

@@ -25,13 +25,15 @@ absl::StatusOr<std::vector<Token>> Lex(absl::string_view src) {
     t.column = i + 1;
     if (std::isalpha(static_cast<unsigned char>(c)) || c == '_') {
       size_t j = i;
-      while (j < src.size() && (std::isalnum(static_cast<unsigned char>(src[j])) || src[j] == '_')) ++j;
+      while (j < src.size() && (std::isalnum(static_cast<unsigned char>(src[j])) || src[j] == '_'))
+        ++j;
       t.kind = Token::kIdent;
       t.text = std::string(src.substr(i, j - i));
       i = j;
     } else if (std::isdigit(static_cast<unsigned char>(c))) {
       size_t j = i;
-      while (j < src.size() && (std::isdigit(static_cast<unsigned char>(src[j])) || src[j] == '.')) ++j;
+      while (j < src.size() && (std::isdigit(static_cast<unsigned char>(src[j])) || src[j] == '.'))
+        ++j;
       const std::string number(src.substr(i, j - i));
       if (j < src.size() && std::isalpha(static_cast<unsigned char>(src[j]))) {
         size_t k = j;
@@ -65,7 +67,7 @@ absl::StatusOr<std::vector<Token>> Lex(absl::string_view src) {
       i = j + 1;
     } else {
       static const char* const kOps[] = {"==", "!=", "<=", ">=", "&&", "||", "<", ">",
-                                         "!", "(", ")", "[", "]", ",", "."};
+                                         "!",  "(",  ")",  "[",  "]",  ",",  "."};
       bool found = false;
       for (const char* op : kOps) {
         const absl::string_view o(op);

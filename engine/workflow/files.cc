@@ -47,7 +47,8 @@ absl::StatusOr<std::vector<WorkflowFile>> ReadWorkflowDir(const std::string& dir
     }
     out.push_back(std::move(file));
   }
-  if (ec) return absl::NotFoundError(absl::StrCat("cannot read directory ", dir, ": ", ec.message()));
+  if (ec)
+    return absl::NotFoundError(absl::StrCat("cannot read directory ", dir, ": ", ec.message()));
   std::sort(out.begin(), out.end(), [](const WorkflowFile& a, const WorkflowFile& b) {
     return std::tie(a.name, a.version, a.path) < std::tie(b.name, b.version, b.path);
   });

@@ -38,11 +38,15 @@ class Decider {
   // deadline's due time).
   Decider(const Definition& def, const Directory& directory, const v1::Record& cause,
           RecordStamper* stamper, v1::CaseState* state, std::vector<v1::Record>* out)
-      : def_(def), directory_(directory), cause_(cause), stamper_(stamper), state_(state),
+      : def_(def),
+        directory_(directory),
+        cause_(cause),
+        stamper_(stamper),
+        state_(state),
         out_(out),
         now_us_(Micros(cause.recorded_at())),
-        happened_us_(std::max(Micros(state->last_occurred_at()),
-                              Micros(cause.event().occurred_at()))) {}
+        happened_us_(
+            std::max(Micros(state->last_occurred_at()), Micros(cause.event().occurred_at()))) {}
 
   void Open() {
     EnterStage(def_.proto().initial_stage(),
@@ -82,10 +86,10 @@ class Decider {
     v1::Event e;
     auto* n = e.mutable_notification();
     n->set_to_role(rung);
-    n->set_message(at != ladder.end() && at + 1 != ladder.end()
-                       ? absl::StrCat("reminder: this case goes to the ", *(at + 1),
-                                      " unless it moves on")
-                       : "reminder: this case has not moved on");
+    n->set_message(
+        at != ladder.end() && at + 1 != ladder.end()
+            ? absl::StrCat("reminder: this case goes to the ", *(at + 1), " unless it moves on")
+            : "reminder: this case has not moved on");
     n->set_rule("ladder");
     Emit(std::move(e));
   }
@@ -99,8 +103,8 @@ class Decider {
       for (const char* d : {kRungEscalateDeadline, kRungReminderDeadline}) Cancel(d, "ladder");
       return;
     }
-    const bool moved = opening || state_->stage() != stage_before ||
-                       state_->escalation_role() != rung_before;
+    const bool moved =
+        opening || state_->stage() != stage_before || state_->escalation_role() != rung_before;
     if (!moved) return;
     // A rung's clock starts when the case arrived on it, which is when the
     // engine decided so.
@@ -188,10 +192,10 @@ class Decider {
     d->set_deadline(name);
     *d->mutable_due_at() = FromMicros(due_us);
     d->set_rule(rule);
-    Emit(std::move(e), due_us <= now_us_ ? absl::StrCat("already past due by ",
-                                                        FormatSpan(now_us_ - due_us),
-                                                        " when set: fires at once")
-                                         : "");
+    Emit(std::move(e), due_us <= now_us_
+                           ? absl::StrCat("already past due by ", FormatSpan(now_us_ - due_us),
+                                          " when set: fires at once")
+                           : "");
   }
 
   void Cancel(const std::string& name, const std::string& rule) {
@@ -208,7 +212,7 @@ class Decider {
     const auto& ladder = def_.ladder();
     const std::string& from = state_->escalation_role();
     const auto current = std::find(ladder.begin(), ladder.end(), from);
-    auto at = !spec.to_role().empty() ? std::find(ladder.begin(), ladder.end(), spec.to_role())
+    auto at = !spec.to_role().empty()   ? std::find(ladder.begin(), ladder.end(), spec.to_role())
               : current == ladder.end() ? ladder.begin()
                                         : current + 1;
     if (at == ladder.end() || *at == from) return;  // at the top, or already there
@@ -315,8 +319,7 @@ class Decider {
 
 // A deadline fires only while it is pending with the due time the
 // scheduler saw, and never before that time.
-absl::Status CheckStillPending(const v1::Event& event, const v1::CaseState& state,
-                               int64_t now_us) {
+absl::Status CheckStillPending(const v1::Event& event, const v1::CaseState& state, int64_t now_us) {
   const auto& expired = event.deadline_expired();
   if (const auto* d = FindDeadline(state, expired.deadline());
       d && Micros(d->due_at()) == Micros(expired.due_at())) {
@@ -326,9 +329,9 @@ absl::Status CheckStillPending(const v1::Event& event, const v1::CaseState& stat
     }
     return absl::OkStatus();
   }
-  return absl::FailedPreconditionError(absl::StrCat(
-      "deadline ", expired.deadline(), " of case ", event.case_id(),
-      " is no longer pending with that due time"));
+  return absl::FailedPreconditionError(absl::StrCat("deadline ", expired.deadline(), " of case ",
+                                                    event.case_id(),
+                                                    " is no longer pending with that due time"));
 }
 
 // How late `record` arrived, for its explanation, against the case as it
@@ -357,9 +360,7 @@ std::string WorkflowCaseId(const std::string& workflow_name) {
   return absl::StrCat(kEngineCasePrefix, workflow_name);
 }
 
-bool IsEngineCase(const std::string& case_id) {
-  return case_id.rfind(kEngineCasePrefix, 0) == 0;
-}
+bool IsEngineCase(const std::string& case_id) { return case_id.rfind(kEngineCasePrefix, 0) == 0; }
 
 std::string DeploymentEventId(const std::string& workflow_name, uint32_t version) {
   return absl::StrCat(WorkflowCaseId(workflow_name), "~v", version);
@@ -432,9 +433,9 @@ absl::Status WorkflowLogic::ProcessDeployment(v1::Record record, RecordStamper*,
   const auto& def = record.event().workflow_deployed().definition();
   if (record.event().case_id() != WorkflowCaseId(def.name()) ||
       record.case_version() != def.version()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "workflow ", def.name(), " version ", def.version(), " is not the next version (",
-        record.case_version(), ")"));
+    return absl::FailedPreconditionError(absl::StrCat("workflow ", def.name(), " version ",
+                                                      def.version(), " is not the next version (",
+                                                      record.case_version(), ")"));
   }
   v1::CaseState next = state->value_or(v1::CaseState());
   ApplyRecord(record, nullptr, &next);
@@ -467,9 +468,11 @@ absl::StatusOr<std::shared_ptr<const Definition>> WorkflowLogic::OpeningDefiniti
   if (record.workflow().name().empty()) {
     auto def = registry_.ForOpening(event, now_us);
     if (def == nullptr) {
-      return absl::NotFoundError(absl::StrCat(
-          "case ", event.case_id(), " does not exist, and no deployed workflow opens a case "
-          "on this ", TypeOf(event), " event"));
+      return absl::NotFoundError(
+          absl::StrCat("case ", event.case_id(),
+                       " does not exist, and no deployed workflow opens a case "
+                       "on this ",
+                       TypeOf(event), " event"));
     }
     return def;
   }
@@ -477,15 +480,15 @@ absl::StatusOr<std::shared_ptr<const Definition>> WorkflowLogic::OpeningDefiniti
   // version is named only by a replay that decides a case again
   // (DecideAsHappened), which keeps the case's own.
   const v1::WorkflowRef& ref = record.workflow();
-  auto def = ref.version() == 0 ? registry_.Latest(ref.name())
-                                : registry_.Get(ref.name(), ref.version());
+  auto def =
+      ref.version() == 0 ? registry_.Latest(ref.name()) : registry_.Get(ref.name(), ref.version());
   if (def == nullptr) {
     return absl::NotFoundError(absl::StrCat("no workflow named ", ref.name(), " is deployed"));
   }
   if (!Opens(*def, event, now_us)) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "workflow ", def->name(), " v", def->version(), " does not open a case on this ",
-        TypeOf(event), " event (see its opens_on)"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("workflow ", def->name(), " v", def->version(),
+                     " does not open a case on this ", TypeOf(event), " event (see its opens_on)"));
   }
   return def;
 }
@@ -508,8 +511,8 @@ absl::StatusOr<std::shared_ptr<const Definition>> WorkflowLogic::Bind(
     if (stage != nullptr &&
         std::find(stage->forbid.begin(), stage->forbid.end(), type) != stage->forbid.end()) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "case ", event.case_id(), " is in stage ", state->stage(), " of workflow ",
-          def->name(), " v", def->version(), ", which does not accept ", type, " events"));
+          "case ", event.case_id(), " is in stage ", state->stage(), " of workflow ", def->name(),
+          " v", def->version(), ", which does not accept ", type, " events"));
     }
   }
   const v1::CaseState& current = state.has_value() ? *state : v1::CaseState::default_instance();
@@ -539,8 +542,8 @@ absl::Status WorkflowLogic::ProcessHolderReplaced(v1::Record record, RecordStamp
   bool held = next.assignee() == h.from_person();
   for (const auto& t : next.open_tasks()) held = held || t.assignee() == h.from_person();
   if (!held) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "case ", next.case_id(), " is no longer held by ", h.from_person()));
+    return absl::FailedPreconditionError(
+        absl::StrCat("case ", next.case_id(), " is no longer held by ", h.from_person()));
   }
   ApplyRecord(record, def->get(), &next);
   record.set_explanation(absl::StrCat("moved from ", h.from_person(), " to ",

@@ -1,6 +1,5 @@
 #include "engine/workflow/registry.h"
 
-
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/message_differencer.h"
 
@@ -27,21 +26,20 @@ absl::Status Registry::Add(std::shared_ptr<const Definition> def) {
     if (google::protobuf::util::MessageDifferencer::Equals(existing->proto(), def->proto())) {
       return absl::OkStatus();
     }
-    return absl::AlreadyExistsError(absl::StrCat(
-        "workflow ", def->name(), " version ", def->version(),
-        " is already deployed with different content"));
+    return absl::AlreadyExistsError(absl::StrCat("workflow ", def->name(), " version ",
+                                                 def->version(),
+                                                 " is already deployed with different content"));
   }
   if (def->version() != versions.size() + 1) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "workflow ", def->name(), " version ", def->version(), " is not the next version (",
-        versions.size() + 1, ")"));
+    return absl::FailedPreconditionError(absl::StrCat("workflow ", def->name(), " version ",
+                                                      def->version(), " is not the next version (",
+                                                      versions.size() + 1, ")"));
   }
   versions.push_back(std::move(def));
   return absl::OkStatus();
 }
 
-std::shared_ptr<const Definition> Registry::Get(const std::string& name,
-                                                uint32_t version) const {
+std::shared_ptr<const Definition> Registry::Get(const std::string& name, uint32_t version) const {
   absl::ReaderMutexLock lock(&mu_);
   auto it = by_name_.find(name);
   if (it == by_name_.end() || version == 0 || version > it->second.size()) return nullptr;
@@ -67,7 +65,8 @@ std::shared_ptr<const Definition> Registry::ForOpening(const v1::Event& event,
 std::vector<std::shared_ptr<const Definition>> Registry::All() const {
   absl::ReaderMutexLock lock(&mu_);
   std::vector<std::shared_ptr<const Definition>> out;
-  for (const auto& [name, versions] : by_name_) out.insert(out.end(), versions.begin(), versions.end());
+  for (const auto& [name, versions] : by_name_)
+    out.insert(out.end(), versions.begin(), versions.end());
   return out;
 }
 

@@ -1,4 +1,3 @@
-#include "engine/common/time.h"
 #include "services/api/admin_service.h"
 
 #include <sys/resource.h>
@@ -6,14 +5,15 @@
 #include <cstdint>
 #include <utility>
 
+#include "engine/common/time.h"
 #include "services/api/off_thread.h"
 #include "services/api/status.h"
 
 namespace gridcase::api {
 
-grpc::ServerUnaryReactor* AdminServiceImpl::DeployWorkflow(
-    grpc::CallbackServerContext* context, const v1::DeployWorkflowRequest* request,
-    v1::DeployWorkflowResponse* response) {
+grpc::ServerUnaryReactor* AdminServiceImpl::DeployWorkflow(grpc::CallbackServerContext* context,
+                                                           const v1::DeployWorkflowRequest* request,
+                                                           v1::DeployWorkflowResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   // Who deploys is a client: the engine's own actor is not theirs to give.
   // (gridcased deploys --workflows as itself, through the engine directly.)
@@ -30,9 +30,9 @@ grpc::ServerUnaryReactor* AdminServiceImpl::DeployWorkflow(
   return reactor;
 }
 
-grpc::ServerUnaryReactor* AdminServiceImpl::ListWorkflows(
-    grpc::CallbackServerContext* context, const v1::ListWorkflowsRequest* request,
-    v1::ListWorkflowsResponse* response) {
+grpc::ServerUnaryReactor* AdminServiceImpl::ListWorkflows(grpc::CallbackServerContext* context,
+                                                          const v1::ListWorkflowsRequest* request,
+                                                          v1::ListWorkflowsResponse* response) {
   *response = engine_->workflows().ListWorkflows();
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
@@ -42,8 +42,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ListWorkflows(
 grpc::ServerUnaryReactor* AdminServiceImpl::GetWorkflow(grpc::CallbackServerContext* context,
                                                         const v1::GetWorkflowRequest* request,
                                                         v1::WorkflowDefinition* response) {
-  auto result =
-      engine_->workflows().GetWorkflow(request->name(), request->version());
+  auto result = engine_->workflows().GetWorkflow(request->name(), request->version());
   if (result.ok()) *response = std::move(*result);
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(ToGrpc(result.status()));
@@ -51,7 +50,6 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetWorkflow(grpc::CallbackServerCont
 }
 
 namespace {
-
 
 v1::PersonView ViewOf(const Person& p, const Directory& directory, int64_t now_us) {
   v1::PersonView v;
@@ -65,7 +63,8 @@ v1::PersonView ViewOf(const Person& p, const Directory& directory, int64_t now_u
   v.set_availability(p.availability);
   if (p.availability == v1::AVAILABILITY_UNAVAILABLE) {
     *v.mutable_unavailable_from() = FromMicros(p.unavailable_from_us);
-    if (p.unavailable_until_us != 0) *v.mutable_unavailable_until() = FromMicros(p.unavailable_until_us);
+    if (p.unavailable_until_us != 0)
+      *v.mutable_unavailable_until() = FromMicros(p.unavailable_until_us);
   }
   v.set_available_now(directory.IsAvailable(p, now_us));
   return v;
@@ -94,8 +93,8 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ImportDirectory(
   // An import waits for its writes: run it off the completion thread.
   std::thread([this, reactor, request, response] {
     std::vector<v1::DirectoryEntry> entries(request->entries().begin(), request->entries().end());
-    auto result = engine_->staffing().ImportDirectory(
-        entries, request->import_id(), request->actor());
+    auto result =
+        engine_->staffing().ImportDirectory(entries, request->import_id(), request->actor());
     if (result.ok()) {
       response->set_entries(entries.size());
       response->set_written(result->written);
@@ -110,15 +109,13 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetPerson(grpc::CallbackServerContex
                                                       const v1::GetPersonRequest* request,
                                                       v1::PersonView* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  auto person =
-      engine_->staffing().directory().FindPerson(request->person_id());
+  auto person = engine_->staffing().directory().FindPerson(request->person_id());
   if (!person) {
     reactor->Finish(grpc::Status(grpc::StatusCode::NOT_FOUND,
                                  "no person " + request->person_id() + " in the directory"));
     return reactor;
   }
-  *response =
-      ViewOf(*person, engine_->staffing().directory(), clock_->NowMicros());
+  *response = ViewOf(*person, engine_->staffing().directory(), clock_->NowMicros());
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }
@@ -141,11 +138,11 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetUnit(grpc::CallbackServerContext*
   u->set_name(unit->name);
   for (const auto& c : unit->children) response->add_children(c);
   const int64_t now_us = clock_->NowMicros();
-  for (const auto& p : directory.PeopleOf(unit->id)) *response->add_people() = ViewOf(p, directory, now_us);
+  for (const auto& p : directory.PeopleOf(unit->id))
+    *response->add_people() = ViewOf(p, directory, now_us);
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }
-
 
 grpc::ServerUnaryReactor* AdminServiceImpl::GetWorkload(grpc::CallbackServerContext* context,
                                                         const v1::GetWorkloadRequest* request,

@@ -25,9 +25,9 @@ grpc::Status AuditServiceImpl::ReadLog(grpc::ServerContext* context,
                                        grpc::ServerWriter<v1::LogEntry>* writer) {
   if (readers_.fetch_add(1) >= kReadersMax) {
     readers_.fetch_sub(1);
-    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                        "too many log readers at once (" + std::to_string(kReadersMax) +
-                            "); retry later");
+    return grpc::Status(
+        grpc::StatusCode::RESOURCE_EXHAUSTED,
+        "too many log readers at once (" + std::to_string(kReadersMax) + "); retry later");
   }
   struct Release {
     std::atomic<int>* n;
@@ -62,50 +62,47 @@ grpc::Status AuditServiceImpl::ReadLog(grpc::ServerContext* context,
 grpc::ServerUnaryReactor* AuditServiceImpl::Checkpoint(grpc::CallbackServerContext* context,
                                                        const v1::CheckpointRequest* request,
                                                        v1::CheckpointResponse* response) {
-  return OffThread(
-      context, response,
-      [this,
-       name = request->name()]() -> absl::StatusOr<v1::CheckpointResponse> {
-        auto info = engine_->audit().Checkpoint(name);
-        if (!info.ok()) return info.status();
-        v1::CheckpointResponse out;
-        out.set_dir(info->dir);
-        for (uint64_t p : info->positions) out.add_positions(p);
-        return out;
-      });
+  return OffThread(context, response,
+                   [this, name = request->name()]() -> absl::StatusOr<v1::CheckpointResponse> {
+                     auto info = engine_->audit().Checkpoint(name);
+                     if (!info.ok()) return info.status();
+                     v1::CheckpointResponse out;
+                     out.set_dir(info->dir);
+                     for (uint64_t p : info->positions) out.add_positions(p);
+                     return out;
+                   });
 }
 
 grpc::ServerUnaryReactor* AuditServiceImpl::VerifyLog(grpc::CallbackServerContext* context,
                                                       const v1::VerifyLogRequest* request,
                                                       v1::VerifyLogResponse* response) {
-  return OffThread(context, response,
-                   [this, key = request->public_key_pem()]()
-                       -> absl::StatusOr<v1::VerifyLogResponse> {
-                     auto checks = engine_->audit().VerifyLog(key);
-                     if (!checks.ok()) return checks.status();
-                     v1::VerifyLogResponse out;
-                     out.set_intact(true);
-                     for (size_t i = 0; i < checks->size(); ++i) {
-                       const ChainCheck& c = (*checks)[i];
-                       auto* p = out.add_partitions();
-                       p->set_partition(static_cast<uint32_t>(i));
-                       p->set_records(c.records);
-                       p->set_head(c.head);
-                       p->set_first_bad_position(c.first_bad_position);
-                       p->set_problem(c.problem);
-                       p->set_signed_heads_verified(c.signed_heads_verified);
-                       if (c.first_bad_position != 0) out.set_intact(false);
-                     }
-                     return out;
-                   });
+  return OffThread(
+      context, response,
+      [this, key = request->public_key_pem()]() -> absl::StatusOr<v1::VerifyLogResponse> {
+        auto checks = engine_->audit().VerifyLog(key);
+        if (!checks.ok()) return checks.status();
+        v1::VerifyLogResponse out;
+        out.set_intact(true);
+        for (size_t i = 0; i < checks->size(); ++i) {
+          const ChainCheck& c = (*checks)[i];
+          auto* p = out.add_partitions();
+          p->set_partition(static_cast<uint32_t>(i));
+          p->set_records(c.records);
+          p->set_head(c.head);
+          p->set_first_bad_position(c.first_bad_position);
+          p->set_problem(c.problem);
+          p->set_signed_heads_verified(c.signed_heads_verified);
+          if (c.first_bad_position != 0) out.set_intact(false);
+        }
+        return out;
+      });
 }
 
 grpc::ServerUnaryReactor* AuditServiceImpl::GetCaseAsOf(grpc::CallbackServerContext* context,
                                                         const v1::GetCaseAsOfRequest* request,
                                                         v1::GetCaseAsOfResponse* response) {
-  return OffThread(context, response, [this, request = *request] {
-    return engine_->audit().GetCaseAsOf(request);
-  });
+  return OffThread(context, response,
+                   [this, request = *request] { return engine_->audit().GetCaseAsOf(request); });
 }
 
 }  // namespace gridcase::api

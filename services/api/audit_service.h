@@ -15,8 +15,8 @@
 
 namespace gridcase::api {
 
-using AuditServiceBase = v1::AuditService::WithCallbackMethod_VerifyLog<
-    v1::AuditService::WithCallbackMethod_GetCaseAsOf<
+using AuditServiceBase =
+    v1::AuditService::WithCallbackMethod_VerifyLog<v1::AuditService::WithCallbackMethod_GetCaseAsOf<
         v1::AuditService::WithCallbackMethod_Checkpoint<v1::AuditService::Service>>>;
 
 class AuditServiceImpl final : public AuditServiceBase {

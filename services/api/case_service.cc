@@ -18,8 +18,7 @@ grpc::Status Reply(absl::StatusOr<T> result, T* response) {
 }  // namespace
 
 grpc::Status CaseServiceImpl::GetCase(grpc::ServerContext* context,
-                                      const v1::GetCaseRequest* request,
-                                      v1::CaseState* response) {
+                                      const v1::GetCaseRequest* request, v1::CaseState* response) {
   return Reply(engine_->GetCase(request->case_id()), response);
 }
 
@@ -46,8 +45,8 @@ grpc::ServerUnaryReactor* CaseServiceImpl::GetTimeline(grpc::CallbackServerConte
       return;
     }
     auto* bytes = new std::string(std::move(*page));
-    grpc::Slice slice(bytes->data(), bytes->size(),
-                      [](void* p) { delete static_cast<std::string*>(p); }, bytes);
+    grpc::Slice slice(
+        bytes->data(), bytes->size(), [](void* p) { delete static_cast<std::string*>(p); }, bytes);
     *response = grpc::ByteBuffer(&slice, 1);
     reactor->Finish(grpc::Status::OK);
   });

@@ -22,14 +22,12 @@ class CaseServiceImpl final
   explicit CaseServiceImpl(const Engine* engine, size_t timeline_readers = 4)
       : engine_(engine), timeline_pool_(timeline_readers, 256) {}
 
-  grpc::Status GetCase(grpc::ServerContext* context,
-                       const v1::GetCaseRequest* request,
+  grpc::Status GetCase(grpc::ServerContext* context, const v1::GetCaseRequest* request,
                        v1::CaseState* response) override;
   grpc::ServerUnaryReactor* GetTimeline(grpc::CallbackServerContext* context,
                                         const grpc::ByteBuffer* request,
                                         grpc::ByteBuffer* response) override;
-  grpc::Status ListCases(grpc::ServerContext* context,
-                         const v1::ListCasesRequest* request,
+  grpc::Status ListCases(grpc::ServerContext* context, const v1::ListCasesRequest* request,
                          v1::ListCasesResponse* response) override;
 
  private:

@@ -1,8 +1,4 @@
-#include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "services/api/event_service.h"
-
-#include "engine/common/check.h"
 
 #include <algorithm>
 #include <cstddef>
@@ -11,7 +7,10 @@
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "engine/common/check.h"
 #include "services/api/status.h"
 
 namespace gridcase::api {
@@ -51,10 +50,10 @@ class SubmitStreamReactor final
     const int count = request.submissions_size();
     if (count == 0 || static_cast<size_t>(count) > in_flight_max_) {
       // Nothing of the message is submitted.
-      EndReads(count == 0 ? absl::StrCat("stream message ", messages_read_,
-                                         " carries no submissions")
-                          : absl::StrCat("stream message ", messages_read_, " carries ", count,
-                                         " submissions; at most ", in_flight_max_));
+      EndReads(count == 0
+                   ? absl::StrCat("stream message ", messages_read_, " carries no submissions")
+                   : absl::StrCat("stream message ", messages_read_, " carries ", count,
+                                  " submissions; at most ", in_flight_max_));
       return;
     }
     {
@@ -155,8 +154,9 @@ class SubmitStreamReactor final
       // outgoing_ and its bytes belong to this write until OnWriteDone.
       bool own_buffer = false;
       outgoing_bytes_.Clear();
-      const grpc::Status serialized = grpc::SerializationTraits<v1::StreamSubmitResponse>::Serialize(
-          outgoing_, &outgoing_bytes_, &own_buffer);
+      const grpc::Status serialized =
+          grpc::SerializationTraits<v1::StreamSubmitResponse>::Serialize(
+              outgoing_, &outgoing_bytes_, &own_buffer);
       // Answers are messages this process built: failing to serialize one
       // is a bug, not something a client could cause.
       GC_CHECK(serialized.ok(), "serializing stream answers: ", serialized.error_message());
@@ -174,8 +174,7 @@ class SubmitStreamReactor final
     return grpc::Status(
         grpc::StatusCode::INVALID_ARGUMENT,
         absl::StrCat(problem_, "; ", answers_written_,
-                     answers_written_ == 1 ? " submission" : " submissions",
-                     " answered before it",
+                     answers_written_ == 1 ? " submission" : " submissions", " answered before it",
                      answers_written_ == 0
                          ? std::string()
                          : absl::StrCat(" (the last request_id ", last_written_id_, ")"),
@@ -184,14 +183,14 @@ class SubmitStreamReactor final
 
   const Submitter* const submit_;
   const size_t in_flight_max_;
-  grpc::ByteBuffer incoming_;  // owned by the one outstanding read
+  grpc::ByteBuffer incoming_;   // owned by the one outstanding read
   uint64_t messages_read_ = 0;  // read path only
 
   absl::Mutex mu_;
   std::vector<v1::StreamAnswer> pending_ ABSL_GUARDED_BY(mu_);  // answers waiting for a write
   // Owned by the write in flight while writing_ (used outside the lock then).
   v1::StreamSubmitResponse outgoing_;
-  grpc::ByteBuffer outgoing_bytes_;  // outgoing_, serialized
+  grpc::ByteBuffer outgoing_bytes_;            // outgoing_, serialized
   size_t in_flight_ ABSL_GUARDED_BY(mu_) = 0;  // submissions not answered yet
   uint64_t answers_written_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t last_written_id_ ABSL_GUARDED_BY(mu_) = 0;  // request_id of the last answer written
@@ -206,12 +205,11 @@ class SubmitStreamReactor final
 
 }  // namespace
 
-grpc::ServerUnaryReactor* EventServiceImpl::Submit(
-    grpc::CallbackServerContext* context, const v1::SubmitRequest* request,
-    v1::SubmitResponse* response) {
+grpc::ServerUnaryReactor* EventServiceImpl::Submit(grpc::CallbackServerContext* context,
+                                                   const v1::SubmitRequest* request,
+                                                   v1::SubmitResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  submit_(*request, [context, reactor, response](
-                                absl::StatusOr<v1::SubmitResponse> result) {
+  submit_(*request, [context, reactor, response](absl::StatusOr<v1::SubmitResponse> result) {
     if (result.ok()) {
       *response = std::move(*result);
       reactor->Finish(grpc::Status::OK);

@@ -1,12 +1,12 @@
-#include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "services/api/log_limit.h"
 
 #include <algorithm>
 #include <atomic>
 #include <utility>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 
 namespace gridcase::api {
 
@@ -46,10 +46,9 @@ void LogLimiter::Flush() {
 
 void LogLimiter::ReportSuppressed() {
   if (suppressed_ == 0) return;
-  sink_(suppressed_severity_,
-        absl::StrCat(source_, ": ", suppressed_, " more ", source_,
-                     " messages like these suppressed (at most ", lines_max_, " every ",
-                     interval_us_ / 1000000, " s are logged)"));
+  sink_(suppressed_severity_, absl::StrCat(source_, ": ", suppressed_, " more ", source_,
+                                           " messages like these suppressed (at most ", lines_max_,
+                                           " every ", interval_us_ / 1000000, " s are logged)"));
   suppressed_ = 0;
   suppressed_severity_ = LogSeverity::kInfo;
 }

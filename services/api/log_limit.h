@@ -59,8 +59,8 @@ class LogLimiter {
   const Sink sink_;
   absl::Mutex mu_;
   int64_t interval_start_us_ ABSL_GUARDED_BY(mu_) = 0;
-  size_t passed_ ABSL_GUARDED_BY(mu_) = 0;          // in the current interval
-  uint64_t suppressed_ ABSL_GUARDED_BY(mu_) = 0;    // not yet reported
+  size_t passed_ ABSL_GUARDED_BY(mu_) = 0;        // in the current interval
+  uint64_t suppressed_ ABSL_GUARDED_BY(mu_) = 0;  // not yet reported
   LogSeverity suppressed_severity_ ABSL_GUARDED_BY(mu_) = LogSeverity::kInfo;  // the worst
 };
 

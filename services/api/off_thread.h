@@ -16,8 +16,7 @@ namespace gridcase::api {
 // Runs `work` (returning absl::StatusOr<T>) off the completion thread, then
 // finishes the call with its result.
 template <typename T, typename Work>
-grpc::ServerUnaryReactor* OffThread(grpc::CallbackServerContext* context, T* response,
-                                    Work work) {
+grpc::ServerUnaryReactor* OffThread(grpc::CallbackServerContext* context, T* response, Work work) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   std::thread([reactor, response, work = std::move(work)] {
     absl::StatusOr<T> result = work();

@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/functional/any_invocable.h"
+#include "absl/synchronization/mutex.h"
 
 namespace gridcase::api {
 

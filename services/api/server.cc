@@ -8,7 +8,9 @@
 namespace gridcase::api {
 
 Server::Server(Engine* engine, const Clock* clock, const ServerOptions& options)
-    : events_(engine, options.stream_in_flight_max), cases_(engine), admin_(engine, clock, options.kafka_status),
+    : events_(engine, options.stream_in_flight_max),
+      cases_(engine),
+      admin_(engine, clock, options.kafka_status),
       audit_(engine) {}
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(Engine* engine, const Clock* clock,

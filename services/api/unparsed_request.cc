@@ -27,8 +27,7 @@ class UnparsedRequestInterceptor final : public grpc::experimental::Interceptor 
         methods->GetRecvMessage() == nullptr) {
       unparsed_ = true;
     }
-    if (unparsed_ &&
-        methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
+    if (unparsed_ && methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
       methods->ModifySendStatus(
           grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, UnparsedRequest(*type_)));
     }
@@ -40,8 +39,7 @@ class UnparsedRequestInterceptor final : public grpc::experimental::Interceptor 
   bool unparsed_ = false;
 };
 
-class UnparsedRequestFactory final
-    : public grpc::experimental::ServerInterceptorFactoryInterface {
+class UnparsedRequestFactory final : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
   // The request type of every unary and server-streaming method of the
   // gridcase.v1 services, by the path gRPC names it with

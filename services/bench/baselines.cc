@@ -41,8 +41,8 @@ EchoServer::~EchoServer() { server_->Shutdown(std::chrono::system_clock::now());
 std::string EchoServer::address() const { return absl::StrCat("127.0.0.1:", port_); }
 
 absl::StatusOr<v1::ServerStats> ServerStats(const std::string& target) {
-  auto stub = v1::AdminService::NewStub(
-      grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+  auto stub =
+      v1::AdminService::NewStub(grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   v1::ServerStats stats;
@@ -78,7 +78,7 @@ RawResult RawBaseline(const std::string& dir, uint32_t partitions, size_t group,
       std::string value(bytes, 'x');
       rocksdb::WriteOptions wo;
       wo.sync = true;
-      for (uint64_t key = 0; !stop; ) {
+      for (uint64_t key = 0; !stop;) {
         rocksdb::WriteBatch batch;
         for (size_t i = 0; i < group; ++i, ++key) {
           for (size_t j = 0; j < value.size(); j += 8) value[j] = static_cast<char>(rng());

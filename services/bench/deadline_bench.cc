@@ -22,12 +22,12 @@
 #include <thread>
 #include <vector>
 
+#include "CLI/CLI.hpp"
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
-#include "CLI/CLI.hpp"
+#include "engine/common/time.h"
 #include "engine/engine.h"
 #include "engine/timers/scheduler.h"
-#include "engine/common/time.h"
 
 namespace {
 
@@ -38,6 +38,8 @@ using gridcase::v1::SubmitRequest;
 using gridcase::v1::SubmitResponse;
 using Steady = std::chrono::steady_clock;
 
+// The definition as written, not as clang-format would lay it out.
+// clang-format off
 constexpr char kBenchWorkflow[] = R"pb(
 name: "bench"
 version: 1
@@ -57,6 +59,7 @@ stages {
 }
 stages { name: "done" terminal: true }
 )pb";
+// clang-format on
 
 // Version 2: new cases start in "soon" (a deadline 1 s away).
 std::string SoonWorkflow() {
@@ -92,8 +95,8 @@ SubmitRequest Reading(const std::string& case_id, int64_t now_us) {
 
 // Submits `count` new cases named prefix+i with at most `window` in flight;
 // returns the wall time it took.
-Steady::duration OpenCases(Engine& engine, const std::string& prefix, size_t count,
-                           int64_t now_us, size_t window = 8192) {
+Steady::duration OpenCases(Engine& engine, const std::string& prefix, size_t count, int64_t now_us,
+                           size_t window = 8192) {
   absl::Mutex mu;
   absl::CondVar cv;
   size_t in_flight = 0, failed = 0;
@@ -181,9 +184,8 @@ void Deploy(Engine& engine, const std::string& source) {
   auto answer = done.get_future();
   gridcase::v1::Actor actor;
   actor.set_id("bench");
-  engine.workflows().DeployWorkflow(
-      source, "bench.textproto", actor,
-      [&done](auto r) { done.set_value(std::move(r)); });
+  engine.workflows().DeployWorkflow(source, "bench.textproto", actor,
+                                    [&done](auto r) { done.set_value(std::move(r)); });
   auto r = answer.get();
   if (!r.ok()) {
     std::fprintf(stderr, "deploy: %s\n", r.status().ToString().c_str());
@@ -235,9 +237,10 @@ int main(int argc, char** argv) {
     OpenCases(*engine, "burst-", burst, fake.NowMicros());
     fake.AdvanceMicros(1800LL * 1000000);
     const auto took = OpenCases(*engine, "hold-", hold, fake.NowMicros());
-    std::printf("hold: %zu pending deadlines (%zu cases opened in %.1f s, %.0f cases/s); "
-                "RSS %ld MiB (before: %ld MiB)\n",
-                hold + burst, hold, Seconds(took), hold / Seconds(took), RssMiB(), rss_before);
+    std::printf(
+        "hold: %zu pending deadlines (%zu cases opened in %.1f s, %.0f cases/s); "
+        "RSS %ld MiB (before: %ld MiB)\n",
+        hold + burst, hold, Seconds(took), hold / Seconds(took), RssMiB(), rss_before);
     Load load(*engine, fake.NowMicros());
     const double baseline = RateOver(load, 3.0);
     fake.AdvanceMicros(1800LL * 1000000);  // T + 1 h: the burst is due, the held ones not yet
@@ -254,9 +257,10 @@ int main(int argc, char** argv) {
     }
     const double drain_s = Seconds(Steady::now() - start);
     const double during = (load.acked() - acked_before) / drain_s;
-    std::printf("burst: %zu deadlines due at once drained in %.2f s (%.0f fired/s); "
-                "submissions %.0f/s during the burst vs %.0f/s before it (%.2fx)\n",
-                fired, drain_s, fired / drain_s, during, baseline, during / baseline);
+    std::printf(
+        "burst: %zu deadlines due at once drained in %.2f s (%.0f fired/s); "
+        "submissions %.0f/s during the burst vs %.0f/s before it (%.2fx)\n",
+        fired, drain_s, fired / drain_s, during, baseline, during / baseline);
   }
 
   // 3: the real clock and the real scheduler.
@@ -268,10 +272,8 @@ int main(int argc, char** argv) {
     Deploy(*engine, SoonWorkflow());
     gridcase::DeadlineScheduler scheduler(
         &engine->timers(),
-        [e = engine.get()] {
-          return e->staffing().HandOnFromNewlyUnavailable();
-        },
-        &real, 200 * 1000, nullptr);
+        [e = engine.get()] { return e->staffing().HandOnFromNewlyUnavailable(); }, &real,
+        200 * 1000, nullptr);
     scheduler.Start();
     // Open cases steadily for about five seconds: each falls due 1 s later.
     const size_t per_tick = std::max<size_t>(1, lateness_cases / 50);
@@ -300,13 +302,14 @@ int main(int argc, char** argv) {
     }
     std::sort(lateness_us.begin(), lateness_us.end());
     auto pct = [&](double p) {
-      return lateness_us.empty() ? 0.0
-                                 : lateness_us[static_cast<size_t>(p * (lateness_us.size() - 1))] / 1000.0;
+      return lateness_us.empty()
+                 ? 0.0
+                 : lateness_us[static_cast<size_t>(p * (lateness_us.size() - 1))] / 1000.0;
     };
-    std::printf("lateness: %zu deadlines fired by the scheduler under load (%.0f submissions/s); "
-                "p50 %.1f ms, p99 %.1f ms, max %.1f ms\n",
-                lateness_us.size(), load_rate, pct(0.5),
-                pct(0.99), pct(1.0));
+    std::printf(
+        "lateness: %zu deadlines fired by the scheduler under load (%.0f submissions/s); "
+        "p50 %.1f ms, p99 %.1f ms, max %.1f ms\n",
+        lateness_us.size(), load_rate, pct(0.5), pct(0.99), pct(1.0));
   }
   std::filesystem::remove_all(dir);
   return 0;

@@ -1,5 +1,3 @@
-#include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "services/bench/load.h"
 
 #include <algorithm>
@@ -7,12 +5,14 @@
 #include <chrono>
 #include <cstdio>
 #include <map>
-#include <optional>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "gridcase/v1/service.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 
@@ -55,8 +55,8 @@ class Recorder {
     std::nth_element(interval.begin(), interval.begin() + static_cast<ptrdiff_t>(i99),
                      interval.end());
     const int32_t p99 = interval[i99];
-    const int32_t max = *std::max_element(interval.begin() + static_cast<ptrdiff_t>(i99),
-                                          interval.end());
+    const int32_t max =
+        *std::max_element(interval.begin() + static_cast<ptrdiff_t>(i99), interval.end());
     return {p99 / 1000.0, max / 1000.0};
   }
   // A submission that failed, answered at `at`.
@@ -290,8 +290,7 @@ class StreamLoad {
   struct Stream {
     std::unique_ptr<v1::EventService::Stub> stub;
     grpc::ClientContext context;
-    std::unique_ptr<grpc::ClientReaderWriter<v1::StreamSubmitRequest, v1::StreamSubmitResponse>>
-        rw;
+    std::unique_ptr<grpc::ClientReaderWriter<v1::StreamSubmitRequest, v1::StreamSubmitResponse>> rw;
     absl::Mutex mu;
     absl::CondVar cv;
     std::map<uint64_t, Clock::time_point> sent ABSL_GUARDED_BY(mu);
@@ -401,7 +400,8 @@ PhaseResult RunPhase(const std::string& label, const std::string& target, const 
     const auto now = Clock::now();
     const uint64_t acked = recorder.acked_total();
     const auto [p99, max] = recorder.TakeInterval();
-    std::fprintf(stderr, "  %-16s %5.1f s  %9.0f acked/s  p99 %7.2f ms  max %7.2f ms  errors %llu%s\n",
+    std::fprintf(stderr,
+                 "  %-16s %5.1f s  %9.0f acked/s  p99 %7.2f ms  max %7.2f ms  errors %llu%s\n",
                  label.c_str(), Seconds(now - start), (acked - last_acked) / Seconds(now - last),
                  p99, max, static_cast<unsigned long long>(recorder.errors_total()),
                  now < measure_at ? "  (warm-up)" : "");

@@ -28,7 +28,7 @@ struct LoadOptions {
   bool baselines = true;
   std::string raw_dir = "/tmp";
   uint32_t raw_partitions = 0;  // 0: as the server has
-  double raw_seconds = 5;        // how long the raw baseline writes
+  double raw_seconds = 5;       // how long the raw baseline writes
   WuhanDayOptions day;
   int64_t seed = 0;  // 0: from the time
 };

@@ -41,9 +41,10 @@ using Clock = std::chrono::steady_clock;
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
 void PrintResult(const std::string& label, const PhaseResult& r) {
-  std::printf("  %-22s %10.0f /s over %.2f s   ack p50 %6.2f ms  p99 %6.2f ms  p999 %6.2f ms   "
-              "errors: %s\n",
-              label.c_str(), r.rate, r.seconds, r.p50, r.p99, r.p999, r.errors.c_str());
+  std::printf(
+      "  %-22s %10.0f /s over %.2f s   ack p50 %6.2f ms  p99 %6.2f ms  p999 %6.2f ms   "
+      "errors: %s\n",
+      label.c_str(), r.rate, r.seconds, r.p50, r.p99, r.p999, r.errors.c_str());
 }
 
 // What the server wrote and the CPU it used between two GetServerStats.
@@ -105,21 +106,22 @@ struct ServerDelta {
   }
   void Print() const {
     if (submissions == 0 || groups == 0) return;
-    std::printf("  %-22s %llu submissions in %llu synced groups (%.1f per group), %.2f records "
-                "and %.0f bytes per submission\n",
-                "server:", static_cast<unsigned long long>(submissions),
-                static_cast<unsigned long long>(groups), static_cast<double>(submissions) / groups,
-                static_cast<double>(records) / submissions,
-                static_cast<double>(bytes) / submissions);
-    std::printf("  %-22s %.1f us per submission (%.2f cores busy on average)\n", "server CPU:",
-                static_cast<double>(cpu_us) / submissions,
+    std::printf(
+        "  %-22s %llu submissions in %llu synced groups (%.1f per group), %.2f records "
+        "and %.0f bytes per submission\n",
+        "server:", static_cast<unsigned long long>(submissions),
+        static_cast<unsigned long long>(groups), static_cast<double>(submissions) / groups,
+        static_cast<double>(records) / submissions, static_cast<double>(bytes) / submissions);
+    std::printf("  %-22s %.1f us per submission (%.2f cores busy on average)\n",
+                "server CPU:", static_cast<double>(cpu_us) / submissions,
                 static_cast<double>(cpu_us) / 1e6 / std::max(1e-9, seconds));
     // Bucket bounds: at most about a fifth above the true value.
-    std::printf("  %-22s queued p50 %.2f p99 %.2f ms; synced write p50 %.2f p99 %.2f ms; "
-                "answered p50 %.2f p99 %.2f p999 %.2f ms\n",
-                "server latency:", queued.QuantileMs(0.5), queued.QuantileMs(0.99),
-                write.QuantileMs(0.5), write.QuantileMs(0.99), answered.QuantileMs(0.5),
-                answered.QuantileMs(0.99), answered.QuantileMs(0.999));
+    std::printf(
+        "  %-22s queued p50 %.2f p99 %.2f ms; synced write p50 %.2f p99 %.2f ms; "
+        "answered p50 %.2f p99 %.2f p999 %.2f ms\n",
+        "server latency:", queued.QuantileMs(0.5), queued.QuantileMs(0.99), write.QuantileMs(0.5),
+        write.QuantileMs(0.99), answered.QuantileMs(0.5), answered.QuantileMs(0.99),
+        answered.QuantileMs(0.999));
   }
 };
 
@@ -130,9 +132,8 @@ void CompareWithRaw(const LoadOptions& options, const ServerDelta& total, int se
                     std::map<std::string, PhaseResult>& results) {
   const uint64_t groups = total.groups, submissions = total.submissions, bytes = total.bytes;
   if (submissions == 0 || groups == 0) return;
-  const uint32_t partitions = options.raw_partitions
-                                  ? options.raw_partitions
-                                  : static_cast<uint32_t>(server_partitions);
+  const uint32_t partitions =
+      options.raw_partitions ? options.raw_partitions : static_cast<uint32_t>(server_partitions);
   const size_t group = std::max<size_t>(1, submissions / groups);
   const size_t per = std::max<size_t>(1, bytes / submissions);
   std::fprintf(stderr, "  raw rocksdb: %u databases, groups of %zu x %zu bytes, synced...\n",
@@ -167,15 +168,16 @@ int Run(const LoadOptions& o) {
   LoadOptions options = o;
   if (options.seed == 0) options.seed = WallMicros();
   const Source source(options, run);
-  const std::vector<std::string> modes =
-      options.mode == "both" ? std::vector<std::string>{"unary", "stream"}
-                             : std::vector<std::string>{options.mode};
-  std::printf("gridcase-bench: %s, %d in flight (%d channels / %d streams), %s, %g s after "
-              "%g s warm-up, %d grids\n",
-              options.mode.c_str(), options.in_flight, options.channels, options.streams,
-              options.rate > 0 ? absl::StrFormat("%.0f submissions/s", options.rate).c_str()
-                               : "as fast as possible",
-              options.duration_s, options.warmup_s, options.day.grids);
+  const std::vector<std::string> modes = options.mode == "both"
+                                             ? std::vector<std::string>{"unary", "stream"}
+                                             : std::vector<std::string>{options.mode};
+  std::printf(
+      "gridcase-bench: %s, %d in flight (%d channels / %d streams), %s, %g s after "
+      "%g s warm-up, %d grids\n",
+      options.mode.c_str(), options.in_flight, options.channels, options.streams,
+      options.rate > 0 ? absl::StrFormat("%.0f submissions/s", options.rate).c_str()
+                       : "as fast as possible",
+      options.duration_s, options.warmup_s, options.day.grids);
   auto first = ServerStats(options.server);
   if (!first.ok()) {
     std::fprintf(stderr, "error: cannot reach gridcased at %s: %s\n", options.server.c_str(),
@@ -267,9 +269,9 @@ int FillTimelineCase(const std::shared_ptr<grpc::Channel>& channel, const std::s
       v1::StreamSubmitResponse first;
       if (!stream->Read(&first)) break;  // the stream failed: Finish says why
       if (first.answers_size() != 1 || !first.answers(0).has_accepted()) {
-        std::fprintf(stderr, "error: the first event was refused: %s\n",
-                     first.answers_size() == 1 ? first.answers(0).refused().message().c_str()
-                                               : "no answer");
+        std::fprintf(
+            stderr, "error: the first event was refused: %s\n",
+            first.answers_size() == 1 ? first.answers(0).refused().message().c_str() : "no answer");
         return 1;
       }
     }
@@ -283,7 +285,7 @@ int FillTimelineCase(const std::shared_ptr<grpc::Channel>& channel, const std::s
   if (const grpc::Status st = stream->Finish(); !st.ok()) {
     std::fprintf(stderr, "error: %s at %s: %s\n",
                  st.error_code() == grpc::StatusCode::UNAVAILABLE ? "cannot reach gridcased"
-                                                                   : "the stream failed",
+                                                                  : "the stream failed",
                  target.c_str(), st.error_message().c_str());
     return st.error_code() == grpc::StatusCode::UNAVAILABLE ? 3 : 1;
   }
@@ -328,10 +330,13 @@ int TimeTimelineReads(const std::shared_ptr<grpc::Channel>& channel, const std::
     records = static_cast<size_t>(page->records_size());
   }
   std::sort(ms.begin(), ms.end());
-  auto q = [&](double p) { return ms[std::min(ms.size() - 1, static_cast<size_t>(p * ms.size()))]; };
-  std::printf("timeline of a case with %zu records (one page), %d reads: p50 %.3f ms  p99 %.3f ms  "
-              "max %.3f ms\n",
-              records, reads, q(0.5), q(0.99), ms.back());
+  auto q = [&](double p) {
+    return ms[std::min(ms.size() - 1, static_cast<size_t>(p * ms.size()))];
+  };
+  std::printf(
+      "timeline of a case with %zu records (one page), %d reads: p50 %.3f ms  p99 %.3f ms  "
+      "max %.3f ms\n",
+      records, reads, q(0.5), q(0.99), ms.back());
   return 0;
 }
 
@@ -398,8 +403,9 @@ void AddLoadOptions(CLI::App& app, LoadOptions* o) {
 int main(int argc, char** argv) {
   using gridcase::bench::LoadOptions;
   LoadOptions o;
-  CLI::App app{"gridcase-bench: load a running gridcased with a Wuhan day, beside an echo and a "
-               "raw RocksDB baseline"};
+  CLI::App app{
+      "gridcase-bench: load a running gridcased with a Wuhan day, beside an echo and a "
+      "raw RocksDB baseline"};
   app.require_subcommand(0, 1);
   app.footer(
       "Exit status: 0 a clean run; 1 submissions failed (the results say how many, by status, "
@@ -420,9 +426,7 @@ int main(int argc, char** argv) {
   timeline_cmd->add_option("--events", events)
       ->capture_default_str()
       ->check(CLI::Range(1, 1000000));
-  timeline_cmd->add_option("--reads", reads)
-      ->capture_default_str()
-      ->check(CLI::Range(1, 10000000));
+  timeline_cmd->add_option("--reads", reads)->capture_default_str()->check(CLI::Range(1, 10000000));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

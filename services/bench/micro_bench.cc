@@ -5,19 +5,19 @@
 //
 //   build/services/bench/gridcase-micro-bench
 #include <atomic>
-#include <filesystem>
 #include <cstdio>
+#include <filesystem>
 #include <thread>
 
-#include "benchmark/benchmark.h"
 #include "absl/strings/str_cat.h"
-#include "engine/storage/case_index.h"
+#include "benchmark/benchmark.h"
 #include "engine/common/time.h"
-#include "engine/storage/chain.h"
 #include "engine/domain/directory.h"
 #include "engine/engine.h"
-#include "engine/storage/keys.h"
+#include "engine/storage/case_index.h"
+#include "engine/storage/chain.h"
 #include "engine/storage/derived_rows.h"
+#include "engine/storage/keys.h"
 #include "engine/storage/store.h"
 #include "engine/workflow/definition.h"
 #include "engine/workflow/expr.h"
@@ -222,12 +222,11 @@ void BM_Timeline1000(benchmark::State& bench) {
   int deployed = 0;
   for (const auto& file : *files) {  // each version after the one before
     if (file.name != "epidemic-case") continue;
-    (*engine)->workflows().DeployWorkflow(
-        file.source, file.path, admin,
-        [&](absl::StatusOr<v1::DeployWorkflowResponse> r) {
-          if (!r.ok()) std::abort();
-          ++answered;
-        });
+    (*engine)->workflows().DeployWorkflow(file.source, file.path, admin,
+                                          [&](absl::StatusOr<v1::DeployWorkflowResponse> r) {
+                                            if (!r.ok()) std::abort();
+                                            ++answered;
+                                          });
     ++deployed;
     while (answered < deployed) std::this_thread::yield();
   }

@@ -1,8 +1,8 @@
 #include "services/bench/wuhan_day.h"
 
-#include "engine/common/time.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "engine/common/time.h"
 
 namespace gridcase::bench {
 namespace {
@@ -51,8 +51,8 @@ std::vector<v1::DirectoryEntry> WuhanDirectory(int grids) {
   std::vector<v1::DirectoryEntry> out;
   for (int d = 0; d < districts; ++d) {
     out.push_back(Unit(DistrictId(d), v1::UNIT_LEVEL_DISTRICT, ""));
-    out.push_back(Person(absl::StrFormat("officer-%02d", d), v1::ROLE_DISTRICT_OFFICER,
-                         DistrictId(d)));
+    out.push_back(
+        Person(absl::StrFormat("officer-%02d", d), v1::ROLE_DISTRICT_OFFICER, DistrictId(d)));
   }
   for (int s = 0; s < streets; ++s) {
     out.push_back(Unit(StreetId(s), v1::UNIT_LEVEL_STREET, DistrictId(s / kStreetsPerDistrict)));
@@ -62,8 +62,8 @@ std::vector<v1::DirectoryEntry> WuhanDirectory(int grids) {
   for (int c = 0; c < communities; ++c) {
     out.push_back(
         Unit(CommunityId(c), v1::UNIT_LEVEL_COMMUNITY, StreetId(c / kCommunitiesPerStreet)));
-    out.push_back(Person(absl::StrFormat("secretary-%04d", c), v1::ROLE_COMMUNITY_SECRETARY,
-                         CommunityId(c)));
+    out.push_back(
+        Person(absl::StrFormat("secretary-%04d", c), v1::ROLE_COMMUNITY_SECRETARY, CommunityId(c)));
   }
   for (int g = 0; g < grids; ++g) {
     out.push_back(Unit(GridId(g), v1::UNIT_LEVEL_GRID, CommunityId(g / kGridsPerCommunity)));

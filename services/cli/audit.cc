@@ -5,11 +5,11 @@
 #include <cstdio>
 #include <iostream>
 
+#include "engine/audit/rebuild.h"
 #include "google/protobuf/util/time_util.h"
 #include "gridcase/v1/service.grpc.pb.h"
-#include "engine/audit/rebuild.h"
-#include "services/cli/output.h"
 #include "nlohmann/json.hpp"
+#include "services/cli/output.h"
 
 namespace gridcase::cli {
 namespace {
@@ -86,8 +86,7 @@ int RunAuditCase(const GlobalOptions& options, const std::string& case_id, const
     // Events the workflow would have refused had they arrived on time.
     for (const auto& r : response.refused()) {
       std::cout << "\nwould have been refused then: " << r.event_id() << ": "
-                << StatusCodeName(r.code()) << ": "
-                << r.message() << "\n";
+                << StatusCodeName(r.code()) << ": " << r.message() << "\n";
     }
   } else {
     std::cout << ToJson(response, /*compact=*/false) << "\n";
@@ -168,13 +167,13 @@ int RunAuditRebuild(const GlobalOptions& options, const std::string& data_dir,
       return;
     }
     last_line = now;
-    const double pct = p.total == 0 ? 100.0 : 100.0 * static_cast<double>(p.replayed) /
-                                                  static_cast<double>(p.total);
-    std::fprintf(stderr, "%s%s: %llu / %llu records (%.1f%%), %.0f records/s%s",
-                 tty ? "\r" : "", p.phase, static_cast<unsigned long long>(p.replayed),
+    const double pct = p.total == 0
+                           ? 100.0
+                           : 100.0 * static_cast<double>(p.replayed) / static_cast<double>(p.total);
+    std::fprintf(stderr, "%s%s: %llu / %llu records (%.1f%%), %.0f records/s%s", tty ? "\r" : "",
+                 p.phase, static_cast<unsigned long long>(p.replayed),
                  static_cast<unsigned long long>(p.total), pct,
-                 seconds > 0 ? static_cast<double>(p.replayed) / seconds : 0.0,
-                 tty ? "   " : "\n");
+                 seconds > 0 ? static_cast<double>(p.replayed) / seconds : 0.0, tty ? "   " : "\n");
   };
   auto report = RebuildAndCompare(rebuild);
   if (tty) std::fprintf(stderr, "\n");

@@ -12,19 +12,16 @@ namespace gridcase::cli {
 
 std::shared_ptr<grpc::Channel> Connect(const GlobalOptions& options) {
   // Plain text for now: the server listens without TLS on a trusted network.
-  return grpc::CreateChannel(options.server,
-                             grpc::InsecureChannelCredentials());
+  return grpc::CreateChannel(options.server, grpc::InsecureChannelCredentials());
 }
 
 bool AwaitConnection(grpc::Channel& channel, const GlobalOptions& options) {
-  const auto deadline =
-      std::chrono::system_clock::now() +
-      std::chrono::duration_cast<std::chrono::system_clock::duration>(
-          std::chrono::duration<double>(options.timeout_seconds));
+  const auto deadline = std::chrono::system_clock::now() +
+                        std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                            std::chrono::duration<double>(options.timeout_seconds));
   grpc_connectivity_state state = channel.GetState(/*try_to_connect=*/true);
   while (state != GRPC_CHANNEL_READY) {
-    if (state == GRPC_CHANNEL_TRANSIENT_FAILURE ||
-        state == GRPC_CHANNEL_SHUTDOWN) {
+    if (state == GRPC_CHANNEL_TRANSIENT_FAILURE || state == GRPC_CHANNEL_SHUTDOWN) {
       return true;
     }
     if (!channel.WaitForStateChange(state, deadline)) return false;
@@ -35,9 +32,8 @@ bool AwaitConnection(grpc::Channel& channel, const GlobalOptions& options) {
 
 void SetDeadline(grpc::ClientContext& context, const GlobalOptions& options) {
   const auto timeout = std::chrono::duration<double>(options.timeout_seconds);
-  context.set_deadline(
-      std::chrono::system_clock::now() +
-      std::chrono::duration_cast<std::chrono::system_clock::duration>(timeout));
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::duration_cast<std::chrono::system_clock::duration>(timeout));
 }
 
 std::string StatusCodeName(int code) {
@@ -68,8 +64,7 @@ std::string StatusCodeName(int code) {
 
 int ExitCodeFor(const grpc::Status& status, grpc::Channel& channel) {
   const grpc::StatusCode code = status.error_code();
-  if (code != grpc::StatusCode::UNAVAILABLE &&
-      code != grpc::StatusCode::DEADLINE_EXCEEDED &&
+  if (code != grpc::StatusCode::UNAVAILABLE && code != grpc::StatusCode::DEADLINE_EXCEEDED &&
       code != grpc::StatusCode::CANCELLED) {
     return kExitFailed;
   }
@@ -77,27 +72,24 @@ int ExitCodeFor(const grpc::Status& status, grpc::Channel& channel) {
   // server shutting down); only a channel that never connected means the
   // server is unreachable, which is worth a different exit code because
   // retrying later may help.
-  return channel.GetState(/*try_to_connect=*/false) == GRPC_CHANNEL_READY
-             ? kExitFailed
-             : kExitUnreachable;
+  return channel.GetState(/*try_to_connect=*/false) == GRPC_CHANNEL_READY ? kExitFailed
+                                                                          : kExitUnreachable;
 }
 
-int ReportRpcError(const grpc::Status& status,
-                   const grpc::ClientContext& context, grpc::Channel& channel) {
-  std::cerr << "error: " << StatusCodeName(status.error_code()) << ": "
-            << status.error_message() << "\n";
+int ReportRpcError(const grpc::Status& status, const grpc::ClientContext& context,
+                   grpc::Channel& channel) {
+  std::cerr << "error: " << StatusCodeName(status.error_code()) << ": " << status.error_message()
+            << "\n";
   const auto& trailers = context.GetServerTrailingMetadata();
   if (auto it = trailers.find(kCurrentVersionTrailer); it != trailers.end()) {
-    std::cerr << "current version: "
-              << std::string(it->second.data(), it->second.size()) << "\n";
+    std::cerr << "current version: " << std::string(it->second.data(), it->second.size()) << "\n";
   }
   return ExitCodeFor(status, channel);
 }
 
 std::string ReadInput(const std::string& path) {
   if (path == "-") {
-    return std::string(std::istreambuf_iterator<char>(std::cin),
-                       std::istreambuf_iterator<char>());
+    return std::string(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) {

@@ -56,8 +56,8 @@ int ExitCodeFor(const grpc::Status& status, grpc::Channel& channel);
 
 // Prints "error: CODE: message" (and the current version trailer, when the
 // server sent one) on stderr and returns the exit code for it.
-int ReportRpcError(const grpc::Status& status,
-                   const grpc::ClientContext& context, grpc::Channel& channel);
+int ReportRpcError(const grpc::Status& status, const grpc::ClientContext& context,
+                   grpc::Channel& channel);
 
 // One unary call of `Service` bounded by --timeout. On failure it reports
 // the error (as ReportRpcError) and returns the exit code to use; on

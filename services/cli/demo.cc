@@ -56,7 +56,8 @@ std::vector<Story> Stories(const std::string& run, int64_t now_s) {
             "37.9 °C. The duty cadre phoned the community secretary at once; he was isolated "
             "from his family at home, a designated person took his temperature, and the next "
             "day he was re-tested.",
-            run + "-guard", {}};
+            run + "-guard",
+            {}};
     Teller t(s.case_id, now_s - 3 * 3600);
     for (double c : {36.9, 37.0, 37.7, 37.9}) {
       Event e = t.Next("cadre-zhang", "cadre", gridcase::v1::CHANNEL_CHECKPOINT, 1);
@@ -70,7 +71,8 @@ std::vector<Story> Stories(const std::string& run, int64_t now_s) {
     Story s{"A medicine request",
             "An elderly resident without internet asks her grid worker, by phone, for her "
             "blood-pressure medicine; the paired cadre delivers it two hours later.",
-            run + "-medicine", {}};
+            run + "-medicine",
+            {}};
     Teller t(s.case_id, now_s - 3 * 3600);
     Event ask = t.Next("worker-li", "grid_worker", gridcase::v1::CHANNEL_PHONE, 0);
     ask.mutable_help_request()->set_request_id("r1");
@@ -89,7 +91,8 @@ std::vector<Story> Stories(const std::string& run, int64_t now_s) {
             "A fever, a positive test, hospital, and discharge after recovery into 14 days "
             "of isolation observation (the report's households given supplies and "
             "disinfectant).",
-            run + "-patient", {}};
+            run + "-patient",
+            {}};
     Teller t(s.case_id, now_s - 3 * 3600);
     Event fever = t.Next("worker-li", "grid_worker", gridcase::v1::CHANNEL_VISIT, 0);
     fever.mutable_fever_reading()->set_celsius(38.4);

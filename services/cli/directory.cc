@@ -67,9 +67,9 @@ int RunDirectoryImport(const GlobalOptions& options, const std::string& file,
     request.mutable_actor()->set_id(actor);
     request.mutable_actor()->set_kind(gridcase::v1::ACTOR_KIND_PERSON);
     grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() +
-                         std::chrono::milliseconds(static_cast<int64_t>(
-                             options.timeout_seconds * 1000 * 6)));
+    context.set_deadline(
+        std::chrono::system_clock::now() +
+        std::chrono::milliseconds(static_cast<int64_t>(options.timeout_seconds * 1000 * 6)));
     gridcase::v1::ImportDirectoryResponse response;
     grpc::Status status = stub->ImportDirectory(&context, request, &response);
     if (!status.ok()) {
@@ -78,8 +78,8 @@ int RunDirectoryImport(const GlobalOptions& options, const std::string& file,
       size_t index = 0;
       if (std::sscanf(message.c_str(), "entry %zu:", &index) == 1 && index >= 1 &&
           start + index - 1 < lines.size()) {
-        message = "line " + std::to_string(lines[start + index - 1]) +
-                  message.substr(message.find(':'));
+        message =
+            "line " + std::to_string(lines[start + index - 1]) + message.substr(message.find(':'));
       }
       std::cerr << "error: " << StatusCodeName(status.error_code()) << ": " << message << "\n";
       if (start > 0) {
@@ -130,8 +130,7 @@ int RunDirectoryUnit(const GlobalOptions& options, const std::string& id) {
   }
   std::cout << ShortEnumName(gridcase::v1::UnitLevel_Name(view.unit().level()), "UNIT_LEVEL_")
             << " " << view.unit().unit_id() << " (" << view.unit().name() << ")"
-            << (view.unit().parent_id().empty() ? "" : ", in " + view.unit().parent_id())
-            << "\n";
+            << (view.unit().parent_id().empty() ? "" : ", in " + view.unit().parent_id()) << "\n";
   if (view.children_size() > 0) {
     std::cout << "contains:";
     for (const auto& c : view.children()) std::cout << " " << c;
@@ -150,8 +149,8 @@ int RunDirectoryWorkload(const GlobalOptions& options, const std::string& person
   gridcase::v1::GetWorkloadRequest request;
   request.set_person_id(person);
   gridcase::v1::Workload workload;
-  if (int code = CallUnary<AdminService>(options, &AdminService::Stub::GetWorkload, request,
-                                         &workload);
+  if (int code =
+          CallUnary<AdminService>(options, &AdminService::Stub::GetWorkload, request, &workload);
       code != kExitOk) {
     return code;
   }
@@ -167,8 +166,8 @@ int RunDirectoryStaffing(const GlobalOptions& options, const std::string& area) 
   gridcase::v1::StaffingReportRequest request;
   request.set_area(area);
   gridcase::v1::StaffingReport report;
-  if (int code = CallUnary<AdminService>(options, &AdminService::Stub::GetStaffingReport,
-                                         request, &report);
+  if (int code = CallUnary<AdminService>(options, &AdminService::Stub::GetStaffingReport, request,
+                                         &report);
       code != kExitOk) {
     return code;
   }

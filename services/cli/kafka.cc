@@ -31,8 +31,8 @@ int RunKafkaStatus(const GlobalOptions& options) {
     std::cout << "\ningest: " << status.ingest_topic() << " (dead letters to "
               << status.dead_letter_topic() << ", " << status.dead_letters_pending()
               << " waiting)\n";
-    Table ingest({"KAFKA_PARTITION", "DECIDED_BEFORE", "APPLIED", "DUPLICATES", "DEAD_LETTERED",
-                  "SKIPPED"});
+    Table ingest(
+        {"KAFKA_PARTITION", "DECIDED_BEFORE", "APPLIED", "DUPLICATES", "DEAD_LETTERED", "SKIPPED"});
     for (const auto& p : status.ingest()) {
       ingest.AddRow({std::to_string(p.kafka_partition()), std::to_string(p.decided_before()),
                      std::to_string(p.applied()), std::to_string(p.duplicates()),

@@ -86,10 +86,9 @@ struct ListOptions {
 // Accepts "fever", "close_contact", "close-contact" and "CATEGORY_FEVER".
 gridcase::v1::Category ParseCategory(const std::string& text) {
   std::string upper = text;
-  std::transform(upper.begin(), upper.end(), upper.begin(),
-                 [](unsigned char c) {
-                   return c == '-' ? '_' : static_cast<char>(std::toupper(c));
-                 });
+  std::transform(upper.begin(), upper.end(), upper.begin(), [](unsigned char c) {
+    return c == '-' ? '_' : static_cast<char>(std::toupper(c));
+  });
   gridcase::v1::Category category = gridcase::v1::CATEGORY_UNSPECIFIED;
   if (!gridcase::v1::Category_Parse(upper, &category)) {
     gridcase::v1::Category_Parse("CATEGORY_" + upper, &category);
@@ -120,8 +119,7 @@ int FetchPages(const GlobalOptions& options, grpc::Channel& channel,
     if (!page_options.all || next.empty()) return kExitOk;
     if (next == token) {
       // A server bug must not turn into an endless loop.
-      std::cerr << "error: the server returned page token \"" << next
-                << "\" twice\n";
+      std::cerr << "error: the server returned page token \"" << next << "\" twice\n";
       return kExitFailed;
     }
     token = next;
@@ -137,8 +135,7 @@ void PrintPaged(const GlobalOptions& options, const Response& response,
   }
   print_table(response, std::cout);
   if (!response.next_page_token().empty()) {
-    std::cerr << "more: --page-token " << response.next_page_token()
-              << " (or --all)\n";
+    std::cerr << "more: --page-token " << response.next_page_token() << " (or --all)\n";
   }
 }
 
@@ -160,8 +157,7 @@ int RunGetCase(const GlobalOptions& options, const std::string& case_id) {
   return kExitOk;
 }
 
-int RunTimeline(const GlobalOptions& options, const std::string& case_id,
-                const PageOptions& page) {
+int RunTimeline(const GlobalOptions& options, const std::string& case_id, const PageOptions& page) {
   auto channel = Connect(options);
   auto stub = CaseService::NewStub(channel);
   gridcase::v1::GetTimelineResponse timeline;
@@ -219,10 +215,8 @@ int RunHealth(const GlobalOptions& options, const std::string& service) {
   HealthCheckResponse response;
   const grpc::Status status = stub->Check(&context, request, &response);
   if (!status.ok()) return ReportRpcError(status, context, *channel);
-  std::cout << HealthCheckResponse::ServingStatus_Name(response.status())
-            << "\n";
-  return response.status() == HealthCheckResponse::SERVING ? kExitOk
-                                                           : kExitFailed;
+  std::cout << HealthCheckResponse::ServingStatus_Name(response.status()) << "\n";
+  return response.status() == HealthCheckResponse::SERVING ? kExitOk : kExitFailed;
 }
 
 void AddPageOptions(CLI::App* command, PageOptions* page) {
@@ -315,8 +309,7 @@ void AddCaseCommands(CLI::App& app, const GlobalOptions& options, Action* action
 }
 
 void AddWorkflowCommands(CLI::App& app, const GlobalOptions& options, Action* action) {
-  CLI::App* workflow_cmd =
-      app.add_subcommand("workflow", "Deploy and read workflow definitions");
+  CLI::App* workflow_cmd = app.add_subcommand("workflow", "Deploy and read workflow definitions");
   workflow_cmd->require_subcommand(1);
   struct Args {
     std::string file, name, actor = DefaultActor();
@@ -324,8 +317,9 @@ void AddWorkflowCommands(CLI::App& app, const GlobalOptions& options, Action* ac
   };
   auto args = std::make_shared<Args>();
   CLI::App* deploy_cmd = workflow_cmd->add_subcommand(
-      "deploy", "Validate a definition (textproto) and deploy it; every problem is "
-                "reported with its line");
+      "deploy",
+      "Validate a definition (textproto) and deploy it; every problem is "
+      "reported with its line");
   deploy_cmd->add_option("file", args->file, "The .textproto file ('-': stdin)")->required();
   deploy_cmd->add_option("--actor", args->actor, "Who deploys (default: $USER)")
       ->capture_default_str();
@@ -351,10 +345,11 @@ void AddDirectoryCommands(CLI::App& app, const GlobalOptions& options, Action* a
   };
   auto args = std::make_shared<Args>();
   CLI::App* import_cmd = directory_cmd->add_subcommand(
-      "import", "Import JSON lines of gridcase.v1.DirectoryEntry: {\"unit\": {...}}, "
-                "{\"person\": {...}}, {\"pairing\": {...}}, {\"availability\": {...}}. "
-                "Each batch is checked whole before it is written; importing a file again "
-                "writes nothing it already wrote");
+      "import",
+      "Import JSON lines of gridcase.v1.DirectoryEntry: {\"unit\": {...}}, "
+      "{\"person\": {...}}, {\"pairing\": {...}}, {\"availability\": {...}}. "
+      "Each batch is checked whole before it is written; importing a file again "
+      "writes nothing it already wrote");
   import_cmd->add_option("file", args->file, "The file ('-': stdin)")->required();
   import_cmd->add_option("--actor", args->actor, "Who imports (default: $USER)");
   import_cmd->add_option("--batch", args->batch, "Entries per request")->capture_default_str();
@@ -394,8 +389,9 @@ void AddAuditCommands(CLI::App& app, const GlobalOptions& options, Action* actio
   auto as_of = std::make_shared<AsOf>();
   auto case_id = std::make_shared<std::string>();
   CLI::App* as_of_cmd = audit_cmd->add_subcommand(
-      "case", "A case as it stood: at a log position, as known at a time, or as it had "
-              "happened by a time (late readings counted at their own time)");
+      "case",
+      "A case as it stood: at a log position, as known at a time, or as it had "
+      "happened by a time (late readings counted at their own time)");
   as_of_cmd->add_option("id", *case_id, "Case id")->required();
   as_of_cmd->add_option("--position", as_of->position, "A position of the case's partition");
   as_of_cmd->add_option("--known-at", as_of->known_at, "RFC 3339 time: what was recorded by then");
@@ -406,8 +402,9 @@ void AddAuditCommands(CLI::App& app, const GlobalOptions& options, Action* actio
 
   auto log_query = std::make_shared<LogQuery>();
   CLI::App* log_cmd = audit_cmd->add_subcommand(
-      "log", "Print the log as stored, one JSON LogEntry per line (record, prevHash, hash), "
-             "from a position, filtered; --follow keeps printing new records");
+      "log",
+      "Print the log as stored, one JSON LogEntry per line (record, prevHash, hash), "
+      "from a position, filtered; --follow keeps printing new records");
   log_cmd
       ->add_option("--partition", log_query->partition,
                    "Only this partition (default: every partition, one after another)")
@@ -424,19 +421,20 @@ void AddAuditCommands(CLI::App& app, const GlobalOptions& options, Action* actio
 
   auto checkpoint_name = std::make_shared<std::string>();
   CLI::App* checkpoint_cmd = audit_cmd->add_subcommand(
-      "checkpoint", "Have the server copy its data directory consistently, without stopping, "
-                    "into DATA_DIR/checkpoints/NAME (for audit rebuild)");
+      "checkpoint",
+      "Have the server copy its data directory consistently, without stopping, "
+      "into DATA_DIR/checkpoints/NAME (for audit rebuild)");
   checkpoint_cmd->add_option("name", *checkpoint_name, "Name (default: the UTC time)");
-  OnParsed(checkpoint_cmd, action, [&options, checkpoint_name] {
-    return RunAuditCheckpoint(options, *checkpoint_name);
-  });
+  OnParsed(checkpoint_cmd, action,
+           [&options, checkpoint_name] { return RunAuditCheckpoint(options, *checkpoint_name); });
 
   auto dirs = std::make_shared<std::pair<std::string, std::string>>();
   CLI::App* rebuild_cmd = audit_cmd->add_subcommand(
-      "rebuild", "Replay a data directory's log into an empty one through the engine's "
-                 "appliers and compare every derived column family; exit 1 naming the first "
-                 "difference. Works without a server, on a stopped server's data directory "
-                 "or a checkpoint; never writes to --data-dir");
+      "rebuild",
+      "Replay a data directory's log into an empty one through the engine's "
+      "appliers and compare every derived column family; exit 1 naming the first "
+      "difference. Works without a server, on a stopped server's data directory "
+      "or a checkpoint; never writes to --data-dir");
   rebuild_cmd->add_option("--data-dir", dirs->first, "The data directory to check")->required();
   rebuild_cmd
       ->add_option("--into", dirs->second,
@@ -473,9 +471,10 @@ void AddServerCommands(CLI::App& app, const GlobalOptions& options, Action* acti
       "status", "Published position and lag per partition; what the ingest decided");
   OnParsed(kafka_status_cmd, action, [&options] { return RunKafkaStatus(options); });
 
-  CLI::App* demo_cmd = app.add_subcommand(
-      "demo", "Play the seed's stories (the guard's readings, a medicine request, a "
-              "recovered patient) against the server and print what the engine decided");
+  CLI::App* demo_cmd =
+      app.add_subcommand("demo",
+                         "Play the seed's stories (the guard's readings, a medicine request, a "
+                         "recovered patient) against the server and print what the engine decided");
   OnParsed(demo_cmd, action, [&options] { return RunDemo(options); });
 
   auto interval = std::make_shared<double>(0);
@@ -491,10 +490,10 @@ void AddServerCommands(CLI::App& app, const GlobalOptions& options, Action* acti
   OnParsed(stats_cmd, action, [&options, interval] { return RunStats(options, *interval); });
 
   auto service = std::make_shared<std::string>();
-  CLI::App* health_cmd = app.add_subcommand(
-      "health",
-      "Ask the standard gRPC health service; prints SERVING, NOT_SERVING... "
-      "and exits 0 only for SERVING");
+  CLI::App* health_cmd =
+      app.add_subcommand("health",
+                         "Ask the standard gRPC health service; prints SERVING, NOT_SERVING... "
+                         "and exits 0 only for SERVING");
   health_cmd->add_option("--service", *service,
                          "Service name to check (default: the whole server)");
   OnParsed(health_cmd, action, [&options, service] { return RunHealth(options, *service); });

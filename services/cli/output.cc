@@ -78,32 +78,26 @@ std::string FormatDouble(double value) {
 
 // Quoted when it would otherwise be ambiguous inside "k=v k=v".
 std::string FormatString(const std::string& value) {
-  const bool plain =
-      !value.empty() && value.find_first_of(" \"=\t\n") == std::string::npos;
+  const bool plain = !value.empty() && value.find_first_of(" \"=\t\n") == std::string::npos;
   return plain ? value : JsonQuote(value);
 }
 
-std::string FormatField(const Message& message, const FieldDescriptor* field,
-                        int index) {
+std::string FormatField(const Message& message, const FieldDescriptor* field, int index) {
   const Reflection* r = message.GetReflection();
   const bool repeated = field->is_repeated();
   switch (field->cpp_type()) {
     case FieldDescriptor::CPPTYPE_INT32:
-      return std::to_string(repeated
-                                ? r->GetRepeatedInt32(message, field, index)
-                                : r->GetInt32(message, field));
+      return std::to_string(repeated ? r->GetRepeatedInt32(message, field, index)
+                                     : r->GetInt32(message, field));
     case FieldDescriptor::CPPTYPE_INT64:
-      return std::to_string(repeated
-                                ? r->GetRepeatedInt64(message, field, index)
-                                : r->GetInt64(message, field));
+      return std::to_string(repeated ? r->GetRepeatedInt64(message, field, index)
+                                     : r->GetInt64(message, field));
     case FieldDescriptor::CPPTYPE_UINT32:
-      return std::to_string(repeated
-                                ? r->GetRepeatedUInt32(message, field, index)
-                                : r->GetUInt32(message, field));
+      return std::to_string(repeated ? r->GetRepeatedUInt32(message, field, index)
+                                     : r->GetUInt32(message, field));
     case FieldDescriptor::CPPTYPE_UINT64:
-      return std::to_string(repeated
-                                ? r->GetRepeatedUInt64(message, field, index)
-                                : r->GetUInt64(message, field));
+      return std::to_string(repeated ? r->GetRepeatedUInt64(message, field, index)
+                                     : r->GetUInt64(message, field));
     case FieldDescriptor::CPPTYPE_DOUBLE:
       return FormatDouble(repeated ? r->GetRepeatedDouble(message, field, index)
                                    : r->GetDouble(message, field));
@@ -111,14 +105,12 @@ std::string FormatField(const Message& message, const FieldDescriptor* field,
       return FormatDouble(repeated ? r->GetRepeatedFloat(message, field, index)
                                    : r->GetFloat(message, field));
     case FieldDescriptor::CPPTYPE_BOOL:
-      return (repeated ? r->GetRepeatedBool(message, field, index)
-                       : r->GetBool(message, field))
+      return (repeated ? r->GetRepeatedBool(message, field, index) : r->GetBool(message, field))
                  ? "true"
                  : "false";
     case FieldDescriptor::CPPTYPE_ENUM: {
-      const int number = repeated
-                             ? r->GetRepeatedEnumValue(message, field, index)
-                             : r->GetEnumValue(message, field);
+      const int number = repeated ? r->GetRepeatedEnumValue(message, field, index)
+                                  : r->GetEnumValue(message, field);
       const auto* value = field->enum_type()->FindValueByNumber(number);
       return value != nullptr ? value->name() : std::to_string(number);
     }
@@ -126,9 +118,8 @@ std::string FormatField(const Message& message, const FieldDescriptor* field,
       return FormatString(repeated ? r->GetRepeatedString(message, field, index)
                                    : r->GetString(message, field));
     case FieldDescriptor::CPPTYPE_MESSAGE: {
-      const Message& sub = repeated
-                               ? r->GetRepeatedMessage(message, field, index)
-                               : r->GetMessage(message, field);
+      const Message& sub =
+          repeated ? r->GetRepeatedMessage(message, field, index) : r->GetMessage(message, field);
       if (sub.GetDescriptor()->full_name() == "google.protobuf.Timestamp") {
         // Via the wire format: `sub` need not be the generated class.
         google::protobuf::Timestamp time;
@@ -141,8 +132,7 @@ std::string FormatField(const Message& message, const FieldDescriptor* field,
   return "?";
 }
 
-std::string FormatAnyField(const Message& message,
-                           const FieldDescriptor* field) {
+std::string FormatAnyField(const Message& message, const FieldDescriptor* field) {
   if (!field->is_repeated()) return FormatField(message, field, -1);
   std::string out = "[";
   const int size = message.GetReflection()->FieldSize(message, field);
@@ -205,9 +195,7 @@ std::string JsonQuote(std::string_view text) {
   return out + "\"";
 }
 
-Table::Table(std::vector<std::string> header) {
-  rows_.push_back(std::move(header));
-}
+Table::Table(std::vector<std::string> header) { rows_.push_back(std::move(header)); }
 
 void Table::AddRow(std::vector<std::string> row) {
   for (std::string& cell : row) cell = Cell(std::move(cell));
@@ -242,15 +230,13 @@ std::string FormatTime(const google::protobuf::Timestamp& time) {
   return google::protobuf::util::TimeUtil::ToString(seconds_only);
 }
 
-std::string ShortEnumName(const std::string& full_name,
-                          std::string_view prefix) {
+std::string ShortEnumName(const std::string& full_name, std::string_view prefix) {
   std::string name = full_name;
   if (name.compare(0, prefix.size(), prefix) == 0) {
     name.erase(0, prefix.size());
   }
-  std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) {
-    return static_cast<char>(std::tolower(c));
-  });
+  std::transform(name.begin(), name.end(), name.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return name;
 }
 
@@ -265,8 +251,7 @@ std::string ShortText(const Message& message) {
 
 std::string PayloadType(const gridcase::v1::Event& event) {
   const auto* payload = event.GetDescriptor()->FindOneofByName("payload");
-  const FieldDescriptor* field =
-      event.GetReflection()->GetOneofFieldDescriptor(event, payload);
+  const FieldDescriptor* field = event.GetReflection()->GetOneofFieldDescriptor(event, payload);
   return field != nullptr ? field->name() : "(none)";
 }
 
@@ -284,14 +269,12 @@ std::string PayloadSummary(const gridcase::v1::Event& event) {
     return text;
   }
   const auto* payload = event.GetDescriptor()->FindOneofByName("payload");
-  const FieldDescriptor* field =
-      event.GetReflection()->GetOneofFieldDescriptor(event, payload);
+  const FieldDescriptor* field = event.GetReflection()->GetOneofFieldDescriptor(event, payload);
   if (field == nullptr) return "";
   return ShortText(event.GetReflection()->GetMessage(event, field));
 }
 
-void PrintKeyValueTable(const Message& message, bool with_zero,
-                        std::ostream& out) {
+void PrintKeyValueTable(const Message& message, bool with_zero, std::ostream& out) {
   Table table({"FIELD", "VALUE"});
   const Reflection* r = message.GetReflection();
   std::vector<const FieldDescriptor*> fields;
@@ -315,17 +298,14 @@ void PrintKeyValueTable(const Message& message, bool with_zero,
     }
     const int size = r->FieldSize(message, field);
     for (int i = 0; i < size; ++i) {
-      table.AddRow({field->name() + "[" + std::to_string(i) + "]",
-                    FormatField(message, field, i)});
+      table.AddRow({field->name() + "[" + std::to_string(i) + "]", FormatField(message, field, i)});
     }
   }
   table.Print(out);
 }
 
-void PrintTimelineTable(const gridcase::v1::GetTimelineResponse& timeline,
-                        std::ostream& out) {
-  Table table({"VERSION", "POSITION", "RECORDED_AT", "OCCURRED_AT", "ACTOR",
-               "TYPE", "SUMMARY"});
+void PrintTimelineTable(const gridcase::v1::GetTimelineResponse& timeline, std::ostream& out) {
+  Table table({"VERSION", "POSITION", "RECORDED_AT", "OCCURRED_AT", "ACTOR", "TYPE", "SUMMARY"});
   for (const auto& record : timeline.records()) {
     const auto& event = record.event();
     // Derived records (decisions) are marked as following their cause;
@@ -342,29 +322,23 @@ void PrintTimelineTable(const gridcase::v1::GetTimelineResponse& timeline,
         break;
       }
     }
-    table.AddRow({std::to_string(record.case_version()),
-                  std::to_string(record.position()),
-                  FormatTime(record.recorded_at()),
-                  FormatTime(event.occurred_at()), event.actor().id(),
-                  (record.caused_by() != 0 ? "↳ " : "") + PayloadType(event),
+    table.AddRow({std::to_string(record.case_version()), std::to_string(record.position()),
+                  FormatTime(record.recorded_at()), FormatTime(event.occurred_at()),
+                  event.actor().id(), (record.caused_by() != 0 ? "↳ " : "") + PayloadType(event),
                   summary});
   }
   table.Print(out);
 }
 
-void PrintCaseListTable(const gridcase::v1::ListCasesResponse& list,
-                        std::ostream& out) {
-  Table table({"CASE_ID", "STAGE", "CATEGORY", "GRID", "ASSIGNEE", "VERSION",
-               "UPDATED_AT"});
+void PrintCaseListTable(const gridcase::v1::ListCasesResponse& list, std::ostream& out) {
+  Table table({"CASE_ID", "STAGE", "CATEGORY", "GRID", "ASSIGNEE", "VERSION", "UPDATED_AT"});
   for (const auto& state : list.cases()) {
-    table.AddRow(
-        {state.case_id(), state.stage(),
-         state.category() == gridcase::v1::CATEGORY_UNSPECIFIED
-             ? ""
-             : ShortEnumName(gridcase::v1::Category_Name(state.category()),
-                             "CATEGORY_"),
-         state.grid_id(), state.assignee(), std::to_string(state.version()),
-         FormatTime(state.updated_at())});
+    table.AddRow({state.case_id(), state.stage(),
+                  state.category() == gridcase::v1::CATEGORY_UNSPECIFIED
+                      ? ""
+                      : ShortEnumName(gridcase::v1::Category_Name(state.category()), "CATEGORY_"),
+                  state.grid_id(), state.assignee(), std::to_string(state.version()),
+                  FormatTime(state.updated_at())});
   }
   table.Print(out);
 }

@@ -40,8 +40,7 @@ std::string FormatTime(const google::protobuf::Timestamp& time);
 
 // The enum value name without its type prefix, lower case:
 // CATEGORY_CLOSE_CONTACT -> "close_contact".
-std::string ShortEnumName(const std::string& full_name,
-                          std::string_view prefix);
+std::string ShortEnumName(const std::string& full_name, std::string_view prefix);
 
 // "name=value" for every set field of `message`, one line, e.g.
 // "category=CATEGORY_FEVER household_id=h7".
@@ -56,12 +55,10 @@ std::string PayloadSummary(const gridcase::v1::Event& event);
 // element. Fields at their zero value are left out unless `with_zero`
 // (a submit response's "duplicate false" is an answer; a case's empty
 // hospital is noise). Used for a case and for a submit response.
-void PrintKeyValueTable(const google::protobuf::Message& message,
-                        bool with_zero, std::ostream& out);
-void PrintTimelineTable(const gridcase::v1::GetTimelineResponse& timeline,
+void PrintKeyValueTable(const google::protobuf::Message& message, bool with_zero,
                         std::ostream& out);
-void PrintCaseListTable(const gridcase::v1::ListCasesResponse& list,
-                        std::ostream& out);
+void PrintTimelineTable(const gridcase::v1::GetTimelineResponse& timeline, std::ostream& out);
+void PrintCaseListTable(const gridcase::v1::ListCasesResponse& list, std::ostream& out);
 
 }  // namespace gridcase::cli
 

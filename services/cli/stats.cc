@@ -19,9 +19,9 @@ using gridcase::v1::PartitionStats;
 using gridcase::v1::ServerStats;
 
 int Fetch(const GlobalOptions& options, ServerStats* out) {
-  return CallUnary<gridcase::v1::AdminService>(
-      options, &gridcase::v1::AdminService::Stub::GetServerStats,
-      gridcase::v1::GetServerStatsRequest(), out);
+  return CallUnary<gridcase::v1::AdminService>(options,
+                                               &gridcase::v1::AdminService::Stub::GetServerStats,
+                                               gridcase::v1::GetServerStatsRequest(), out);
 }
 
 // `after` minus `before`, bucket by bucket (same bounds on one server).
@@ -62,8 +62,7 @@ void Accumulate(const LatencyHistogram& h, LatencyHistogram* total) {
 // The bound of the bucket where the share `q` is reached, as milliseconds;
 // "-" when nothing was timed.
 std::string QuantileMs(const LatencyHistogram& h, double q) {
-  const uint64_t us =
-      gridcase::LatencyHistogram::Quantile(h.upper_bound_us(), h.count(), q);
+  const uint64_t us = gridcase::LatencyHistogram::Quantile(h.upper_bound_us(), h.count(), q);
   return us == 0 ? "-" : absl::StrFormat("%.2f", static_cast<double>(us) / 1000);
 }
 
@@ -101,8 +100,8 @@ int RunStats(const GlobalOptions& options, double interval_seconds) {
   std::cout << (interval_seconds > 0 ? absl::StrFormat("over %.1f s", interval_seconds)
                                      : std::string("since the server started"))
             << " (latencies in ms, quantiles as bucket bounds)\n";
-  Table table({"PARTITION", "SUBMISSIONS", "GROUPS", "PER_GROUP", "RECORDS", "BYTES",
-               "QUEUED_P99", "WRITE_P50", "WRITE_P99", "ANSWERED_P50", "ANSWERED_P99"});
+  Table table({"PARTITION", "SUBMISSIONS", "GROUPS", "PER_GROUP", "RECORDS", "BYTES", "QUEUED_P99",
+               "WRITE_P50", "WRITE_P99", "ANSWERED_P50", "ANSWERED_P99"});
   PartitionStats total;
   for (const PartitionStats& p : stats.partitions()) {
     table.AddRow(Row(std::to_string(p.partition()), p));

@@ -1,5 +1,3 @@
-#include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "services/cli/submit.h"
 
 #include <unistd.h>
@@ -15,6 +13,8 @@
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
@@ -58,8 +58,7 @@ bool IsBlank(const std::string& text) {
 // and a watchdog cancels the call when the server stops answering.
 class LineSubmitter {
  public:
-  LineSubmitter(const GlobalOptions& options, std::istream& in)
-      : options_(options), in_(in) {}
+  LineSubmitter(const GlobalOptions& options, std::istream& in) : options_(options), in_(in) {}
 
   int Run() {
     channel_ = Connect(options_);
@@ -67,9 +66,8 @@ class LineSubmitter {
     // watchdog could help; a server that accepts TCP but never speaks would
     // hang us here.
     if (!AwaitConnection(*channel_, options_)) {
-      std::cerr << "error: DEADLINE_EXCEEDED: could not connect to "
-                << options_.server << " within " << options_.timeout_seconds
-                << " s\n";
+      std::cerr << "error: DEADLINE_EXCEEDED: could not connect to " << options_.server
+                << " within " << options_.timeout_seconds << " s\n";
       return kExitUnreachable;
     }
     auto stub = EventService::NewStub(channel_);
@@ -149,9 +147,8 @@ class LineSubmitter {
   }
 
   void Watch() {
-    const auto timeout =
-        std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-            std::chrono::duration<double>(options_.timeout_seconds));
+    const auto timeout = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+        std::chrono::duration<double>(options_.timeout_seconds));
     absl::MutexLock lock(&mu_);
     while (!finished_) {
       const auto left = last_progress_ + timeout - std::chrono::steady_clock::now();
@@ -183,16 +180,13 @@ class LineSubmitter {
       ++accepted_;
       if (accepted.duplicate()) ++duplicates_;
       if (options_.table) {
-        rows_.emplace(
-            line,
-            std::vector<std::string>{
-                std::to_string(line),
-                accepted.duplicate() ? "duplicate" : "accepted",
-                accepted.case_id(), std::to_string(accepted.case_version()),
-                std::to_string(accepted.position()), accepted.event_id()});
+        rows_.emplace(line,
+                      std::vector<std::string>{
+                          std::to_string(line), accepted.duplicate() ? "duplicate" : "accepted",
+                          accepted.case_id(), std::to_string(accepted.case_version()),
+                          std::to_string(accepted.position()), accepted.event_id()});
       } else {
-        std::cout << "{\"line\":" << line
-                  << ",\"accepted\":" << ToJson(accepted, /*compact=*/true)
+        std::cout << "{\"line\":" << line << ",\"accepted\":" << ToJson(accepted, /*compact=*/true)
                   << "}\n"
                   << std::flush;
       }
@@ -200,19 +194,16 @@ class LineSubmitter {
     }
     ++refused_;
     const auto& refusal = answer.refused();
-    const std::string code =
-        answer.has_refused() ? StatusCodeName(refusal.code()) : "UNKNOWN";
+    const std::string code = answer.has_refused() ? StatusCodeName(refusal.code()) : "UNKNOWN";
     const std::string message =
         answer.has_refused() ? refusal.message() : "answer without a result";
     if (options_.table) {
       std::string detail = code + ": " + message;
       if (refusal.has_current_version()) {
-        detail += " (current version " +
-                  std::to_string(refusal.current_version()) + ")";
+        detail += " (current version " + std::to_string(refusal.current_version()) + ")";
       }
-      rows_.emplace(line,
-                    std::vector<std::string>{std::to_string(line), "refused",
-                                             case_id, "", "", detail});
+      rows_.emplace(
+          line, std::vector<std::string>{std::to_string(line), "refused", case_id, "", "", detail});
       return;
     }
     std::cout << "{\"line\":" << line << ",\"caseId\":" << JsonQuote(case_id)
@@ -229,8 +220,7 @@ class LineSubmitter {
     absl::MutexLock lock(&mu_);
     int code = kExitOk;
     if (options_.table) {
-      Table table({"LINE", "RESULT", "CASE_ID", "VERSION", "POSITION",
-                   "EVENT_ID / REFUSAL"});
+      Table table({"LINE", "RESULT", "CASE_ID", "VERSION", "POSITION", "EVENT_ID / REFUSAL"});
       for (auto& [line, row] : rows_) table.AddRow(std::move(row));
       table.Print(std::cout);
     }
@@ -238,8 +228,7 @@ class LineSubmitter {
       std::cerr << "error: DEADLINE_EXCEEDED: no answer from the server for "
                 << options_.timeout_seconds << " s\n";
       code = answered_ == 0
-                 ? ExitCodeFor(grpc::Status(grpc::StatusCode::UNAVAILABLE, ""),
-                               *channel_)
+                 ? ExitCodeFor(grpc::Status(grpc::StatusCode::UNAVAILABLE, ""), *channel_)
                  : kExitFailed;
     } else if (!status.ok()) {
       code = ReportRpcError(status, context_, *channel_);
@@ -249,8 +238,8 @@ class LineSubmitter {
                 << "; later lines were not sent\n";
     }
     const uint64_t unanswered = sent_ - answered_;
-    std::cerr << accepted_ << " accepted (" << duplicates_ << " duplicates), "
-              << refused_ << " refused";
+    std::cerr << accepted_ << " accepted (" << duplicates_ << " duplicates), " << refused_
+              << " refused";
     if (unanswered > 0) std::cerr << ", " << unanswered << " unanswered";
     if (bad_lines_ > 0) std::cerr << ", " << bad_lines_ << " bad lines";
     std::cerr << "\n";
@@ -263,9 +252,7 @@ class LineSubmitter {
   std::istream& in_;
   std::shared_ptr<grpc::Channel> channel_;
   grpc::ClientContext context_;
-  std::unique_ptr<
-      grpc::ClientReaderWriter<StreamSubmitRequest, StreamSubmitResponse>>
-      stream_;
+  std::unique_ptr<grpc::ClientReaderWriter<StreamSubmitRequest, StreamSubmitResponse>> stream_;
 
   // Guards everything below, and stdout/stderr so that lines from the two
   // threads do not interleave.
@@ -329,8 +316,7 @@ int SubmitOne(const GlobalOptions& options, const SubmitOptions& submit) {
 
 }  // namespace
 
-bool ParseSubmission(const std::string& json, SubmitRequest* request,
-                     std::string* error) {
+bool ParseSubmission(const std::string& json, SubmitRequest* request, std::string* error) {
   // A first, schema-free parse finds the shape (and reports syntax errors
   // with their position); the second parse is against the real type.
   google::protobuf::Struct shape;
@@ -339,11 +325,9 @@ bool ParseSubmission(const std::string& json, SubmitRequest* request,
     google::protobuf::util::JsonParseOptions strict;
     strict.ignore_unknown_fields = false;
     if (shape.fields().count("event") > 0) {
-      status =
-          google::protobuf::util::JsonStringToMessage(json, request, strict);
+      status = google::protobuf::util::JsonStringToMessage(json, request, strict);
     } else {
-      status = google::protobuf::util::JsonStringToMessage(
-          json, request->mutable_event(), strict);
+      status = google::protobuf::util::JsonStringToMessage(json, request->mutable_event(), strict);
     }
   }
   if (status.ok()) return true;

@@ -29,8 +29,8 @@ int RunSubmit(const GlobalOptions& options, const SubmitOptions& submit);
 // bare Event. Unknown fields are errors: a misspelt field name would
 // otherwise silently drop data. On failure returns false and sets `error` to
 // protobuf's description of where parsing failed.
-bool ParseSubmission(const std::string& json,
-                     gridcase::v1::SubmitRequest* request, std::string* error);
+bool ParseSubmission(const std::string& json, gridcase::v1::SubmitRequest* request,
+                     std::string* error);
 
 // The client-side conveniences: a fresh event_id when there is none, and
 // occurred_at = now when it is unset. The server itself requires both.

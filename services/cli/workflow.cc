@@ -18,8 +18,8 @@ int RunWorkflowDeploy(const GlobalOptions& options, const std::string& file,
   request.mutable_actor()->set_id(actor);
   request.mutable_actor()->set_kind(gridcase::v1::ACTOR_KIND_PERSON);
   gridcase::v1::DeployWorkflowResponse response;
-  if (int code = CallUnary<AdminService>(options, &AdminService::Stub::DeployWorkflow, request,
-                                         &response);
+  if (int code =
+          CallUnary<AdminService>(options, &AdminService::Stub::DeployWorkflow, request, &response);
       code != kExitOk) {
     return code;
   }
@@ -58,8 +58,8 @@ int RunWorkflowGet(const GlobalOptions& options, const std::string& name, uint32
   request.set_name(name);
   request.set_version(version);
   gridcase::v1::WorkflowDefinition definition;
-  if (int code = CallUnary<AdminService>(options, &AdminService::Stub::GetWorkflow, request,
-                                         &definition);
+  if (int code =
+          CallUnary<AdminService>(options, &AdminService::Stub::GetWorkflow, request, &definition);
       code != kExitOk) {
     return code;
   }

@@ -1,10 +1,10 @@
-#include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "services/kafka/feed.h"
 
 #include <librdkafka/rdkafkacpp.h>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "google/protobuf/util/json_util.h"
 #include "spdlog/spdlog.h"
 
@@ -61,8 +61,8 @@ ChangeFeed::ChangeFeed(Engine* engine, const KafkaOptions& options)
 absl::StatusOr<std::unique_ptr<ChangeFeed>> ChangeFeed::Start(Engine* engine,
                                                               const KafkaOptions& options) {
   if (options.feed_format != "protobuf" && options.feed_format != "json") {
-    return absl::InvalidArgumentError(absl::StrCat("kafka feed format ", options.feed_format,
-                                                   ": expected protobuf or json"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("kafka feed format ", options.feed_format, ": expected protobuf or json"));
   }
   std::unique_ptr<ChangeFeed> feed(new ChangeFeed(engine, options));
   feed->delivery_ = std::make_unique<Delivery>(feed.get());
@@ -145,8 +145,7 @@ size_t ChangeFeed::SendSome(uint32_t p) {
     next = c.next;
   }
   std::vector<v1::LogEntry> entries;
-  if (auto st = engine_->streams().ReadLog(PartitionId(p), Position(next),
-                                           kReadBatch, &entries);
+  if (auto st = engine_->streams().ReadLog(PartitionId(p), Position(next), kReadBatch, &entries);
       !st.ok()) {
     absl::MutexLock lock(&mu_);
     cursors_[p].error = absl::StrCat("reading the log: ", st.ToString());
@@ -185,8 +184,8 @@ size_t ChangeFeed::SendSome(uint32_t p) {
       }
       delete headers;
       absl::MutexLock lock(&mu_);
-      cursors_[p].error = absl::StrCat("publishing position ", r.position(), ": ",
-                                       RdKafka::err2str(err));
+      cursors_[p].error =
+          absl::StrCat("publishing position ", r.position(), ": ", RdKafka::err2str(err));
       spdlog::error("change feed, partition {}: {}", p, cursors_[p].error);
       return sent;
     }
@@ -232,9 +231,7 @@ void ChangeFeed::SaveConfirmed(bool force) {
       confirmed = cursors_[p].confirmed;
       if (confirmed == cursors_[p].saved) continue;
     }
-    if (auto st =
-            engine_->streams().WriteExt(PartitionId(p), MetaName(), confirmed);
-        !st.ok()) {
+    if (auto st = engine_->streams().WriteExt(PartitionId(p), MetaName(), confirmed); !st.ok()) {
       spdlog::error("change feed: saving the published position of partition {}: {}", p,
                     st.ToString());
       continue;

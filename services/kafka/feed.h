@@ -27,8 +27,8 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "engine/engine.h"
 #include "gridcase/v1/service.pb.h"
 #include "services/kafka/kafka.h"
@@ -69,11 +69,11 @@ class ChangeFeed {
 
  private:
   struct Cursor {
-    uint64_t next = 1;        // the next position to send
-    uint64_t confirmed = 0;   // every position up to here is confirmed
-    uint64_t saved = 0;       // as saved in meta
+    uint64_t next = 1;           // the next position to send
+    uint64_t confirmed = 0;      // every position up to here is confirmed
+    uint64_t saved = 0;          // as saved in meta
     std::deque<bool> in_flight;  // positions confirmed+1..next-1: delivered yet?
-    std::string error;        // set: publishing of this partition stopped
+    std::string error;           // set: publishing of this partition stopped
   };
   ChangeFeed(Engine* engine, const KafkaOptions& options);
   void Run();

@@ -1,12 +1,12 @@
-#include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "services/kafka/ingest.h"
 
 #include <librdkafka/rdkafkacpp.h>
 
 #include <algorithm>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "google/protobuf/util/json_util.h"
 #include "spdlog/spdlog.h"
 
@@ -42,15 +42,16 @@ absl::StatusOr<v1::SubmitRequest> ParseMessage(const std::string& bytes, const s
       *request.mutable_event() = std::move(event);
     } else if (!google::protobuf::util::JsonStringToMessage(bytes, &request).ok() ||
                !request.has_event()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "message is not a JSON gridcase.v1.Event or SubmitRequest: ",
-          std::string(as_event.message())));
+      return absl::InvalidArgumentError(
+          absl::StrCat("message is not a JSON gridcase.v1.Event or SubmitRequest: ",
+                       std::string(as_event.message())));
     }
   } else if (!request.mutable_event()->ParseFromString(bytes)) {
     return absl::InvalidArgumentError("message is not a protobuf gridcase.v1.Event");
   }
   if (request.event().event_id().empty()) {
-    request.mutable_event()->set_event_id(absl::StrCat("kafka:", topic, ":", partition, ":", offset));
+    request.mutable_event()->set_event_id(
+        absl::StrCat("kafka:", topic, ":", partition, ":", offset));
   }
   return request;
 }
@@ -109,8 +110,8 @@ class Ingest::Rebalance final : public RdKafka::RebalanceCb,
                     message.errstr());
       return;
     }
-    if (auto st = ingest_->engine_->streams().RemoveDeadLetters(
-            PartitionId(ref->partition), {ref->key});
+    if (auto st =
+            ingest_->engine_->streams().RemoveDeadLetters(PartitionId(ref->partition), {ref->key});
         !st.ok()) {
       spdlog::error("removing a dead letter handed on: {}", st.ToString());
     }
@@ -126,8 +127,8 @@ Ingest::Ingest(Engine* engine, const KafkaOptions& options) : engine_(engine), o
 absl::StatusOr<std::unique_ptr<Ingest>> Ingest::Start(Engine* engine, const KafkaOptions& options) {
   if (options.ingest_format != "auto" && options.ingest_format != "protobuf" &&
       options.ingest_format != "json") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "kafka ingest format ", options.ingest_format, ": expected auto, protobuf or json"));
+    return absl::InvalidArgumentError(absl::StrCat("kafka ingest format ", options.ingest_format,
+                                                   ": expected auto, protobuf or json"));
   }
   std::unique_ptr<Ingest> ingest(new Ingest(engine, options));
   ingest->rebalance_ = std::make_unique<Rebalance>(ingest.get());
@@ -139,11 +140,12 @@ absl::StatusOr<std::unique_ptr<Ingest>> Ingest::Start(Engine* engine, const Kafk
                                           {"auto.offset.reset", "earliest"},
                                           {"log_level", "3"}});
   if (!consumer_conf.ok()) return consumer_conf.status();
-  if ((*consumer_conf)->set("rebalance_cb",
-                            static_cast<RdKafka::RebalanceCb*>(ingest->rebalance_.get()),
-                            error) != RdKafka::Conf::CONF_OK ||
-      (*consumer_conf)->set("event_cb", static_cast<RdKafka::EventCb*>(ingest->rebalance_.get()),
-                            error) != RdKafka::Conf::CONF_OK) {
+  if ((*consumer_conf)
+              ->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(ingest->rebalance_.get()),
+                    error) != RdKafka::Conf::CONF_OK ||
+      (*consumer_conf)
+              ->set("event_cb", static_cast<RdKafka::EventCb*>(ingest->rebalance_.get()), error) !=
+          RdKafka::Conf::CONF_OK) {
     return absl::InternalError(absl::StrCat("kafka callbacks: ", error));
   }
   ingest->consumer_.reset(RdKafka::KafkaConsumer::create(consumer_conf->get(), error));
@@ -156,9 +158,9 @@ absl::StatusOr<std::unique_ptr<Ingest>> Ingest::Start(Engine* engine, const Kafk
                                           {"message.timeout.ms", "0"},
                                           {"log_level", "3"}});
   if (!producer_conf.ok()) return producer_conf.status();
-  if ((*producer_conf)->set("dr_cb",
-                            static_cast<RdKafka::DeliveryReportCb*>(ingest->rebalance_.get()),
-                            error) != RdKafka::Conf::CONF_OK) {
+  if ((*producer_conf)
+          ->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(ingest->rebalance_.get()),
+                error) != RdKafka::Conf::CONF_OK) {
     return absl::InternalError(absl::StrCat("kafka callbacks: ", error));
   }
   ingest->dead_letters_.reset(RdKafka::Producer::create(producer_conf->get(), error));
@@ -203,9 +205,7 @@ absl::StatusOr<int64_t> Ingest::Assign(int32_t partition) {
   s.partition = partition;
   for (uint32_t p = 0; p < engine_->partition_count(); ++p) {
     std::map<std::string, int64_t> offsets;
-    if (auto st =
-            engine_->streams().StreamOffsets(PartitionId(p), s.name, &offsets);
-        !st.ok())
+    if (auto st = engine_->streams().StreamOffsets(PartitionId(p), s.name, &offsets); !st.ok())
       return st;
     // The scan is by prefix: "t/1" also finds "t/10".
     if (auto it = offsets.find(s.name); it != offsets.end()) s.decided_in[p] = it->second;
@@ -235,19 +235,19 @@ void Ingest::Consume() {
       full = in_flight_ >= kInFlightMax;
     }
     if (failed) {
-        // Stopped on a server failure: stay in the group but fetch nothing
-        // (paused), so that nothing read is left undecided; a restart
-        // resumes from the store.
-        if (!paused) {
-          std::vector<RdKafka::TopicPartition*> assigned;
-          if (consumer_->assignment(assigned) == RdKafka::ERR_NO_ERROR) {
-            consumer_->pause(assigned);
-          }
-          RdKafka::TopicPartition::destroy(assigned);
-          paused = true;
+      // Stopped on a server failure: stay in the group but fetch nothing
+      // (paused), so that nothing read is left undecided; a restart
+      // resumes from the store.
+      if (!paused) {
+        std::vector<RdKafka::TopicPartition*> assigned;
+        if (consumer_->assignment(assigned) == RdKafka::ERR_NO_ERROR) {
+          consumer_->pause(assigned);
         }
-        std::unique_ptr<RdKafka::Message> idle(consumer_->consume(100));
-        continue;
+        RdKafka::TopicPartition::destroy(assigned);
+        paused = true;
+      }
+      std::unique_ptr<RdKafka::Message> idle(consumer_->consume(100));
+      continue;
     }
     if (full) continue;
     std::unique_ptr<RdKafka::Message> message(consumer_->consume(100));
@@ -265,8 +265,8 @@ void Ingest::Handle(RdKafka::Message& message) {
   const int32_t partition = message.partition();
   const int64_t offset = message.offset();
   const std::string bytes(static_cast<const char*>(message.payload()), message.len());
-  auto request = ParseMessage(bytes, options_.ingest_format, options_.ingest_topic, partition,
-                              offset);
+  auto request =
+      ParseMessage(bytes, options_.ingest_format, options_.ingest_topic, partition, offset);
   const PartitionId route = engine_->streams().RouteOf(request);
   std::string source;
   {
@@ -274,7 +274,7 @@ void Ingest::Handle(RdKafka::Message& message) {
     auto it = sources_.find(partition);
     if (it == sources_.end()) return;  // revoked meanwhile
     Source& s = it->second;
-    if (offset <= s.read_to) return;   // read before (a seek back): already handled
+    if (offset <= s.read_to) return;  // read before (a seek back): already handled
     s.read_to = offset;
     auto decided = s.decided_in.find(route.value());
     if (decided != s.decided_in.end() && offset <= decided->second) {
@@ -339,8 +339,8 @@ void Ingest::SaveDecided(bool force) {
   }
   std::vector<RdKafka::TopicPartition*> commits;
   for (const auto& [p, decided_before] : changed) {
-    if (auto st = engine_->streams().WriteExt(
-            PartitionId(0), MetaName(p), static_cast<uint64_t>(decided_before));
+    if (auto st = engine_->streams().WriteExt(PartitionId(0), MetaName(p),
+                                              static_cast<uint64_t>(decided_before));
         !st.ok()) {
       spdlog::error("kafka ingest: saving the decided offset of partition {}: {}", p,
                     st.ToString());
@@ -363,8 +363,7 @@ void Ingest::HandOnDeadLetters() {
   while (!stop_) {
     for (uint32_t p = 0; p < engine_->partition_count() && !stop_; ++p) {
       std::vector<std::pair<std::string, v1::DeadLetter>> letters;
-      if (auto st = engine_->streams().DeadLetters(PartitionId(p),
-                                                   kLettersBatch, &letters);
+      if (auto st = engine_->streams().DeadLetters(PartitionId(p), kLettersBatch, &letters);
           !st.ok()) {
         spdlog::error("reading dead letters: {}", st.ToString());
         continue;

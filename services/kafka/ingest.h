@@ -34,8 +34,8 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "engine/engine.h"
 #include "gridcase/v1/service.pb.h"
 #include "services/kafka/kafka.h"
@@ -66,8 +66,7 @@ absl::StatusOr<v1::SubmitRequest> ParseMessage(const std::string& bytes, const s
 class Ingest {
  public:
   // Subscribes and starts consuming. `engine` must outlive the ingest.
-  static absl::StatusOr<std::unique_ptr<Ingest>> Start(Engine* engine,
-                                                       const KafkaOptions& options);
+  static absl::StatusOr<std::unique_ptr<Ingest>> Start(Engine* engine, const KafkaOptions& options);
   ~Ingest();
   // Stops consuming, waits for the messages in flight to be decided, saves
   // the decided offsets, leaves the group. Idempotent.

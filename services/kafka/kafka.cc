@@ -1,13 +1,13 @@
-#include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "services/kafka/kafka.h"
 
 #include <librdkafka/rdkafkacpp.h>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
-#include "spdlog/spdlog.h"
+#include "absl/synchronization/mutex.h"
 #include "services/kafka/feed.h"
 #include "services/kafka/ingest.h"
+#include "spdlog/spdlog.h"
 
 namespace gridcase::kafka {
 
@@ -19,8 +19,7 @@ void ErrorLog::Log(const RdKafka::Event& event) {
     if (!fresh && now - it->second < std::chrono::seconds(30)) return;
     it->second = now;
   }
-  spdlog::warn("kafka {}: {}: {} (retrying)", client_, RdKafka::err2str(event.err()),
-               event.str());
+  spdlog::warn("kafka {}: {}: {} (retrying)", client_, RdKafka::err2str(event.err()), event.str());
 }
 
 absl::StatusOr<std::pair<std::string, std::string>> ParseProperty(const std::string& text) {
@@ -33,8 +32,7 @@ absl::StatusOr<std::pair<std::string, std::string>> ParseProperty(const std::str
 }
 
 absl::StatusOr<std::unique_ptr<RdKafka::Conf>> MakeConf(
-    const KafkaOptions& options,
-    const std::vector<std::pair<std::string, std::string>>& settings) {
+    const KafkaOptions& options, const std::vector<std::pair<std::string, std::string>>& settings) {
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
   std::string error;
   auto set = [&](const std::string& key, const std::string& value) -> absl::Status {

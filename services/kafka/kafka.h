@@ -13,22 +13,22 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "engine/engine.h"
 #include "gridcase/v1/service.pb.h"
 
 namespace RdKafka {
 class Conf;
 class Event;
-}
+}  // namespace RdKafka
 
 namespace gridcase::kafka {
 
 struct KafkaOptions {
   std::string brokers;  // "host:port,..."; empty: no Kafka at all
   std::string feed_topic = "gridcase.records";
-  std::string feed_format = "protobuf";  // "protobuf" (Record bytes) or "json"
+  std::string feed_format = "protobuf";          // "protobuf" (Record bytes) or "json"
   std::string ingest_topic = "gridcase.events";  // empty: no ingest
   std::string group = "gridcased";
   std::string ingest_format = "auto";  // "auto", "protobuf" or "json"
@@ -44,8 +44,7 @@ absl::StatusOr<std::pair<std::string, std::string>> ParseProperty(const std::str
 // A librdkafka configuration with `settings` then the options' properties
 // applied; INVALID_ARGUMENT naming the property librdkafka refuses.
 absl::StatusOr<std::unique_ptr<RdKafka::Conf>> MakeConf(
-    const KafkaOptions& options,
-    const std::vector<std::pair<std::string, std::string>>& settings);
+    const KafkaOptions& options, const std::vector<std::pair<std::string, std::string>>& settings);
 
 // Logs a librdkafka error event that is not fatal (a broker down, a topic
 // missing): librdkafka retries by itself, but the operator should know.

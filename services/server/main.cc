@@ -17,9 +17,9 @@
 #include <thread>
 #include <vector>
 
+#include "CLI/CLI.hpp"
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
-#include "CLI/CLI.hpp"
 #include "engine/common/clock.h"
 #include "engine/common/huge_pages.h"
 #include "engine/engine.h"
@@ -108,17 +108,20 @@ void LogHugePages(const gridcase::HugePagePool& pool, bool wanted_by_flag, uint3
   if (!wanted_by_flag) {
     spdlog::info("memtables on normal pages (--no-huge-pages; {} huge pages free)", pool.free);
   } else if (pool.page_bytes > gridcase::kMemtableHugePageMax) {
-    spdlog::info("memtables on normal pages: huge pages of {} KiB are larger than a memtable's "
-                 "blocks",
-                 page_kib);
+    spdlog::info(
+        "memtables on normal pages: huge pages of {} KiB are larger than a memtable's "
+        "blocks",
+        page_kib);
   } else if (pool.free == 0) {
-    spdlog::info("memtables on normal pages: no free huge pages (for {} partitions, reserve "
-                 "{} pages of {} KiB: sysctl vm.nr_hugepages={})",
-                 partitions, wanted, page_kib, pool.total + wanted);
+    spdlog::info(
+        "memtables on normal pages: no free huge pages (for {} partitions, reserve "
+        "{} pages of {} KiB: sysctl vm.nr_hugepages={})",
+        partitions, wanted, page_kib, pool.total + wanted);
   } else if (pool.free < wanted) {
-    spdlog::warn("memtables on huge pages of {} KiB, but only {} of {} are free; {} partitions "
-                 "may use up to {} (the rest goes on normal pages)",
-                 page_kib, pool.free, pool.total, partitions, wanted);
+    spdlog::warn(
+        "memtables on huge pages of {} KiB, but only {} of {} are free; {} partitions "
+        "may use up to {} (the rest goes on normal pages)",
+        page_kib, pool.free, pool.total, partitions, wanted);
   } else {
     spdlog::info("memtables on huge pages of {} KiB ({} of {} free)", page_kib, pool.free,
                  pool.total);
@@ -169,8 +172,8 @@ class HeadSigning {
     if (!loaded.ok()) return loaded.status();
     const std::string public_path = flags.signing_key + ".pub";
     std::ofstream(public_path) << (*loaded)->PublicKeyPem();
-    spdlog::info("signing chain heads every {} s; public key for auditors: {}",
-                 flags.sign_every_s, public_path);
+    spdlog::info("signing chain heads every {} s; public key for auditors: {}", flags.sign_every_s,
+                 public_path);
     return loaded;
   }
 
@@ -221,10 +224,9 @@ absl::StatusOr<std::unique_ptr<gridcase::kafka::Bridge>> StartKafka(const Flags&
   if (!started.ok()) return started.status();
   spdlog::info("kafka: publishing every record to {} on {}{}", kafka_options.feed_topic,
                kafka_options.brokers,
-               kafka_options.ingest_topic.empty()
-                   ? std::string()
-                   : " and ingesting " + kafka_options.ingest_topic + " (group " +
-                         kafka_options.group + ")");
+               kafka_options.ingest_topic.empty() ? std::string()
+                                                  : " and ingesting " + kafka_options.ingest_topic +
+                                                        " (group " + kafka_options.group + ")");
   return started;
 }
 
@@ -268,13 +270,9 @@ int Run(const Flags& flags) {
   }
   gridcase::DeadlineScheduler scheduler(
       &(*engine)->timers(),
-      [e = engine->get()] {
-        return e->staffing().HandOnFromNewlyUnavailable();
-      },
-      &clock, /*poll_us_max=*/200 * 1000,
-      [](const absl::Status& st) {
-        spdlog::error("deadline scheduler: {}", st.ToString());
-      });
+      [e = engine->get()] { return e->staffing().HandOnFromNewlyUnavailable(); }, &clock,
+      /*poll_us_max=*/200 * 1000,
+      [](const absl::Status& st) { spdlog::error("deadline scheduler: {}", st.ToString()); });
   scheduler.Start();
   gridcase::api::ServerOptions server_options;
   server_options.listen_address = flags.listen;
@@ -307,7 +305,7 @@ int Run(const Flags& flags) {
   scheduler.Stop();
   if (*kafka) (*kafka)->StopIngest();
   if (signing) signing->StopThread();
-  (*engine)->Stop();  // answers everything still queued
+  (*engine)->Stop();               // answers everything still queued
   if (signing) signing->Finish();  // the final head, after the last write
   if (*kafka) (*kafka)->StopFeed(std::chrono::duration_cast<std::chrono::milliseconds>(grace));
   server->reset();
@@ -345,8 +343,7 @@ void AddFlags(CLI::App& app, Flags* flags) {
   app.add_option("--shutdown-grace", flags->shutdown_grace_s,
                  "seconds in-flight calls get to finish on SIGINT/SIGTERM")
       ->capture_default_str();
-  app.add_option("--port-file", flags->port_file,
-                 "write the bound port to this file once serving");
+  app.add_option("--port-file", flags->port_file, "write the bound port to this file once serving");
   app.add_option("--workflows", flags->workflows_dir,
                  "deploy the workflow definitions (*.textproto) of this directory at start "
                  "(versions already deployed are kept)");

@@ -3,6 +3,7 @@
 
   tests/architecture/check_format.py [ROOT]     # exit 1 naming each file that differs
   tests/architecture/check_format.py --fix [ROOT]
+  tests/architecture/check_format.py --self-test
 
 The check runs clang-format on each file and compares its output with the
 file, so that a newer clang-format that would change nothing passes too.
@@ -34,10 +35,30 @@ def formatted(path):
     return path, run.stdout
 
 
+def self_test():
+    """A file with a line over the limit is named; the same file fixed is not."""
+    import tempfile
+    here = os.path.dirname(os.path.abspath(__file__))
+    with tempfile.TemporaryDirectory() as d:
+        shutil.copy(os.path.join(here, "..", "..", ".clang-format"), d)
+        os.makedirs(os.path.join(d, "engine"))
+        path = os.path.join(d, "engine", "long.h")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("int f(int a,int b){return a+b;}\n")
+        caught = main(["check_format.py", d]) == 1
+        main(["check_format.py", "--fix", d])
+        clean = main(["check_format.py", d]) == 0
+    print(("caught" if caught else "NOT CAUGHT") + ": a file clang-format would change")
+    print(("passed" if clean else "NOT PASSED") + ": the same file once fixed")
+    return 0 if caught and clean else 1
+
+
 def main(argv):
     if not CLANG_FORMAT:
         print("clang-format not found (Debian: apt install clang-format)")
         return 1
+    if "--self-test" in argv:
+        return self_test()
     fix = "--fix" in argv
     args = [a for a in argv[1:] if a != "--fix"]
     root = os.path.abspath(args[0] if args else os.path.join(os.path.dirname(__file__), "..", ".."))

@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "engine/domain/directory.h"
-#include "engine/engine.h"
 #include "engine/domain/validate.h"
+#include "engine/engine.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
@@ -74,7 +74,8 @@ TEST(WuhanDayTest, TheDayHasTheMixItClaimsAndEveryEventIsValid) {
     const v1::SubmitRequest r = day.Next(kNowUs + i);
     const v1::Event& e = r.event();
     ASSERT_TRUE(ValidateEvent(e, ValidationLimits{}, kNowUs + i).ok())
-        << ValidateEvent(e, ValidationLimits{}, kNowUs + i) << "\n" << e.DebugString();
+        << ValidateEvent(e, ValidationLimits{}, kNowUs + i) << "\n"
+        << e.DebugString();
     ASSERT_TRUE(ids.insert(e.event_id()).second) << "event id used twice: " << e.event_id();
     // The grid is one of the city's, and its own worker records the event.
     const int grid = std::stoi(e.grid_id().substr(5));
@@ -132,8 +133,7 @@ TEST(WuhanDayTest, TheShippedWorkflowsTakeTheDayWithoutARefusal) {
   options.abnormal_share = 0.1;  // enough readings to see the workflow react
   v1::Actor admin;
   admin.set_id("bench");
-  auto imported = engine->staffing().ImportDirectory(
-      WuhanDirectory(options.grids), "wuhan", admin);
+  auto imported = engine->staffing().ImportDirectory(WuhanDirectory(options.grids), "wuhan", admin);
   ASSERT_TRUE(imported.ok()) << imported.status();
 
   WuhanDay day(options, "t", 3);

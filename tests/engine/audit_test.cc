@@ -11,8 +11,8 @@
 #include "engine/audit/log_reader.h"
 #include "engine/audit/rebuild.h"
 #include "engine/engine.h"
-#include "engine/storage/derived_rows.h"
 #include "engine/storage/data_dir.h"
+#include "engine/storage/derived_rows.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
@@ -114,9 +114,8 @@ class AuditTest : public ::testing::Test {
     ASSERT_NE(engine_, nullptr);
     v1::Actor admin;
     admin.set_id("admin-1");
-    ASSERT_TRUE(engine_->staffing()
-                    .ImportDirectory(testing::ExampleDirectory(), "base", admin)
-                    .ok());
+    ASSERT_TRUE(
+        engine_->staffing().ImportDirectory(testing::ExampleDirectory(), "base", admin).ok());
   }
 
   // Submits `events` all at once (the engine groups them) and waits for
@@ -168,10 +167,11 @@ class AuditTest : public ::testing::Test {
   }
 
   // Rewrites one row of a stopped engine's partition, through RocksDB.
-  void Tamper(uint32_t partition, const std::function<void(PartitionStore&, rocksdb::WriteBatch*)>& f) {
+  void Tamper(uint32_t partition,
+              const std::function<void(PartitionStore&, rocksdb::WriteBatch*)>& f) {
     engine_.reset();
-    auto store = PartitionStore::Open(PartitionDir(dir_.Sub("data"), partition),
-                                      PartitionId(partition));
+    auto store =
+        PartitionStore::Open(PartitionDir(dir_.Sub("data"), partition), PartitionId(partition));
     ASSERT_TRUE(store.ok()) << store.status();
     rocksdb::WriteBatch batch;
     f(**store, &batch);
@@ -214,9 +214,7 @@ TEST_F(AuditTest, ARandomWorkloadOf100kEventsRebuildsIdenticallyAndFoldsAsItStoo
       a->mutable_from()->set_seconds(clock_.NowMicros() / 1000000);
       a->mutable_until()->set_seconds(clock_.NowMicros() / 1000000 + 3 * 3600);
       ASSERT_TRUE(
-          engine_->staffing()
-              .ImportDirectory({away}, "away-" + std::to_string(done), admin)
-              .ok());
+          engine_->staffing().ImportDirectory({away}, "away-" + std::to_string(done), admin).ok());
     }
     // What a supervisor would have seen of a few cases at this moment.
     for (int s = 0; s < 3; ++s) {
@@ -239,7 +237,8 @@ TEST_F(AuditTest, ARandomWorkloadOf100kEventsRebuildsIdenticallyAndFoldsAsItStoo
     ASSERT_TRUE(as_of.ok()) << as_of.status();
     ASSERT_TRUE(google::protobuf::util::MessageDifferencer::Equals(as_of->state(), s.state))
         << s.case_id << " at position " << s.position << "\nas of:\n"
-        << as_of->state().DebugString() << "\nseen then:\n" << s.state.DebugString();
+        << as_of->state().DebugString() << "\nseen then:\n"
+        << s.state.DebugString();
   }
 
   uint64_t records = 0;
@@ -253,8 +252,8 @@ TEST_F(AuditTest, ARandomWorkloadOf100kEventsRebuildsIdenticallyAndFoldsAsItStoo
   auto report = RebuildAndCompare(options);
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_FALSE(report->difference.has_value())
-      << report->difference->family << " " << report->difference->key << "\nlive: "
-      << report->difference->live.value_or("(absent)")
+      << report->difference->family << " " << report->difference->key
+      << "\nlive: " << report->difference->live.value_or("(absent)")
       << "\nrebuilt: " << report->difference->rebuilt.value_or("(absent)");
   EXPECT_EQ(report->records, records);
   EXPECT_GT(report->cases, 3000u);
@@ -497,18 +496,15 @@ TEST_F(AuditTest, TheLogIsReadFilteredWithHashesAndFollowed) {
   // Refusals name what is wrong.
   v1::ReadLogRequest bad;
   bad.add_event_types("temperature");
-  EXPECT_THAT(
-      std::string(engine_->audit().NewLogReader(bad).status().message()),
-      HasSubstr("temperature is not an event type"));
+  EXPECT_THAT(std::string(engine_->audit().NewLogReader(bad).status().message()),
+              HasSubstr("temperature is not an event type"));
   bad.Clear();
   bad.set_partition(9);
-  EXPECT_EQ(engine_->audit().NewLogReader(bad).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(engine_->audit().NewLogReader(bad).status().code(), absl::StatusCode::kInvalidArgument);
   bad.Clear();
   bad.set_area("wuchang");
-  EXPECT_THAT(
-      std::string(engine_->audit().NewLogReader(bad).status().message()),
-      HasSubstr("no unit wuchang"));
+  EXPECT_THAT(std::string(engine_->audit().NewLogReader(bad).status().message()),
+              HasSubstr("no unit wuchang"));
 
   // Following: a caught-up reader sees a new commit after the wait.
   v1::ReadLogRequest follow;
@@ -522,8 +518,8 @@ TEST_F(AuditTest, TheLogIsReadFilteredWithHashesAndFollowed) {
   EXPECT_TRUE(caught_up);
   const uint64_t seen = engine_->commit_generation();
   std::thread later([&] {
-    ASSERT_TRUE(testing::SubmitSync(*engine_, Req(testing::Fever("late-f", "late-1", 38.9,
-                                                                  clock_.NowMicros())))
+    ASSERT_TRUE(testing::SubmitSync(
+                    *engine_, Req(testing::Fever("late-f", "late-1", 38.9, clock_.NowMicros())))
                     .ok());
   });
   engine_->AwaitCommit(seen, std::chrono::seconds(30));

@@ -234,8 +234,8 @@ TEST(CaseIndexTest, EveryAnswerEqualsABruteForceOverTheLastStates) {
     for (const auto& [id, s] : model) {
       if (f.Matches(s)) expected.push_back(id);
     }
-    const std::string what = absl::StrCat("stage '", f.stage, "' grid '", f.grid_id,
-                                          "' assignee '", f.assignee, "' category ", f.category);
+    const std::string what = absl::StrCat("stage '", f.stage, "' grid '", f.grid_id, "' assignee '",
+                                          f.assignee, "' category ", f.category);
     auto listed = ListAll(index, f, 7);
     if (!listed) {  // the store would walk: Matches must agree case by case
       const auto resolved = index.Resolve(f);
@@ -338,7 +338,8 @@ class CaseIndexStoreTest : public ::testing::Test {
   // listings read `cases` alone).
   void Store(PartitionStore* store, const std::vector<v1::CaseState>& states) {
     rocksdb::WriteBatch b;
-    for (const auto& s : states) b.Put(store->cf(keys::Cf::kCases), s.case_id(), s.SerializeAsString());
+    for (const auto& s : states)
+      b.Put(store->cf(keys::Cf::kCases), s.case_id(), s.SerializeAsString());
     ASSERT_TRUE(store->Write(&b).ok());
   }
 
@@ -351,15 +352,14 @@ class CaseIndexStoreTest : public ::testing::Test {
   };
   static Answers Ask(const PartitionStore& store) {
     Answers a;
-    for (const CaseFilter& f : std::vector<CaseFilter>{
-             {},
-             {.stage = "isolation"},
-             {.stage = "closed"},
-             {.category = v1::CATEGORY_FEVER},
-             {.grid_id = "g3"},
-             {.stage = "isolation", .grid_id = "g3"},
-             {.assignee = "wang"},
-             {.grid_id = "nobody's"}}) {
+    for (const CaseFilter& f : std::vector<CaseFilter>{{},
+                                                       {.stage = "isolation"},
+                                                       {.stage = "closed"},
+                                                       {.category = v1::CATEGORY_FEVER},
+                                                       {.grid_id = "g3"},
+                                                       {.stage = "isolation", .grid_id = "g3"},
+                                                       {.assignee = "wang"},
+                                                       {.grid_id = "nobody's"}}) {
       std::vector<std::string> ids;
       std::string after;
       for (bool more = true; more;) {
@@ -421,7 +421,7 @@ TEST_F(CaseIndexStoreTest, AnswersAreTheSameWithAndWithoutTheIndex) {
   EXPECT_EQ(indexed.listings[4].size(), 546u);   // i % 11 == 3
   EXPECT_EQ(indexed.listings[6].size(), 462u);   // i % 13 == 0
   EXPECT_TRUE(indexed.listings[7].empty());
-  EXPECT_EQ(indexed.held.size(), 353u);          // i % 17 == 0
+  EXPECT_EQ(indexed.held.size(), 353u);                      // i % 17 == 0
   EXPECT_THAT(indexed.overdue, ElementsAre("r-0", "r-17"));  // due 1,000 and 18,000 <= 20,000
 }
 

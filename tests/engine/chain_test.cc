@@ -1,6 +1,8 @@
 // The hash chain: every stored record chains to the one before it, and
 // tampering with the store while the server is down is found at exactly the
 // record tampered with.
+#include "engine/storage/chain.h"
+
 #include <future>
 #include <memory>
 #include <string>
@@ -8,7 +10,6 @@
 #include <vector>
 
 #include "absl/strings/escaping.h"
-#include "engine/storage/chain.h"
 #include "engine/engine.h"
 #include "engine/storage/keys.h"
 #include "engine/storage/signer.h"
@@ -35,8 +36,8 @@ using ::gridcase::testing::RawPartition;
 TEST(ChainHashTest, IsSha256OfThePreviousHashAndTheRecord) {
   EXPECT_EQ(absl::BytesToHexString(ChainHash(GenesisHash(), "abc")),
             "365aa7d8f7f9402c4b9434502b4cc89ddb09fe50d7cd95b493b834c62d5a5370");
-  const std::string prev = absl::HexStringToBytes(
-      "d949311b01aeda1f00bdfec8ca70d3064a71741822520b696a44b9a83eb40e9e");
+  const std::string prev =
+      absl::HexStringToBytes("d949311b01aeda1f00bdfec8ca70d3064a71741822520b696a44b9a83eb40e9e");
   std::string record;
   for (int i = 0; i < 4 * 256; ++i) record.push_back(static_cast<char>(i % 256));
   EXPECT_EQ(absl::BytesToHexString(ChainHash(prev, record)),
@@ -190,18 +191,16 @@ TEST_F(ChainTest, ARewriteThatRecomputesEveryHashIsCaughtBySignedHeads) {
   }
   Open();
   EXPECT_EQ(engine_->audit().VerifyLog()->front().first_bad_position,
-            0u);  // the chain holds...
-  const ChainCheck check =
-      engine_->audit().VerifyLog(public_key)->front();  // ...the signature not
+            0u);                                                             // the chain holds...
+  const ChainCheck check = engine_->audit().VerifyLog(public_key)->front();  // ...the signature not
   EXPECT_EQ(check.first_bad_position, signed_position);
   EXPECT_THAT(check.problem, HasSubstr("rewritten"));
 
   // Another key cannot vouch for the heads.
   auto other = HeadSigner::LoadOrCreate(dir_.Sub("other.key"));
   ASSERT_TRUE(other.ok());
-  EXPECT_THAT(
-      engine_->audit().VerifyLog((*other)->PublicKeyPem())->front().problem,
-      HasSubstr("signature"));
+  EXPECT_THAT(engine_->audit().VerifyLog((*other)->PublicKeyPem())->front().problem,
+              HasSubstr("signature"));
 }
 
 }  // namespace

@@ -111,7 +111,7 @@ TEST_F(DeadlineTest, ARenewedDeadlineFiresAtItsNewTimeOnly) {
   clock_.AdvanceMicros(20 * kHourUs);
   auto check = BaseEvent("s1", "c");
   check.mutable_screening_check()->set_category(v1::CATEGORY_CLOSE_CONTACT);
-  Ok(check);  // daily check done: due again 24 h from now
+  Ok(check);                          // daily check done: due again 24 h from now
   clock_.AdvanceMicros(5 * kHourUs);  // the first due time has passed
   EXPECT_EQ(Fire(), 0u);
   clock_.AdvanceMicros(19 * kHourUs);
@@ -168,6 +168,8 @@ TEST_F(DeadlineTest, TheHelpRequestDeliveryDeadlineEscalatesWhenItPasses) {
 
 // A workflow whose ladder climbs by itself: 4 h on the grid worker's rung
 // (reminded 1 h before), 2 h on the cadre's, the secretary's untimed.
+// The definition as written, not as clang-format would lay it out.
+// clang-format off
 constexpr char kTimedLadder[] = R"pb(
 name: "timed"
 version: 1
@@ -182,6 +184,7 @@ stages {
 }
 stages { name: "done" terminal: true }
 )pb";
+// clang-format on
 
 TEST_F(DeadlineTest, ATimedLadderRemindsThenClimbsByItselfUntilResolved) {
   ASSERT_TRUE(testing::DeploySync(*engine_, kTimedLadder, "timed.textproto").ok());
@@ -225,10 +228,8 @@ TEST_F(DeadlineTest, ATimedLadderRemindsThenClimbsByItselfUntilResolved) {
 TEST_F(DeadlineTest, TheSchedulerFiresWhenTheClockPassesTheDueTime) {
   DeadlineScheduler scheduler(
       &engine_->timers(),
-      [e = engine_.get()] {
-        return e->staffing().HandOnFromNewlyUnavailable();
-      },
-      &clock_, /*poll_us_max=*/1000 * 1000, nullptr);
+      [e = engine_.get()] { return e->staffing().HandOnFromNewlyUnavailable(); }, &clock_,
+      /*poll_us_max=*/1000 * 1000, nullptr);
   scheduler.Start();
   Ok(Fever("f1", "c", 36.6));
   scheduler.Poke();

@@ -2,8 +2,8 @@
 // and escalation through every rung naming the people.
 #include <condition_variable>
 #include <fstream>
-#include <mutex>
 #include <future>
+#include <mutex>
 #include <sstream>
 
 #include "engine/engine.h"
@@ -138,8 +138,7 @@ TEST_F(DirectoryTest, ImportingTheSameBatchAgainWritesNothing) {
   Reopen();
   v1::Actor other;
   other.set_id("admin-2");
-  auto again = engine_->staffing().ImportDirectory(ExampleDirectory(),
-                                                   "file-a-0", other);
+  auto again = engine_->staffing().ImportDirectory(ExampleDirectory(), "file-a-0", other);
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(again->written, 0u);
   // A different batch under the same import id is a conflict, named.
@@ -321,8 +320,8 @@ TEST_F(DirectoryTest, WithoutThePairTheLeastLoadedWorkerThenTheLadderTakeOver) {
   EXPECT_EQ(CountHeldBy(*engine_, "worker-niu"), 4u);  // 3 of its own + 1
 
   // Nobody left in the grid: the community secretary takes it all.
-  auto gone = ImportMoving({Unavailable("worker-ma", kStartUs, 0),
-                            Unavailable("worker-niu", kStartUs, 0)}, "all-away");
+  auto gone = ImportMoving(
+      {Unavailable("worker-ma", kStartUs, 0), Unavailable("worker-niu", kStartUs, 0)}, "all-away");
   ASSERT_TRUE(gone.ok()) << gone.status();
   EXPECT_EQ(gone->moved, 8u);
   EXPECT_EQ(CountHeldBy(*engine_, "secretary-chen"), 8u);
@@ -345,9 +344,7 @@ TEST_F(DirectoryTest, TheFirstRoundAfterStartHandsOnWhatAnUnavailablePersonStill
 
 TEST_F(DirectoryTest, AnAnnouncedAbsenceHandsCasesOnWhenItBegins) {
   ASSERT_TRUE(Import(ExampleDirectory(), "base").ok());
-  ASSERT_TRUE(engine_->staffing()
-                  .HandOnFromNewlyUnavailable()
-                  .ok());  // the first call sweeps
+  ASSERT_TRUE(engine_->staffing().HandOnFromNewlyUnavailable().ok());  // the first call sweeps
   OpenCases(*engine_, "c-", 3, "worker-li", "jiangan-07-03", clock_.NowMicros());
   // Li will be away from tomorrow: nothing moves today.
   auto announced = ImportMoving({Unavailable("worker-li", kStartUs + kDayUs, 0)}, "leave");
@@ -444,7 +441,9 @@ TEST_F(DirectoryTest, ListsByAreaAndOverdueWorkloadAndStaffing) {
   EXPECT_EQ(load->overdue_tasks(), 1u);
 
   ASSERT_TRUE(Import({Unavailable("worker-zhou", clock_.NowMicros(), 0),
-                      Unavailable("cadre-wang", clock_.NowMicros(), 0)}, "grid4-empty").ok());
+                      Unavailable("cadre-wang", clock_.NowMicros(), 0)},
+                     "grid4-empty")
+                  .ok());
   auto report = engine_->staffing().StaffingReport("jiangan-07-c2");
   ASSERT_TRUE(report.ok()) << report.status();
   ASSERT_EQ(report->grids_without_available_worker_size(), 1);
@@ -456,7 +455,9 @@ TEST_F(DirectoryTest, ListsByAreaAndOverdueWorkloadAndStaffing) {
   // With the whole chain away, grid 4's cases have nowhere to go.
   ASSERT_TRUE(Import({Unavailable("secretary-chen", clock_.NowMicros(), 0),
                       Unavailable("officer-huang", clock_.NowMicros(), 0),
-                      Unavailable("officer-xu", clock_.NowMicros(), 0)}, "all-away").ok());
+                      Unavailable("officer-xu", clock_.NowMicros(), 0)},
+                     "all-away")
+                  .ok());
   report = engine_->staffing().StaffingReport("jiangan-07-04");
   ASSERT_TRUE(report.ok());
   ASSERT_EQ(report->stranded_size(), 2);

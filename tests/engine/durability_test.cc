@@ -17,8 +17,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "engine/storage/data_dir.h"
 #include "engine/engine.h"
+#include "engine/storage/data_dir.h"
 #include "engine/storage/store.h"
 #include "engine/storage/wal_scan.h"
 #include "gmock/gmock.h"

@@ -11,8 +11,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/common/crc32c.h"
-#include "engine/storage/data_dir.h"
 #include "engine/engine.h"
+#include "engine/storage/data_dir.h"
 #include "engine/storage/store.h"
 #include "engine/storage/wal_scan.h"
 #include "gmock/gmock.h"
@@ -72,8 +72,8 @@ TEST(DurableMarkFileTest, AnUnreadableMarkRefusesTheOpenAndAcceptingRewritesIt) 
   XorByte(path, 4096 + 30, 0x01);
   auto refused = PartitionStore::Open(partition, PartitionId(0));
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kDataLoss);
-  EXPECT_THAT(refused.status().message(),
-              HasSubstr("gridcase storage accept-loss --data-dir " + dir.path() + " --partition 0"));
+  EXPECT_THAT(refused.status().message(), HasSubstr("gridcase storage accept-loss --data-dir " +
+                                                    dir.path() + " --partition 0"));
   ASSERT_TRUE(PartitionStore::AcceptLoss(partition, PartitionId(0), dir.Sub("kept")).ok());
   EXPECT_TRUE(PartitionStore::Open(partition, PartitionId(0)).ok());
 }
@@ -204,10 +204,9 @@ TEST_F(DurableMarkTest, ACheckpointCarriesAMarkOfWhatItHolds) {
     EXPECT_EQ((*opened)->recovered().position, last);
   }
   fs::remove_all(fs::path(copy) / "CURRENT");
-  EXPECT_EQ(PartitionStore::Open(copy, PartitionId(0), {.mode = OpenMode::kReadOnly})
-                .status()
-                .code(),
-            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(
+      PartitionStore::Open(copy, PartitionId(0), {.mode = OpenMode::kReadOnly}).status().code(),
+      absl::StatusCode::kDataLoss);
 }
 
 // RocksDB skips the rest of a 32 KiB block whose next header is zeros, in
@@ -290,10 +289,9 @@ TEST_F(DurableMarkTest, AnAcceptedLossKeepsTheEvidenceAndOpensOnWhatRemains) {
   EXPECT_GT(accepted->recovered.position, 0u);
   EXPECT_EQ(ReadFile(keep + "/" + fs::path(log).filename().string()), damaged);
   EXPECT_EQ(ReadFile(keep + "/DURABLE"), mark);
-  EXPECT_EQ(PartitionStore::AcceptLoss(Partition(), PartitionId(0), dir_.Sub("again"))
-                .status()
-                .code(),
-            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(
+      PartitionStore::AcceptLoss(Partition(), PartitionId(0), dir_.Sub("again")).status().code(),
+      absl::StatusCode::kFailedPrecondition);
 
   // The partition goes on from what remained: the chain holds, and the next
   // event takes the next position.

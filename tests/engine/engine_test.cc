@@ -12,17 +12,17 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "engine/storage/data_dir.h"
+#include "engine/storage/keys.h"
+#include "engine/storage/store.h"
+#include "engine/workflow/logic.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/engine/fault_fs.h"
 #include "tests/support/events.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/workflows.h"
-#include "engine/workflow/logic.h"
-#include "absl/strings/str_cat.h"
-#include "engine/storage/data_dir.h"
-#include "engine/storage/keys.h"
-#include "engine/storage/store.h"
 
 namespace gridcase {
 namespace {
@@ -33,8 +33,8 @@ using ::gridcase::testing::kFeb22EveningUs;
 using ::gridcase::testing::NoteEvent;
 using ::gridcase::testing::Req;
 using ::gridcase::testing::Screening;
-using ::gridcase::testing::TempDir;
 using ::gridcase::testing::SubmitSync;
+using ::gridcase::testing::TempDir;
 using ::testing::HasSubstr;
 
 class EngineTest : public ::testing::Test {
@@ -151,13 +151,15 @@ TEST_F(EngineTest, AnEventIdUsedInAnotherPartitionIsRefusedOnceTheFiltersAreFill
   for (int i = 0; cases.size() < 4; ++i) {
     const std::string id = "case-" + std::to_string(i);
     bool taken = false;
-    for (const auto& c : cases) taken = taken || engine_->PartitionOf(c) == engine_->PartitionOf(id);
+    for (const auto& c : cases)
+      taken = taken || engine_->PartitionOf(c) == engine_->PartitionOf(id);
     if (!taken) cases.push_back(id);
   }
   ASSERT_TRUE(Submit(Fever("fresh", cases[0], 37.7)).ok());
   for (size_t i = 1; i < cases.size(); ++i) {
     EXPECT_EQ(Submit(Fever("fresh", cases[i], 37.7)).status().code(),
-              absl::StatusCode::kAlreadyExists) << cases[i];
+              absl::StatusCode::kAlreadyExists)
+        << cases[i];
   }
   // Ids never used pass the filters and are recorded.
   for (size_t i = 1; i < cases.size(); ++i) {
@@ -169,9 +171,11 @@ TEST_F(EngineTest, AnEventIdUsedInAnotherPartitionIsRefusedOnceTheFiltersAreFill
   engine_->partitions().WaitForScanAtOpen();
   for (size_t i = 1; i < cases.size(); ++i) {
     EXPECT_EQ(Submit(Fever("fresh", cases[i], 37.7)).status().code(),
-              absl::StatusCode::kAlreadyExists) << cases[i] << " after reopening";
+              absl::StatusCode::kAlreadyExists)
+        << cases[i] << " after reopening";
     EXPECT_EQ(Submit(Fever("new-" + std::to_string(i), cases[0], 36.6)).status().code(),
-              absl::StatusCode::kAlreadyExists) << "new-" << i << " after reopening";
+              absl::StatusCode::kAlreadyExists)
+        << "new-" << i << " after reopening";
   }
 }
 
@@ -188,7 +192,8 @@ TEST_F(EngineTest, TheIdFiltersNeverHideACaseOrAnEventIdThePartitionHolds) {
       ASSERT_TRUE(retry.ok()) << retry.status() << " " << when;
       EXPECT_TRUE(retry->duplicate()) << c << " " << when;
       EXPECT_EQ(Submit(Fever("first-" + std::to_string(i), c, 36.9)).status().code(),
-                absl::StatusCode::kAlreadyExists) << c << " " << when;
+                absl::StatusCode::kAlreadyExists)
+          << c << " " << when;
       auto state = engine_->GetCase(c);
       ASSERT_TRUE(state.ok()) << state.status() << " " << when;
       const uint64_t before = state->version();
@@ -283,9 +288,8 @@ TEST_F(EngineTest, RestartRecoversEveryRecordAndContinuesPositions) {
   engine_ = Open();
   std::map<std::string, std::string> states;
   for (int i = 0; i < 50; ++i) {
-    ASSERT_TRUE(Submit(Fever("e" + std::to_string(i), "c" + std::to_string(i % 10),
-                             36.0 + i * 0.05))
-                    .ok());
+    ASSERT_TRUE(
+        Submit(Fever("e" + std::to_string(i), "c" + std::to_string(i % 10), 36.0 + i * 0.05)).ok());
   }
   for (int c = 0; c < 10; ++c) {
     states["c" + std::to_string(c)] =
@@ -462,9 +466,8 @@ TEST_F(EngineTest, ConcurrentSubmittersGetDenseVersionsPerCase) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kPerThread; ++i) {
         const std::string case_id = "c" + std::to_string((t * 7 + i) % 20);
-        auto r = SubmitSync(*engine_, Req(Fever("t" + std::to_string(t) + "-" +
-                                                    std::to_string(i),
-                                                case_id, 36.6)));
+        auto r = SubmitSync(
+            *engine_, Req(Fever("t" + std::to_string(t) + "-" + std::to_string(i), case_id, 36.6)));
         ASSERT_TRUE(r.ok()) << r.status();
         std::lock_guard<std::mutex> lock(mu);
         EXPECT_TRUE(versions[case_id].insert(r->case_version()).second);
@@ -535,12 +538,12 @@ TEST_F(EngineTest, AFullQueueAnswersResourceExhausted) {
   options.sequencer.queue_capacity = 4;
   options.sequencer.group_records_max = 1;
   const GateLogic* gate = nullptr;
-  auto opened = Engine::Open(options, &clock_, [&gate](const workflow::Registry& registry,
-                                                       const Directory& directory) {
-    auto logic = std::make_unique<GateLogic>(registry, directory);
-    gate = logic.get();
-    return logic;
-  });
+  auto opened = Engine::Open(
+      options, &clock_, [&gate](const workflow::Registry& registry, const Directory& directory) {
+        auto logic = std::make_unique<GateLogic>(registry, directory);
+        gate = logic.get();
+        return logic;
+      });
   ASSERT_TRUE(opened.ok());
   engine_ = std::move(*opened);
   testing::DeployShippedWorkflows(*engine_);
@@ -655,8 +658,8 @@ TEST_F(EngineTest, AStreamMessageIsDecidedWithItsOffsetInOneWrite) {
   engine_ = Open();
   const std::string source = "events/0";
   // Applied: the offset is recorded with the records.
-  auto applied = SubmitFromStreamSync(*engine_, Req(Fever("s-1", "s-case", 36.6)),
-                                      {source, 7, "original-7"});
+  auto applied =
+      SubmitFromStreamSync(*engine_, Req(Fever("s-1", "s-case", 36.6)), {source, 7, "original-7"});
   ASSERT_TRUE(applied.ok()) << applied.status();
   const PartitionId home = engine_->PartitionOf("s-case");
   std::map<std::string, int64_t> offsets;
@@ -665,8 +668,8 @@ TEST_F(EngineTest, AStreamMessageIsDecidedWithItsOffsetInOneWrite) {
 
   // Refused for its content before queueing, and for the case's state in
   // the sequencer: both are decided, as dead letters, in their partition.
-  auto bad = SubmitFromStreamSync(*engine_, Req(Fever("s-2", "s-case", 99.0)),
-                                  {source, 8, "original-8"});
+  auto bad =
+      SubmitFromStreamSync(*engine_, Req(Fever("s-2", "s-case", 99.0)), {source, 8, "original-8"});
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
   auto unknown = SubmitFromStreamSync(*engine_, Req(NoteEvent("s-3", "s-none", "hello")),
                                       {source, 9, "original-9"});
@@ -674,15 +677,13 @@ TEST_F(EngineTest, AStreamMessageIsDecidedWithItsOffsetInOneWrite) {
   auto unreadable = SubmitFromStreamSync(
       *engine_, absl::InvalidArgumentError("message is not JSON"), {source, 10, "{{{"});
   EXPECT_EQ(unreadable.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(engine_->streams().RouteOf(absl::InvalidArgumentError("x")),
-            PartitionId(0));
+  EXPECT_EQ(engine_->streams().RouteOf(absl::InvalidArgumentError("x")), PartitionId(0));
 
   engine_.reset();
   engine_ = Open();  // all of it durable
   std::vector<std::pair<std::string, v1::DeadLetter>> letters;
   for (uint32_t p = 0; p < engine_->partition_count(); ++p) {
-    ASSERT_TRUE(
-        engine_->streams().DeadLetters(PartitionId(p), 100, &letters).ok());
+    ASSERT_TRUE(engine_->streams().DeadLetters(PartitionId(p), 100, &letters).ok());
   }
   ASSERT_EQ(letters.size(), 3u);
   std::map<int64_t, v1::DeadLetter> by_offset;
@@ -694,26 +695,21 @@ TEST_F(EngineTest, AStreamMessageIsDecidedWithItsOffsetInOneWrite) {
   std::map<std::string, int64_t> all;
   for (uint32_t p = 0; p < engine_->partition_count(); ++p) {
     std::map<std::string, int64_t> of_partition;
-    ASSERT_TRUE(engine_->streams()
-                    .StreamOffsets(PartitionId(p), source, &of_partition)
-                    .ok());
+    ASSERT_TRUE(engine_->streams().StreamOffsets(PartitionId(p), source, &of_partition).ok());
     for (const auto& [k, v] : of_partition) all[k] = std::max(all[k], v);
   }
   EXPECT_EQ(all[source], 10);
   // Handed on: removed.
   for (uint32_t p = 0; p < engine_->partition_count(); ++p) {
     std::vector<std::pair<std::string, v1::DeadLetter>> mine;
-    ASSERT_TRUE(
-        engine_->streams().DeadLetters(PartitionId(p), 100, &mine).ok());
+    ASSERT_TRUE(engine_->streams().DeadLetters(PartitionId(p), 100, &mine).ok());
     std::vector<std::string> keys;
     for (const auto& [k, l] : mine) keys.push_back(k);
-    ASSERT_TRUE(
-        engine_->streams().RemoveDeadLetters(PartitionId(p), keys).ok());
+    ASSERT_TRUE(engine_->streams().RemoveDeadLetters(PartitionId(p), keys).ok());
   }
   letters.clear();
   for (uint32_t p = 0; p < engine_->partition_count(); ++p) {
-    ASSERT_TRUE(
-        engine_->streams().DeadLetters(PartitionId(p), 100, &letters).ok());
+    ASSERT_TRUE(engine_->streams().DeadLetters(PartitionId(p), 100, &letters).ok());
   }
   EXPECT_TRUE(letters.empty());
 }

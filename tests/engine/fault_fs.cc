@@ -40,9 +40,10 @@ bool IsWal(const std::string& fname) {
 
 }  // namespace
 
-rocksdb::IOStatus FaultFs::NewWritableFile(
-    const std::string& fname, const rocksdb::FileOptions& opts,
-    std::unique_ptr<rocksdb::FSWritableFile>* result, rocksdb::IODebugContext* dbg) {
+rocksdb::IOStatus FaultFs::NewWritableFile(const std::string& fname,
+                                           const rocksdb::FileOptions& opts,
+                                           std::unique_ptr<rocksdb::FSWritableFile>* result,
+                                           rocksdb::IODebugContext* dbg) {
   auto s = FileSystemWrapper::NewWritableFile(fname, opts, result, dbg);
   if (s.ok() && IsWal(fname)) {
     *result = std::make_unique<FaultFile>(std::move(*result), this);

@@ -23,8 +23,7 @@ class FaultFs : public rocksdb::FileSystemWrapper {
   bool armed() const { return armed_; }
   int failures() const { return failures_; }
 
-  rocksdb::IOStatus NewWritableFile(const std::string& fname,
-                                    const rocksdb::FileOptions& opts,
+  rocksdb::IOStatus NewWritableFile(const std::string& fname, const rocksdb::FileOptions& opts,
                                     std::unique_ptr<rocksdb::FSWritableFile>* result,
                                     rocksdb::IODebugContext* dbg) override;
 

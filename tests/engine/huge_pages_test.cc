@@ -93,8 +93,8 @@ TEST(HugePagesTest, StoreOnHugePagesWritesWhateverThePoolHolds) {
   testing::TempDir dir;
   const HugePagePool before = ReadHugePagePool();
   const size_t page = before.page_bytes ? before.page_bytes : size_t{2} << 20;
-  auto store = PartitionStore::Open(dir.Sub("p"), PartitionId(0),
-                                    {.memtable_huge_page_size = page});
+  auto store =
+      PartitionStore::Open(dir.Sub("p"), PartitionId(0), {.memtable_huge_page_size = page});
   ASSERT_TRUE(store.ok()) << store.status();
   EXPECT_EQ((*store)->memtable_huge_page_size(), page);
   WriteAndReadBack(store->get(), 20000);

@@ -10,8 +10,7 @@ namespace gridcase::keys {
 namespace {
 
 TEST(KeysTest, Fixed64BigEndianRoundTripsAndSortsNumerically) {
-  const std::vector<uint64_t> values = {0, 1, 255, 256, 65535, 1ULL << 32,
-                                        (1ULL << 63) + 5, ~0ULL};
+  const std::vector<uint64_t> values = {0, 1, 255, 256, 65535, 1ULL << 32, (1ULL << 63) + 5, ~0ULL};
   std::vector<std::string> encoded;
   for (uint64_t v : values) {
     encoded.push_back(EncodeFixed64Be(v));

@@ -18,8 +18,7 @@ TEST(LatencyHistogramTest, BoundsStartAtOneMicrosecondAndGrowByAtMostAFifthAbove
     }
   }
   // Long enough for anything a write or a queue could take.
-  EXPECT_GT(LatencyHistogram::UpperBoundMicros(LatencyHistogram::kBuckets - 1),
-            600u * 1000 * 1000);
+  EXPECT_GT(LatencyHistogram::UpperBoundMicros(LatencyHistogram::kBuckets - 1), 600u * 1000 * 1000);
 }
 
 TEST(LatencyHistogramTest, QuantilesAreTheBoundOfTheBucketReachingTheShare) {

@@ -101,15 +101,15 @@ TEST(RecentRecordsTest, TimelinesFromMemoryEqualTimelinesFromTheStore) {
     for (int i = 0; i < 400; ++i) {
       const std::string& id = cases[i % cases.size()];
       const std::string event_id = "ev-" + std::to_string(i);
-      auto r = SubmitSync(**engine, Req(i < static_cast<int>(cases.size())
-                                             ? Fever(event_id, id, 36.6)
-                                             : NoteEvent(event_id, id, "visit " + std::to_string(i))));
+      auto r =
+          SubmitSync(**engine, Req(i < static_cast<int>(cases.size())
+                                       ? Fever(event_id, id, 36.6)
+                                       : NoteEvent(event_id, id, "visit " + std::to_string(i))));
       ASSERT_TRUE(r.ok()) << r.status();
     }
     uint64_t held = 0;
     for (uint32_t p = 0; p < 2; ++p) {
-      const RecentRecords* recent =
-          (*engine)->partitions().store(PartitionId(p)).recent_records();
+      const RecentRecords* recent = (*engine)->partitions().store(PartitionId(p)).recent_records();
       ASSERT_NE(recent, nullptr);
       EXPECT_GT(recent->range().first, 1u);  // the oldest were let go
       held += recent->range().second;
@@ -122,8 +122,7 @@ TEST(RecentRecordsTest, TimelinesFromMemoryEqualTimelinesFromTheStore) {
   options.recent_records_bytes = 0;
   auto engine = Engine::Open(options, &clock);
   ASSERT_TRUE(engine.ok()) << engine.status();
-  EXPECT_EQ((*engine)->partitions().store(PartitionId(0)).recent_records(),
-            nullptr);
+  EXPECT_EQ((*engine)->partitions().store(PartitionId(0)).recent_records(), nullptr);
   const auto from_store = read_all(**engine, cases);
   ASSERT_EQ(from_store.size(), cases.size());
   EXPECT_EQ(with_cache, from_store);

@@ -32,9 +32,9 @@ class RecordVersionTest : public ::testing::Test {
     testing::DeployShippedWorkflows(*engine_);
     for (int i = 0; i < 12; ++i) {
       const std::string c = "c" + std::to_string(i % 3);
-      auto r = testing::SubmitSync(*engine_, Req(i < 3 ? Fever("f" + std::to_string(i), c, 38.4)
-                                                        : NoteEvent("n" + std::to_string(i), c,
-                                                                    "visit")));
+      auto r = testing::SubmitSync(*engine_,
+                                   Req(i < 3 ? Fever("f" + std::to_string(i), c, 38.4)
+                                             : NoteEvent("n" + std::to_string(i), c, "visit")));
       ASSERT_TRUE(r.ok()) << r.status();
     }
   }
@@ -108,9 +108,8 @@ TEST_F(RecordVersionTest, ALogANewerBuildExtendedIsRefusedAtOpenAndByARebuild) {
   engine_.reset();
   {
     testing::RawPartition raw(PartitionDir());
-    testing::RewriteConsistently(raw, last, last, [](v1::Record* r) {
-      r->set_record_version(kRecordVersion + 1);
-    });
+    testing::RewriteConsistently(raw, last, last,
+                                 [](v1::Record* r) { r->set_record_version(kRecordVersion + 1); });
   }
   const absl::Status opened = Open();
   EXPECT_EQ(opened.code(), absl::StatusCode::kFailedPrecondition) << opened;

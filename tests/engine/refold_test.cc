@@ -5,10 +5,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "engine/storage/data_dir.h"
-#include "engine/engine.h"
-#include "engine/storage/keys.h"
 #include "engine/audit/rebuild.h"
+#include "engine/engine.h"
+#include "engine/storage/data_dir.h"
+#include "engine/storage/keys.h"
 #include "engine/storage/store.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -70,7 +70,8 @@ class RefoldTest : public ::testing::Test {
       auto it = (*store)->NewIterator(keys::Cf::kCases);
       for (it->SeekToFirst(); it->Valid(); it->Next()) {
         v1::CaseState stored, older;
-        ASSERT_TRUE(stored.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())));
+        ASSERT_TRUE(
+            stored.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())));
         older.set_case_id(stored.case_id());
         older.set_version(stored.version());
         older.set_stage(stored.stage());

@@ -1,12 +1,13 @@
 // RecordStamper and the derived rows: the one owner of a record's stamp,
 // and the one statement of which rows a record and a case produce.
+#include "engine/domain/stamper.h"
+
 #include <map>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "engine/common/time.h"
-#include "engine/domain/stamper.h"
 #include "engine/storage/derived_rows.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"

@@ -57,18 +57,15 @@ class SubmitRouterTest : public ::testing::Test {
   std::pair<std::string, std::string> TwoPartitions() {
     for (int i = 1;; ++i) {
       const std::string c = "case-" + std::to_string(i);
-      if (partitions_->PartitionOf(c) != partitions_->PartitionOf("case-0"))
-        return {"case-0", c};
+      if (partitions_->PartitionOf(c) != partitions_->PartitionOf("case-0")) return {"case-0", c};
     }
   }
   std::future<absl::StatusOr<v1::SubmitResponse>> Submit(const v1::Event& e) {
-    auto promise =
-        std::make_shared<std::promise<absl::StatusOr<v1::SubmitResponse>>>();
+    auto promise = std::make_shared<std::promise<absl::StatusOr<v1::SubmitResponse>>>();
     auto answer = promise->get_future();
-    router_->Submit(Req(e), partitions_->PartitionOf(e.case_id()),
-                    [promise](absl::StatusOr<v1::SubmitResponse> r) {
-                      promise->set_value(std::move(r));
-                    });
+    router_->Submit(
+        Req(e), partitions_->PartitionOf(e.case_id()),
+        [promise](absl::StatusOr<v1::SubmitResponse> r) { promise->set_value(std::move(r)); });
     return answer;
   }
 
@@ -83,8 +80,7 @@ TEST_F(SubmitRouterTest, AnIdUsedInAnotherPartitionIsRefusedByTheWorker) {
   auto [a, b] = TwoPartitions();
   ASSERT_TRUE(Submit(NoteEvent("e1", a, "first")).get().ok());
   auto again = Submit(NoteEvent("e1", b, "elsewhere")).get();
-  EXPECT_EQ(again.status().code(), absl::StatusCode::kAlreadyExists)
-      << again.status();
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kAlreadyExists) << again.status();
   // Both needed a read (the filters are not filled): neither on this thread.
   EXPECT_EQ(router_->deferred(), 2u);
 }
@@ -109,8 +105,7 @@ TEST_F(SubmitRouterTest, SubmissionsOfACaseKeepTheirOrderThroughTheWorkers) {
 TEST_F(SubmitRouterTest, StoppingSubmitsWhatTheWorkersHoldThenRefuses) {
   auto [a, b] = TwoPartitions();
   std::vector<std::future<absl::StatusOr<v1::SubmitResponse>>> answers;
-  for (int i = 0; i < 100; ++i)
-    answers.push_back(Submit(NoteEvent(std::to_string(i), a, "n")));
+  for (int i = 0; i < 100; ++i) answers.push_back(Submit(NoteEvent(std::to_string(i), a, "n")));
   router_->Stop();
   for (auto& answer : answers) {
     auto r = answer.get();

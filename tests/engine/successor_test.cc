@@ -12,8 +12,7 @@ namespace {
 
 constexpr int64_t kNowUs = 1582372800LL * 1000000;
 
-v1::DirectoryEntry Unit(const std::string& id, v1::UnitLevel level,
-                        const std::string& parent) {
+v1::DirectoryEntry Unit(const std::string& id, v1::UnitLevel level, const std::string& parent) {
   v1::DirectoryEntry e;
   e.mutable_unit()->set_unit_id(id);
   e.mutable_unit()->set_level(level);
@@ -21,8 +20,7 @@ v1::DirectoryEntry Unit(const std::string& id, v1::UnitLevel level,
   return e;
 }
 
-v1::DirectoryEntry PersonIn(const std::string& id, v1::Role role,
-                            const std::string& unit) {
+v1::DirectoryEntry PersonIn(const std::string& id, v1::Role role, const std::string& unit) {
   v1::DirectoryEntry e;
   e.mutable_person()->set_person_id(id);
   e.mutable_person()->set_role(role);
@@ -36,19 +34,15 @@ v1::DirectoryEntry PersonIn(const std::string& id, v1::Role role,
 class SuccessorTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    for (const auto& e : {Unit("d", v1::UNIT_LEVEL_DISTRICT, ""),
-                          Unit("s", v1::UNIT_LEVEL_STREET, "d"),
-                          Unit("c", v1::UNIT_LEVEL_COMMUNITY, "s"),
-                          Unit("g", v1::UNIT_LEVEL_GRID, "c"),
-                          Unit("g2", v1::UNIT_LEVEL_GRID, "c"),
-                          PersonIn("w1", v1::ROLE_GRID_WORKER, "g"),
-                          PersonIn("w2", v1::ROLE_GRID_WORKER, "g"),
-                          PersonIn("w3", v1::ROLE_GRID_WORKER, "g"),
-                          PersonIn("k", v1::ROLE_CADRE, "g"),
-                          PersonIn("x", v1::ROLE_GRID_WORKER, "g2"),
-                          PersonIn("sec", v1::ROLE_COMMUNITY_SECRETARY, "c"),
-                          PersonIn("so", v1::ROLE_STREET_OFFICER, "s"),
-                          PersonIn("do", v1::ROLE_DISTRICT_OFFICER, "d")}) {
+    for (const auto& e :
+         {Unit("d", v1::UNIT_LEVEL_DISTRICT, ""), Unit("s", v1::UNIT_LEVEL_STREET, "d"),
+          Unit("c", v1::UNIT_LEVEL_COMMUNITY, "s"), Unit("g", v1::UNIT_LEVEL_GRID, "c"),
+          Unit("g2", v1::UNIT_LEVEL_GRID, "c"), PersonIn("w1", v1::ROLE_GRID_WORKER, "g"),
+          PersonIn("w2", v1::ROLE_GRID_WORKER, "g"), PersonIn("w3", v1::ROLE_GRID_WORKER, "g"),
+          PersonIn("k", v1::ROLE_CADRE, "g"), PersonIn("x", v1::ROLE_GRID_WORKER, "g2"),
+          PersonIn("sec", v1::ROLE_COMMUNITY_SECRETARY, "c"),
+          PersonIn("so", v1::ROLE_STREET_OFFICER, "s"),
+          PersonIn("do", v1::ROLE_DISTRICT_OFFICER, "d")}) {
       Add(e);
     }
     v1::DirectoryEntry pairing;
@@ -85,8 +79,7 @@ TEST_F(SuccessorTest, PairedPartnerAvailableTakesOver) {
   load_ = {{"w2", 0}, {"w3", 0}, {"k", 50}};
   EXPECT_EQ(Of("w1", "g"), "k as cadre");
   // The partner's load is not weighed, nor counted.
-  EXPECT_TRUE(
-      WorkersToWeigh(directory_, *directory_.FindPerson("w1"), kNowUs).empty());
+  EXPECT_TRUE(WorkersToWeigh(directory_, *directory_.FindPerson("w1"), kNowUs).empty());
   EXPECT_EQ(load_["k"], 50u);
 }
 

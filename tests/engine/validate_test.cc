@@ -19,12 +19,9 @@ using ::testing::StartsWith;
 
 constexpr int64_t kNowUs = kFeb22EveningUs + 60LL * 1000000;
 
-absl::Status Validate(const v1::Event& e) {
-  return ValidateEvent(e, ValidationLimits{}, kNowUs);
-}
+absl::Status Validate(const v1::Event& e) { return ValidateEvent(e, ValidationLimits{}, kNowUs); }
 
-void ExpectInvalid(const v1::Event& e, const std::string& field,
-                   const std::string& why) {
+void ExpectInvalid(const v1::Event& e, const std::string& field, const std::string& why) {
   const absl::Status st = Validate(e);
   EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
   EXPECT_THAT(std::string(st.message()), StartsWith(field + ": ")) << st;
@@ -49,10 +46,8 @@ TEST(ValidateTest, RequiresIds) {
 
 TEST(ValidateTest, RejectsIdsThatAreNotPrintableAscii) {
   ExpectInvalid(Fever("has space", "c1", 37.0), "event.event_id", "printable ASCII");
-  ExpectInvalid(Fever("e1", std::string("c\0x", 3), 37.0), "event.case_id",
-                "printable ASCII");
-  ExpectInvalid(Fever("e1", std::string(129, 'c'), 37.0), "event.case_id",
-                "1 to 128 bytes");
+  ExpectInvalid(Fever("e1", std::string("c\0x", 3), 37.0), "event.case_id", "printable ASCII");
+  ExpectInvalid(Fever("e1", std::string(129, 'c'), 37.0), "event.case_id", "1 to 128 bytes");
   EXPECT_TRUE(Validate(Fever("e1", std::string(128, 'c'), 37.0)).ok());
   auto e = Fever("e1", "c1", 37.0);
   e.mutable_actor()->set_id("李");
@@ -64,14 +59,11 @@ TEST(ValidateTest, RequiresAPayload) {
 }
 
 TEST(ValidateTest, TemperatureMustBeFiniteAndPlausible) {
-  ExpectInvalid(Fever("e1", "c1", std::nan("")), "event.fever_reading.celsius",
-                "finite");
+  ExpectInvalid(Fever("e1", "c1", std::nan("")), "event.fever_reading.celsius", "finite");
   ExpectInvalid(Fever("e1", "c1", std::numeric_limits<double>::infinity()),
                 "event.fever_reading.celsius", "finite");
-  ExpectInvalid(Fever("e1", "c1", 29.9), "event.fever_reading.celsius",
-                "outside 30 to 45");
-  ExpectInvalid(Fever("e1", "c1", 45.1), "event.fever_reading.celsius",
-                "outside 30 to 45");
+  ExpectInvalid(Fever("e1", "c1", 29.9), "event.fever_reading.celsius", "outside 30 to 45");
+  ExpectInvalid(Fever("e1", "c1", 45.1), "event.fever_reading.celsius", "outside 30 to 45");
   EXPECT_TRUE(Validate(Fever("e1", "c1", 30.0)).ok());
   EXPECT_TRUE(Validate(Fever("e1", "c1", 45.0)).ok());
 }
@@ -83,13 +75,12 @@ TEST(ValidateTest, OccurredAtMustBeSetAndNotTooFarInTheFuture) {
 
   const int64_t skew_us = ValidationLimits{}.future_skew_us_max;
   EXPECT_TRUE(Validate(Fever("e1", "c1", 37.0, kNowUs + skew_us)).ok());
-  ExpectInvalid(Fever("e1", "c1", 37.0, kNowUs + skew_us + 1000000),
-                "event.occurred_at", "ahead of the server clock");
+  ExpectInvalid(Fever("e1", "c1", 37.0, kNowUs + skew_us + 1000000), "event.occurred_at",
+                "ahead of the server clock");
 
   ValidationLimits strict;
   strict.future_skew_us_max = 0;
-  EXPECT_EQ(ValidateEvent(Fever("e1", "c1", 37.0, kNowUs + 1000000), strict, kNowUs)
-                .code(),
+  EXPECT_EQ(ValidateEvent(Fever("e1", "c1", 37.0, kNowUs + 1000000), strict, kNowUs).code(),
             absl::StatusCode::kInvalidArgument);
 }
 
@@ -180,7 +171,8 @@ TEST(ValidateTest, ClientsCannotPoseAsTheEngine) {
   for (const char* id : {"gridcase", "gridcased"}) {
     e = Fever("e1", "c1", 37.0);
     e.mutable_actor()->set_id(id);
-    ExpectInvalid(e, "event.actor.id", std::string("\"") + id + "\" is reserved to gridcase itself");
+    ExpectInvalid(e, "event.actor.id",
+                  std::string("\"") + id + "\" is reserved to gridcase itself");
   }
   e = Fever("e1", "c1", 37.0);
   e.mutable_actor()->set_id("~scheduler");
@@ -214,8 +206,7 @@ TEST(ValidateTest, EveryEnginePayloadIsRefusedToClients) {
       ++engine_payloads;
       ExpectInvalid(e, "event." + f->name(), "is written by the engine only");
     } else {
-      EXPECT_THAT(std::string(st.message()), ::testing::Not(HasSubstr("engine only")))
-          << f->name();
+      EXPECT_THAT(std::string(st.message()), ::testing::Not(HasSubstr("engine only"))) << f->name();
     }
   }
   EXPECT_EQ(engine_payloads, 15);  // workflow_deployed ... holder_replaced

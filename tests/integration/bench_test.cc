@@ -47,8 +47,8 @@ class BenchTest : public ::testing::Test {
     EXPECT_EQ(r.exit_code, 0) << r.err;
     const std::string said = r.err;
     r = testing::RunProgram(GRIDCASE_CLI_PATH,
-                            {"--server", server_->address(), "directory", "import", directory},
-                            "", dir_.path());
+                            {"--server", server_->address(), "directory", "import", directory}, "",
+                            dir_.path());
     EXPECT_EQ(r.exit_code, 0) << r.err;
     return said + r.err;
   }
@@ -80,15 +80,17 @@ TEST_F(BenchTest, AShortDayReportsBothModesBesideTheirBaselines) {
   EXPECT_THAT(said, HasSubstr("112 directory entries for 26 grids"));
   EXPECT_THAT(said, HasSubstr("112 new"));
 
-  testing::ProgramRun r = Bench({"--server", server_->address(), "--grids", "26", "--residents-per-grid", "10",
-             "--duration", "1", "--warmup", "0.5", "--in-flight", "32", "--raw-dir",
-             dir_.Sub(""), "--raw-seconds", "0.5", "--seed", "11"});
+  testing::ProgramRun r =
+      Bench({"--server", server_->address(), "--grids", "26", "--residents-per-grid", "10",
+             "--duration", "1", "--warmup", "0.5", "--in-flight", "32", "--raw-dir", dir_.Sub(""),
+             "--raw-seconds", "0.5", "--seed", "11"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   // Progress, a line a second per phase.
   for (const char* phase : {"gridcase unary", "gridcase stream", "echo unary", "echo stream"}) {
     EXPECT_TRUE(std::regex_search(
         r.err, std::regex(std::string("  ") + phase + " +[0-9]+\\.[0-9] s +[0-9]+ acked/s  p99 ")))
-        << phase << "\n" << r.err;
+        << phase << "\n"
+        << r.err;
   }
   // Results: every phase acknowledged something and had no errors.
   for (const char* label : {"gridcase unary", "echo unary", "gridcase stream", "echo stream"}) {
@@ -152,7 +154,9 @@ TEST_F(BenchTest, RefusedSubmissionsAreCountedByStatusAndFailTheRun) {
              "0.5", "--warmup", "0", "--in-flight", "8", "--no-baselines"});
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   EXPECT_TRUE(std::regex_search(
-      r.out, std::regex("0 /s over 0\\.50 s .* errors: [1-9][0-9]* x NOT_FOUND \\(the first: \"[^\"]+\"\\)")))
+      r.out,
+      std::regex(
+          "0 /s over 0\\.50 s .* errors: [1-9][0-9]* x NOT_FOUND \\(the first: \"[^\"]+\"\\)")))
       << r.out;
   EXPECT_TRUE(std::regex_search(
       r.err, std::regex("error: the gridcase stream phase had [1-9][0-9]* failed submissions; "
@@ -179,7 +183,8 @@ TEST_F(BenchTest, EveryMicroBenchmarkRunsAndReports) {
     EXPECT_TRUE(std::regex_search(
         r.out, std::regex("\\n" + std::regex_replace(name, std::regex("/"), "\\/") +
                           " +[0-9.]+ (ns|us|ms) +[0-9.]+ (ns|us|ms) +[1-9][0-9]*")))
-        << name << "\n" << r.out;
+        << name << "\n"
+        << r.out;
   }
 }
 
@@ -191,8 +196,8 @@ TEST_F(BenchTest, TheDeadlineBenchHoldsBurstsAndFires) {
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_TRUE(std::regex_search(r.out, std::regex("hold: [0-9]+ pending deadlines \\(2000 cases")))
       << r.out;
-  EXPECT_TRUE(std::regex_search(
-      r.out, std::regex("burst: 500 deadlines due at once drained in [0-9.]+ s")))
+  EXPECT_TRUE(
+      std::regex_search(r.out, std::regex("burst: 500 deadlines due at once drained in [0-9.]+ s")))
       << r.out;
   EXPECT_TRUE(std::regex_search(
       r.out, std::regex("lateness: 10 deadlines fired by the scheduler under load .*p50 "

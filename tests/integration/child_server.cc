@@ -52,8 +52,7 @@ ProgramRun RunProgram(const std::string& binary, const std::vector<std::string>&
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, ReadFile(out_path), ReadFile(err_path)};
 }
 
-ChildServer::ChildServer(const std::string& binary,
-                         const std::vector<std::string>& args) {
+ChildServer::ChildServer(const std::string& binary, const std::vector<std::string>& args) {
   int fds[2];
   if (::pipe(fds) != 0) {
     output_ = "pipe failed";

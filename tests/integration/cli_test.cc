@@ -1,9 +1,8 @@
 // The gridcase CLI against a real gridcased, as a person would use it,
 // including the README's walk-through files.
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <fcntl.h>
 
 #include <algorithm>
 #include <chrono>
@@ -14,12 +13,12 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "gmock/gmock.h"
-#include "gtest/gtest.h"
+#include "engine/engine.h"
 #include "engine/storage/chain.h"
 #include "engine/storage/data_dir.h"
-#include "engine/engine.h"
 #include "engine/storage/wal_scan.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
 #include "tests/integration/child_server.h"
 #include "tests/support/damage.h"
 #include "tests/support/raw_partition.h"
@@ -38,8 +37,8 @@ class CliTest : public ::testing::Test {
   void SetUp() override { StartServer(); }
 
   void StartServer(std::vector<std::string> extra = {}) {
-    std::vector<std::string> args{"--data-dir", dir_.Sub("data"), "--listen", "127.0.0.1:0",
-                                  "--workflows", testing::ShippedWorkflowDir()};
+    std::vector<std::string> args{"--data-dir",  dir_.Sub("data"), "--listen",
+                                  "127.0.0.1:0", "--workflows",    testing::ShippedWorkflowDir()};
     args.insert(args.end(), extra.begin(), extra.end());
     server_ = std::make_unique<testing::ChildServer>(GRIDCASED_PATH, args);
     ASSERT_NE(server_->port(), 0) << server_->output();
@@ -175,8 +174,9 @@ TEST_F(CliTest, DirectoryImportAndQueries) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("\"role\": \"ROLE_COMMUNITY_SECRETARY\""));
 
-  r = Cli({"directory", "import", "-"},
-          "{\"unit\": {\"unitId\": \"g-1\", \"level\": \"UNIT_LEVEL_GRID\", \"parentId\": \"x\"}}\n");
+  r = Cli(
+      {"directory", "import", "-"},
+      "{\"unit\": {\"unitId\": \"g-1\", \"level\": \"UNIT_LEVEL_GRID\", \"parentId\": \"x\"}}\n");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.err, HasSubstr("line 1: unit g-1: parent x does not exist"));
   r = Cli({"directory", "import", "-"}, "{\"unit\": \n");
@@ -257,14 +257,16 @@ TEST_F(CliTest, StatsShowWhatThePartitionsWroteAndHowLongItTook) {
 }
 
 TEST_F(CliTest, SubmitFromStdinFillsIdAndTime) {
-  CliRun r = Cli({"submit"}, R"({"caseId":"c1","actor":{"id":"worker-li"},"feverReading":{"celsius":36.6}})");
+  CliRun r = Cli({"submit"},
+                 R"({"caseId":"c1","actor":{"id":"worker-li"},"feverReading":{"celsius":36.6}})");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("\"eventId\": \"cli-"));
   EXPECT_THAT(r.out, HasSubstr("\"caseVersion\": \"1\""));
 }
 
 TEST_F(CliTest, ExitCodesSayWhatWentWrong) {
-  CliRun r = Cli({"submit", R"({"caseId":"c1","actor":{"id":"w"},"feverReading":{"celsius":377}})"});
+  CliRun r =
+      Cli({"submit", R"({"caseId":"c1","actor":{"id":"w"},"feverReading":{"celsius":377}})"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.err, HasSubstr("error: INVALID_ARGUMENT: event.fever_reading.celsius"));
 
@@ -379,9 +381,9 @@ TEST_F(CliTest, AuditVerifyWithThePublicKeyCatchesAConsistentRewrite) {
 
 TEST_F(CliTest, ADamagedLogStopsTheServerUntilTheLossIsAccepted) {
   for (int i = 0; i < 12; ++i) {
-    const std::string reading = absl::StrCat(R"({"eventId":"r)", i,
-                                             R"(","caseId":"c7","actor":{"id":"w"},)",
-                                             R"("feverReading":{"celsius":36.6}})");
+    const std::string reading =
+        absl::StrCat(R"({"eventId":"r)", i, R"(","caseId":"c7","actor":{"id":"w"},)",
+                     R"("feverReading":{"celsius":36.6}})");
     ASSERT_EQ(Cli({"submit", reading}).exit_code, 0);
   }
   StopServer();
@@ -392,24 +394,21 @@ TEST_F(CliTest, ADamagedLogStopsTheServerUntilTheLossIsAccepted) {
   ASSERT_TRUE(scan.ok() && !scan->damaged && scan->records.size() >= 12);
   testing::XorByte(log, scan->records[scan->records.size() / 2].begin() + 10, 0x7f);
 
-  const std::vector<std::string> args{"--data-dir", dir_.Sub("data"), "--listen",
-                                      "127.0.0.1:0"};
+  const std::vector<std::string> args{"--data-dir", dir_.Sub("data"), "--listen", "127.0.0.1:0"};
   CliRun server = testing::RunProgram(GRIDCASED_PATH, args, "", dir_.path());
   EXPECT_EQ(server.exit_code, 1);
   const std::string partition_no = partition.substr(partition.size() - 3);
   const int number = std::stoi(partition_no);
-  EXPECT_THAT(server.out + server.err,
-              HasSubstr(absl::StrCat("partition ", number, " (", partition,
-                                     ") has lost acknowledged writes")));
+  EXPECT_THAT(server.out + server.err, HasSubstr(absl::StrCat("partition ", number, " (", partition,
+                                                              ") has lost acknowledged writes")));
   EXPECT_THAT(server.out + server.err,
               HasSubstr(absl::StrCat("gridcase storage accept-loss --data-dir ", dir_.Sub("data"),
                                      " --partition ", number)));
 
-  CliRun accepted = testing::RunProgram(
-      GRIDCASE_CLI_PATH,
-      {"storage", "accept-loss", "--data-dir", dir_.Sub("data"), "--partition",
-       std::to_string(number)},
-      "", dir_.path());
+  CliRun accepted = testing::RunProgram(GRIDCASE_CLI_PATH,
+                                        {"storage", "accept-loss", "--data-dir", dir_.Sub("data"),
+                                         "--partition", std::to_string(number)},
+                                        "", dir_.path());
   ASSERT_EQ(accepted.exit_code, 0) << accepted.err;
   EXPECT_THAT(accepted.out, HasSubstr(dir_.Sub("data") + "/lost/partition-" + partition_no));
   StartServer();

@@ -16,9 +16,9 @@
 #include <thread>
 #include <vector>
 
+#include "gmock/gmock.h"
 #include "gridcase/v1/service.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
-#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/integration/child_server.h"
 #include "tests/support/events.h"
@@ -50,7 +50,7 @@ struct Acked {
 // What the clients know: per case, the events acknowledged, and the event
 // whose answer was lost in the crash (it may or may not be stored).
 struct Ledger {
-  std::map<std::string, std::vector<Acked>> acked;       // case -> in ack order
+  std::map<std::string, std::vector<Acked>> acked;        // case -> in ack order
   std::map<std::string, std::optional<v1::Event>> maybe;  // case -> in doubt
 };
 
@@ -60,8 +60,7 @@ v1::Event EventFor(const std::string& case_id, int seq) {
                       : NoteEvent(id, case_id, "door-to-door check " + std::to_string(seq));
 }
 
-grpc::Status Submit(v1::EventService::Stub& stub, const v1::Event& e,
-                    v1::SubmitResponse* resp) {
+grpc::Status Submit(v1::EventService::Stub& stub, const v1::Event& e, v1::SubmitResponse* resp) {
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
   v1::SubmitRequest req;
@@ -144,8 +143,8 @@ class Load {
   // acknowledged, then calls `stop` (which ends the server) and waits for
   // every client to see its call fail. Returns the acknowledgements made.
   size_t RunUntil(const std::string& address, size_t acks, const std::function<void()>& stop) {
-    auto events = v1::EventService::NewStub(
-        grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+    auto events =
+        v1::EventService::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
     size_t round_acks = 0;
     std::vector<std::thread> workers;
     for (int t = 0; t < kThreads; ++t) {
@@ -212,14 +211,17 @@ class Load {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  Ledger ledger_;                          // guarded by mu_
-  std::map<std::string, int> next_seq_;    // guarded by mu_
-  int retried_duplicates_ = 0;             // guarded by mu_
+  Ledger ledger_;                        // guarded by mu_
+  std::map<std::string, int> next_seq_;  // guarded by mu_
+  int retried_duplicates_ = 0;           // guarded by mu_
 };
 
 std::vector<std::string> ServerArgs(const TempDir& dir) {
-  return {"--data-dir", dir.Sub("data"), "--listen", "127.0.0.1:0", "--partitions", "4",
-          "--shutdown-grace", "2", "--workflows", gridcase::testing::ShippedWorkflowDir()};
+  return {"--data-dir",       dir.Sub("data"),
+          "--listen",         "127.0.0.1:0",
+          "--partitions",     "4",
+          "--shutdown-grace", "2",
+          "--workflows",      gridcase::testing::ShippedWorkflowDir()};
 }
 
 size_t VerifyAgainstFreshServer(const std::vector<std::string>& args, const Load& load) {

@@ -2,6 +2,8 @@
 // real Kafka-protocol broker in process, on loopback ports): every record
 // published once and in order per case; an outage of every broker; the
 // ingest deciding each message once, with poison messages dead-lettered.
+#include "services/kafka/kafka.h"
+
 #include <map>
 #include <set>
 
@@ -9,12 +11,11 @@
 #include "engine/engine.h"
 #include "gmock/gmock.h"
 #include "gridcase/v1/event.pb.h"
+#include "gridcase/v1/service.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "services/kafka/feed.h"
 #include "services/kafka/ingest.h"
-#include "services/kafka/kafka.h"
-#include "grpcpp/grpcpp.h"
-#include "gridcase/v1/service.grpc.pb.h"
 #include "tests/integration/child_server.h"
 #include "tests/support/events.h"
 #include "tests/support/kafka_mock.h"
@@ -70,9 +71,9 @@ class KafkaTest : public ::testing::Test {
     for (int i = 0; i < events; ++i) {
       const std::string c = prefix + "-case-" + std::to_string(i % cases);
       const std::string id = prefix + "-" + std::to_string(i);
-      auto r = testing::SubmitSync(*engine_, Req(i % 3 == 2 ? NoteEvent(id, c, "called", NowUs())
-                                                           : Fever(id, c, 37.0 + (i % 4) * 0.5,
-                                                                   NowUs())));
+      auto r = testing::SubmitSync(*engine_,
+                                   Req(i % 3 == 2 ? NoteEvent(id, c, "called", NowUs())
+                                                  : Fever(id, c, 37.0 + (i % 4) * 0.5, NowUs())));
       // Notes on cases not opened yet are refused: that is fine here.
       ASSERT_TRUE(r.ok() || r.status().code() == absl::StatusCode::kNotFound) << r.status();
     }
@@ -94,7 +95,7 @@ struct FeedCheck {
 // copies come in version order; any later copy is byte-identical.
 FeedCheck CheckFeed(Engine& engine, const std::vector<KafkaMessage>& messages) {
   FeedCheck check;
-  std::map<std::string, uint64_t> last_version;          // case -> last version seen
+  std::map<std::string, uint64_t> last_version;                  // case -> last version seen
   std::map<std::pair<std::string, uint64_t>, std::string> seen;  // (case, version) -> value
   std::set<std::pair<uint32_t, uint64_t>> positions;
   for (const KafkaMessage& m : messages) {
@@ -121,8 +122,8 @@ FeedCheck CheckFeed(Engine& engine, const std::vector<KafkaMessage>& messages) {
     auto last = engine.partitions().store(PartitionId(p)).ReadLastRecord();
     const uint64_t n = last.ok() && last->has_value() ? (*last)->record.position() : 0;
     for (uint64_t pos = 1; pos <= n; ++pos) {
-      EXPECT_TRUE(positions.count({p, pos})) << "partition " << p << " position " << pos
-                                             << " is missing from the feed";
+      EXPECT_TRUE(positions.count({p, pos}))
+          << "partition " << p << " position " << pos << " is missing from the feed";
     }
   }
   return check;
@@ -152,8 +153,8 @@ TEST_F(KafkaTest, TheFeedHasEveryRecordOnceInOrderPerCase) {
   auto again = kafka::ChangeFeed::Start(engine_.get(), options_);
   ASSERT_TRUE(again.ok()) << again.status();
   ASSERT_TRUE((*again)->AwaitPublished(LogPositions(), std::chrono::seconds(30)));
-  const FeedCheck after = CheckFeed(*engine_, testing::ReadTopic(options_.brokers,
-                                                                 options_.feed_topic, 3));
+  const FeedCheck after =
+      CheckFeed(*engine_, testing::ReadTopic(options_.brokers, options_.feed_topic, 3));
   uint64_t total_after = 0;
   for (uint64_t n : LogPositions()) total_after += n;
   EXPECT_EQ(after.messages, total_after);
@@ -327,11 +328,11 @@ TEST_F(IngestTest, EachMessageIsAppliedOnceAndAPoisonMessageIsDeadLettered) {
     kept = 0;
     for (uint32_t p = 0; p < engine_->partition_count(); ++p) {
       std::vector<std::pair<std::string, v1::DeadLetter>> rows;
-      ASSERT_TRUE(
-          engine_->streams().DeadLetters(PartitionId(p), 100, &rows).ok());
+      ASSERT_TRUE(engine_->streams().DeadLetters(PartitionId(p), 100, &rows).ok());
       kept += rows.size();
     }
-    if (kept > 0) engine_->AwaitCommit(engine_->commit_generation(), std::chrono::milliseconds(100));
+    if (kept > 0)
+      engine_->AwaitCommit(engine_->commit_generation(), std::chrono::milliseconds(100));
   }
   EXPECT_EQ(kept, 0u);
   (*bridge)->StopIngest();
@@ -450,13 +451,22 @@ TEST_F(IngestTest, AMessagePosingAsTheEngineIsDeadLettered) {
 class KafkaCrashTest : public IngestTest {
  protected:
   void StartServer() {
-    std::vector<std::string> args{"--data-dir", dir_.Sub("served"), "--listen", "127.0.0.1:0",
-                                  "--workflows", testing::ShippedWorkflowDir(),
-                                  "--kafka-brokers", options_.brokers,
-                                  "--kafka-feed-topic", options_.feed_topic,
-                                  "--kafka-ingest-topic", options_.ingest_topic,
-                                  "--kafka-group", options_.group,
-                                  "--kafka-dead-letter-topic", options_.dead_letter_topic};
+    std::vector<std::string> args{"--data-dir",
+                                  dir_.Sub("served"),
+                                  "--listen",
+                                  "127.0.0.1:0",
+                                  "--workflows",
+                                  testing::ShippedWorkflowDir(),
+                                  "--kafka-brokers",
+                                  options_.brokers,
+                                  "--kafka-feed-topic",
+                                  options_.feed_topic,
+                                  "--kafka-ingest-topic",
+                                  options_.ingest_topic,
+                                  "--kafka-group",
+                                  options_.group,
+                                  "--kafka-dead-letter-topic",
+                                  options_.dead_letter_topic};
     for (const auto& [k, v] : testing::MockClientProperties()) {
       args.push_back("--kafka-property");
       args.push_back(k + "=" + v);
@@ -512,9 +522,10 @@ TEST_F(KafkaCrashTest, AFeedKilledMidwayResumesWithNoGap) {
       ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
       v1::SubmitResponse out;
       const std::string c = "kill-" + std::to_string(i % 40);
-      if (events->Submit(&ctx, Req(Fever("kill-f-" + std::to_string(i), c, 37.2 + (i % 3) * 0.3,
-                                         NowUs())),
-                         &out)
+      if (events
+              ->Submit(&ctx,
+                       Req(Fever("kill-f-" + std::to_string(i), c, 37.2 + (i % 3) * 0.3, NowUs())),
+                       &out)
               .ok()) {
         ++sent;
       }
@@ -530,10 +541,9 @@ TEST_F(KafkaCrashTest, AFeedKilledMidwayResumesWithNoGap) {
   for (int i = 0; i < 20; ++i) {
     grpc::ClientContext ctx;
     v1::SubmitResponse out;
-    ASSERT_TRUE(again->Submit(&ctx, Req(Fever("after-" + std::to_string(i), "kill-0", 36.6,
-                                              NowUs())),
-                              &out)
-                    .ok());
+    ASSERT_TRUE(
+        again->Submit(&ctx, Req(Fever("after-" + std::to_string(i), "kill-0", 36.6, NowUs())), &out)
+            .ok());
   }
   ASSERT_TRUE(AwaitStatus(
       [](const v1::KafkaStatus& s) {
@@ -607,10 +617,8 @@ TEST_F(KafkaCrashTest, AnIngestKilledMidwayAppliesNothingTwiceAndSkipsNothing) {
   std::map<std::string, int> seen;
   for (uint32_t p = 0; p < served->partition_count(); ++p) {
     std::vector<v1::LogEntry> entries;
-    ASSERT_TRUE(served->partitions()
-                    .store(PartitionId(p))
-                    .ReadLog(Position(1), SIZE_MAX, &entries)
-                    .ok());
+    ASSERT_TRUE(
+        served->partitions().store(PartitionId(p)).ReadLog(Position(1), SIZE_MAX, &entries).ok());
     for (const auto& e : entries) {
       if (e.record().caused_by() == 0 && e.record().event().has_fever_reading()) {
         ++seen[e.record().event().event_id()];

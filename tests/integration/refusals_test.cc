@@ -23,8 +23,8 @@ namespace gridcase {
 namespace {
 
 using ::gridcase::testing::BaseEvent;
-using ::gridcase::testing::NowUs;
 using ::gridcase::testing::Fever;
+using ::gridcase::testing::NowUs;
 using ::gridcase::testing::Req;
 using ::testing::HasSubstr;
 
@@ -38,7 +38,9 @@ std::string DefinitionWithGuard(const std::string& when) {
   return "name: \"hostile\"\nversion: 1\nopens_on { event: \"note\" }\n"
          "initial_stage: \"open\"\n"
          "stages {\n  name: \"open\"\n  rules {\n    name: \"trap\"\n    on: \"fever_reading\"\n"
-         "    when: \"" + escaped + "\"\n    then { move_to: \"done\" }\n  }\n}\n"
+         "    when: \"" +
+         escaped +
+         "\"\n    then { move_to: \"done\" }\n  }\n}\n"
          "stages { name: \"done\" terminal: true }\n";
 }
 
@@ -121,8 +123,8 @@ TEST_F(RefusalsTest, HostileDefinitionsAreRefusedAndTheServerKeepsServing) {
   // Many rules with long, wrong guards: the refusal still fits a status.
   std::string many = DefinitionWithGuard("true");
   for (int i = 0; i < 50; ++i) {
-    many += "stages { name: \"s" + std::to_string(i) + "\" rules { name: \"r" +
-            std::to_string(i) + "\" on: \"note\" when: \"" + std::string(1000, '(') +
+    many += "stages { name: \"s" + std::to_string(i) + "\" rules { name: \"r" + std::to_string(i) +
+            "\" on: \"note\" when: \"" + std::string(1000, '(') +
             "\" then { move_to: \"done\" } } }\n";
   }
   st = Deploy(many, Person());

@@ -10,9 +10,9 @@
 
 #include "engine/common/clock.h"
 #include "engine/engine.h"
+#include "gridcase/v1/service.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
-#include "gridcase/v1/service.grpc.pb.h"
 #include "services/api/server.h"
 #include "tests/support/events.h"
 #include "tests/support/temp_dir.h"

@@ -29,7 +29,10 @@ using ::gridcase::testing::ServerTest;
 using ::testing::HasSubstr;
 
 // Field 1, length-delimited, says 5 bytes and brings 2: no message parses.
-const std::string kGarbage("\x0a\x05" "ab", 4);
+const std::string kGarbage(
+    "\x0a\x05"
+    "ab",
+    4);
 
 struct RawResult {
   grpc::Status status;
@@ -122,11 +125,10 @@ TEST_F(ServerTest, TheHealthServiceRefusesBytesItCannotParse) {
 }
 
 TEST_F(ServerTest, AStreamMessageThatDoesNotParseEndsTheStreamAfterWhatCameBefore) {
-  const RawResult result =
-      RawCall(channel_, kSubmitStream,
-              {OneSubmission(7, Fever("mid-1", "mid-case", 36.6, NowUs())).SerializeAsString(),
-               kGarbage,
-               OneSubmission(9, Fever("mid-3", "mid-case", 36.7, NowUs())).SerializeAsString()});
+  const RawResult result = RawCall(
+      channel_, kSubmitStream,
+      {OneSubmission(7, Fever("mid-1", "mid-case", 36.6, NowUs())).SerializeAsString(), kGarbage,
+       OneSubmission(9, Fever("mid-3", "mid-case", 36.7, NowUs())).SerializeAsString()});
   const std::vector<v1::StreamAnswer> answers = Answers(result);
   ASSERT_EQ(answers.size(), 1u);
   EXPECT_EQ(answers[0].request_id(), 7u);
@@ -149,10 +151,10 @@ TEST_F(ServerTest, AStreamMessageThatDoesNotParseEndsTheStreamAfterWhatCameBefor
 }
 
 TEST_F(ServerTest, AStreamWhoseFirstMessageDoesNotParseAnswersNothing) {
-  const RawResult result =
-      RawCall(channel_, kSubmitStream,
-              {kGarbage,
-               OneSubmission(1, Fever("first-2", "first-case", 36.6, NowUs())).SerializeAsString()});
+  const RawResult result = RawCall(
+      channel_, kSubmitStream,
+      {kGarbage,
+       OneSubmission(1, Fever("first-2", "first-case", 36.6, NowUs())).SerializeAsString()});
   EXPECT_TRUE(Answers(result).empty());
   EXPECT_EQ(result.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(result.status.error_message(), HasSubstr("message 1 does not parse"));
@@ -190,9 +192,8 @@ TEST_F(ServerTest, AStreamOfValidMessagesEndsOkWithEveryAnswer) {
   constexpr int kCount = 50;
   std::vector<std::string> messages;
   for (int i = 0; i < kCount; ++i) {
-    messages.push_back(
-        OneSubmission(i, Fever("ok-" + std::to_string(i), "ok-case", 36.6, NowUs()))
-            .SerializeAsString());
+    messages.push_back(OneSubmission(i, Fever("ok-" + std::to_string(i), "ok-case", 36.6, NowUs()))
+                           .SerializeAsString());
   }
   const RawResult result = RawCall(channel_, kSubmitStream, messages);
   EXPECT_TRUE(result.status.ok()) << result.status.error_message();

@@ -118,8 +118,8 @@ TEST_F(ServerTest, TimelinePagesThroughEveryRecordInOrder) {
 
 TEST_F(ServerTest, ListCasesFilters) {
   for (int i = 0; i < 12; ++i) {
-    auto e = Fever("f" + std::to_string(i), "case-" + std::to_string(10 + i),
-                   i < 4 ? 38.2 : 36.6, NowUs());
+    auto e = Fever("f" + std::to_string(i), "case-" + std::to_string(10 + i), i < 4 ? 38.2 : 36.6,
+                   NowUs());
     e.set_grid_id(i % 2 ? "g-odd" : "g-even");
     ASSERT_TRUE(Submit(e).ok());
   }
@@ -138,8 +138,8 @@ TEST_F(ServerTest, ListCasesFilters) {
   v1::ListCasesRequest req;
   EXPECT_EQ(list(req).size(), 12u);
   req.set_grid_id("g-odd");
-  EXPECT_EQ(list(req), (std::vector<std::string>{"case-11", "case-13", "case-15",
-                                                 "case-17", "case-19", "case-21"}));
+  EXPECT_EQ(list(req), (std::vector<std::string>{"case-11", "case-13", "case-15", "case-17",
+                                                 "case-19", "case-21"}));
   req.set_category(v1::CATEGORY_FEVER);
   EXPECT_EQ(list(req), (std::vector<std::string>{"case-11", "case-13"}));
   req.Clear();
@@ -156,10 +156,10 @@ TEST_F(ServerTest, SubmitStreamAnswersEverySubmission) {
   // Every tenth is malformed; every 100th repeats the one before it.
   std::vector<v1::Event> events;
   for (int i = 0; i < kCount; ++i) {
-    events.push_back(i % 100 == 99 ? events.back()
-                                   : Fever("s" + std::to_string(i),
-                                           "case-" + std::to_string(i % 50),
-                                           i % 10 == 5 ? 60.0 : 36.6, NowUs()));
+    events.push_back(i % 100 == 99
+                         ? events.back()
+                         : Fever("s" + std::to_string(i), "case-" + std::to_string(i % 50),
+                                 i % 10 == 5 ? 60.0 : 36.6, NowUs()));
   }
   auto stream = events_->SubmitStream(&ctx);
   std::thread writer([&] {
@@ -250,7 +250,8 @@ TEST_F(ServerTest, SubmitStreamRefusesAMessageLargerThanItsWindow) {
   for (int i = 0; i < 1025; ++i) {
     v1::StreamSubmission* s = req.add_submissions();
     s->set_request_id(i);
-    *s->mutable_submit()->mutable_event() = Fever("over" + std::to_string(i), "over", 36.6, NowUs());
+    *s->mutable_submit()->mutable_event() =
+        Fever("over" + std::to_string(i), "over", 36.6, NowUs());
   }
   ASSERT_TRUE(stream->Write(req));
   v1::StreamSubmitResponse resp;
@@ -292,8 +293,9 @@ TEST_F(ServerTest, AdminServiceDeploysListsAndRefusesBadDefinitions) {
   auto admin = v1::AdminService::NewStub(channel_);
   v1::DeployWorkflowRequest bad;
   bad.set_file_name("bad.textproto");
-  bad.set_source("name: \"bad\"\nversion: 1\nopens_on { event: \"fever_reading\" }\n"
-                 "initial_stage: \"a\"\nstages { name: \"a\" }\n");
+  bad.set_source(
+      "name: \"bad\"\nversion: 1\nopens_on { event: \"fever_reading\" }\n"
+      "initial_stage: \"a\"\nstages { name: \"a\" }\n");
   bad.mutable_actor()->set_id("admin-1");
   v1::DeployWorkflowResponse deployed;
   {
@@ -305,9 +307,11 @@ TEST_F(ServerTest, AdminServiceDeploysListsAndRefusesBadDefinitions) {
   }
   v1::DeployWorkflowRequest good = bad;
   good.set_source(bad.source() + "stages { name: \"b\" terminal: true }\n");
-  good.set_source(std::string(good.source()).replace(
-      good.source().find("stages { name: \"a\" }"), 20,
-      "stages { name: \"a\" rules { name: \"r\" on: \"note\" then { move_to: \"b\" } } }"));
+  good.set_source(
+      std::string(good.source())
+          .replace(
+              good.source().find("stages { name: \"a\" }"), 20,
+              "stages { name: \"a\" rules { name: \"r\" on: \"note\" then { move_to: \"b\" } } }"));
   {
     grpc::ClientContext ctx;
     grpc::Status st = admin->DeployWorkflow(&ctx, good, &deployed);
@@ -320,7 +324,8 @@ TEST_F(ServerTest, AdminServiceDeploysListsAndRefusesBadDefinitions) {
   v1::ListWorkflowsResponse listed;
   ASSERT_TRUE(admin->ListWorkflows(&ctx, v1::ListWorkflowsRequest(), &listed).ok());
   std::vector<std::string> names;
-  for (const auto& w : listed.workflows()) names.push_back(w.name() + "@" + std::to_string(w.version()));
+  for (const auto& w : listed.workflows())
+    names.push_back(w.name() + "@" + std::to_string(w.version()));
   EXPECT_EQ(names, (std::vector<std::string>{"bad@1", "epidemic-case@1", "epidemic-case@2",
                                              "help-request@1", "help-request@2"}));
   grpc::ClientContext get_ctx;
@@ -346,9 +351,9 @@ TEST_F(ServerTest, ServerStatsCountWhatWasWrittenAndTheCpuUsed) {
   // must move.
   constexpr int kEvents = 300;
   for (int i = 0; i < kEvents; ++i) {
-    ASSERT_TRUE(
-        Submit(Fever("stats-e" + std::to_string(i), "stats-" + std::to_string(i % 7), 36.6, NowUs()))
-            .ok());
+    ASSERT_TRUE(Submit(Fever("stats-e" + std::to_string(i), "stats-" + std::to_string(i % 7), 36.6,
+                             NowUs()))
+                    .ok());
   }
   const v1::ServerStats after = stats();
   uint64_t submissions = 0, records = 0, groups = 0, bytes = 0;
@@ -404,7 +409,8 @@ TEST_F(ServerTest, ServerStatsCountWhatWasWrittenAndTheCpuUsed) {
     for (size_t i = 0; i < LatencyHistogram::kBuckets; ++i) {
       EXPECT_EQ(after.partitions(p).answered().upper_bound_us(i),
                 LatencyHistogram::UpperBoundMicros(i));
-      queued_sum[i] += after.partitions(p).queued().count(i) - before.partitions(p).queued().count(i);
+      queued_sum[i] +=
+          after.partitions(p).queued().count(i) - before.partitions(p).queued().count(i);
       answered_sum[i] +=
           after.partitions(p).answered().count(i) - before.partitions(p).answered().count(i);
     }
@@ -413,7 +419,8 @@ TEST_F(ServerTest, ServerStatsCountWhatWasWrittenAndTheCpuUsed) {
   EXPECT_EQ(answered, static_cast<uint64_t>(kEvents));
   EXPECT_EQ(written, groups);
   for (double q : {0.1, 0.5, 0.9, 1.0}) {
-    EXPECT_GE(LatencyHistogram::Quantile(answered_sum, q), LatencyHistogram::Quantile(queued_sum, q))
+    EXPECT_GE(LatencyHistogram::Quantile(answered_sum, q),
+              LatencyHistogram::Quantile(queued_sum, q))
         << "at " << q;
   }
 }

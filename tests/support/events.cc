@@ -1,10 +1,10 @@
-#include "engine/common/time.h"
 #include "tests/support/events.h"
+
+#include "engine/common/time.h"
 
 namespace gridcase::testing {
 
-v1::Event BaseEvent(const std::string& event_id, const std::string& case_id,
-                    int64_t occurred_us) {
+v1::Event BaseEvent(const std::string& event_id, const std::string& case_id, int64_t occurred_us) {
   v1::Event e;
   e.set_event_id(event_id);
   e.set_case_id(case_id);
@@ -17,16 +17,16 @@ v1::Event BaseEvent(const std::string& event_id, const std::string& case_id,
   return e;
 }
 
-v1::Event Fever(const std::string& event_id, const std::string& case_id,
-                double celsius, int64_t occurred_us) {
+v1::Event Fever(const std::string& event_id, const std::string& case_id, double celsius,
+                int64_t occurred_us) {
   v1::Event e = BaseEvent(event_id, case_id, occurred_us);
   e.mutable_fever_reading()->set_celsius(celsius);
   e.mutable_fever_reading()->set_location("compound gate");
   return e;
 }
 
-v1::Event Screening(const std::string& event_id, const std::string& case_id,
-                    v1::Category category, int64_t occurred_us) {
+v1::Event Screening(const std::string& event_id, const std::string& case_id, v1::Category category,
+                    int64_t occurred_us) {
   v1::Event e = BaseEvent(event_id, case_id, occurred_us);
   e.set_channel(v1::CHANNEL_VISIT);
   e.mutable_screening_check()->set_category(category);

@@ -18,10 +18,10 @@ inline constexpr int64_t kFeb22EveningUs = 1582401600LL * 1000000;
 v1::Event BaseEvent(const std::string& event_id, const std::string& case_id,
                     int64_t occurred_us = kFeb22EveningUs);
 
-v1::Event Fever(const std::string& event_id, const std::string& case_id,
-                double celsius, int64_t occurred_us = kFeb22EveningUs);
-v1::Event Screening(const std::string& event_id, const std::string& case_id,
-                    v1::Category category, int64_t occurred_us = kFeb22EveningUs);
+v1::Event Fever(const std::string& event_id, const std::string& case_id, double celsius,
+                int64_t occurred_us = kFeb22EveningUs);
+v1::Event Screening(const std::string& event_id, const std::string& case_id, v1::Category category,
+                    int64_t occurred_us = kFeb22EveningUs);
 v1::Event NoteEvent(const std::string& event_id, const std::string& case_id,
                     const std::string& text, int64_t occurred_us = kFeb22EveningUs);
 

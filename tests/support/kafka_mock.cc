@@ -129,10 +129,10 @@ void WriteTopic(const std::string& bootstraps, const std::string& topic,
   ASSERT_NE(producer, nullptr) << error;
   for (const auto& [key, value] : messages) {
     for (;;) {
-      const auto err = producer->produce(
-          topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
-          const_cast<char*>(value.data()), value.size(), key.empty() ? nullptr : key.data(),
-          key.size(), 0, nullptr);
+      const auto err =
+          producer->produce(topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
+                            const_cast<char*>(value.data()), value.size(),
+                            key.empty() ? nullptr : key.data(), key.size(), 0, nullptr);
       if (err == RdKafka::ERR__QUEUE_FULL) {
         producer->poll(10);
         continue;

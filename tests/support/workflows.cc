@@ -4,9 +4,9 @@
 #include <future>
 #include <sstream>
 
-#include "google/protobuf/util/json_util.h"
 #include "engine/workflow/definition.h"
 #include "engine/workflow/files.h"
+#include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 
 namespace gridcase::testing {
@@ -24,9 +24,8 @@ std::string ShippedWorkflow(const std::string& file) {
 absl::StatusOr<v1::SubmitResponse> SubmitSync(Engine& engine, v1::SubmitRequest request) {
   std::promise<absl::StatusOr<v1::SubmitResponse>> done;
   auto answer = done.get_future();
-  engine.Submit(std::move(request), [&done](absl::StatusOr<v1::SubmitResponse> r) {
-    done.set_value(std::move(r));
-  });
+  engine.Submit(std::move(request),
+                [&done](absl::StatusOr<v1::SubmitResponse> r) { done.set_value(std::move(r)); });
   return answer.get();
 }
 
@@ -43,8 +42,8 @@ std::vector<v1::Record> TimelineOf(Engine& engine, const std::string& case_id) {
 void RegisterDeployed(Engine& engine, workflow::Registry* registry) {
   const v1::ListWorkflowsResponse deployed = engine.workflows().ListWorkflows();
   for (const auto& w : deployed.workflows()) {
-    auto def = workflow::Definition::FromProto(
-        *engine.workflows().GetWorkflow(w.name(), w.version()));
+    auto def =
+        workflow::Definition::FromProto(*engine.workflows().GetWorkflow(w.name(), w.version()));
     ASSERT_TRUE(def.ok()) << def.status();
     ASSERT_TRUE(registry->Add(*def).ok());
   }
@@ -59,9 +58,7 @@ absl::StatusOr<v1::DeployWorkflowResponse> DeploySync(Engine& engine, const std:
   actor.set_kind(v1::ACTOR_KIND_PERSON);
   engine.workflows().DeployWorkflow(
       source, file, actor,
-      [&done](absl::StatusOr<v1::DeployWorkflowResponse> r) {
-        done.set_value(std::move(r));
-      });
+      [&done](absl::StatusOr<v1::DeployWorkflowResponse> r) { done.set_value(std::move(r)); });
   return answer.get();
 }
 
@@ -75,8 +72,8 @@ void DeployShippedWorkflows(Engine& engine) {
   }
 }
 
-std::unique_ptr<Engine> OpenWithShippedWorkflows(const std::string& data_dir,
-                                                 uint32_t partitions, const Clock* clock) {
+std::unique_ptr<Engine> OpenWithShippedWorkflows(const std::string& data_dir, uint32_t partitions,
+                                                 const Clock* clock) {
   EngineOptions options;
   options.data_dir = data_dir;
   options.partitions = partitions;

@@ -32,11 +32,11 @@ std::string ReadShipped(const std::string& name) {
 
 TEST(DefinitionTest, TheShippedWorkflowsAreValid) {
   // The current version of each, and version 1 that it follows.
-  for (const auto& [file, version] : std::vector<std::pair<std::string, uint32_t>>{
-           {"epidemic-case.textproto", 2},
-           {"epidemic-case.v1.textproto", 1},
-           {"help-request.textproto", 2},
-           {"help-request.v1.textproto", 1}}) {
+  for (const auto& [file, version] :
+       std::vector<std::pair<std::string, uint32_t>>{{"epidemic-case.textproto", 2},
+                                                     {"epidemic-case.v1.textproto", 1},
+                                                     {"help-request.textproto", 2},
+                                                     {"help-request.v1.textproto", 1}}) {
     const std::string source = ReadShipped(file);
     ASSERT_FALSE(source.empty()) << file;
     auto def = Definition::Parse(source, file);
@@ -45,14 +45,16 @@ TEST(DefinitionTest, TheShippedWorkflowsAreValid) {
   }
   auto epidemic = Definition::Parse(ReadShipped("epidemic-case.textproto"), "e");
   ASSERT_TRUE(epidemic.ok());
-  for (const char* stage : {"screening", "isolation", "testing", "treatment", "observation",
-                            "closed"}) {
+  for (const char* stage :
+       {"screening", "isolation", "testing", "treatment", "observation", "closed"}) {
     EXPECT_NE((*epidemic)->stage(stage), nullptr) << stage;
   }
   EXPECT_TRUE((*epidemic)->stage("closed")->terminal);
 }
 
 // A small valid definition; tests break one thing at a time.
+// The definition as written, not as clang-format would lay it out.
+// clang-format off
 constexpr char kValid[] = R"pb(name: "t"
 version: 1
 opens_on { event: "fever_reading" }
@@ -77,6 +79,7 @@ stages {
 }
 stages { name: "done" terminal: true }
 )pb";
+// clang-format on
 
 std::string Replace(std::string s, const std::string& from, const std::string& to) {
   const size_t at = s.find(from);
@@ -100,7 +103,8 @@ TEST(DefinitionTest, SyntaxErrorsHaveLineAndColumn) {
   EXPECT_THAT(Problems(Replace(kValid, "version: 1", "version: one")),
               HasSubstr("t.textproto:2:10:"));
   EXPECT_THAT(Problems(Replace(kValid, "initial_stage", "first_stage")),
-              HasSubstr("t.textproto:4:12: Message type \"gridcase.v1.WorkflowDefinition\" has no field named \"first_stage\""));
+              HasSubstr("t.textproto:4:12: Message type \"gridcase.v1.WorkflowDefinition\" has no "
+                        "field named \"first_stage\""));
 }
 
 TEST(DefinitionTest, UnknownEventTypes) {
@@ -114,9 +118,10 @@ TEST(DefinitionTest, UnknownEventTypes) {
 }
 
 TEST(DefinitionTest, UnknownFieldPathsAndTypeMismatches) {
-  EXPECT_THAT(Problems(Replace(kValid, "fever_reading.celsius >= 37.3", "fever_reading.temp >= 37.3")),
-              HasSubstr("t.textproto:6: counter \"high\": guard \"fever_reading.temp >= 37.3\": "
-                        "column 15: \"temp\" is not a field of gridcase.v1.FeverReading"));
+  EXPECT_THAT(
+      Problems(Replace(kValid, "fever_reading.celsius >= 37.3", "fever_reading.temp >= 37.3")),
+      HasSubstr("t.textproto:6: counter \"high\": guard \"fever_reading.temp >= 37.3\": "
+                "column 15: \"temp\" is not a field of gridcase.v1.FeverReading"));
   EXPECT_THAT(Problems(Replace(kValid, "count(\\\"high\\\") >= 2", "fever_reading.location >= 2")),
               HasSubstr("t.textproto:13: rule \"hot\": guard \"fever_reading.location >= 2\": "
                         "column 24: type mismatch: a string compared with a number"));
@@ -141,7 +146,8 @@ TEST(DefinitionTest, DuplicateNames) {
 }
 
 TEST(DefinitionTest, ADeadlineWithoutAHandler) {
-  const std::string problems = Problems(Replace(kValid, "on: \"deadline:check\"", "on: \"deadline:chek\""));
+  const std::string problems =
+      Problems(Replace(kValid, "on: \"deadline:check\"", "on: \"deadline:chek\""));
   EXPECT_THAT(problems, HasSubstr("t.textproto:9: deadline \"check\" has no handler"));
   EXPECT_THAT(problems, HasSubstr("t.textproto:19: rule \"late\": handles deadline \"chek\", which "
                                   "no action sets"));
@@ -151,15 +157,17 @@ TEST(DefinitionTest, ActionsAreChecked) {
   EXPECT_THAT(Problems(Replace(kValid, "then { escalate {} }\n    then { move_to",
                                "then { escalate { to_role: \"mayor\" } }\n    then { move_to")),
               HasSubstr("escalate to \"mayor\", which is not a rung"));
-  EXPECT_THAT(Problems(Replace(kValid, "on_enter { set_deadline { name: \"check\" after: \"1d\" } }",
-                               "on_enter { move_to: \"done\" }")),
-              HasSubstr("move_to is not allowed in on_enter"));
+  EXPECT_THAT(
+      Problems(Replace(kValid, "on_enter { set_deadline { name: \"check\" after: \"1d\" } }",
+                       "on_enter { move_to: \"done\" }")),
+      HasSubstr("move_to is not allowed in on_enter"));
   EXPECT_THAT(Problems(Replace(kValid, "after: \"1d\"", "after: \"1 day\"")),
               HasSubstr("is not a duration"));
 }
 
 TEST(DefinitionTest, ForbiddingAnEventARuleReactsToIsAContradiction) {
-  EXPECT_THAT(Problems(Replace(kValid, "  name: \"open\"\n", "  name: \"open\"\n  forbid: \"fever_reading\"\n")),
+  EXPECT_THAT(Problems(Replace(kValid, "  name: \"open\"\n",
+                               "  name: \"open\"\n  forbid: \"fever_reading\"\n")),
               HasSubstr("reacts to fever_reading, which stage \"open\" forbids"));
 }
 
@@ -213,8 +221,8 @@ TEST(DefinitionLimitsTest, ADefinitionIsAcceptedUpToItsSizeLimit) {
 }
 
 TEST(DefinitionLimitsTest, GuardsBeyondTheirLimitsAreNamedWithTheirLineAndColumn) {
-  const std::string deep = std::string(kGuardNestingMax + 1, '(') + "true" +
-                           std::string(kGuardNestingMax + 1, ')');
+  const std::string deep =
+      std::string(kGuardNestingMax + 1, '(') + "true" + std::string(kGuardNestingMax + 1, ')');
   EXPECT_THAT(Problems(WithHotGuard(deep)),
               HasSubstr("t.textproto:13: rule \"hot\": guard \"" + deep +
                         "\": column 33: more than 32 parentheses and negations nested"));
@@ -306,16 +314,18 @@ TEST(DefinitionLimitsTest, AStoredDefinitionBeyondTheLimitsIsRefusedAtOpen) {
     gridcase::testing::RawPartition raw(options.data_dir + "/partition-000");
     gridcase::testing::RewriteConsistently(raw, 1, raw.LastPosition(), [](v1::Record* r) {
       ASSERT_TRUE(r->event().has_workflow_deployed());
-      r->mutable_event()->mutable_workflow_deployed()->mutable_definition()
-          ->mutable_stages(0)->mutable_rules(0)->set_when(std::string(5000, '(') + "true" +
-                                                          std::string(5000, ')'));
+      r->mutable_event()
+          ->mutable_workflow_deployed()
+          ->mutable_definition()
+          ->mutable_stages(0)
+          ->mutable_rules(0)
+          ->set_when(std::string(5000, '(') + "true" + std::string(5000, ')'));
     });
   }
   auto engine = Engine::Open(options, &clock);
   ASSERT_FALSE(engine.ok());
   EXPECT_EQ(engine.status().code(), absl::StatusCode::kDataLoss);
-  EXPECT_THAT(engine.status().message(),
-              HasSubstr("stored workflow t v1 does not validate"));
+  EXPECT_THAT(engine.status().message(), HasSubstr("stored workflow t v1 does not validate"));
   EXPECT_THAT(engine.status().message(),
               HasSubstr("rule \"hot\": guard \"((((((((((((((((((((((((((((((((((((((((((((((((("
                         "(((((((((((((((((((((((((((((((... (10004 bytes)\": column 1025"));

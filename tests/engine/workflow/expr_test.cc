@@ -91,9 +91,10 @@ TEST(GuardTest, BooleanFieldsAreConditions) {
   e.mutable_occupancy_evidence()->set_registered_empty(true);
   e.mutable_occupancy_evidence()->set_meter_kwh_delta(1.5);
   const v1::CaseState s;
-  EXPECT_TRUE(Eval("occupancy_evidence.registered_empty and "
-                   "(occupancy_evidence.lights_on or occupancy_evidence.meter_kwh_delta > 0)",
-                   e, s, 0, scope));
+  EXPECT_TRUE(
+      Eval("occupancy_evidence.registered_empty and "
+           "(occupancy_evidence.lights_on or occupancy_evidence.meter_kwh_delta > 0)",
+           e, s, 0, scope));
 }
 
 TEST(GuardTest, EmptyGuardAlwaysHolds) {
@@ -120,8 +121,7 @@ TEST(GuardTest, ErrorsNameTheColumnAndTheProblem) {
   EXPECT_THAT(CompileError("time_in_stage > 3w"), HasSubstr("not a duration"));
   EXPECT_THAT(CompileError("occurred_at > 1"), HasSubstr("is a time"));
   EXPECT_THAT(CompileError("frobnicate"), HasSubstr("unknown name \"frobnicate\""));
-  EXPECT_THAT(CompileError("help_request.items == \"x\"",
-                           GuardScope{"help_request", {}, {}}),
+  EXPECT_THAT(CompileError("help_request.items == \"x\"", GuardScope{"help_request", {}, {}}),
               HasSubstr("is a list"));
 }
 

@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "engine/engine.h"
 #include "engine/common/time.h"
+#include "engine/engine.h"
 #include "engine/workflow/definition.h"
 #include "engine/workflow/duration.h"
 #include "engine/workflow/files.h"
@@ -108,9 +108,8 @@ TEST_F(LateEventsTest, ALateReadingThatCompletesTheConditionEscalatesWhenItArriv
     EXPECT_EQ(CountOf(records, v1::Event::kEscalated), 1) << c;
   }
   const auto records = Records("late");
-  const auto late = std::find_if(records.begin(), records.end(), [](const auto& r) {
-    return r.event().event_id() == "r-1314";
-  });
+  const auto late = std::find_if(records.begin(), records.end(),
+                                 [](const auto& r) { return r.event().event_id() == "r-1314"; });
   ASSERT_NE(late, records.end());
   EXPECT_EQ(late->explanation(),
             "rules: second-high-reading (arrived late: it happened 2h 5m before it was "
@@ -133,8 +132,7 @@ TEST_F(LateEventsTest, ALateCheckNeverPullsTheDailyCheckEarlier) {
   EXPECT_EQ(Micros(s.last_occurred_at()), At(9, 0, 1));
 }
 
-v1::Event MedicineRequest(const std::string& id, const std::string& case_id,
-                          int64_t occurred_us) {
+v1::Event MedicineRequest(const std::string& id, const std::string& case_id, int64_t occurred_us) {
   auto e = BaseEvent(id, case_id, occurred_us);
   e.set_channel(v1::CHANNEL_PHONE);
   e.mutable_help_request()->set_request_id("r1");
@@ -144,8 +142,7 @@ v1::Event MedicineRequest(const std::string& id, const std::string& case_id,
 
 TEST_F(LateEventsTest, ARequestLearntLateIsDueFromWhenItWasMadeAndFiresAtOnce) {
   std::vector<int64_t> told;
-  engine_->timers().SetDeadlineListener(
-      [&told](int64_t due_us) { told.push_back(due_us); });
+  engine_->timers().SetDeadlineListener([&told](int64_t due_us) { told.push_back(due_us); });
   // Phoned in at 10:00, written down at 15:00: medicine is due at 14:00.
   Arrive(MedicineRequest("m1", "help", At(10, 0)), At(15, 0));
   engine_->timers().SetDeadlineListener(nullptr);
@@ -157,9 +154,8 @@ TEST_F(LateEventsTest, ARequestLearntLateIsDueFromWhenItWasMadeAndFiresAtOnce) {
   // The scheduler is told at once of a deadline already due.
   EXPECT_THAT(told, ::testing::Contains(At(14, 0)));
   auto set = Records("help");
-  const auto deadline_set = std::find_if(set.begin(), set.end(), [](const auto& r) {
-    return r.event().has_deadline_set();
-  });
+  const auto deadline_set = std::find_if(
+      set.begin(), set.end(), [](const auto& r) { return r.event().has_deadline_set(); });
   ASSERT_NE(deadline_set, set.end());
   EXPECT_EQ(deadline_set->explanation(), "already past due by 1h when set: fires at once");
 
@@ -167,9 +163,8 @@ TEST_F(LateEventsTest, ARequestLearntLateIsDueFromWhenItWasMadeAndFiresAtOnce) {
   ASSERT_TRUE(fired.ok()) << fired.status();
   EXPECT_EQ(*fired, 1u);
   const auto records = Records("help");
-  const auto expired = std::find_if(records.begin(), records.end(), [](const auto& r) {
-    return r.event().has_deadline_expired();
-  });
+  const auto expired = std::find_if(records.begin(), records.end(),
+                                    [](const auto& r) { return r.event().has_deadline_expired(); });
   ASSERT_NE(expired, records.end());
   EXPECT_EQ(expired->explanation(), "rules: delivery-late (fired 1h after its due time)");
   EXPECT_EQ(CountOf(records, v1::Event::kEscalated), 1);
@@ -270,16 +265,17 @@ TEST_F(AsHappenedTest, ItIsWhatOnTimeArrivalWouldHaveDecided) {
     known.set_case_id("guard");
     known.mutable_known_at()->set_seconds(t / kSecondUs);
     auto truth = on_time->audit().GetCaseAsOf(known);
-    ASSERT_EQ(decided.ok(), truth.ok()) << t << ": " << decided.status() << " / "
-                                        << truth.status();
+    ASSERT_EQ(decided.ok(), truth.ok()) << t << ": " << decided.status() << " / " << truth.status();
     if (!truth.ok()) continue;
     EXPECT_EQ(Comparable(decided->state()), Comparable(truth->state())) << "at " << t;
     ASSERT_EQ(decided->records_size(), truth->records_size()) << "at " << t;
     for (int i = 0; i < truth->records_size(); ++i) {
       EXPECT_EQ(decided->records(i).event().payload_case(),
-                truth->records(i).event().payload_case()) << "at " << t << " record " << i;
+                truth->records(i).event().payload_case())
+          << "at " << t << " record " << i;
       EXPECT_EQ(decided->records(i).recorded_at().seconds(),
-                truth->records(i).recorded_at().seconds()) << "at " << t << " record " << i;
+                truth->records(i).recorded_at().seconds())
+          << "at " << t << " record " << i;
     }
     ASSERT_EQ(decided->refused_size(), 1);
     EXPECT_EQ(decided->refused(0).event_id(), "n0");
@@ -417,11 +413,11 @@ std::string DecisionAndFacts(const Logic::Outcome& o) {
   for (const auto& d : s.deadlines()) absl::StrAppend(&deadlines, d.name(), " ");
   for (const auto& c : s.counters()) absl::StrAppend(&counters, c.ShortDebugString(), " ");
   return absl::StrCat("stage=", s.stage(), " category=", v1::Category_Name(s.category()),
-                      " rung=", s.escalation_role(), " escalations=",
-                      CountOf(o.records, v1::Event::kEscalated), " readings=", s.fever_readings(),
-                      " last=", s.last_celsius(), "@", Micros(s.last_celsius_at()),
-                      " last_occurred=", Micros(s.last_occurred_at()), " tasks=", tasks,
-                      " deadlines=", deadlines, " counters=", counters);
+                      " rung=", s.escalation_role(),
+                      " escalations=", CountOf(o.records, v1::Event::kEscalated),
+                      " readings=", s.fever_readings(), " last=", s.last_celsius(), "@",
+                      Micros(s.last_celsius_at()), " last_occurred=", Micros(s.last_occurred_at()),
+                      " tasks=", tasks, " deadlines=", deadlines, " counters=", counters);
 }
 
 // No task is opened while one of its name is open.
@@ -486,15 +482,20 @@ TEST(EveryArrivalOrder, TheGuardsFourReadings) {
 }
 
 TEST(EveryArrivalOrder, EightReadingsWithinADay) {
-  auto events = Readings({{36.6, 0}, {37.1, 1.5}, {37.4, 3}, {36.8, 5.25}, {38.1, 9},
-                          {37.0, 12}, {37.6, 17.5}, {36.9, 20}});
+  auto events = Readings({{36.6, 0},
+                          {37.1, 1.5},
+                          {37.4, 3},
+                          {36.8, 5.25},
+                          {38.1, 9},
+                          {37.0, 12},
+                          {37.6, 17.5},
+                          {36.9, 20}});
   ExpectEveryOrderDecidesTheSame(events, 1000, /*expect_escalation=*/true);
 }
 
 TEST(EveryArrivalOrder, HighReadingsOnlyOnceAPairFallsWithinTheWindow) {
   // 0 h and 30 h are too far apart; 30 h and 31 h are not.
-  auto events = Readings({{37.5, 0}, {36.7, 10}, {37.8, 30}, {37.4, 31}, {38.0, 60},
-                          {36.5, 61}});
+  auto events = Readings({{37.5, 0}, {36.7, 10}, {37.8, 30}, {37.4, 31}, {38.0, 60}, {36.5, 61}});
   ExpectEveryOrderDecidesTheSame(events, 1000, /*expect_escalation=*/true);
 }
 
@@ -507,11 +508,9 @@ TEST(EveryArrivalOrder, ContactAttemptsCountSinceTheLatestAnswer) {
   // Whether three unanswered attempts escalate depends on what was known
   // when the third arrived; what the counter holds in the end does not.
   std::vector<v1::Event> events;
-  const v1::ContactOutcome outcomes[] = {v1::CONTACT_OUTCOME_NO_ANSWER,
-                                         v1::CONTACT_OUTCOME_NO_ANSWER,
-                                         v1::CONTACT_OUTCOME_REACHED,
-                                         v1::CONTACT_OUTCOME_NO_ANSWER,
-                                         v1::CONTACT_OUTCOME_REFUSED};
+  const v1::ContactOutcome outcomes[] = {
+      v1::CONTACT_OUTCOME_NO_ANSWER, v1::CONTACT_OUTCOME_NO_ANSWER, v1::CONTACT_OUTCOME_REACHED,
+      v1::CONTACT_OUTCOME_NO_ANSWER, v1::CONTACT_OUTCOME_REFUSED};
   events.push_back(Fever("open", "c", 36.5, At(8, 0)));
   for (int i = 0; i < 5; ++i) {
     auto e = BaseEvent(absl::StrCat("a", i), "c", At(9 + i, 0));

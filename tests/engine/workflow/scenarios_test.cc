@@ -122,14 +122,10 @@ TEST_F(ScenarioTest, TheSecurityGuardsFourReadings) {
   EXPECT_THAT(Timeline("guard"),
               ElementsAre("fever_reading 36.9",
                           "  stage  -> screening (opened by workflow epidemic-case v2)",
-                          "  deadline daily-check in 1d",
-                          "fever_reading 37 (changed nothing)",
-                          "fever_reading 37.7",
-                          "  task opened recheck for grid_worker due in 1h",
-                          "  category CATEGORY_FEVER (first-high-reading)",
-                          "fever_reading 37.9",
-                          "  task closed recheck",
-                          "  escalated grid_worker -> community_secretary",
+                          "  deadline daily-check in 1d", "fever_reading 37 (changed nothing)",
+                          "fever_reading 37.7", "  task opened recheck for grid_worker due in 1h",
+                          "  category CATEGORY_FEVER (first-high-reading)", "fever_reading 37.9",
+                          "  task closed recheck", "  escalated grid_worker -> community_secretary",
                           "  deadline cancelled daily-check",
                           "  stage screening -> isolation (second-high-reading)",
                           "  deadline daily-check in 1d",
@@ -146,8 +142,7 @@ TEST_F(ScenarioTest, TheSecurityGuardsFourReadings) {
   EXPECT_EQ(state->deadlines(0).name(), "daily-check");
   EXPECT_EQ(state->deadlines(1).name(), "retest");
   const auto records = Records("guard");
-  EXPECT_EQ(records[3].explanation(),
-            "no rule of stage screening reacts to fever_reading");
+  EXPECT_EQ(records[3].explanation(), "no rule of stage screening reacts to fever_reading");
   EXPECT_EQ(records[7].explanation(), "rules: second-high-reading");
   for (size_t i = 8; i < records.size(); ++i) {
     EXPECT_EQ(records[i].caused_by(), records[7].position());
@@ -173,8 +168,7 @@ TEST_F(ScenarioTest, TwoHighReadingsADayApartDoNotEscalate) {
   EXPECT_EQ(Micros(state->open_tasks(0).due_at()), kStartUs + kHourUs);
 }
 
-v1::Event ScreeningCheck(const std::string& id, const std::string& case_id,
-                         v1::Category category) {
+v1::Event ScreeningCheck(const std::string& id, const std::string& case_id, v1::Category category) {
   auto e = BaseEvent(id, case_id);
   e.mutable_screening_check()->set_category(category);
   return e;
@@ -184,12 +178,11 @@ TEST_F(ScenarioTest, ADeadlineSetAgainForTheSameInstantRecordsNothing) {
   // The stage's on_enter sets daily-check; the rule daily-check-done sets
   // it again in the same decision, for the same instant: one record.
   Ok(ScreeningCheck("s1", "cleared", v1::CATEGORY_NONE));
-  EXPECT_THAT(Timeline("cleared"),
-              ElementsAre("screening_check",
-                          "  stage  -> screening (opened by workflow epidemic-case v2)",
-                          "  deadline daily-check in 1d",
-                          "  deadline cancelled daily-check",
-                          "  stage screening -> closed (cleared)"));
+  EXPECT_THAT(
+      Timeline("cleared"),
+      ElementsAre("screening_check", "  stage  -> screening (opened by workflow epidemic-case v2)",
+                  "  deadline daily-check in 1d", "  deadline cancelled daily-check",
+                  "  stage screening -> closed (cleared)"));
   EXPECT_EQ(Records("cleared")[0].explanation(), "rules: daily-check-done, cleared");
 
   // A check a day later moves the deadline: that is recorded.
@@ -200,8 +193,8 @@ TEST_F(ScenarioTest, ADeadlineSetAgainForTheSameInstantRecordsNothing) {
   auto state = engine_->GetCase("contact");
   ASSERT_TRUE(state.ok());
   ASSERT_EQ(state->deadlines_size(), 1);
-  EXPECT_EQ(Micros(state->deadlines(0).due_at()), Micros(Records("contact").back().recorded_at()) +
-                                                      24 * kHourUs);
+  EXPECT_EQ(Micros(state->deadlines(0).due_at()),
+            Micros(Records("contact").back().recorded_at()) + 24 * kHourUs);
 }
 
 TEST_F(ScenarioTest, ARecoveredPatientIsObservedForFourteenDaysThenReleased) {
@@ -230,29 +223,21 @@ TEST_F(ScenarioTest, ARecoveredPatientIsObservedForFourteenDaysThenReleased) {
   release.mutable_isolation_released()->set_reason("14 days observed");
   Ok(release);
 
-  EXPECT_THAT(Timeline("patient"),
-              ElementsAre("fever_reading 38.4",
-                          "  stage  -> screening (opened by workflow epidemic-case v2)",
-                          "  deadline daily-check in 1d",
-                          "  task opened recheck for grid_worker due in 1h",
-                          "  category CATEGORY_FEVER (first-high-reading)",
-                          "test_ordered",
-                          "  deadline cancelled daily-check",
-                          "  task closed recheck",
-                          "  stage screening -> testing (sent-to-test)",
-                          "test_result",
-                          "  category CATEGORY_CONFIRMED (positive)",
-                          "  stage testing -> treatment (positive)",
-                          "admission (changed nothing)",
-                          "discharge",
-                          "  stage treatment -> observation (discharged)",
-                          "  deadline observation-end in 14d",
-                          "  deadline daily-check in 1d",
-                          "isolation_released (changed nothing)",
-                          "isolation_released",
-                          "  deadline cancelled daily-check",
-                          "  deadline cancelled observation-end",
-                          "  stage observation -> closed (observation-complete)"));
+  EXPECT_THAT(
+      Timeline("patient"),
+      ElementsAre("fever_reading 38.4",
+                  "  stage  -> screening (opened by workflow epidemic-case v2)",
+                  "  deadline daily-check in 1d", "  task opened recheck for grid_worker due in 1h",
+                  "  category CATEGORY_FEVER (first-high-reading)", "test_ordered",
+                  "  deadline cancelled daily-check", "  task closed recheck",
+                  "  stage screening -> testing (sent-to-test)", "test_result",
+                  "  category CATEGORY_CONFIRMED (positive)",
+                  "  stage testing -> treatment (positive)", "admission (changed nothing)",
+                  "discharge", "  stage treatment -> observation (discharged)",
+                  "  deadline observation-end in 14d", "  deadline daily-check in 1d",
+                  "isolation_released (changed nothing)", "isolation_released",
+                  "  deadline cancelled daily-check", "  deadline cancelled observation-end",
+                  "  stage observation -> closed (observation-complete)"));
   EXPECT_EQ(engine_->GetCase("patient")->stage(), "closed");
 }
 
@@ -278,16 +263,13 @@ TEST_F(ScenarioTest, AMedicineRequestDeliveredInTime) {
   Ok(MedicineRequest("m1", "help-1"));
   clock_.AdvanceMicros(2 * kHourUs);
   Ok(Fulfilled("m2", "help-1"));
-  EXPECT_THAT(Timeline("help-1"),
-              ElementsAre("help_request",
-                          "  stage  -> requested (opened by workflow help-request v2)",
-                          "  task opened deliver for grid_worker due in 4h",
-                          "  deadline delivery in 4h",
-                          "  stage requested -> assigned (assign-medicine)",
-                          "help_fulfilled",
-                          "  task closed deliver",
-                          "  deadline cancelled delivery",
-                          "  stage assigned -> delivered (delivered)"));
+  EXPECT_THAT(
+      Timeline("help-1"),
+      ElementsAre("help_request", "  stage  -> requested (opened by workflow help-request v2)",
+                  "  task opened deliver for grid_worker due in 4h", "  deadline delivery in 4h",
+                  "  stage requested -> assigned (assign-medicine)", "help_fulfilled",
+                  "  task closed deliver", "  deadline cancelled delivery",
+                  "  stage assigned -> delivered (delivered)"));
 }
 
 TEST_F(ScenarioTest, AMedicineRequestDeliveredLateIsReported) {
@@ -295,12 +277,11 @@ TEST_F(ScenarioTest, AMedicineRequestDeliveredLateIsReported) {
   clock_.AdvanceMicros(5 * kHourUs);
   Ok(Fulfilled("m2", "help-2"));
   const auto timeline = Timeline("help-2");
-  EXPECT_THAT(std::vector<std::string>(timeline.begin() + 5, timeline.end()),
-              ElementsAre("help_fulfilled",
-                          "  task closed deliver",
-                          "  deadline cancelled delivery",
-                          "  stage assigned -> delivered (delivered)",
-                          "  notify community_secretary: delivered after its due time"));
+  EXPECT_THAT(
+      std::vector<std::string>(timeline.begin() + 5, timeline.end()),
+      ElementsAre("help_fulfilled", "  task closed deliver", "  deadline cancelled delivery",
+                  "  stage assigned -> delivered (delivered)",
+                  "  notify community_secretary: delivered after its due time"));
 }
 
 TEST_F(ScenarioTest, AForbiddenEventIsRefusedNamingTheStage) {
@@ -439,8 +420,7 @@ TEST_F(ScenarioTest, TheCaseAsOfEachMomentIsTheStateTheEngineHeldThen) {
   v1::GetCaseAsOfRequest before;
   before.set_case_id("guard");
   before.mutable_known_at()->set_seconds(kStartUs / 1000000 - 1);
-  EXPECT_EQ(engine_->audit().GetCaseAsOf(before).status().code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(engine_->audit().GetCaseAsOf(before).status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST_F(ScenarioTest, AsItHappenedCountsALateReadingAtItsOwnTime) {

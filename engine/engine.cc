@@ -176,6 +176,7 @@ std::vector<PartitionStats> Engine::Stats() const {
   for (uint32_t i = 0; i < partitions_->count(); ++i) {
     PartitionStats stats;
     static_cast<SequencerStats&>(stats) = partitions_->sequencer(PartitionId(i)).stats();
+    stats.deferred = router_->deferred(PartitionId(i));
     if (const CaseIndex* index = partitions_->store(PartitionId(i)).case_index()) {
       stats.case_index = CaseIndexStats{.ready = index->complete(),
                                         .cases = index->cases(),

@@ -92,6 +92,9 @@ struct CaseIndexStats {
 // index when it keeps one.
 struct PartitionStats : SequencerStats {
   std::optional<CaseIndexStats> case_index;
+  // Submissions to this partition whose event id needed a RocksDB read in
+  // another partition, which ran on a router thread, not the caller's.
+  uint64_t deferred = 0;
 };
 
 class Engine {

@@ -181,45 +181,113 @@ absl::Status LoadDeployments(const std::vector<const PartitionStore*>& stores,
   return absl::OkStatus();
 }
 
-absl::StatusOr<RebuildReport> RebuildAndCompare(const RebuildOptions& options) {
-  using Clock = std::chrono::steady_clock;
-  auto count = ReadPartitionCount(options.data_dir);
-  if (!count.ok()) return count.status();
-  std::error_code ec;
-  if (options.scratch_dir.empty()) return absl::InvalidArgumentError("scratch directory: not set");
-  if (fs::exists(options.scratch_dir, ec) && !fs::is_empty(options.scratch_dir, ec)) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(options.scratch_dir, " is not empty: rebuild into an empty directory"));
-  }
-  std::vector<std::unique_ptr<PartitionStore>> live, rebuilt;
-  std::vector<const PartitionStore*> sources;
-  RebuildProgress progress;
-  for (uint32_t i = 0; i < *count; ++i) {
-    auto store = PartitionStore::Open(PartitionDir(options.data_dir, i), PartitionId(i),
+namespace {
+
+using Stores = std::vector<std::unique_ptr<PartitionStore>>;
+
+// The live partitions, read-only, each at this build's format; adds their
+// records to `progress->total`.
+absl::StatusOr<Stores> OpenLive(const std::string& data_dir, uint32_t count,
+                                RebuildProgress* progress) {
+  Stores live;
+  for (uint32_t i = 0; i < count; ++i) {
+    auto store = PartitionStore::Open(PartitionDir(data_dir, i), PartitionId(i),
                                       {.mode = OpenMode::kReadOnly});
     if (!store.ok()) return store.status();
     if ((*store)->stored_format() < keys::kFormatVersion) {
       // Its case states were folded by an earlier build's appliers: every
       // one would differ from today's fold without anything being wrong.
       return absl::FailedPreconditionError(absl::StrCat(
-          PartitionDir(options.data_dir, i), " is at storage format ", (*store)->stored_format(),
+          PartitionDir(data_dir, i), " is at storage format ", (*store)->stored_format(),
           ", written by an earlier build; start gridcased of this build on the data directory "
           "once (it upgrades it to format ",
           keys::kFormatVersion, "), then rebuild a checkpoint of it"));
     }
     auto last = (*store)->ReadLastRecord();
     if (!last.ok()) return last.status();
-    if (last->has_value()) progress.total += (*last)->record.position();
-    sources.push_back(store->get());
+    if (last->has_value()) progress->total += (*last)->record.position();
     live.push_back(std::move(*store));
   }
-  if (auto st = ResolvePartitions(options.scratch_dir, *count); !st.ok()) return st.status();
-  for (uint32_t i = 0; i < *count; ++i) {
-    auto store = PartitionStore::Open(PartitionDir(options.scratch_dir, i), PartitionId(i));
+  return live;
+}
+
+// Empty partitions in `scratch_dir` (checked empty).
+absl::StatusOr<Stores> OpenScratch(const std::string& scratch_dir, uint32_t count) {
+  if (auto st = ResolvePartitions(scratch_dir, count); !st.ok()) return st.status();
+  Stores rebuilt;
+  for (uint32_t i = 0; i < count; ++i) {
+    auto store = PartitionStore::Open(PartitionDir(scratch_dir, i), PartitionId(i));
     if (!store.ok()) return store.status();
     rebuilt.push_back(std::move(*store));
   }
+  return rebuilt;
+}
 
+// Replays every partition into its scratch twin, side by side (partitions
+// are independent), reporting progress every quarter second.
+absl::Status ReplayAll(const Stores& live, const Stores& rebuilt, const CaseLogic& logic,
+                       const std::function<void(uint64_t)>& progress, RebuildReport* report) {
+  const auto start = std::chrono::steady_clock::now();
+  const uint32_t count = static_cast<uint32_t>(live.size());
+  std::atomic<uint64_t> replayed{0};
+  std::atomic<uint32_t> next{0};
+  std::vector<absl::StatusOr<ReplayCounts>> results(count, ReplayCounts{});
+  const unsigned workers = std::max(1u, std::min(count, std::thread::hardware_concurrency()));
+  std::vector<std::future<void>> running;
+  for (unsigned w = 0; w < workers; ++w) {
+    running.push_back(std::async(std::launch::async, [&] {
+      for (uint32_t i; (i = next.fetch_add(1)) < count;) {
+        results[i] = ReplayPartition(*live[i], rebuilt[i].get(), logic, &replayed);
+      }
+    }));
+  }
+  for (auto& f : running) {
+    while (f.wait_for(std::chrono::milliseconds(250)) != std::future_status::ready) {
+      progress(replayed.load(std::memory_order_relaxed));
+    }
+  }
+  report->replay_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  for (auto& r : results) {
+    if (!r.ok()) return r.status();
+    report->records += r->records;
+    report->cases += r->cases;
+  }
+  return absl::OkStatus();
+}
+
+// The first difference between live and rebuilt derived rows, if any.
+void CompareAll(const Stores& live, const Stores& rebuilt, RebuildReport* report) {
+  const auto start = std::chrono::steady_clock::now();
+  for (size_t i = 0; i < live.size() && !report->difference; ++i) {
+    for (Cf cf : {Cf::kCaseEvents, Cf::kDedup, Cf::kCases, Cf::kTimers}) {
+      report->difference = CompareFamily(*live[i], *rebuilt[i], cf);
+      if (report->difference) break;
+    }
+  }
+  report->compare_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+absl::StatusOr<RebuildReport> RebuildAndCompare(const RebuildOptions& options) {
+  auto count = ReadPartitionCount(options.data_dir);
+  if (!count.ok()) return count.status();
+  RebuildProgress progress;
+  if (options.scratch_dir.empty()) return absl::InvalidArgumentError("scratch directory: not set");
+  std::error_code ec;
+  if (fs::exists(options.scratch_dir, ec) && !fs::is_empty(options.scratch_dir, ec)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(options.scratch_dir, " is not empty: rebuild into an empty directory"));
+  }
+  auto live = OpenLive(options.data_dir, *count, &progress);
+  if (!live.ok()) return live.status();
+  auto rebuilt = OpenScratch(options.scratch_dir, *count);
+  if (!rebuilt.ok()) return rebuilt.status();
+
+  std::vector<const PartitionStore*> sources;
+  for (const auto& store : *live) sources.push_back(store.get());
   workflow::Registry registry;
   if (auto st = LoadDeployments(sources, &registry); !st.ok()) return st;
   Directory directory;  // replay never consults it: only deciding does
@@ -233,42 +301,13 @@ absl::StatusOr<RebuildReport> RebuildAndCompare(const RebuildOptions& options) {
     progress.replayed = replayed;
     options.progress(progress);
   };
-
-  // Partitions are independent: replay them side by side.
-  const auto replay_start = Clock::now();
-  std::atomic<uint64_t> replayed{0};
-  std::atomic<uint32_t> next{0};
-  std::vector<absl::StatusOr<ReplayCounts>> results(*count, ReplayCounts{});
-  const unsigned workers = std::max(1u, std::min(*count, std::thread::hardware_concurrency()));
-  std::vector<std::future<void>> running;
-  for (unsigned w = 0; w < workers; ++w) {
-    running.push_back(std::async(std::launch::async, [&] {
-      for (uint32_t i; (i = next.fetch_add(1)) < *count;) {
-        results[i] = ReplayPartition(*live[i], rebuilt[i].get(), logic, &replayed);
-      }
-    }));
-  }
-  for (auto& f : running) {
-    while (f.wait_for(std::chrono::milliseconds(250)) != std::future_status::ready) {
-      report_progress("replaying", replayed.load(std::memory_order_relaxed));
-    }
-  }
-  report.replay_seconds = std::chrono::duration<double>(Clock::now() - replay_start).count();
-  for (auto& r : results) {
-    if (!r.ok()) return r.status();
-    report.records += r->records;
-    report.cases += r->cases;
+  if (auto st = ReplayAll(
+          *live, *rebuilt, logic, [&](uint64_t n) { report_progress("replaying", n); }, &report);
+      !st.ok()) {
+    return st;
   }
   report_progress("comparing", report.records);
-
-  const auto compare_start = Clock::now();
-  for (uint32_t i = 0; i < *count && !report.difference; ++i) {
-    for (Cf cf : {Cf::kCaseEvents, Cf::kDedup, Cf::kCases, Cf::kTimers}) {
-      report.difference = CompareFamily(*live[i], *rebuilt[i], cf);
-      if (report.difference) break;
-    }
-  }
-  report.compare_seconds = std::chrono::duration<double>(Clock::now() - compare_start).count();
+  CompareAll(*live, *rebuilt, &report);
   return report;
 }
 

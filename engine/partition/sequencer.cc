@@ -100,6 +100,7 @@ class Sequencer::Group {
   bool empty() const { return records_.empty() && stream_offsets_.empty(); }
 
   rocksdb::WriteBatch* batch() { return &batch_; }
+  size_t batch_bytes() const { return batch_.GetDataSize(); }
   // Every record of the group, in log order.
   const std::vector<v1::Record>& records() const { return records_; }
   // The event ids the group recorded (its idempotency keys).
@@ -396,6 +397,43 @@ uint64_t MicrosBetween(std::chrono::steady_clock::time_point from,
 
 }  // namespace
 
+void Sequencer::Publish(const Group& group, Position committed) {
+  {
+    absl::MutexLock lock(&mu_);
+    stats_.groups += 1;
+    stats_.records += group.last_position().value() - committed.value();
+    stats_.batch_bytes += group.batch_bytes();
+    last_position_ = group.last_position();
+    head_ = group.head();
+  }
+  // Before any answer: a client told its event is recorded must find its
+  // id refused for another case at once. (This thread's next group relies
+  // on them too: it reads only what the filters may hold.)
+  for (const auto& [event_id, index] : group.event_ids()) store_->RememberEventId(event_id);
+  for (absl::string_view case_id : group.new_cases()) store_->RememberCase(case_id);
+  // Before any answer too: a listing after an acknowledgement shows it.
+  store_->IndexCases(group.changed_cases());
+  if (listener_ != nullptr) {
+    for (const v1::Record& r : group.records()) listener_->OnDurable(r);
+  }
+}
+
+void Sequencer::Fail(const absl::Status& written, Position committed, const std::deque<Item>& items,
+                     std::vector<absl::StatusOr<v1::SubmitResponse>>* results) {
+  // Nothing of this group is durable, and what RocksDB holds in memory may
+  // now differ from disk: refuse everything from here on rather than build
+  // on it. A restart recovers from what was synced.
+  failure_ = absl::UnavailableError(absl::StrCat(
+      "partition ", store_->id().value(), " stopped accepting writes after a storage failure (",
+      written.message(), "); restart the server"));
+  for (size_t i = 0; i < results->size(); ++i) {
+    auto& r = (*results)[i];
+    // Duplicates of records committed earlier stay true answers; a stream
+    // message's decision was not written.
+    if ((r.ok() && r->position() > committed.value()) || items[i].origin) r = written;
+  }
+}
+
 void Sequencer::ProcessGroup(std::deque<Item>* items) {
   const auto started = std::chrono::steady_clock::now();
   std::optional<uint64_t> write_us;  // when the group had anything to write
@@ -426,39 +464,9 @@ void Sequencer::ProcessGroup(std::deque<Item>* items) {
     if (written.ok()) {
       durable_first = committed.next();
       durable_values = group.TakeStoredValues();
-      {
-        absl::MutexLock lock(&mu_);
-        stats_.groups += 1;
-        stats_.records += group.last_position().value() - committed.value();
-        stats_.batch_bytes += group.batch()->GetDataSize();
-        last_position_ = group.last_position();
-        head_ = group.head();
-      }
-      // Before any answer: a client told its event is recorded must find
-      // its id refused for another case at once. (This thread's next group
-      // relies on them too: it reads only what the filters may hold.)
-      for (const auto& [event_id, index] : group.event_ids()) store_->RememberEventId(event_id);
-      for (absl::string_view case_id : group.new_cases()) store_->RememberCase(case_id);
-      // Before any answer too: a listing after an acknowledgement shows it.
-      store_->IndexCases(group.changed_cases());
-      if (listener_ != nullptr) {
-        for (const v1::Record& r : group.records()) listener_->OnDurable(r);
-      }
+      Publish(group, committed);
     } else {
-      // Nothing of this group is durable, and what RocksDB holds in memory
-      // may now differ from disk: refuse everything from here on rather
-      // than build on it. A restart recovers from what was synced.
-      failure_ = absl::UnavailableError(absl::StrCat(
-          "partition ", store_->id().value(), " stopped accepting writes after a storage failure (",
-          written.message(), "); restart the server"));
-      for (size_t i = 0; i < results.size(); ++i) {
-        auto& r = results[i];
-        // Duplicates of records committed earlier stay true answers; a
-        // stream message's decision was not written.
-        if ((r.ok() && r->position() > committed.value()) || (*items)[i].origin) {
-          r = written;
-        }
-      }
+      Fail(written, committed, *items, &results);
     }
   }
   const auto answering = std::chrono::steady_clock::now();

@@ -139,6 +139,14 @@ class Sequencer {
             CommitListener* listener, const SequencerOptions& options);
   void Run();
   void ProcessGroup(std::deque<Item>* items);
+  // After a group's synced write: the committed head moves, and the id
+  // filters, the case index and the listener learn what became durable,
+  // all before any answer.
+  void Publish(const Group& group, Position committed);
+  // After a failed write: the partition stops accepting writes, and each
+  // answer the write would have made true becomes the failure.
+  void Fail(const absl::Status& written, Position committed, const std::deque<Item>& items,
+            std::vector<absl::StatusOr<v1::SubmitResponse>>* results);
 
   PartitionStore* const store_;
   const Clock* const clock_;

@@ -9,6 +9,7 @@ namespace gridcase {
 SubmitRouter::SubmitRouter(PartitionSet* partitions, size_t workers, size_t queue_capacity)
     : partitions_(partitions),
       queue_capacity_(queue_capacity),
+      deferred_(partitions->count()),
       queues_(std::max<size_t>(1, workers)) {
   for (size_t i = 0; i < std::max<size_t>(1, workers); ++i) {
     threads_.emplace_back([this, i] { Run(i); });
@@ -16,6 +17,12 @@ SubmitRouter::SubmitRouter(PartitionSet* partitions, size_t workers, size_t queu
 }
 
 SubmitRouter::~SubmitRouter() { Stop(); }
+
+uint64_t SubmitRouter::deferred() const {
+  uint64_t all = 0;
+  for (const auto& d : deferred_) all += d.load(std::memory_order_relaxed);
+  return all;
+}
 
 void SubmitRouter::Submit(v1::SubmitRequest request, PartitionId home, SubmitCallback done) {
   if (partitions_->count() == 1) {
@@ -52,7 +59,7 @@ void SubmitRouter::Submit(v1::SubmitRequest request, PartitionId home, SubmitCal
   }
   ++cases_[case_id];
   held_.fetch_add(1, std::memory_order_acq_rel);
-  deferred_.fetch_add(1, std::memory_order_relaxed);
+  deferred_[home.value()].fetch_add(1, std::memory_order_relaxed);
   queue.push_back(Job{std::move(request), home, std::move(done)});
   lock.Release();
 }

@@ -49,8 +49,13 @@ class SubmitRouter {
   // sequencers stop. Idempotent.
   void Stop();
 
-  // Submissions handed to a worker since the router started.
-  uint64_t deferred() const { return deferred_.load(std::memory_order_relaxed); }
+  // Submissions handed to a worker since the router started: in all, and
+  // those for partition `home`. (The cost of never blocking a callback
+  // thread, reported by GetServerStats.)
+  uint64_t deferred() const;
+  uint64_t deferred(PartitionId home) const {
+    return deferred_[home.value()].load(std::memory_order_relaxed);
+  }
 
  private:
   struct Job {
@@ -64,7 +69,7 @@ class SubmitRouter {
 
   PartitionSet* const partitions_;
   const size_t queue_capacity_;
-  std::atomic<uint64_t> deferred_{0};
+  std::vector<std::atomic<uint64_t>> deferred_;  // by home partition
   // Submissions with a worker, over all: while 0, none is looked up below.
   std::atomic<uint64_t> held_{0};
   absl::Mutex mu_;

@@ -171,6 +171,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetServerStats(grpc::CallbackServerC
     p->set_records(stats[i].records);
     p->set_submissions(stats[i].submissions);
     p->set_batch_bytes(stats[i].batch_bytes);
+    p->set_submissions_deferred(stats[i].deferred);
     if (const auto& index = stats[i].case_index) {
       p->set_case_index_ready(index->ready);
       p->set_indexed_cases(index->cases);

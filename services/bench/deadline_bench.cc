@@ -207,110 +207,124 @@ std::unique_ptr<Engine> OpenEngine(const std::string& dir, const gridcase::Clock
   return std::move(*engine);
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+struct Options {
   size_t hold = 1000000, burst = 100000, lateness_cases = 5000;
   uint32_t partitions = 2;
   size_t round = 512;
   std::string dir = "/tmp/gridcase-deadline-bench";
-  CLI::App app{"gridcase-deadline-bench: how durable deadlines scale"};
-  app.add_option("--hold", hold, "pending deadlines to hold")->capture_default_str();
-  app.add_option("--burst", burst, "deadlines falling due at once")->capture_default_str();
-  app.add_option("--lateness-cases", lateness_cases, "deadlines fired on the real clock")
-      ->capture_default_str();
-  app.add_option("--partitions", partitions)->capture_default_str();
-  app.add_option("--round", round, "deadlines fired per scheduler round")->capture_default_str();
-  app.add_option("--dir", dir, "scratch directory (emptied)")->capture_default_str();
-  CLI11_PARSE(app, argc, argv);
-  std::filesystem::remove_all(dir);
+};
 
-  // 1 + 2: a fake clock, so that every deadline of the burst is due at the
-  // same microsecond.
+// 1 + 2: hold many pending deadlines, then let a burst fall due at once.
+// A fake clock, so that every deadline of the burst is due at the same
+// microsecond.
+int HoldAndBurst(const Options& o) {
   gridcase::FakeClock fake(1700000000LL * 1000000);
-  {
-    auto engine = OpenEngine(dir + "/fake", &fake, partitions);
-    Deploy(*engine, kBenchWorkflow);
-    const long rss_before = RssMiB();
-    // The burst's cases first, all due at the same instant (T + 1 h); the
-    // held ones half an hour later, so they are due after the burst.
-    OpenCases(*engine, "burst-", burst, fake.NowMicros());
-    fake.AdvanceMicros(1800LL * 1000000);
-    const auto took = OpenCases(*engine, "hold-", hold, fake.NowMicros());
-    std::printf(
-        "hold: %zu pending deadlines (%zu cases opened in %.1f s, %.0f cases/s); "
-        "RSS %ld MiB (before: %ld MiB)\n",
-        hold + burst, hold, Seconds(took), hold / Seconds(took), RssMiB(), rss_before);
-    Load load(*engine, fake.NowMicros());
-    const double baseline = RateOver(load, 3.0);
-    fake.AdvanceMicros(1800LL * 1000000);  // T + 1 h: the burst is due, the held ones not yet
-    const uint64_t acked_before = load.acked();
-    const auto start = Steady::now();
-    size_t fired = 0;
-    while (fired < burst) {  // rounds as the scheduler runs them
-      auto n = engine->timers().FireDueDeadlines(round);
-      if (!n.ok()) {
-        std::fprintf(stderr, "fire: %s\n", n.status().ToString().c_str());
-        return 1;
-      }
-      fired += *n;
+  auto engine = OpenEngine(o.dir + "/fake", &fake, o.partitions);
+  Deploy(*engine, kBenchWorkflow);
+  const long rss_before = RssMiB();
+  // The burst's cases first, all due at the same instant (T + 1 h); the
+  // held ones half an hour later, so they are due after the burst.
+  OpenCases(*engine, "burst-", o.burst, fake.NowMicros());
+  fake.AdvanceMicros(1800LL * 1000000);
+  const auto took = OpenCases(*engine, "hold-", o.hold, fake.NowMicros());
+  std::printf(
+      "hold: %zu pending deadlines (%zu cases opened in %.1f s, %.0f cases/s); "
+      "RSS %ld MiB (before: %ld MiB)\n",
+      o.hold + o.burst, o.hold, Seconds(took), o.hold / Seconds(took), RssMiB(), rss_before);
+  Load load(*engine, fake.NowMicros());
+  const double baseline = RateOver(load, 3.0);
+  fake.AdvanceMicros(1800LL * 1000000);  // T + 1 h: the burst is due, the held ones not yet
+  const uint64_t acked_before = load.acked();
+  const auto start = Steady::now();
+  size_t fired = 0;
+  while (fired < o.burst) {  // rounds as the scheduler runs them
+    auto n = engine->timers().FireDueDeadlines(o.round);
+    if (!n.ok()) {
+      std::fprintf(stderr, "fire: %s\n", n.status().ToString().c_str());
+      return 1;
     }
-    const double drain_s = Seconds(Steady::now() - start);
-    const double during = (load.acked() - acked_before) / drain_s;
-    std::printf(
-        "burst: %zu deadlines due at once drained in %.2f s (%.0f fired/s); "
-        "submissions %.0f/s during the burst vs %.0f/s before it (%.2fx)\n",
-        fired, drain_s, fired / drain_s, during, baseline, during / baseline);
+    fired += *n;
   }
+  const double drain_s = Seconds(Steady::now() - start);
+  const double during = (load.acked() - acked_before) / drain_s;
+  std::printf(
+      "burst: %zu deadlines due at once drained in %.2f s (%.0f fired/s); "
+      "submissions %.0f/s during the burst vs %.0f/s before it (%.2fx)\n",
+      fired, drain_s, fired / drain_s, during, baseline, during / baseline);
+  return 0;
+}
 
-  // 3: the real clock and the real scheduler.
-  gridcase::SystemClock real;
-  {
-    auto engine = OpenEngine(dir + "/real", &real, partitions);
-    Deploy(*engine, kBenchWorkflow);
-    Load load(*engine, real.NowMicros());  // its cases run v1: no deadline soon
-    Deploy(*engine, SoonWorkflow());
-    gridcase::DeadlineScheduler scheduler(
-        &engine->timers(),
-        [e = engine.get()] { return e->staffing().HandOnFromNewlyUnavailable(); }, &real,
-        200 * 1000, nullptr);
-    scheduler.Start();
-    // Open cases steadily for about five seconds: each falls due 1 s later.
-    const size_t per_tick = std::max<size_t>(1, lateness_cases / 50);
-    const uint64_t acked_before = load.acked();
-    const auto start = Steady::now();
-    for (size_t i = 0; i < lateness_cases; i += per_tick) {
-      OpenCases(*engine, "late-" + std::to_string(i) + "-", per_tick, real.NowMicros());
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    const double load_rate = (load.acked() - acked_before) / Seconds(Steady::now() - start);
-    scheduler.AwaitFired(lateness_cases / per_tick * per_tick);
-    scheduler.Stop();
-    std::vector<int64_t> lateness_us;
-    for (size_t i = 0; i < lateness_cases; i += per_tick) {
-      for (size_t j = 0; j < per_tick; ++j) {
-        gridcase::v1::GetTimelineRequest req;
-        req.set_case_id("late-" + std::to_string(i) + "-" + std::to_string(j));
-        auto page = engine->GetTimeline(req);
-        if (!page.ok()) continue;
-        for (const auto& r : page->records()) {
-          if (!r.event().has_deadline_expired()) continue;
-          const auto& due = r.event().deadline_expired().due_at();
-          lateness_us.push_back(Micros(r.recorded_at()) - Micros(due));
-        }
+// How late each of the deadline_expired records of the cases "late-I-J"
+// was recorded after its due time, sorted.
+std::vector<int64_t> LatenessOf(const Engine& engine, size_t cases, size_t per_tick) {
+  std::vector<int64_t> lateness_us;
+  for (size_t i = 0; i < cases; i += per_tick) {
+    for (size_t j = 0; j < per_tick; ++j) {
+      gridcase::v1::GetTimelineRequest req;
+      req.set_case_id("late-" + std::to_string(i) + "-" + std::to_string(j));
+      auto page = engine.GetTimeline(req);
+      if (!page.ok()) continue;
+      for (const auto& r : page->records()) {
+        if (!r.event().has_deadline_expired()) continue;
+        lateness_us.push_back(Micros(r.recorded_at()) -
+                              Micros(r.event().deadline_expired().due_at()));
       }
     }
-    std::sort(lateness_us.begin(), lateness_us.end());
-    auto pct = [&](double p) {
-      return lateness_us.empty()
-                 ? 0.0
-                 : lateness_us[static_cast<size_t>(p * (lateness_us.size() - 1))] / 1000.0;
-    };
-    std::printf(
-        "lateness: %zu deadlines fired by the scheduler under load (%.0f submissions/s); "
-        "p50 %.1f ms, p99 %.1f ms, max %.1f ms\n",
-        lateness_us.size(), load_rate, pct(0.5), pct(0.99), pct(1.0));
   }
-  std::filesystem::remove_all(dir);
+  std::sort(lateness_us.begin(), lateness_us.end());
+  return lateness_us;
+}
+
+// 3: the real clock and the real scheduler, under load.
+void Lateness(const Options& o) {
+  gridcase::SystemClock real;
+  auto engine = OpenEngine(o.dir + "/real", &real, o.partitions);
+  Deploy(*engine, kBenchWorkflow);
+  Load load(*engine, real.NowMicros());  // its cases run v1: no deadline soon
+  Deploy(*engine, SoonWorkflow());
+  gridcase::DeadlineScheduler scheduler(
+      &engine->timers(), [e = engine.get()] { return e->staffing().HandOnFromNewlyUnavailable(); },
+      &real, 200 * 1000, nullptr);
+  scheduler.Start();
+  // Open cases steadily for about five seconds: each falls due 1 s later.
+  const size_t per_tick = std::max<size_t>(1, o.lateness_cases / 50);
+  const uint64_t acked_before = load.acked();
+  const auto start = Steady::now();
+  for (size_t i = 0; i < o.lateness_cases; i += per_tick) {
+    OpenCases(*engine, "late-" + std::to_string(i) + "-", per_tick, real.NowMicros());
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  const double load_rate = (load.acked() - acked_before) / Seconds(Steady::now() - start);
+  scheduler.AwaitFired(o.lateness_cases / per_tick * per_tick);
+  scheduler.Stop();
+  const std::vector<int64_t> lateness_us = LatenessOf(*engine, o.lateness_cases, per_tick);
+  auto pct = [&](double p) {
+    return lateness_us.empty()
+               ? 0.0
+               : lateness_us[static_cast<size_t>(p * (lateness_us.size() - 1))] / 1000.0;
+  };
+  std::printf(
+      "lateness: %zu deadlines fired by the scheduler under load (%.0f submissions/s); "
+      "p50 %.1f ms, p99 %.1f ms, max %.1f ms\n",
+      lateness_us.size(), load_rate, pct(0.5), pct(0.99), pct(1.0));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  CLI::App app{"gridcase-deadline-bench: how durable deadlines scale"};
+  app.add_option("--hold", o.hold, "pending deadlines to hold")->capture_default_str();
+  app.add_option("--burst", o.burst, "deadlines falling due at once")->capture_default_str();
+  app.add_option("--lateness-cases", o.lateness_cases, "deadlines fired on the real clock")
+      ->capture_default_str();
+  app.add_option("--partitions", o.partitions)->capture_default_str();
+  app.add_option("--round", o.round, "deadlines fired per scheduler round")->capture_default_str();
+  app.add_option("--dir", o.dir, "scratch directory (emptied)")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  std::filesystem::remove_all(o.dir);
+  if (int rc = HoldAndBurst(o); rc != 0) return rc;
+  Lateness(o);
+  std::filesystem::remove_all(o.dir);
   return 0;
 }

@@ -73,7 +73,7 @@ struct ServerDelta {
       return static_cast<double>(LatencyHistogram::Quantile(upper_us, count, q)) / 1000;
     }
   };
-  uint64_t groups = 0, submissions = 0, bytes = 0, records = 0, cpu_us = 0;
+  uint64_t groups = 0, submissions = 0, bytes = 0, records = 0, deferred = 0, cpu_us = 0;
   double seconds = 0;
   Histogram queued, write, answered;
 
@@ -85,6 +85,8 @@ struct ServerDelta {
       d.submissions += after.partitions(i).submissions() - before.partitions(i).submissions();
       d.bytes += after.partitions(i).batch_bytes() - before.partitions(i).batch_bytes();
       d.records += after.partitions(i).records() - before.partitions(i).records();
+      d.deferred +=
+          after.partitions(i).submissions_deferred() - before.partitions(i).submissions_deferred();
       d.queued.AddDifference(before.partitions(i).queued(), after.partitions(i).queued());
       d.write.AddDifference(before.partitions(i).write(), after.partitions(i).write());
       d.answered.AddDifference(before.partitions(i).answered(), after.partitions(i).answered());
@@ -98,6 +100,7 @@ struct ServerDelta {
     submissions += o.submissions;
     bytes += o.bytes;
     records += o.records;
+    deferred += o.deferred;
     cpu_us += o.cpu_us;
     seconds += o.seconds;
     queued.Add(o.queued);
@@ -112,6 +115,11 @@ struct ServerDelta {
         "server:", static_cast<unsigned long long>(submissions),
         static_cast<unsigned long long>(groups), static_cast<double>(submissions) / groups,
         static_cast<double>(records) / submissions, static_cast<double>(bytes) / submissions);
+    std::printf(
+        "  %-22s %llu submissions (%.3f%%) had their event id read in another "
+        "partition, on a router thread\n",
+        "off the callback thread:", static_cast<unsigned long long>(deferred),
+        100.0 * static_cast<double>(deferred) / submissions);
     std::printf("  %-22s %.1f us per submission (%.2f cores busy on average)\n",
                 "server CPU:", static_cast<double>(cpu_us) / submissions,
                 static_cast<double>(cpu_us) / 1e6 / std::max(1e-9, seconds));

@@ -132,6 +132,10 @@ int RunStats(const GlobalOptions& options, double interval_seconds) {
         "partition %d: no case index (%s); listings walk every stored case\n", p.partition(),
         p.case_index_problem());
   }
+  uint64_t deferred = 0;
+  for (const PartitionStats& p : stats.partitions()) deferred += p.submissions_deferred();
+  std::cout << absl::StrFormat(
+      "event ids read in another partition, off the callback thread: %d submissions\n", deferred);
   const double cpu_s = static_cast<double>(stats.cpu_micros()) / 1e6;
   std::cout << absl::StrFormat("server CPU: %.2f s", cpu_s);
   if (interval_seconds > 0) {

@@ -83,6 +83,9 @@ TEST_F(SubmitRouterTest, AnIdUsedInAnotherPartitionIsRefusedByTheWorker) {
   EXPECT_EQ(again.status().code(), absl::StatusCode::kAlreadyExists) << again.status();
   // Both needed a read (the filters are not filled): neither on this thread.
   EXPECT_EQ(router_->deferred(), 2u);
+  // Counted by the partition each went to.
+  EXPECT_EQ(router_->deferred(partitions_->PartitionOf(a)), 1u);
+  EXPECT_EQ(router_->deferred(partitions_->PartitionOf(b)), 1u);
 }
 
 TEST_F(SubmitRouterTest, SubmissionsOfACaseKeepTheirOrderThroughTheWorkers) {

@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "engine/audit/rebuild.h"
 #include "engine/audit/refold.h"
+#include "engine/common/file_modes.h"
 #include "engine/common/time.h"
 #include "engine/common/wire.h"
 #include "engine/storage/data_dir.h"
@@ -84,6 +85,10 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& option
   }
   auto count = ResolvePartitions(options.data_dir, options.partitions);
   if (!count.ok()) return count.status();
+  if (auto st = CheckFileExposure(options.data_dir, Exposure::kOwnerOnly, "data directory");
+      !st.ok()) {
+    return st;
+  }
   std::unique_ptr<Engine> engine(new Engine(options, clock));
   engine->options_.partitions = *count;
   if (auto st = engine->OpenPartitions(std::move(make_logic)); !st.ok()) return st;

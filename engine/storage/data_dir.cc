@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "engine/common/file_modes.h"
 #include "engine/storage/keys.h"
 
 namespace gridcase {
@@ -107,8 +108,7 @@ absl::StatusOr<uint32_t> ResolvePartitions(const std::string& data_dir, uint32_t
           absl::StrCat(dir.string(), " is not empty and is not a gridcase data directory (no ",
                        kMarkerFile, " file)"));
     }
-    fs::create_directories(dir, ec);
-    if (ec) return FsError(absl::StrCat("creating ", dir.string()), ec);
+    if (auto st = CreatePrivateDirectory(dir.string()); !st.ok()) return st;
     if (auto st = WriteMarker(data_dir, n); !st.ok()) return st;
     return n;
   }

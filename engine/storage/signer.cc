@@ -1,5 +1,6 @@
 #include "engine/storage/signer.h"
 
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <sys/stat.h>
@@ -10,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/common/check.h"
+#include "engine/common/file_modes.h"
 #include "engine/storage/keys.h"
 
 namespace gridcase {
@@ -61,6 +63,10 @@ absl::StatusOr<SignedHead> SignedHead::Decode(const std::string& bytes) {
 absl::StatusOr<std::unique_ptr<HeadSigner>> HeadSigner::LoadOrCreate(const std::string& path) {
   FILE* f = std::fopen(path.c_str(), "r");
   if (f != nullptr) {
+    if (auto st = CheckFileExposure(path, Exposure::kOwnerOnly, "signing key"); !st.ok()) {
+      std::fclose(f);
+      return st;
+    }
     EVP_PKEY* key = PEM_read_PrivateKey(f, nullptr, nullptr, nullptr);
     std::fclose(f);
     if (key == nullptr || EVP_PKEY_id(key) != EVP_PKEY_ED25519) {
@@ -76,9 +82,10 @@ absl::StatusOr<std::unique_ptr<HeadSigner>> HeadSigner::LoadOrCreate(const std::
       EVP_PKEY_keygen(ctx.get(), &key) != 1) {
     return absl::InternalError("cannot generate an Ed25519 key");
   }
-  const mode_t old_mask = ::umask(077);
-  f = std::fopen(path.c_str(), "w");
-  ::umask(old_mask);
+  // Created for its owner alone, whatever the process's umask.
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  f = fd < 0 ? nullptr : ::fdopen(fd, "w");
+  if (fd >= 0 && f == nullptr) ::close(fd);
   if (f == nullptr || PEM_write_PrivateKey(f, key, nullptr, nullptr, 0, nullptr, nullptr) != 1) {
     if (f != nullptr) std::fclose(f);
     EVP_PKEY_free(key);

@@ -4,6 +4,7 @@
 // built; everything below takes them as parameters.
 #include <pthread.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <chrono>
@@ -386,6 +387,9 @@ void AddFlags(CLI::App& app, Flags* flags) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Whatever the server creates (logs it is told to write, checkpoints,
+  // keys, the port file) is its user's alone: the data is health data.
+  ::umask(077);
   Flags flags;
   CLI::App app{"gridcased: the gridcase event-sourced case engine"};
   AddFlags(app, &flags);

@@ -35,6 +35,8 @@ void XorByte(const std::string& path, uint64_t offset, uint8_t with) {
 void CopyDataDir(const std::string& from, const std::string& to) {
   fs::remove_all(to);
   fs::create_directories(to);
+  // As the source is: a data directory only its owner may enter.
+  fs::permissions(to, fs::status(from).permissions());
   for (const auto& entry : fs::recursive_directory_iterator(from)) {
     const fs::path target = to / fs::relative(entry.path(), from);
     if (entry.is_directory()) {

@@ -4,6 +4,7 @@
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "services/api/unparsed_request.h"
+#include "services/security/tls.h"
 
 namespace gridcase::api {
 
@@ -23,11 +24,22 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(Engine* engine, const Cloc
   }
   std::unique_ptr<Server> server(new Server(engine, clock, options));
   server->host_ = addr.substr(0, colon);
+  if (options.credentials == nullptr && !options.plaintext_beyond_loopback &&
+      !security::IsLoopbackHost(server->host_)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "refusing to serve plaintext on ", addr,
+        ", which other machines can reach: health data would cross the network unencrypted "
+        "and unauthenticated. Give a TLS certificate and key (--tls-cert, --tls-key), listen "
+        "on a loopback address, or say --insecure-plaintext if the network itself is "
+        "trusted"));
+  }
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(addr, grpc::InsecureServerCredentials(), &server->port_);
+  builder.AddListeningPort(
+      addr, options.credentials ? options.credentials : grpc::InsecureServerCredentials(),
+      &server->port_);
   builder.SetMaxReceiveMessageSize(options.receive_bytes_max);
   AddUnparsedRequestRefusal(builder);
   builder.RegisterService(&server->events_);

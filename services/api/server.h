@@ -26,6 +26,11 @@ struct ServerOptions {
   int receive_bytes_max = 4 << 20;
   // AdminService.GetKafkaStatus; empty: the server runs without Kafka.
   AdminServiceImpl::KafkaStatusFn kafka_status;
+  // TLS (security::TlsIdentity::credentials()); null: plaintext, which is
+  // refused on an address other machines can reach unless
+  // `plaintext_beyond_loopback` says the operator knows it is insecure.
+  std::shared_ptr<grpc::ServerCredentials> credentials;
+  bool plaintext_beyond_loopback = false;
 };
 
 class Server {

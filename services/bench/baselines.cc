@@ -40,9 +40,9 @@ EchoServer::~EchoServer() { server_->Shutdown(std::chrono::system_clock::now());
 
 std::string EchoServer::address() const { return absl::StrCat("127.0.0.1:", port_); }
 
-absl::StatusOr<v1::ServerStats> ServerStats(const std::string& target) {
-  auto stub =
-      v1::AdminService::NewStub(grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+absl::StatusOr<v1::ServerStats> ServerStats(const std::string& target,
+                                            const security::ClientTlsOptions& tls) {
+  auto stub = v1::AdminService::NewStub(BenchChannel(target, tls, /*own_connection=*/false));
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   v1::ServerStats stats;

@@ -13,6 +13,7 @@
 #include "gridcase/v1/service.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "services/api/event_service.h"
+#include "services/security/tls.h"
 
 namespace gridcase::bench {
 
@@ -32,7 +33,8 @@ class EchoServer {
 };
 
 // What the server at `target` reports of its sequencers (GetServerStats).
-absl::StatusOr<v1::ServerStats> ServerStats(const std::string& target);
+absl::StatusOr<v1::ServerStats> ServerStats(const std::string& target,
+                                            const security::ClientTlsOptions& tls);
 
 struct RawResult {
   double rate = 0;  // submissions/s

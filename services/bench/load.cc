@@ -152,17 +152,31 @@ class Pacer {
   std::atomic<uint64_t> issued_{0};
 };
 
+}  // namespace
+
+std::shared_ptr<grpc::Channel> BenchChannel(const std::string& target,
+                                            const security::ClientTlsOptions& tls,
+                                            bool own_connection) {
+  auto credentials = security::ClientCredentials(tls);
+  if (!credentials.ok()) {
+    std::fprintf(stderr, "error: %s\n", std::string(credentials.status().message()).c_str());
+    std::exit(2);
+  }
+  grpc::ChannelArguments args = security::ClientChannelArguments(tls);
+  if (own_connection) args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  return grpc::CreateCustomChannel(target, *credentials, args);
+}
+
+namespace {
+
 // Unary submissions with `in_flight` outstanding, over `channels` channels.
 class UnaryLoad {
  public:
   UnaryLoad(const std::string& target, const LoadOptions& o, const Source& source,
             Recorder* recorder)
       : options_(o), source_(source), recorder_(recorder), pacer_(o.rate) {
-    for (int c = 0; c < o.channels; ++c) {
-      grpc::ChannelArguments args;
-      args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // a connection per channel
-      stubs_.push_back(v1::EventService::NewStub(
-          grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args)));
+    for (int c = 0; c < o.channels; ++c) {  // a connection per channel
+      stubs_.push_back(v1::EventService::NewStub(BenchChannel(target, o.tls, true)));
     }
   }
 
@@ -257,9 +271,7 @@ class StreamLoad {
   StreamLoad(const std::string& target, const LoadOptions& o, const Source& source,
              Recorder* recorder)
       : options_(o), source_(source), recorder_(recorder), pacer_(o.rate) {
-    grpc::ChannelArguments args;
-    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    channel_ = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+    channel_ = BenchChannel(target, o.tls, true);
   }
 
   void Start() {

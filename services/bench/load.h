@@ -5,10 +5,13 @@
 #define GRIDCASE_SERVICES_BENCH_LOAD_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "grpcpp/grpcpp.h"
 #include "services/bench/wuhan_day.h"
+#include "services/security/tls.h"
 
 namespace gridcase::bench {
 
@@ -30,8 +33,16 @@ struct LoadOptions {
   uint32_t raw_partitions = 0;  // 0: as the server has
   double raw_seconds = 5;       // how long the raw baseline writes
   WuhanDayOptions day;
-  int64_t seed = 0;  // 0: from the time
+  int64_t seed = 0;                // 0: from the time
+  security::ClientTlsOptions tls;  // TLS when a CA is given (--ca, GRIDCASE_CA)
 };
+
+// A channel to `target`, TLS as `tls` says; `own_connection`: one TCP
+// connection of its own. Exits with a message when a TLS file is bad: the
+// bench cannot run without its connection.
+std::shared_ptr<grpc::Channel> BenchChannel(const std::string& target,
+                                            const security::ClientTlsOptions& tls,
+                                            bool own_connection);
 
 // Shared by the load loops: the next request, by a generator per thread.
 class Source {

@@ -186,7 +186,7 @@ int Run(const LoadOptions& o) {
       options.rate > 0 ? absl::StrFormat("%.0f submissions/s", options.rate).c_str()
                        : "as fast as possible",
       options.duration_s, options.warmup_s, options.day.grids);
-  auto first = ServerStats(options.server);
+  auto first = ServerStats(options.server, options.tls);
   if (!first.ok()) {
     std::fprintf(stderr, "error: cannot reach gridcased at %s: %s\n", options.server.c_str(),
                  std::string(first.status().message()).c_str());
@@ -201,7 +201,7 @@ int Run(const LoadOptions& o) {
   for (const auto& mode : modes) {
     const auto started = Clock::now();
     results[mode] = RunPhase("gridcase " + mode, options.server, mode, options, source);
-    auto after = ServerStats(options.server);
+    auto after = ServerStats(options.server, options.tls);
     if (!after.ok()) {
       std::fprintf(stderr, "error: server stats after the %s phase: %s\n", mode.c_str(),
                    std::string(after.status().message()).c_str());
@@ -349,8 +349,9 @@ int TimeTimelineReads(const std::shared_ptr<grpc::Channel>& channel, const std::
 }
 
 // A case with `events` records, then its timeline read `reads` times.
-int Timeline(const std::string& target, int events, int reads) {
-  auto channel = grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
+int Timeline(const std::string& target, const security::ClientTlsOptions& tls, int events,
+             int reads) {
+  auto channel = BenchChannel(target, tls, /*own_connection=*/false);
   const std::string run = absl::StrFormat("t%x", static_cast<uint64_t>(WallMicros()));
   const std::string case_id = "timeline-" + run;
   if (int status = FillTimelineCase(channel, target, run, case_id, events); status != 0) {
@@ -359,9 +360,20 @@ int Timeline(const std::string& target, int events, int reads) {
   return TimeTimelineReads(channel, case_id, reads);
 }
 
+// How to reach a server that speaks TLS (also GRIDCASE_CA, _CERT, _KEY,
+// _SERVER_NAME).
+void AddTlsOptions(CLI::App& app, security::ClientTlsOptions* tls) {
+  app.add_option("--ca", tls->ca_path, "CA bundle of the server's certificate: speak TLS");
+  app.add_option("--cert", tls->cert_path, "client certificate (mutual TLS)");
+  app.add_option("--key", tls->key_path, "the client certificate's private key");
+  app.add_option("--server-name", tls->server_name,
+                 "name the server's certificate carries, when not the host of --server");
+}
+
 // The options of a load run (the main command).
 void AddLoadOptions(CLI::App& app, LoadOptions* o) {
   app.add_option("--server", o->server, "gridcased address")->capture_default_str();
+  AddTlsOptions(app, &o->tls);
   app.add_option("--mode", o->mode, "unary, stream or both")->capture_default_str();
   app.add_option("--in-flight", o->in_flight, "submissions outstanding at once")
       ->capture_default_str()
@@ -431,6 +443,7 @@ int main(int argc, char** argv) {
       "Open a case with --events events (and the records its workflow derives from them), "
       "then time --reads reads of its first timeline page");
   timeline_cmd->add_option("--server", o.server, "gridcased address")->capture_default_str();
+  gridcase::bench::AddTlsOptions(*timeline_cmd, &o.tls);
   timeline_cmd->add_option("--events", events)
       ->capture_default_str()
       ->check(CLI::Range(1, 1000000));
@@ -441,7 +454,8 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;  // CLI11's own codes are not ours
   }
   if (dir_cmd->parsed()) return gridcase::bench::WriteDirectory(grids, out);
-  if (timeline_cmd->parsed()) return gridcase::bench::Timeline(o.server, events, reads);
+  gridcase::security::ClientTlsFromEnvironment(&o.tls);
+  if (timeline_cmd->parsed()) return gridcase::bench::Timeline(o.server, o.tls, events, reads);
   if (o.mode != "unary" && o.mode != "stream" && o.mode != "both") {
     std::fprintf(stderr, "error: --mode: unary, stream or both\n");
     return 2;

@@ -11,8 +11,12 @@
 namespace gridcase::cli {
 
 std::shared_ptr<grpc::Channel> Connect(const GlobalOptions& options) {
-  // Plain text for now: the server listens without TLS on a trusted network.
-  return grpc::CreateChannel(options.server, grpc::InsecureChannelCredentials());
+  security::ClientTlsOptions tls = options.tls;
+  security::ClientTlsFromEnvironment(&tls);
+  auto credentials = security::ClientCredentials(tls);
+  if (!credentials.ok()) throw InputError(std::string(credentials.status().message()));
+  return grpc::CreateCustomChannel(options.server, *credentials,
+                                   security::ClientChannelArguments(tls));
 }
 
 bool AwaitConnection(grpc::Channel& channel, const GlobalOptions& options) {

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "grpcpp/grpcpp.h"
+#include "services/security/tls.h"
 
 namespace gridcase::cli {
 
@@ -28,6 +29,9 @@ struct GlobalOptions {
   std::string server = kDefaultServer;
   bool table = false;
   double timeout_seconds = 10;
+  // TLS when a CA bundle is given (--ca or GRIDCASE_CA); a client
+  // certificate for mutual TLS (--cert, --key).
+  security::ClientTlsOptions tls;
 };
 
 // Bad input or a bad combination of flags: reported as "error: ..." and
@@ -37,6 +41,8 @@ class InputError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The channel to the server: TLS when options.tls names a CA. Throws
+// InputError when a TLS file cannot be read.
 std::shared_ptr<grpc::Channel> Connect(const GlobalOptions& options);
 
 // Waits up to --timeout for the channel to connect. Returns false when it

@@ -32,8 +32,8 @@ using gridcase::v1::CaseService;
 constexpr char kVersion[] = "gridcase 0.1.0";
 
 constexpr char kFooter[] =
-    R"(Global options (--server, --table, --timeout) may also follow the
-subcommand.
+    R"(Global options (--server, --table, --timeout, --ca, --cert, --key,
+--server-name) may also follow the subcommand.
 Output: protobuf JSON (lowerCamel field names, 64-bit numbers as strings,
 zero values included) unless --table is given.
 Exit codes: 0 ok; 1 the server refused or the call failed; 2 usage or input
@@ -244,6 +244,16 @@ void AddGlobalOptions(CLI::App& app, GlobalOptions* options) {
       ->envname(kServerEnv)
       ->capture_default_str();
   app.add_flag("--table", options->table, "Print a readable table instead of JSON");
+  app.add_option("--ca", options->tls.ca_path,
+                 "CA bundle (PEM) the server's certificate must chain to: speak TLS")
+      ->envname("GRIDCASE_CA");
+  app.add_option("--cert", options->tls.cert_path, "Client certificate (PEM), for mutual TLS")
+      ->envname("GRIDCASE_CERT");
+  app.add_option("--key", options->tls.key_path, "The client certificate's private key (PEM)")
+      ->envname("GRIDCASE_KEY");
+  app.add_option("--server-name", options->tls.server_name,
+                 "Name the server's certificate must carry, when not the host of --server")
+      ->envname("GRIDCASE_SERVER_NAME");
   app.add_option("--timeout", options->timeout_seconds, "Seconds to wait for an answer")
       ->type_name("SECONDS")
       ->check(CLI::Validator(

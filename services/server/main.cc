@@ -30,6 +30,7 @@
 #include "services/api/log_limit.h"
 #include "services/api/server.h"
 #include "services/kafka/kafka.h"
+#include "services/security/tls.h"
 #include "spdlog/spdlog.h"
 
 namespace {
@@ -51,6 +52,8 @@ struct Flags {
   bool huge_pages = true;
   gridcase::kafka::KafkaOptions kafka;
   std::vector<std::string> kafka_properties;
+  gridcase::security::ServerTlsOptions tls;
+  bool insecure_plaintext = false;
 };
 
 // Writes the bound port where a supervisor or test can find it, atomically
@@ -245,6 +248,30 @@ gridcase::api::LogLimiter ProtobufLogLimiter(const gridcase::Clock* clock) {
       });
 }
 
+// The server's TLS identity, vetted and watched, when a certificate is
+// given (else nullptr: plaintext, which Server refuses beyond loopback
+// unless --insecure-plaintext).
+absl::StatusOr<std::unique_ptr<gridcase::security::TlsIdentity>> StartTls(
+    const Flags& flags, const gridcase::Clock* clock) {
+  if (flags.tls.cert_path.empty() && flags.tls.key_path.empty()) {
+    if (!flags.tls.client_ca_path.empty()) {
+      return absl::InvalidArgumentError("--tls-client-ca needs --tls-cert and --tls-key");
+    }
+    return nullptr;
+  }
+  return gridcase::security::TlsIdentity::Start(
+      flags.tls, [clock] { return clock->NowMicros() / 1'000'000; },
+      [](bool error, const std::string& line) {
+        spdlog::log(error ? spdlog::level::err : spdlog::level::info, "{}", line);
+      });
+}
+
+std::string TransportText(const Flags& flags) {
+  if (flags.tls.cert_path.empty()) return "plaintext";
+  if (flags.tls.client_ca_path.empty()) return "TLS";
+  return "mutual TLS, client certificates from " + flags.tls.client_ca_path;
+}
+
 int Run(const Flags& flags) {
   const sigset_t signals = BlockShutdownSignals();
   gridcase::SystemClock clock;
@@ -275,16 +302,29 @@ int Run(const Flags& flags) {
       /*poll_us_max=*/200 * 1000,
       [](const absl::Status& st) { spdlog::error("deadline scheduler: {}", st.ToString()); });
   scheduler.Start();
+  auto tls = StartTls(flags, &clock);
+  if (!tls.ok()) {
+    spdlog::critical("{}", tls.status().ToString());
+    return 1;
+  }
   gridcase::api::ServerOptions server_options;
   server_options.listen_address = flags.listen;
+  if (*tls) server_options.credentials = (*tls)->credentials();
+  server_options.plaintext_beyond_loopback = flags.insecure_plaintext;
   if (*kafka) server_options.kafka_status = [bridge = kafka->get()] { return bridge->Status(); };
   auto server = gridcase::api::Server::Start(engine->get(), &clock, server_options);
   if (!server.ok()) {
     spdlog::critical("{}", server.status().ToString());
     return 1;
   }
-  spdlog::info("gridcased listening on {} (data: {}, {} partitions)", (*server)->address(),
-               (*engine)->data_dir(), (*engine)->partition_count());
+  spdlog::info("gridcased listening on {} ({}; data: {}, {} partitions)", (*server)->address(),
+               TransportText(flags), (*engine)->data_dir(), (*engine)->partition_count());
+  if (!*tls && flags.insecure_plaintext) {
+    spdlog::warn(
+        "INSECURE: serving plaintext on {} (--insecure-plaintext): anyone on the network "
+        "can read and forge what is sent",
+        (*server)->address());
+  }
   if (!flags.port_file.empty() && !WritePortFile(flags.port_file, (*server)->port())) {
     spdlog::critical("cannot write port file {}", flags.port_file);
     return 1;
@@ -321,6 +361,21 @@ void AddFlags(CLI::App& app, Flags* flags) {
   app.set_config("--config", "", "read options from a TOML/INI file", false);
   app.add_option("--listen", flags->listen, "host:port to serve gRPC on (port 0: any free port)")
       ->capture_default_str();
+  app.add_option("--tls-cert", flags->tls.cert_path,
+                 "the server's certificate chain (PEM, leaf first); with --tls-key: serve TLS");
+  app.add_option("--tls-key", flags->tls.key_path,
+                 "the server's private key (PEM; only its owner may read it)");
+  app.add_option("--tls-client-ca", flags->tls.client_ca_path,
+                 "CA bundle (PEM) applications' certificates must chain to: mutual TLS, a "
+                 "client without a valid certificate fails the handshake");
+  app.add_option("--tls-reload-every", flags->tls.reload_every_s,
+                 "seconds between looks at the TLS files; a new pair is vetted before use and a "
+                 "bad one never replaces a good one")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 86400));
+  app.add_flag("--insecure-plaintext", flags->insecure_plaintext,
+               "serve plaintext on an address other machines can reach (refused otherwise); "
+               "only for a network that is itself trusted");
   app.add_option("--data-dir", flags->data_dir, "where the partitions' RocksDB databases live")
       ->capture_default_str();
   app.add_option("--partitions", flags->partitions,

@@ -26,7 +26,7 @@ bin="$build_dir/services"
 # ones (README, "Running it for real"), and the figures depend on it.
 echo "huge pages free for the memtables: $(awk '/^HugePages_Free:/ {print $2}' /proc/meminfo 2>/dev/null || echo 0) (sysctl vm.nr_hugepages)"
 
-"$bin/server/gridcased" --listen 127.0.0.1:0 --data-dir "$work/data" \
+"$bin/server/gridcased" --development --listen 127.0.0.1:0 --data-dir "$work/data" \
   --workflows "$root/deploy/workflows" --port-file "$work/port" --log-level warn &
 server=$!
 trap 'kill -INT $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT

@@ -41,6 +41,14 @@ class CaseLogic {
   // Folds one stored record into `state` (a default CaseState for a case's
   // first record).
   virtual void Apply(const v1::Record& record, v1::CaseState* state) const = 0;
+
+  // Whether a submitter who reaches only `units` (units of the directory;
+  // empty: everywhere) may touch a case that stands in `grid_id`. Logic
+  // that knows no directory reaches nothing for a limited submitter.
+  virtual bool Reaches(const google::protobuf::RepeatedPtrField<std::string>& units,
+                       const std::string& grid_id) const {
+    return units.empty();
+  }
 };
 
 }  // namespace gridcase

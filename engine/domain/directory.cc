@@ -315,6 +315,18 @@ bool Directory::IsAvailable(const Person& p, int64_t now_us) const {
   return !started || ended;
 }
 
+bool Directory::IsAtOrUnder(const std::string& unit_id, const std::string& ancestor_id) const {
+  absl::ReaderMutexLock lock(&mu_);
+  std::string id = unit_id;
+  for (int hops = 0; hops < 8; ++hops) {  // four levels; a cycle cannot be imported
+    auto it = units_.find(id);
+    if (it == units_.end()) return false;
+    if (id == ancestor_id) return true;
+    id = it->second.parent_id;
+  }
+  return false;
+}
+
 std::optional<std::string> Directory::AncestorAt(const std::string& unit_id,
                                                  v1::UnitLevel level) const {
   std::string id = unit_id;

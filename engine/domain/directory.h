@@ -71,6 +71,10 @@ class Directory {
   std::vector<std::string> GridsUnder(const std::string& unit_id) const;
   // Every grid, sorted.
   std::vector<std::string> AllGrids() const;
+
+  // Whether `unit_id` is `ancestor_id` or lies under it (a grid under its
+  // community, street and district). False when either is unknown.
+  bool IsAtOrUnder(const std::string& unit_id, const std::string& ancestor_id) const;
   // Whether someone with `role` serving `unit_id` is available at `now_us`.
   bool HasAvailable(const std::string& unit_id, v1::Role role, int64_t now_us) const;
   // People whose unavailability starts in (after_us, until_us].

@@ -9,6 +9,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "engine/common/check.h"
 #include "engine/common/time.h"
 #include "engine/domain/stamper.h"
@@ -63,6 +64,7 @@ bool IsDecidedRefusal(const absl::Status& status) {
     case absl::StatusCode::kFailedPrecondition:
     case absl::StatusCode::kAlreadyExists:
     case absl::StatusCode::kOutOfRange:
+    case absl::StatusCode::kPermissionDenied:
       return true;
     default:
       return false;
@@ -208,6 +210,14 @@ absl::StatusOr<v1::SubmitResponse> Sequencer::Group::Process(v1::SubmitRequest* 
   if (!slot.ok()) return slot.status();
   const v1::CaseState* state = (*slot)->now ? &*(*slot)->now : nullptr;
   const uint64_t current = state ? state->version() : 0;
+  // A submitter limited to some units touches no case standing beyond
+  // them (the event's own grid was checked at the gate): told their
+  // units, never the case's grid.
+  if (state != nullptr && !logic_->Reaches(req.submitter_units(), state->grid_id())) {
+    return absl::PermissionDeniedError(absl::StrCat(req.submitted_by(),
+                                                    " may submit only for cases of units ",
+                                                    absl::StrJoin(req.submitter_units(), ", ")));
+  }
   if (req.has_expected_version() && req.expected_version() != current) {
     absl::Status st = absl::FailedPreconditionError(absl::StrCat(
         "expected_version ", req.expected_version(), " but case ", e.case_id(),
@@ -218,6 +228,7 @@ absl::StatusOr<v1::SubmitResponse> Sequencer::Group::Process(v1::SubmitRequest* 
 
   v1::Record record;
   record.mutable_event()->Swap(request->mutable_event());  // `e` is empty from here on
+  record.set_submitted_by(req.submitted_by());
   RecordStamper stamper(store_->id().value(), next_, current, recorded_at_);
   stamper.StampSubmitted(&record);
   if (state == nullptr && !req.workflow().empty()) {

@@ -309,4 +309,13 @@ void WorkflowLogic::Apply(const v1::Record& record, v1::CaseState* state) const 
   ApplyRecord(record, &DefinitionOf(ref), state);
 }
 
+bool WorkflowLogic::Reaches(const google::protobuf::RepeatedPtrField<std::string>& units,
+                            const std::string& grid_id) const {
+  if (units.empty()) return true;
+  for (const std::string& unit : units) {
+    if (unit == "*" || directory_.IsAtOrUnder(grid_id, unit)) return true;
+  }
+  return false;
+}
+
 }  // namespace gridcase::workflow

@@ -36,6 +36,9 @@ class WorkflowLogic final : public CaseLogic {
   absl::Status Process(v1::Record record, RecordStamper* stamper,
                        std::optional<v1::CaseState>* state,
                        std::vector<v1::Record>* out) const override;
+  bool Reaches(const google::protobuf::RepeatedPtrField<std::string>& units,
+               const std::string& grid_id) const override;
+
   void Apply(const v1::Record& record, v1::CaseState* state) const override;
 
  private:

@@ -6,18 +6,31 @@
 #include <utility>
 
 #include "engine/common/time.h"
+#include "services/api/admit.h"
 #include "services/api/off_thread.h"
 #include "services/api/status.h"
 
 namespace gridcase::api {
+namespace {
+
+// The actor an administrative request names: a client's (the engine's own
+// is not theirs to give), and the caller's own.
+absl::Status ValidateAdminActor(const security::Admission& admission, const v1::Actor& actor) {
+  if (auto st = ValidateClientActor(actor, "actor"); !st.ok()) return st;
+  return admission.CheckActor(actor);
+}
+
+}  // namespace
 
 grpc::ServerUnaryReactor* AdminServiceImpl::DeployWorkflow(grpc::CallbackServerContext* context,
                                                            const v1::DeployWorkflowRequest* request,
                                                            v1::DeployWorkflowResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto admitted = AdmitOrFinish<v1::AdminService>(*gate_, context, reactor, "DeployWorkflow");
+  if (!admitted) return reactor;
   // Who deploys is a client: the engine's own actor is not theirs to give.
   // (gridcased deploys --workflows as itself, through the engine directly.)
-  if (auto st = ValidateClientActor(request->actor(), "actor"); !st.ok()) {
+  if (auto st = ValidateAdminActor(*admitted, request->actor()); !st.ok()) {
     reactor->Finish(ToGrpc(st));
     return reactor;
   }
@@ -33,8 +46,9 @@ grpc::ServerUnaryReactor* AdminServiceImpl::DeployWorkflow(grpc::CallbackServerC
 grpc::ServerUnaryReactor* AdminServiceImpl::ListWorkflows(grpc::CallbackServerContext* context,
                                                           const v1::ListWorkflowsRequest* request,
                                                           v1::ListWorkflowsResponse* response) {
-  *response = engine_->workflows().ListWorkflows();
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (!AdmitOrFinish<v1::AdminService>(*gate_, context, reactor, "ListWorkflows")) return reactor;
+  *response = engine_->workflows().ListWorkflows();
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }
@@ -42,9 +56,10 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ListWorkflows(grpc::CallbackServerCo
 grpc::ServerUnaryReactor* AdminServiceImpl::GetWorkflow(grpc::CallbackServerContext* context,
                                                         const v1::GetWorkflowRequest* request,
                                                         v1::WorkflowDefinition* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (!AdmitOrFinish<v1::AdminService>(*gate_, context, reactor, "GetWorkflow")) return reactor;
   auto result = engine_->workflows().GetWorkflow(request->name(), request->version());
   if (result.ok()) *response = std::move(*result);
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(ToGrpc(result.status()));
   return reactor;
 }
@@ -86,7 +101,9 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ImportDirectory(
     grpc::CallbackServerContext* context, const v1::ImportDirectoryRequest* request,
     v1::ImportDirectoryResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (auto st = ValidateClientActor(request->actor(), "actor"); !st.ok()) {
+  auto admitted = AdmitOrFinish<v1::AdminService>(*gate_, context, reactor, "ImportDirectory");
+  if (!admitted) return reactor;
+  if (auto st = ValidateAdminActor(*admitted, request->actor()); !st.ok()) {
     reactor->Finish(ToGrpc(st));
     return reactor;
   }
@@ -109,8 +126,10 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetPerson(grpc::CallbackServerContex
                                                       const v1::GetPersonRequest* request,
                                                       v1::PersonView* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto admitted = AdmitOrFinish<v1::AdminService>(*gate_, context, reactor, "GetPerson");
+  if (!admitted) return reactor;
   auto person = engine_->staffing().directory().FindPerson(request->person_id());
-  if (!person) {
+  if (!person || !admitted->Reaches(person->unit_id)) {  // beyond reach: as if absent
     reactor->Finish(grpc::Status(grpc::StatusCode::NOT_FOUND,
                                  "no person " + request->person_id() + " in the directory"));
     return reactor;
@@ -124,9 +143,11 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetUnit(grpc::CallbackServerContext*
                                                     const v1::GetUnitRequest* request,
                                                     v1::UnitView* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto admitted = AdmitOrFinish<v1::AdminService>(*gate_, context, reactor, "GetUnit");
+  if (!admitted) return reactor;
   const Directory& directory = engine_->staffing().directory();
   auto unit = directory.FindUnit(request->unit_id());
-  if (!unit) {
+  if (!unit || !admitted->Reaches(unit->id)) {  // beyond reach: as if absent
     reactor->Finish(grpc::Status(grpc::StatusCode::NOT_FOUND,
                                  "no unit " + request->unit_id() + " in the directory"));
     return reactor;
@@ -147,6 +168,13 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetUnit(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* AdminServiceImpl::GetWorkload(grpc::CallbackServerContext* context,
                                                         const v1::GetWorkloadRequest* request,
                                                         v1::Workload* response) {
+  auto admitted = gate_->Admit(*context, security::MethodOf<v1::AdminService>("GetWorkload"));
+  if (!admitted.ok()) return Refuse(context, admitted.status());
+  const auto person = engine_->staffing().directory().FindPerson(request->person_id());
+  if (person && !admitted->Reaches(person->unit_id)) {  // beyond reach: as if absent
+    return Refuse(context, absl::NotFoundError(absl::StrCat("no person ", request->person_id(),
+                                                            " in the directory")));
+  }
   return OffThread(context, response, [this, person = request->person_id()] {
     return engine_->staffing().Workload(person);
   });
@@ -155,14 +183,21 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetWorkload(grpc::CallbackServerCont
 grpc::ServerUnaryReactor* AdminServiceImpl::GetStaffingReport(
     grpc::CallbackServerContext* context, const v1::StaffingReportRequest* request,
     v1::StaffingReport* response) {
-  return OffThread(context, response, [this, area = request->area()] {
-    return engine_->staffing().StaffingReport(area);
-  });
+  auto admitted = gate_->Admit(*context, security::MethodOf<v1::AdminService>("GetStaffingReport"));
+  auto area = admitted.ok() ? admitted->Area(request->area()) : admitted.status();
+  if (!area.ok()) return Refuse(context, area.status());
+  return OffThread(context, response,
+                   [this, area = *area] { return engine_->staffing().StaffingReport(area); });
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::GetServerStats(grpc::CallbackServerContext* context,
                                                            const v1::GetServerStatsRequest* request,
                                                            v1::ServerStats* response) {
+  if (auto admitted =
+          gate_->Admit(*context, security::MethodOf<v1::AdminService>("GetServerStats"));
+      !admitted.ok()) {
+    return Refuse(context, admitted.status());
+  }
   const auto stats = engine_->Stats();
   for (size_t i = 0; i < stats.size(); ++i) {
     auto* p = response->add_partitions();
@@ -197,6 +232,11 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetServerStats(grpc::CallbackServerC
 grpc::ServerUnaryReactor* AdminServiceImpl::GetKafkaStatus(grpc::CallbackServerContext* context,
                                                            const v1::GetKafkaStatusRequest* request,
                                                            v1::KafkaStatus* response) {
+  if (auto admitted =
+          gate_->Admit(*context, security::MethodOf<v1::AdminService>("GetKafkaStatus"));
+      !admitted.ok()) {
+    return Refuse(context, admitted.status());
+  }
   if (!kafka_status_) {
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
     reactor->Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,

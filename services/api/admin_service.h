@@ -10,17 +10,19 @@
 #include "engine/common/clock.h"
 #include "engine/engine.h"
 #include "gridcase/v1/service.grpc.pb.h"
+#include "services/security/gate.h"
 
 namespace gridcase::api {
 
 class AdminServiceImpl final : public v1::AdminService::CallbackService {
  public:
-  // `engine` must outlive the service.
-  // `engine` and `clock` must outlive the service.
   // Answers GetKafkaStatus; empty when the server runs without Kafka.
   using KafkaStatusFn = std::function<absl::StatusOr<v1::KafkaStatus>()>;
-  AdminServiceImpl(Engine* engine, const Clock* clock, KafkaStatusFn kafka_status = nullptr)
-      : engine_(engine), clock_(clock), kafka_status_(std::move(kafka_status)) {}
+  // `engine`, `clock` and `gate` must outlive the service. People and
+  // units beyond the caller's reach answer as if absent.
+  AdminServiceImpl(Engine* engine, const Clock* clock, const security::Gate* gate,
+                   KafkaStatusFn kafka_status = nullptr)
+      : engine_(engine), clock_(clock), gate_(gate), kafka_status_(std::move(kafka_status)) {}
 
   grpc::ServerUnaryReactor* DeployWorkflow(grpc::CallbackServerContext* context,
                                            const v1::DeployWorkflowRequest* request,
@@ -56,6 +58,7 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
  private:
   Engine* const engine_;
   const Clock* const clock_;
+  const security::Gate* const gate_;
   const KafkaStatusFn kafka_status_;
 };
 

@@ -5,6 +5,8 @@
 #include <vector>
 
 #include "engine/audit/log_reader.h"
+#include "services/api/admit.h"
+#include "services/api/case_service.h"
 #include "services/api/off_thread.h"
 #include "services/api/status.h"
 
@@ -23,6 +25,19 @@ constexpr std::chrono::milliseconds kFollowPoll(250);
 grpc::Status AuditServiceImpl::ReadLog(grpc::ServerContext* context,
                                        const v1::ReadLogRequest* request,
                                        grpc::ServerWriter<v1::LogEntry>* writer) {
+  auto admitted = gate_->Admit(*context, security::MethodOf<v1::AuditService>("ReadLog"));
+  if (!admitted.ok()) return ToGrpc(admitted.status());
+  // One case: only when it is within reach (else as if absent); otherwise
+  // the records of the caller's units.
+  v1::ReadLogRequest within = *request;
+  if (!request->case_id().empty()) {
+    if (auto st = CheckCaseWithin(*engine_, *admitted, request->case_id()); !st.ok()) {
+      return ToGrpc(st);
+    }
+  }
+  auto area = admitted->Area(request->area());
+  if (!area.ok()) return ToGrpc(area.status());
+  within.set_area(*area);
   if (readers_.fetch_add(1) >= kReadersMax) {
     readers_.fetch_sub(1);
     return grpc::Status(
@@ -34,7 +49,7 @@ grpc::Status AuditServiceImpl::ReadLog(grpc::ServerContext* context,
     ~Release() { n->fetch_sub(1); }
   } release{&readers_};
 
-  auto reader = engine_->audit().NewLogReader(*request);
+  auto reader = engine_->audit().NewLogReader(within);
   if (!reader.ok()) return ToGrpc(reader.status());
   std::vector<v1::LogEntry> batch;
   for (;;) {
@@ -54,7 +69,7 @@ grpc::Status AuditServiceImpl::ReadLog(grpc::ServerContext* context,
       }
     }
     if (!caught_up) continue;
-    if (!request->follow()) return grpc::Status::OK;
+    if (!within.follow()) return grpc::Status::OK;
     engine_->AwaitCommit(seen, kFollowPoll);
   }
 }
@@ -62,6 +77,10 @@ grpc::Status AuditServiceImpl::ReadLog(grpc::ServerContext* context,
 grpc::ServerUnaryReactor* AuditServiceImpl::Checkpoint(grpc::CallbackServerContext* context,
                                                        const v1::CheckpointRequest* request,
                                                        v1::CheckpointResponse* response) {
+  if (auto admitted = gate_->Admit(*context, security::MethodOf<v1::AuditService>("Checkpoint"));
+      !admitted.ok()) {
+    return Refuse(context, admitted.status());
+  }
   return OffThread(context, response,
                    [this, name = request->name()]() -> absl::StatusOr<v1::CheckpointResponse> {
                      auto info = engine_->audit().Checkpoint(name);
@@ -76,6 +95,10 @@ grpc::ServerUnaryReactor* AuditServiceImpl::Checkpoint(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* AuditServiceImpl::VerifyLog(grpc::CallbackServerContext* context,
                                                       const v1::VerifyLogRequest* request,
                                                       v1::VerifyLogResponse* response) {
+  if (auto admitted = gate_->Admit(*context, security::MethodOf<v1::AuditService>("VerifyLog"));
+      !admitted.ok()) {
+    return Refuse(context, admitted.status());
+  }
   return OffThread(
       context, response,
       [this, key = request->public_key_pem()]() -> absl::StatusOr<v1::VerifyLogResponse> {
@@ -101,8 +124,18 @@ grpc::ServerUnaryReactor* AuditServiceImpl::VerifyLog(grpc::CallbackServerContex
 grpc::ServerUnaryReactor* AuditServiceImpl::GetCaseAsOf(grpc::CallbackServerContext* context,
                                                         const v1::GetCaseAsOfRequest* request,
                                                         v1::GetCaseAsOfResponse* response) {
+  auto admitted = gate_->Admit(*context, security::MethodOf<v1::AuditService>("GetCaseAsOf"));
+  if (!admitted.ok()) return Refuse(context, admitted.status());
   return OffThread(context, response,
-                   [this, request = *request] { return engine_->audit().GetCaseAsOf(request); });
+                   [this, admission = std::move(*admitted),
+                    request = *request]() -> absl::StatusOr<v1::GetCaseAsOfResponse> {
+                     // A case is within reach when its grid is now.
+                     if (auto st = CheckCaseWithin(*engine_, admission, request.case_id());
+                         !st.ok()) {
+                       return st;
+                     }
+                     return engine_->audit().GetCaseAsOf(request);
+                   });
 }
 
 }  // namespace gridcase::api

@@ -12,6 +12,7 @@
 
 #include "engine/engine.h"
 #include "gridcase/v1/service.grpc.pb.h"
+#include "services/security/gate.h"
 
 namespace gridcase::api {
 
@@ -25,7 +26,9 @@ class AuditServiceImpl final : public AuditServiceBase {
   static constexpr int kReadersMax = 32;
 
   // `engine` must outlive the service.
-  explicit AuditServiceImpl(const Engine* engine) : engine_(engine) {}
+  // `engine` and `gate` must outlive the service.
+  AuditServiceImpl(const Engine* engine, const security::Gate* gate)
+      : engine_(engine), gate_(gate) {}
 
   grpc::Status ReadLog(grpc::ServerContext* context, const v1::ReadLogRequest* request,
                        grpc::ServerWriter<v1::LogEntry>* writer) override;
@@ -41,6 +44,7 @@ class AuditServiceImpl final : public AuditServiceBase {
 
  private:
   const Engine* const engine_;
+  const security::Gate* const gate_;
   std::atomic<int> readers_{0};
 };
 

@@ -10,17 +10,31 @@
 #include "engine/engine.h"
 #include "gridcase/v1/service.grpc.pb.h"
 #include "services/api/read_pool.h"
+#include "services/security/gate.h"
 
 namespace gridcase::api {
+
+// The case `case_id` when the admitted caller reaches its grid; otherwise
+// the very answer a case that does not exist gets.
+absl::StatusOr<v1::CaseState> ReadCaseWithin(const Engine& engine,
+                                             const security::Admission& admission,
+                                             const std::string& case_id);
+absl::Status CaseBeyondReach(absl::string_view case_id);
+// OK when the caller reaches every case, or the case `case_id` exists and
+// is within reach; otherwise ReadCaseWithin's refusal.
+absl::Status CheckCaseWithin(const Engine& engine, const security::Admission& admission,
+                             const std::string& case_id);
 
 class CaseServiceImpl final
     : public v1::CaseService::WithRawCallbackMethod_GetTimeline<v1::CaseService::Service> {
  public:
-  // `engine` must outlive the service. At most `timeline_readers` timeline
-  // reads run at once and 256 more wait; beyond that a read is refused
-  // with RESOURCE_EXHAUSTED.
-  explicit CaseServiceImpl(const Engine* engine, size_t timeline_readers = 4)
-      : engine_(engine), timeline_pool_(timeline_readers, 256) {}
+  // `engine` and `gate` must outlive the service. At most
+  // `timeline_readers` timeline reads run at once and 256 more wait;
+  // beyond that a read is refused with RESOURCE_EXHAUSTED. A case beyond
+  // the caller's reach answers exactly as one that does not exist;
+  // listings cover the caller's units only.
+  CaseServiceImpl(const Engine* engine, const security::Gate* gate, size_t timeline_readers = 4)
+      : engine_(engine), gate_(gate), timeline_pool_(timeline_readers, 256) {}
 
   grpc::Status GetCase(grpc::ServerContext* context, const v1::GetCaseRequest* request,
                        v1::CaseState* response) override;
@@ -32,6 +46,7 @@ class CaseServiceImpl final
 
  private:
   const Engine* const engine_;
+  const security::Gate* const gate_;
   ReadPool timeline_pool_;  // last: joined first, before what its reads use
 };
 

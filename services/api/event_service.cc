@@ -28,8 +28,8 @@ namespace {
 class SubmitStreamReactor final
     : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
-  SubmitStreamReactor(const Submitter* engine, size_t in_flight_max)
-      : submit_(engine), in_flight_max_(in_flight_max) {
+  SubmitStreamReactor(const Submitter* engine, security::Admission admission, size_t in_flight_max)
+      : submit_(engine), admission_(std::move(admission)), in_flight_max_(in_flight_max) {
     StartRead(&incoming_);
   }
 
@@ -67,6 +67,10 @@ class SubmitStreamReactor final
     }
     for (v1::StreamSubmission& s : *request.mutable_submissions()) {
       const uint64_t id = s.request_id();
+      if (absl::Status refused = admission_.AdmitSubmission(s.mutable_submit()); !refused.ok()) {
+        OnAnswer(id, refused);  // nothing written; the stream goes on
+        continue;
+      }
       (*submit_)(std::move(*s.mutable_submit()),
                  [this, id](absl::StatusOr<v1::SubmitResponse> result) {
                    OnAnswer(id, std::move(result));
@@ -182,6 +186,7 @@ class SubmitStreamReactor final
   }
 
   const Submitter* const submit_;
+  const security::Admission admission_;
   const size_t in_flight_max_;
   grpc::ByteBuffer incoming_;   // owned by the one outstanding read
   uint64_t messages_read_ = 0;  // read path only
@@ -203,29 +208,53 @@ class SubmitStreamReactor final
   std::string problem_ ABSL_GUARDED_BY(mu_);  // why reads ended early; empty after a half-close
 };
 
+// A stream its caller may not open: ends at once with why.
+class RefusedStream final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
+ public:
+  explicit RefusedStream(const absl::Status& why) { Finish(ToGrpc(why)); }
+  void OnDone() override { delete this; }
+};
+
 }  // namespace
+
+EventServiceImpl::EventServiceImpl(Submitter submit, const security::Gate* gate,
+                                   size_t stream_in_flight_max)
+    : submit_(std::move(submit)), gate_(gate), stream_in_flight_max_(stream_in_flight_max) {
+  GC_CHECK(gate_ != nullptr, "EventService without a gate");
+}
 
 grpc::ServerUnaryReactor* EventServiceImpl::Submit(grpc::CallbackServerContext* context,
                                                    const v1::SubmitRequest* request,
                                                    v1::SubmitResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  submit_(*request, [context, reactor, response](absl::StatusOr<v1::SubmitResponse> result) {
-    if (result.ok()) {
-      *response = std::move(*result);
-      reactor->Finish(grpc::Status::OK);
-      return;
-    }
-    if (auto v = CurrentVersionOf(result.status())) {
-      context->AddTrailingMetadata(kCurrentVersionTrailer, std::to_string(*v));
-    }
-    reactor->Finish(ToGrpc(result.status()));
-  });
+  auto admitted = gate_->Admit(*context, security::MethodOf<v1::EventService>("Submit"));
+  v1::SubmitRequest admitted_request = *request;
+  absl::Status refused =
+      admitted.ok() ? admitted->AdmitSubmission(&admitted_request) : admitted.status();
+  if (!refused.ok()) {
+    reactor->Finish(ToGrpc(refused));
+    return reactor;
+  }
+  submit_(std::move(admitted_request),
+          [context, reactor, response](absl::StatusOr<v1::SubmitResponse> result) {
+            if (result.ok()) {
+              *response = std::move(*result);
+              reactor->Finish(grpc::Status::OK);
+              return;
+            }
+            if (auto v = CurrentVersionOf(result.status())) {
+              context->AddTrailingMetadata(kCurrentVersionTrailer, std::to_string(*v));
+            }
+            reactor->Finish(ToGrpc(result.status()));
+          });
   return reactor;
 }
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* EventServiceImpl::SubmitStream(
     grpc::CallbackServerContext* context) {
-  return new SubmitStreamReactor(&submit_, stream_in_flight_max_);
+  auto admitted = gate_->Admit(*context, security::MethodOf<v1::EventService>("SubmitStream"));
+  if (!admitted.ok()) return new RefusedStream(admitted.status());
+  return new SubmitStreamReactor(&submit_, std::move(*admitted), stream_in_flight_max_);
 }
 
 }  // namespace gridcase::api

@@ -9,6 +9,7 @@
 
 #include "engine/engine.h"
 #include "gridcase/v1/service.grpc.pb.h"
+#include "services/security/gate.h"
 
 namespace gridcase::api {
 
@@ -33,17 +34,18 @@ class EventServiceImpl final
     : public v1::EventService::WithCallbackMethod_Submit<
           v1::EventService::WithRawCallbackMethod_SubmitStream<v1::EventService::Service>> {
  public:
-  // `engine` must outlive the service. At most `stream_in_flight_max`
-  // submissions of one stream wait for the engine at a time; beyond that the
-  // stream stops reading (flow control pushes back on the client).
-  explicit EventServiceImpl(Engine* engine, size_t stream_in_flight_max = 1024)
+  // `engine` and `gate` must outlive the service. At most
+  // `stream_in_flight_max` submissions of one stream wait for the engine at
+  // a time; beyond that the stream stops reading (flow control pushes back
+  // on the client). Every call passes `gate`: a stream is admitted once,
+  // and each submission's actor and grid are checked against the caller.
+  EventServiceImpl(Engine* engine, const security::Gate* gate, size_t stream_in_flight_max = 1024)
       : EventServiceImpl(
             [engine](v1::SubmitRequest r, SubmitCallback done) {
               engine->Submit(std::move(r), std::move(done));
             },
-            stream_in_flight_max) {}
-  EventServiceImpl(Submitter submit, size_t stream_in_flight_max)
-      : submit_(std::move(submit)), stream_in_flight_max_(stream_in_flight_max) {}
+            gate, stream_in_flight_max) {}
+  EventServiceImpl(Submitter submit, const security::Gate* gate, size_t stream_in_flight_max);
 
   grpc::ServerUnaryReactor* Submit(grpc::CallbackServerContext* context,
                                    const v1::SubmitRequest* request,
@@ -54,6 +56,7 @@ class EventServiceImpl final
 
  private:
   const Submitter submit_;
+  const security::Gate* const gate_;
   const size_t stream_in_flight_max_;
 };
 

@@ -9,10 +9,11 @@
 namespace gridcase::api {
 
 Server::Server(Engine* engine, const Clock* clock, const ServerOptions& options)
-    : events_(engine, options.stream_in_flight_max),
-      cases_(engine),
-      admin_(engine, clock, options.kafka_status),
-      audit_(engine) {}
+    : gate_(&engine->staffing().directory(), options.access),
+      events_(engine, &gate_, options.stream_in_flight_max),
+      cases_(engine, &gate_),
+      admin_(engine, clock, &gate_, options.kafka_status),
+      audit_(engine, &gate_) {}
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(Engine* engine, const Clock* clock,
                                                       const ServerOptions& options) {
@@ -24,6 +25,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(Engine* engine, const Cloc
   }
   std::unique_ptr<Server> server(new Server(engine, clock, options));
   server->host_ = addr.substr(0, colon);
+  if (options.access.development && !security::IsLoopbackHost(server->host_)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "development mode trusts every caller without a certificate; it serves loopback "
+        "only, not ",
+        addr));
+  }
   if (options.credentials == nullptr && !options.plaintext_beyond_loopback &&
       !security::IsLoopbackHost(server->host_)) {
     return absl::FailedPreconditionError(absl::StrCat(

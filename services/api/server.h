@@ -14,6 +14,7 @@
 #include "services/api/audit_service.h"
 #include "services/api/case_service.h"
 #include "services/api/event_service.h"
+#include "services/security/gate.h"
 
 namespace gridcase::api {
 
@@ -31,6 +32,10 @@ struct ServerOptions {
   // `plaintext_beyond_loopback` says the operator knows it is insecure.
   std::shared_ptr<grpc::ServerCredentials> credentials;
   bool plaintext_beyond_loopback = false;
+  // Who may call, and what (docs/security.md). development: callers on
+  // loopback without a certificate may do everything; refused on an
+  // address beyond loopback.
+  security::GateOptions access;
 };
 
 class Server {
@@ -56,6 +61,7 @@ class Server {
 
   std::string host_;
   int port_ = 0;
+  security::Gate gate_;
   EventServiceImpl events_;
   CaseServiceImpl cases_;
   AdminServiceImpl admin_;

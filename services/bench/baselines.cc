@@ -28,7 +28,7 @@ EchoServer::EchoServer(size_t stream_in_flight_max)
             *response.mutable_recorded_at() = WholeSeconds(WallMicros());
             std::move(done)(std::move(response));
           },
-          stream_in_flight_max) {
+          &gate_, stream_in_flight_max) {
   grpc::ServerBuilder builder;
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
   builder.RegisterService(&service_);

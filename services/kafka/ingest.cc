@@ -130,6 +130,10 @@ absl::StatusOr<std::unique_ptr<Ingest>> Ingest::Start(Engine* engine, const Kafk
     return absl::InvalidArgumentError(absl::StrCat("kafka ingest format ", options.ingest_format,
                                                    ": expected auto, protobuf or json"));
   }
+  if (!options.admit) {
+    return absl::InvalidArgumentError(
+        "kafka ingest: no principal to submit as (--kafka-ingest-as gridcase:app:<id>)");
+  }
   std::unique_ptr<Ingest> ingest(new Ingest(engine, options));
   ingest->rebalance_ = std::make_unique<Rebalance>(ingest.get());
   std::string error;
@@ -267,6 +271,11 @@ void Ingest::Handle(RdKafka::Message& message) {
   const std::string bytes(static_cast<const char*>(message.payload()), message.len());
   auto request =
       ParseMessage(bytes, options_.ingest_format, options_.ingest_topic, partition, offset);
+  if (request.ok()) {
+    // The ingest's principal may submit this, as a gRPC caller would have
+    // to; else it is a decided refusal, dead-lettered with the reason.
+    if (absl::Status refused = options_.admit(&*request); !refused.ok()) request = refused;
+  }
   const PartitionId route = engine_->streams().RouteOf(request);
   std::string source;
   {

@@ -6,6 +6,7 @@
 #define GRIDCASE_SERVICES_KAFKA_KAFKA_H_
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -36,6 +37,11 @@ struct KafkaOptions {
   // Passed to librdkafka as they are, after the settings above (so they may
   // override them): security.protocol, sasl.*, ssl.*, ...
   std::vector<std::pair<std::string, std::string>> properties;
+  // Who the ingest submits as, under the same rules as a gRPC caller
+  // (actor binding, scope): each message's request is passed through this
+  // before it reaches the engine; a refusal is dead-lettered with its
+  // reason. Required when there is an ingest topic.
+  std::function<absl::Status(v1::SubmitRequest*)> admit;
 };
 
 // Parses "key=value" into a property. INVALID_ARGUMENT when there is no '='.

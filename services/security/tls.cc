@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "engine/common/file_modes.h"
@@ -79,20 +80,26 @@ std::string Sha256(const std::string& bytes) {
   return std::string(reinterpret_cast<char*>(digest), sizeof digest);
 }
 
-// A private directory for the vetted copy: in memory when the machine has
-// /dev/shm, so that the key never reaches a disk a second time.
+// A private directory for the vetted copy, in memory where the machine
+// offers it, so that the key never reaches a disk a second time: systemd's
+// runtime directory (RuntimeDirectory=, on /run), else /dev/shm, else
+// TMPDIR or /tmp.
 absl::StatusOr<std::string> MakeStagingDir() {
-  std::string base = "/dev/shm";
-  if (!fs::is_directory(base)) {
-    const char* tmp = std::getenv("TMPDIR");
-    base = tmp != nullptr && *tmp != '\0' ? tmp : "/tmp";
+  std::vector<std::string> bases;
+  if (const char* run = std::getenv("RUNTIME_DIRECTORY"); run != nullptr && *run != '\0') {
+    bases.emplace_back(run);
   }
-  std::string pattern = base + "/gridcased-tls-XXXXXX";
-  if (::mkdtemp(pattern.data()) == nullptr) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot make a private directory in ", base, ": ", std::strerror(errno)));
+  bases.emplace_back("/dev/shm");
+  const char* tmp = std::getenv("TMPDIR");
+  bases.emplace_back(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp");
+  std::string tried;
+  for (const std::string& base : bases) {
+    std::string pattern = base + "/gridcased-tls-XXXXXX";
+    if (::mkdtemp(pattern.data()) != nullptr) return pattern;
+    absl::StrAppend(&tried, tried.empty() ? "" : ", ", base, " (", std::strerror(errno), ")");
   }
-  return pattern;
+  return absl::UnavailableError(
+      absl::StrCat("cannot make a private directory for the TLS key in ", tried));
 }
 
 // Writes `bytes` to `path` for its owner alone, replacing it at once

@@ -30,6 +30,7 @@
 #include "services/api/log_limit.h"
 #include "services/api/server.h"
 #include "services/kafka/kafka.h"
+#include "services/security/gate.h"
 #include "services/security/tls.h"
 #include "spdlog/spdlog.h"
 
@@ -54,6 +55,9 @@ struct Flags {
   std::vector<std::string> kafka_properties;
   gridcase::security::ServerTlsOptions tls;
   bool insecure_plaintext = false;
+  std::string principals_file;
+  bool development = false;
+  std::string kafka_ingest_as;
 };
 
 // Writes the bound port where a supervisor or test can find it, atomically
@@ -215,10 +219,31 @@ class HeadSigning {
 };
 
 // The change feed and the ingest, when brokers are given (else nullptr).
-absl::StatusOr<std::unique_ptr<gridcase::kafka::Bridge>> StartKafka(const Flags& flags,
-                                                                    gridcase::Engine* engine) {
+// The ingest submits as --kafka-ingest-as, through `gate` like any caller.
+absl::StatusOr<std::unique_ptr<gridcase::kafka::Bridge>> StartKafka(
+    const Flags& flags, gridcase::Engine* engine, const gridcase::security::Gate* gate) {
   if (flags.kafka.brokers.empty()) return nullptr;
   gridcase::kafka::KafkaOptions kafka_options = flags.kafka;
+  if (!kafka_options.ingest_topic.empty()) {
+    if (flags.kafka_ingest_as.empty() && !flags.development) {
+      return absl::InvalidArgumentError(
+          "--kafka-ingest-topic: say who the ingest submits as (--kafka-ingest-as "
+          "gridcase:app:<id>, an application of the principals file)");
+    }
+    const std::string method = gridcase::security::MethodOf<gridcase::v1::EventService>("Submit");
+    // Checked now, so that a principal that does not exist or may not
+    // submit stops the start rather than dead-letter every message.
+    if (auto admitted = gate->AdmitSubject(flags.kafka_ingest_as, method); !admitted.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--kafka-ingest-as: ", admitted.status().message()));
+    }
+    kafka_options.admit = [gate, subject = flags.kafka_ingest_as,
+                           method](gridcase::v1::SubmitRequest* request) -> absl::Status {
+      auto admitted = gate->AdmitSubject(subject, method);
+      if (!admitted.ok()) return admitted.status();
+      return admitted->AdmitSubmission(request);
+    };
+  }
   for (const auto& text : flags.kafka_properties) {
     auto property = gridcase::kafka::ParseProperty(text);
     if (!property.ok()) return property.status();
@@ -266,6 +291,31 @@ absl::StatusOr<std::unique_ptr<gridcase::security::TlsIdentity>> StartTls(
       });
 }
 
+// Who may call: the principals file, and whether this is a development
+// server (loopback callers without a certificate may do everything).
+absl::StatusOr<gridcase::security::GateOptions> AccessFrom(const Flags& flags) {
+  gridcase::security::GateOptions access;
+  access.development = flags.development;
+  if (!flags.principals_file.empty()) {
+    auto principals = gridcase::security::PrincipalsFile::Load(flags.principals_file);
+    if (!principals.ok()) return principals.status();
+    access.principals = std::move(*principals);
+    spdlog::info("principals: {} applications, {} operators, auditors and privacy officers ({})",
+                 access.principals.applications.size(), access.principals.staff.size(),
+                 flags.principals_file);
+  }
+  if (flags.development) {
+    spdlog::warn(
+        "DEVELOPMENT SERVER: every caller on loopback without a client certificate is trusted "
+        "with every right. Never use --development with real data.");
+  } else if (flags.tls.client_ca_path.empty()) {
+    spdlog::warn(
+        "no --tls-client-ca: no caller can prove who it is, so every call except health is "
+        "refused UNAUTHENTICATED (docs/security.md)");
+  }
+  return access;
+}
+
 std::string TransportText(const Flags& flags) {
   if (flags.tls.cert_path.empty()) return "plaintext";
   if (flags.tls.client_ca_path.empty()) return "TLS";
@@ -290,8 +340,15 @@ int Run(const Flags& flags) {
   if (!flags.workflows_dir.empty() && !DeployDirectory(**engine, flags.workflows_dir)) {
     return 1;
   }
+  auto access = AccessFrom(flags);
+  if (!access.ok()) {
+    spdlog::critical("{}", access.status().ToString());
+    return 1;
+  }
+  // The Kafka ingest's own gate, with the server's rules.
+  const gridcase::security::Gate kafka_gate(&(*engine)->staffing().directory(), *access);
   auto key = HeadSigning::LoadKey(flags);
-  auto kafka = key.ok() ? StartKafka(flags, engine->get()) : key.status();
+  auto kafka = key.ok() ? StartKafka(flags, engine->get(), &kafka_gate) : key.status();
   if (!kafka.ok()) {
     spdlog::critical("{}", kafka.status().ToString());
     return 1;
@@ -311,6 +368,7 @@ int Run(const Flags& flags) {
   server_options.listen_address = flags.listen;
   if (*tls) server_options.credentials = (*tls)->credentials();
   server_options.plaintext_beyond_loopback = flags.insecure_plaintext;
+  server_options.access = std::move(*access);
   if (*kafka) server_options.kafka_status = [bridge = kafka->get()] { return bridge->Status(); };
   auto server = gridcase::api::Server::Start(engine->get(), &clock, server_options);
   if (!server.ok()) {
@@ -373,6 +431,12 @@ void AddFlags(CLI::App& app, Flags* flags) {
                  "bad one never replaces a good one")
       ->capture_default_str()
       ->check(CLI::Range(1, 86400));
+  app.add_option("--principals", flags->principals_file,
+                 "JSON file of applications (and their units), operators, auditors and privacy "
+                 "officers; people's roles come from the directory (docs/security.md)");
+  app.add_flag("--development", flags->development,
+               "a development server: callers on loopback without a certificate may do "
+               "everything; loopback only, never with real data");
   app.add_flag("--insecure-plaintext", flags->insecure_plaintext,
                "serve plaintext on an address other machines can reach (refused otherwise); "
                "only for a network that is itself trusted");
@@ -434,6 +498,9 @@ void AddFlags(CLI::App& app, Flags* flags) {
   app.add_option("--kafka-dead-letter-topic", flags->kafka.dead_letter_topic,
                  "topic refused ingest messages go to, with the reason in headers")
       ->capture_default_str();
+  app.add_option("--kafka-ingest-as", flags->kafka_ingest_as,
+                 "who the ingest submits as: gridcase:app:<id> of the principals file (its "
+                 "units and right to act for people apply to every message)");
   app.add_option("--kafka-property", flags->kafka_properties,
                  "key=value passed to librdkafka (security.protocol=SASL_SSL, sasl.*, ssl.*); "
                  "repeatable");

@@ -27,7 +27,8 @@ using ::testing::Not;
 class BenchTest : public ::testing::Test {
  protected:
   void StartServer(bool with_workflows) {
-    std::vector<std::string> args{"--data-dir", dir_.Sub("data"), "--listen", "127.0.0.1:0"};
+    std::vector<std::string> args{"--development", "--data-dir", dir_.Sub("data"), "--listen",
+                                  "127.0.0.1:0"};
     if (with_workflows) {
       args.insert(args.end(), {"--workflows", testing::ShippedWorkflowDir()});
     }

@@ -37,8 +37,13 @@ class CliTest : public ::testing::Test {
   void SetUp() override { StartServer(); }
 
   void StartServer(std::vector<std::string> extra = {}) {
-    std::vector<std::string> args{"--data-dir",  dir_.Sub("data"), "--listen",
-                                  "127.0.0.1:0", "--workflows",    testing::ShippedWorkflowDir()};
+    std::vector<std::string> args{"--development",
+                                  "--data-dir",
+                                  dir_.Sub("data"),
+                                  "--listen",
+                                  "127.0.0.1:0",
+                                  "--workflows",
+                                  testing::ShippedWorkflowDir()};
     args.insert(args.end(), extra.begin(), extra.end());
     server_ = std::make_unique<testing::ChildServer>(GRIDCASED_PATH, args);
     ASSERT_NE(server_->port(), 0) << server_->output();
@@ -394,7 +399,8 @@ TEST_F(CliTest, ADamagedLogStopsTheServerUntilTheLossIsAccepted) {
   ASSERT_TRUE(scan.ok() && !scan->damaged && scan->records.size() >= 12);
   testing::XorByte(log, scan->records[scan->records.size() / 2].begin() + 10, 0x7f);
 
-  const std::vector<std::string> args{"--data-dir", dir_.Sub("data"), "--listen", "127.0.0.1:0"};
+  const std::vector<std::string> args{"--development", "--data-dir", dir_.Sub("data"), "--listen",
+                                      "127.0.0.1:0"};
   CliRun server = testing::RunProgram(GRIDCASED_PATH, args, "", dir_.path());
   EXPECT_EQ(server.exit_code, 1);
   const std::string partition_no = partition.substr(partition.size() - 3);

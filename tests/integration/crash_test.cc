@@ -217,11 +217,17 @@ class Load {
 };
 
 std::vector<std::string> ServerArgs(const TempDir& dir) {
-  return {"--data-dir",       dir.Sub("data"),
-          "--listen",         "127.0.0.1:0",
-          "--partitions",     "4",
-          "--shutdown-grace", "2",
-          "--workflows",      gridcase::testing::ShippedWorkflowDir()};
+  return {"--development",
+          "--data-dir",
+          dir.Sub("data"),
+          "--listen",
+          "127.0.0.1:0",
+          "--partitions",
+          "4",
+          "--shutdown-grace",
+          "2",
+          "--workflows",
+          gridcase::testing::ShippedWorkflowDir()};
 }
 
 size_t VerifyAgainstFreshServer(const std::vector<std::string>& args, const Load& load) {

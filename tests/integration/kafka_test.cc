@@ -16,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "services/kafka/feed.h"
 #include "services/kafka/ingest.h"
+#include "services/security/gate.h"
 #include "tests/integration/child_server.h"
 #include "tests/support/events.h"
 #include "tests/support/kafka_mock.h"
@@ -223,7 +224,20 @@ class IngestTest : public KafkaTest {
         std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + ".events";
     Cluster().CreateTopic(options_.ingest_topic, 2);
     Cluster().CreateTopic(options_.dead_letter_topic, 1);
+    SubmitAs(&development_, "");
   }
+
+  // The ingest submits as `subject`, through `gate`, as gridcased has it.
+  void SubmitAs(const security::Gate* gate, const std::string& subject) {
+    options_.admit = [gate, subject](v1::SubmitRequest* request) -> absl::Status {
+      auto admitted = gate->AdmitSubject(subject, security::MethodOf<v1::EventService>("Submit"));
+      if (!admitted.ok()) return admitted.status();
+      return admitted->AdmitSubmission(request);
+    };
+  }
+
+  Directory no_directory_;
+  security::Gate development_{&no_directory_, security::GateOptions{.development = true}};
 
   // Waits (on commits, at most 30 s) until the ingest has decided `n`
   // messages: applied, dead-lettered or duplicates. Returns how many it had.
@@ -258,6 +272,69 @@ std::string FeverJson(const std::string& event_id, const std::string& case_id, d
          "\",\"occurredAt\":\"2020-02-22T12:00:00Z\",\"actor\":{\"id\":\"worker-li\"}," +
          "\"gridId\":\"jiangan-07-03\",\"feverReading\":{\"celsius\":" + std::to_string(celsius) +
          "}}";
+}
+
+// The ingest runs as an application of the principals file, under the
+// rules a gRPC caller has: no message can make it submit as someone it may
+// not, or touch a grid beyond its units; each such message is dead-lettered
+// PERMISSION_DENIED, and each record applied names the application.
+TEST_F(IngestTest, TheIngestSubmitsAsItsPrincipalAndNoMessageClaimsMore) {
+  v1::Actor admin;
+  admin.set_id("setup");
+  ASSERT_TRUE(
+      engine_->staffing().ImportDirectory(testing::ExampleDirectory(), "example", admin).ok());
+  auto principals = security::PrincipalsFile::Parse(
+      R"({"applications": [{"id": "feeder", "units": ["jiangan-07-c2"],
+                            "acts_for_people": true}]})");
+  ASSERT_TRUE(principals.ok()) << principals.status();
+  const security::Gate gate(&engine_->staffing().directory(),
+                            security::GateOptions{.principals = *principals});
+  SubmitAs(&gate, "gridcase:app:feeder");
+
+  auto event = [](const std::string& id, const std::string& actor, const std::string& grid) {
+    return "{\"eventId\":\"" + id + "\",\"caseId\":\"case-" + id +
+           "\",\"occurredAt\":\"2020-02-22T12:00:00Z\",\"actor\":{\"id\":\"" + actor +
+           "\"},\"gridId\":\"" + grid + "\",\"feverReading\":{\"celsius\":36.6}}";
+  };
+  const std::vector<std::pair<std::string, std::string>> messages = {
+      {"a", event("ok-for-li", "worker-li", "jiangan-07-03")},
+      {"b", event("as-itself", "feeder", "jiangan-07-04")},
+      {"c", event("officer-beyond", "officer-xu", "jiangan-07-03")},
+      {"d", event("grid-beyond", "worker-li", "wuchang-01-01")},
+      {"e", event("engine", "gridcase", "jiangan-07-03")},
+      // The server's own fields, filled in by the message: replaced.
+      {"f", "{\"event\":" + event("forged", "worker-li", "jiangan-07-03") +
+                ",\"submittedBy\":\"gridcase:person:officer-xu\",\"submitterUnits\":[\"*\"]}"},
+  };
+  testing::WriteTopic(options_.brokers, options_.ingest_topic, messages);
+  auto bridge = kafka::Bridge::Start(engine_.get(), options_);
+  ASSERT_TRUE(bridge.ok()) << bridge.status();
+  ASSERT_EQ(AwaitDecided(**bridge, messages.size()), messages.size());
+
+  for (const char* id : {"ok-for-li", "as-itself", "forged"}) {
+    v1::GetTimelineRequest req;
+    req.set_case_id(std::string("case-") + id);
+    auto timeline = engine_->GetTimeline(req);
+    ASSERT_TRUE(timeline.ok()) << id << ": " << timeline.status();
+    EXPECT_EQ(timeline->records(0).submitted_by(), "gridcase:app:feeder") << id;
+  }
+  const std::vector<KafkaMessage> letters = AwaitLetters(3);
+  ASSERT_EQ(letters.size(), 3u);
+  std::set<std::string> refused;
+  for (const auto& l : letters) {
+    EXPECT_EQ(l.headers.at(kafka::kHeaderErrorCode), "PERMISSION_DENIED");
+    EXPECT_THAT(l.headers.at(kafka::kHeaderError), HasSubstr("application feeder"));
+    refused.insert(l.value);
+  }
+  EXPECT_EQ(refused, (std::set<std::string>{event("officer-beyond", "officer-xu", "jiangan-07-03"),
+                                            event("grid-beyond", "worker-li", "wuchang-01-01"),
+                                            event("engine", "gridcase", "jiangan-07-03")}));
+  for (const char* id : {"officer-beyond", "grid-beyond", "engine"}) {
+    EXPECT_EQ(engine_->GetCase(std::string("case-") + id).status().code(),
+              absl::StatusCode::kNotFound)
+        << id;
+  }
+  (*bridge)->StopIngest();
 }
 
 TEST_F(IngestTest, EachMessageIsAppliedOnceAndAPoisonMessageIsDeadLettered) {
@@ -451,7 +528,8 @@ TEST_F(IngestTest, AMessagePosingAsTheEngineIsDeadLettered) {
 class KafkaCrashTest : public IngestTest {
  protected:
   void StartServer() {
-    std::vector<std::string> args{"--data-dir",
+    std::vector<std::string> args{"--development",
+                                  "--data-dir",
                                   dir_.Sub("served"),
                                   "--listen",
                                   "127.0.0.1:0",

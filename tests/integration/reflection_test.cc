@@ -18,8 +18,8 @@ using grpc::reflection::v1alpha::ServerReflectionResponse;
 
 TEST(ReflectionTest, ListsTheServicesAndDescribesThem) {
   testing::TempDir dir;
-  testing::ChildServer server(GRIDCASED_PATH,
-                              {"--data-dir", dir.Sub("data"), "--listen", "127.0.0.1:0"});
+  testing::ChildServer server(
+      GRIDCASED_PATH, {"--development", "--data-dir", dir.Sub("data"), "--listen", "127.0.0.1:0"});
   ASSERT_NE(server.port(), 0) << server.output();
   auto stub = ServerReflection::NewStub(
       grpc::CreateChannel(server.address(), grpc::InsecureChannelCredentials()));

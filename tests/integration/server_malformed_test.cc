@@ -205,8 +205,8 @@ TEST_F(ServerTest, AStreamOfValidMessagesEndsOkWithEveryAnswer) {
 // the server's log only a bounded number of times.
 TEST(ServerLogTest, AFloodOfInvalidUtf8DoesNotFloodTheLog) {
   testing::TempDir dir;
-  testing::ChildServer server(GRIDCASED_PATH,
-                              {"--data-dir", dir.Sub("data"), "--listen", "127.0.0.1:0"});
+  testing::ChildServer server(
+      GRIDCASED_PATH, {"--development", "--data-dir", dir.Sub("data"), "--listen", "127.0.0.1:0"});
   ASSERT_NE(server.port(), 0) << server.output();
   auto channel = grpc::CreateChannel(server.address(), grpc::InsecureChannelCredentials());
   // SubmitRequest{event{event_id: "\xff\xfe"}}, written by hand: protobuf

@@ -75,6 +75,10 @@ class TlsTest : public ::testing::Test {
     api::ServerOptions options;
     options.listen_address = "127.0.0.1:0";
     options.credentials = identity_->credentials();
+    // Without mutual TLS the callers here are development callers; with
+    // it, the operator whose certificate they present.
+    options.access.development = !mutual;
+    options.access.principals.staff["ops-1"] = security::Role::kOperator;
     auto server = api::Server::Start(engine_.get(), &clock_, options);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
@@ -152,7 +156,7 @@ TEST_F(TlsTest, AClientThatTrustsTheServersCaIsServedOverTls) {
 
 TEST_F(TlsTest, MutualTlsRefusesEveryBadClientCertificateAtTheHandshake) {
   StartServer(/*mutual=*/true);
-  ASSERT_TRUE(Call(As(clients_.Client("gridcase:app:triage"))).status.ok());
+  ASSERT_TRUE(Call(As(clients_.Client("gridcase:person:ops-1"))).status.ok());
 
   CertSpec expired;
   expired.common_name = expired.alt_names = "URI:gridcase:app:expired";
@@ -175,7 +179,7 @@ TEST_F(TlsTest, MutualTlsRefusesEveryBadClientCertificateAtTheHandshake) {
       {"expired", As(clients_.Issue(expired))},
       {"not yet valid", As(clients_.Issue(early))},
       {"for servers only (extendedKeyUsage)", As(clients_.Issue(server_only))},
-      {"from an unknown CA", As(stranger.Client("gridcase:app:triage"))},
+      {"from an unknown CA", As(stranger.Client("gridcase:person:ops-1"))},
       {"none at all", As(KeyPair{})},
   };
   for (const Case& c : cases) {
@@ -184,7 +188,7 @@ TEST_F(TlsTest, MutualTlsRefusesEveryBadClientCertificateAtTheHandshake) {
     EXPECT_EQ(a.status.error_code(), grpc::StatusCode::UNAVAILABLE) << a.status.error_message();
   }
   // Nothing reached the engine: the refusals were handshakes.
-  EXPECT_TRUE(Call(As(clients_.Client("gridcase:app:triage"))).status.ok());
+  EXPECT_TRUE(Call(As(clients_.Client("gridcase:person:ops-1"))).status.ok());
 }
 
 TEST_F(TlsTest, PlaintextBeyondLoopbackIsRefusedUnlessSaidInsecure) {
@@ -201,6 +205,13 @@ TEST_F(TlsTest, PlaintextBeyondLoopbackIsRefusedUnlessSaidInsecure) {
   ASSERT_TRUE(allowed.ok()) << allowed.status();
   (*allowed)->Shutdown(std::chrono::system_clock::now());
 
+  // A development server trusts callers without certificates: never
+  // beyond loopback, even when plaintext there was allowed.
+  options.access.development = true;
+  auto development = api::Server::Start(engine_.get(), &clock_, options);
+  ASSERT_FALSE(development.ok());
+  EXPECT_THAT(std::string(development.status().message()), HasSubstr("loopback only"));
+
   for (const char* loopback : {"127.0.0.1", "127.0.0.9", "localhost", "[::1]", "::1"}) {
     EXPECT_TRUE(security::IsLoopbackHost(loopback)) << loopback;
   }
@@ -211,7 +222,7 @@ TEST_F(TlsTest, PlaintextBeyondLoopbackIsRefusedUnlessSaidInsecure) {
 
 TEST_F(TlsTest, ANewPairIsTakenIntoUseWithoutARestartAndABadOneNever) {
   StartServer(/*mutual=*/true);
-  const auto client = As(clients_.Client("gridcase:app:triage"));
+  const auto client = As(clients_.Client("gridcase:person:ops-1"));
   ASSERT_EQ(Call(client).server_name, "first");
 
   // Calls keep going on fresh connections throughout the rotations: none

@@ -41,7 +41,7 @@ let dataDir;
 function startServer() {
   dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gridcase-node-'));
   server = spawn(process.env.GRIDCASED, [
-    '--data-dir', path.join(dataDir, 'data'), '--listen', '127.0.0.1:0',
+    '--development', '--data-dir', path.join(dataDir, 'data'), '--listen', '127.0.0.1:0',
     '--workflows', process.env.GRIDCASE_WORKFLOWS,
   ]);
   let output = '';

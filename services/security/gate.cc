@@ -1,0 +1,240 @@
+#include "services/security/gate.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "services/security/tls.h"
+
+namespace gridcase::security {
+namespace {
+
+constexpr char kSubjectPrefix[] = "gridcase:";
+
+absl::Status Unauthenticated(absl::string_view why) {
+  return absl::UnauthenticatedError(absl::StrCat("who is calling is not known: ", why));
+}
+
+std::optional<Role> RoleOfPerson(v1::Role role) {
+  switch (role) {
+    case v1::ROLE_GRID_WORKER:
+      return Role::kGridWorker;
+    case v1::ROLE_CADRE:
+      return Role::kCadre;
+    case v1::ROLE_COMMUNITY_SECRETARY:
+      return Role::kCommunitySecretary;
+    case v1::ROLE_STREET_OFFICER:
+      return Role::kStreetOfficer;
+    case v1::ROLE_DISTRICT_OFFICER:
+      return Role::kDistrictOfficer;
+    default:
+      return std::nullopt;
+  }
+}
+
+// The host of a gRPC peer string ("ipv4:127.0.0.1:5000", "ipv6:[::1]:5000").
+std::string PeerHost(const std::string& peer) {
+  if (absl::StartsWith(peer, "unix:")) return "localhost";
+  const size_t scheme = peer.find(':');
+  const size_t port = peer.rfind(':');
+  if (scheme == std::string::npos || port == scheme) return "";
+  return peer.substr(scheme + 1, port - scheme - 1);
+}
+
+// gridcased --development: whoever calls without credentials.
+Principal DevelopmentCaller() {
+  Principal dev;
+  dev.role = Role::kDevelopment;
+  dev.id = "development";
+  dev.units = {kEverywhere};
+  return dev;
+}
+
+}  // namespace
+
+bool Admission::Reaches(const std::string& unit_id) const {
+  if (grant_.reach == Reach::kEverywhere || principal_.everywhere()) return true;
+  if (grant_.reach == Reach::kNone) return false;
+  for (const auto& unit : principal_.units) {
+    if (directory_->IsAtOrUnder(unit_id, unit)) return true;
+  }
+  return false;
+}
+
+absl::StatusOr<std::string> Admission::Area(const std::string& asked) const {
+  if (grant_.reach == Reach::kEverywhere || principal_.everywhere()) return asked;
+  if (asked.empty()) {
+    if (principal_.units.size() == 1) return principal_.units[0];
+    return absl::InvalidArgumentError(
+        absl::StrCat("area: required, since ", principal_.Describe(), " reaches several units"));
+  }
+  if (Reaches(asked)) return asked;
+  return absl::PermissionDeniedError(absl::StrCat(
+      principal_.Describe(), " may reach only ", principal_.ScopeText(), ", and not area ", asked));
+}
+
+absl::Status Admission::CheckSubmitGrid(const std::string& grid_id) const {
+  if (grid_id.empty() || Reaches(grid_id)) return absl::OkStatus();
+  return absl::PermissionDeniedError(absl::StrCat(
+      principal_.Describe(), " may submit only for cases of ", principal_.ScopeText()));
+}
+
+// A person's actor claims no role but theirs, and no kind but a person's.
+absl::Status CheckClaims(const v1::Actor& actor, const Person& person, const std::string& refusal) {
+  if (actor.kind() != v1::ACTOR_KIND_UNSPECIFIED && actor.kind() != v1::ACTOR_KIND_PERSON) {
+    return absl::PermissionDeniedError(absl::StrCat(refusal, ": ", actor.id(), " is a person"));
+  }
+  if (!actor.role().empty() && Directory::RoleFromName(actor.role()) != person.role) {
+    return absl::PermissionDeniedError(absl::StrCat(refusal, ": it claims role \"", actor.role(),
+                                                    "\", which the directory does not give ",
+                                                    actor.id()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Admission::CheckActor(const v1::Actor& actor) const {
+  const Principal& p = principal_;
+  if (p.role == Role::kDevelopment) return absl::OkStatus();
+  const std::string refusal =
+      absl::StrCat(p.Describe(), " may not submit as actor \"", actor.id(), "\"");
+  if (p.role == Role::kApplication && actor.id() == p.id) {
+    if (actor.kind() != v1::ACTOR_KIND_UNSPECIFIED && actor.kind() != v1::ACTOR_KIND_APP) {
+      return absl::PermissionDeniedError(
+          absl::StrCat(refusal, " of kind ", v1::ActorKind_Name(actor.kind())));
+    }
+    return absl::OkStatus();
+  }
+  const auto person = directory_->FindPerson(actor.id());
+  if (p.role != Role::kApplication) {
+    if (actor.id() != p.id) {
+      return absl::PermissionDeniedError(absl::StrCat(refusal, ": a person submits as themselves"));
+    }
+    // Staff of the principals file are in no directory: no role to claim.
+    if (!person) {
+      return actor.role().empty() ? absl::OkStatus()
+                                  : absl::PermissionDeniedError(absl::StrCat(
+                                        refusal, " claiming role \"", actor.role(), "\""));
+    }
+    return CheckClaims(actor, *person, refusal);
+  }
+  if (!p.acts_for_people) {
+    return absl::PermissionDeniedError(
+        absl::StrCat(refusal, ": it is not allowed to act for people (principals file)"));
+  }
+  if (!person || !RoleOfPerson(person->role)) {
+    return absl::PermissionDeniedError(
+        absl::StrCat(refusal, ": no person of the directory has that id"));
+  }
+  if (!Reaches(person->unit_id)) {
+    return absl::PermissionDeniedError(
+        absl::StrCat(refusal, ": that person serves beyond ", p.ScopeText()));
+  }
+  return CheckClaims(actor, *person, refusal);
+}
+
+absl::StatusOr<Principal> Gate::Resolve(absl::string_view subject) const {
+  absl::string_view rest = subject;
+  if (!absl::ConsumePrefix(&rest, kSubjectPrefix)) {
+    return Unauthenticated(absl::StrCat("\"", subject, "\" is not a gridcase identity"));
+  }
+  Principal p;
+  if (absl::ConsumePrefix(&rest, "app:")) {
+    p.id = std::string(rest);
+    auto app = options_.principals.applications.find(p.id);
+    if (app == options_.principals.applications.end()) {
+      return Unauthenticated(
+          absl::StrCat("application \"", p.id, "\" is not in the principals file"));
+    }
+    p.role = Role::kApplication;
+    p.units = app->second.units;
+    p.acts_for_people = app->second.acts_for_people;
+    return p;
+  }
+  if (!absl::ConsumePrefix(&rest, "person:")) {
+    return Unauthenticated(absl::StrCat("\"", subject,
+                                        "\" names neither gridcase:app:<id> nor "
+                                        "gridcase:person:<id>"));
+  }
+  p.id = std::string(rest);
+  if (auto staff = options_.principals.staff.find(p.id); staff != options_.principals.staff.end()) {
+    p.role = staff->second;
+    p.units = {kEverywhere};
+    return p;
+  }
+  const auto person = directory_->FindPerson(p.id);
+  const auto role = person ? RoleOfPerson(person->role) : std::nullopt;
+  if (!role) {
+    return Unauthenticated(absl::StrCat("person \"", p.id,
+                                        "\" is neither in the principals file nor a person "
+                                        "with a role in the directory"));
+  }
+  p.role = *role;
+  p.units = {person->unit_id};
+  return p;
+}
+
+absl::StatusOr<Principal> Gate::Authenticate(const grpc::ServerContextBase& context) const {
+  const auto auth = context.auth_context();
+  std::vector<std::string> subjects;
+  bool has_certificate = false;
+  if (auth != nullptr) {
+    has_certificate = !auth->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME).empty();
+    for (const auto& uri : auth->FindPropertyValues(GRPC_PEER_URI_PROPERTY_NAME)) {
+      const std::string value(uri.data(), uri.size());
+      if (absl::StartsWith(value, kSubjectPrefix)) subjects.push_back(value);
+    }
+  }
+  if (subjects.size() > 1) {
+    return Unauthenticated("the client certificate names more than one gridcase identity");
+  }
+  if (subjects.size() == 1) return Resolve(subjects[0]);
+  if (has_certificate) {
+    return Unauthenticated(
+        "the client certificate names no gridcase identity (a URI SAN gridcase:app:<id> or "
+        "gridcase:person:<id>)");
+  }
+  if (options_.development && IsLoopbackHost(PeerHost(context.peer()))) {
+    return DevelopmentCaller();
+  }
+  return Unauthenticated("no client certificate (mutual TLS)");
+}
+
+absl::Status Admission::AdmitSubmission(v1::SubmitRequest* request) const {
+  if (auto st = CheckActor(request->event().actor()); !st.ok()) return st;
+  if (auto st = CheckSubmitGrid(request->event().grid_id()); !st.ok()) return st;
+  request->set_submitted_by(principal_.Subject());
+  request->clear_submitter_units();
+  if (!everywhere()) {
+    for (const auto& unit : principal_.units) request->add_submitter_units(unit);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Admission> Gate::Admit(const grpc::ServerContextBase& context,
+                                      absl::string_view method) const {
+  return AdmitPrincipal(Authenticate(context), method);
+}
+
+absl::StatusOr<Admission> Gate::AdmitSubject(absl::string_view subject,
+                                             absl::string_view method) const {
+  if (subject.empty() && options_.development) {
+    return AdmitPrincipal(DevelopmentCaller(), method);
+  }
+  return AdmitPrincipal(Resolve(subject), method);
+}
+
+absl::StatusOr<Admission> Gate::AdmitPrincipal(absl::StatusOr<Principal> principal,
+                                               absl::string_view method) const {
+  if (!principal.ok()) return principal.status();
+  const std::optional<Grant> grant = GrantOf(principal->role, method);
+  if (!grant) {
+    return absl::PermissionDeniedError(absl::StrCat(method, " is in no permission table row"));
+  }
+  if (grant->reach == Reach::kNone) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        principal->Describe(), " may not call ", method,
+        grant->break_glass ? " except by break-glass, which this server does not offer yet" : ""));
+  }
+  return Admission(std::move(*principal), *grant, directory_);
+}
+
+}  // namespace gridcase::security

@@ -1,0 +1,119 @@
+// The gate every RPC passes first: who is calling (authentication) and
+// whether the permission table lets their role make this call, and over
+// what (authorization). Handlers call Admit before doing anything and
+// answer its refusal as it is; nothing is read or written for a refused
+// call.
+//
+// Refusals: UNAUTHENTICATED naming why the caller is not known (no
+// certificate, a certificate naming no gridcase identity, an unknown
+// application or person); PERMISSION_DENIED naming the caller and the
+// call. Scope: a case, person or unit beyond the caller's reach answers as
+// if it did not exist (NOT_FOUND) for single reads; listings are filtered
+// to the caller's units; submissions beyond them are refused naming the
+// caller's units, never the case's grid.
+#ifndef GRIDCASE_SERVICES_SECURITY_GATE_H_
+#define GRIDCASE_SERVICES_SECURITY_GATE_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "engine/domain/directory.h"
+#include "gridcase/v1/event.pb.h"
+#include "gridcase/v1/service.pb.h"
+#include "grpcpp/grpcpp.h"
+#include "services/security/permissions.h"
+#include "services/security/principal.h"
+
+namespace gridcase::security {
+
+struct GateOptions {
+  PrincipalsFile principals;
+  // gridcased --development: a caller on loopback without a certificate
+  // is the development caller, who may do everything.
+  bool development = false;
+};
+
+// A call that may proceed: who makes it and over what.
+class Admission {
+ public:
+  Admission(Principal principal, Grant grant, const Directory* directory)
+      : principal_(std::move(principal)), grant_(grant), directory_(directory) {}
+
+  const Principal& principal() const { return principal_; }
+
+  // Whether the call reaches the whole city (no scope to check).
+  bool everywhere() const { return grant_.reach == Reach::kEverywhere || principal_.everywhere(); }
+
+  // Whether `unit_id` (a grid, or any unit) is within the caller's reach
+  // for this call.
+  bool Reaches(const std::string& unit_id) const;
+
+  // The `area` a listing or log read may cover: `asked` when it is within
+  // reach ("" when everywhere is), the caller's one unit when nothing was
+  // asked; PERMISSION_DENIED naming the caller's units when `asked` lies
+  // beyond them, INVALID_ARGUMENT when the caller has several units and
+  // asked for none.
+  absl::StatusOr<std::string> Area(const std::string& asked) const;
+
+  // PERMISSION_DENIED, naming the caller's units, unless `grid_id` is
+  // within reach: what a submission beyond the caller's area is told.
+  absl::Status CheckSubmitGrid(const std::string& grid_id) const;
+
+  // Whether `actor` is one the caller may submit as: a person only as
+  // themselves; an application as itself or, when the principals file
+  // lets it act for people, as a person of the directory within its
+  // units. PERMISSION_DENIED naming both otherwise.
+  absl::Status CheckActor(const v1::Actor& actor) const;
+
+  // Whether the caller may submit `request` (CheckActor, CheckSubmitGrid);
+  // if so, sets its submitted_by and submitter_units from the caller,
+  // replacing whatever the client sent, so that the engine records who
+  // submitted and refuses touching a case that stands beyond the caller's
+  // units.
+  absl::Status AdmitSubmission(v1::SubmitRequest* request) const;
+
+ private:
+  Principal principal_;
+  Grant grant_;
+  const Directory* directory_;
+};
+
+class Gate {
+ public:
+  // `directory` must outlive the gate.
+  Gate(const Directory* directory, GateOptions options)
+      : directory_(directory), options_(std::move(options)) {}
+
+  bool development() const { return options_.development; }
+
+  // Who is calling `method` on `context`, and whether they may.
+  absl::StatusOr<Admission> Admit(const grpc::ServerContextBase& context,
+                                  absl::string_view method) const;
+
+  // The admission of `subject` (as Resolve) for `method`, for callers that
+  // are not gRPC calls: the Kafka ingest runs as a configured principal.
+  absl::StatusOr<Admission> AdmitSubject(absl::string_view subject, absl::string_view method) const;
+
+  // Who is calling: from the client certificate the handshake verified.
+  absl::StatusOr<Principal> Authenticate(const grpc::ServerContextBase& context) const;
+
+  // The principal a verified subject ("gridcase:person:w1") names.
+  absl::StatusOr<Principal> Resolve(absl::string_view subject) const;
+
+ private:
+  absl::StatusOr<Admission> AdmitPrincipal(absl::StatusOr<Principal> principal,
+                                           absl::string_view method) const;
+
+  const Directory* directory_;
+  const GateOptions options_;
+};
+
+// "/gridcase.v1.CaseService/GetCase" for (CaseService, "GetCase").
+template <typename Service>
+std::string MethodOf(absl::string_view name) {
+  return std::string("/") + Service::service_full_name() + "/" + std::string(name);
+}
+
+}  // namespace gridcase::security
+
+#endif  // GRIDCASE_SERVICES_SECURITY_GATE_H_

@@ -1,0 +1,687 @@
+// Who may call what, over real loopback sockets with mutual TLS: every role
+// (a certificate each) × every RPC of the gridcase.v1 services × a target
+// in the caller's own unit, below it, in a sibling unit and in another
+// district, plus a caller with no certificate, against a table of expected
+// answers written here by hand. Also: actors bound to principals, and the
+// refusals' wording.
+#include <map>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "engine/common/clock.h"
+#include "engine/engine.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/descriptor.h"
+#include "gridcase/v1/service.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "services/api/server.h"
+#include "services/security/permissions.h"
+#include "services/security/tls.h"
+#include "tests/support/certs.h"
+#include "tests/support/events.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/workflows.h"
+
+namespace gridcase::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+// The expected answers. One row per RPC; one letter per caller, in the
+// order of kCallers: s = within the caller's units only, e = everywhere,
+// n = refused (PERMISSION_DENIED), whatever the target.
+constexpr const char* kExpected[][2] = {
+    {"EventService/Submit", "ssssssnnn"},
+    {"EventService/SubmitStream", "ssssssnnn"},
+    {"CaseService/GetCase", "ssssssnnn"},
+    {"CaseService/GetTimeline", "ssssssnnn"},
+    {"CaseService/ListCases", "ssssssnnn"},
+    {"AdminService/DeployWorkflow", "nnnnnnenn"},
+    {"AdminService/ListWorkflows", "eeeeeeeee"},
+    {"AdminService/GetWorkflow", "eeeeeeeee"},
+    {"AdminService/ImportDirectory", "nnnnnnenn"},
+    {"AdminService/GetPerson", "ssssssnnn"},
+    {"AdminService/GetUnit", "ssssssnnn"},
+    {"AdminService/GetWorkload", "sssssnnnn"},
+    {"AdminService/GetStaffingReport", "sssssnnnn"},
+    {"AdminService/GetKafkaStatus", "nnnnnnenn"},
+    {"AdminService/GetServerStats", "nnnnnnenn"},
+    {"AuditService/ReadLog", "ssssssnnn"},
+    {"AuditService/Checkpoint", "nnnnnnenn"},
+    {"AuditService/VerifyLog", "nnnnnneee"},
+    {"AuditService/GetCaseAsOf", "ssssssnnn"},
+};
+
+// The callers, their certificates' subjects, and the units (each a grid's
+// ancestor or the grid itself) of their four targets: own, below, sibling,
+// other district.
+struct Caller {
+  const char* name;
+  const char* subject;
+  const char* targets[4];
+};
+constexpr Caller kCallers[] = {
+    {"grid worker",
+     "gridcase:person:w-g1",
+     {"d1-s1-c1-g1", "d1-s1-c1-g1", "d1-s1-c1-g2", "d2-s1-c1-g1"}},
+    {"cadre", "gridcase:person:k-g1", {"d1-s1-c1-g1", "d1-s1-c1-g1", "d1-s1-c1-g2", "d2-s1-c1-g1"}},
+    {"community secretary",
+     "gridcase:person:sec-c1",
+     {"d1-s1-c1", "d1-s1-c1-g2", "d1-s1-c2", "d2-s1-c1"}},
+    {"street officer", "gridcase:person:off-s1", {"d1-s1", "d1-s1-c2-g1", "d1-s2", "d2-s1"}},
+    {"district officer", "gridcase:person:off-d1", {"d1", "d1-s2-c1-g1", "d2", "d2"}},
+    {"application", "gridcase:app:triage", {"d1-s1-c1", "d1-s1-c1-g2", "d1-s1-c2", "d2-s1-c1"}},
+    {"operator", "gridcase:person:ops-1", {"d1", "d1-s1-c1-g1", "d2", "d2-s1-c1-g1"}},
+    {"auditor", "gridcase:person:aud-1", {"d1", "d1-s1-c1-g1", "d2", "d2-s1-c1-g1"}},
+    {"privacy officer", "gridcase:person:dpo-1", {"d1", "d1-s1-c1-g1", "d2", "d2-s1-c1-g1"}},
+};
+constexpr const char* kTargetNames[] = {"own unit", "below", "sibling", "other district"};
+
+// Every grid, with the one case and the person (its worker) each holds.
+constexpr const char* kGrids[] = {"d1-s1-c1-g1", "d1-s1-c1-g2", "d1-s1-c2-g1", "d1-s2-c1-g1",
+                                  "d2-s1-c1-g1"};
+
+std::string CaseOf(const std::string& grid) { return "case-" + grid; }
+std::string WorkerOf(const std::string& grid) {
+  return "w-" + grid.substr(grid.rfind('-') + 1) + "-" + grid;
+}
+
+// The first grid at or under `unit`.
+std::string GridUnder(const std::string& unit) {
+  for (const char* g : kGrids) {
+    if (std::string(g).rfind(unit, 0) == 0) return g;
+  }
+  ADD_FAILURE() << "no grid under " << unit;
+  return "";
+}
+
+v1::DirectoryEntry Unit(const std::string& id, v1::UnitLevel level) {
+  v1::DirectoryEntry e;
+  e.mutable_unit()->set_unit_id(id);
+  e.mutable_unit()->set_level(level);
+  const size_t dash = id.rfind('-');
+  if (dash != std::string::npos) e.mutable_unit()->set_parent_id(id.substr(0, dash));
+  e.mutable_unit()->set_name("unit " + id);
+  return e;
+}
+
+v1::DirectoryEntry PersonEntry(const std::string& id, v1::Role role, const std::string& unit) {
+  v1::DirectoryEntry e;
+  e.mutable_person()->set_person_id(id);
+  e.mutable_person()->set_name("name of " + id);
+  e.mutable_person()->set_role(role);
+  e.mutable_person()->set_unit_id(unit);
+  return e;
+}
+
+std::vector<v1::DirectoryEntry> TestDirectory() {
+  std::vector<v1::DirectoryEntry> d;
+  for (const char* id : {"d1", "d2"}) d.push_back(Unit(id, v1::UNIT_LEVEL_DISTRICT));
+  for (const char* id : {"d1-s1", "d1-s2", "d2-s1"}) d.push_back(Unit(id, v1::UNIT_LEVEL_STREET));
+  for (const char* id : {"d1-s1-c1", "d1-s1-c2", "d1-s2-c1", "d2-s1-c1"}) {
+    d.push_back(Unit(id, v1::UNIT_LEVEL_COMMUNITY));
+  }
+  for (const char* g : kGrids) d.push_back(Unit(g, v1::UNIT_LEVEL_GRID));
+  for (const char* g : kGrids) d.push_back(PersonEntry(WorkerOf(g), v1::ROLE_GRID_WORKER, g));
+  d.push_back(PersonEntry("w-g1", v1::ROLE_GRID_WORKER, "d1-s1-c1-g1"));
+  d.push_back(PersonEntry("k-g1", v1::ROLE_CADRE, "d1-s1-c1-g1"));
+  d.push_back(PersonEntry("sec-c1", v1::ROLE_COMMUNITY_SECRETARY, "d1-s1-c1"));
+  d.push_back(PersonEntry("off-s1", v1::ROLE_STREET_OFFICER, "d1-s1"));
+  d.push_back(PersonEntry("off-d1", v1::ROLE_DISTRICT_OFFICER, "d1"));
+  return d;
+}
+
+class AccessTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    engine_ = OpenWithShippedWorkflows(dir_.Sub("data"), 2, &clock_);
+    ASSERT_NE(engine_, nullptr);
+    v1::Actor admin;
+    admin.set_id("setup");
+    ASSERT_TRUE(engine_->staffing().ImportDirectory(TestDirectory(), "test", admin).ok());
+    for (const char* g : kGrids) {
+      v1::Event e = Fever(absl::StrCat("open-", g), CaseOf(g), 36.6, clock_.NowMicros());
+      e.set_grid_id(g);
+      e.mutable_actor()->set_id(WorkerOf(g));
+      ASSERT_TRUE(SubmitSync(*engine_, Req(e)).ok());
+    }
+
+    const KeyPair server = ca_.Server();
+    WriteFileWithMode(dir_.Sub("server.key"), server.key, 0600);
+    WriteFileWithMode(dir_.Sub("server.pem"), server.cert, 0644);
+    WriteFileWithMode(dir_.Sub("ca.pem"), ca_.cert_pem(), 0644);
+    security::ServerTlsOptions tls;
+    tls.cert_path = dir_.Sub("server.pem");
+    tls.key_path = dir_.Sub("server.key");
+    tls.client_ca_path = dir_.Sub("ca.pem");
+    auto identity = security::TlsIdentity::Start(
+        tls, [this] { return clock_.NowMicros() / 1'000'000; }, [](bool, const std::string&) {});
+    ASSERT_TRUE(identity.ok()) << identity.status();
+    identity_ = std::move(*identity);
+
+    auto principals = security::PrincipalsFile::Parse(R"({
+      "applications": [{"id": "triage", "units": ["d1-s1-c1"], "acts_for_people": true},
+                       {"id": "lab", "units": ["d1"]}],
+      "operators": ["ops-1"], "auditors": ["aud-1"], "privacy_officers": ["dpo-1"]})");
+    ASSERT_TRUE(principals.ok()) << principals.status();
+    api::ServerOptions options;
+    options.listen_address = "127.0.0.1:0";
+    options.credentials = identity_->credentials();
+    options.access.principals = std::move(*principals);
+    auto started = api::Server::Start(engine_.get(), &clock_, options);
+    ASSERT_TRUE(started.ok()) << started.status();
+    server_ = std::move(*started);
+  }
+
+  void TearDown() override {
+    if (server_) server_->Shutdown(std::chrono::system_clock::now());
+    server_.reset();
+    if (engine_) engine_->Stop();
+  }
+
+  std::shared_ptr<grpc::Channel> ChannelAs(const std::string& subject) {
+    auto& channel = channels_[subject];
+    if (channel == nullptr) {
+      grpc::SslCredentialsOptions ssl;
+      ssl.pem_root_certs = ca_.cert_pem();
+      if (!subject.empty()) {
+        const KeyPair pair = ca_.Client(subject);
+        ssl.pem_private_key = pair.key;
+        ssl.pem_cert_chain = pair.cert;
+      }
+      channel = grpc::CreateChannel(server_->address(), grpc::SslCredentials(ssl));
+    }
+    return channel;
+  }
+
+  TempDir dir_;
+  SystemClock clock_;
+  TestCa ca_{"access test CA"};
+  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<security::TlsIdentity> identity_;
+  std::unique_ptr<api::Server> server_;
+  std::map<std::string, std::shared_ptr<grpc::Channel>> channels_;
+  int submitted_ = 0;
+};
+
+std::unique_ptr<grpc::ClientContext> Context() {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  return ctx;
+}
+
+// Single reads answer a target beyond reach as if it did not exist.
+const std::set<std::string> kSingleReads = {"CaseService/GetCase",      "CaseService/GetTimeline",
+                                            "AuditService/GetCaseAsOf", "AuditService/ReadLog",
+                                            "AdminService/GetPerson",   "AdminService/GetUnit",
+                                            "AdminService/GetWorkload"};
+
+std::string IdOf(const std::string& subject) { return subject.substr(subject.rfind(':') + 1); }
+
+class AccessMatrixTest : public AccessTest {
+ protected:
+  // Calls `rpc` as `subject` on the target unit `unit`; the answer's code.
+  grpc::StatusCode Call(const std::string& rpc, const std::string& subject,
+                        const std::string& unit) {
+    auto channel = ChannelAs(subject);
+    const std::string grid = GridUnder(unit);
+    const std::string me = IdOf(subject);
+    auto ctx = Context();
+    if (rpc == "EventService/Submit" || rpc == "EventService/SubmitStream") {
+      v1::Event e =
+          Fever(absl::StrCat("matrix-", ++submitted_), CaseOf(grid), 36.8, clock_.NowMicros());
+      e.set_grid_id(grid);
+      // The caller's own identity, claiming nothing more.
+      e.mutable_actor()->set_id(me);
+      e.mutable_actor()->clear_role();
+      e.mutable_actor()->clear_kind();
+      auto stub = v1::EventService::NewStub(channel);
+      if (rpc == "EventService/Submit") {
+        v1::SubmitResponse r;
+        return stub->Submit(ctx.get(), Req(e), &r).error_code();
+      }
+      auto stream = stub->SubmitStream(ctx.get());
+      v1::StreamSubmitRequest req;
+      auto* one = req.add_submissions();
+      one->set_request_id(1);
+      *one->mutable_submit() = Req(e);
+      stream->Write(req);
+      stream->WritesDone();
+      v1::StreamSubmitResponse answers;
+      grpc::StatusCode answered = grpc::StatusCode::UNKNOWN;
+      while (stream->Read(&answers)) {
+        for (const auto& a : answers.answers()) {
+          answered = a.has_accepted() ? grpc::StatusCode::OK
+                                      : static_cast<grpc::StatusCode>(a.refused().code());
+        }
+      }
+      const grpc::Status end = stream->Finish();
+      return end.ok() ? answered : end.error_code();
+    }
+    if (rpc.rfind("CaseService/", 0) == 0) {
+      auto stub = v1::CaseService::NewStub(channel);
+      if (rpc == "CaseService/GetCase") {
+        v1::GetCaseRequest req;
+        req.set_case_id(CaseOf(grid));
+        v1::CaseState r;
+        return stub->GetCase(ctx.get(), req, &r).error_code();
+      }
+      if (rpc == "CaseService/GetTimeline") {
+        v1::GetTimelineRequest req;
+        req.set_case_id(CaseOf(grid));
+        v1::GetTimelineResponse r;
+        return stub->GetTimeline(ctx.get(), req, &r).error_code();
+      }
+      v1::ListCasesRequest req;
+      req.set_area(unit);
+      v1::ListCasesResponse r;
+      return stub->ListCases(ctx.get(), req, &r).error_code();
+    }
+    if (rpc.rfind("AuditService/", 0) == 0) return CallAudit(rpc, channel, grid, ctx.get());
+    return CallAdmin(rpc, channel, unit, grid, me, ctx.get());
+  }
+
+  grpc::StatusCode CallAudit(const std::string& rpc, std::shared_ptr<grpc::Channel> channel,
+                             const std::string& grid, grpc::ClientContext* ctx) {
+    auto stub = v1::AuditService::NewStub(channel);
+    if (rpc == "AuditService/ReadLog") {
+      v1::ReadLogRequest req;
+      req.set_case_id(CaseOf(grid));
+      auto reader = stub->ReadLog(ctx, req);
+      v1::LogEntry entry;
+      while (reader->Read(&entry)) {
+      }
+      return reader->Finish().error_code();
+    }
+    if (rpc == "AuditService/Checkpoint") {
+      v1::CheckpointRequest req;
+      req.set_name(absl::StrCat("matrix-", ++submitted_));
+      v1::CheckpointResponse r;
+      return stub->Checkpoint(ctx, req, &r).error_code();
+    }
+    if (rpc == "AuditService/VerifyLog") {
+      v1::VerifyLogResponse r;
+      return stub->VerifyLog(ctx, {}, &r).error_code();
+    }
+    v1::GetCaseAsOfRequest req;
+    req.set_case_id(CaseOf(grid));
+    req.set_position(1'000'000);
+    v1::GetCaseAsOfResponse r;
+    return stub->GetCaseAsOf(ctx, req, &r).error_code();
+  }
+
+  grpc::StatusCode CallAdmin(const std::string& rpc, std::shared_ptr<grpc::Channel> channel,
+                             const std::string& unit, const std::string& grid,
+                             const std::string& me, grpc::ClientContext* ctx) {
+    auto stub = v1::AdminService::NewStub(channel);
+    v1::Actor actor;
+    actor.set_id(me);
+    if (rpc == "AdminService/DeployWorkflow") {
+      v1::DeployWorkflowRequest req;
+      req.set_source(ReadFile(ShippedWorkflowDir() + "/help-request.textproto"));
+      req.set_file_name("help-request.textproto");
+      *req.mutable_actor() = actor;
+      v1::DeployWorkflowResponse r;
+      return stub->DeployWorkflow(ctx, req, &r).error_code();
+    }
+    if (rpc == "AdminService/ListWorkflows") {
+      v1::ListWorkflowsResponse r;
+      return stub->ListWorkflows(ctx, {}, &r).error_code();
+    }
+    if (rpc == "AdminService/GetWorkflow") {
+      v1::GetWorkflowRequest req;
+      req.set_name("help-request");
+      v1::WorkflowDefinition r;
+      return stub->GetWorkflow(ctx, req, &r).error_code();
+    }
+    if (rpc == "AdminService/ImportDirectory") {
+      v1::ImportDirectoryRequest req;
+      *req.add_entries() = Unit("d2", v1::UNIT_LEVEL_DISTRICT);
+      req.set_import_id(absl::StrCat("matrix-", ++submitted_));
+      *req.mutable_actor() = actor;
+      v1::ImportDirectoryResponse r;
+      return stub->ImportDirectory(ctx, req, &r).error_code();
+    }
+    if (rpc == "AdminService/GetPerson") {
+      v1::GetPersonRequest req;
+      req.set_person_id(WorkerOf(grid));
+      v1::PersonView r;
+      return stub->GetPerson(ctx, req, &r).error_code();
+    }
+    if (rpc == "AdminService/GetUnit") {
+      v1::GetUnitRequest req;
+      req.set_unit_id(unit);
+      v1::UnitView r;
+      return stub->GetUnit(ctx, req, &r).error_code();
+    }
+    if (rpc == "AdminService/GetWorkload") {
+      v1::GetWorkloadRequest req;
+      req.set_person_id(WorkerOf(grid));
+      v1::Workload r;
+      return stub->GetWorkload(ctx, req, &r).error_code();
+    }
+    if (rpc == "AdminService/GetStaffingReport") {
+      v1::StaffingReportRequest req;
+      req.set_area(unit);
+      v1::StaffingReport r;
+      return stub->GetStaffingReport(ctx, req, &r).error_code();
+    }
+    if (rpc == "AdminService/GetKafkaStatus") {
+      v1::KafkaStatus r;
+      return stub->GetKafkaStatus(ctx, {}, &r).error_code();
+    }
+    v1::ServerStats r;
+    return stub->GetServerStats(ctx, {}, &r).error_code();
+  }
+};
+
+bool PassedTheGate(grpc::StatusCode code) {
+  return code != grpc::StatusCode::PERMISSION_DENIED && code != grpc::StatusCode::UNAUTHENTICATED &&
+         code != grpc::StatusCode::NOT_FOUND && code != grpc::StatusCode::UNAVAILABLE;
+}
+
+TEST_F(AccessMatrixTest, EveryRoleEveryRpcEveryTargetAnswersAsTheTableSays) {
+  std::map<std::string, std::string> expected;
+  for (const auto& row : kExpected) expected[row[0]] = row[1];
+  // Every method the services declare has a row here and in the server's
+  // table: a new RPC cannot ship without deciding who may call it.
+  std::vector<std::string> methods;
+  // Every service of service.proto, so that a new one is covered too.
+  const google::protobuf::FileDescriptor* file = v1::SubmitRequest::descriptor()->file();
+  for (int i = 0; i < file->service_count(); ++i) {
+    const google::protobuf::ServiceDescriptor* service = file->service(i);
+    for (int m = 0; m < service->method_count(); ++m) {
+      const std::string rpc = absl::StrCat(service->name(), "/", service->method(m)->name());
+      methods.push_back(rpc);
+      EXPECT_TRUE(expected.count(rpc)) << rpc << " has no row of expected answers";
+      EXPECT_TRUE(security::GrantOf(security::Role::kOperator, absl::StrCat("/gridcase.v1.", rpc)))
+          << rpc << " has no row in the permission table";
+    }
+  }
+  ASSERT_EQ(methods.size(), std::size(kExpected));
+
+  int allowed_wrongly = 0, refused_wrongly = 0, checked = 0;
+  for (const std::string& rpc : methods) {
+    for (size_t c = 0; c < std::size(kCallers); ++c) {
+      const Caller& caller = kCallers[c];
+      const char letter = expected[rpc][c];
+      for (int t = 0; t < 4; ++t) {
+        const grpc::StatusCode got = Call(rpc, caller.subject, caller.targets[t]);
+        ++checked;
+        const bool should_pass = letter == 'e' || (letter == 's' && t < 2);
+        grpc::StatusCode refusal = grpc::StatusCode::PERMISSION_DENIED;
+        if (letter == 's' && kSingleReads.count(rpc)) refusal = grpc::StatusCode::NOT_FOUND;
+        const std::string where = absl::StrCat(rpc, " by ", caller.name, " on ", kTargetNames[t],
+                                               " (", caller.targets[t], "): got code ", got);
+        if (should_pass && !PassedTheGate(got)) {
+          ++refused_wrongly;
+          ADD_FAILURE() << where << ", expected to pass";
+        } else if (!should_pass && got != refusal) {
+          if (PassedTheGate(got)) ++allowed_wrongly;
+          ADD_FAILURE() << where << ", expected " << refusal;
+        }
+      }
+    }
+    // A certificate naming nobody gridcase knows: UNAUTHENTICATED, always.
+    EXPECT_EQ(Call(rpc, "gridcase:person:stranger", "d1"), grpc::StatusCode::UNAUTHENTICATED)
+        << rpc;
+  }
+  EXPECT_EQ(allowed_wrongly, 0);
+  EXPECT_EQ(refused_wrongly, 0);
+  EXPECT_EQ(checked, static_cast<int>(methods.size() * std::size(kCallers) * 4));
+}
+
+class ActorBindingTest : public AccessTest {
+ protected:
+  // Submits a reading for `grid`'s case as `subject`, naming `actor`.
+  grpc::Status SubmitAs(const std::string& subject, const v1::Actor& actor, const std::string& grid,
+                        std::string* event_id = nullptr) {
+    v1::Event e =
+        Fever(absl::StrCat("bind-", ++submitted_), CaseOf(grid), 37.9, clock_.NowMicros());
+    e.set_grid_id(grid);
+    *e.mutable_actor() = actor;
+    if (event_id != nullptr) *event_id = e.event_id();
+    auto stub = v1::EventService::NewStub(ChannelAs(subject));
+    auto ctx = Context();
+    v1::SubmitResponse r;
+    return stub->Submit(ctx.get(), Req(e), &r);
+  }
+
+  static v1::Actor Actor(const std::string& id, v1::ActorKind kind = v1::ACTOR_KIND_UNSPECIFIED,
+                         const std::string& role = "") {
+    v1::Actor a;
+    a.set_id(id);
+    a.set_kind(kind);
+    a.set_role(role);
+    return a;
+  }
+
+  uint64_t Versions(const std::string& grid) {
+    auto state = engine_->GetCase(CaseOf(grid));
+    EXPECT_TRUE(state.ok()) << state.status();
+    return state.ok() ? state->version() : 0;
+  }
+};
+
+TEST_F(ActorBindingTest, NoSpoofingVariantIsAccepted) {
+  const std::string g1 = "d1-s1-c1-g1";
+  const uint64_t before = Versions(g1);
+  struct Spoof {
+    const char* what;
+    const char* subject;
+    v1::Actor actor;
+    const char* says;
+  } spoofs[] = {
+      {"another person's id", "gridcase:person:w-g1", Actor("k-g1"),
+       "a person submits as themselves"},
+      {"the engine's identity", "gridcase:person:w-g1", Actor("gridcase", v1::ACTOR_KIND_SYSTEM),
+       "may not submit as actor \"gridcase\""},
+      {"a claimed role", "gridcase:person:w-g1",
+       Actor("w-g1", v1::ACTOR_KIND_PERSON, "district_officer"),
+       "claims role \"district_officer\""},
+      {"a person claiming to be an application", "gridcase:person:w-g1",
+       Actor("w-g1", v1::ACTOR_KIND_APP), "is a person"},
+      {"an application acting for a person without the right", "gridcase:app:lab", Actor("w-g1"),
+       "not allowed to act for people"},
+      {"an application acting for a person beyond its units", "gridcase:app:triage",
+       Actor(WorkerOf("d2-s1-c1-g1")), "serves beyond unit d1-s1-c1"},
+      {"an application acting for someone the directory does not know", "gridcase:app:triage",
+       Actor("nobody"), "no person of the directory"},
+      {"an application as another application", "gridcase:app:triage", Actor("lab"),
+       "no person of the directory"},
+      {"an application claiming to be a person", "gridcase:app:triage",
+       Actor("triage", v1::ACTOR_KIND_PERSON), "of kind ACTOR_KIND_PERSON"},
+  };
+  int accepted = 0;
+  for (const Spoof& s : spoofs) {
+    SCOPED_TRACE(s.what);
+    const grpc::Status st = SubmitAs(s.subject, s.actor, g1);
+    if (st.ok()) ++accepted;
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED) << st.error_message();
+    EXPECT_THAT(st.error_message(), HasSubstr(s.says));
+  }
+  EXPECT_EQ(accepted, 0);
+  EXPECT_EQ(Versions(g1), before) << "a refused submission wrote something";
+
+  // Each refusal names both the caller and the actor it claimed.
+  const grpc::Status named = SubmitAs("gridcase:person:w-g1", Actor("k-g1"), g1);
+  EXPECT_THAT(named.error_message(),
+              HasSubstr("person w-g1 (grid worker of unit d1-s1-c1-g1) may not submit as actor "
+                        "\"k-g1\""));
+}
+
+TEST_F(ActorBindingTest, WhatIsAllowedIsAccepted) {
+  const std::string g1 = "d1-s1-c1-g1";
+  EXPECT_TRUE(SubmitAs("gridcase:person:w-g1", Actor("w-g1"), g1).ok());
+  EXPECT_TRUE(
+      SubmitAs("gridcase:person:w-g1", Actor("w-g1", v1::ACTOR_KIND_PERSON, "grid_worker"), g1)
+          .ok());
+  EXPECT_TRUE(SubmitAs("gridcase:app:triage", Actor("triage", v1::ACTOR_KIND_APP, "lab"), g1).ok());
+  EXPECT_TRUE(SubmitAs("gridcase:app:triage", Actor(WorkerOf(g1)), g1).ok());
+  EXPECT_TRUE(SubmitAs("gridcase:app:lab", Actor("lab"), "d1-s2-c1-g1").ok());
+}
+
+TEST_F(ActorBindingTest, BeyondItsAreaACallerIsToldItsOwnUnitNeverTheCasesGrid) {
+  const std::string other = "d2-s1-c1-g1";
+  const uint64_t before = Versions(other);
+  const grpc::Status st = SubmitAs("gridcase:person:w-g1", Actor("w-g1"), other);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(st.error_message(), HasSubstr("unit d1-s1-c1-g1"));
+  EXPECT_THAT(st.error_message(), Not(HasSubstr(other)));
+  EXPECT_EQ(Versions(other), before);
+
+  // A single read beyond reach answers exactly as a case that does not
+  // exist.
+  auto stub = v1::CaseService::NewStub(ChannelAs("gridcase:person:w-g1"));
+  v1::GetCaseRequest beyond, absent;
+  beyond.set_case_id(CaseOf(other));
+  absent.set_case_id("case-that-never-was");
+  v1::CaseState ignored;
+  auto c1 = Context(), c2 = Context();
+  const grpc::Status a = stub->GetCase(c1.get(), beyond, &ignored);
+  const grpc::Status b = stub->GetCase(c2.get(), absent, &ignored);
+  EXPECT_EQ(a.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(b.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(a.error_message(), absl::StrCat("case ", CaseOf(other), " does not exist"));
+  EXPECT_EQ(b.error_message(), "case case-that-never-was does not exist");
+
+  // A listing without an area covers the caller's unit only.
+  auto lister = v1::CaseService::NewStub(ChannelAs("gridcase:person:sec-c1"));
+  v1::ListCasesResponse listed;
+  auto c3 = Context();
+  ASSERT_TRUE(lister->ListCases(c3.get(), {}, &listed).ok());
+  std::set<std::string> ids;
+  for (const auto& c : listed.cases()) ids.insert(c.case_id());
+  EXPECT_EQ(ids, (std::set<std::string>{CaseOf("d1-s1-c1-g1"), CaseOf("d1-s1-c1-g2")}));
+}
+
+TEST_F(ActorBindingTest, ACaseBeyondTheCallersUnitsCannotBeTouchedNorPulledIntoThem) {
+  // The event names the caller's own grid, but the case stands in another
+  // district: moving it into the caller's grid would be touching it.
+  const std::string other = "d2-s1-c1-g1";
+  const uint64_t before = Versions(other);
+  v1::Event e = Fever("pull-1", CaseOf(other), 38.2, clock_.NowMicros());
+  e.set_grid_id("d1-s1-c1-g1");
+  e.mutable_actor()->set_id("w-g1");
+  e.mutable_actor()->clear_role();
+  for (bool stream : {false, true}) {
+    SCOPED_TRACE(stream ? "SubmitStream" : "Submit");
+    auto stub = v1::EventService::NewStub(ChannelAs("gridcase:person:w-g1"));
+    auto ctx = Context();
+    grpc::Status st;
+    if (!stream) {
+      v1::SubmitResponse r;
+      st = stub->Submit(ctx.get(), Req(e), &r);
+    } else {
+      auto call = stub->SubmitStream(ctx.get());
+      v1::StreamSubmitRequest req;
+      req.add_submissions()->set_request_id(7);
+      *req.mutable_submissions(0)->mutable_submit() = Req(e);
+      call->Write(req);
+      call->WritesDone();
+      v1::StreamSubmitResponse answers;
+      while (call->Read(&answers)) {
+        for (const auto& a : answers.answers()) {
+          st = a.has_accepted() ? grpc::Status::OK
+                                : grpc::Status(static_cast<grpc::StatusCode>(a.refused().code()),
+                                               a.refused().message());
+        }
+      }
+      EXPECT_TRUE(call->Finish().ok());
+    }
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED) << st.error_message();
+    EXPECT_THAT(st.error_message(), HasSubstr("gridcase:person:w-g1"));
+    EXPECT_THAT(st.error_message(), HasSubstr("d1-s1-c1-g1"));
+    EXPECT_THAT(st.error_message(), Not(HasSubstr(other)));
+  }
+  EXPECT_EQ(Versions(other), before);
+}
+
+TEST_F(ActorBindingTest, EachRecordKeepsWhoSubmittedItWhateverTheClientClaims) {
+  const std::string g1 = "d1-s1-c1-g1";
+  // On behalf of a person: the actor is the person, the submitter the
+  // application.
+  std::string on_behalf, own;
+  ASSERT_TRUE(SubmitAs("gridcase:app:triage", Actor(WorkerOf(g1)), g1, &on_behalf).ok());
+  // A client that fills in the server's fields itself: replaced.
+  v1::Event e = Fever("claims-1", CaseOf(g1), 37.1, clock_.NowMicros());
+  e.set_grid_id(g1);
+  *e.mutable_actor() = Actor("w-g1");
+  v1::SubmitRequest forged = Req(e);
+  forged.set_submitted_by("gridcase:person:off-d1");
+  forged.add_submitter_units("*");
+  auto stub = v1::EventService::NewStub(ChannelAs("gridcase:person:w-g1"));
+  auto ctx = Context();
+  v1::SubmitResponse r;
+  ASSERT_TRUE(stub->Submit(ctx.get(), forged, &r).ok());
+
+  std::map<std::string, std::string> by;
+  v1::GetTimelineRequest req;
+  req.set_case_id(CaseOf(g1));
+  auto timeline = engine_->GetTimeline(req);
+  ASSERT_TRUE(timeline.ok()) << timeline.status();
+  for (const auto& record : timeline->records()) {
+    by[record.event().event_id()] = record.submitted_by();
+  }
+  EXPECT_EQ(by[on_behalf], "gridcase:app:triage");
+  EXPECT_EQ(by["claims-1"], "gridcase:person:w-g1");
+  // Inside the hashed bytes: the chain, which covers them, verifies.
+  auto checks = engine_->audit().VerifyLog("");
+  ASSERT_TRUE(checks.ok()) << checks.status();
+  for (const auto& c : *checks) EXPECT_EQ(c.first_bad_position, 0u) << c.problem;
+}
+
+TEST_F(AccessTest, WhoIsCallingIsToldWhenUnknown) {
+  auto call = [&](const std::string& subject) {
+    auto stub = v1::CaseService::NewStub(ChannelAs(subject));
+    v1::GetCaseRequest req;
+    req.set_case_id(CaseOf("d1-s1-c1-g1"));
+    v1::CaseState ignored;
+    auto ctx = Context();
+    return stub->GetCase(ctx.get(), req, &ignored);
+  };
+  const struct {
+    const char* subject;
+    const char* says;
+  } cases[] = {
+      {"gridcase:app:unknown", "application \"unknown\" is not in the principals file"},
+      {"gridcase:person:nobody", "person \"nobody\" is neither in the principals file"},
+      {"gridcase:robot:r2", "names neither gridcase:app:<id> nor gridcase:person:<id>"},
+  };
+  for (const auto& c : cases) {
+    const grpc::Status st = call(c.subject);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAUTHENTICATED) << c.subject;
+    EXPECT_THAT(st.error_message(), HasSubstr(c.says));
+  }
+  // A certificate that names no gridcase identity at all.
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = ca_.cert_pem();
+  CertSpec spec;
+  spec.common_name = "a laptop";
+  spec.alt_names = "DNS:laptop.example";
+  spec.extended_key_usage = "clientAuth";
+  const KeyPair plain = ca_.Issue(spec);
+  ssl.pem_private_key = plain.key;
+  ssl.pem_cert_chain = plain.cert;
+  auto stub =
+      v1::CaseService::NewStub(grpc::CreateChannel(server_->address(), grpc::SslCredentials(ssl)));
+  auto ctx = Context();
+  v1::CaseState ignored;
+  const grpc::Status st = stub->GetCase(ctx.get(), {}, &ignored);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_THAT(st.error_message(), HasSubstr("names no gridcase identity"));
+}
+
+TEST(PermissionTableTest, TheDocumentedTableIsTheOneInCode) {
+  const std::string doc = ReadFile(ShippedWorkflowDir() + "/../../docs/security.md");
+  const std::string table = security::PermissionTableMarkdown();
+  EXPECT_NE(doc.find(table), std::string::npos)
+      << "docs/security.md does not hold the permission table; it is now:\n"
+      << table;
+}
+
+}  // namespace
+}  // namespace gridcase::testing

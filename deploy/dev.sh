@@ -21,6 +21,7 @@ packages=(
   libprotobuf-dev protobuf-compiler libabsl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   librdkafka-dev libcli11-dev libspdlog-dev nlohmann-json3-dev libssl-dev libjemalloc-dev
+  systemd
 )
 # The independent client test (tests/node) needs node and npm; a machine
 # that has them from elsewhere (a newer node that bundles npm) keeps them.
@@ -65,8 +66,8 @@ serve() {
   local data="${GRIDCASE_DATA:-$root/data}"
   log "starting gridcased on $listen (data in $data); Ctrl-C stops it cleanly"
   log "try: $build_dir/services/cli/gridcase --server $listen health"
-  exec "$build_dir/services/server/gridcased" --listen "$listen" --data-dir "$data" \
-    --workflows "$root/deploy/workflows"
+  exec "$build_dir/services/server/gridcased" --development --listen "$listen" \
+    --data-dir "$data" --workflows "$root/deploy/workflows"
 }
 
 run_tests() {

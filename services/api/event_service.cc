@@ -56,6 +56,9 @@ class SubmitStreamReactor final
                                   " submissions; at most ", in_flight_max_));
       return;
     }
+    // Over the caller's submit limit, the message's submissions are each
+    // refused RESOURCE_EXHAUSTED (nothing written) and the stream goes on.
+    const absl::Status over_limit = admission_.ChargeSubmissions(count);
     {
       absl::MutexLock lock(&mu_);
       // Every submission of the message counts until it is answered, so the
@@ -67,7 +70,9 @@ class SubmitStreamReactor final
     }
     for (v1::StreamSubmission& s : *request.mutable_submissions()) {
       const uint64_t id = s.request_id();
-      if (absl::Status refused = admission_.AdmitSubmission(s.mutable_submit()); !refused.ok()) {
+      absl::Status refused = over_limit;
+      if (refused.ok()) refused = admission_.AdmitSubmission(s.mutable_submit());
+      if (!refused.ok()) {
         OnAnswer(id, refused);  // nothing written; the stream goes on
         continue;
       }

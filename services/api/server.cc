@@ -1,5 +1,9 @@
 #include "services/api/server.h"
 
+#include <algorithm>
+#include <memory>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -7,6 +11,25 @@
 #include "services/security/tls.h"
 
 namespace gridcase::api {
+namespace {
+
+// Linking gRPC's reflection installs it in every server (a static
+// initializer registers the plugin): this option takes it out again.
+class WithoutReflection final : public grpc::ServerBuilderOption {
+ public:
+  void UpdateArguments(grpc::ChannelArguments*) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
+    plugins->erase(
+        std::remove_if(plugins->begin(), plugins->end(),
+                       [](const std::unique_ptr<grpc::ServerBuilderPlugin>& p) {
+                         return dynamic_cast<grpc::reflection::ProtoServerReflectionPlugin*>(
+                                    p.get()) != nullptr;
+                       }),
+        plugins->end());
+  }
+};
+
+}  // namespace
 
 Server::Server(Engine* engine, const Clock* clock, const ServerOptions& options)
     : gate_(&engine->staffing().directory(), options.access),
@@ -42,8 +65,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(Engine* engine, const Cloc
   }
 
   grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  if (options.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
+  if (!options.reflection) builder.SetOption(std::make_unique<WithoutReflection>());
   builder.AddListeningPort(
       addr, options.credentials ? options.credentials : grpc::InsecureServerCredentials(),
       &server->port_);

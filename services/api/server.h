@@ -1,5 +1,6 @@
-// The gRPC server around an engine: EventService, CaseService, the standard
-// health service and server reflection, on one listening address.
+// The gRPC server around an engine: EventService, CaseService,
+// AdminService, AuditService, the standard health service and (when asked)
+// server reflection, on one listening address.
 #ifndef GRIDCASE_SERVICES_API_SERVER_H_
 #define GRIDCASE_SERVICES_API_SERVER_H_
 
@@ -36,6 +37,8 @@ struct ServerOptions {
   // loopback without a certificate may do everything; refused on an
   // address beyond loopback.
   security::GateOptions access;
+  // gRPC server reflection (v1alpha), for tools like grpcurl.
+  bool reflection = false;
 };
 
 class Server {

@@ -251,6 +251,9 @@ void AddGlobalOptions(CLI::App& app, GlobalOptions* options) {
       ->envname("GRIDCASE_CERT");
   app.add_option("--key", options->tls.key_path, "The client certificate's private key (PEM)")
       ->envname("GRIDCASE_KEY");
+  app.add_option("--token", options->tls.token,
+                 "Bearer token (JWT) from single sign-on, sent with every call (TLS only)")
+      ->envname("GRIDCASE_TOKEN");
   app.add_option("--server-name", options->tls.server_name,
                  "Name the server's certificate must carry, when not the host of --server")
       ->envname("GRIDCASE_SERVER_NAME");

@@ -2,9 +2,13 @@
 
 #include <librdkafka/rdkafkacpp.h>
 
+#include <fstream>
+
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
+#include "engine/common/file_modes.h"
 #include "services/kafka/feed.h"
 #include "services/kafka/ingest.h"
 #include "spdlog/spdlog.h"
@@ -26,9 +30,33 @@ absl::StatusOr<std::pair<std::string, std::string>> ParseProperty(const std::str
   const size_t eq = text.find('=');
   if (eq == std::string::npos || eq == 0) {
     return absl::InvalidArgumentError(
-        absl::StrCat("kafka property \"", text, "\": expected key=value"));
+        "kafka property: expected key=value (not shown: it may "
+        "hold a secret)");
   }
   return std::make_pair(text.substr(0, eq), text.substr(eq + 1));
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> LoadSecrets(
+    const std::string& path) {
+  if (auto st = CheckFileExposure(path, Exposure::kOwnerOnly, "kafka secrets file"); !st.ok()) {
+    return st;
+  }
+  std::ifstream in(path);
+  if (!in)
+    return absl::InvalidArgumentError(absl::StrCat("kafka secrets file ", path, ": unreadable"));
+  std::vector<std::pair<std::string, std::string>> out;
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n) {
+    const absl::string_view trimmed = absl::StripAsciiWhitespace(line);
+    if (trimmed.empty() || trimmed[0] == '#') continue;
+    auto property = ParseProperty(std::string(trimmed));
+    if (!property.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("kafka secrets file ", path, " line ", n, ": expected key=value"));
+    }
+    out.push_back(std::move(*property));
+  }
+  return out;
 }
 
 absl::StatusOr<std::unique_ptr<RdKafka::Conf>> MakeConf(
@@ -47,6 +75,13 @@ absl::StatusOr<std::unique_ptr<RdKafka::Conf>> MakeConf(
   }
   for (const auto& [key, value] : options.properties) {
     if (auto st = set(key, value); !st.ok()) return st;
+  }
+  for (const auto& [key, value] : options.secret_properties) {
+    // librdkafka's own message may quote the value: not passed on.
+    if (conf->set(key, value, error) != RdKafka::Conf::CONF_OK) {
+      return absl::InvalidArgumentError(absl::StrCat("kafka secrets file: property ", key,
+                                                     " refused by librdkafka (value not shown)"));
+    }
   }
   return conf;
 }

@@ -37,6 +37,9 @@ struct KafkaOptions {
   // Passed to librdkafka as they are, after the settings above (so they may
   // override them): security.protocol, sasl.*, ssl.*, ...
   std::vector<std::pair<std::string, std::string>> properties;
+  // The same from the secrets file (LoadSecrets): set last, and never
+  // named with their values in any message, log or status.
+  std::vector<std::pair<std::string, std::string>> secret_properties;
   // Who the ingest submits as, under the same rules as a gRPC caller
   // (actor binding, scope): each message's request is passed through this
   // before it reaches the engine; a refusal is dead-lettered with its
@@ -44,8 +47,16 @@ struct KafkaOptions {
   std::function<absl::Status(v1::SubmitRequest*)> admit;
 };
 
-// Parses "key=value" into a property. INVALID_ARGUMENT when there is no '='.
+// Parses "key=value" into a property. INVALID_ARGUMENT when there is no '='
+// (naming the property's position, not its text: it may hold a secret).
 absl::StatusOr<std::pair<std::string, std::string>> ParseProperty(const std::string& text);
+
+// The librdkafka properties of a secrets file (sasl.password=...,
+// ssl.key.password=...): one key=value a line, '#' comments. Only its owner
+// may read it (FAILED_PRECONDITION naming path, mode and owner otherwise).
+// No error names a value.
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> LoadSecrets(
+    const std::string& path);
 
 // A librdkafka configuration with `settings` then the options' properties
 // applied; INVALID_ARGUMENT naming the property librdkafka refuses.

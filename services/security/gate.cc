@@ -186,16 +186,43 @@ absl::StatusOr<Principal> Gate::Authenticate(const grpc::ServerContextBase& cont
   if (subjects.size() > 1) {
     return Unauthenticated("the client certificate names more than one gridcase identity");
   }
-  if (subjects.size() == 1) return Resolve(subjects[0]);
-  if (has_certificate) {
+  if (has_certificate && subjects.empty()) {
     return Unauthenticated(
         "the client certificate names no gridcase identity (a URI SAN gridcase:app:<id> or "
         "gridcase:person:<id>)");
   }
+  auto token = TokenSubject(context);
+  if (!token.ok()) return token.status();
+  if (!token->empty()) {
+    if (!subjects.empty() && subjects[0] != *token) {
+      return Unauthenticated("the client certificate and the bearer token name different callers");
+    }
+    return Resolve(*token);
+  }
+  if (subjects.size() == 1) return Resolve(subjects[0]);
   if (options_.development && IsLoopbackHost(PeerHost(context.peer()))) {
     return DevelopmentCaller();
   }
-  return Unauthenticated("no client certificate (mutual TLS)");
+  return Unauthenticated(options_.tokens ? "no client certificate (mutual TLS) or bearer token"
+                                         : "no client certificate (mutual TLS)");
+}
+
+absl::StatusOr<std::string> Gate::TokenSubject(const grpc::ServerContextBase& context) const {
+  const auto& metadata = context.client_metadata();
+  auto found = metadata.find("authorization");
+  if (found == metadata.end()) return std::string();
+  if (metadata.count("authorization") > 1) return Unauthenticated("more than one authorization");
+  absl::string_view value(found->second.data(), found->second.size());
+  if (!absl::ConsumePrefix(&value, "Bearer ")) {
+    return Unauthenticated("authorization: only \"Bearer <token>\" is understood");
+  }
+  if (!options_.tokens) {
+    return Unauthenticated("bearer tokens are not accepted by this server (no --token-issuers)");
+  }
+  const int64_t now = options_.now_s ? options_.now_s() : 0;
+  auto subject = options_.tokens->Verify(value, now);
+  if (!subject.ok()) return Unauthenticated(subject.status().message());
+  return *subject;
 }
 
 absl::Status Admission::AdmitSubmission(v1::SubmitRequest* request) const {
@@ -209,21 +236,33 @@ absl::Status Admission::AdmitSubmission(v1::SubmitRequest* request) const {
   return absl::OkStatus();
 }
 
+Gate::Gate(const Directory* directory, GateOptions options)
+    : directory_(directory), options_(std::move(options)) {
+  if (options_.clock != nullptr) {
+    limiter_ = std::make_unique<RateLimiter>(options_.clock, options_.limits);
+  }
+}
+
+absl::Status Admission::ChargeSubmissions(int n) const {
+  if (limiter_ == nullptr || principal_.role == Role::kDevelopment) return absl::OkStatus();
+  return limiter_->Take(principal_.Subject(), CallKind::kSubmit, n);
+}
+
 absl::StatusOr<Admission> Gate::Admit(const grpc::ServerContextBase& context,
                                       absl::string_view method) const {
-  return AdmitPrincipal(Authenticate(context), method);
+  return AdmitPrincipal(Authenticate(context), method, /*limited=*/true);
 }
 
 absl::StatusOr<Admission> Gate::AdmitSubject(absl::string_view subject,
                                              absl::string_view method) const {
   if (subject.empty() && options_.development) {
-    return AdmitPrincipal(DevelopmentCaller(), method);
+    return AdmitPrincipal(DevelopmentCaller(), method, /*limited=*/false);
   }
-  return AdmitPrincipal(Resolve(subject), method);
+  return AdmitPrincipal(Resolve(subject), method, /*limited=*/false);
 }
 
 absl::StatusOr<Admission> Gate::AdmitPrincipal(absl::StatusOr<Principal> principal,
-                                               absl::string_view method) const {
+                                               absl::string_view method, bool limited) const {
   if (!principal.ok()) return principal.status();
   const std::optional<Grant> grant = GrantOf(principal->role, method);
   if (!grant) {
@@ -234,7 +273,15 @@ absl::StatusOr<Admission> Gate::AdmitPrincipal(absl::StatusOr<Principal> princip
         principal->Describe(), " may not call ", method,
         grant->break_glass ? " except by break-glass, which this server does not offer yet" : ""));
   }
-  return Admission(std::move(*principal), *grant, directory_);
+  // A stream's submissions are charged one by one as they come
+  // (Admission::ChargeSubmissions); its opening costs nothing.
+  const CallKind kind = KindOf(method);
+  if (limited && limiter_ != nullptr && principal->role != Role::kDevelopment &&
+      method != "/gridcase.v1.EventService/SubmitStream") {
+    if (auto st = limiter_->Take(principal->Subject(), kind); !st.ok()) return st;
+  }
+  return Admission(std::move(*principal), *grant, directory_,
+                   limited && principal->role != Role::kDevelopment ? limiter_.get() : nullptr);
 }
 
 }  // namespace gridcase::security

@@ -14,6 +14,8 @@
 #ifndef GRIDCASE_SERVICES_SECURITY_GATE_H_
 #define GRIDCASE_SERVICES_SECURITY_GATE_H_
 
+#include <functional>
+#include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -23,11 +25,21 @@
 #include "grpcpp/grpcpp.h"
 #include "services/security/permissions.h"
 #include "services/security/principal.h"
+#include "services/security/rate_limit.h"
+#include "services/security/token.h"
 
 namespace gridcase::security {
 
 struct GateOptions {
   PrincipalsFile principals;
+  // Bearer tokens (token.h); null: only client certificates. `now_s`
+  // gives Unix seconds for their validity.
+  std::shared_ptr<const TokenVerifier> tokens;
+  std::function<int64_t()> now_s;
+  // Per-caller rate limits, timed by `clock`; null clock: no limits. The
+  // development caller and the Kafka ingest are not limited.
+  const Clock* clock = nullptr;
+  RateLimits limits;
   // gridcased --development: a caller on loopback without a certificate
   // is the development caller, who may do everything.
   bool development = false;
@@ -36,8 +48,12 @@ struct GateOptions {
 // A call that may proceed: who makes it and over what.
 class Admission {
  public:
-  Admission(Principal principal, Grant grant, const Directory* directory)
-      : principal_(std::move(principal)), grant_(grant), directory_(directory) {}
+  Admission(Principal principal, Grant grant, const Directory* directory,
+            RateLimiter* limiter = nullptr)
+      : principal_(std::move(principal)), grant_(grant), directory_(directory), limiter_(limiter) {}
+
+  // Charges `n` submissions of a stream to the caller's submit limit.
+  absl::Status ChargeSubmissions(int n) const;
 
   const Principal& principal() const { return principal_; }
 
@@ -76,13 +92,13 @@ class Admission {
   Principal principal_;
   Grant grant_;
   const Directory* directory_;
+  RateLimiter* limiter_;  // null: no limits
 };
 
 class Gate {
  public:
   // `directory` must outlive the gate.
-  Gate(const Directory* directory, GateOptions options)
-      : directory_(directory), options_(std::move(options)) {}
+  Gate(const Directory* directory, GateOptions options);
 
   bool development() const { return options_.development; }
 
@@ -94,18 +110,23 @@ class Gate {
   // are not gRPC calls: the Kafka ingest runs as a configured principal.
   absl::StatusOr<Admission> AdmitSubject(absl::string_view subject, absl::string_view method) const;
 
-  // Who is calling: from the client certificate the handshake verified.
+  // Who is calling: from the client certificate the handshake verified,
+  // or the bearer token of the call ("authorization: Bearer ..."); when
+  // both are present they must name the same caller.
   absl::StatusOr<Principal> Authenticate(const grpc::ServerContextBase& context) const;
 
   // The principal a verified subject ("gridcase:person:w1") names.
   absl::StatusOr<Principal> Resolve(absl::string_view subject) const;
 
  private:
+  // The subject of the call's bearer token; "" when it has none.
+  absl::StatusOr<std::string> TokenSubject(const grpc::ServerContextBase& context) const;
   absl::StatusOr<Admission> AdmitPrincipal(absl::StatusOr<Principal> principal,
-                                           absl::string_view method) const;
+                                           absl::string_view method, bool limited) const;
 
   const Directory* directory_;
   const GateOptions options_;
+  std::unique_ptr<RateLimiter> limiter_;
 };
 
 // "/gridcase.v1.CaseService/GetCase" for (CaseService, "GetCase").

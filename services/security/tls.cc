@@ -308,11 +308,17 @@ void ClientTlsFromEnvironment(ClientTlsOptions* options) {
   fill(&options->cert_path, "GRIDCASE_CERT");
   fill(&options->key_path, "GRIDCASE_KEY");
   fill(&options->server_name, "GRIDCASE_SERVER_NAME");
+  fill(&options->token, "GRIDCASE_TOKEN");
 }
 
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ClientCredentials(
     const ClientTlsOptions& options) {
   if (!options.enabled()) {
+    if (!options.token.empty()) {
+      return absl::InvalidArgumentError(
+          "a bearer token is sent only over TLS: give the CA bundle of the server's certificate "
+          "(--ca or GRIDCASE_CA)");
+    }
     if (!options.cert_path.empty() || !options.key_path.empty()) {
       return absl::InvalidArgumentError(
           "a client certificate needs the CA bundle of the server's certificate too "
@@ -340,7 +346,9 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ClientCredentials(
     ssl.pem_cert_chain = *cert;
     ssl.pem_private_key = *key;
   }
-  return grpc::SslCredentials(ssl);
+  auto channel = grpc::SslCredentials(ssl);
+  if (options.token.empty()) return channel;
+  return grpc::CompositeChannelCredentials(channel, grpc::AccessTokenCredentials(options.token));
 }
 
 grpc::ChannelArguments ClientChannelArguments(const ClientTlsOptions& options) {

@@ -110,12 +110,14 @@ struct ClientTlsOptions {
   // of the address (e.g. connecting to 127.0.0.1 with a certificate for
   // "gridcase.local").
   std::string server_name;
+  // A bearer token (JWT from single sign-on) sent with every call; TLS only.
+  std::string token;
 
   bool enabled() const { return !ca_path.empty(); }
 };
 
-// Fills unset fields from GRIDCASE_CA, GRIDCASE_CERT, GRIDCASE_KEY and
-// GRIDCASE_SERVER_NAME.
+// Fills unset fields from GRIDCASE_CA, GRIDCASE_CERT, GRIDCASE_KEY,
+// GRIDCASE_SERVER_NAME and GRIDCASE_TOKEN.
 void ClientTlsFromEnvironment(ClientTlsOptions* options);
 
 // Channel credentials: TLS when `options` name a CA, else plaintext.

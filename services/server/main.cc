@@ -56,8 +56,13 @@ struct Flags {
   gridcase::security::ServerTlsOptions tls;
   bool insecure_plaintext = false;
   std::string principals_file;
+  std::string token_issuers_file;
   bool development = false;
+  bool reflection = false;
+  gridcase::security::RateLimits limits;
+  double checkpoints_per_hour = 6;
   std::string kafka_ingest_as;
+  std::string kafka_secrets;
 };
 
 // Writes the bound port where a supervisor or test can find it, atomically
@@ -244,6 +249,11 @@ absl::StatusOr<std::unique_ptr<gridcase::kafka::Bridge>> StartKafka(
       return admitted->AdmitSubmission(request);
     };
   }
+  if (!flags.kafka_secrets.empty()) {
+    auto secrets = gridcase::kafka::LoadSecrets(flags.kafka_secrets);
+    if (!secrets.ok()) return secrets.status();
+    kafka_options.secret_properties = std::move(*secrets);
+  }
   for (const auto& text : flags.kafka_properties) {
     auto property = gridcase::kafka::ParseProperty(text);
     if (!property.ok()) return property.status();
@@ -282,10 +292,18 @@ absl::StatusOr<std::unique_ptr<gridcase::security::TlsIdentity>> StartTls(
     if (!flags.tls.client_ca_path.empty()) {
       return absl::InvalidArgumentError("--tls-client-ca needs --tls-cert and --tls-key");
     }
+    if (!flags.token_issuers_file.empty()) {
+      return absl::InvalidArgumentError(
+          "--token-issuers: bearer tokens go only over TLS (--tls-cert and --tls-key)");
+    }
     return nullptr;
   }
+  gridcase::security::ServerTlsOptions tls = flags.tls;
+  // With tokens accepted, a caller may present a token instead of a
+  // certificate; a certificate it presents is still verified.
+  tls.require_client_cert = flags.token_issuers_file.empty();
   return gridcase::security::TlsIdentity::Start(
-      flags.tls, [clock] { return clock->NowMicros() / 1'000'000; },
+      tls, [clock] { return clock->NowMicros() / 1'000'000; },
       [](bool error, const std::string& line) {
         spdlog::log(error ? spdlog::level::err : spdlog::level::info, "{}", line);
       });
@@ -293,9 +311,19 @@ absl::StatusOr<std::unique_ptr<gridcase::security::TlsIdentity>> StartTls(
 
 // Who may call: the principals file, and whether this is a development
 // server (loopback callers without a certificate may do everything).
-absl::StatusOr<gridcase::security::GateOptions> AccessFrom(const Flags& flags) {
+absl::StatusOr<gridcase::security::GateOptions> AccessFrom(const Flags& flags,
+                                                           const gridcase::Clock* clock) {
   gridcase::security::GateOptions access;
   access.development = flags.development;
+  access.clock = clock;
+  access.limits = flags.limits;
+  access.limits.checkpoints_per_s = flags.checkpoints_per_hour / 3600;
+  if (!flags.token_issuers_file.empty()) {
+    auto tokens = gridcase::security::TokenVerifier::Load(flags.token_issuers_file);
+    if (!tokens.ok()) return tokens.status();
+    access.tokens = *tokens;
+    access.now_s = [] { return gridcase::SystemClock().NowMicros() / 1'000'000; };
+  }
   if (!flags.principals_file.empty()) {
     auto principals = gridcase::security::PrincipalsFile::Load(flags.principals_file);
     if (!principals.ok()) return principals.status();
@@ -308,18 +336,20 @@ absl::StatusOr<gridcase::security::GateOptions> AccessFrom(const Flags& flags) {
     spdlog::warn(
         "DEVELOPMENT SERVER: every caller on loopback without a client certificate is trusted "
         "with every right. Never use --development with real data.");
-  } else if (flags.tls.client_ca_path.empty()) {
+  } else if (flags.tls.client_ca_path.empty() && flags.token_issuers_file.empty()) {
     spdlog::warn(
-        "no --tls-client-ca: no caller can prove who it is, so every call except health is "
-        "refused UNAUTHENTICATED (docs/security.md)");
+        "neither --tls-client-ca nor --token-issuers: no caller can prove who it is, so every "
+        "call except health is refused UNAUTHENTICATED (docs/security.md)");
   }
   return access;
 }
 
 std::string TransportText(const Flags& flags) {
   if (flags.tls.cert_path.empty()) return "plaintext";
-  if (flags.tls.client_ca_path.empty()) return "TLS";
-  return "mutual TLS, client certificates from " + flags.tls.client_ca_path;
+  const std::string tokens =
+      flags.token_issuers_file.empty() ? "" : ", bearer tokens of " + flags.token_issuers_file;
+  if (flags.tls.client_ca_path.empty()) return "TLS" + tokens;
+  return "mutual TLS, client certificates from " + flags.tls.client_ca_path + tokens;
 }
 
 int Run(const Flags& flags) {
@@ -340,7 +370,7 @@ int Run(const Flags& flags) {
   if (!flags.workflows_dir.empty() && !DeployDirectory(**engine, flags.workflows_dir)) {
     return 1;
   }
-  auto access = AccessFrom(flags);
+  auto access = AccessFrom(flags, &clock);
   if (!access.ok()) {
     spdlog::critical("{}", access.status().ToString());
     return 1;
@@ -369,6 +399,7 @@ int Run(const Flags& flags) {
   if (*tls) server_options.credentials = (*tls)->credentials();
   server_options.plaintext_beyond_loopback = flags.insecure_plaintext;
   server_options.access = std::move(*access);
+  server_options.reflection = flags.reflection;
   if (*kafka) server_options.kafka_status = [bridge = kafka->get()] { return bridge->Status(); };
   auto server = gridcase::api::Server::Start(engine->get(), &clock, server_options);
   if (!server.ok()) {
@@ -434,9 +465,27 @@ void AddFlags(CLI::App& app, Flags* flags) {
   app.add_option("--principals", flags->principals_file,
                  "JSON file of applications (and their units), operators, auditors and privacy "
                  "officers; people's roles come from the directory (docs/security.md)");
+  app.add_option("--token-issuers", flags->token_issuers_file,
+                 "JSON list of single sign-on issuers whose bearer tokens (JWT: RS256, ES256, "
+                 "EdDSA) name callers, with their audience and public keys (docs/security.md)");
   app.add_flag("--development", flags->development,
                "a development server: callers on loopback without a certificate may do "
                "everything; loopback only, never with real data");
+  app.add_option("--limit-submits", flags->limits.submits_per_s,
+                 "submissions per second per caller (0: no limit); bursts of ten seconds' worth")
+      ->capture_default_str();
+  app.add_option("--limit-reads", flags->limits.reads_per_s,
+                 "reads (cases, timelines, listings, people, units) per second per caller (0: no "
+                 "limit)")
+      ->capture_default_str();
+  app.add_option("--limit-log-streams", flags->limits.log_streams_per_s,
+                 "ReadLog streams opened per second per caller (0: no limit)")
+      ->capture_default_str();
+  app.add_option("--limit-checkpoints", flags->checkpoints_per_hour,
+                 "checkpoints per hour per caller (0: no limit)")
+      ->capture_default_str();
+  app.add_flag("--reflection", flags->reflection,
+               "serve gRPC server reflection (for grpcurl and the like); off by default");
   app.add_flag("--insecure-plaintext", flags->insecure_plaintext,
                "serve plaintext on an address other machines can reach (refused otherwise); "
                "only for a network that is itself trusted");
@@ -501,6 +550,9 @@ void AddFlags(CLI::App& app, Flags* flags) {
   app.add_option("--kafka-ingest-as", flags->kafka_ingest_as,
                  "who the ingest submits as: gridcase:app:<id> of the principals file (its "
                  "units and right to act for people apply to every message)");
+  app.add_option("--kafka-secrets", flags->kafka_secrets,
+                 "file of librdkafka properties that are secrets (sasl.password=..., one a "
+                 "line); only its owner may read it; never logged");
   app.add_option("--kafka-property", flags->kafka_properties,
                  "key=value passed to librdkafka (security.protocol=SASL_SSL, sasl.*, ssl.*); "
                  "repeatable");

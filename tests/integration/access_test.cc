@@ -19,6 +19,7 @@
 #include "services/api/server.h"
 #include "services/security/permissions.h"
 #include "services/security/tls.h"
+#include "services/security/token.h"
 #include "tests/support/certs.h"
 #include "tests/support/events.h"
 #include "tests/support/temp_dir.h"
@@ -157,6 +158,7 @@ class AccessTest : public ::testing::Test {
     tls.cert_path = dir_.Sub("server.pem");
     tls.key_path = dir_.Sub("server.key");
     tls.client_ca_path = dir_.Sub("ca.pem");
+    Customize(&tls);
     auto identity = security::TlsIdentity::Start(
         tls, [this] { return clock_.NowMicros() / 1'000'000; }, [](bool, const std::string&) {});
     ASSERT_TRUE(identity.ok()) << identity.status();
@@ -171,6 +173,7 @@ class AccessTest : public ::testing::Test {
     options.listen_address = "127.0.0.1:0";
     options.credentials = identity_->credentials();
     options.access.principals = std::move(*principals);
+    Customize(&options.access);
     auto started = api::Server::Start(engine_.get(), &clock_, options);
     ASSERT_TRUE(started.ok()) << started.status();
     server_ = std::move(*started);
@@ -182,17 +185,26 @@ class AccessTest : public ::testing::Test {
     if (engine_) engine_->Stop();
   }
 
+  // What a test fixture changes of the server's setup.
+  virtual void Customize(security::ServerTlsOptions* tls) {}
+  virtual void Customize(security::GateOptions* access) {}
+
+  // A new channel presenting a certificate for `subject` ("": none).
+  std::shared_ptr<grpc::Channel> NewChannelAs(const std::string& subject) {
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = ca_.cert_pem();
+    if (!subject.empty()) {
+      const KeyPair pair = ca_.Client(subject);
+      ssl.pem_private_key = pair.key;
+      ssl.pem_cert_chain = pair.cert;
+    }
+    return grpc::CreateChannel(server_->address(), grpc::SslCredentials(ssl));
+  }
+
   std::shared_ptr<grpc::Channel> ChannelAs(const std::string& subject) {
     auto& channel = channels_[subject];
     if (channel == nullptr) {
-      grpc::SslCredentialsOptions ssl;
-      ssl.pem_root_certs = ca_.cert_pem();
-      if (!subject.empty()) {
-        const KeyPair pair = ca_.Client(subject);
-        ssl.pem_private_key = pair.key;
-        ssl.pem_cert_chain = pair.cert;
-      }
-      channel = grpc::CreateChannel(server_->address(), grpc::SslCredentials(ssl));
+      channel = NewChannelAs(subject);
     }
     return channel;
   }
@@ -681,6 +693,158 @@ TEST(PermissionTableTest, TheDocumentedTableIsTheOneInCode) {
   EXPECT_NE(doc.find(table), std::string::npos)
       << "docs/security.md does not hold the permission table; it is now:\n"
       << table;
+}
+
+// Bearer tokens as a single sign-on issues them: the console's way in.
+class TokenTest : public AccessTest {
+ protected:
+  void Customize(security::ServerTlsOptions* tls) override {
+    tls->require_client_cert = false;  // a caller may present a token instead
+  }
+  void Customize(security::GateOptions* access) override {
+    WriteFileWithMode(dir_.Sub("sso.pem"), sso_.public_key_pem(), 0644);
+    auto tokens = security::TokenVerifier::Parse(
+        absl::StrCat(R"([{"issuer": "https://sso.test", "audience": "gridcase", "keys": {"k1": ")",
+                     dir_.Sub("sso.pem"), R"("}}])"));
+    ASSERT_TRUE(tokens.ok()) << tokens.status();
+    access->tokens = *tokens;
+    access->now_s = [this] { return clock_.NowMicros() / 1'000'000; };
+  }
+
+  int64_t Now() const { return clock_.NowMicros() / 1'000'000; }
+
+  std::string Claims(const std::string& sub, int64_t exp_in, const std::string& extra = "",
+                     const std::string& iss = "https://sso.test",
+                     const std::string& aud = "gridcase") const {
+    return absl::StrCat(R"({"iss":")", iss, R"(","aud":")", aud, R"(","sub":")", sub, R"(","exp":)",
+                        Now() + exp_in, extra, "}");
+  }
+
+  static constexpr char kHeader[] = R"({"alg":"ES256","kid":"k1","typ":"JWT"})";
+
+  // GetCase of the case in grid g1 with `token` (and the certificate of
+  // `subject`, when given).
+  grpc::Status GetCaseWith(const std::string& token, const std::string& subject = "") {
+    auto stub = v1::CaseService::NewStub(NewChannelAs(subject));
+    auto ctx = Context();
+    if (!token.empty()) ctx->AddMetadata("authorization", "Bearer " + token);
+    v1::GetCaseRequest req;
+    req.set_case_id(CaseOf("d1-s1-c1-g1"));
+    v1::CaseState state;
+    return stub->GetCase(ctx.get(), req, &state);
+  }
+
+  TestIssuer sso_;
+  TestIssuer stranger_;
+};
+
+TEST_F(TokenTest, AValidTokenNamesTheCallerAndTheTableStillApplies) {
+  EXPECT_TRUE(GetCaseWith(sso_.Sign(kHeader, Claims("gridcase:person:w-g1", 600))).ok());
+  EXPECT_TRUE(GetCaseWith(sso_.Sign(kHeader, Claims("sec-c1", 600))).ok());  // a bare person id
+  // The worker of another district reads it as if it did not exist.
+  const grpc::Status beyond = GetCaseWith(sso_.Sign(kHeader, Claims(WorkerOf("d2-s1-c1-g1"), 600)));
+  EXPECT_EQ(beyond.error_code(), grpc::StatusCode::NOT_FOUND);
+  // An operator's token does not open case contents.
+  EXPECT_EQ(GetCaseWith(sso_.Sign(kHeader, Claims("ops-1", 600))).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+}
+
+TEST_F(TokenTest, EveryBadTokenIsUnauthenticatedSayingWhy) {
+  const std::string good = sso_.Sign(kHeader, Claims("w-g1", 600));
+  std::string tampered = good;
+  {
+    // Claims swapped for a district officer's, the signature kept.
+    const size_t a = tampered.find('.'), b = tampered.rfind('.');
+    tampered = tampered.substr(0, a + 1) + Base64Url(Claims("off-d1", 600)) + tampered.substr(b);
+  }
+  const struct {
+    const char* what;
+    std::string token;
+    const char* says;
+  } cases[] = {
+      {"expired", sso_.Sign(kHeader, Claims("w-g1", -3600)), "expired"},
+      {"not yet valid",
+       sso_.Sign(kHeader, Claims("w-g1", 7200, absl::StrCat(",\"nbf\":", Now() + 3600))),
+       "not valid for another"},
+      {"another issuer", sso_.Sign(kHeader, Claims("w-g1", 600, "", "https://evil.test")),
+       "issuer https://evil.test is not trusted"},
+      {"another audience", sso_.Sign(kHeader, Claims("w-g1", 600, "", "https://sso.test", "x")),
+       "not for audience gridcase"},
+      {"signed by another key", stranger_.Sign(kHeader, Claims("w-g1", 600)),
+       "signature does not verify"},
+      {"claims changed after signing", tampered, "signature does not verify"},
+      {"alg none",
+       Base64Url(R"({"alg":"none","kid":"k1"})") + "." + Base64Url(Claims("w-g1", 600)) + ".",
+       "signs with ES256 only"},
+      {"an unknown key", sso_.Sign(R"({"alg":"ES256","kid":"k9"})", Claims("w-g1", 600)),
+       "has no key k9"},
+      {"no subject", sso_.Sign(kHeader, Claims("", 600)), "names no subject"},
+      {"no expiry",
+       sso_.Sign(kHeader, R"({"iss":"https://sso.test","aud":"gridcase","sub":"w-g1"})"),
+       "no \"exp\""},
+      {"not a token", "hello", "not three base64url parts"},
+      {"a person nobody knows", sso_.Sign(kHeader, Claims("nobody", 600)),
+       "person \"nobody\" is neither"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.what);
+    const grpc::Status st = GetCaseWith(c.token);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAUTHENTICATED) << st.error_message();
+    EXPECT_THAT(st.error_message(), HasSubstr(c.says));
+    // The refusal never echoes the token.
+    if (c.token.size() > 20) {
+      EXPECT_THAT(st.error_message(), Not(HasSubstr(c.token.substr(0, 20))));
+    }
+  }
+  // A certificate and a token naming different callers.
+  const grpc::Status mixed =
+      GetCaseWith(sso_.Sign(kHeader, Claims("off-d1", 600)), "gridcase:person:w-g1");
+  EXPECT_EQ(mixed.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_THAT(mixed.error_message(), HasSubstr("name different callers"));
+  // Neither.
+  const grpc::Status none = GetCaseWith("");
+  EXPECT_EQ(none.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_THAT(none.error_message(),
+              HasSubstr("no client certificate (mutual TLS) or bearer token"));
+}
+
+// Per-caller limits over the wire: over its limit a caller is told when
+// to retry, and nothing is read; other callers go on.
+class RateLimitTest : public AccessTest {
+ protected:
+  void Customize(security::GateOptions* access) override {
+    access->clock = &clock_;
+    access->limits.reads_per_s = 1;
+    access->limits.burst_s = 3;
+  }
+};
+
+TEST_F(RateLimitTest, ACallerOverItsLimitIsToldWhenToRetryAndOthersGoOn) {
+  auto read = [&](const std::string& subject) {
+    auto stub = v1::CaseService::NewStub(ChannelAs(subject));
+    v1::GetCaseRequest req;
+    req.set_case_id(CaseOf("d1-s1-c1-g1"));
+    v1::CaseState state;
+    auto ctx = Context();
+    return stub->GetCase(ctx.get(), req, &state);
+  };
+  int served = 0;
+  grpc::Status refused;
+  for (int i = 0; i < 10 && refused.ok(); ++i) {
+    const grpc::Status st = read("gridcase:person:w-g1");
+    if (st.ok()) {
+      ++served;
+    } else {
+      refused = st;
+    }
+  }
+  // Three at once (the burst), then refused; a second or so of real time
+  // may have bought one more.
+  EXPECT_GE(served, 3);
+  EXPECT_LE(served, 5);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(refused.error_message(), HasSubstr("retry in"));
+  EXPECT_TRUE(read("gridcase:person:sec-c1").ok());
 }
 
 }  // namespace

@@ -4,6 +4,9 @@
 // ingest deciding each message once, with poison messages dead-lettered.
 #include "services/kafka/kafka.h"
 
+#include <librdkafka/rdkafkacpp.h>
+#include <sys/stat.h>
+
 #include <map>
 #include <set>
 
@@ -18,6 +21,7 @@
 #include "services/kafka/ingest.h"
 #include "services/security/gate.h"
 #include "tests/integration/child_server.h"
+#include "tests/support/certs.h"
 #include "tests/support/events.h"
 #include "tests/support/kafka_mock.h"
 #include "tests/support/temp_dir.h"
@@ -31,6 +35,7 @@ using ::gridcase::testing::KafkaMessage;
 using ::gridcase::testing::NoteEvent;
 using ::gridcase::testing::Req;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 int64_t NowUs() { return SystemClock().NowMicros(); }
 
@@ -335,6 +340,54 @@ TEST_F(IngestTest, TheIngestSubmitsAsItsPrincipalAndNoMessageClaimsMore) {
         << id;
   }
   (*bridge)->StopIngest();
+}
+
+// Kafka secrets come from a file only its owner may read, and no message
+// ever carries a value from it.
+TEST(KafkaSecretsTest, AreReadFromAnOwnerOnlyFileAndNeverShown) {
+  testing::TempDir dir;
+  const std::string path = dir.Sub("kafka-secrets");
+  testing::WriteFileWithMode(path,
+                             "# SASL credentials\n"
+                             "sasl.username=gridcase\n"
+                             "sasl.password=hunter2-secret\n",
+                             0640);
+  auto loose = kafka::LoadSecrets(path);
+  ASSERT_FALSE(loose.ok());
+  EXPECT_EQ(loose.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(loose.status().message()), HasSubstr("kafka secrets file " + path));
+
+  ASSERT_EQ(::chmod(path.c_str(), 0600), 0);
+  auto secrets = kafka::LoadSecrets(path);
+  ASSERT_TRUE(secrets.ok()) << secrets.status();
+  ASSERT_EQ(secrets->size(), 2u);
+  EXPECT_EQ((*secrets)[1],
+            std::make_pair(std::string("sasl.password"), std::string("hunter2-secret")));
+
+  // A value librdkafka refuses (it quotes it in its own message): named by
+  // key only.
+  kafka::KafkaOptions options;
+  options.brokers = "localhost:9";
+  options.secret_properties = {{"security.protocol", "hunter2-secret"}};
+  auto conf = kafka::MakeConf(options, {});
+  ASSERT_FALSE(conf.ok());
+  EXPECT_THAT(std::string(conf.status().message()), HasSubstr("security.protocol"));
+  EXPECT_THAT(std::string(conf.status().message()), Not(HasSubstr("hunter2")));
+  // (The same value as an ordinary property is quoted: the hiding is ours.)
+  options.properties = options.secret_properties;
+  options.secret_properties.clear();
+  auto plain = kafka::MakeConf(options, {});
+  ASSERT_FALSE(plain.ok());
+  EXPECT_THAT(std::string(plain.status().message()), HasSubstr("hunter2"));
+  // A line that is not key=value: its line, not its text.
+  testing::WriteFileWithMode(path, "sasl.password hunter2-secret\n", 0600);
+  auto malformed = kafka::LoadSecrets(path);
+  ASSERT_FALSE(malformed.ok());
+  EXPECT_THAT(std::string(malformed.status().message()), HasSubstr("line 1"));
+  EXPECT_THAT(std::string(malformed.status().message()), Not(HasSubstr("hunter2")));
+  auto property = kafka::ParseProperty("sasl.password:hunter2-secret");
+  ASSERT_FALSE(property.ok());
+  EXPECT_THAT(std::string(property.status().message()), Not(HasSubstr("hunter2")));
 }
 
 TEST_F(IngestTest, EachMessageIsAppliedOnceAndAPoisonMessageIsDeadLettered) {

@@ -16,10 +16,29 @@ using grpc::reflection::v1alpha::ServerReflection;
 using grpc::reflection::v1alpha::ServerReflectionRequest;
 using grpc::reflection::v1alpha::ServerReflectionResponse;
 
-TEST(ReflectionTest, ListsTheServicesAndDescribesThem) {
+// Off unless asked: the server does not describe itself to whoever asks.
+TEST(ReflectionTest, IsOffUnlessAskedFor) {
   testing::TempDir dir;
   testing::ChildServer server(
       GRIDCASED_PATH, {"--development", "--data-dir", dir.Sub("data"), "--listen", "127.0.0.1:0"});
+  ASSERT_NE(server.port(), 0) << server.output();
+  auto stub = ServerReflection::NewStub(
+      grpc::CreateChannel(server.address(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  auto stream = stub->ServerReflectionInfo(&ctx);
+  ServerReflectionRequest list;
+  list.set_list_services("");
+  stream->Write(list);
+  stream->WritesDone();
+  ServerReflectionResponse resp;
+  EXPECT_FALSE(stream->Read(&resp));
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::UNIMPLEMENTED);
+}
+
+TEST(ReflectionTest, ListsTheServicesAndDescribesThem) {
+  testing::TempDir dir;
+  testing::ChildServer server(GRIDCASED_PATH, {"--development", "--reflection", "--data-dir",
+                                               dir.Sub("data"), "--listen", "127.0.0.1:0"});
   ASSERT_NE(server.port(), 0) << server.output();
   auto stub = ServerReflection::NewStub(
       grpc::CreateChannel(server.address(), grpc::InsecureChannelCredentials()));

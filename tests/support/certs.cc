@@ -1,6 +1,8 @@
 #include "tests/support/certs.h"
 
+#include <openssl/bn.h>
 #include <openssl/ec.h>
+#include <openssl/ecdsa.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -10,6 +12,7 @@
 
 #include <fstream>
 
+#include "absl/strings/escaping.h"
 #include "gtest/gtest.h"
 
 namespace gridcase::testing {
@@ -137,6 +140,43 @@ KeyPair TestCa::Client(const std::string& uri) const {
   spec.alt_names = "URI:" + uri;
   spec.extended_key_usage = "clientAuth";
   return Issue(spec);
+}
+
+TestIssuer::TestIssuer() : key_(NewKey()) {
+  BIO* bio = BIO_new(BIO_s_mem());
+  PEM_write_bio_PUBKEY(bio, static_cast<EVP_PKEY*>(key_));
+  char* data = nullptr;
+  const long n = BIO_get_mem_data(bio, &data);
+  public_pem_.assign(data, n);
+  BIO_free(bio);
+}
+
+TestIssuer::~TestIssuer() { EVP_PKEY_free(static_cast<EVP_PKEY*>(key_)); }
+
+std::string Base64Url(const std::string& bytes) {
+  std::string out;
+  absl::WebSafeBase64Escape(bytes, &out);
+  return out;
+}
+
+std::string TestIssuer::Sign(const std::string& header_json, const std::string& claims_json) const {
+  const std::string input = Base64Url(header_json) + "." + Base64Url(claims_json);
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  size_t len = 0;
+  EVP_DigestSignInit(ctx, nullptr, EVP_sha256(), nullptr, static_cast<EVP_PKEY*>(key_));
+  EVP_DigestSign(ctx, nullptr, &len, reinterpret_cast<const unsigned char*>(input.data()),
+                 input.size());
+  std::string der(len, '\0');
+  EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(der.data()), &len,
+                 reinterpret_cast<const unsigned char*>(input.data()), input.size());
+  EVP_MD_CTX_free(ctx);
+  const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
+  ECDSA_SIG* sig = d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(len));
+  std::string raw(64, '\0');
+  BN_bn2binpad(ECDSA_SIG_get0_r(sig), reinterpret_cast<unsigned char*>(raw.data()), 32);
+  BN_bn2binpad(ECDSA_SIG_get0_s(sig), reinterpret_cast<unsigned char*>(raw.data()) + 32, 32);
+  ECDSA_SIG_free(sig);
+  return input + "." + Base64Url(raw);
 }
 
 void WriteFileWithMode(const std::string& path, const std::string& bytes, unsigned mode) {

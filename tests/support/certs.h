@@ -49,6 +49,29 @@ class TestCa {
   std::string name_;
 };
 
+// An issuer of JSON Web Tokens with a P-256 key (ES256), as an
+// organisation's single sign-on would be: signs what it is given, however
+// wrong, so that tests can make bad tokens too.
+class TestIssuer {
+ public:
+  TestIssuer();
+  ~TestIssuer();
+  TestIssuer(const TestIssuer&) = delete;
+  TestIssuer& operator=(const TestIssuer&) = delete;
+
+  const std::string& public_key_pem() const { return public_pem_; }
+  // base64url(header) "." base64url(claims) "." base64url(ES256 signature),
+  // header and claims as the JSON text given.
+  std::string Sign(const std::string& header_json, const std::string& claims_json) const;
+
+ private:
+  void* key_;  // EVP_PKEY*
+  std::string public_pem_;
+};
+
+// base64url without padding, as JWS wants it.
+std::string Base64Url(const std::string& bytes);
+
 // Writes `bytes` to `path` with `mode`.
 void WriteFileWithMode(const std::string& path, const std::string& bytes, unsigned mode);
 

@@ -352,6 +352,31 @@ std::string TransportText(const Flags& flags) {
   return "mutual TLS, client certificates from " + flags.tls.client_ca_path + tokens;
 }
 
+// The gRPC server, and how it is reached said in the log.
+absl::StatusOr<std::unique_ptr<gridcase::api::Server>> StartServer(
+    const Flags& flags, gridcase::Engine* engine, const gridcase::Clock* clock,
+    gridcase::security::GateOptions access, const gridcase::security::TlsIdentity* tls,
+    gridcase::kafka::Bridge* kafka) {
+  gridcase::api::ServerOptions options;
+  options.listen_address = flags.listen;
+  if (tls != nullptr) options.credentials = tls->credentials();
+  options.plaintext_beyond_loopback = flags.insecure_plaintext;
+  options.access = std::move(access);
+  options.reflection = flags.reflection;
+  if (kafka != nullptr) options.kafka_status = [kafka] { return kafka->Status(); };
+  auto server = gridcase::api::Server::Start(engine, clock, options);
+  if (!server.ok()) return server.status();
+  spdlog::info("gridcased listening on {} ({}; data: {}, {} partitions)", (*server)->address(),
+               TransportText(flags), engine->data_dir(), engine->partition_count());
+  if (tls == nullptr && flags.insecure_plaintext) {
+    spdlog::warn(
+        "INSECURE: serving plaintext on {} (--insecure-plaintext): anyone on the network "
+        "can read and forge what is sent",
+        (*server)->address());
+  }
+  return server;
+}
+
 int Run(const Flags& flags) {
   const sigset_t signals = BlockShutdownSignals();
   gridcase::SystemClock clock;
@@ -394,25 +419,11 @@ int Run(const Flags& flags) {
     spdlog::critical("{}", tls.status().ToString());
     return 1;
   }
-  gridcase::api::ServerOptions server_options;
-  server_options.listen_address = flags.listen;
-  if (*tls) server_options.credentials = (*tls)->credentials();
-  server_options.plaintext_beyond_loopback = flags.insecure_plaintext;
-  server_options.access = std::move(*access);
-  server_options.reflection = flags.reflection;
-  if (*kafka) server_options.kafka_status = [bridge = kafka->get()] { return bridge->Status(); };
-  auto server = gridcase::api::Server::Start(engine->get(), &clock, server_options);
+  auto server =
+      StartServer(flags, engine->get(), &clock, std::move(*access), tls->get(), kafka->get());
   if (!server.ok()) {
     spdlog::critical("{}", server.status().ToString());
     return 1;
-  }
-  spdlog::info("gridcased listening on {} ({}; data: {}, {} partitions)", (*server)->address(),
-               TransportText(flags), (*engine)->data_dir(), (*engine)->partition_count());
-  if (!*tls && flags.insecure_plaintext) {
-    spdlog::warn(
-        "INSECURE: serving plaintext on {} (--insecure-plaintext): anyone on the network "
-        "can read and forge what is sent",
-        (*server)->address());
   }
   if (!flags.port_file.empty() && !WritePortFile(flags.port_file, (*server)->port())) {
     spdlog::critical("cannot write port file {}", flags.port_file);
@@ -446,10 +457,8 @@ int Run(const Flags& flags) {
   return 0;
 }
 
-void AddFlags(CLI::App& app, Flags* flags) {
-  app.set_config("--config", "", "read options from a TOML/INI file", false);
-  app.add_option("--listen", flags->listen, "host:port to serve gRPC on (port 0: any free port)")
-      ->capture_default_str();
+// Who may call and how: TLS, principals, tokens, limits.
+void AddSecurityFlags(CLI::App& app, Flags* flags) {
   app.add_option("--tls-cert", flags->tls.cert_path,
                  "the server's certificate chain (PEM, leaf first); with --tls-key: serve TLS");
   app.add_option("--tls-key", flags->tls.key_path,
@@ -489,6 +498,10 @@ void AddFlags(CLI::App& app, Flags* flags) {
   app.add_flag("--insecure-plaintext", flags->insecure_plaintext,
                "serve plaintext on an address other machines can reach (refused otherwise); "
                "only for a network that is itself trusted");
+}
+
+// The engine, its storage and the server around it.
+void AddEngineFlags(CLI::App& app, Flags* flags) {
   app.add_option("--data-dir", flags->data_dir, "where the partitions' RocksDB databases live")
       ->capture_default_str();
   app.add_option("--partitions", flags->partitions,
@@ -527,6 +540,9 @@ void AddFlags(CLI::App& app, Flags* flags) {
       ->capture_default_str();
   app.add_option("--log-level", flags->log_level, "trace|debug|info|warn|error")
       ->capture_default_str();
+}
+
+void AddKafkaFlags(CLI::App& app, Flags* flags) {
   app.add_option("--kafka-brokers", flags->kafka.brokers,
                  "Kafka bootstrap servers (host:port,...); empty: no Kafka, the embedded "
                  "store alone");
@@ -556,6 +572,15 @@ void AddFlags(CLI::App& app, Flags* flags) {
   app.add_option("--kafka-property", flags->kafka_properties,
                  "key=value passed to librdkafka (security.protocol=SASL_SSL, sasl.*, ssl.*); "
                  "repeatable");
+}
+
+void AddFlags(CLI::App& app, Flags* flags) {
+  app.set_config("--config", "", "read options from a TOML/INI file", false);
+  app.add_option("--listen", flags->listen, "host:port to serve gRPC on (port 0: any free port)")
+      ->capture_default_str();
+  AddSecurityFlags(app, flags);
+  AddEngineFlags(app, flags);
+  AddKafkaFlags(app, flags);
 }
 
 }  // namespace

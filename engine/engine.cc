@@ -110,8 +110,11 @@ absl::Status Engine::OpenPartitions(CaseLogicFactory make_logic) {
   PartitionSet* set = partitions_.get();
   streams_ = std::make_unique<StreamLedger>(set, clock_, options_.limits);
   staffing_ = std::make_unique<Staffing>(set, &directory_, clock_, options_.limits);
-  audit_ = std::make_unique<Auditor>(set, logic_.get(), &registry_, &directory_, clock_,
-                                     options_.data_dir);
+  auto access = AccessLog::Open(AccessLogDir(options_.data_dir), options_.env, clock_);
+  if (!access.ok()) return access.status();
+  access_ = std::move(*access);
+  audit_ = std::make_unique<Auditor>(set, access_.get(), logic_.get(), &registry_, &directory_,
+                                     clock_, options_.data_dir);
   timers_ =
       std::make_unique<DeadlineTimers>(set, clock_, [this](DeadlineTimers::Listener listener) {
         absl::MutexLock lock(&listener_mu_);

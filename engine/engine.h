@@ -4,6 +4,7 @@
 //
 //   data_dir/GRIDCASE          format version and partition count
 //   data_dir/partition-NNN/    one RocksDB database per partition
+//   data_dir/access/           the access log (access/access_log.h)
 //
 // The facade submits events and reads cases; the engine's other features
 // are classes over the partitions, each in its own library, reached
@@ -149,6 +150,8 @@ class Engine {
   const StreamLedger& streams() const { return *streams_; }
   Staffing& staffing() { return *staffing_; }
   const Staffing& staffing() const { return *staffing_; }
+  // Every read of personal data, recorded before it is answered.
+  AccessLog& access() { return *access_; }
   Auditor& audit() { return *audit_; }
   const Auditor& audit() const { return *audit_; }
   DeadlineTimers& timers() { return *timers_; }
@@ -190,6 +193,7 @@ class Engine {
   std::unique_ptr<SubmitRouter> router_;
   std::unique_ptr<StreamLedger> streams_;
   std::unique_ptr<Staffing> staffing_;
+  std::unique_ptr<AccessLog> access_;
   std::unique_ptr<Auditor> audit_;
   std::unique_ptr<DeadlineTimers> timers_;
   std::unique_ptr<Deployments> workflows_;

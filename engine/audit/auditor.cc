@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -39,6 +40,54 @@ absl::Status Auditor::RecordsOf(const std::string& case_id, std::vector<v1::Reco
   return absl::OkStatus();
 }
 
+namespace {
+
+// Walks a chain with `verify` and checks every signed head of `encoded`
+// against it: its signature, and that the chain recomputed from the stored
+// records reaches the same hash at its position. The first failure is
+// reported like a broken link.
+absl::StatusOr<ChainCheck> VerifyWithHeads(
+    const std::vector<std::string>& encoded, const std::string& public_key_pem,
+    const std::function<absl::StatusOr<ChainCheck>(
+        const std::function<void(uint64_t, const std::string&)>&)>& verify) {
+  std::map<uint64_t, SignedHead> signed_heads;  // by position
+  for (const auto& e : encoded) {
+    auto head = SignedHead::Decode(e);
+    if (!head.ok()) return head.status();
+    signed_heads[head->position] = *head;
+  }
+  std::map<uint64_t, std::string> recomputed;  // at the signed positions
+  auto check = verify([&](uint64_t position, const std::string& hash) {
+    if (signed_heads.count(position)) recomputed[position] = hash;
+  });
+  if (!check.ok()) return check.status();
+  for (const auto& [position, head] : signed_heads) {
+    auto valid = VerifySignature(public_key_pem, head.Message(), head.signature);
+    if (!valid.ok()) return valid.status();
+    std::string problem;
+    if (!*valid) {
+      problem = "the signature of the head signed at this position does not verify";
+    } else if (!recomputed.count(position)) {
+      problem =
+          "a head was signed here, but the log no longer reaches this "
+          "position intact";
+    } else if (recomputed[position] != head.hash) {
+      problem = "the log was rewritten: its hash here differs from the signed head";
+    } else {
+      ++check->signed_heads_verified;
+      continue;
+    }
+    if (check->first_bad_position == 0 || position <= check->first_bad_position) {
+      check->first_bad_position = position;
+      check->problem = problem;
+    }
+    break;
+  }
+  return check;
+}
+
+}  // namespace
+
 absl::StatusOr<std::vector<ChainCheck>> Auditor::VerifyLog(
     const std::string& public_key_pem) const {
   std::vector<ChainCheck> out;
@@ -47,42 +96,21 @@ absl::StatusOr<std::vector<ChainCheck>> Auditor::VerifyLog(
     if (!public_key_pem.empty()) {
       if (auto st = store->ReadSignedHeads(&encoded); !st.ok()) return st;
     }
-    std::map<uint64_t, SignedHead> signed_heads;  // by position
-    for (const auto& e : encoded) {
-      auto head = SignedHead::Decode(e);
-      if (!head.ok()) return head.status();
-      signed_heads[head->position] = *head;
-    }
-    std::map<uint64_t, std::string> recomputed;  // at the signed positions
-    auto check = store->VerifyChain([&](uint64_t position, const std::string& hash) {
-      if (signed_heads.count(position)) recomputed[position] = hash;
-    });
+    auto check = VerifyWithHeads(encoded, public_key_pem,
+                                 [store](const auto& each) { return store->VerifyChain(each); });
     if (!check.ok()) return check.status();
-    for (const auto& [position, head] : signed_heads) {
-      auto valid = VerifySignature(public_key_pem, head.Message(), head.signature);
-      if (!valid.ok()) return valid.status();
-      std::string problem;
-      if (!*valid) {
-        problem = "the signature of the head signed at this position does not verify";
-      } else if (!recomputed.count(position)) {
-        problem =
-            "a head was signed here, but the log no longer reaches this "
-            "position intact";
-      } else if (recomputed[position] != head.hash) {
-        problem = "the log was rewritten: its hash here differs from the signed head";
-      } else {
-        ++check->signed_heads_verified;
-        continue;
-      }
-      if (check->first_bad_position == 0 || position <= check->first_bad_position) {
-        check->first_bad_position = position;
-        check->problem = problem;
-      }
-      break;
-    }
     out.push_back(std::move(*check));
   }
   return out;
+}
+
+absl::StatusOr<ChainCheck> Auditor::VerifyAccessLog(const std::string& public_key_pem) const {
+  std::vector<std::string> encoded;
+  if (!public_key_pem.empty()) {
+    if (auto st = access_->ReadSignedHeads(&encoded); !st.ok()) return st;
+  }
+  return VerifyWithHeads(encoded, public_key_pem,
+                         [this](const auto& each) { return access_->VerifyChain(each); });
 }
 
 absl::StatusOr<size_t> Auditor::SignHeads(const HeadSigner& signer) {
@@ -106,7 +134,28 @@ absl::StatusOr<size_t> Auditor::SignHeads(const HeadSigner& signer) {
     if (auto st = store->PutSignedHead(head.Encode(), head.position); !st.ok()) return st;
     ++signed_count;
   }
-  return signed_count;
+  auto signed_access = SignAccessHead(signer);
+  if (!signed_access.ok()) return signed_access.status();
+  return signed_count + *signed_access;
+}
+
+absl::StatusOr<size_t> Auditor::SignAccessHead(const HeadSigner& signer) {
+  auto [position, hash] = access_->head();
+  if (position == 0) return 0;
+  std::vector<std::string> encoded;
+  if (auto st = access_->ReadSignedHeads(&encoded); !st.ok()) return st;
+  if (!encoded.empty()) {
+    auto last = SignedHead::Decode(encoded.back());
+    if (last.ok() && last->position == position) return 0;  // nothing new
+  }
+  SignedHead head;
+  head.partition = kAccessLogPartition;
+  head.position = position;
+  head.hash = hash;
+  head.signed_at_us = clock_->NowMicros();
+  head.signature = signer.Sign(head.Message());
+  if (auto st = access_->PutSignedHead(head.Encode(), head.position); !st.ok()) return st;
+  return 1;
 }
 
 absl::StatusOr<v1::GetCaseAsOfResponse> Auditor::GetCaseAsOf(

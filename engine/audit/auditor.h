@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "engine/access/access_log.h"
 #include "engine/audit/log_reader.h"
 #include "engine/common/clock.h"
 #include "engine/domain/case_logic.h"
@@ -27,9 +28,11 @@ class Auditor {
  public:
   // Everything given must outlive the auditor; `logic` folds the records
   // of a case (its appliers).
-  Auditor(PartitionSet* partitions, const CaseLogic* logic, const workflow::Registry* registry,
-          const Directory* directory, const Clock* clock, std::string data_dir)
+  Auditor(PartitionSet* partitions, AccessLog* access, const CaseLogic* logic,
+          const workflow::Registry* registry, const Directory* directory, const Clock* clock,
+          std::string data_dir)
       : partitions_(partitions),
+        access_(access),
         logic_(logic),
         registry_(registry),
         directory_(directory),
@@ -44,10 +47,13 @@ class Auditor {
   // hash at its position (a rewrite that recomputed every hash is caught
   // here). The first failure is reported like a broken link.
   absl::StatusOr<std::vector<ChainCheck>> VerifyLog(const std::string& public_key_pem = "") const;
+  // The same for the access log (access_log.h), whose heads carry
+  // kAccessLogPartition.
+  absl::StatusOr<ChainCheck> VerifyAccessLog(const std::string& public_key_pem = "") const;
 
   // Signs each partition's current chain head (if it moved since the last
-  // signature) and keeps the signed heads. Returns how many were signed.
-  // Only while the sequencers run.
+  // signature) and keeps the signed heads, and the access log's head
+  // likewise. Returns how many were signed. Only while the sequencers run.
   absl::StatusOr<size_t> SignHeads(const HeadSigner& signer);
 
   // A case as of a position, a known-at time or a happened-by time (see
@@ -78,7 +84,10 @@ class Auditor {
   // exist.
   absl::Status RecordsOf(const std::string& case_id, std::vector<v1::Record>* out) const;
 
+  absl::StatusOr<size_t> SignAccessHead(const HeadSigner& signer);
+
   PartitionSet* const partitions_;
+  AccessLog* const access_;
   const CaseLogic* const logic_;
   const workflow::Registry* const registry_;
   const Directory* const directory_;

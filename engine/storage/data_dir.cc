@@ -51,6 +51,10 @@ std::string PartitionDir(const std::string& data_dir, uint32_t partition) {
   return (fs::path(data_dir) / absl::StrFormat("partition-%03d", partition)).string();
 }
 
+std::string AccessLogDir(const std::string& data_dir) {
+  return (fs::path(data_dir) / "access").string();
+}
+
 absl::Status WriteMarker(const std::string& data_dir, uint32_t partitions) {
   return WriteFileDurably(fs::path(data_dir) / kMarkerFile,
                           absl::StrFormat("gridcase data directory\nformat %d\npartitions %d\n",

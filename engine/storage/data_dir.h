@@ -4,6 +4,7 @@
 //   DIR/GRIDCASE          "gridcase data directory", format, partition count
 //   DIR/partition-NNN/    one RocksDB database per partition, and its
 //                         durable mark, DURABLE (durable_mark.h)
+//   DIR/access/           the access log (engine/access/access_log.h)
 //   DIR/checkpoints/NAME/ checkpoints taken while serving (a data directory each)
 //   DIR/lost/partition-NNN-TIME/  a partition's write-ahead logs and mark as
 //                         they were when its loss was accepted (store.h)
@@ -23,6 +24,9 @@ inline constexpr uint32_t kPartitionsMax = 256;
 
 // DIR/partition-NNN.
 std::string PartitionDir(const std::string& data_dir, uint32_t partition);
+
+// DIR/access.
+std::string AccessLogDir(const std::string& data_dir);
 
 // Reads DIR/GRIDCASE, or creates it in an empty (or missing) DIR with
 // `wanted` partitions (0: kDefaultPartitions). FAILED_PRECONDITION when DIR

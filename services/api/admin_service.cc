@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "engine/common/time.h"
 #include "services/api/admit.h"
 #include "services/api/off_thread.h"
@@ -122,26 +123,53 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ImportDirectory(
   return reactor;
 }
 
+namespace {
+
+absl::Status NoPerson(const std::string& person_id) {
+  return absl::NotFoundError(absl::StrCat("no person ", person_id, " in the directory"));
+}
+
+// Finishes `reactor` once `read` is recorded: OK, or why it could not be.
+std::function<void(absl::Status)> FinishOnceRecorded(grpc::ServerUnaryReactor* reactor,
+                                                     absl::Status answer = absl::OkStatus()) {
+  return [reactor, answer = std::move(answer)](absl::Status recorded) {
+    reactor->Finish(ToGrpc(recorded.ok() ? answer : recorded));
+  };
+}
+
+}  // namespace
+
 grpc::ServerUnaryReactor* AdminServiceImpl::GetPerson(grpc::CallbackServerContext* context,
                                                       const v1::GetPersonRequest* request,
                                                       v1::PersonView* response) {
+  const std::string method = security::MethodOf<v1::AdminService>("GetPerson");
+  auto admitted = gate_->Admit(*context, method, request->break_glass_reason());
+  if (!admitted.ok()) return Refuse(context, admitted.status());
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  auto admitted = AdmitOrFinish<v1::AdminService>(*gate_, context, reactor, "GetPerson");
-  if (!admitted) return reactor;
-  auto person = engine_->staffing().directory().FindPerson(request->person_id());
+  const Directory& directory = engine_->staffing().directory();
+  auto person = directory.FindPerson(request->person_id());
+  ReadReturned read;
+  read.filters = {{"person_id", request->person_id()}};
   if (!person || !admitted->Reaches(person->unit_id)) {  // beyond reach: as if absent
-    reactor->Finish(grpc::Status(grpc::StatusCode::NOT_FOUND,
-                                 "no person " + request->person_id() + " in the directory"));
+    if (!admitted->break_glass()) {
+      reactor->Finish(ToGrpc(NoPerson(request->person_id())));
+    } else {  // a break-glass search leaves its trace even when it finds nobody
+      reads_->Record(*admitted, method, std::move(read),
+                     FinishOnceRecorded(reactor, NoPerson(request->person_id())));
+    }
     return reactor;
   }
-  *response = ViewOf(*person, engine_->staffing().directory(), clock_->NowMicros());
-  reactor->Finish(grpc::Status::OK);
+  *response = ViewOf(*person, directory, clock_->NowMicros());
+  read.person_ids = {person->id};
+  read.units = {person->unit_id};
+  reads_->Record(*admitted, method, std::move(read), FinishOnceRecorded(reactor));
   return reactor;
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::GetUnit(grpc::CallbackServerContext* context,
                                                     const v1::GetUnitRequest* request,
                                                     v1::UnitView* response) {
+  const std::string method = security::MethodOf<v1::AdminService>("GetUnit");
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   auto admitted = AdmitOrFinish<v1::AdminService>(*gate_, context, reactor, "GetUnit");
   if (!admitted) return reactor;
@@ -159,35 +187,69 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetUnit(grpc::CallbackServerContext*
   u->set_name(unit->name);
   for (const auto& c : unit->children) response->add_children(c);
   const int64_t now_us = clock_->NowMicros();
-  for (const auto& p : directory.PeopleOf(unit->id))
+  ReadReturned read;
+  read.filters = {{"unit_id", unit->id}};
+  for (const auto& p : directory.PeopleOf(unit->id)) {
     *response->add_people() = ViewOf(p, directory, now_us);
-  reactor->Finish(grpc::Status::OK);
+    read.person_ids.push_back(p.id);
+  }
+  reads_->Record(*admitted, method, std::move(read), FinishOnceRecorded(reactor));
   return reactor;
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::GetWorkload(grpc::CallbackServerContext* context,
                                                         const v1::GetWorkloadRequest* request,
                                                         v1::Workload* response) {
-  auto admitted = gate_->Admit(*context, security::MethodOf<v1::AdminService>("GetWorkload"));
+  const std::string method = security::MethodOf<v1::AdminService>("GetWorkload");
+  auto admitted = gate_->Admit(*context, method, request->break_glass_reason());
   if (!admitted.ok()) return Refuse(context, admitted.status());
   const auto person = engine_->staffing().directory().FindPerson(request->person_id());
-  if (person && !admitted->Reaches(person->unit_id)) {  // beyond reach: as if absent
-    return Refuse(context, absl::NotFoundError(absl::StrCat("no person ", request->person_id(),
-                                                            " in the directory")));
-  }
-  return OffThread(context, response, [this, person = request->person_id()] {
-    return engine_->staffing().Workload(person);
-  });
+  const bool within = !person || admitted->Reaches(person->unit_id);
+  return OffThread(
+      context, response,
+      [this, method, within, admission = std::move(*admitted), id = request->person_id(),
+       unit = person ? person->unit_id : ""]() -> absl::StatusOr<v1::Workload> {
+        // Beyond reach: as if absent.
+        auto workload = within ? engine_->staffing().Workload(id) : NoPerson(id);
+        if (!workload.ok() && !admission.break_glass()) return workload.status();
+        ReadReturned read;
+        read.filters = {{"person_id", id}};
+        if (workload.ok()) {
+          read.person_ids = {id};
+          read.case_ids.assign(workload->case_ids().begin(), workload->case_ids().end());
+        }
+        if (!unit.empty()) read.units = {unit};
+        if (auto st = reads_->RecordAndWait(admission, method, std::move(read)); !st.ok()) {
+          return st;
+        }
+        return workload;
+      });
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::GetStaffingReport(
     grpc::CallbackServerContext* context, const v1::StaffingReportRequest* request,
     v1::StaffingReport* response) {
-  auto admitted = gate_->Admit(*context, security::MethodOf<v1::AdminService>("GetStaffingReport"));
+  const std::string method = security::MethodOf<v1::AdminService>("GetStaffingReport");
+  auto admitted = gate_->Admit(*context, method);
   auto area = admitted.ok() ? admitted->Area(request->area()) : admitted.status();
   if (!area.ok()) return Refuse(context, area.status());
   return OffThread(context, response,
-                   [this, area = *area] { return engine_->staffing().StaffingReport(area); });
+                   [this, method, area = *area,
+                    admission = std::move(*admitted)]() -> absl::StatusOr<v1::StaffingReport> {
+                     auto report = engine_->staffing().StaffingReport(area);
+                     if (!report.ok()) return report.status();
+                     ReadReturned read;
+                     read.filters = {{"area", area}};
+                     for (const auto& s : report->stranded()) {
+                       read.case_ids.push_back(s.case_id());
+                       read.person_ids.push_back(s.holder());
+                     }
+                     if (auto st = reads_->RecordAndWait(admission, method, std::move(read));
+                         !st.ok()) {
+                       return st;
+                     }
+                     return report;
+                   });
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::GetServerStats(grpc::CallbackServerContext* context,

@@ -10,6 +10,7 @@
 #include "engine/common/clock.h"
 #include "engine/engine.h"
 #include "gridcase/v1/service.grpc.pb.h"
+#include "services/api/read_audit.h"
 #include "services/security/gate.h"
 
 namespace gridcase::api {
@@ -20,9 +21,14 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
   using KafkaStatusFn = std::function<absl::StatusOr<v1::KafkaStatus>()>;
   // `engine`, `clock` and `gate` must outlive the service. People and
   // units beyond the caller's reach answer as if absent.
+  // Reads of people, units and workloads are recorded by `reads` first.
   AdminServiceImpl(Engine* engine, const Clock* clock, const security::Gate* gate,
-                   KafkaStatusFn kafka_status = nullptr)
-      : engine_(engine), clock_(clock), gate_(gate), kafka_status_(std::move(kafka_status)) {}
+                   const ReadAudit* reads, KafkaStatusFn kafka_status = nullptr)
+      : engine_(engine),
+        clock_(clock),
+        gate_(gate),
+        reads_(reads),
+        kafka_status_(std::move(kafka_status)) {}
 
   grpc::ServerUnaryReactor* DeployWorkflow(grpc::CallbackServerContext* context,
                                            const v1::DeployWorkflowRequest* request,
@@ -59,6 +65,7 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
   Engine* const engine_;
   const Clock* const clock_;
   const security::Gate* const gate_;
+  const ReadAudit* const reads_;
   const KafkaStatusFn kafka_status_;
 };
 

@@ -4,6 +4,8 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
 #include "engine/audit/log_reader.h"
 #include "services/api/admit.h"
 #include "services/api/case_service.h"
@@ -20,20 +22,59 @@ constexpr size_t kScanMax = 4096;
 // How long a follower waits for a commit before checking on its client.
 constexpr std::chrono::milliseconds kFollowPoll(250);
 
+void FillChain(const ChainCheck& c, v1::PartitionChain* out) {
+  out->set_records(c.records);
+  out->set_head(c.head);
+  out->set_first_bad_position(c.first_bad_position);
+  out->set_problem(c.problem);
+  out->set_signed_heads_verified(c.signed_heads_verified);
+}
+
+}  // namespace
+
+namespace {
+
+// The access record of a batch of log entries about to be sent.
+ReadReturned LogBatchRead(const v1::ReadLogRequest& request,
+                          const std::vector<v1::LogEntry>& batch) {
+  ReadReturned read;
+  std::string types;
+  for (const auto& t : request.event_types()) absl::StrAppend(&types, types.empty() ? "" : ",", t);
+  read.filters = {{"case_id", request.case_id()},
+                  {"area", request.area()},
+                  {"event_types", types},
+                  {"partition", request.has_partition() ? absl::StrCat(request.partition()) : ""},
+                  {"follow", request.follow() ? "true" : ""}};
+  absl::flat_hash_set<std::string> seen;
+  for (const auto& entry : batch) {
+    const std::string& id = entry.record().event().case_id();
+    if (!id.empty() && seen.insert(id).second) read.case_ids.push_back(id);
+  }
+  return read;
+}
+
 }  // namespace
 
 grpc::Status AuditServiceImpl::ReadLog(grpc::ServerContext* context,
                                        const v1::ReadLogRequest* request,
                                        grpc::ServerWriter<v1::LogEntry>* writer) {
-  auto admitted = gate_->Admit(*context, security::MethodOf<v1::AuditService>("ReadLog"));
+  const std::string method = security::MethodOf<v1::AuditService>("ReadLog");
+  auto admitted = gate_->Admit(*context, method, request->break_glass_reason());
   if (!admitted.ok()) return ToGrpc(admitted.status());
+  if (admitted->break_glass() && (request->case_id().empty() || request->follow())) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "break_glass_reason: a break-glass read of the log reads one case "
+                        "(case_id), without follow");
+  }
   // One case: only when it is within reach (else as if absent); otherwise
   // the records of the caller's units.
   v1::ReadLogRequest within = *request;
   if (!request->case_id().empty()) {
-    if (auto st = CheckCaseWithin(*engine_, *admitted, request->case_id()); !st.ok()) {
-      return ToGrpc(st);
+    absl::Status st = CheckCaseWithin(*engine_, *admitted, request->case_id());
+    if (admitted->break_glass() && !st.ok()) {
+      st = RecordCaseRead(*engine_, *reads_, *admitted, method, request->case_id(), st);
     }
+    if (!st.ok()) return ToGrpc(st);
   }
   auto area = admitted->Area(request->area());
   if (!area.ok()) return ToGrpc(area.status());
@@ -62,6 +103,18 @@ grpc::Status AuditServiceImpl::ReadLog(grpc::ServerContext* context,
     bool caught_up = false;
     if (auto st = (*reader)->Next(kReadBatch, kScanMax, &batch, &caught_up); !st.ok()) {
       return ToGrpc(st);
+    }
+    // Each batch is recorded before it is sent (read_audit.h).
+    if (!batch.empty()) {
+      ReadReturned read = LogBatchRead(within, batch);
+      if (admitted->break_glass()) {
+        if (auto state = engine_->GetCase(within.case_id()); state.ok()) {
+          read.units = {state->grid_id()};
+        }
+      }
+      if (auto st = reads_->RecordAndWait(*admitted, method, std::move(read)); !st.ok()) {
+        return ToGrpc(st);
+      }
     }
     for (const v1::LogEntry& entry : batch) {
       if (!writer->Write(entry)) {
@@ -105,17 +158,15 @@ grpc::ServerUnaryReactor* AuditServiceImpl::VerifyLog(grpc::CallbackServerContex
         auto checks = engine_->audit().VerifyLog(key);
         if (!checks.ok()) return checks.status();
         v1::VerifyLogResponse out;
-        out.set_intact(true);
+        auto access = engine_->audit().VerifyAccessLog(key);
+        if (!access.ok()) return access.status();
+        FillChain(*access, out.mutable_access_log());
+        out.set_intact(access->first_bad_position == 0);
         for (size_t i = 0; i < checks->size(); ++i) {
-          const ChainCheck& c = (*checks)[i];
           auto* p = out.add_partitions();
+          FillChain((*checks)[i], p);
           p->set_partition(static_cast<uint32_t>(i));
-          p->set_records(c.records);
-          p->set_head(c.head);
-          p->set_first_bad_position(c.first_bad_position);
-          p->set_problem(c.problem);
-          p->set_signed_heads_verified(c.signed_heads_verified);
-          if (c.first_bad_position != 0) out.set_intact(false);
+          if ((*checks)[i].first_bad_position != 0) out.set_intact(false);
         }
         return out;
       });
@@ -124,17 +175,63 @@ grpc::ServerUnaryReactor* AuditServiceImpl::VerifyLog(grpc::CallbackServerContex
 grpc::ServerUnaryReactor* AuditServiceImpl::GetCaseAsOf(grpc::CallbackServerContext* context,
                                                         const v1::GetCaseAsOfRequest* request,
                                                         v1::GetCaseAsOfResponse* response) {
-  auto admitted = gate_->Admit(*context, security::MethodOf<v1::AuditService>("GetCaseAsOf"));
+  const std::string method = security::MethodOf<v1::AuditService>("GetCaseAsOf");
+  auto admitted = gate_->Admit(*context, method, request->break_glass_reason());
   if (!admitted.ok()) return Refuse(context, admitted.status());
   return OffThread(context, response,
-                   [this, admission = std::move(*admitted),
+                   [this, method, admission = std::move(*admitted),
                     request = *request]() -> absl::StatusOr<v1::GetCaseAsOfResponse> {
                      // A case is within reach when its grid is now.
-                     if (auto st = CheckCaseWithin(*engine_, admission, request.case_id());
+                     absl::Status within = CheckCaseWithin(*engine_, admission, request.case_id());
+                     auto view = within.ok() ? engine_->audit().GetCaseAsOf(request)
+                                             : absl::StatusOr<v1::GetCaseAsOfResponse>(within);
+                     if (auto st = RecordCaseRead(*engine_, *reads_, admission, method,
+                                                  request.case_id(), view.status());
                          !st.ok()) {
                        return st;
                      }
-                     return engine_->audit().GetCaseAsOf(request);
+                     return view;
+                   });
+}
+
+grpc::ServerUnaryReactor* AuditServiceImpl::ReadAccess(grpc::CallbackServerContext* context,
+                                                       const v1::ReadAccessRequest* request,
+                                                       v1::ReadAccessResponse* response) {
+  const std::string method = security::MethodOf<v1::AuditService>("ReadAccess");
+  auto admitted = gate_->Admit(*context, method);
+  if (!admitted.ok()) return Refuse(context, admitted.status());
+  v1::ReadAccessRequest query = *request;
+  if (!admitted->everywhere()) {
+    // District officers: the break-glass reads they were told of, only.
+    const std::string& self = admitted->principal().id;
+    if (!query.notified().empty() && query.notified() != self) {
+      return Refuse(context, absl::PermissionDeniedError(absl::StrCat(
+                                 admitted->principal().Describe(),
+                                 " may read only the break-glass reads they were told of "
+                                 "(notified = ",
+                                 self, ")")));
+    }
+    query.set_notified(self);
+  }
+  return OffThread(context, response,
+                   [this, method, query = std::move(query),
+                    admission = std::move(*admitted)]() -> absl::StatusOr<v1::ReadAccessResponse> {
+                     auto page = access_->Read(query);
+                     if (!page.ok()) return page.status();
+                     // Reading who read is itself a read, recorded with its
+                     // filters (the records it returned name cases).
+                     ReadReturned read;
+                     read.filters = {{"case_id", query.case_id()},
+                                     {"person_id", query.person_id()},
+                                     {"caller", query.caller()},
+                                     {"notified", query.notified()},
+                                     {"break_glass_only", query.break_glass_only() ? "true" : ""},
+                                     {"page_token", query.page_token()}};
+                     if (auto st = reads_->RecordAndWait(admission, method, std::move(read));
+                         !st.ok()) {
+                       return st;
+                     }
+                     return page;
                    });
 }
 

@@ -12,23 +12,27 @@
 
 #include "engine/engine.h"
 #include "gridcase/v1/service.grpc.pb.h"
+#include "services/api/read_audit.h"
 #include "services/security/gate.h"
 
 namespace gridcase::api {
 
-using AuditServiceBase =
+using AuditServiceBase = v1::AuditService::WithCallbackMethod_ReadAccess<
     v1::AuditService::WithCallbackMethod_VerifyLog<v1::AuditService::WithCallbackMethod_GetCaseAsOf<
-        v1::AuditService::WithCallbackMethod_Checkpoint<v1::AuditService::Service>>>;
+        v1::AuditService::WithCallbackMethod_Checkpoint<v1::AuditService::Service>>>>;
 
 class AuditServiceImpl final : public AuditServiceBase {
  public:
   // Streams of ReadLog open at once at most; beyond: RESOURCE_EXHAUSTED.
   static constexpr int kReadersMax = 32;
 
-  // `engine` must outlive the service.
-  // `engine` and `gate` must outlive the service.
-  AuditServiceImpl(const Engine* engine, const security::Gate* gate)
-      : engine_(engine), gate_(gate) {}
+  // `engine`, `access` (its access log), `gate` and `reads` must outlive
+  // the service. Reads of the log and of cases as of a time are recorded
+  // by `reads` before they are answered; ReadLog records each batch before
+  // it sends it.
+  AuditServiceImpl(const Engine* engine, const AccessLog* access, const security::Gate* gate,
+                   const ReadAudit* reads)
+      : engine_(engine), access_(access), gate_(gate), reads_(reads) {}
 
   grpc::Status ReadLog(grpc::ServerContext* context, const v1::ReadLogRequest* request,
                        grpc::ServerWriter<v1::LogEntry>* writer) override;
@@ -41,10 +45,17 @@ class AuditServiceImpl final : public AuditServiceBase {
   grpc::ServerUnaryReactor* GetCaseAsOf(grpc::CallbackServerContext* context,
                                         const v1::GetCaseAsOfRequest* request,
                                         v1::GetCaseAsOfResponse* response) override;
+  // The access log, filtered; district officers see only the break-glass
+  // reads they were told of.
+  grpc::ServerUnaryReactor* ReadAccess(grpc::CallbackServerContext* context,
+                                       const v1::ReadAccessRequest* request,
+                                       v1::ReadAccessResponse* response) override;
 
  private:
   const Engine* const engine_;
+  const AccessLog* const access_;
   const security::Gate* const gate_;
+  const ReadAudit* const reads_;
   std::atomic<int> readers_{0};
 };
 

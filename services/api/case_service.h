@@ -9,6 +9,7 @@
 
 #include "engine/engine.h"
 #include "gridcase/v1/service.grpc.pb.h"
+#include "services/api/read_audit.h"
 #include "services/api/read_pool.h"
 #include "services/security/gate.h"
 
@@ -24,6 +25,12 @@ absl::Status CaseBeyondReach(absl::string_view case_id);
 // is within reach; otherwise ReadCaseWithin's refusal.
 absl::Status CheckCaseWithin(const Engine& engine, const security::Admission& admission,
                              const std::string& case_id);
+// Records (read_audit.h) a read of case `case_id` that `answered`; then
+// the status to answer with: `answered`, or why it could not be recorded.
+// A read that failed is recorded only when it broke glass.
+absl::Status RecordCaseRead(const Engine& engine, const ReadAudit& reads,
+                            const security::Admission& admission, absl::string_view method,
+                            const std::string& case_id, const absl::Status& answered);
 
 class CaseServiceImpl final
     : public v1::CaseService::WithRawCallbackMethod_GetTimeline<v1::CaseService::Service> {
@@ -33,8 +40,10 @@ class CaseServiceImpl final
   // beyond that a read is refused with RESOURCE_EXHAUSTED. A case beyond
   // the caller's reach answers exactly as one that does not exist;
   // listings cover the caller's units only.
-  CaseServiceImpl(const Engine* engine, const security::Gate* gate, size_t timeline_readers = 4)
-      : engine_(engine), gate_(gate), timeline_pool_(timeline_readers, 256) {}
+  // Every answer is recorded by `reads` first (read_audit.h).
+  CaseServiceImpl(const Engine* engine, const security::Gate* gate, const ReadAudit* reads,
+                  size_t timeline_readers = 4)
+      : engine_(engine), gate_(gate), reads_(reads), timeline_pool_(timeline_readers, 256) {}
 
   grpc::Status GetCase(grpc::ServerContext* context, const v1::GetCaseRequest* request,
                        v1::CaseState* response) override;
@@ -47,6 +56,7 @@ class CaseServiceImpl final
  private:
   const Engine* const engine_;
   const security::Gate* const gate_;
+  const ReadAudit* const reads_;
   ReadPool timeline_pool_;  // last: joined first, before what its reads use
 };
 

@@ -29,14 +29,26 @@ class WithoutReflection final : public grpc::ServerBuilderOption {
   }
 };
 
+// The gate's options, with break-glass reads counted from the access log.
+security::GateOptions WithBreakGlassCount(security::GateOptions options, AccessLog* access,
+                                          const Clock* clock) {
+  options.break_glass_last_hour = [access, clock](const std::string& caller) {
+    constexpr int64_t kHourUs = int64_t{3600} * 1'000'000;
+    return access->CountBreakGlass(caller, clock->NowMicros() - kHourUs);
+  };
+  return options;
+}
+
 }  // namespace
 
 Server::Server(Engine* engine, const Clock* clock, const ServerOptions& options)
-    : gate_(&engine->staffing().directory(), options.access),
+    : reads_(&engine->access(), &engine->staffing().directory()),
+      gate_(&engine->staffing().directory(),
+            WithBreakGlassCount(options.access, &engine->access(), clock)),
       events_(engine, &gate_, options.stream_in_flight_max),
-      cases_(engine, &gate_),
-      admin_(engine, clock, &gate_, options.kafka_status),
-      audit_(engine, &gate_) {}
+      cases_(engine, &gate_, &reads_),
+      admin_(engine, clock, &gate_, &reads_, options.kafka_status),
+      audit_(engine, &engine->access(), &gate_, &reads_) {}
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(Engine* engine, const Clock* clock,
                                                       const ServerOptions& options) {

@@ -15,6 +15,7 @@
 #include "services/api/audit_service.h"
 #include "services/api/case_service.h"
 #include "services/api/event_service.h"
+#include "services/api/read_audit.h"
 #include "services/security/gate.h"
 
 namespace gridcase::api {
@@ -64,6 +65,7 @@ class Server {
 
   std::string host_;
   int port_ = 0;
+  ReadAudit reads_;
   security::Gate gate_;
   EventServiceImpl events_;
   CaseServiceImpl cases_;

@@ -31,6 +31,7 @@
 #include "grpcpp/grpcpp.h"
 #include "services/bench/baselines.h"
 #include "services/bench/load.h"
+#include "services/bench/read_bench.h"
 #include "services/bench/wuhan_day.h"
 
 namespace gridcase::bench {
@@ -448,12 +449,36 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(1, 1000000));
   timeline_cmd->add_option("--reads", reads)->capture_default_str()->check(CLI::Range(1, 10000000));
+  gridcase::bench::ReadBenchOptions reads_options;
+  CLI::App* read_cmd = app.add_subcommand(
+      "get-case",
+      "Open --cases cases, then GetCase at --rate reads/s (open loop) for --duration s; latency "
+      "percentiles counted from when each read was due");
+  read_cmd->add_option("--server", reads_options.server, "gridcased address")
+      ->capture_default_str();
+  gridcase::bench::AddTlsOptions(*read_cmd, &reads_options.tls);
+  read_cmd->add_option("--rate", reads_options.rate)
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 1e6));
+  read_cmd->add_option("--duration", reads_options.duration_s)
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 3600.0));
+  read_cmd->add_option("--cases", reads_options.cases)
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
+  read_cmd->add_option("--readers", reads_options.threads)
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;  // CLI11's own codes are not ours
   }
   if (dir_cmd->parsed()) return gridcase::bench::WriteDirectory(grids, out);
+  if (read_cmd->parsed()) {
+    gridcase::security::ClientTlsFromEnvironment(&reads_options.tls);
+    return gridcase::bench::GetCaseAtRate(reads_options);
+  }
   gridcase::security::ClientTlsFromEnvironment(&o.tls);
   if (timeline_cmd->parsed()) return gridcase::bench::Timeline(o.server, o.tls, events, reads);
   if (o.mode != "unary" && o.mode != "stream" && o.mode != "both") {

@@ -24,6 +24,47 @@ std::string Hex(const std::string& bytes) {
   return out;
 }
 
+void ParseTime(const std::string& text, google::protobuf::Timestamp* out) {
+  if (!google::protobuf::util::TimeUtil::FromString(text, out)) {
+    throw InputError("\"" + text + "\" is not an RFC 3339 time (2020-02-22T20:05:00+08:00)");
+  }
+}
+
+gridcase::v1::ReadAccessRequest AccessRequestOf(const AccessQuery& query) {
+  gridcase::v1::ReadAccessRequest request;
+  request.set_case_id(query.case_id);
+  request.set_person_id(query.person_id);
+  const bool subject = query.caller.rfind("gridcase:", 0) == 0;
+  request.set_caller(query.caller.empty() || subject ? query.caller
+                                                     : "gridcase:person:" + query.caller);
+  request.set_notified(query.notified);
+  request.set_break_glass_only(query.break_glass_only);
+  request.set_include_unlisted(query.include_unlisted);
+  if (!query.from.empty()) ParseTime(query.from, request.mutable_from());
+  if (!query.to.empty()) ParseTime(query.to, request.mutable_to());
+  return request;
+}
+
+std::string Joined(const google::protobuf::RepeatedPtrField<std::string>& ids) {
+  std::string out;
+  for (const auto& id : ids) out += (out.empty() ? "" : ",") + id;
+  return out;
+}
+
+void AddAccessRow(const gridcase::v1::AccessEntry& entry, Table* table) {
+  const auto& r = entry.record();
+  const std::string cases =
+      r.ids_listed() ? Joined(r.case_ids()) : std::to_string(r.case_count()) + " cases";
+  const std::string people =
+      r.ids_listed() ? Joined(r.person_ids()) : std::to_string(r.person_count()) + " people";
+  table->AddRow(
+      {std::to_string(r.position()), google::protobuf::util::TimeUtil::ToString(r.recorded_at()),
+       r.caller(), r.call(), cases, people,
+       r.has_break_glass()
+           ? r.break_glass().reason() + " (told: " + Joined(r.break_glass().notified()) + ")"
+           : ""});
+}
+
 }  // namespace
 
 int RunAuditVerify(const GlobalOptions& options, const std::string& public_key_file) {
@@ -47,6 +88,12 @@ int RunAuditVerify(const GlobalOptions& options, const std::string& public_key_f
                         ? "intact"
                         : "record " + std::to_string(p.first_bad_position()) + ": " + p.problem()});
     }
+    const auto& a = response.access_log();
+    table.AddRow({"access log", std::to_string(a.records()),
+                  std::to_string(a.signed_heads_verified()), Hex(a.head()),
+                  a.first_bad_position() == 0
+                      ? "intact"
+                      : "record " + std::to_string(a.first_bad_position()) + ": " + a.problem()});
     table.Print(std::cout);
   } else {
     std::cout << ToJson(response, /*compact=*/false) << "\n";
@@ -61,16 +108,12 @@ int RunAuditVerify(const GlobalOptions& options, const std::string& public_key_f
 int RunAuditCase(const GlobalOptions& options, const std::string& case_id, const AsOf& as_of) {
   gridcase::v1::GetCaseAsOfRequest request;
   request.set_case_id(case_id);
+  request.set_break_glass_reason(options.break_glass_reason);
   const int given = (as_of.position > 0) + !as_of.known_at.empty() + !as_of.happened_by.empty();
   if (given != 1) throw InputError("give exactly one of --position, --known-at, --happened-by");
-  auto parse = [](const std::string& text, google::protobuf::Timestamp* out) {
-    if (!google::protobuf::util::TimeUtil::FromString(text, out)) {
-      throw InputError("\"" + text + "\" is not an RFC 3339 time (2020-02-22T20:05:00+08:00)");
-    }
-  };
   if (as_of.position > 0) request.set_position(as_of.position);
-  if (!as_of.known_at.empty()) parse(as_of.known_at, request.mutable_known_at());
-  if (!as_of.happened_by.empty()) parse(as_of.happened_by, request.mutable_happened_by());
+  if (!as_of.known_at.empty()) ParseTime(as_of.known_at, request.mutable_known_at());
+  if (!as_of.happened_by.empty()) ParseTime(as_of.happened_by, request.mutable_happened_by());
   gridcase::v1::GetCaseAsOfResponse response;
   if (int code = CallUnary<gridcase::v1::AuditService>(
           options, &gridcase::v1::AuditService::Stub::GetCaseAsOf, request, &response);
@@ -99,6 +142,7 @@ int RunAuditLog(const GlobalOptions& options, const LogQuery& query) {
   if (query.partition >= 0) request.set_partition(static_cast<uint32_t>(query.partition));
   request.set_from_position(query.from);
   request.set_case_id(query.case_id);
+  request.set_break_glass_reason(options.break_glass_reason);
   for (const auto& t : query.types) request.add_event_types(t);
   request.set_area(query.area);
   request.set_follow(query.follow);
@@ -124,6 +168,35 @@ int RunAuditLog(const GlobalOptions& options, const LogQuery& query) {
   const grpc::Status status = stream->Finish();
   if (!status.ok()) return ReportRpcError(status, context, *channel);
   std::cerr << printed << " records\n";
+  return kExitOk;
+}
+
+int RunAuditAccess(const GlobalOptions& options, const AccessQuery& query) {
+  gridcase::v1::ReadAccessRequest request = AccessRequestOf(query);
+  auto channel = Connect(options);
+  auto stub = gridcase::v1::AuditService::NewStub(channel);
+  Table table({"POSITION", "RECORDED_AT", "CALLER", "CALL", "CASES", "PEOPLE", "BREAK_GLASS"});
+  uint64_t printed = 0;
+  for (;;) {
+    grpc::ClientContext context;
+    SetDeadline(context, options);
+    gridcase::v1::ReadAccessResponse page;
+    const grpc::Status status = stub->ReadAccess(&context, request, &page);
+    if (!status.ok()) return ReportRpcError(status, context, *channel);
+    for (const auto& entry : page.entries()) {
+      if (query.limit != 0 && printed == query.limit) break;
+      if (options.table) {
+        AddAccessRow(entry, &table);
+      } else {
+        std::cout << ToJson(entry, /*compact=*/true) << "\n";
+      }
+      ++printed;
+    }
+    if (page.next_page_token().empty() || (query.limit != 0 && printed == query.limit)) break;
+    request.set_page_token(page.next_page_token());
+  }
+  if (options.table) table.Print(std::cout);
+  std::cerr << printed << " access records\n";
   return kExitOk;
 }
 

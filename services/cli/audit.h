@@ -35,6 +35,21 @@ struct LogQuery {
 };
 int RunAuditLog(const GlobalOptions& options, const LogQuery& query);
 
+// Prints the access log's records matching `query` (ReadAccess), every
+// page, as JSON lines (a table with --table).
+struct AccessQuery {
+  std::string case_id;
+  std::string person_id;
+  std::string caller;  // a person id, or a full subject (gridcase:app:x)
+  std::string notified;
+  std::string from;  // RFC 3339
+  std::string to;
+  bool break_glass_only = false;
+  bool include_unlisted = false;
+  uint64_t limit = 0;  // 0: all
+};
+int RunAuditAccess(const GlobalOptions& options, const AccessQuery& query);
+
 // Asks the server for a checkpoint of its data directory.
 int RunAuditCheckpoint(const GlobalOptions& options, const std::string& name);
 

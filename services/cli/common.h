@@ -32,6 +32,9 @@ struct GlobalOptions {
   // TLS when a CA bundle is given (--ca or GRIDCASE_CA); a client
   // certificate for mutual TLS (--cert, --key).
   security::ClientTlsOptions tls;
+  // Break-glass (docs/security.md): a stated reason for reading one case
+  // or person beyond the caller's reach; used by the reads that offer it.
+  std::string break_glass_reason;
 };
 
 // Bad input or a bad combination of flags: reported as "error: ..." and

@@ -103,6 +103,7 @@ int RunDirectoryImport(const GlobalOptions& options, const std::string& file,
 int RunDirectoryPerson(const GlobalOptions& options, const std::string& id) {
   gridcase::v1::GetPersonRequest request;
   request.set_person_id(id);
+  request.set_break_glass_reason(options.break_glass_reason);
   gridcase::v1::PersonView view;
   if (int code = CallUnary<AdminService>(options, &AdminService::Stub::GetPerson, request, &view);
       code != kExitOk) {
@@ -148,6 +149,7 @@ int RunDirectoryUnit(const GlobalOptions& options, const std::string& id) {
 int RunDirectoryWorkload(const GlobalOptions& options, const std::string& person) {
   gridcase::v1::GetWorkloadRequest request;
   request.set_person_id(person);
+  request.set_break_glass_reason(options.break_glass_reason);
   gridcase::v1::Workload workload;
   if (int code =
           CallUnary<AdminService>(options, &AdminService::Stub::GetWorkload, request, &workload);

@@ -146,6 +146,7 @@ int RunGetCase(const GlobalOptions& options, const std::string& case_id) {
   SetDeadline(context, options);
   gridcase::v1::GetCaseRequest request;
   request.set_case_id(case_id);
+  request.set_break_glass_reason(options.break_glass_reason);
   gridcase::v1::CaseState state;
   const grpc::Status status = stub->GetCase(&context, request, &state);
   if (!status.ok()) return ReportRpcError(status, context, *channel);
@@ -167,6 +168,7 @@ int RunTimeline(const GlobalOptions& options, const std::string& case_id, const 
           gridcase::v1::GetTimelineResponse* response) {
         gridcase::v1::GetTimelineRequest request;
         request.set_case_id(case_id);
+        request.set_break_glass_reason(options.break_glass_reason);
         request.set_page_size(page.page_size);
         request.set_page_token(token);
         return stub->GetTimeline(context, request, response);
@@ -257,6 +259,10 @@ void AddGlobalOptions(CLI::App& app, GlobalOptions* options) {
   app.add_option("--server-name", options->tls.server_name,
                  "Name the server's certificate must carry, when not the host of --server")
       ->envname("GRIDCASE_SERVER_NAME");
+  app.add_option("--break-glass-reason", options->break_glass_reason,
+                 "Break-glass: why you must read this case or person beyond your units "
+                 "(20 to 500 characters; recorded, and the district officer is told). For "
+                 "case get/timeline, audit case, audit log --case, directory person/workload");
   app.add_option("--timeout", options->timeout_seconds, "Seconds to wait for an answer")
       ->type_name("SECONDS")
       ->check(CLI::Validator(
@@ -388,6 +394,35 @@ void AddDirectoryCommands(CLI::App& app, const GlobalOptions& options, Action* a
            [&options, args] { return RunDirectoryStaffing(options, args->area); });
 }
 
+void AddAuditAccessCommands(CLI::App* audit_cmd, const GlobalOptions& options, Action* action) {
+  auto query = std::make_shared<AccessQuery>();
+  CLI::App* access_cmd = audit_cmd->add_subcommand(
+      "access",
+      "The access log: who read which case or person, and when (one JSON AccessEntry per "
+      "line, oldest first); every filter given must match");
+  CLI::App* glass_cmd = audit_cmd->add_subcommand(
+      "break-glass", "Break-glass reads: who read beyond their units, why, and who was told");
+  for (CLI::App* cmd : {access_cmd, glass_cmd}) {
+    cmd->add_option("--case", query->case_id, "Reads that returned this case");
+    cmd->add_option("--person", query->person_id, "Reads that returned this person");
+    cmd->add_option("--caller", query->caller,
+                    "Reads made by this caller (a person id, or gridcase:app:<id>)");
+    cmd->add_option("--notified", query->notified,
+                    "Break-glass reads this district officer was told of");
+    cmd->add_option("--from", query->from, "RFC 3339 time: recorded at or after");
+    cmd->add_option("--to", query->to, "RFC 3339 time: recorded before");
+    cmd->add_flag("--include-unlisted", query->include_unlisted,
+                  "With --case/--person: also reads too long to list their ids");
+    cmd->add_option("--limit", query->limit, "Print at most this many (0: all)");
+  }
+  OnParsed(access_cmd, action, [&options, query] { return RunAuditAccess(options, *query); });
+  OnParsed(glass_cmd, action, [&options, query] {
+    AccessQuery glass = *query;
+    glass.break_glass_only = true;
+    return RunAuditAccess(options, glass);
+  });
+}
+
 void AddAuditCommands(CLI::App& app, const GlobalOptions& options, Action* action) {
   CLI::App* audit_cmd = app.add_subcommand("audit", "Proofs about the log");
   audit_cmd->require_subcommand(1);
@@ -431,6 +466,8 @@ void AddAuditCommands(CLI::App& app, const GlobalOptions& options, Action* actio
   log_cmd->add_flag("--follow", log_query->follow,
                     "Keep the stream open and print records as they become durable");
   OnParsed(log_cmd, action, [&options, log_query] { return RunAuditLog(options, *log_query); });
+
+  AddAuditAccessCommands(audit_cmd, options, action);
 
   auto checkpoint_name = std::make_shared<std::string>();
   CLI::App* checkpoint_cmd = audit_cmd->add_subcommand(

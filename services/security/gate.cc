@@ -1,5 +1,7 @@
 #include "services/security/gate.h"
 
+#include <algorithm>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -249,29 +251,81 @@ absl::Status Admission::ChargeSubmissions(int n) const {
 }
 
 absl::StatusOr<Admission> Gate::Admit(const grpc::ServerContextBase& context,
-                                      absl::string_view method) const {
-  return AdmitPrincipal(Authenticate(context), method, /*limited=*/true);
+                                      absl::string_view method,
+                                      absl::string_view break_glass_reason) const {
+  return AdmitPrincipal(Authenticate(context), method, /*limited=*/true, break_glass_reason);
 }
 
-absl::StatusOr<Admission> Gate::AdmitSubject(absl::string_view subject,
-                                             absl::string_view method) const {
-  if (subject.empty() && options_.development) {
-    return AdmitPrincipal(DevelopmentCaller(), method, /*limited=*/false);
+void Admission::BreakGlass(std::string reason, std::shared_ptr<const void> hold) {
+  grant_.reach = Reach::kEverywhere;
+  break_glass_reason_ = std::move(reason);
+  break_glass_hold_ = std::move(hold);
+}
+
+absl::Status Gate::BreakGlass(absl::string_view method, absl::string_view reason,
+                              Admission* admission) const {
+  const Principal& caller = admission->principal();
+  if (!GrantOf(caller.role, method)->break_glass) {
+    return absl::PermissionDeniedError(
+        absl::StrCat(caller.Describe(), " may not break glass for ", method));
   }
-  return AdmitPrincipal(Resolve(subject), method, /*limited=*/false);
+  size_t characters = 0;  // UTF-8 code points (proto3 strings are UTF-8)
+  for (char c : reason) characters += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  if (characters < kBreakGlassReasonMin || characters > kBreakGlassReasonMax) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("break_glass_reason: ", kBreakGlassReasonMin, " to ", kBreakGlassReasonMax,
+                     " characters saying why (this one has ", characters, ")"));
+  }
+  const std::string subject = caller.Subject();
+  {
+    absl::MutexLock lock(&break_glass_->mu);
+    if (!break_glass_->in_flight.insert(subject).second) {
+      return absl::ResourceExhaustedError(absl::StrCat("break-glass: one call at a time, and ",
+                                                       caller.Describe(), " has one in flight"));
+    }
+  }
+  // Released with the last copy of the admission, once the read is
+  // recorded and answered; counted from the access log meanwhile, so a
+  // second read cannot slip past the count while the first is recorded.
+  std::shared_ptr<const void> hold(nullptr, [calls = break_glass_, subject](const void*) {
+    absl::MutexLock lock(&calls->mu);
+    calls->in_flight.erase(subject);
+  });
+  const auto used = options_.break_glass_last_hour
+                        ? options_.break_glass_last_hour(subject)
+                        : absl::StatusOr<size_t>(absl::FailedPreconditionError(
+                              "break-glass is not offered by this server (no access log)"));
+  if (!used.ok()) return used.status();
+  if (*used >= static_cast<size_t>(std::max(options_.break_glass_per_hour, 0))) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "break-glass: ", caller.Describe(), " has made ", *used,
+        " break-glass reads in the last hour, the most allowed (--break-glass-per-hour ",
+        options_.break_glass_per_hour, ")"));
+  }
+  admission->BreakGlass(std::string(reason), std::move(hold));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Admission> Gate::AdmitSubject(absl::string_view subject, absl::string_view method,
+                                             absl::string_view break_glass_reason) const {
+  if (subject.empty() && options_.development) {
+    return AdmitPrincipal(DevelopmentCaller(), method, /*limited=*/false, break_glass_reason);
+  }
+  return AdmitPrincipal(Resolve(subject), method, /*limited=*/false, break_glass_reason);
 }
 
 absl::StatusOr<Admission> Gate::AdmitPrincipal(absl::StatusOr<Principal> principal,
-                                               absl::string_view method, bool limited) const {
+                                               absl::string_view method, bool limited,
+                                               absl::string_view break_glass_reason) const {
   if (!principal.ok()) return principal.status();
   const std::optional<Grant> grant = GrantOf(principal->role, method);
   if (!grant) {
     return absl::PermissionDeniedError(absl::StrCat(method, " is in no permission table row"));
   }
-  if (grant->reach == Reach::kNone) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        principal->Describe(), " may not call ", method,
-        grant->break_glass ? " except by break-glass, which this server does not offer yet" : ""));
+  if (grant->reach == Reach::kNone && break_glass_reason.empty()) {
+    return absl::PermissionDeniedError(
+        absl::StrCat(principal->Describe(), " may not call ", method,
+                     grant->break_glass ? " except by break-glass (a break_glass_reason)" : ""));
   }
   // A stream's submissions are charged one by one as they come
   // (Admission::ChargeSubmissions); its opening costs nothing.
@@ -280,8 +334,12 @@ absl::StatusOr<Admission> Gate::AdmitPrincipal(absl::StatusOr<Principal> princip
       method != "/gridcase.v1.EventService/SubmitStream") {
     if (auto st = limiter_->Take(principal->Subject(), kind); !st.ok()) return st;
   }
-  return Admission(std::move(*principal), *grant, directory_,
-                   limited && principal->role != Role::kDevelopment ? limiter_.get() : nullptr);
+  Admission admission(std::move(*principal), *grant, directory_,
+                      limited && principal->role != Role::kDevelopment ? limiter_.get() : nullptr);
+  if (!break_glass_reason.empty()) {
+    if (auto st = BreakGlass(method, break_glass_reason, &admission); !st.ok()) return st;
+  }
+  return admission;
 }
 
 }  // namespace gridcase::security

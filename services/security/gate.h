@@ -16,9 +16,12 @@
 
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "engine/domain/directory.h"
 #include "gridcase/v1/event.pb.h"
 #include "gridcase/v1/service.pb.h"
@@ -43,7 +46,16 @@ struct GateOptions {
   // gridcased --development: a caller on loopback without a certificate
   // is the development caller, who may do everything.
   bool development = false;
+  // Break-glass reads a caller may make in any hour, counted by
+  // `break_glass_last_hour(caller subject)` (the access log's record of
+  // them); an unset counter or 0 refuses every break-glass read.
+  int break_glass_per_hour = 3;
+  std::function<absl::StatusOr<size_t>(const std::string& caller)> break_glass_last_hour;
 };
+
+// A break-glass reason: 20 to 500 characters (UTF-8 code points).
+inline constexpr size_t kBreakGlassReasonMin = 20;
+inline constexpr size_t kBreakGlassReasonMax = 500;
 
 // A call that may proceed: who makes it and over what.
 class Admission {
@@ -51,6 +63,13 @@ class Admission {
   Admission(Principal principal, Grant grant, const Directory* directory,
             RateLimiter* limiter = nullptr)
       : principal_(std::move(principal)), grant_(grant), directory_(directory), limiter_(limiter) {}
+
+  // A break-glass call: reaches everywhere for this one call, with
+  // `reason`; `hold` is released (letting the caller break glass again)
+  // when the last copy of this admission is gone.
+  void BreakGlass(std::string reason, std::shared_ptr<const void> hold);
+  bool break_glass() const { return !break_glass_reason_.empty(); }
+  const std::string& break_glass_reason() const { return break_glass_reason_; }
 
   // Charges `n` submissions of a stream to the caller's submit limit.
   absl::Status ChargeSubmissions(int n) const;
@@ -93,6 +112,8 @@ class Admission {
   Grant grant_;
   const Directory* directory_;
   RateLimiter* limiter_;  // null: no limits
+  std::string break_glass_reason_;
+  std::shared_ptr<const void> break_glass_hold_;
 };
 
 class Gate {
@@ -102,13 +123,19 @@ class Gate {
 
   bool development() const { return options_.development; }
 
-  // Who is calling `method` on `context`, and whether they may.
-  absl::StatusOr<Admission> Admit(const grpc::ServerContextBase& context,
-                                  absl::string_view method) const;
+  // Who is calling `method` on `context`, and whether they may. A
+  // non-empty `break_glass_reason` asks for a break-glass call (reaching
+  // beyond the caller's units): PERMISSION_DENIED for a role the table
+  // does not let, INVALID_ARGUMENT for a reason of the wrong length,
+  // RESOURCE_EXHAUSTED while the caller has one in flight or has used its
+  // hourly allowance.
+  absl::StatusOr<Admission> Admit(const grpc::ServerContextBase& context, absl::string_view method,
+                                  absl::string_view break_glass_reason = {}) const;
 
   // The admission of `subject` (as Resolve) for `method`, for callers that
   // are not gRPC calls: the Kafka ingest runs as a configured principal.
-  absl::StatusOr<Admission> AdmitSubject(absl::string_view subject, absl::string_view method) const;
+  absl::StatusOr<Admission> AdmitSubject(absl::string_view subject, absl::string_view method,
+                                         absl::string_view break_glass_reason = {}) const;
 
   // Who is calling: from the client certificate the handshake verified,
   // or the bearer token of the call ("authorization: Bearer ..."); when
@@ -122,11 +149,23 @@ class Gate {
   // The subject of the call's bearer token; "" when it has none.
   absl::StatusOr<std::string> TokenSubject(const grpc::ServerContextBase& context) const;
   absl::StatusOr<Admission> AdmitPrincipal(absl::StatusOr<Principal> principal,
-                                           absl::string_view method, bool limited) const;
+                                           absl::string_view method, bool limited,
+                                           absl::string_view break_glass_reason = {}) const;
+  // Turns `admission` into a break-glass one, or says why not.
+  absl::Status BreakGlass(absl::string_view method, absl::string_view reason,
+                          Admission* admission) const;
+
+  // Callers with a break-glass call in flight; shared with the holds
+  // admissions keep, which may outlive the gate.
+  struct BreakGlassCalls {
+    absl::Mutex mu;
+    std::set<std::string> in_flight ABSL_GUARDED_BY(mu);
+  };
 
   const Directory* directory_;
   const GateOptions options_;
   std::unique_ptr<RateLimiter> limiter_;
+  const std::shared_ptr<BreakGlassCalls> break_glass_ = std::make_shared<BreakGlassCalls>();
 };
 
 // "/gridcase.v1.CaseService/GetCase" for (CaseService, "GetCase").

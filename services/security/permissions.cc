@@ -20,27 +20,32 @@ struct Row {
 // verify chains and need break-glass for personal data; privacy officers
 // likewise. Supervisors (secretaries, street and district officers) may
 // break glass for a case beyond their area; workers, cadres and
-// applications may not.
+// applications may not. Break-glass reads one case or one person
+// (GetCase, GetTimeline, GetCaseAsOf, ReadLog of one case, GetPerson,
+// GetWorkload), never a listing. ReadAccess: district officers read only
+// the break-glass reads they were told of; auditors and privacy officers
+// the whole access log.
 constexpr Row kTable[] = {
     {"/gridcase.v1.EventService/Submit", "ssssssnnne"},
     {"/gridcase.v1.EventService/SubmitStream", "ssssssnnne"},
     {"/gridcase.v1.CaseService/GetCase", "ssSSSsnbbe"},
     {"/gridcase.v1.CaseService/GetTimeline", "ssSSSsnbbe"},
-    {"/gridcase.v1.CaseService/ListCases", "ssSSSsnbbe"},
+    {"/gridcase.v1.CaseService/ListCases", "ssssssnnne"},
     {"/gridcase.v1.AdminService/DeployWorkflow", "nnnnnnenne"},
     {"/gridcase.v1.AdminService/ListWorkflows", "eeeeeeeeee"},
     {"/gridcase.v1.AdminService/GetWorkflow", "eeeeeeeeee"},
     {"/gridcase.v1.AdminService/ImportDirectory", "nnnnnnenne"},
     {"/gridcase.v1.AdminService/GetPerson", "ssssssnbbe"},
-    {"/gridcase.v1.AdminService/GetUnit", "ssssssnbbe"},
+    {"/gridcase.v1.AdminService/GetUnit", "ssssssnnne"},
     {"/gridcase.v1.AdminService/GetWorkload", "sssssnnbbe"},
-    {"/gridcase.v1.AdminService/GetStaffingReport", "sssssnnbbe"},
+    {"/gridcase.v1.AdminService/GetStaffingReport", "sssssnnnne"},
     {"/gridcase.v1.AdminService/GetKafkaStatus", "nnnnnnenne"},
     {"/gridcase.v1.AdminService/GetServerStats", "nnnnnnenne"},
     {"/gridcase.v1.AuditService/ReadLog", "ssSSSsnbbe"},
     {"/gridcase.v1.AuditService/Checkpoint", "nnnnnnenne"},
     {"/gridcase.v1.AuditService/VerifyLog", "nnnnnneeee"},
     {"/gridcase.v1.AuditService/GetCaseAsOf", "ssSSSsnbbe"},
+    {"/gridcase.v1.AuditService/ReadAccess", "nnnnsnneee"},
 };
 
 Grant FromLetter(char c) {

@@ -61,6 +61,7 @@ struct Flags {
   bool reflection = false;
   gridcase::security::RateLimits limits;
   double checkpoints_per_hour = 6;
+  int break_glass_per_hour = 3;
   std::string kafka_ingest_as;
   std::string kafka_secrets;
 };
@@ -318,6 +319,7 @@ absl::StatusOr<gridcase::security::GateOptions> AccessFrom(const Flags& flags,
   access.clock = clock;
   access.limits = flags.limits;
   access.limits.checkpoints_per_s = flags.checkpoints_per_hour / 3600;
+  access.break_glass_per_hour = flags.break_glass_per_hour;
   if (!flags.token_issuers_file.empty()) {
     auto tokens = gridcase::security::TokenVerifier::Load(flags.token_issuers_file);
     if (!tokens.ok()) return tokens.status();
@@ -493,6 +495,10 @@ void AddSecurityFlags(CLI::App& app, Flags* flags) {
   app.add_option("--limit-checkpoints", flags->checkpoints_per_hour,
                  "checkpoints per hour per caller (0: no limit)")
       ->capture_default_str();
+  app.add_option("--break-glass-per-hour", flags->break_glass_per_hour,
+                 "break-glass reads per caller in any hour (0: none)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   app.add_flag("--reflection", flags->reflection,
                "serve gRPC server reflection (for grpcurl and the like); off by default");
   app.add_flag("--insecure-plaintext", flags->insecure_plaintext,

@@ -19,8 +19,8 @@
 #include "engine/workflow/logic.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/engine/fault_fs.h"
 #include "tests/support/events.h"
+#include "tests/support/fault_fs.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/workflows.h"
 

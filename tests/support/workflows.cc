@@ -73,8 +73,9 @@ void DeployShippedWorkflows(Engine& engine) {
 }
 
 std::unique_ptr<Engine> OpenWithShippedWorkflows(const std::string& data_dir, uint32_t partitions,
-                                                 const Clock* clock) {
+                                                 const Clock* clock, rocksdb::Env* env) {
   EngineOptions options;
+  options.env = env;
   options.data_dir = data_dir;
   options.partitions = partitions;
   auto engine = Engine::Open(options, clock);

@@ -37,9 +37,10 @@ absl::StatusOr<v1::DeployWorkflowResponse> DeploySync(Engine& engine, const std:
 void DeployShippedWorkflows(Engine& engine);
 
 // Opens an engine on `data_dir` with `partitions` and deploys the shipped
-// workflows. Fails the test and returns nullptr when it cannot open.
+// workflows, on `env` (null: RocksDB's default). Fails the test and
+// returns nullptr when it cannot open.
 std::unique_ptr<Engine> OpenWithShippedWorkflows(const std::string& data_dir, uint32_t partitions,
-                                                 const Clock* clock);
+                                                 const Clock* clock, rocksdb::Env* env = nullptr);
 
 // deploy/examples/directory.jsonl: one district down to two grids
 // (jiangan-07-03 and -04), with workers, paired cadres, a secretary and

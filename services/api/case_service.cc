@@ -1,5 +1,6 @@
 #include "services/api/case_service.h"
 
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -23,37 +24,89 @@ absl::Status CheckCaseWithin(const Engine& engine, const security::Admission& ad
   return ReadCaseWithin(engine, admission, case_id).status();
 }
 
-absl::Status RecordCaseRead(const Engine& engine, const ReadAudit& reads,
-                            const security::Admission& admission, absl::string_view method,
-                            const std::string& case_id, const absl::Status& answered) {
-  if (!answered.ok() && !admission.break_glass()) return answered;  // nothing personal answered
+namespace {
+
+// The access record of a read of case `case_id` that `answered`; nullopt
+// when there is nothing to record (it failed, and did not break glass).
+std::optional<ReadReturned> CaseReadOf(const Engine& engine, const security::Admission& admission,
+                                       const std::string& case_id, const absl::Status& answered) {
+  if (!answered.ok() && !admission.break_glass()) return std::nullopt;
   ReadReturned read;
   read.filters = {{"case_id", case_id}};
   if (answered.ok()) read.case_ids = {case_id};
   if (admission.break_glass()) {
     if (auto state = engine.GetCase(case_id); state.ok()) read.units = {state->grid_id()};
   }
-  if (auto st = reads.RecordAndWait(admission, method, std::move(read)); !st.ok()) return st;
+  return read;
+}
+
+// Finishes `reactor` with `answer`, or with why its record failed.
+std::function<void(absl::Status)> FinishWith(grpc::ServerUnaryReactor* reactor,
+                                             absl::Status answer = absl::OkStatus()) {
+  return [reactor, answer = std::move(answer)](absl::Status recorded) {
+    reactor->Finish(ToGrpc(recorded.ok() ? answer : recorded));
+  };
+}
+
+}  // namespace
+
+absl::Status RecordCaseRead(const Engine& engine, const ReadAudit& reads,
+                            const security::Admission& admission, absl::string_view method,
+                            const std::string& case_id, const absl::Status& answered) {
+  auto read = CaseReadOf(engine, admission, case_id, answered);
+  if (!read) return answered;
+  if (auto st = reads.RecordAndWait(admission, method, std::move(*read)); !st.ok()) return st;
   return answered;
+}
+
+void RecordCaseRead(const Engine& engine, const ReadAudit& reads,
+                    const security::Admission& admission, absl::string_view method,
+                    const std::string& case_id, const absl::Status& answered,
+                    grpc::ServerUnaryReactor* reactor) {
+  auto read = CaseReadOf(engine, admission, case_id, answered);
+  if (!read) {
+    reactor->Finish(ToGrpc(answered));
+    return;
+  }
+  reads.Record(admission, method, std::move(*read), FinishWith(reactor, answered));
 }
 
 absl::Status CaseBeyondReach(absl::string_view case_id) {
   return absl::NotFoundError(absl::StrCat("case ", case_id, " does not exist"));
 }
 
-grpc::Status CaseServiceImpl::GetCase(grpc::ServerContext* context,
-                                      const v1::GetCaseRequest* request, v1::CaseState* response) {
+bool CaseServiceImpl::OnPool(grpc::CallbackServerContext* context,
+                             grpc::ServerUnaryReactor* reactor,
+                             absl::AnyInvocable<void() &&> read) {
+  const bool queued = read_pool_.Run([context, reactor, read = std::move(read)]() mutable {
+    if (context->IsCancelled()) {  // the client gave up while this waited
+      reactor->Finish(grpc::Status::CANCELLED);
+      return;
+    }
+    std::move(read)();
+  });
+  if (!queued) {
+    reactor->Finish(
+        grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "too many reads waiting; retry later"));
+  }
+  return queued;
+}
+
+grpc::ServerUnaryReactor* CaseServiceImpl::GetCase(grpc::CallbackServerContext* context,
+                                                   const v1::GetCaseRequest* request,
+                                                   v1::CaseState* response) {
   const std::string method = security::MethodOf<v1::CaseService>("GetCase");
   auto admitted = gate_->Admit(*context, method, request->break_glass_reason());
-  if (!admitted.ok()) return ToGrpc(admitted.status());
-  auto state = ReadCaseWithin(*engine_, *admitted, request->case_id());
-  if (auto st =
-          RecordCaseRead(*engine_, *reads_, *admitted, method, request->case_id(), state.status());
-      !st.ok()) {
-    return ToGrpc(st);
-  }
-  *response = std::move(*state);
-  return grpc::Status::OK;
+  if (!admitted.ok()) return Refuse(context, admitted.status());
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  OnPool(context, reactor,
+         [this, reactor, request, response, method, admission = std::move(*admitted)] {
+           auto state = ReadCaseWithin(*engine_, admission, request->case_id());
+           if (state.ok()) *response = std::move(*state);
+           RecordCaseRead(*engine_, *reads_, admission, method, request->case_id(), state.status(),
+                          reactor);
+         });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* CaseServiceImpl::GetTimeline(grpc::CallbackServerContext* context,
@@ -73,62 +126,58 @@ grpc::ServerUnaryReactor* CaseServiceImpl::GetTimeline(grpc::CallbackServerConte
                                UnparsedRequest(*v1::GetTimelineRequest::descriptor())));
   }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  const bool queued = timeline_pool_.Run([this, context, reactor, response, method,
-                                          admission = std::move(*admitted),
-                                          parsed = std::move(parsed)] {
-    if (context->IsCancelled()) {  // the client gave up while this waited
-      reactor->Finish(grpc::Status::CANCELLED);
-      return;
-    }
-    absl::Status within = CheckCaseWithin(*engine_, admission, parsed.case_id());
-    absl::StatusOr<std::string> page = within.ok() ? engine_->GetTimelineWire(parsed) : within;
-    if (auto st =
-            RecordCaseRead(*engine_, *reads_, admission, method, parsed.case_id(), page.status());
-        !st.ok()) {
-      reactor->Finish(ToGrpc(st));
-      return;
-    }
-    auto* bytes = new std::string(std::move(*page));
-    grpc::Slice slice(
-        bytes->data(), bytes->size(), [](void* p) { delete static_cast<std::string*>(p); }, bytes);
-    *response = grpc::ByteBuffer(&slice, 1);
-    reactor->Finish(grpc::Status::OK);
-  });
-  if (!queued) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                                 "too many timeline reads waiting; retry later"));
-  }
+  OnPool(context, reactor,
+         [this, reactor, response, method, admission = std::move(*admitted),
+          parsed = std::move(parsed)] {
+           absl::Status within = CheckCaseWithin(*engine_, admission, parsed.case_id());
+           absl::StatusOr<std::string> page =
+               within.ok() ? engine_->GetTimelineWire(parsed) : within;
+           if (page.ok()) {
+             auto* bytes = new std::string(std::move(*page));
+             grpc::Slice slice(
+                 bytes->data(), bytes->size(), [](void* p) { delete static_cast<std::string*>(p); },
+                 bytes);
+             *response = grpc::ByteBuffer(&slice, 1);
+           }
+           RecordCaseRead(*engine_, *reads_, admission, method, parsed.case_id(), page.status(),
+                          reactor);
+         });
   return reactor;
 }
 
-grpc::Status CaseServiceImpl::ListCases(grpc::ServerContext* context,
-                                        const v1::ListCasesRequest* request,
-                                        v1::ListCasesResponse* response) {
+grpc::ServerUnaryReactor* CaseServiceImpl::ListCases(grpc::CallbackServerContext* context,
+                                                     const v1::ListCasesRequest* request,
+                                                     v1::ListCasesResponse* response) {
   const std::string method = security::MethodOf<v1::CaseService>("ListCases");
   auto admitted = gate_->Admit(*context, method);
-  if (!admitted.ok()) return ToGrpc(admitted.status());
-  auto area = admitted->Area(request->area());
-  if (!area.ok()) return ToGrpc(area.status());
+  auto area = admitted.ok() ? admitted->Area(request->area()) : admitted.status();
+  if (!area.ok()) return Refuse(context, area.status());
   v1::ListCasesRequest within = *request;
   within.set_area(*area);
-  auto page = engine_->ListCases(within);
-  if (!page.ok()) return ToGrpc(page.status());
-  ReadReturned read;
-  for (const auto& c : page->cases()) read.case_ids.push_back(c.case_id());
-  read.filters = {
-      {"area", within.area()},
-      {"stage", within.stage()},
-      {"grid_id", within.grid_id()},
-      {"assignee", within.assignee()},
-      {"category",
-       within.category() == v1::CATEGORY_UNSPECIFIED ? "" : v1::Category_Name(within.category())},
-      {"overdue", within.overdue() ? "true" : ""},
-      {"page_token", within.page_token()}};
-  if (auto st = reads_->RecordAndWait(*admitted, method, std::move(read)); !st.ok()) {
-    return ToGrpc(st);
-  }
-  *response = std::move(*page);
-  return grpc::Status::OK;
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  OnPool(context, reactor,
+         [this, reactor, response, method, admission = std::move(*admitted),
+          within = std::move(within)] {
+           auto page = engine_->ListCases(within);
+           if (!page.ok()) {
+             reactor->Finish(ToGrpc(page.status()));
+             return;
+           }
+           ReadReturned read;
+           for (const auto& c : page->cases()) read.case_ids.push_back(c.case_id());
+           read.filters = {{"area", within.area()},
+                           {"stage", within.stage()},
+                           {"grid_id", within.grid_id()},
+                           {"assignee", within.assignee()},
+                           {"category", within.category() == v1::CATEGORY_UNSPECIFIED
+                                            ? ""
+                                            : v1::Category_Name(within.category())},
+                           {"overdue", within.overdue() ? "true" : ""},
+                           {"page_token", within.page_token()}};
+           *response = std::move(*page);
+           reads_->Record(admission, method, std::move(read), FinishWith(reactor));
+         });
+  return reactor;
 }
 
 }  // namespace gridcase::api

@@ -1,7 +1,8 @@
 // CaseService: reads of case state and timelines. These read RocksDB, so
 // they never run on the callback completion threads that carry
-// submissions: GetCase and ListCases on gRPC's synchronous handler threads,
-// GetTimeline on a read pool of its own. GetTimeline answers with bytes
+// submissions: they run on a read pool of their own (callback API), and
+// each call is finished once its access record is durable, from the access
+// log's writer, so no thread waits for that disk write. GetTimeline answers with bytes
 // assembled from the stored records (Engine::GetTimelineWire), so a page of
 // a thousand records is neither parsed nor serialized on the way out.
 #ifndef GRIDCASE_SERVICES_API_CASE_SERVICE_H_
@@ -31,9 +32,17 @@ absl::Status CheckCaseWithin(const Engine& engine, const security::Admission& ad
 absl::Status RecordCaseRead(const Engine& engine, const ReadAudit& reads,
                             const security::Admission& admission, absl::string_view method,
                             const std::string& case_id, const absl::Status& answered);
+// The same, finishing `reactor` once the record is durable (no thread
+// waits for the disk meanwhile).
+void RecordCaseRead(const Engine& engine, const ReadAudit& reads,
+                    const security::Admission& admission, absl::string_view method,
+                    const std::string& case_id, const absl::Status& answered,
+                    grpc::ServerUnaryReactor* reactor);
 
 class CaseServiceImpl final
-    : public v1::CaseService::WithRawCallbackMethod_GetTimeline<v1::CaseService::Service> {
+    : public v1::CaseService::WithCallbackMethod_GetCase<
+          v1::CaseService::WithCallbackMethod_ListCases<
+              v1::CaseService::WithRawCallbackMethod_GetTimeline<v1::CaseService::Service>>> {
  public:
   // `engine` and `gate` must outlive the service. At most
   // `timeline_readers` timeline reads run at once and 256 more wait;
@@ -42,22 +51,29 @@ class CaseServiceImpl final
   // listings cover the caller's units only.
   // Every answer is recorded by `reads` first (read_audit.h).
   CaseServiceImpl(const Engine* engine, const security::Gate* gate, const ReadAudit* reads,
-                  size_t timeline_readers = 4)
-      : engine_(engine), gate_(gate), reads_(reads), timeline_pool_(timeline_readers, 256) {}
+                  size_t readers = 4)
+      : engine_(engine), gate_(gate), reads_(reads), read_pool_(readers, 256) {}
 
-  grpc::Status GetCase(grpc::ServerContext* context, const v1::GetCaseRequest* request,
-                       v1::CaseState* response) override;
+  grpc::ServerUnaryReactor* GetCase(grpc::CallbackServerContext* context,
+                                    const v1::GetCaseRequest* request,
+                                    v1::CaseState* response) override;
   grpc::ServerUnaryReactor* GetTimeline(grpc::CallbackServerContext* context,
                                         const grpc::ByteBuffer* request,
                                         grpc::ByteBuffer* response) override;
-  grpc::Status ListCases(grpc::ServerContext* context, const v1::ListCasesRequest* request,
-                         v1::ListCasesResponse* response) override;
+  grpc::ServerUnaryReactor* ListCases(grpc::CallbackServerContext* context,
+                                      const v1::ListCasesRequest* request,
+                                      v1::ListCasesResponse* response) override;
 
  private:
   const Engine* const engine_;
   const security::Gate* const gate_;
+  // Runs `read` on the read pool (which then finishes the call), or
+  // finishes the call RESOURCE_EXHAUSTED when too many reads wait.
+  bool OnPool(grpc::CallbackServerContext* context, grpc::ServerUnaryReactor* reactor,
+              absl::AnyInvocable<void() &&> read);
+
   const ReadAudit* const reads_;
-  ReadPool timeline_pool_;  // last: joined first, before what its reads use
+  ReadPool read_pool_;  // last: joined first, before what its reads use
 };
 
 }  // namespace gridcase::api

@@ -81,22 +81,33 @@ absl::Status Recorded(const absl::StatusOr<uint64_t>& position, bool break_glass
 void ReadAudit::Record(const security::Admission& admission, absl::string_view method,
                        ReadReturned read, std::function<void(absl::Status)> done) const {
   if (log_ == nullptr) {
+    admission.EndBreakGlass();
     done(absl::OkStatus());
     return;
   }
+  // A break-glass call's hold (one at a time) lasts until its record is
+  // durable and so counted, and ends before the caller is answered.
   log_->Append(RecordOf(admission, method, std::move(read)),
-               [done = std::move(done), glass = admission.break_glass(),
-                caller = admission.principal().Subject(),
+               [done = std::move(done), admission,
                 call = CallName(method)](absl::StatusOr<uint64_t> position) {
-                 done(Recorded(position, glass, caller, call));
+                 absl::Status recorded = Recorded(position, admission.break_glass(),
+                                                  admission.principal().Subject(), call);
+                 admission.EndBreakGlass();
+                 done(std::move(recorded));
                });
 }
 
 absl::Status ReadAudit::RecordAndWait(const security::Admission& admission,
                                       absl::string_view method, ReadReturned read) const {
-  if (log_ == nullptr) return absl::OkStatus();
-  return Recorded(log_->AppendAndWait(RecordOf(admission, method, std::move(read))),
-                  admission.break_glass(), admission.principal().Subject(), CallName(method));
+  if (log_ == nullptr) {
+    admission.EndBreakGlass();
+    return absl::OkStatus();
+  }
+  absl::Status recorded =
+      Recorded(log_->AppendAndWait(RecordOf(admission, method, std::move(read))),
+               admission.break_glass(), admission.principal().Subject(), CallName(method));
+  admission.EndBreakGlass();
+  return recorded;
 }
 
 }  // namespace gridcase::api

@@ -46,6 +46,8 @@ class ReadAudit {
   v1::AccessRecord RecordOf(const security::Admission& admission, absl::string_view method,
                             ReadReturned read) const;
 
+  // Both record calls end a break-glass admission's hold once the record
+  // is durable (it is counted from then on), before the caller is told.
   // Records the read and waits until it is durable. Not on a callback
   // completion thread.
   absl::Status RecordAndWait(const security::Admission& admission, absl::string_view method,

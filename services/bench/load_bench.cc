@@ -463,6 +463,9 @@ int main(int argc, char** argv) {
   read_cmd->add_option("--duration", reads_options.duration_s)
       ->capture_default_str()
       ->check(CLI::Range(0.1, 3600.0));
+  read_cmd->add_option("--warmup", reads_options.warmup_s, "seconds read at the rate, unmeasured")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 3600.0));
   read_cmd->add_option("--cases", reads_options.cases)
       ->capture_default_str()
       ->check(CLI::Range(1, 1000000));

@@ -68,7 +68,8 @@ int GetCaseAtRate(const ReadBenchOptions& o) {
   const std::string run = absl::StrFormat("r%x", static_cast<uint64_t>(WallMicros()));
   if (int status = OpenCases(channel, o.server, run, o.cases); status != 0) return status;
 
-  const auto total = static_cast<int64_t>(o.rate * o.duration_s);
+  const auto warmup = static_cast<int64_t>(o.rate * o.warmup_s);
+  const auto total = warmup + static_cast<int64_t>(o.rate * o.duration_s);
   const auto interval = std::chrono::duration<double>(1.0 / o.rate);
   std::vector<std::vector<double>> ms(o.threads);
   std::atomic<int64_t> failed{0};
@@ -86,9 +87,10 @@ int GetCaseAtRate(const ReadBenchOptions& o) {
       for (int64_t i = t; i < total; i += o.threads) {
         const auto due =
             start + std::chrono::duration_cast<Clock::duration>(interval * static_cast<double>(i));
+        const bool measured = i >= warmup;
         if (Clock::now() < due) {
           std::this_thread::sleep_until(due);
-        } else {
+        } else if (measured) {
           ++late_starts;
         }
         v1::GetCaseRequest request;
@@ -97,7 +99,9 @@ int GetCaseAtRate(const ReadBenchOptions& o) {
         grpc::ClientContext ctx;
         ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
         const grpc::Status st = stub->GetCase(&ctx, request, &state);
-        ms[t].push_back(std::chrono::duration<double, std::milli>(Clock::now() - due).count());
+        if (measured) {
+          ms[t].push_back(std::chrono::duration<double, std::milli>(Clock::now() - due).count());
+        }
         if (!st.ok()) {
           ++failed;
           if (!have_error.exchange(true)) first_error = st.error_message();
@@ -112,12 +116,12 @@ int GetCaseAtRate(const ReadBenchOptions& o) {
   auto q = [&](double p) {
     return all.empty() ? 0.0 : all[std::min(all.size() - 1, static_cast<size_t>(p * all.size()))];
   };
-  const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  const double elapsed = std::chrono::duration<double>(Clock::now() - start).count() - o.warmup_s;
   std::printf(
-      "GetCase at %.0f/s for %.1f s over %d cases (%d readers): %zu reads in %.2f s, failed "
-      "%lld, started late %lld\n"
+      "GetCase at %.0f/s for %.1f s (after %.1f s unmeasured) over %d cases (%d readers): %zu "
+      "reads in %.2f s, failed %lld, started late %lld\n"
       "latency from when due: p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  max %.3f ms\n",
-      o.rate, o.duration_s, o.cases, o.threads, all.size(), elapsed,
+      o.rate, o.duration_s, o.warmup_s, o.cases, o.threads, all.size(), elapsed,
       static_cast<long long>(failed.load()), static_cast<long long>(late_starts.load()), q(0.5),
       q(0.9), q(0.99), q(0.999), all.empty() ? 0.0 : all.back());
   if (failed > 0) {

@@ -15,8 +15,9 @@ struct ReadBenchOptions {
   security::ClientTlsOptions tls;
   double rate = 1000;  // reads per second
   double duration_s = 10;
-  int cases = 1000;  // opened first, then read at random
-  int threads = 8;   // readers, each keeping its share of the schedule
+  double warmup_s = 2;  // read at the rate first, unmeasured
+  int cases = 1000;     // opened first, then read at random
+  int threads = 8;      // readers, each keeping its share of the schedule
 };
 
 // Opens the cases, reads them; prints the percentiles. 0 when every read

@@ -256,7 +256,7 @@ absl::StatusOr<Admission> Gate::Admit(const grpc::ServerContextBase& context,
   return AdmitPrincipal(Authenticate(context), method, /*limited=*/true, break_glass_reason);
 }
 
-void Admission::BreakGlass(std::string reason, std::shared_ptr<const void> hold) {
+void Admission::BreakGlass(std::string reason, std::shared_ptr<BreakGlassHold> hold) {
   grant_.reach = Reach::kEverywhere;
   break_glass_reason_ = std::move(reason);
   break_glass_hold_ = std::move(hold);
@@ -284,10 +284,9 @@ absl::Status Gate::BreakGlass(absl::string_view method, absl::string_view reason
                                                        caller.Describe(), " has one in flight"));
     }
   }
-  // Released with the last copy of the admission, once the read is
-  // recorded and answered; counted from the access log meanwhile, so a
-  // second read cannot slip past the count while the first is recorded.
-  std::shared_ptr<const void> hold(nullptr, [calls = break_glass_, subject](const void*) {
+  // Held until the read's record is durable, so a second read cannot slip
+  // past the count while the first is being recorded.
+  auto hold = std::make_shared<BreakGlassHold>([calls = break_glass_, subject] {
     absl::MutexLock lock(&calls->mu);
     calls->in_flight.erase(subject);
   });

@@ -14,12 +14,14 @@
 #ifndef GRIDCASE_SERVICES_SECURITY_GATE_H_
 #define GRIDCASE_SERVICES_SECURITY_GATE_H_
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <set>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "engine/domain/directory.h"
@@ -57,6 +59,26 @@ struct GateOptions {
 inline constexpr size_t kBreakGlassReasonMin = 20;
 inline constexpr size_t kBreakGlassReasonMax = 500;
 
+// A caller's one break-glass call in flight. Released once: by
+// ReadAudit as soon as the call's access record is durable (from then on
+// the access log counts it), or at the latest with the last copy of the
+// admission that holds it.
+class BreakGlassHold {
+ public:
+  explicit BreakGlassHold(absl::AnyInvocable<void() &&> release) : release_(std::move(release)) {}
+  BreakGlassHold(const BreakGlassHold&) = delete;
+  BreakGlassHold& operator=(const BreakGlassHold&) = delete;
+  ~BreakGlassHold() { Release(); }
+
+  void Release() {
+    if (!released_.exchange(true)) std::move(release_)();
+  }
+
+ private:
+  std::atomic<bool> released_{false};
+  absl::AnyInvocable<void() &&> release_;
+};
+
 // A call that may proceed: who makes it and over what.
 class Admission {
  public:
@@ -65,9 +87,13 @@ class Admission {
       : principal_(std::move(principal)), grant_(grant), directory_(directory), limiter_(limiter) {}
 
   // A break-glass call: reaches everywhere for this one call, with
-  // `reason`; `hold` is released (letting the caller break glass again)
-  // when the last copy of this admission is gone.
-  void BreakGlass(std::string reason, std::shared_ptr<const void> hold);
+  // `reason`, while `hold` keeps the caller from breaking glass again.
+  void BreakGlass(std::string reason, std::shared_ptr<BreakGlassHold> hold);
+  // Lets the caller break glass again (its record is durable). Every copy
+  // of this admission shares the hold; nothing happens when there is none.
+  void EndBreakGlass() const {
+    if (break_glass_hold_) break_glass_hold_->Release();
+  }
   bool break_glass() const { return !break_glass_reason_.empty(); }
   const std::string& break_glass_reason() const { return break_glass_reason_; }
 
@@ -113,7 +139,7 @@ class Admission {
   const Directory* directory_;
   RateLimiter* limiter_;  // null: no limits
   std::string break_glass_reason_;
-  std::shared_ptr<const void> break_glass_hold_;
+  std::shared_ptr<BreakGlassHold> break_glass_hold_;
 };
 
 class Gate {

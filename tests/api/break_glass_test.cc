@@ -1,6 +1,7 @@
 // Break-glass at the gate, in process: who may ask, how long a reason must
-// be, one call at a time per caller (held until the last copy of the
-// admission is gone), the hourly allowance, and what an admitted call then
+// be, one call at a time per caller (held until the call's record is
+// durable, or else until the last copy of the admission is gone), the
+// hourly allowance, and what an admitted call then
 // reaches.
 #include <optional>
 #include <string>
@@ -117,6 +118,20 @@ TEST_F(BreakGlassGateTest, OneCallAtATimeUntilTheLastCopyOfTheAdmissionIsGone) {
     EXPECT_FALSE(Admit("sec-1").ok());  // the copy still holds it
   }
   EXPECT_TRUE(Admit("sec-1").ok());
+}
+
+TEST_F(BreakGlassGateTest, EndingTheCallReleasesItWhateverCopiesRemain) {
+  // The record is durable before the caller hears; copies captured by
+  // threads still unwinding must not refuse the caller's next call.
+  auto first = Admit("sec-1");
+  ASSERT_TRUE(first.ok());
+  const Admission copy = *first;
+  EXPECT_FALSE(Admit("sec-1").ok());
+  copy.EndBreakGlass();
+  auto next = Admit("sec-1");
+  EXPECT_TRUE(next.ok()) << next.status();
+  first->EndBreakGlass();  // a second end changes nothing: `next` holds
+  EXPECT_EQ(Admit("sec-1").status().code(), absl::StatusCode::kResourceExhausted);
 }
 
 TEST_F(BreakGlassGateTest, TheHourlyAllowanceIsCountedFromTheLog) {

@@ -240,7 +240,8 @@ absl::StatusOr<v1::GetTimelineResponse> Engine::GetTimeline(
   return out;
 }
 
-absl::StatusOr<std::string> Engine::GetTimelineWire(const v1::GetTimelineRequest& request) const {
+absl::StatusOr<std::string> Engine::GetTimelineWire(const v1::GetTimelineRequest& request,
+                                                    std::string* next_page_token) const {
   const std::string& case_id = request.case_id();
   if (auto st = CheckCaseId(case_id); !st.ok()) return st;
   uint64_t after = 0;
@@ -272,8 +273,12 @@ absl::StatusOr<std::string> Engine::GetTimelineWire(const v1::GetTimelineRequest
       },
       &more);
   if (!st.ok()) return st;
-  if (more && last_version > 0) {
-    wire::AppendLengthDelimited(2, absl::StrCat(kTimelineTokenPrefix, last_version), &out);
+  std::string next;
+  if (more && last_version > 0) next = absl::StrCat(kTimelineTokenPrefix, last_version);
+  if (next_page_token != nullptr) {
+    *next_page_token = std::move(next);
+  } else if (!next.empty()) {
+    wire::AppendLengthDelimited(2, next, &out);
   }
   return out;
 }

@@ -122,8 +122,11 @@ class Engine {
   absl::StatusOr<v1::CaseState> GetCase(absl::string_view case_id) const;
   absl::StatusOr<v1::GetTimelineResponse> GetTimeline(const v1::GetTimelineRequest& request) const;
   // The same page as GetTimelineResponse's serialized bytes, built from the
-  // stored records without parsing them: what the server sends.
-  absl::StatusOr<std::string> GetTimelineWire(const v1::GetTimelineRequest& request) const;
+  // stored records without parsing them: what the server sends. With
+  // `next_page_token`, the token is left out of the bytes and put there
+  // ("" on the last page), for the server to seal (page_tokens.h).
+  absl::StatusOr<std::string> GetTimelineWire(const v1::GetTimelineRequest& request,
+                                              std::string* next_page_token = nullptr) const;
   absl::StatusOr<v1::ListCasesResponse> ListCases(const v1::ListCasesRequest& request) const;
 
   // Commits, for followers of the log: a number that grows with every

@@ -213,26 +213,31 @@ grpc::ServerUnaryReactor* AuditServiceImpl::ReadAccess(grpc::CallbackServerConte
     }
     query.set_notified(self);
   }
-  return OffThread(context, response,
-                   [this, method, query = std::move(query),
-                    admission = std::move(*admitted)]() -> absl::StatusOr<v1::ReadAccessResponse> {
-                     auto page = access_->Read(query);
-                     if (!page.ok()) return page.status();
-                     // Reading who read is itself a read, recorded with its
-                     // filters (the records it returned name cases).
-                     ReadReturned read;
-                     read.filters = {{"case_id", query.case_id()},
-                                     {"person_id", query.person_id()},
-                                     {"caller", query.caller()},
-                                     {"notified", query.notified()},
-                                     {"break_glass_only", query.break_glass_only() ? "true" : ""},
-                                     {"page_token", query.page_token()}};
-                     if (auto st = reads_->RecordAndWait(admission, method, std::move(read));
-                         !st.ok()) {
-                       return st;
-                     }
-                     return page;
-                   });
+  auto cursor = tokens_->Open(admitted->principal().Subject(), method, query);
+  if (!cursor.ok()) return Refuse(context, cursor.status());
+  query.set_page_token(*cursor);
+  return OffThread(
+      context, response,
+      [this, method, query = std::move(query),
+       admission = std::move(*admitted)]() -> absl::StatusOr<v1::ReadAccessResponse> {
+        auto page = access_->Read(query);
+        if (!page.ok()) return page.status();
+        page->set_next_page_token(
+            tokens_->Seal(admission.principal().Subject(), method, query, page->next_page_token()));
+        // Reading who read is itself a read, recorded with its
+        // filters (the records it returned name cases).
+        ReadReturned read;
+        read.filters = {{"case_id", query.case_id()},
+                        {"person_id", query.person_id()},
+                        {"caller", query.caller()},
+                        {"notified", query.notified()},
+                        {"break_glass_only", query.break_glass_only() ? "true" : ""},
+                        {"page_token", query.page_token()}};
+        if (auto st = reads_->RecordAndWait(admission, method, std::move(read)); !st.ok()) {
+          return st;
+        }
+        return page;
+      });
 }
 
 }  // namespace gridcase::api

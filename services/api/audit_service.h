@@ -14,6 +14,7 @@
 #include "gridcase/v1/service.grpc.pb.h"
 #include "services/api/read_audit.h"
 #include "services/security/gate.h"
+#include "services/security/page_tokens.h"
 
 namespace gridcase::api {
 
@@ -31,8 +32,8 @@ class AuditServiceImpl final : public AuditServiceBase {
   // by `reads` before they are answered; ReadLog records each batch before
   // it sends it.
   AuditServiceImpl(const Engine* engine, const AccessLog* access, const security::Gate* gate,
-                   const ReadAudit* reads)
-      : engine_(engine), access_(access), gate_(gate), reads_(reads) {}
+                   const ReadAudit* reads, const security::PageTokens* tokens)
+      : engine_(engine), access_(access), gate_(gate), reads_(reads), tokens_(tokens) {}
 
   grpc::Status ReadLog(grpc::ServerContext* context, const v1::ReadLogRequest* request,
                        grpc::ServerWriter<v1::LogEntry>* writer) override;
@@ -56,6 +57,7 @@ class AuditServiceImpl final : public AuditServiceBase {
   const AccessLog* const access_;
   const security::Gate* const gate_;
   const ReadAudit* const reads_;
+  const security::PageTokens* const tokens_;
   std::atomic<int> readers_{0};
 };
 

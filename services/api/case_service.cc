@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "engine/common/wire.h"
 #include "services/api/admit.h"
 #include "services/api/status.h"
 #include "services/api/unparsed_request.h"
@@ -125,13 +126,21 @@ grpc::ServerUnaryReactor* CaseServiceImpl::GetTimeline(grpc::CallbackServerConte
     return Refuse(context, absl::InvalidArgumentError(
                                UnparsedRequest(*v1::GetTimelineRequest::descriptor())));
   }
+  auto cursor = tokens_->Open(admitted->principal().Subject(), method, parsed);
+  if (!cursor.ok()) return Refuse(context, cursor.status());
+  parsed.set_page_token(*cursor);
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   OnPool(context, reactor,
          [this, reactor, response, method, admission = std::move(*admitted),
           parsed = std::move(parsed)] {
            absl::Status within = CheckCaseWithin(*engine_, admission, parsed.case_id());
+           std::string next;
            absl::StatusOr<std::string> page =
-               within.ok() ? engine_->GetTimelineWire(parsed) : within;
+               within.ok() ? engine_->GetTimelineWire(parsed, &next) : within;
+           if (page.ok() && !next.empty()) {
+             wire::AppendLengthDelimited(
+                 2, tokens_->Seal(admission.principal().Subject(), method, parsed, next), &*page);
+           }
            if (page.ok()) {
              auto* bytes = new std::string(std::move(*page));
              grpc::Slice slice(
@@ -154,6 +163,9 @@ grpc::ServerUnaryReactor* CaseServiceImpl::ListCases(grpc::CallbackServerContext
   if (!area.ok()) return Refuse(context, area.status());
   v1::ListCasesRequest within = *request;
   within.set_area(*area);
+  auto cursor = tokens_->Open(admitted->principal().Subject(), method, within);
+  if (!cursor.ok()) return Refuse(context, cursor.status());
+  within.set_page_token(*cursor);
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   OnPool(context, reactor,
          [this, reactor, response, method, admission = std::move(*admitted),
@@ -174,6 +186,8 @@ grpc::ServerUnaryReactor* CaseServiceImpl::ListCases(grpc::CallbackServerContext
                                             : v1::Category_Name(within.category())},
                            {"overdue", within.overdue() ? "true" : ""},
                            {"page_token", within.page_token()}};
+           page->set_next_page_token(tokens_->Seal(admission.principal().Subject(), method, within,
+                                                   page->next_page_token()));
            *response = std::move(*page);
            reads_->Record(admission, method, std::move(read), FinishWith(reactor));
          });

@@ -13,6 +13,7 @@
 #include "services/api/read_audit.h"
 #include "services/api/read_pool.h"
 #include "services/security/gate.h"
+#include "services/security/page_tokens.h"
 
 namespace gridcase::api {
 
@@ -50,9 +51,10 @@ class CaseServiceImpl final
   // the caller's reach answers exactly as one that does not exist;
   // listings cover the caller's units only.
   // Every answer is recorded by `reads` first (read_audit.h).
+  // Page tokens are sealed and opened by `tokens` (which must outlive this).
   CaseServiceImpl(const Engine* engine, const security::Gate* gate, const ReadAudit* reads,
-                  size_t readers = 4)
-      : engine_(engine), gate_(gate), reads_(reads), read_pool_(readers, 256) {}
+                  const security::PageTokens* tokens, size_t readers = 4)
+      : engine_(engine), gate_(gate), reads_(reads), tokens_(tokens), read_pool_(readers, 256) {}
 
   grpc::ServerUnaryReactor* GetCase(grpc::CallbackServerContext* context,
                                     const v1::GetCaseRequest* request,
@@ -73,6 +75,7 @@ class CaseServiceImpl final
               absl::AnyInvocable<void() &&> read);
 
   const ReadAudit* const reads_;
+  const security::PageTokens* const tokens_;
   ReadPool read_pool_;  // last: joined first, before what its reads use
 };
 

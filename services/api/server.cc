@@ -41,14 +41,16 @@ security::GateOptions WithBreakGlassCount(security::GateOptions options, AccessL
 
 }  // namespace
 
-Server::Server(Engine* engine, const Clock* clock, const ServerOptions& options)
+Server::Server(Engine* engine, const Clock* clock, const ServerOptions& options,
+               security::PageTokens tokens)
     : reads_(&engine->access(), &engine->staffing().directory()),
       gate_(&engine->staffing().directory(),
             WithBreakGlassCount(options.access, &engine->access(), clock)),
+      tokens_(std::move(tokens)),
       events_(engine, &gate_, options.stream_in_flight_max),
-      cases_(engine, &gate_, &reads_),
+      cases_(engine, &gate_, &reads_, &tokens_),
       admin_(engine, clock, &gate_, &reads_, options.kafka_status),
-      audit_(engine, &engine->access(), &gate_, &reads_) {}
+      audit_(engine, &engine->access(), &gate_, &reads_, &tokens_) {}
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(Engine* engine, const Clock* clock,
                                                       const ServerOptions& options) {
@@ -58,7 +60,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(Engine* engine, const Cloc
     return absl::InvalidArgumentError(
         absl::StrCat("listen address ", addr, ": expected host:port"));
   }
-  std::unique_ptr<Server> server(new Server(engine, clock, options));
+  auto tokens = options.page_token_key_file.empty()
+                    ? absl::StatusOr<security::PageTokens>(security::PageTokens::Random())
+                    : security::PageTokens::FromFile(options.page_token_key_file);
+  if (!tokens.ok()) return tokens.status();
+  std::unique_ptr<Server> server(new Server(engine, clock, options, std::move(*tokens)));
   server->host_ = addr.substr(0, colon);
   if (options.access.development && !security::IsLoopbackHost(server->host_)) {
     return absl::FailedPreconditionError(absl::StrCat(

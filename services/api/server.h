@@ -17,6 +17,7 @@
 #include "services/api/event_service.h"
 #include "services/api/read_audit.h"
 #include "services/security/gate.h"
+#include "services/security/page_tokens.h"
 
 namespace gridcase::api {
 
@@ -40,6 +41,9 @@ struct ServerOptions {
   security::GateOptions access;
   // gRPC server reflection (v1alpha), for tools like grpcurl.
   bool reflection = false;
+  // The key page tokens are sealed with (page_tokens.h), from a file that
+  // is its owner's alone; empty: random at each start.
+  std::string page_token_key_file;
 };
 
 class Server {
@@ -61,12 +65,14 @@ class Server {
   void Shutdown(std::chrono::system_clock::time_point deadline);
 
  private:
-  Server(Engine* engine, const Clock* clock, const ServerOptions& options);
+  Server(Engine* engine, const Clock* clock, const ServerOptions& options,
+         security::PageTokens tokens);
 
   std::string host_;
   int port_ = 0;
   ReadAudit reads_;
   security::Gate gate_;
+  const security::PageTokens tokens_;
   EventServiceImpl events_;
   CaseServiceImpl cases_;
   AdminServiceImpl admin_;

@@ -59,6 +59,7 @@ struct Flags {
   std::string token_issuers_file;
   bool development = false;
   bool reflection = false;
+  std::string page_token_key;
   gridcase::security::RateLimits limits;
   double checkpoints_per_hour = 6;
   int break_glass_per_hour = 3;
@@ -365,6 +366,7 @@ absl::StatusOr<std::unique_ptr<gridcase::api::Server>> StartServer(
   options.plaintext_beyond_loopback = flags.insecure_plaintext;
   options.access = std::move(access);
   options.reflection = flags.reflection;
+  options.page_token_key_file = flags.page_token_key;
   if (kafka != nullptr) options.kafka_status = [kafka] { return kafka->Status(); };
   auto server = gridcase::api::Server::Start(engine, clock, options);
   if (!server.ok()) return server.status();
@@ -501,6 +503,10 @@ void AddSecurityFlags(CLI::App& app, Flags* flags) {
       ->check(CLI::NonNegativeNumber);
   app.add_flag("--reflection", flags->reflection,
                "serve gRPC server reflection (for grpcurl and the like); off by default");
+  app.add_option("--page-token-key", flags->page_token_key,
+                 "file of at least 32 secret bytes (its owner's alone) to seal page tokens with, "
+                 "so that they outlive a restart and several servers accept each other's; "
+                 "default: a random key at each start");
   app.add_flag("--insecure-plaintext", flags->insecure_plaintext,
                "serve plaintext on an address other machines can reach (refused otherwise); "
                "only for a network that is itself trusted");

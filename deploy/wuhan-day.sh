@@ -9,9 +9,17 @@
 #   deploy/wuhan-day.sh                       # defaults: both modes, 20 s each
 #   deploy/wuhan-day.sh --mode stream --duration 60 --residents-per-grid 10
 #
-# Arguments are passed to gridcase-bench (see gridcase-bench --help).
+#   GRIDCASE_BENCH_SECURE=1 deploy/wuhan-day.sh   # over mutual TLS, as a production site runs
+#
+# Arguments are passed to gridcase-bench (see gridcase-bench --help). With
+# GRIDCASE_BENCH_SECURE=1 the server is not a development server: it
+# serves mutual TLS with certificates made here (openssl), authorizes
+# every call against a principals file, and records every read; the load
+# comes from an application acting for the grid workers of the whole city
+# (gridcase:app:wuhan-feed), the directory from an operator.
 # GRIDCASE_BENCH_DIR keeps the data directory somewhere else than a
-# temporary one (it must be on the disk you want to measure).
+# temporary one (it must be on the disk you want to measure); GRIDCASED
+# runs another gridcased binary (an earlier build, for a comparison).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,7 +34,37 @@ bin="$build_dir/services"
 # ones (README, "Running it for real"), and the figures depend on it.
 echo "huge pages free for the memtables: $(awk '/^HugePages_Free:/ {print $2}' /proc/meminfo 2>/dev/null || echo 0) (sysctl vm.nr_hugepages)"
 
-"$bin/server/gridcased" --development --listen 127.0.0.1:0 --data-dir "$work/data" \
+# Certificates for a secure run: a CA, the server's (127.0.0.1) and one per
+# caller, named by a URI SAN as docs/security.md says.
+certify() {  # NAME SAN
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$1" \
+    -keyout "$work/$1.key" -out "$work/$1.csr" 2>/dev/null
+  printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth,clientAuth\n' "$2" >"$work/$1.ext"
+  openssl x509 -req -in "$work/$1.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" \
+    -CAcreateserial -days 2 -extfile "$work/$1.ext" -out "$work/$1.pem" 2>/dev/null
+  chmod 600 "$work/$1.key"
+}
+server_flags=(--development)
+feed=()
+operator=()
+if [ "${GRIDCASE_BENCH_SECURE:-0}" = 1 ]; then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -subj "/CN=wuhan-day CA" -keyout "$work/ca.key" -out "$work/ca.pem" 2>/dev/null
+  certify server IP:127.0.0.1
+  certify feed URI:gridcase:app:wuhan-feed
+  certify ops URI:gridcase:person:ops
+  cat >"$work/principals.json" <<'JSON'
+{"applications": [{"id": "wuhan-feed", "units": ["*"], "acts_for_people": true,
+                   "submits_per_second": 100000}],
+ "operators": ["ops"]}
+JSON
+  server_flags=(--tls-cert "$work/server.pem" --tls-key "$work/server.key"
+    --tls-client-ca "$work/ca.pem" --principals "$work/principals.json")
+  feed=(--ca "$work/ca.pem" --cert "$work/feed.pem" --key "$work/feed.key")
+  operator=(--ca "$work/ca.pem" --cert "$work/ops.pem" --key "$work/ops.key")
+fi
+
+"${GRIDCASED:-$bin/server/gridcased}" "${server_flags[@]}" --listen 127.0.0.1:0 --data-dir "$work/data" \
   --workflows "$root/deploy/workflows" --port-file "$work/port" --log-level warn &
 server=$!
 trap 'kill -INT $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
@@ -35,13 +73,17 @@ for _ in $(seq 1 600); do [ -s "$work/port" ] && break; sleep 0.1; done
 address="127.0.0.1:$(cat "$work/port")"
 
 "$bin/bench/gridcase-bench" directory --out "$work/wuhan-directory.jsonl"
-"$bin/cli/gridcase" --server "$address" directory import "$work/wuhan-directory.jsonl" \
-  --actor wuhan-day >/dev/null
+if [ "${GRIDCASE_BENCH_SECURE:-0}" = 1 ]; then importer=ops; else importer=wuhan-day; fi
+"$bin/cli/gridcase" --server "$address" "${operator[@]}" directory import \
+  "$work/wuhan-directory.jsonl" --actor "$importer" >/dev/null
 
 # A run with failed submissions exits 1 (its results say which); the
 # timeline is still timed, and the script exits with the run's status.
 status=0
-"$bin/bench/gridcase-bench" --server "$address" --raw-dir "$work" "$@" || status=$?
-"$bin/bench/gridcase-bench" timeline --server "$address"
+stats=()
+[ "${GRIDCASE_BENCH_SECURE:-0}" = 1 ] && stats=(--stats-cert "$work/ops.pem" --stats-key "$work/ops.key")
+"$bin/bench/gridcase-bench" --server "$address" "${feed[@]}" "${stats[@]}" --raw-dir "$work" "$@" ||
+  status=$?
+"$bin/bench/gridcase-bench" --server "$address" "${feed[@]}" timeline
 echo "data directory: $work/data"
 exit "$status"

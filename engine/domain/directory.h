@@ -29,6 +29,10 @@ namespace gridcase {
 // The engine-owned case whose records are the directory.
 inline constexpr char kDirectoryCaseId[] = "~directory";
 
+// A scope unit that stands for the whole city: every grid is at or under
+// it (principals files, a submitter's units in a record).
+inline constexpr char kEverywhereUnit[] = "*";
+
 struct Unit {
   std::string id;
   v1::UnitLevel level = v1::UNIT_LEVEL_UNSPECIFIED;

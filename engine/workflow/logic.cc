@@ -313,7 +313,7 @@ bool WorkflowLogic::Reaches(const google::protobuf::RepeatedPtrField<std::string
                             const std::string& grid_id) const {
   if (units.empty()) return true;
   for (const std::string& unit : units) {
-    if (unit == "*" || directory_.IsAtOrUnder(grid_id, unit)) return true;
+    if (unit == kEverywhereUnit || directory_.IsAtOrUnder(grid_id, unit)) return true;
   }
   return false;
 }

@@ -35,6 +35,10 @@ struct LoadOptions {
   WuhanDayOptions day;
   int64_t seed = 0;                // 0: from the time
   security::ClientTlsOptions tls;  // TLS when a CA is given (--ca, GRIDCASE_CA)
+  // Who reads the server's counters (GetServerStats: an operator's right);
+  // when no certificate is given, the caller that submits.
+  std::string stats_cert_path;
+  std::string stats_key_path;
 };
 
 // A channel to `target`, TLS as `tls` says; `own_connection`: one TCP

@@ -187,7 +187,12 @@ int Run(const LoadOptions& o) {
       options.rate > 0 ? absl::StrFormat("%.0f submissions/s", options.rate).c_str()
                        : "as fast as possible",
       options.duration_s, options.warmup_s, options.day.grids);
-  auto first = ServerStats(options.server, options.tls);
+  security::ClientTlsOptions stats_tls = options.tls;
+  if (!options.stats_cert_path.empty()) {
+    stats_tls.cert_path = options.stats_cert_path;
+    stats_tls.key_path = options.stats_key_path;
+  }
+  auto first = ServerStats(options.server, stats_tls);
   if (!first.ok()) {
     std::fprintf(stderr, "error: cannot reach gridcased at %s: %s\n", options.server.c_str(),
                  std::string(first.status().message()).c_str());
@@ -202,7 +207,7 @@ int Run(const LoadOptions& o) {
   for (const auto& mode : modes) {
     const auto started = Clock::now();
     results[mode] = RunPhase("gridcase " + mode, options.server, mode, options, source);
-    auto after = ServerStats(options.server, options.tls);
+    auto after = ServerStats(options.server, stats_tls);
     if (!after.ok()) {
       std::fprintf(stderr, "error: server stats after the %s phase: %s\n", mode.c_str(),
                    std::string(after.status().message()).c_str());
@@ -375,6 +380,10 @@ void AddTlsOptions(CLI::App& app, security::ClientTlsOptions* tls) {
 void AddLoadOptions(CLI::App& app, LoadOptions* o) {
   app.add_option("--server", o->server, "gridcased address")->capture_default_str();
   AddTlsOptions(app, &o->tls);
+  app.add_option("--stats-cert", o->stats_cert_path,
+                 "certificate to read the server's counters with (an operator's), when the "
+                 "submitting caller may not");
+  app.add_option("--stats-key", o->stats_key_path, "the --stats-cert certificate's private key");
   app.add_option("--mode", o->mode, "unary, stream or both")->capture_default_str();
   app.add_option("--in-flight", o->in_flight, "submissions outstanding at once")
       ->capture_default_str()

@@ -149,6 +149,7 @@ absl::StatusOr<Principal> Gate::Resolve(absl::string_view subject) const {
     p.role = Role::kApplication;
     p.units = app->second.units;
     p.acts_for_people = app->second.acts_for_people;
+    p.submits_per_s = app->second.submits_per_s;
     return p;
   }
   if (!absl::ConsumePrefix(&rest, "person:")) {
@@ -247,7 +248,7 @@ Gate::Gate(const Directory* directory, GateOptions options)
 
 absl::Status Admission::ChargeSubmissions(int n) const {
   if (limiter_ == nullptr || principal_.role == Role::kDevelopment) return absl::OkStatus();
-  return limiter_->Take(principal_.Subject(), CallKind::kSubmit, n);
+  return limiter_->Take(principal_.Subject(), CallKind::kSubmit, n, principal_.submits_per_s);
 }
 
 absl::StatusOr<Admission> Gate::Admit(const grpc::ServerContextBase& context,
@@ -331,7 +332,8 @@ absl::StatusOr<Admission> Gate::AdmitPrincipal(absl::StatusOr<Principal> princip
   const CallKind kind = KindOf(method);
   if (limited && limiter_ != nullptr && principal->role != Role::kDevelopment &&
       method != "/gridcase.v1.EventService/SubmitStream") {
-    if (auto st = limiter_->Take(principal->Subject(), kind); !st.ok()) return st;
+    const double rate = kind == CallKind::kSubmit ? principal->submits_per_s : -1;
+    if (auto st = limiter_->Take(principal->Subject(), kind, 1, rate); !st.ok()) return st;
   }
   Admission admission(std::move(*principal), *grant, directory_,
                       limited && principal->role != Role::kDevelopment ? limiter_.get() : nullptr);

@@ -39,7 +39,8 @@ absl::Status ParseApplications(const nlohmann::json& list, PrincipalsFile* file)
     const std::string id = app["id"];
     if (!ValidId(id)) return Bad(where, absl::StrCat("\"", id, "\" is not a valid id"));
     for (const auto& [key, value] : app.items()) {
-      if (key != "id" && key != "units" && key != "acts_for_people") {
+      if (key != "id" && key != "units" && key != "acts_for_people" &&
+          key != "submits_per_second") {
         return Bad(where, absl::StrCat("unknown key \"", key, "\""));
       }
     }
@@ -54,6 +55,13 @@ absl::Status ParseApplications(const nlohmann::json& list, PrincipalsFile* file)
     if (app.contains("acts_for_people")) {
       if (!app["acts_for_people"].is_boolean()) return Bad(where, "acts_for_people: true or false");
       entry.acts_for_people = app["acts_for_people"];
+    }
+    if (app.contains("submits_per_second")) {
+      const auto& rate = app["submits_per_second"];
+      if (!rate.is_number() || rate.get<double>() < 0) {
+        return Bad(where, "submits_per_second: a number, 0 or more (0: unlimited)");
+      }
+      entry.submits_per_s = rate.get<double>();
     }
     if (!file->applications.emplace(id, entry).second) {
       return Bad(where, absl::StrCat("application \"", id, "\" appears twice"));

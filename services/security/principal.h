@@ -9,7 +9,9 @@
 //   {
 //     "applications": [
 //       {"id": "triage", "units": ["jiangan"], "acts_for_people": true},
-//       {"id": "lab-feed", "units": ["*"]}
+//       {"id": "lab-feed", "units": ["*"]},
+//       {"id": "city-feed", "units": ["*"], "acts_for_people": true,
+//        "submits_per_second": 50000}
 //     ],
 //     "operators": ["ops-li"],
 //     "auditors": ["audit-zhang"],
@@ -17,7 +19,9 @@
 //   }
 //
 // "*" is the whole city. An id named in the file is that role whatever the
-// directory says of it.
+// directory says of it. "submits_per_second" gives an application a
+// submission limit of its own instead of the server's (--limit-submits);
+// 0: unlimited.
 #ifndef GRIDCASE_SERVICES_SECURITY_PRINCIPAL_H_
 #define GRIDCASE_SERVICES_SECURITY_PRINCIPAL_H_
 
@@ -27,6 +31,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "engine/domain/directory.h"
 
 namespace gridcase::security {
 
@@ -49,7 +54,7 @@ inline constexpr int kRoleCount = 10;
 absl::string_view RoleName(Role role);
 
 // The whole city, as a scope unit.
-inline constexpr char kEverywhere[] = "*";
+inline constexpr const char* kEverywhere = kEverywhereUnit;
 
 struct Principal {
   Role role = Role::kGridWorker;
@@ -58,6 +63,9 @@ struct Principal {
   std::vector<std::string> units;
   // Applications: may submit on behalf of a person within its units.
   bool acts_for_people = false;
+  // Applications: submissions a second, when not the server's limit
+  // (< 0); 0: unlimited.
+  double submits_per_s = -1;
 
   bool everywhere() const;
   // "gridcase:person:w1", "gridcase:app:triage".
@@ -72,6 +80,7 @@ struct PrincipalsFile {
   struct Application {
     std::vector<std::string> units;
     bool acts_for_people = false;
+    double submits_per_s = -1;  // < 0: the server's limit
   };
   std::map<std::string, Application> applications;
   std::map<std::string, Role> staff;  // operators, auditors, privacy officers

@@ -35,8 +35,8 @@ double RateLimiter::RateOf(CallKind kind) const {
   return 0;
 }
 
-absl::Status RateLimiter::Take(const std::string& caller, CallKind kind, double n) {
-  const double rate = RateOf(kind);
+absl::Status RateLimiter::Take(const std::string& caller, CallKind kind, double n, double per_s) {
+  const double rate = per_s >= 0 ? per_s : RateOf(kind);
   if (rate <= 0) return absl::OkStatus();
   const double capacity = std::max(1.0, rate * limits_.burst_s);
   const int64_t now_us = clock_->NowMicros();

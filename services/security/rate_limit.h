@@ -39,8 +39,9 @@ class RateLimiter {
   RateLimiter(const Clock* clock, RateLimits limits) : clock_(clock), limits_(limits) {}
 
   // Takes `n` calls of `kind` from `caller`'s bucket, or RESOURCE_EXHAUSTED
-  // saying how many milliseconds until they would fit.
-  absl::Status Take(const std::string& caller, CallKind kind, double n = 1);
+  // saying how many milliseconds until they would fit. `per_s` >= 0
+  // replaces the limit of `kind` for this caller (0: unlimited).
+  absl::Status Take(const std::string& caller, CallKind kind, double n = 1, double per_s = -1);
 
  private:
   struct Bucket {

@@ -1,8 +1,8 @@
 // Break-glass at the gate, in process: who may ask, how long a reason must
 // be, one call at a time per caller (held until the call's record is
 // durable, or else until the last copy of the admission is gone), the
-// hourly allowance, and what an admitted call then
-// reaches.
+// hourly allowance, and what an admitted call then reaches; and an
+// application's submission limit of its own.
 #include <optional>
 #include <string>
 
@@ -154,6 +154,33 @@ TEST_F(BreakGlassGateTest, TheHourlyAllowanceIsCountedFromTheLog) {
   Gate bare(&directory_, GateOptions{});
   EXPECT_EQ(bare.AdmitSubject("gridcase:person:sec-1", kGetCase, kReason).status().code(),
             absl::StatusCode::kFailedPrecondition);
+}
+
+// Not break-glass, but the gate alone too: an application's submission
+// limit of its own comes from the principals file to its principal (the
+// limit itself: rate_limit_test.cc; over the wire: access_test.cc).
+TEST(GateLimitTest, AnApplicationsOwnSubmissionLimitReachesItsPrincipal) {
+  Directory directory;
+  auto file = PrincipalsFile::Parse(R"({"applications": [
+      {"id": "feed", "units": ["*"], "acts_for_people": true, "submits_per_second": 30},
+      {"id": "bulk", "units": ["*"], "submits_per_second": 0},
+      {"id": "triage", "units": ["*"]}]})");
+  ASSERT_TRUE(file.ok()) << file.status();
+  GateOptions options;
+  options.principals = std::move(*file);
+  Gate gate(&directory, std::move(options));
+  EXPECT_EQ(gate.Resolve("gridcase:app:feed")->submits_per_s, 30);
+  EXPECT_EQ(gate.Resolve("gridcase:app:bulk")->submits_per_s, 0);
+  EXPECT_LT(gate.Resolve("gridcase:app:triage")->submits_per_s, 0);  // the server's
+
+  for (const char* bad : {R"({"applications": [{"id": "a", "units": ["*"],
+                                                  "submits_per_second": -1}]})",
+                          R"({"applications": [{"id": "a", "units": ["*"],
+                                                  "submits_per_second": "fast"}]})"}) {
+    auto refused = PrincipalsFile::Parse(bad);
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(refused.status().message()), HasSubstr("submits_per_second"));
+  }
 }
 
 }  // namespace

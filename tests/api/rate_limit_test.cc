@@ -60,5 +60,24 @@ TEST(RateLimiterTest, ManyAtOnceAreTakenWhole) {
   EXPECT_TRUE(limiter.Take("s", CallKind::kSubmit, 36).ok());  // the refusal took nothing
 }
 
+TEST(RateLimiterTest, ACallersOwnRateReplacesTheServers) {
+  FakeClock clock(1'600'000'000'000'000);
+  RateLimits limits;
+  limits.submits_per_s = 10;
+  limits.burst_s = 1;
+  RateLimiter limiter(&clock, limits);
+  // A city feed with 1,000 a second of its own: 1,000 at once, then refused.
+  EXPECT_TRUE(limiter.Take("gridcase:app:feed", CallKind::kSubmit, 1000, 1000).ok());
+  const absl::Status over = limiter.Take("gridcase:app:feed", CallKind::kSubmit, 1, 1000);
+  EXPECT_THAT(std::string(over.message()), HasSubstr("limit of 1000 such calls"));
+  // 0 of its own: unlimited, whatever the server's limit.
+  for (int i = 0; i < 5000; ++i) {
+    ASSERT_TRUE(limiter.Take("gridcase:app:bulk", CallKind::kSubmit, 1, 0).ok());
+  }
+  // Everyone else keeps the server's 10.
+  EXPECT_TRUE(limiter.Take("gridcase:person:w", CallKind::kSubmit, 10).ok());
+  EXPECT_FALSE(limiter.Take("gridcase:person:w", CallKind::kSubmit).ok());
+}
+
 }  // namespace
 }  // namespace gridcase::security

@@ -711,5 +711,37 @@ TEST_F(RateLimitTest, ACallerOverItsLimitIsToldWhenToRetryAndOthersGoOn) {
   EXPECT_TRUE(read("gridcase:person:sec-c1").ok());
 }
 
+class AppLimitTest : public ActorBindingTest {
+ protected:
+  void Customize(security::GateOptions* access) override {
+    access->clock = &clock_;
+    access->limits.submits_per_s = 1;
+    access->limits.burst_s = 3;
+    access->principals.applications["lab"].submits_per_s = 10;  // 30 at once
+  }
+};
+
+TEST_F(AppLimitTest, AnApplicationWithALimitOfItsOwnIsHeldToItNotTheServers) {
+  auto served = [&](const std::string& subject, const v1::Actor& actor, int tries) {
+    int n = 0;
+    for (int i = 0; i < tries; ++i) {
+      const grpc::Status st = SubmitAs(subject, actor, "d1-s2-c1-g1");
+      if (st.ok()) {
+        ++n;
+      } else {
+        EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << st.error_message();
+      }
+    }
+    return n;
+  };
+  // The burst, and whatever the real seconds the calls take have earned.
+  const int lab = served("gridcase:app:lab", Actor("lab"), 45);
+  EXPECT_GE(lab, 30);
+  EXPECT_LE(lab, 40);
+  const int person = served("gridcase:person:w-g1-d1-s2-c1-g1", Actor(WorkerOf("d1-s2-c1-g1")), 10);
+  EXPECT_GE(person, 3);
+  EXPECT_LE(person, 5);
+}
+
 }  // namespace
 }  // namespace gridcase::testing

@@ -5,27 +5,17 @@
 // with INVALID_ARGUMENT naming the request type, and a stream with a message
 // that does not parse answering what came before and never ending OK.
 //
-// Environment (set by ctest): GRIDCASED (the binary), GRIDCASE_PROTO_DIR
-// (proto/), GRIDCASE_WORKFLOWS (deploy/workflows).
+// Environment: as gridcased.js says.
 'use strict';
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const grpc = require('@grpc/grpc-js');
-const protoLoader = require('@grpc/proto-loader');
+const { definition, v1, startGridcased, stopGridcased } = require('./gridcased.js');
 
-const definition = protoLoader.loadSync('gridcase/v1/service.proto', {
-  includeDirs: [process.env.GRIDCASE_PROTO_DIR],
-  longs: String,
-  enums: String,
-  defaults: true,
-  oneofs: true,
-});
-const v1 = grpc.loadPackageDefinition(definition).gridcase.v1;
 const submitStream = definition['gridcase.v1.EventService'].SubmitStream;
 
 // Field 1, length-delimited, says 5 bytes and brings 2: no message parses.
@@ -36,35 +26,13 @@ let server;
 let address;
 let dataDir;
 
-// Starts gridcased on a free loopback port and resolves once it says where
-// it listens.
-function startServer() {
-  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gridcase-node-'));
-  server = spawn(process.env.GRIDCASED, [
-    '--development', '--data-dir', path.join(dataDir, 'data'), '--listen', '127.0.0.1:0',
-    '--workflows', process.env.GRIDCASE_WORKFLOWS,
-  ]);
-  let output = '';
-  return new Promise((resolve, reject) => {
-    const onData = (chunk) => {
-      output += chunk;
-      const m = /listening on (127\.0\.0\.1:\d+)/.exec(output);
-      if (m) resolve(m[1]);
-    };
-    server.stdout.on('data', onData);
-    server.stderr.on('data', onData);
-    server.on('exit', (code) => reject(new Error(`gridcased exited (${code}): ${output}`)));
-  });
-}
-
 test.before(async () => {
-  address = await startServer();
+  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gridcase-node-'));
+  ({ server, address } = await startGridcased(path.join(dataDir, 'data'), ['--development']));
 });
 
 test.after(async () => {
-  const exited = new Promise((resolve) => server.on('exit', resolve));
-  server.kill('SIGTERM');
-  await exited;
+  await stopGridcased(server);
   fs.rmSync(dataDir, { recursive: true, force: true });
 });
 

@@ -24,36 +24,18 @@
 #include "engine/common/file_modes.h"
 #include "grpcpp/security/tls_certificate_provider.h"
 #include "grpcpp/security/tls_credentials_options.h"
+#include "services/security/pem.h"
 
 namespace gridcase::security {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct BioFree {
-  void operator()(BIO* b) const { BIO_free(b); }
-};
-struct X509Free {
-  void operator()(X509* x) const { X509_free(x); }
-};
-struct PkeyFree {
-  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
-};
-using BioPtr = std::unique_ptr<BIO, BioFree>;
-using X509Ptr = std::unique_ptr<X509, X509Free>;
-
-BioPtr MemoryBio(const std::string& pem) {
-  return BioPtr(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-}
-
-// Every certificate of a PEM text, in order.
-std::vector<X509Ptr> ReadCertificates(const std::string& pem) {
-  std::vector<X509Ptr> certs;
-  BioPtr bio = MemoryBio(pem);
-  while (X509* x = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) certs.emplace_back(x);
-  ERR_clear_error();  // the end of the text reads as an error
-  return certs;
-}
+using pem::BioPtr;
+using pem::MemoryBio;
+using pem::PkeyFree;
+using pem::ReadCertificates;
+using pem::X509Ptr;
 
 std::string TimeText(const ASN1_TIME* t) {
   BioPtr bio(BIO_new(BIO_s_mem()));
@@ -182,6 +164,10 @@ absl::StatusOr<std::unique_ptr<TlsIdentity>> TlsIdentity::Start(const ServerTlsO
       !st.ok()) {
     return st;
   }
+  if (!options.crl_path.empty() && options.client_ca_path.empty()) {
+    return absl::InvalidArgumentError(
+        "--tls-crl needs --tls-client-ca: revocation lists are of client CAs");
+  }
   std::unique_ptr<TlsIdentity> identity(new TlsIdentity(options, std::move(now), std::move(log)));
   auto staging = MakeStagingDir();
   if (!staging.ok()) return staging.status();
@@ -201,6 +187,8 @@ absl::StatusOr<std::unique_ptr<TlsIdentity>> TlsIdentity::Start(const ServerTlsO
     tls.set_cert_request_type(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
   } else {
     tls.watch_root_certs();
+    if (!options.crl_path.empty())
+      tls.set_certificate_verifier(RevocationVerifier(identity->revocations_));
     tls.set_cert_request_type(options.require_client_cert
                                   ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
                                   : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
@@ -243,10 +231,13 @@ absl::Status TlsIdentity::ReloadLocked() {
   if (chain.ok() && !options_.client_ca_path.empty()) {
     ca = ReadWhole(options_.client_ca_path, "client CA bundle");
   }
-  absl::Status st = ca.status();
+  absl::StatusOr<std::string> crl = std::string();
+  if (ca.ok() && !options_.crl_path.empty()) crl = ReadWhole(options_.crl_path, "revocation lists");
+  absl::Status st = crl.status();
   std::string fingerprint;
+  std::shared_ptr<const Revocations> revocations;
   if (st.ok()) {
-    fingerprint = Sha256(*key + '\0' + *chain + '\0' + *ca);
+    fingerprint = Sha256(*key + '\0' + *chain + '\0' + *ca + '\0' + *crl);
     if (fingerprint == fingerprint_) return refusal_;
     st = VetIdentity(*key, *chain, now_(), /*for_server=*/true);
     if (!st.ok()) {
@@ -258,9 +249,15 @@ absl::Status TlsIdentity::ReloadLocked() {
         st = absl::InvalidArgumentError(absl::StrCat(options_.client_ca_path, ": ", st.message()));
       }
     }
+    if (st.ok() && !options_.crl_path.empty()) {
+      auto vetted = VetRevocations(*crl, *ca, *chain);
+      st = vetted.status();
+      if (vetted.ok()) revocations = *std::move(vetted);
+    }
   }
   const bool first = fingerprint_.empty();
   if (st.ok()) st = StageLocked(*key + "\n" + *chain, *ca);
+  if (st.ok() && revocations != nullptr) revocations_->Set(std::move(revocations));
   if (first) {
     if (st.ok()) fingerprint_ = fingerprint;
     return st;  // a bad pair at the start fails the start
@@ -282,6 +279,20 @@ absl::Status TlsIdentity::ReloadLocked() {
   ++counts_.accepted;
   log_(false, absl::StrCat("TLS: new certificate files taken into use (", options_.cert_path, ")"));
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<const Revocations>> TlsIdentity::VetRevocations(
+    const std::string& crl, const std::string& ca, const std::string& chain) const {
+  auto lists = Revocations::Parse(crl, ca);
+  if (!lists.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(options_.crl_path, ": ", lists.status().message()));
+  }
+  if (lists->RevokesPem(chain)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(options_.cert_path, ": the certificate is revoked by ", options_.crl_path));
+  }
+  return std::make_shared<const Revocations>(*std::move(lists));
 }
 
 absl::Status TlsIdentity::StageLocked(const std::string& identity, const std::string& ca) {

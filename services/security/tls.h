@@ -26,6 +26,7 @@
 #include "absl/synchronization/mutex.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/security/server_credentials.h"
+#include "services/security/revocation.h"
 
 namespace gridcase::security {
 
@@ -46,6 +47,9 @@ struct ServerTlsOptions {
   // CA bundle client certificates must chain to (mutual TLS). Empty: the
   // server does not ask for client certificates.
   std::string client_ca_path;
+  // Revocation lists (PEM) of the client CAs (revocation.h); needs
+  // client_ca_path. Empty: none.
+  std::string crl_path;
   // Whether a client without a certificate fails the handshake. When
   // bearer tokens are also accepted, a client may present either.
   bool require_client_cert = true;
@@ -85,12 +89,19 @@ class TlsIdentity {
   absl::Status ReloadLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status StageLocked(const std::string& identity, const std::string& ca)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The revocation lists of `crl` (vetted against the client CAs `ca`),
+  // and that they do not revoke the server's own `chain`.
+  absl::StatusOr<std::shared_ptr<const Revocations>> VetRevocations(const std::string& crl,
+                                                                    const std::string& ca,
+                                                                    const std::string& chain) const;
 
   const ServerTlsOptions options_;
   const std::function<int64_t()> now_;
   const Log log_;
   std::string staging_dir_;
   std::shared_ptr<grpc::ServerCredentials> credentials_;
+  // Read by gRPC's handshakes (revocation.h), replaced on reload.
+  const std::shared_ptr<RevocationsInUse> revocations_ = std::make_shared<RevocationsInUse>();
 
   mutable absl::Mutex mu_;
   std::string fingerprint_ ABSL_GUARDED_BY(mu_);  // of the files last looked at

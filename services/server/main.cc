@@ -470,6 +470,9 @@ void AddSecurityFlags(CLI::App& app, Flags* flags) {
   app.add_option("--tls-client-ca", flags->tls.client_ca_path,
                  "CA bundle (PEM) applications' certificates must chain to: mutual TLS, a "
                  "client without a valid certificate fails the handshake");
+  app.add_option("--tls-crl", flags->tls.crl_path,
+                 "revocation lists (PEM X509 CRLs) of the client CAs: a revoked client "
+                 "certificate fails the handshake; reloaded with the other TLS files");
   app.add_option("--tls-reload-every", flags->tls.reload_every_s,
                  "seconds between looks at the TLS files; a new pair is vetted before use and a "
                  "bad one never replaces a good one")

@@ -59,6 +59,7 @@ class TlsTest : public ::testing::Test {
     o.cert_path = dir_.Sub("server.pem");
     o.key_path = dir_.Sub("server.key");
     if (mutual) o.client_ca_path = dir_.Sub("client-ca.pem");
+    if (with_crl_) o.crl_path = dir_.Sub("crl.pem");
     o.reload_every_s = 1;
     return o;
   }
@@ -122,6 +123,7 @@ class TlsTest : public ::testing::Test {
     return false;
   }
 
+  bool with_crl_ = false;  // the server reads dir_/crl.pem (--tls-crl)
   TempDir dir_;
   SystemClock clock_;
   TestCa ca_{"gridcase test server CA"};
@@ -189,6 +191,77 @@ TEST_F(TlsTest, MutualTlsRefusesEveryBadClientCertificateAtTheHandshake) {
   }
   // Nothing reached the engine: the refusals were handshakes.
   EXPECT_TRUE(Call(As(clients_.Client("gridcase:person:ops-1"))).status.ok());
+}
+
+TEST_F(TlsTest, ARevokedClientCertificateFailsTheHandshakeAndANewListTakesEffectOnReload) {
+  const KeyPair a = clients_.Client("gridcase:person:ops-1");
+  const KeyPair b = clients_.Client("gridcase:person:ops-1");  // the same person's other pair
+  WriteFileWithMode(dir_.Sub("crl.pem"), clients_.Crl({a.cert}), 0644);
+  with_crl_ = true;
+  StartServer(/*mutual=*/true);
+  EXPECT_EQ(Call(As(a)).status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_TRUE(Call(As(b)).status.ok());
+
+  // The list grows: b's next connection is refused, without a restart.
+  WriteFileWithMode(dir_.Sub("crl.pem"), clients_.Crl({a.cert, b.cert}), 0644);
+  ASSERT_TRUE(identity_->Reload().ok());
+  EXPECT_EQ(Call(As(b)).status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  const KeyPair c = clients_.Client("gridcase:person:ops-1");
+  EXPECT_TRUE(Call(As(c)).status.ok()) << "a pair the list does not name";
+
+  // A list another CA signed in the client CA's name, and text that is no
+  // list, are refused; the list in use stays.
+  TestCa forger("gridcase test client CA");  // the same name, another key
+  TestCa other("a CA the server does not know");
+  const struct {
+    const char* what;
+    std::string text;
+    const char* says;
+  } bad[] = {
+      {"forged", clients_.Crl({}, &forger), "not signed by the CA it names"},
+      {"of another CA", other.Crl({}), "not issued by a CA of the client CA bundle"},
+      {"not a list", "hello", "no PEM revocation list"},
+  };
+  for (const auto& list : bad) {
+    SCOPED_TRACE(list.what);
+    WriteFileWithMode(dir_.Sub("crl.pem"), list.text, 0644);
+    const absl::Status st = identity_->Reload();
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(st.message()), HasSubstr(list.says));
+    EXPECT_EQ(Call(As(b)).status.error_code(), grpc::StatusCode::UNAVAILABLE);
+    EXPECT_TRUE(Call(As(c)).status.ok());
+  }
+}
+
+TEST_F(TlsTest, ARevokedServerPairIsRefusedOnReloadAndTheOneInUseKeepsServing) {
+  WriteFileWithMode(dir_.Sub("crl.pem"), clients_.Crl({}), 0644);
+  with_crl_ = true;
+  StartServer(/*mutual=*/true);
+  const auto ops = As(clients_.Client("gridcase:person:ops-1"));
+  ASSERT_TRUE(AwaitServerName(ops, "first"));
+
+  CertSpec spec;
+  spec.common_name = "revoked";
+  spec.alt_names = "DNS:localhost,IP:127.0.0.1";
+  spec.extended_key_usage = "serverAuth";
+  const KeyPair revoked = clients_.Issue(spec);  // by a CA whose list the server reads
+  Install(revoked);
+  WriteFileWithMode(dir_.Sub("crl.pem"), clients_.Crl({revoked.cert}), 0644);
+  const absl::Status st = identity_->Reload();
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(st.message()), HasSubstr("the certificate is revoked by"));
+  EXPECT_EQ(identity_->counts().refused, 1u);
+  const Answer a = Call(ops);
+  EXPECT_TRUE(a.status.ok()) << a.status.error_message();
+  EXPECT_EQ(a.server_name, "first");
+
+  // Revocation lists are of client CAs: without mutual TLS they are refused.
+  security::ServerTlsOptions alone = TlsOptions(/*mutual=*/false);
+  auto refused = security::TlsIdentity::Start(
+      alone, [] { return int64_t{0}; }, [](bool, const std::string&) {});
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(refused.status().message()),
+              HasSubstr("--tls-crl needs --tls-client-ca"));
 }
 
 TEST_F(TlsTest, PlaintextBeyondLoopbackIsRefusedUnlessSaidInsecure) {

@@ -142,6 +142,39 @@ KeyPair TestCa::Client(const std::string& uri) const {
   return Issue(spec);
 }
 
+std::string TestCa::Crl(const std::vector<std::string>& revoked, const TestCa* signer) const {
+  X509_CRL* crl = X509_CRL_new();
+  X509_CRL_set_version(crl, 1);
+  X509_CRL_set_issuer_name(crl, X509_get_subject_name(key_->cert));
+  ASN1_TIME* now = X509_gmtime_adj(nullptr, -60);
+  ASN1_TIME* next = X509_gmtime_adj(nullptr, 7 * 86400);
+  X509_CRL_set1_lastUpdate(crl, now);
+  X509_CRL_set1_nextUpdate(crl, next);
+  for (const std::string& pem : revoked) {
+    BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+    X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+    BIO_free(bio);
+    if (cert == nullptr) std::abort();
+    X509_REVOKED* entry = X509_REVOKED_new();
+    X509_REVOKED_set_serialNumber(entry, X509_get_serialNumber(cert));
+    X509_REVOKED_set_revocationDate(entry, now);
+    X509_CRL_add0_revoked(crl, entry);
+    X509_free(cert);
+  }
+  X509_CRL_sort(crl);
+  X509_CRL_sign(crl, (signer != nullptr ? signer : this)->key_->key, EVP_sha256());
+  BIO* out = BIO_new(BIO_s_mem());
+  PEM_write_bio_X509_CRL(out, crl);
+  char* data = nullptr;
+  const long n = BIO_get_mem_data(out, &data);
+  std::string text(data, static_cast<size_t>(n));
+  BIO_free(out);
+  ASN1_TIME_free(now);
+  ASN1_TIME_free(next);
+  X509_CRL_free(crl);
+  return text;
+}
+
 TestIssuer::TestIssuer() : key_(NewKey()) {
   BIO* bio = BIO_new(BIO_s_mem());
   PEM_write_bio_PUBKEY(bio, static_cast<EVP_PKEY*>(key_));

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace gridcase::testing {
 
@@ -41,6 +42,10 @@ class TestCa {
   KeyPair Server(const std::string& common_name = "gridcased") const;
   // A client pair whose URI SAN is `uri` (e.g. "gridcase:app:triage").
   KeyPair Client(const std::string& uri) const;
+  // A revocation list (PEM X509 CRL) of this CA revoking the certificates
+  // `revoked` (PEM, each issued by it); `signer`: another CA signs it (a
+  // forged list).
+  std::string Crl(const std::vector<std::string>& revoked, const TestCa* signer = nullptr) const;
 
  private:
   struct Key;

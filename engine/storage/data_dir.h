@@ -5,6 +5,8 @@
 //   DIR/partition-NNN/    one RocksDB database per partition, and its
 //                         durable mark, DURABLE (durable_mark.h)
 //   DIR/access/           the access log (engine/access/access_log.h)
+//   DIR/keys/             gridcased's head-signing key (heads.key, 0600) and
+//                         its public key (heads.key.pub), unless placed elsewhere
 //   DIR/checkpoints/NAME/ checkpoints taken while serving (a data directory each)
 //   DIR/lost/partition-NNN-TIME/  a partition's write-ahead logs and mark as
 //                         they were when its loss was accepted (store.h)

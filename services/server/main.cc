@@ -22,6 +22,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "engine/common/clock.h"
+#include "engine/common/file_modes.h"
 #include "engine/common/huge_pages.h"
 #include "engine/engine.h"
 #include "engine/storage/signer.h"
@@ -47,7 +48,8 @@ struct Flags {
   double shutdown_grace_s = 10;
   std::string port_file;
   std::string workflows_dir;
-  std::string signing_key;
+  std::string signing_key;  // empty: DATA_DIR/keys/heads.key
+  bool no_signing = false;
   double sign_every_s = 60;
   std::string log_level = "info";
   bool huge_pages = true;
@@ -179,13 +181,29 @@ class HeadSigning {
       : engine_(engine), signer_(std::move(signer)) {}
   ~HeadSigning() { StopThread(); }
 
-  // The signing key of `flags`, loaded or created, its public key written
-  // beside it; nullptr when no key is configured.
-  static absl::StatusOr<std::unique_ptr<gridcase::HeadSigner>> LoadKey(const Flags& flags) {
-    if (flags.signing_key.empty()) return nullptr;
-    auto loaded = gridcase::HeadSigner::LoadOrCreate(flags.signing_key);
+  // The signing key of `flags` (by default DATA_DIR/keys/heads.key),
+  // loaded or created, its public key written beside it; nullptr when
+  // told not to sign.
+  static absl::StatusOr<std::unique_ptr<gridcase::HeadSigner>> LoadKey(
+      const Flags& flags, const std::string& data_dir) {
+    if (flags.no_signing) {
+      if (!flags.signing_key.empty()) {
+        return absl::InvalidArgumentError("--no-signing and --signing-key contradict each other");
+      }
+      spdlog::warn(
+          "--no-signing: chain heads are not signed; someone with the disk could rewrite the log "
+          "and every hash after a change, and the chain alone would not tell");
+      return nullptr;
+    }
+    std::string path = flags.signing_key;
+    if (path.empty()) {
+      const std::string keys = data_dir + "/keys";
+      if (auto st = gridcase::CreatePrivateDirectory(keys); !st.ok()) return st;
+      path = keys + "/heads.key";
+    }
+    auto loaded = gridcase::HeadSigner::LoadOrCreate(path);
     if (!loaded.ok()) return loaded.status();
-    const std::string public_path = flags.signing_key + ".pub";
+    const std::string public_path = path + ".pub";
     std::ofstream(public_path) << (*loaded)->PublicKeyPem();
     spdlog::info("signing chain heads every {} s; public key for auditors: {}", flags.sign_every_s,
                  public_path);
@@ -406,7 +424,7 @@ int Run(const Flags& flags) {
   }
   // The Kafka ingest's own gate, with the server's rules.
   const gridcase::security::Gate kafka_gate(&(*engine)->staffing().directory(), *access);
-  auto key = HeadSigning::LoadKey(flags);
+  auto key = HeadSigning::LoadKey(flags, (*engine)->data_dir());
   auto kafka = key.ok() ? StartKafka(flags, engine->get(), &kafka_gate) : key.status();
   if (!kafka.ok()) {
     spdlog::critical("{}", kafka.status().ToString());
@@ -546,7 +564,10 @@ void AddEngineFlags(CLI::App& app, Flags* flags) {
                  "(versions already deployed are kept)");
   app.add_option("--signing-key", flags->signing_key,
                  "Ed25519 private key (PEM) to sign chain heads with; created if missing, "
-                 "its public key written beside it (.pub)");
+                 "its public key written beside it (.pub); default: DATA_DIR/keys/heads.key");
+  app.add_flag("--no-signing", flags->no_signing,
+               "do not sign chain heads: the log is then protected by its hash chain alone "
+               "(warned at start)");
   app.add_option("--sign-every", flags->sign_every_s, "seconds between signed chain heads")
       ->capture_default_str();
   app.add_flag("--huge-pages,!--no-huge-pages", flags->huge_pages,

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "engine/common/file_modes.h"
 #include "engine/engine.h"
 #include "engine/storage/chain.h"
 #include "engine/storage/data_dir.h"
@@ -366,7 +368,8 @@ TEST_F(CliTest, AuditVerifyNamesTheRecordChangedWhileTheServerWasStopped) {
 
 TEST_F(CliTest, AuditVerifyWithThePublicKeyCatchesAConsistentRewrite) {
   StopServer();
-  const std::string key = dir_.Sub("head.key");
+  // The key SetUp's server signed with (the default), named explicitly.
+  const std::string key = dir_.Sub("data/keys/heads.key");
   StartServer({"--signing-key", key});
   ASSERT_EQ(Cli({"submit", "--lines", "-f", kExamples + "security-guard.jsonl"}).exit_code, 0);
   StopServer();  // signs the heads once more on the way down
@@ -382,6 +385,45 @@ TEST_F(CliTest, AuditVerifyWithThePublicKeyCatchesAConsistentRewrite) {
   r = Cli({"audit", "verify", "--public-key", key + ".pub", "--table"});
   EXPECT_EQ(r.exit_code, 1) << r.out;
   EXPECT_THAT(r.out, HasSubstr("rewritten"));
+}
+
+TEST_F(CliTest, HeadsAreSignedByDefaultWithAKeyOnlyTheServersUserMayRead) {
+  // SetUp's server was started without --signing-key.
+  ASSERT_EQ(Cli({"submit", "--lines", "-f", kExamples + "security-guard.jsonl"}).exit_code, 0);
+  StopServer();  // signs the heads once more on the way down
+  const std::string key = dir_.Sub("data/keys/heads.key");
+  EXPECT_TRUE(CheckFileExposure(key, Exposure::kOwnerOnly, "key").ok());
+  EXPECT_TRUE(CheckFileExposure(dir_.Sub("data/keys"), Exposure::kOwnerOnly, "keys").ok());
+  {
+    testing::RawPartition raw(PartitionDirOf("resident-0222-017"));
+    testing::RewriteConsistently(raw, 2, raw.LastPosition(), [](v1::Record* record) {
+      record->mutable_event()->mutable_actor()->set_id("someone-else");
+    });
+  }
+  StartServer();
+  CliRun r = Cli({"audit", "verify", "--public-key", key + ".pub", "--table"});
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("rewritten"));
+}
+
+TEST_F(CliTest, NoSigningIsSaidAtTheStartAndLeavesNoKey) {
+  StopServer();
+  const std::string data = dir_.Sub("unsigned");
+  testing::ChildServer server(GRIDCASED_PATH, {"--development", "--data-dir", data, "--listen",
+                                               "127.0.0.1:0", "--no-signing"});
+  ASSERT_NE(server.port(), 0) << server.output();
+  const int status = server.KillAndWait(SIGTERM);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << server.output();
+  EXPECT_THAT(server.output(), HasSubstr("--no-signing: chain heads are not signed"));
+  EXPECT_FALSE(std::filesystem::exists(data + "/keys"));
+
+  testing::ChildServer both(GRIDCASED_PATH,
+                            {"--development", "--data-dir", data, "--listen", "127.0.0.1:0",
+                             "--no-signing", "--signing-key", dir_.Sub("k")});
+  EXPECT_EQ(both.port(), 0);
+  const int refused = both.KillAndWait(SIGTERM);
+  EXPECT_TRUE(WIFEXITED(refused) && WEXITSTATUS(refused) == 1) << both.output();
+  EXPECT_THAT(both.output(), HasSubstr("contradict"));
 }
 
 TEST_F(CliTest, ADamagedLogStopsTheServerUntilTheLossIsAccepted) {

@@ -11,6 +11,7 @@
 #include "engine/storage/chain.h"
 #include "engine/storage/keys.h"
 #include "openssl/sha.h"
+#include "rocksdb/utilities/checkpoint.h"
 #include "rocksdb/write_batch.h"
 
 namespace gridcase {
@@ -494,6 +495,15 @@ absl::Status AccessLog::ReadSignedHeads(std::vector<std::string>* encoded) const
     encoded->push_back(it->value().ToString());
   }
   return Rocks(it->status(), "reading signed heads");
+}
+
+absl::Status AccessLog::CreateCheckpoint(const std::string& dir) const {
+  rocksdb::Checkpoint* raw = nullptr;
+  if (auto s = rocksdb::Checkpoint::Create(db_.get(), &raw); !s.ok()) {
+    return Rocks(s, "access log checkpoint");
+  }
+  std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+  return Rocks(checkpoint->CreateCheckpoint(dir), absl::StrCat("access log checkpoint into ", dir));
 }
 
 AccessLogStats AccessLog::stats() const {

@@ -96,6 +96,10 @@ class AccessLog {
 
   AccessLogStats stats() const;
 
+  // A consistent copy of the log in `dir` (which must not exist): what a
+  // checkpoint of the data directory holds of it.
+  absl::Status CreateCheckpoint(const std::string& dir) const;
+
  private:
   struct Pending {
     v1::AccessRecord record;

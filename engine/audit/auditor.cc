@@ -244,6 +244,11 @@ absl::StatusOr<Auditor::CheckpointInfo> Auditor::Checkpoint(const std::string& n
     // A workflow registered meanwhile may be used by a copied case while
     // its deployment's partition was copied before it: start over.
     if (registry_->All().size() != deployed_before) continue;
+    // The access log too: who read what belongs with what was read.
+    if (auto st = access_->CreateCheckpoint(AccessLogDir(dir.string())); !st.ok()) {
+      fs::remove_all(dir, ec);
+      return st;
+    }
     CheckpointInfo info;
     info.dir = dir.string();
     for (uint32_t i = 0; i < partitions_->count(); ++i) {

@@ -302,17 +302,26 @@ TEST_F(AccessLogTest, AnAlteredRecordBreaksTheChain) {
   EXPECT_THAT(check->problem, HasSubstr("previous-hash does not match"));
 }
 
-TEST(AccessLogAuditTest, TheEnginesSignedHeadsCoverTheAccessLog) {
-  testing::TempDir dir;
-  SystemClock clock;
+// An engine of two partitions in `dir`, its access log holding `reads`
+// reads of case-1.
+absl::StatusOr<std::unique_ptr<Engine>> EngineWithReads(const testing::TempDir& dir,
+                                                        const Clock* clock, int reads) {
   EngineOptions options;
   options.data_dir = dir.Sub("data");
   options.partitions = 2;
-  auto engine = Engine::Open(options, &clock);
-  ASSERT_TRUE(engine.ok()) << engine.status();
-  for (int i = 0; i < 3; ++i) {
-    ASSERT_TRUE((*engine)->access().AppendAndWait(Read("gridcase:person:w1", {"case-1"})).ok());
+  auto engine = Engine::Open(options, clock);
+  for (int i = 0; engine.ok() && i < reads; ++i) {
+    auto appended = (*engine)->access().AppendAndWait(Read("gridcase:person:w1", {"case-1"}));
+    if (!appended.ok()) return appended.status();
   }
+  return engine;
+}
+
+TEST(AccessLogAuditTest, TheEnginesSignedHeadsCoverTheAccessLog) {
+  testing::TempDir dir;
+  SystemClock clock;
+  auto engine = EngineWithReads(dir, &clock, 3);
+  ASSERT_TRUE(engine.ok()) << engine.status();
   auto signer = HeadSigner::LoadOrCreate(dir.Sub("head.key"));
   ASSERT_TRUE(signer.ok()) << signer.status();
   ASSERT_TRUE((*engine)->audit().SignHeads(**signer).ok());
@@ -327,6 +336,25 @@ TEST(AccessLogAuditTest, TheEnginesSignedHeadsCoverTheAccessLog) {
   EXPECT_THAT((*engine)->audit().VerifyAccessLog((*other)->PublicKeyPem())->problem,
               HasSubstr("signature"));
   (*engine)->Stop();
+}
+
+TEST(AccessLogAuditTest, ACheckpointHoldsTheAccessLogAsItWas) {
+  testing::TempDir dir;
+  SystemClock clock;
+  auto engine = EngineWithReads(dir, &clock, 5);
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  auto info = (*engine)->audit().Checkpoint("c1");
+  ASSERT_TRUE(info.ok()) << info.status();
+  ASSERT_TRUE((*engine)->access().AppendAndWait(Read("gridcase:person:w1", {"case-2"})).ok());
+  (*engine)->Stop();
+
+  auto copy = AccessLog::Open(AccessLogDir(info->dir), nullptr, &clock);
+  ASSERT_TRUE(copy.ok()) << copy.status();
+  EXPECT_EQ((*copy)->head().first, 5u) << "the reads before the checkpoint, and no later one";
+  auto check = (*copy)->VerifyChain(nullptr);
+  ASSERT_TRUE(check.ok()) << check.status();
+  EXPECT_EQ(check->records, 5u);
+  EXPECT_EQ(check->first_bad_position, 0u);
 }
 
 }  // namespace

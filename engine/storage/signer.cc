@@ -1,6 +1,7 @@
 #include "engine/storage/signer.h"
 
 #include <fcntl.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <sys/stat.h>
@@ -123,17 +124,29 @@ absl::StatusOr<bool> VerifySignature(const std::string& public_key_pem, const st
                                      const std::string& signature) {
   std::unique_ptr<BIO, BioFree> bio(
       BIO_new_mem_buf(public_key_pem.data(), static_cast<int>(public_key_pem.size())));
-  std::unique_ptr<EVP_PKEY, KeyFree> key(PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr));
-  if (key == nullptr || EVP_PKEY_id(key.get()) != EVP_PKEY_ED25519) {
-    return absl::InvalidArgumentError("not an Ed25519 public key in PEM");
+  int keys = 0;
+  bool verified = false;
+  while (true) {
+    std::unique_ptr<EVP_PKEY, KeyFree> key(
+        PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr));
+    if (key == nullptr) break;
+    ++keys;
+    if (EVP_PKEY_id(key.get()) != EVP_PKEY_ED25519) {
+      return absl::InvalidArgumentError(absl::StrCat("public key ", keys, " is not Ed25519"));
+    }
+    std::unique_ptr<EVP_MD_CTX, CtxFree> ctx(EVP_MD_CTX_new());
+    if (EVP_DigestVerifyInit(ctx.get(), nullptr, nullptr, nullptr, key.get()) != 1) {
+      return absl::InternalError("cannot start verifying");
+    }
+    verified =
+        verified ||
+        EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(signature.data()),
+                         signature.size(), reinterpret_cast<const unsigned char*>(message.data()),
+                         message.size()) == 1;
   }
-  std::unique_ptr<EVP_MD_CTX, CtxFree> ctx(EVP_MD_CTX_new());
-  if (EVP_DigestVerifyInit(ctx.get(), nullptr, nullptr, nullptr, key.get()) != 1) {
-    return absl::InternalError("cannot start verifying");
-  }
-  return EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(signature.data()),
-                          signature.size(), reinterpret_cast<const unsigned char*>(message.data()),
-                          message.size()) == 1;
+  ERR_clear_error();  // the end of the text reads as an error
+  if (keys == 0) return absl::InvalidArgumentError("not an Ed25519 public key in PEM");
+  return verified;
 }
 
 }  // namespace gridcase

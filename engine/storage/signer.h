@@ -44,7 +44,10 @@ class HeadSigner {
   void* key_;  // EVP_PKEY*
 };
 
-// Whether `signature` is `public_key_pem`'s over `message`.
+// Whether `signature` is over `message` by one of the keys of
+// `public_key_pem` (one Ed25519 public key in PEM, or several one after
+// the other: the keys a server signed with before and after a change of
+// key). INVALID_ARGUMENT when it holds none, or one that is not Ed25519.
 absl::StatusOr<bool> VerifySignature(const std::string& public_key_pem, const std::string& message,
                                      const std::string& signature);
 

@@ -67,9 +67,11 @@ void AddAccessRow(const gridcase::v1::AccessEntry& entry, Table* table) {
 
 }  // namespace
 
-int RunAuditVerify(const GlobalOptions& options, const std::string& public_key_file) {
+int RunAuditVerify(const GlobalOptions& options, const std::vector<std::string>& public_key_files) {
   gridcase::v1::VerifyLogRequest request;
-  if (!public_key_file.empty()) request.set_public_key_pem(ReadInput(public_key_file));
+  std::string keys;  // one PEM text, the keys one after the other
+  for (const std::string& file : public_key_files) keys += ReadInput(file) + "\n";
+  request.set_public_key_pem(keys);
   auto channel = Connect(options);
   auto stub = gridcase::v1::AuditService::NewStub(channel);
   grpc::ClientContext context;

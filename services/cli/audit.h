@@ -13,7 +13,7 @@ namespace gridcase::cli {
 // Asks the server to recompute every partition's hash chain. Exit 1 when a
 // chain is broken, naming the first bad record.
 // With `public_key_file`, signed heads are checked too.
-int RunAuditVerify(const GlobalOptions& options, const std::string& public_key_file);
+int RunAuditVerify(const GlobalOptions& options, const std::vector<std::string>& public_key_files);
 
 // A case as of a position, or a time known at / happened by (RFC 3339).
 struct AsOf {

@@ -426,13 +426,15 @@ void AddAuditAccessCommands(CLI::App* audit_cmd, const GlobalOptions& options, A
 void AddAuditCommands(CLI::App& app, const GlobalOptions& options, Action* action) {
   CLI::App* audit_cmd = app.add_subcommand("audit", "Proofs about the log");
   audit_cmd->require_subcommand(1);
-  auto public_key_file = std::make_shared<std::string>();
+  auto public_key_files = std::make_shared<std::vector<std::string>>();
   CLI::App* verify_cmd = audit_cmd->add_subcommand(
       "verify", "Recompute every partition's hash chain; exit 1 naming the first altered record");
-  verify_cmd->add_option("--public-key", *public_key_file,
-                         "The server's public key (PEM): check the signed chain heads too");
+  verify_cmd->add_option("--public-key", *public_key_files,
+                         "The server's public key (PEM): check the signed chain heads too; "
+                         "repeat it for every key the server has signed with (after a change of "
+                         "key, a head verifies with any of them)");
   OnParsed(verify_cmd, action,
-           [&options, public_key_file] { return RunAuditVerify(options, *public_key_file); });
+           [&options, public_key_files] { return RunAuditVerify(options, *public_key_files); });
 
   auto as_of = std::make_shared<AsOf>();
   auto case_id = std::make_shared<std::string>();

@@ -406,6 +406,24 @@ TEST_F(CliTest, HeadsAreSignedByDefaultWithAKeyOnlyTheServersUserMayRead) {
   EXPECT_THAT(r.out, HasSubstr("rewritten"));
 }
 
+TEST_F(CliTest, AfterAChangeOfSigningKeyEveryKeyUsedVerifiesItsHeads) {
+  ASSERT_EQ(Cli({"submit", "--lines", "-f", kExamples + "security-guard.jsonl"}).exit_code, 0);
+  StopServer();  // heads signed with the default key
+  const std::string first = dir_.Sub("data/keys/heads.key.pub");
+  const std::string moved = dir_.Sub("new-head.key");
+  StartServer({"--signing-key", moved});
+  ASSERT_EQ(Cli({"submit", "--lines", "-f", kExamples + "security-guard-next-day.jsonl"}).exit_code,
+            0);
+  StopServer();  // and now with the new one
+  StartServer({"--signing-key", moved});
+  CliRun one = Cli({"audit", "verify", "--public-key", first, "--table"});
+  EXPECT_EQ(one.exit_code, 1) << one.out;
+  EXPECT_THAT(one.out, HasSubstr("does not verify"));
+  CliRun both =
+      Cli({"audit", "verify", "--public-key", first, "--public-key", moved + ".pub", "--table"});
+  EXPECT_EQ(both.exit_code, 0) << both.out << both.err;
+}
+
 TEST_F(CliTest, NoSigningIsSaidAtTheStartAndLeavesNoKey) {
   StopServer();
   const std::string data = dir_.Sub("unsigned");

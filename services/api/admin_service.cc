@@ -129,14 +129,6 @@ absl::Status NoPerson(const std::string& person_id) {
   return absl::NotFoundError(absl::StrCat("no person ", person_id, " in the directory"));
 }
 
-// Finishes `reactor` once `read` is recorded: OK, or why it could not be.
-std::function<void(absl::Status)> FinishOnceRecorded(grpc::ServerUnaryReactor* reactor,
-                                                     absl::Status answer = absl::OkStatus()) {
-  return [reactor, answer = std::move(answer)](absl::Status recorded) {
-    reactor->Finish(ToGrpc(recorded.ok() ? answer : recorded));
-  };
-}
-
 }  // namespace
 
 grpc::ServerUnaryReactor* AdminServiceImpl::GetPerson(grpc::CallbackServerContext* context,

@@ -41,14 +41,6 @@ std::optional<ReadReturned> CaseReadOf(const Engine& engine, const security::Adm
   return read;
 }
 
-// Finishes `reactor` with `answer`, or with why its record failed.
-std::function<void(absl::Status)> FinishWith(grpc::ServerUnaryReactor* reactor,
-                                             absl::Status answer = absl::OkStatus()) {
-  return [reactor, answer = std::move(answer)](absl::Status recorded) {
-    reactor->Finish(ToGrpc(recorded.ok() ? answer : recorded));
-  };
-}
-
 }  // namespace
 
 absl::Status RecordCaseRead(const Engine& engine, const ReadAudit& reads,
@@ -69,14 +61,14 @@ void RecordCaseRead(const Engine& engine, const ReadAudit& reads,
     reactor->Finish(ToGrpc(answered));
     return;
   }
-  reads.Record(admission, method, std::move(*read), FinishWith(reactor, answered));
+  reads.Record(admission, method, std::move(*read), FinishOnceRecorded(reactor, answered));
 }
 
 absl::Status CaseBeyondReach(absl::string_view case_id) {
   return absl::NotFoundError(absl::StrCat("case ", case_id, " does not exist"));
 }
 
-bool CaseServiceImpl::OnPool(grpc::CallbackServerContext* context,
+void CaseServiceImpl::OnPool(grpc::CallbackServerContext* context,
                              grpc::ServerUnaryReactor* reactor,
                              absl::AnyInvocable<void() &&> read) {
   const bool queued = read_pool_.Run([context, reactor, read = std::move(read)]() mutable {
@@ -90,7 +82,6 @@ bool CaseServiceImpl::OnPool(grpc::CallbackServerContext* context,
     reactor->Finish(
         grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "too many reads waiting; retry later"));
   }
-  return queued;
 }
 
 grpc::ServerUnaryReactor* CaseServiceImpl::GetCase(grpc::CallbackServerContext* context,
@@ -189,7 +180,7 @@ grpc::ServerUnaryReactor* CaseServiceImpl::ListCases(grpc::CallbackServerContext
            page->set_next_page_token(tokens_->Seal(admission.principal().Subject(), method, within,
                                                    page->next_page_token()));
            *response = std::move(*page);
-           reads_->Record(admission, method, std::move(read), FinishWith(reactor));
+           reads_->Record(admission, method, std::move(read), FinishOnceRecorded(reactor));
          });
   return reactor;
 }

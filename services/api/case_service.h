@@ -71,7 +71,7 @@ class CaseServiceImpl final
   const security::Gate* const gate_;
   // Runs `read` on the read pool (which then finishes the call), or
   // finishes the call RESOURCE_EXHAUSTED when too many reads wait.
-  bool OnPool(grpc::CallbackServerContext* context, grpc::ServerUnaryReactor* reactor,
+  void OnPool(grpc::CallbackServerContext* context, grpc::ServerUnaryReactor* reactor,
               absl::AnyInvocable<void() &&> read);
 
   const ReadAudit* const reads_;

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "services/api/status.h"
 #include "spdlog/spdlog.h"
 
 namespace gridcase::api {
@@ -108,6 +109,13 @@ absl::Status ReadAudit::RecordAndWait(const security::Admission& admission,
                admission.break_glass(), admission.principal().Subject(), CallName(method));
   admission.EndBreakGlass();
   return recorded;
+}
+
+std::function<void(absl::Status)> FinishOnceRecorded(grpc::ServerUnaryReactor* reactor,
+                                                     absl::Status answer) {
+  return [reactor, answer = std::move(answer)](absl::Status recorded) {
+    reactor->Finish(ToGrpc(recorded.ok() ? answer : recorded));
+  };
 }
 
 }  // namespace gridcase::api

@@ -20,6 +20,7 @@
 #include "absl/status/status.h"
 #include "engine/access/access_log.h"
 #include "engine/domain/directory.h"
+#include "grpcpp/grpcpp.h"
 #include "services/security/gate.h"
 
 namespace gridcase::api {
@@ -67,6 +68,11 @@ class ReadAudit {
 
 // The refusal a read gets when its access record could not be written.
 absl::Status NotRecorded(const absl::Status& why);
+
+// A `done` for ReadAudit::Record that finishes `reactor` with `answer`
+// once the record is durable, or with why it could not be written.
+std::function<void(absl::Status)> FinishOnceRecorded(grpc::ServerUnaryReactor* reactor,
+                                                     absl::Status answer = absl::OkStatus());
 
 }  // namespace gridcase::api
 

@@ -33,9 +33,12 @@
 #include "services/kafka/kafka.h"
 #include "services/security/gate.h"
 #include "services/security/tls.h"
+#include "services/server/head_signing.h"
 #include "spdlog/spdlog.h"
 
 namespace {
+
+using gridcase::server::HeadSigning;
 
 struct Flags {
   std::string listen = "127.0.0.1:7070";
@@ -172,76 +175,6 @@ gridcase::EngineOptions EngineOptionsFrom(const Flags& flags,
   options.on_upgrade = [](const std::string& message) { spdlog::info("{}", message); };
   return options;
 }
-
-// Signs the engine's chain heads every `every_s` seconds on a thread of its
-// own, and once more, after the last write, at Finish().
-class HeadSigning {
- public:
-  HeadSigning(gridcase::Engine* engine, std::unique_ptr<gridcase::HeadSigner> signer)
-      : engine_(engine), signer_(std::move(signer)) {}
-  ~HeadSigning() { StopThread(); }
-
-  // The signing key of `flags` (by default DATA_DIR/keys/heads.key),
-  // loaded or created, its public key written beside it; nullptr when
-  // told not to sign.
-  static absl::StatusOr<std::unique_ptr<gridcase::HeadSigner>> LoadKey(
-      const Flags& flags, const std::string& data_dir) {
-    if (flags.no_signing) {
-      if (!flags.signing_key.empty()) {
-        return absl::InvalidArgumentError("--no-signing and --signing-key contradict each other");
-      }
-      spdlog::warn(
-          "--no-signing: chain heads are not signed; someone with the disk could rewrite the log "
-          "and every hash after a change, and the chain alone would not tell");
-      return nullptr;
-    }
-    std::string path = flags.signing_key;
-    if (path.empty()) {
-      const std::string keys = data_dir + "/keys";
-      if (auto st = gridcase::CreatePrivateDirectory(keys); !st.ok()) return st;
-      path = keys + "/heads.key";
-    }
-    auto loaded = gridcase::HeadSigner::LoadOrCreate(path);
-    if (!loaded.ok()) return loaded.status();
-    const std::string public_path = path + ".pub";
-    std::ofstream(public_path) << (*loaded)->PublicKeyPem();
-    spdlog::info("signing chain heads every {} s; public key for auditors: {}", flags.sign_every_s,
-                 public_path);
-    return loaded;
-  }
-
-  void Start(double every_s) {
-    thread_ = std::thread([this, every_s] {
-      absl::MutexLock lock(&mu_);
-      while (!mu_.AwaitWithTimeout(absl::Condition(&stop_), absl::Seconds(every_s))) SignNow();
-    });
-  }
-  void StopThread() {
-    {
-      absl::MutexLock lock(&mu_);
-      stop_ = true;
-    }
-    if (thread_.joinable()) thread_.join();
-  }
-  // The final head: after the engine has stopped writing.
-  void Finish() {
-    StopThread();
-    SignNow();
-  }
-
- private:
-  void SignNow() {
-    if (auto n = engine_->audit().SignHeads(*signer_); !n.ok()) {
-      spdlog::error("signing chain heads: {}", n.status().ToString());
-    }
-  }
-
-  gridcase::Engine* const engine_;
-  const std::unique_ptr<gridcase::HeadSigner> signer_;
-  absl::Mutex mu_;
-  bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread thread_;
-};
 
 // The change feed and the ingest, when brokers are given (else nullptr).
 // The ingest submits as --kafka-ingest-as, through `gate` like any caller.
@@ -424,7 +357,9 @@ int Run(const Flags& flags) {
   }
   // The Kafka ingest's own gate, with the server's rules.
   const gridcase::security::Gate kafka_gate(&(*engine)->staffing().directory(), *access);
-  auto key = HeadSigning::LoadKey(flags, (*engine)->data_dir());
+  auto key = HeadSigning::LoadKey(
+      {.key_path = flags.signing_key, .off = flags.no_signing, .every_s = flags.sign_every_s},
+      (*engine)->data_dir());
   auto kafka = key.ok() ? StartKafka(flags, engine->get(), &kafka_gate) : key.status();
   if (!kafka.ok()) {
     spdlog::critical("{}", kafka.status().ToString());

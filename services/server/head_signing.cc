@@ -1,0 +1,62 @@
+#include "services/server/head_signing.h"
+
+#include <fstream>
+
+#include "engine/common/file_modes.h"
+#include "spdlog/spdlog.h"
+
+namespace gridcase::server {
+
+absl::StatusOr<std::unique_ptr<HeadSigner>> HeadSigning::LoadKey(const SigningOptions& options,
+                                                                 const std::string& data_dir) {
+  if (options.off) {
+    if (!options.key_path.empty()) {
+      return absl::InvalidArgumentError("--no-signing and --signing-key contradict each other");
+    }
+    spdlog::warn(
+        "--no-signing: chain heads are not signed; someone with the disk could rewrite the log "
+        "and every hash after a change, and the chain alone would not tell");
+    return nullptr;
+  }
+  std::string path = options.key_path;
+  if (path.empty()) {
+    const std::string keys = data_dir + "/keys";
+    if (auto st = CreatePrivateDirectory(keys); !st.ok()) return st;
+    path = keys + "/heads.key";
+  }
+  auto loaded = HeadSigner::LoadOrCreate(path);
+  if (!loaded.ok()) return loaded.status();
+  const std::string public_path = path + ".pub";
+  std::ofstream(public_path) << (*loaded)->PublicKeyPem();
+  spdlog::info("signing chain heads every {} s; public key for auditors: {}", options.every_s,
+               public_path);
+  return loaded;
+}
+
+void HeadSigning::Start(double every_s) {
+  thread_ = std::thread([this, every_s] {
+    absl::MutexLock lock(&mu_);
+    while (!mu_.AwaitWithTimeout(absl::Condition(&stop_), absl::Seconds(every_s))) SignNow();
+  });
+}
+
+void HeadSigning::StopThread() {
+  {
+    absl::MutexLock lock(&mu_);
+    stop_ = true;
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void HeadSigning::Finish() {
+  StopThread();
+  SignNow();
+}
+
+void HeadSigning::SignNow() {
+  if (auto n = engine_->audit().SignHeads(*signer_); !n.ok()) {
+    spdlog::error("signing chain heads: {}", n.status().ToString());
+  }
+}
+
+}  // namespace gridcase::server

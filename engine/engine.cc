@@ -113,14 +113,24 @@ absl::Status Engine::OpenPartitions(CaseLogicFactory make_logic) {
   auto access = AccessLog::Open(AccessLogDir(options_.data_dir), options_.env, clock_);
   if (!access.ok()) return access.status();
   access_ = std::move(*access);
+  if (!options_.master_key.empty()) {
+    const std::string dir = options_.data_dir + "/keys";
+    if (auto st = CreatePrivateDirectory(dir); !st.ok()) return st;
+    auto keys = privacy::KeyStore::Open(dir + "/subjects", options_.master_key, options_.env);
+    if (!keys.ok()) return keys.status();
+    keys_ = std::move(*keys);
+    sealer_ = std::make_unique<privacy::RecordSealer>(keys_.get());
+    options_.sequencer.sealer = sealer_.get();
+  }
   audit_ = std::make_unique<Auditor>(set, access_.get(), logic_.get(), &registry_, &directory_,
-                                     clock_, options_.data_dir);
+                                     clock_, options_.data_dir, sealer_.get());
   timers_ =
       std::make_unique<DeadlineTimers>(set, clock_, [this](DeadlineTimers::Listener listener) {
         absl::MutexLock lock(&listener_mu_);
         deadline_listener_ = std::move(listener);
       });
   workflows_ = std::make_unique<Deployments>(set, &registry_, options_.limits);
+  erasures_ = std::make_unique<Erasures>(set, keys_.get(), clock_);
   return absl::OkStatus();
 }
 
@@ -130,6 +140,8 @@ absl::Status Engine::Recover() {
   if (auto st = staffing_->LoadDirectory(); !st.ok()) return st;
   if (auto st = workflows_->Load(); !st.ok()) return st;
   if (auto st = UpgradeCaseStates(); !st.ok()) return st;
+  // An erasure whose record is durable but whose key outlived a crash.
+  if (auto st = erasures_->FinishInterrupted(); !st.ok()) return st.status();
   // Every partition is at this build's format now: the marker says so too.
   return RefreshMarkerFormat(options_.data_dir, options_.partitions);
 }
@@ -228,6 +240,15 @@ absl::StatusOr<v1::CaseState> Engine::GetCase(absl::string_view case_id) const {
   return std::move(**state);
 }
 
+absl::Status ErasedCase(const v1::CaseState& state) {
+  return absl::NotFoundError(
+      absl::StrCat("case ", state.case_id(), " was erased at position ", state.erased_at()));
+}
+
+absl::Status Engine::OpenRecord(v1::Record* record) const {
+  return privacy::OpenRecord(sealer_.get(), record);
+}
+
 absl::StatusOr<v1::GetTimelineResponse> Engine::GetTimeline(
     const v1::GetTimelineRequest& request) const {
   auto wire = GetTimelineWire(request);
@@ -259,16 +280,32 @@ absl::StatusOr<std::string> Engine::GetTimelineWire(const v1::GetTimelineRequest
   if (!state->has_value()) {
     return absl::NotFoundError(absl::StrCat("case ", case_id, " does not exist"));
   }
+  if ((*state)->erased_at() != 0) return ErasedCase(**state);
   // A Record is stored as its serialized bytes, which are what the
-  // response's `repeated Record records = 1` carries on the wire.
+  // response's `repeated Record records = 1` carries on the wire; a sealed
+  // one is opened first.
   std::string out;
   uint64_t last_version = 0;
   bool more = false;
   auto st = store.VisitTimeline(
       case_id, CaseVersion(after), PageSize(request.page_size()),
       [&](CaseVersion version, absl::string_view record) {
-        wire::AppendLengthDelimited(1, record, &out);
         last_version = version.value();
+        if (sealer_ == nullptr) {
+          wire::AppendLengthDelimited(1, record, &out);
+          return absl::OkStatus();
+        }
+        v1::Record r;
+        if (!r.ParseFromArray(record.data(), static_cast<int>(record.size()))) {
+          return absl::DataLossError(absl::StrCat("a stored record of case ", case_id, " version ",
+                                                  version.value(), " does not parse"));
+        }
+        if (!r.has_sealed()) {
+          wire::AppendLengthDelimited(1, record, &out);
+          return absl::OkStatus();
+        }
+        if (auto opened = sealer_->Open(&r); !opened.ok()) return opened;
+        wire::AppendLengthDelimited(1, r.SerializeAsString(), &out);
         return absl::OkStatus();
       },
       &more);

@@ -5,6 +5,7 @@
 //   data_dir/GRIDCASE          format version and partition count
 //   data_dir/partition-NNN/    one RocksDB database per partition
 //   data_dir/access/           the access log (access/access_log.h)
+//   data_dir/keys/subjects/    per-person keys, when sealing (privacy/key_store.h)
 //
 // The facade submits events and reads cases; the engine's other features
 // are classes over the partitions, each in its own library, reached
@@ -36,9 +37,12 @@
 #include "engine/domain/case_logic.h"
 #include "engine/domain/directory.h"
 #include "engine/domain/validate.h"
+#include "engine/erasure.h"
 #include "engine/partition/partition_set.h"
 #include "engine/partition/sequencer.h"
 #include "engine/partition/submit_router.h"
+#include "engine/privacy/key_store.h"
+#include "engine/privacy/sealer.h"
 #include "engine/staffing/staffing.h"
 #include "engine/storage/data_dir.h"
 #include "engine/streams/stream_ledger.h"
@@ -70,10 +74,19 @@ struct EngineOptions {
   // Told what opening does that takes long: upgrading a partition written
   // by an earlier build (refold.h), when it starts and ends. May be empty.
   std::function<void(const std::string& message)> on_upgrade;
+  // 32 bytes that wrap the per-person keys of DATA_DIR/keys/subjects
+  // (privacy/key_store.h): records' personal fields are then sealed under
+  // their person's key, and people can be erased (erasure.h). Empty: they
+  // are stored as submitted and nothing can be erased.
+  std::string master_key;
 };
 
 inline constexpr uint32_t kPageSizeDefault = 100;
 inline constexpr uint32_t kPageSizeMax = 1000;
+
+// What a read of an erased case's contents answers: NOT_FOUND "case X was
+// erased at position P".
+absl::Status ErasedCase(const v1::CaseState& state);
 
 // Builds the case logic over the engine's workflow registry and directory,
 // which it only reads (tests wrap the real logic to hold the sequencer
@@ -161,6 +174,13 @@ class Engine {
   const DeadlineTimers& timers() const { return *timers_; }
   Deployments& workflows() { return *workflows_; }
   const Deployments& workflows() const { return *workflows_; }
+  // Erasure of a person's personal data (erasure.h).
+  Erasures& erasures() { return *erasures_; }
+  // Puts a stored record's sealed personal fields back in place (a record
+  // without, or an engine that seals nothing: as it is). NOT_FOUND when
+  // they were erased.
+  absl::Status OpenRecord(v1::Record* record) const;
+  bool seals_personal_data() const { return sealer_ != nullptr; }
   // The partitions themselves, for tests and tools that look at a store.
   PartitionSet& partitions() { return *partitions_; }
   const PartitionSet& partitions() const { return *partitions_; }
@@ -200,6 +220,9 @@ class Engine {
   std::unique_ptr<Auditor> audit_;
   std::unique_ptr<DeadlineTimers> timers_;
   std::unique_ptr<Deployments> workflows_;
+  std::unique_ptr<privacy::KeyStore> keys_;
+  std::unique_ptr<privacy::RecordSealer> sealer_;
+  std::unique_ptr<Erasures> erasures_;
   std::atomic<uint64_t> commit_generation_{0};
   mutable std::atomic<int> commit_waiters_{0};
   mutable absl::Mutex commit_mu_;

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "engine/audit/as_happened.h"
+#include "engine/common/file_modes.h"
 #include "engine/common/time.h"
 #include "engine/domain/stamper.h"
 #include "engine/domain/validate.h"
@@ -28,6 +29,10 @@ absl::Status Auditor::RecordsOf(const std::string& case_id, std::vector<v1::Reco
   if (!state->has_value()) {
     return absl::NotFoundError(absl::StrCat("case ", case_id, " does not exist"));
   }
+  if ((*state)->erased_at() != 0) {
+    return absl::NotFoundError(
+        absl::StrCat("case ", case_id, " was erased at position ", (*state)->erased_at()));
+  }
   constexpr size_t kPage = 1000;
   CaseVersion after(0);
   for (bool more = true; more;) {
@@ -35,6 +40,9 @@ absl::Status Auditor::RecordsOf(const std::string& case_id, std::vector<v1::Reco
     if (auto st = store.ReadTimeline(case_id, after, kPage, &page, &more); !st.ok()) return st;
     if (page.empty()) break;
     after = CaseVersion(page.back().case_version());
+    for (v1::Record& r : page) {
+      if (auto st = privacy::OpenRecord(sealer_, &r); !st.ok()) return st;
+    }
     std::move(page.begin(), page.end(), std::back_inserter(*out));
   }
   return absl::OkStatus();
@@ -207,8 +215,14 @@ bool IsCheckpointName(const std::string& name) {
 
 }  // namespace
 
-absl::StatusOr<Auditor::CheckpointInfo> Auditor::Checkpoint(const std::string& name) const {
+absl::StatusOr<Auditor::CheckpointInfo> Auditor::Checkpoint(const std::string& name,
+                                                            bool include_keys) const {
   namespace fs = std::filesystem;
+  if (include_keys && sealer_ == nullptr) {
+    return absl::FailedPreconditionError(
+        "include_keys: this server seals no personal data (it runs without a master key): it "
+        "has no keys");
+  }
   std::string chosen = name;
   if (chosen.empty()) {
     const int64_t now_s = clock_->NowMicros() / 1000000;
@@ -249,8 +263,20 @@ absl::StatusOr<Auditor::CheckpointInfo> Auditor::Checkpoint(const std::string& n
       fs::remove_all(dir, ec);
       return st;
     }
+    // The keys last: every key a copied record was sealed with was made
+    // durable before the record, so it is in the copy.
+    if (include_keys) {
+      const std::string keys_dir = (dir / "keys").string();
+      absl::Status st = CreatePrivateDirectory(keys_dir);
+      if (st.ok()) st = sealer_->keys()->Checkpoint(keys_dir + "/subjects");
+      if (!st.ok()) {
+        fs::remove_all(dir, ec);
+        return st;
+      }
+    }
     CheckpointInfo info;
     info.dir = dir.string();
+    info.keys = include_keys;
     for (uint32_t i = 0; i < partitions_->count(); ++i) {
       auto copy = PartitionStore::Open(PartitionDir(info.dir, i), PartitionId(i),
                                        {.mode = OpenMode::kReadOnly});

@@ -18,6 +18,7 @@
 #include "engine/domain/case_logic.h"
 #include "engine/domain/directory.h"
 #include "engine/partition/partition_set.h"
+#include "engine/privacy/sealer.h"
 #include "engine/storage/signer.h"
 #include "engine/workflow/registry.h"
 #include "gridcase/v1/service.pb.h"
@@ -27,17 +28,19 @@ namespace gridcase {
 class Auditor {
  public:
   // Everything given must outlive the auditor; `logic` folds the records
-  // of a case (its appliers).
+  // of a case (its appliers); `sealer` (null when the engine seals nothing)
+  // opens the sealed records a case is read back from.
   Auditor(PartitionSet* partitions, AccessLog* access, const CaseLogic* logic,
           const workflow::Registry* registry, const Directory* directory, const Clock* clock,
-          std::string data_dir)
+          std::string data_dir, const privacy::RecordSealer* sealer = nullptr)
       : partitions_(partitions),
         access_(access),
         logic_(logic),
         registry_(registry),
         directory_(directory),
         clock_(clock),
-        data_dir_(std::move(data_dir)) {}
+        data_dir_(std::move(data_dir)),
+        sealer_(sealer) {}
 
   // Recomputes the hash chain of every partition (chain.h), in order, and
   // reports for each the records that hold and the first one that does not.
@@ -73,15 +76,20 @@ class Auditor {
   // workflow versions deployed in another: a deployment made while the
   // partitions are copied makes the copy start over, so every case's
   // workflow is in the checkpoint.
+  // With `include_keys`, the key store too (after the partitions, so that
+  // every key a copied record needs is in it); FAILED_PRECONDITION when the
+  // engine seals nothing.
   struct CheckpointInfo {
     std::string dir;
     std::vector<uint64_t> positions;  // the last position held, by partition
+    bool keys = false;
   };
-  absl::StatusOr<CheckpointInfo> Checkpoint(const std::string& name) const;
+  absl::StatusOr<CheckpointInfo> Checkpoint(const std::string& name,
+                                            bool include_keys = false) const;
 
  private:
-  // Every record of `case_id`, in case order. NOT_FOUND when it does not
-  // exist.
+  // Every record of `case_id`, in case order, opened. NOT_FOUND when it
+  // does not exist or was erased.
   absl::Status RecordsOf(const std::string& case_id, std::vector<v1::Record>* out) const;
 
   absl::StatusOr<size_t> SignAccessHead(const HeadSigner& signer);
@@ -93,6 +101,7 @@ class Auditor {
   const Directory* const directory_;
   const Clock* const clock_;
   const std::string data_dir_;
+  const privacy::RecordSealer* const sealer_;
 };
 
 }  // namespace gridcase

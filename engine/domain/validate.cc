@@ -259,6 +259,7 @@ absl::Status CheckPayload(const v1::Event& e, const ValidationLimits& limits) {
     case E::kCadrePaired:
     case E::kAvailabilityChanged:
     case E::kHolderReplaced:
+    case E::kErasure:
       return Invalid(absl::StrCat("event.", PayloadFieldName(e)),
                      "is written by the engine only (a derived event or a directory entry)");
   }

@@ -82,10 +82,11 @@ absl::Status EventIdConflict(const v1::Record& prior) {
 // see earlier ones (versions, duplicates) before anything is durable.
 class Sequencer::Group {
  public:
-  Group(PartitionStore* store, const CaseLogic* logic, Position last, std::string head,
-        int64_t recorded_us)
+  Group(PartitionStore* store, const CaseLogic* logic, const privacy::RecordSealer* sealer,
+        Position last, std::string head, int64_t recorded_us)
       : store_(store),
         logic_(logic),
+        sealer_(sealer),
         next_(last.next()),
         head_(std::move(head)),
         recorded_at_(FromMicros(recorded_us)) {}
@@ -131,6 +132,8 @@ class Sequencer::Group {
   // The `events` values of the group's records, in log order (when the
   // store keeps recent records; otherwise none).
   std::vector<std::string> TakeStoredValues() { return std::move(stored_values_); }
+  // Keys of subjects first seen in this group: durable before the batch.
+  privacy::KeyStore::Pending* new_keys() { return &new_keys_; }
 
  private:
   struct Slot {
@@ -144,6 +147,8 @@ class Sequencer::Group {
 
   PartitionStore* const store_;
   const CaseLogic* const logic_;
+  const privacy::RecordSealer* const sealer_;
+  privacy::KeyStore::Pending new_keys_;
   Position next_;
   std::string head_;
   const google::protobuf::Timestamp recorded_at_;
@@ -203,6 +208,13 @@ absl::StatusOr<v1::SubmitResponse> Sequencer::Group::Process(v1::SubmitRequest* 
   if (found->has_value()) {
     auto prior = store_->ReadRecord(**found);
     if (!prior.ok()) return prior.status();
+    if (auto st = privacy::OpenRecord(sealer_, &*prior); !st.ok()) {
+      return absl::IsNotFound(st)
+                 ? absl::FailedPreconditionError(absl::StrCat(
+                       "event_id ", e.event_id(), " was recorded at position ", prior->position(),
+                       " in case ", prior->event().case_id(), ", since erased"))
+                 : st;
+    }
     return SameOrConflict(*prior, e);
   }
 
@@ -218,12 +230,26 @@ absl::StatusOr<v1::SubmitResponse> Sequencer::Group::Process(v1::SubmitRequest* 
                                                     " may submit only for cases of units ",
                                                     absl::StrJoin(req.submitter_units(), ", ")));
   }
+  if (state != nullptr && state->erased_at() != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("case ", e.case_id(), " was erased at position ", state->erased_at(),
+                     ": it takes no more events"));
+  }
   if (req.has_expected_version() && req.expected_version() != current) {
     absl::Status st = absl::FailedPreconditionError(absl::StrCat(
         "expected_version ", req.expected_version(), " but case ", e.case_id(),
         current == 0 ? " does not exist (version 0)" : absl::StrCat(" is at version ", current)));
     st.SetPayload(kCurrentVersionPayload, absl::Cord(std::to_string(current)));
     return st;
+  }
+
+  // The subject's key before anything is decided: a key store that cannot
+  // answer refuses the submission whole.
+  std::string key;
+  if (sealer_ != nullptr) {
+    auto k = sealer_->KeyFor(e, &new_keys_);
+    if (!k.ok()) return k.status();
+    key = *std::move(k);
   }
 
   v1::Record record;
@@ -241,8 +267,19 @@ absl::StatusOr<v1::SubmitResponse> Sequencer::Group::Process(v1::SubmitRequest* 
   CheckStamped(out, stamper, *(*slot)->now);
 
   BatchRows rows(&batch_, store_);
-  for (const v1::Record& r : out) {
+  for (v1::Record& r : out) {
+    // Stored with its personal fields sealed; kept in memory (for the
+    // listeners and the answer) as submitted.
+    v1::Event personal;
+    bool sealed = false;
+    if (!key.empty()) {
+      auto s = privacy::RecordSealer::Seal(key, &r, &personal);
+      GC_CHECK(s.ok(), "sealing a record of case ", r.event().case_id(), ": ",
+               s.status().message());
+      sealed = *s;
+    }
     std::string stored = ChainOnto(r, &head_);
+    if (sealed) privacy::RecordSealer::Unseal(personal, &r);
     // A WriteBatch::Put into memory cannot fail.
     const absl::Status put = PutRecordRows(r, stored, &rows);
     GC_CHECK(put.ok(), put.message());
@@ -453,7 +490,7 @@ void Sequencer::ProcessGroup(std::deque<Item>* items) {
   last_recorded_us_ = std::max(last_recorded_us_, clock_->NowMicros());
   // Only this thread writes them; the lock is for the readers.
   const auto [committed, head] = committed_head();
-  Group group(store_, logic_, committed, head, last_recorded_us_);
+  Group group(store_, logic_, options_.sealer, committed, head, last_recorded_us_);
   Position durable_first;
   std::vector<std::string> durable_values;  // what the store keeps in memory
   std::vector<absl::StatusOr<v1::SubmitResponse>> results;
@@ -470,7 +507,11 @@ void Sequencer::ProcessGroup(std::deque<Item>* items) {
   if (!group.empty()) {
     group.Seal();
     const auto write_started = std::chrono::steady_clock::now();
-    absl::Status written = store_->Write(group.batch(), group.last_position());
+    // New subjects' keys are durable before any record sealed with them.
+    absl::Status written = group.new_keys()->empty()
+                               ? absl::OkStatus()
+                               : options_.sealer->keys()->Persist(group.new_keys());
+    if (written.ok()) written = store_->Write(group.batch(), group.last_position());
     write_us = MicrosBetween(write_started, std::chrono::steady_clock::now());
     if (written.ok()) {
       durable_first = committed.next();

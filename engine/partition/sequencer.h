@@ -28,6 +28,7 @@
 #include "engine/common/types.h"
 #include "engine/domain/case_logic.h"
 #include "engine/domain/commit_listener.h"
+#include "engine/privacy/sealer.h"
 #include "engine/storage/store.h"
 #include "gridcase/v1/service.pb.h"
 
@@ -42,6 +43,10 @@ using SubmitCallback = absl::AnyInvocable<void(absl::StatusOr<v1::SubmitResponse
 struct SequencerOptions {
   size_t queue_capacity = 16384;    // submissions waiting; beyond: RESOURCE_EXHAUSTED
   size_t group_records_max = 2048;  // submissions per WriteBatch at most
+  // Seals records' personal fields before they are hashed and stored
+  // (privacy/sealer.h); nullptr stores them as submitted. Outlives the
+  // sequencer.
+  const privacy::RecordSealer* sealer = nullptr;
 };
 
 // The payload type URL of the absl::Status payload that carries a case's

@@ -426,6 +426,17 @@ absl::Status PartitionStore::WriteUnsynced(rocksdb::WriteBatch* batch) {
   return FromRocks(db_->Write(wo, batch), "writing batch");
 }
 
+absl::Status PartitionStore::Compact() {
+  rocksdb::CompactRangeOptions options;
+  options.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  for (rocksdb::ColumnFamilyHandle* h : handles_) {
+    if (auto s = db_->CompactRange(options, h, nullptr, nullptr); !s.ok()) {
+      return FromRocks(s, "compacting");
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status PartitionStore::Flush() {
   rocksdb::FlushOptions fo;
   fo.wait = true;

@@ -289,6 +289,9 @@ class PartitionStore {
   absl::Status WriteUnsynced(rocksdb::WriteBatch* batch);
   // Writes every memtable to table files and waits until they are synced.
   absl::Status Flush();
+  // Rewrites every family's table files down to the bottom level, dropping
+  // what deletions and overwrites left behind (operators, tests).
+  absl::Status Compact();
   // Bulk loading: a writer of a table file for `family` (keys in order),
   // and moving such files into the family (Finish() them first).
   std::unique_ptr<rocksdb::SstFileWriter> NewTableFileWriter(keys::Cf family) const;

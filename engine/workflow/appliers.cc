@@ -248,6 +248,23 @@ void ApplyDecision(const v1::Record& r, v1::CaseState* s) {
   }
 }
 
+// An erasure leaves a tombstone: the case's id, place, versions and times,
+// and the position of the erasure; nothing it held, waited for or counted.
+void ApplyErasure(const v1::Record& r, v1::CaseState* s) {
+  v1::CaseState tomb;
+  tomb.set_case_id(s->case_id());
+  tomb.set_partition(s->partition());
+  tomb.set_grid_id(s->grid_id());
+  tomb.set_version(s->version());
+  tomb.set_last_position(s->last_position());
+  *tomb.mutable_opened_at() = s->opened_at();
+  *tomb.mutable_updated_at() = s->updated_at();
+  if (s->has_workflow()) *tomb.mutable_workflow() = s->workflow();
+  tomb.set_stage("erased");
+  tomb.set_erased_at(r.position());
+  *s = std::move(tomb);
+}
+
 // Version 1 of the appliers.
 void ApplyVersion1(const v1::Record& r, const Definition* def, v1::CaseState* s) {
   const E& e = r.event();
@@ -262,6 +279,10 @@ void ApplyVersion1(const v1::Record& r, const Definition* def, v1::CaseState* s)
   s->set_version(r.case_version());
   s->set_last_position(r.position());
   *s->mutable_updated_at() = r.recorded_at();
+  if (e.has_erasure()) {
+    ApplyErasure(r, s);
+    return;
+  }
   if (r.caused_by() != 0) {
     ApplyDecision(r, s);
     return;

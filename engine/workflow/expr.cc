@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "engine/common/check.h"
+#include "engine/domain/personal.h"
 #include "engine/workflow/duration.h"
 #include "engine/workflow/expr_lexer.h"
 #include "engine/workflow/expr_node.h"
@@ -380,6 +381,11 @@ class Parser {
                                                   " is not the event this rule reacts "
                                                   "to (",
                                                   scope_.payload, ")"));
+      }
+      if (IsPersonal(f)) {
+        return ErrorAt(column, absl::StrCat(f->full_name(),
+                                            " is personal data: a rule cannot read it (decisions "
+                                            "must not depend on what an erasure destroys)"));
       }
       node->path.push_back(f);
       const bool last = i + 1 == parts.size();

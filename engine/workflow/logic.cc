@@ -116,6 +116,7 @@ WorkflowLogic::Handler WorkflowLogic::HandlerFor(v1::Event::PayloadCase type) {
       {v1::Event::kCadrePaired, &WorkflowLogic::ProcessDirectory},
       {v1::Event::kAvailabilityChanged, &WorkflowLogic::ProcessDirectory},
       {v1::Event::kHolderReplaced, &WorkflowLogic::ProcessHolderReplaced},
+      {v1::Event::kErasure, &WorkflowLogic::ProcessErasure},
   };
   for (const Route& route : kRoutes) {
     if (route.type == type) return route.handler;
@@ -159,6 +160,22 @@ absl::Status WorkflowLogic::ProcessDirectory(v1::Record record, RecordStamper*,
   v1::CaseState next = state->value_or(v1::CaseState());
   ApplyRecord(record, nullptr, &next);
   next.set_stage("directory");
+  *state = std::move(next);
+  out->push_back(std::move(record));
+  return absl::OkStatus();
+}
+
+absl::Status WorkflowLogic::ProcessErasure(v1::Record record, RecordStamper*,
+                                           std::optional<v1::CaseState>* state,
+                                           std::vector<v1::Record>* out) const {
+  // No rule reacts: the case becomes a tombstone (the appliers), its open
+  // tasks and deadlines gone with it.
+  if (!state->has_value() || (*state)->version() == 0) {
+    return absl::NotFoundError(
+        absl::StrCat("case ", record.event().case_id(), " does not exist: nothing to erase"));
+  }
+  v1::CaseState next = **state;
+  ApplyRecord(record, nullptr, &next);
   *state = std::move(next);
   out->push_back(std::move(record));
   return absl::OkStatus();

@@ -58,6 +58,9 @@ class WorkflowLogic final : public CaseLogic {
   absl::Status ProcessHolderReplaced(v1::Record record, RecordStamper* stamper,
                                      std::optional<v1::CaseState>* state,
                                      std::vector<v1::Record>* out) const;
+  absl::Status ProcessErasure(v1::Record record, RecordStamper* stamper,
+                              std::optional<v1::CaseState>* state,
+                              std::vector<v1::Record>* out) const;
   // A case's event as its workflow decides it: rules, rung timers,
   // explanation.
   absl::Status ProcessCaseEvent(v1::Record record, RecordStamper* stamper,

@@ -10,6 +10,7 @@
 #include "services/api/admit.h"
 #include "services/api/off_thread.h"
 #include "services/api/status.h"
+#include "spdlog/spdlog.h"
 
 namespace gridcase::api {
 namespace {
@@ -117,6 +118,36 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ImportDirectory(
       response->set_entries(entries.size());
       response->set_written(result->written);
       response->set_moved(result->moved);
+    }
+    reactor->Finish(ToGrpc(result.status()));
+  }).detach();
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::ErasePerson(grpc::CallbackServerContext* context,
+                                                        const v1::ErasePersonRequest* request,
+                                                        v1::ErasePersonResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto admitted = AdmitOrFinish<v1::AdminService>(*gate_, context, reactor, "ErasePerson");
+  if (!admitted) return reactor;
+  ErasureRequest erasure;
+  erasure.case_id = request->case_id();
+  erasure.reason = request->reason();
+  erasure.legal_basis = request->legal_basis();
+  erasure.actor.set_id(admitted->principal().id);
+  erasure.actor.set_kind(v1::ACTOR_KIND_PERSON);
+  erasure.actor.set_role("privacy_officer");
+  erasure.requested_by = admitted->principal().Subject();
+  // An erasure waits for its record and for the key's destruction (a
+  // flush and a compaction of the key store): off the completion thread.
+  std::thread([this, reactor, response, erasure = std::move(erasure)] {
+    auto result = engine_->erasures().Erase(erasure);
+    if (result.ok()) {
+      response->set_partition(result->partition);
+      response->set_position(result->position);
+      response->set_duplicate(result->duplicate);
+      spdlog::info("erasure by {}: partition {} position {}{}", erasure.requested_by,
+                   result->partition, result->position, result->duplicate ? " (again)" : "");
     }
     reactor->Finish(ToGrpc(result.status()));
   }).detach();

@@ -54,6 +54,9 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
   grpc::ServerUnaryReactor* GetStaffingReport(grpc::CallbackServerContext* context,
                                               const v1::StaffingReportRequest* request,
                                               v1::StaffingReport* response) override;
+  grpc::ServerUnaryReactor* ErasePerson(grpc::CallbackServerContext* context,
+                                        const v1::ErasePersonRequest* request,
+                                        v1::ErasePersonResponse* response) override;
   grpc::ServerUnaryReactor* GetServerStats(grpc::CallbackServerContext* context,
                                            const v1::GetServerStatsRequest* request,
                                            v1::ServerStats* response) override;

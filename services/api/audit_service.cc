@@ -134,15 +134,18 @@ grpc::ServerUnaryReactor* AuditServiceImpl::Checkpoint(grpc::CallbackServerConte
       !admitted.ok()) {
     return Refuse(context, admitted.status());
   }
-  return OffThread(context, response,
-                   [this, name = request->name()]() -> absl::StatusOr<v1::CheckpointResponse> {
-                     auto info = engine_->audit().Checkpoint(name);
-                     if (!info.ok()) return info.status();
-                     v1::CheckpointResponse out;
-                     out.set_dir(info->dir);
-                     for (uint64_t p : info->positions) out.add_positions(p);
-                     return out;
-                   });
+  return OffThread(
+      context, response,
+      [this, name = request->name(),
+       include_keys = request->include_keys()]() -> absl::StatusOr<v1::CheckpointResponse> {
+        auto info = engine_->audit().Checkpoint(name, include_keys);
+        if (!info.ok()) return info.status();
+        v1::CheckpointResponse out;
+        out.set_dir(info->dir);
+        out.set_keys(info->keys);
+        for (uint64_t p : info->positions) out.add_positions(p);
+        return out;
+      });
 }
 
 grpc::ServerUnaryReactor* AuditServiceImpl::VerifyLog(grpc::CallbackServerContext* context,

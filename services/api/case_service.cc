@@ -16,6 +16,8 @@ absl::StatusOr<v1::CaseState> ReadCaseWithin(const Engine& engine,
                                              const std::string& case_id) {
   auto state = engine.GetCase(case_id);
   if (state.ok() && !admission.Reaches(state->grid_id())) return CaseBeyondReach(case_id);
+  // Only a caller who may see the case learns that it was erased.
+  if (state.ok() && state->erased_at() != 0) return ErasedCase(*state);
   return state;
 }
 

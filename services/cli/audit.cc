@@ -202,9 +202,10 @@ int RunAuditAccess(const GlobalOptions& options, const AccessQuery& query) {
   return kExitOk;
 }
 
-int RunAuditCheckpoint(const GlobalOptions& options, const std::string& name) {
+int RunAuditCheckpoint(const GlobalOptions& options, const std::string& name, bool include_keys) {
   gridcase::v1::CheckpointRequest request;
   request.set_name(name);
+  request.set_include_keys(include_keys);
   gridcase::v1::CheckpointResponse response;
   GlobalOptions slow = options;
   slow.timeout_seconds = options.timeout_seconds * 6;  // flushes every partition

@@ -51,7 +51,7 @@ struct AccessQuery {
 int RunAuditAccess(const GlobalOptions& options, const AccessQuery& query);
 
 // Asks the server for a checkpoint of its data directory.
-int RunAuditCheckpoint(const GlobalOptions& options, const std::string& name);
+int RunAuditCheckpoint(const GlobalOptions& options, const std::string& name, bool include_keys);
 
 // Replays the log of `data_dir` (a stopped server's, or a checkpoint) into
 // `scratch` and compares every derived column family. Exit 1 when they

@@ -158,6 +158,27 @@ int RunGetCase(const GlobalOptions& options, const std::string& case_id) {
   return kExitOk;
 }
 
+// A resident's erasure (a privacy officer's call): the erasure record's
+// place, or the first erasure's when the case was erased before.
+int RunErase(const GlobalOptions& options, const gridcase::v1::ErasePersonRequest& request) {
+  gridcase::v1::ErasePersonResponse response;
+  GlobalOptions slow = options;
+  slow.timeout_seconds = options.timeout_seconds * 6;  // the key store flushes and compacts
+  if (int code = CallUnary<gridcase::v1::AdminService>(
+          slow, &gridcase::v1::AdminService::Stub::ErasePerson, request, &response);
+      code != kExitOk) {
+    return code;
+  }
+  if (options.table) {
+    std::cout << "case " << request.case_id() << (response.duplicate() ? " was" : " is")
+              << " erased at partition " << response.partition() << " position "
+              << response.position() << "\n";
+  } else {
+    std::cout << ToJson(response, /*compact=*/false) << "\n";
+  }
+  return kExitOk;
+}
+
 int RunTimeline(const GlobalOptions& options, const std::string& case_id, const PageOptions& page) {
   auto channel = Connect(options);
   auto stub = CaseService::NewStub(channel);
@@ -296,7 +317,7 @@ void AddSubmitCommand(CLI::App& app, const GlobalOptions& options, Action* actio
 }
 
 void AddCaseCommands(CLI::App& app, const GlobalOptions& options, Action* action) {
-  CLI::App* case_cmd = app.add_subcommand("case", "Read cases");
+  CLI::App* case_cmd = app.add_subcommand("case", "Read cases; erase a resident's personal data");
   case_cmd->require_subcommand(1);
   auto case_id = std::make_shared<std::string>();
   CLI::App* get_cmd = case_cmd->add_subcommand("get", "Show a case's state");
@@ -310,6 +331,22 @@ void AddCaseCommands(CLI::App& app, const GlobalOptions& options, Action* action
   AddPageOptions(timeline_cmd, page.get());
   OnParsed(timeline_cmd, action,
            [&options, case_id, page] { return RunTimeline(options, *case_id, *page); });
+
+  auto erase = std::make_shared<gridcase::v1::ErasePersonRequest>();
+  CLI::App* erase_cmd = case_cmd->add_subcommand(
+      "erase",
+      "Erase the resident's personal data (privacy officers): every personal field the case "
+      "ever held becomes unreadable; the log still verifies");
+  erase_cmd->add_option("id", *erase->mutable_case_id(), "Case id")->required();
+  erase_cmd
+      ->add_option("--reason", *erase->mutable_reason(),
+                   "Why, 20 to 500 characters, without personal data (it is kept)")
+      ->required();
+  erase_cmd
+      ->add_option("--legal-basis", *erase->mutable_legal_basis(),
+                   "The legal basis, e.g. \"PIPL art. 47(1)\"")
+      ->required();
+  OnParsed(erase_cmd, action, [&options, erase] { return RunErase(options, *erase); });
 
   auto list = std::make_shared<ListOptions>();
   CLI::App* list_cmd = case_cmd->add_subcommand(
@@ -477,8 +514,13 @@ void AddAuditCommands(CLI::App& app, const GlobalOptions& options, Action* actio
       "Have the server copy its data directory consistently, without stopping, "
       "into DATA_DIR/checkpoints/NAME (for audit rebuild)");
   checkpoint_cmd->add_option("name", *checkpoint_name, "Name (default: the UTC time)");
-  OnParsed(checkpoint_cmd, action,
-           [&options, checkpoint_name] { return RunAuditCheckpoint(options, *checkpoint_name); });
+  auto include_keys = std::make_shared<bool>(false);
+  checkpoint_cmd->add_flag("--include-keys", *include_keys,
+                           "Copy the key store too (wrapped by the master key): personal fields "
+                           "of the copy then open, including those of people erased later");
+  OnParsed(checkpoint_cmd, action, [&options, checkpoint_name, include_keys] {
+    return RunAuditCheckpoint(options, *checkpoint_name, *include_keys);
+  });
 
   auto dirs = std::make_shared<std::pair<std::string, std::string>>();
   CLI::App* rebuild_cmd = audit_cmd->add_subcommand(

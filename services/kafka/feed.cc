@@ -64,6 +64,10 @@ absl::StatusOr<std::unique_ptr<ChangeFeed>> ChangeFeed::Start(Engine* engine,
     return absl::InvalidArgumentError(
         absl::StrCat("kafka feed format ", options.feed_format, ": expected protobuf or json"));
   }
+  if (options.feed_personal != "sealed" && options.feed_personal != "omit") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("kafka feed personal ", options.feed_personal, ": expected sealed or omit"));
+  }
   std::unique_ptr<ChangeFeed> feed(new ChangeFeed(engine, options));
   feed->delivery_ = std::make_unique<Delivery>(feed.get());
   auto conf = MakeConf(options, {{"enable.idempotence", "true"},
@@ -153,7 +157,11 @@ size_t ChangeFeed::SendSome(uint32_t p) {
     return 0;
   }
   size_t sent = 0;
-  for (const v1::LogEntry& entry : entries) {
+  const bool omit = options_.feed_personal == "omit";
+  for (v1::LogEntry& entry : entries) {
+    // Personal fields leave only sealed (as stored) or not at all: the feed
+    // never opens them.
+    if (omit) entry.mutable_record()->clear_sealed();
     const v1::Record& r = entry.record();
     std::string value;
     if (options_.feed_format == "json") {

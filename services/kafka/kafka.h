@@ -29,7 +29,11 @@ namespace gridcase::kafka {
 struct KafkaOptions {
   std::string brokers;  // "host:port,..."; empty: no Kafka at all
   std::string feed_topic = "gridcase.records";
-  std::string feed_format = "protobuf";          // "protobuf" (Record bytes) or "json"
+  std::string feed_format = "protobuf";  // "protobuf" (Record bytes) or "json"
+  // A record's personal fields (docs/privacy.md): "sealed" (as stored: the
+  // ciphertext, unreadable once the person is erased; the record's hash
+  // still checks) or "omit" (Record.sealed cleared).
+  std::string feed_personal = "sealed";
   std::string ingest_topic = "gridcase.events";  // empty: no ingest
   std::string group = "gridcased";
   std::string ingest_format = "auto";  // "auto", "protobuf" or "json"

@@ -25,6 +25,7 @@
 #include "engine/common/file_modes.h"
 #include "engine/common/huge_pages.h"
 #include "engine/engine.h"
+#include "engine/storage/data_dir.h"
 #include "engine/storage/signer.h"
 #include "engine/timers/scheduler.h"
 #include "engine/workflow/files.h"
@@ -34,11 +35,13 @@
 #include "services/security/gate.h"
 #include "services/security/tls.h"
 #include "services/server/head_signing.h"
+#include "services/server/master_key.h"
 #include "spdlog/spdlog.h"
 
 namespace {
 
 using gridcase::server::HeadSigning;
+using gridcase::server::LoadMasterKey;
 
 struct Flags {
   std::string listen = "127.0.0.1:7070";
@@ -52,6 +55,7 @@ struct Flags {
   std::string port_file;
   std::string workflows_dir;
   std::string signing_key;  // empty: DATA_DIR/keys/heads.key
+  std::string master_key;   // empty: DATA_DIR/keys/master.key
   bool no_signing = false;
   double sign_every_s = 60;
   std::string log_level = "info";
@@ -339,7 +343,24 @@ int Run(const Flags& flags) {
   gridcase::api::ProtobufLogRoute protobuf_log_route(&protobuf_log);
 
   const gridcase::HugePagePool huge_pages = gridcase::ReadHugePagePool();
-  const gridcase::EngineOptions options = EngineOptionsFrom(flags, huge_pages);
+  gridcase::EngineOptions options = EngineOptionsFrom(flags, huge_pages);
+  if (flags.master_key.empty()) {
+    // The default master key is made inside the data directory: make the
+    // directory a gridcase one first, so that the key does not make it a
+    // non-empty stranger.
+    if (auto count = gridcase::ResolvePartitions(options.data_dir, options.partitions);
+        !count.ok()) {
+      spdlog::critical("cannot open data directory {}: {}", options.data_dir,
+                       count.status().ToString());
+      return 1;
+    }
+  }
+  auto master = LoadMasterKey(flags.master_key, options.data_dir);
+  if (!master.ok()) {
+    spdlog::critical("{}", master.status().ToString());
+    return 1;
+  }
+  options.master_key = *std::move(master);
   auto engine = gridcase::Engine::Open(options, &clock);
   if (!engine.ok()) {
     spdlog::critical("cannot open data directory {}: {}", options.data_dir,
@@ -500,6 +521,10 @@ void AddEngineFlags(CLI::App& app, Flags* flags) {
   app.add_option("--signing-key", flags->signing_key,
                  "Ed25519 private key (PEM) to sign chain heads with; created if missing, "
                  "its public key written beside it (.pub); default: DATA_DIR/keys/heads.key");
+  app.add_option("--master-key", flags->master_key,
+                 "file of 64 hex digits (owner-only) wrapping every person's key: personal "
+                 "fields are sealed under those keys and erased by destroying them; default "
+                 "DATA_DIR/keys/master.key, made on first start (keep it apart from the data)");
   app.add_flag("--no-signing", flags->no_signing,
                "do not sign chain heads: the log is then protected by its hash chain alone "
                "(warned at start)");
@@ -522,6 +547,10 @@ void AddKafkaFlags(CLI::App& app, Flags* flags) {
       ->capture_default_str();
   app.add_option("--kafka-feed-format", flags->kafka.feed_format,
                  "protobuf (gridcase.v1.Record bytes) or json")
+      ->capture_default_str();
+  app.add_option("--kafka-feed-personal", flags->kafka.feed_personal,
+                 "personal fields in the feed: sealed (as stored, ciphertext) or omit")
+      ->check(CLI::IsMember({"sealed", "omit"}))
       ->capture_default_str();
   app.add_option("--kafka-ingest-topic", flags->kafka.ingest_topic,
                  "topic of events to submit (empty: no ingest)")

@@ -180,7 +180,7 @@ ladder_rungs { role: "grid_worker" after: "4h" remind_before: "1h" }
 ladder_rungs { role: "cadre" after: "2h" }
 stages {
   name: "open"
-  rules { name: "resolved" on: "note" when: "note.text == \"resolved\"" then { move_to: "done" } }
+  rules { name: "resolved" on: "note" then { move_to: "done" } }
 }
 stages { name: "done" terminal: true }
 )pb";

@@ -209,7 +209,7 @@ TEST(ValidateTest, EveryEnginePayloadIsRefusedToClients) {
       EXPECT_THAT(std::string(st.message()), ::testing::Not(HasSubstr("engine only"))) << f->name();
     }
   }
-  EXPECT_EQ(engine_payloads, 15);  // workflow_deployed ... holder_replaced
+  EXPECT_EQ(engine_payloads, 16);  // workflow_deployed ... holder_replaced, erasure
 }
 
 }  // namespace

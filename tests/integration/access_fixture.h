@@ -86,7 +86,9 @@ inline std::vector<v1::DirectoryEntry> TestDirectory() {
 class AccessTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    engine_ = OpenWithShippedWorkflows(dir_.Sub("data"), 2, &clock_, StorageEnv());
+    // Sealed, as gridcased always runs.
+    engine_ = OpenWithShippedWorkflows(dir_.Sub("data"), 2, &clock_, StorageEnv(),
+                                       std::string(32, '\x5a'));
     ASSERT_NE(engine_, nullptr);
     v1::Actor admin;
     admin.set_id("setup");

@@ -51,6 +51,7 @@ constexpr const char* kExpected[][2] = {
     {"AdminService/GetStaffingReport", "sssssnnnn"},
     {"AdminService/GetKafkaStatus", "nnnnnnenn"},
     {"AdminService/GetServerStats", "nnnnnnenn"},
+    {"AdminService/ErasePerson", "nnnnnnnne"},
     {"AuditService/ReadLog", "ssssssnnn"},
     {"AuditService/Checkpoint", "nnnnnnenn"},
     {"AuditService/VerifyLog", "nnnnnneee"},
@@ -248,6 +249,16 @@ class AccessMatrixTest : public AccessTest {
     if (rpc == "AdminService/GetKafkaStatus") {
       v1::KafkaStatus r;
       return stub->GetKafkaStatus(ctx, {}, &r).error_code();
+    }
+    if (rpc == "AdminService/ErasePerson") {
+      // A reason too short to be one: past the gate, refused before
+      // anything is erased.
+      v1::ErasePersonRequest req;
+      req.set_case_id(CaseOf(grid));
+      req.set_reason("because");
+      req.set_legal_basis("matrix");
+      v1::ErasePersonResponse r;
+      return stub->ErasePerson(ctx, req, &r).error_code();
     }
     v1::ServerStats r;
     return stub->GetServerStats(ctx, {}, &r).error_code();

@@ -297,6 +297,50 @@ TEST_F(CliTest, ExitCodesSayWhatWentWrong) {
   EXPECT_EQ(r.exit_code, 3) << r.err;
 }
 
+TEST_F(CliTest, ACaseIsErasedFromTheCommandLineAndReadsThenSaySo) {
+  ASSERT_EQ(Cli({"submit", "--lines", "-f", kExamples + "security-guard.jsonl"}).exit_code, 0);
+  const std::string reason = "the resident withdrew consent after recovery";
+  CliRun r = Cli({"case", "erase", "resident-0222-017", "--reason", "asked", "--legal-basis",
+                  "PIPL art. 47(1)"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("INVALID_ARGUMENT: reason: 5 characters; 20 to 500 required"));
+  r = Cli({"case", "erase", "resident-0222-017", "--reason", reason});
+  EXPECT_EQ(r.exit_code, 2);  // --legal-basis is required
+  ASSERT_EQ(Cli({"case", "get", "resident-0222-017"}).exit_code, 0);
+
+  r = Cli({"case", "erase", "resident-0222-017", "--reason", reason, "--legal-basis",
+           "PIPL art. 47(1)", "--table"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("case resident-0222-017 is erased at partition "));
+  std::string position = r.out.substr(r.out.rfind(' ') + 1);
+  position.pop_back();  // the newline
+  r = Cli({"case", "erase", "resident-0222-017", "--reason", reason, "--legal-basis",
+           "PIPL art. 47(1)"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("\"duplicate\": true"));
+  EXPECT_THAT(r.out, HasSubstr("\"position\": \"" + position + "\""));
+
+  const std::string erased = "NOT_FOUND: case resident-0222-017 was erased at position " + position;
+  r = Cli({"case", "get", "resident-0222-017"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr(erased));
+  r = Cli({"case", "timeline", "resident-0222-017"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr(erased));
+  // The log keeps every record, and verifies.
+  r = Cli({"audit", "verify"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+
+  // Checkpoints leave the keys out unless asked.
+  r = Cli({"audit", "checkpoint", "plain"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir_.Sub("data") + "/checkpoints/plain/keys"));
+  r = Cli({"audit", "checkpoint", "keyed", "--include-keys"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("\"keys\": true"));
+  EXPECT_TRUE(std::filesystem::exists(dir_.Sub("data") + "/checkpoints/keyed/keys/subjects"));
+}
+
 TEST_F(CliTest, KafkaStatusSaysWhenTheServerRunsWithoutKafka) {
   CliRun r = Cli({"kafka", "status"});
   EXPECT_EQ(r.exit_code, 1);
@@ -433,7 +477,7 @@ TEST_F(CliTest, NoSigningIsSaidAtTheStartAndLeavesNoKey) {
   const int status = server.KillAndWait(SIGTERM);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << server.output();
   EXPECT_THAT(server.output(), HasSubstr("--no-signing: chain heads are not signed"));
-  EXPECT_FALSE(std::filesystem::exists(data + "/keys"));
+  EXPECT_FALSE(std::filesystem::exists(data + "/keys/heads.key"));
 
   testing::ChildServer both(GRIDCASED_PATH,
                             {"--development", "--data-dir", data, "--listen", "127.0.0.1:0",

@@ -187,6 +187,66 @@ TEST_F(KafkaTest, TheFeedCanBeJson) {
             absl::StatusCode::kInvalidArgument);
 }
 
+// On a sealing engine (as gridcased runs) a record's personal fields leave
+// as the ciphertext they are stored as, or not at all; never in clear.
+TEST_F(KafkaTest, PersonalFieldsLeaveSealedOrNotAtAllNeverInClear) {
+  engine_->Stop();
+  engine_ = testing::OpenWithShippedWorkflows(dir_.Sub("sealed"), 4, &clock_, nullptr,
+                                              std::string(32, '\x33'));
+  ASSERT_NE(engine_, nullptr);
+  constexpr char kMarker[] = "QXJZKWPLMRTBVHNC";
+  ASSERT_TRUE(testing::SubmitSync(*engine_, Req(Fever("p-0", "p-case", 37.0, NowUs()))).ok());
+  ASSERT_TRUE(
+      testing::SubmitSync(
+          *engine_, Req(NoteEvent("p-1", "p-case", absl::StrCat("lives with ", kMarker), NowUs())))
+          .ok());
+
+  // The records as published under `personal`, of case p-case.
+  auto publish = [&](const std::string& personal) {
+    options_.feed_topic = absl::StrCat("personal-", personal);
+    options_.feed_personal = personal;
+    Cluster().CreateTopic(options_.feed_topic, 3);
+    auto feed = kafka::ChangeFeed::Start(engine_.get(), options_);
+    EXPECT_TRUE(feed.ok()) << feed.status();
+    std::vector<v1::Record> out;
+    if (!feed.ok()) return out;
+    EXPECT_TRUE((*feed)->AwaitPublished(LogPositions(), std::chrono::seconds(30)));
+    (*feed)->Stop();
+    for (const auto& m : testing::ReadTopic(options_.brokers, options_.feed_topic, 3)) {
+      EXPECT_EQ(m.value.find(kMarker), std::string::npos) << "a personal field in clear";
+      if (m.key != "p-case") continue;
+      v1::Record r;
+      EXPECT_TRUE(r.ParseFromString(m.value));
+      out.push_back(r);
+    }
+    return out;
+  };
+
+  const std::vector<v1::Record> sealed = publish("sealed");
+  int with_sealed = 0, notes = 0;
+  for (v1::Record r : sealed) {
+    if (!r.has_sealed()) continue;
+    ++with_sealed;
+    EXPECT_EQ(r.event().note().text(), "");
+    // Whoever holds the key opens it: the feed carried the stored bytes.
+    ASSERT_TRUE(engine_->OpenRecord(&r).ok());
+    notes += r.event().note().text() == absl::StrCat("lives with ", kMarker);
+  }
+  EXPECT_GE(with_sealed, 1);
+  EXPECT_EQ(notes, 1);
+
+  const std::vector<v1::Record> omitted = publish("omit");
+  EXPECT_EQ(omitted.size(), sealed.size());
+  for (const v1::Record& r : omitted) {
+    EXPECT_FALSE(r.has_sealed());
+    EXPECT_EQ(r.event().note().text(), "");
+  }
+
+  options_.feed_personal = "clear";
+  const auto refused = kafka::ChangeFeed::Start(engine_.get(), options_);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(KafkaTest, WhileEveryBrokerIsDownTheLogGrowsTheLagShowsAndNothingIsLost) {
   auto feed = kafka::ChangeFeed::Start(engine_.get(), options_);
   ASSERT_TRUE(feed.ok()) << feed.status();

@@ -73,9 +73,11 @@ void DeployShippedWorkflows(Engine& engine) {
 }
 
 std::unique_ptr<Engine> OpenWithShippedWorkflows(const std::string& data_dir, uint32_t partitions,
-                                                 const Clock* clock, rocksdb::Env* env) {
+                                                 const Clock* clock, rocksdb::Env* env,
+                                                 const std::string& master_key) {
   EngineOptions options;
   options.env = env;
+  options.master_key = master_key;
   options.data_dir = data_dir;
   options.partitions = partitions;
   auto engine = Engine::Open(options, clock);

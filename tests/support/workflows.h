@@ -40,7 +40,8 @@ void DeployShippedWorkflows(Engine& engine);
 // workflows, on `env` (null: RocksDB's default). Fails the test and
 // returns nullptr when it cannot open.
 std::unique_ptr<Engine> OpenWithShippedWorkflows(const std::string& data_dir, uint32_t partitions,
-                                                 const Clock* clock, rocksdb::Env* env = nullptr);
+                                                 const Clock* clock, rocksdb::Env* env = nullptr,
+                                                 const std::string& master_key = "");
 
 // deploy/examples/directory.jsonl: one district down to two grids
 // (jiangan-07-03 and -04), with workers, paired cadres, a secretary and

@@ -122,9 +122,10 @@ TEST(DefinitionTest, UnknownFieldPathsAndTypeMismatches) {
       Problems(Replace(kValid, "fever_reading.celsius >= 37.3", "fever_reading.temp >= 37.3")),
       HasSubstr("t.textproto:6: counter \"high\": guard \"fever_reading.temp >= 37.3\": "
                 "column 15: \"temp\" is not a field of gridcase.v1.FeverReading"));
-  EXPECT_THAT(Problems(Replace(kValid, "count(\\\"high\\\") >= 2", "fever_reading.location >= 2")),
-              HasSubstr("t.textproto:13: rule \"hot\": guard \"fever_reading.location >= 2\": "
-                        "column 24: type mismatch: a string compared with a number"));
+  EXPECT_THAT(
+      Problems(Replace(kValid, "count(\\\"high\\\") >= 2", "fever_reading.measured_by >= 2")),
+      HasSubstr("t.textproto:13: rule \"hot\": guard \"fever_reading.measured_by >= 2\": "
+                "column 27: type mismatch: a string compared with a number"));
 }
 
 TEST(DefinitionTest, UnreachableStagesAndStagesWithoutAWayOut) {

@@ -121,8 +121,15 @@ TEST(GuardTest, ErrorsNameTheColumnAndTheProblem) {
   EXPECT_THAT(CompileError("time_in_stage > 3w"), HasSubstr("not a duration"));
   EXPECT_THAT(CompileError("occurred_at > 1"), HasSubstr("is a time"));
   EXPECT_THAT(CompileError("frobnicate"), HasSubstr("unknown name \"frobnicate\""));
+  // Personal fields are never read by a rule: decisions must not depend on
+  // what an erasure destroys.
   EXPECT_THAT(CompileError("help_request.items == \"x\"", GuardScope{"help_request", {}, {}}),
-              HasSubstr("is a list"));
+              HasSubstr("gridcase.v1.HelpRequest.items is personal data"));
+  EXPECT_THAT(CompileError("note.text == \"x\"", GuardScope{"note", {}, {}}),
+              HasSubstr("gridcase.v1.Note.text is personal data: a rule cannot read it"));
+  EXPECT_THAT(
+      CompileError("screening_check.household_id == \"h\"", GuardScope{"screening_check", {}, {}}),
+      HasSubstr("is personal data"));
 }
 
 // The guards of a definition that crashed the server with a stack overflow,

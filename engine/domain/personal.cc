@@ -1,0 +1,116 @@
+#include "engine/domain/personal.h"
+
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "engine/common/check.h"
+#include "gridcase/v1/privacy.pb.h"
+
+namespace gridcase {
+namespace {
+
+using google::protobuf::Descriptor;
+using google::protobuf::FieldDescriptor;
+using google::protobuf::Message;
+using google::protobuf::Reflection;
+
+bool ComputeHasPersonal(const Descriptor* type, int depth) {
+  GC_CHECK(depth < 32, "message nesting too deep at ", type->full_name());
+  for (int i = 0; i < type->field_count(); ++i) {
+    const FieldDescriptor* f = type->field(i);
+    if (IsPersonal(f)) return true;
+    if (f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE &&
+        ComputeHasPersonal(f->message_type(), depth + 1)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// Moves the personal fields of `from` into `to` (of the same type).
+bool Split(Message* from, Message* to) {
+  const Reflection* rf = from->GetReflection();
+  const Reflection* rt = to->GetReflection();
+  std::vector<const FieldDescriptor*> fields;
+  rf->ListFields(*from, &fields);
+  bool any = false;
+  for (const FieldDescriptor* f : fields) {
+    if (IsPersonal(f)) {
+      if (f->is_repeated()) {
+        for (int i = 0; i < rf->FieldSize(*from, f); ++i) {
+          rt->AddString(to, f, rf->GetRepeatedString(*from, f, i));
+        }
+      } else {
+        rt->SetString(to, f, rf->GetString(*from, f));
+      }
+      rf->ClearField(from, f);
+      any = true;
+      continue;
+    }
+    if (f->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE ||
+        !HasPersonalFields(f->message_type())) {
+      continue;
+    }
+    // A repeated message with personal fields could not be merged back in
+    // place; the protocol has none (personal_test checks).
+    GC_CHECK(!f->is_repeated(), f->full_name(), ": a repeated message with personal fields");
+    const bool moved = Split(rf->MutableMessage(from, f), rt->MutableMessage(to, f));
+    if (!moved) rt->ClearField(to, f);
+    any = any || moved;
+  }
+  return any;
+}
+
+bool AnySet(const Message& m) {
+  const Reflection* r = m.GetReflection();
+  std::vector<const FieldDescriptor*> fields;
+  r->ListFields(m, &fields);
+  for (const FieldDescriptor* f : fields) {
+    if (IsPersonal(f)) return true;
+    if (f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE && !f->is_repeated() &&
+        HasPersonalFields(f->message_type()) && AnySet(r->GetMessage(m, f))) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+bool IsPersonal(const FieldDescriptor* field) {
+  return field->type() == FieldDescriptor::TYPE_STRING &&
+         field->options().GetExtension(v1::data_class) == v1::PERSONAL;
+}
+
+bool HasPersonalFields(const Descriptor* type) {
+  // Built once for every message an Event holds; other types are walked.
+  static const auto* const known = new absl::flat_hash_map<const Descriptor*, bool>([] {
+    absl::flat_hash_map<const Descriptor*, bool> table;
+    std::vector<const Descriptor*> todo = {v1::Event::descriptor()};
+    while (!todo.empty()) {
+      const Descriptor* d = todo.back();
+      todo.pop_back();
+      if (!table.emplace(d, ComputeHasPersonal(d, 0)).second) continue;
+      for (int i = 0; i < d->field_count(); ++i) {
+        if (d->field(i)->message_type() != nullptr) todo.push_back(d->field(i)->message_type());
+      }
+    }
+    return table;
+  }());  // never destroyed: read by threads until exit
+  auto it = known->find(type);
+  return it != known->end() ? it->second : ComputeHasPersonal(type, 0);
+}
+
+std::string SubjectOf(const v1::Event& event) {
+  if (event.case_id().empty() || event.case_id()[0] == '~') return "";
+  return absl::StrCat("case:", event.case_id());
+}
+
+bool SplitPersonal(v1::Event* event, v1::Event* personal) { return Split(event, personal); }
+
+void MergePersonal(const v1::Event& personal, v1::Event* event) { event->MergeFrom(personal); }
+
+bool HasPersonalValues(const v1::Event& event) { return AnySet(event); }
+
+}  // namespace gridcase

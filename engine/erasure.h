@@ -1,0 +1,73 @@
+// Erasure of a person's personal data (crypto-shredding): an erasure
+// record appended to the person's case, then the case's key destroyed
+// (privacy/key_store.h), so that every personal field the case ever held —
+// sealed under that key in records, checkpoints and the change feed — can
+// no longer be read, while every record, hash and signed head stays as it
+// was and the chain still verifies. The case becomes a tombstone (its
+// state keeps ids, place, versions and times; the workflow's appliers) and
+// takes no more events. docs/privacy.md.
+//
+// Thread-safety: every method may be called from any thread.
+#ifndef GRIDCASE_ENGINE_ERASURE_H_
+#define GRIDCASE_ENGINE_ERASURE_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "engine/common/clock.h"
+#include "engine/partition/partition_set.h"
+#include "engine/privacy/key_store.h"
+#include "gridcase/v1/event.pb.h"
+
+namespace gridcase {
+
+struct ErasureRequest {
+  std::string case_id;
+  std::string reason;        // 20 to 500 code points; outlives the key
+  std::string legal_basis;   // 1 to 200 bytes; outlives the key
+  v1::Actor actor;           // the privacy officer
+  std::string requested_by;  // their principal, recorded as the submitter
+};
+
+struct ErasureResult {
+  uint32_t partition = 0;
+  uint64_t position = 0;   // of the erasure record
+  bool duplicate = false;  // the case was erased before: that erasure's position
+};
+
+inline constexpr size_t kErasureReasonMin = 20;
+inline constexpr size_t kErasureReasonMax = 500;
+inline constexpr size_t kLegalBasisMax = 200;
+
+// The event id of a case's erasure: one per case, so a second is a duplicate.
+std::string ErasureEventId(const std::string& case_id);
+
+class Erasures {
+ public:
+  // `keys` is nullptr when the engine seals nothing: then nothing can be
+  // erased.
+  Erasures(PartitionSet* partitions, privacy::KeyStore* keys, const Clock* clock)
+      : partitions_(partitions), keys_(keys), clock_(clock) {}
+
+  // INVALID_ARGUMENT for a bad request; NOT_FOUND for a case that does not
+  // exist; FAILED_PRECONDITION when the engine seals nothing or the case
+  // holds personal fields stored in clear (written before sealing); what
+  // the sequencer answers otherwise. Waits for the record to be durable and
+  // the key destroyed.
+  absl::StatusOr<ErasureResult> Erase(const ErasureRequest& request);
+
+  // At open, before serving: the keys of cases whose erasure record is
+  // durable but whose key outlived a crash are destroyed now.
+  absl::StatusOr<size_t> FinishInterrupted();
+
+ private:
+  absl::Status CheckSealed(const PartitionStore& store, const std::string& case_id) const;
+
+  PartitionSet* const partitions_;
+  privacy::KeyStore* const keys_;
+  const Clock* const clock_;
+};
+
+}  // namespace gridcase
+
+#endif  // GRIDCASE_ENGINE_ERASURE_H_

@@ -1,0 +1,206 @@
+#include "engine/privacy/key_store.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "engine/privacy/aead.h"
+#include "rocksdb/db.h"
+#include "rocksdb/utilities/checkpoint.h"
+
+namespace gridcase::privacy {
+namespace {
+
+constexpr char kVersion = '\x01';
+constexpr char kCheckKey[] = "check";
+constexpr char kCheckAad[] = "gridcase-key-check";
+constexpr char kCheckPlain[] = "gridcase";
+constexpr size_t kCacheMax = size_t{1} << 20;
+
+std::string RowKey(const std::string& subject) { return absl::StrCat("k/", subject); }
+
+absl::Status FromRocks(const rocksdb::Status& s, const std::string& what) {
+  if (s.ok()) return absl::OkStatus();
+  return absl::UnavailableError(absl::StrCat("key store: ", what, ": ", s.ToString()));
+}
+
+absl::StatusOr<std::string> WrapWith(const std::string& master, const std::string& aad,
+                                     const std::string& plain) {
+  auto nonce = RandomBytes(kNonceBytes);
+  if (!nonce.ok()) return nonce.status();
+  auto sealed = Seal(master, *nonce, aad, plain);
+  if (!sealed.ok()) return sealed.status();
+  return absl::StrCat(std::string(1, kVersion), *nonce, *sealed);
+}
+
+absl::StatusOr<std::string> UnwrapWith(const std::string& master, const std::string& aad,
+                                       const std::string& wrapped) {
+  if (wrapped.size() < 1 + kNonceBytes + kTagBytes || wrapped[0] != kVersion) {
+    return absl::DataLossError("key store: a wrapped key of unknown format");
+  }
+  return Open(master, absl::string_view(wrapped).substr(1, kNonceBytes), aad,
+              absl::string_view(wrapped).substr(1 + kNonceBytes));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<KeyStore>> KeyStore::Open(const std::string& dir,
+                                                         std::string master_key,
+                                                         rocksdb::Env* env) {
+  if (master_key.size() != kKeyBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("master key: ", master_key.size(), " bytes, need ", kKeyBytes));
+  }
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  options.paranoid_checks = true;
+  options.keep_log_file_num = 2;
+  options.recycle_log_file_num = 0;  // a reused log file would keep old keys' bytes
+  options.WAL_ttl_seconds = 0;       // and so would an archived one
+  options.WAL_size_limit_MB = 0;
+  if (env != nullptr) options.env = env;
+  rocksdb::DB* raw = nullptr;
+  if (auto st = FromRocks(rocksdb::DB::Open(options, dir, &raw), "open " + dir); !st.ok()) {
+    return st;
+  }
+  std::unique_ptr<KeyStore> store(new KeyStore(std::unique_ptr<rocksdb::DB>(raw), master_key));
+  std::string check;
+  rocksdb::Status got = store->db_->Get(rocksdb::ReadOptions(), kCheckKey, &check);
+  if (got.IsNotFound()) {
+    auto wrapped = WrapWith(store->master_, kCheckAad, kCheckPlain);
+    if (!wrapped.ok()) return wrapped.status();
+    rocksdb::WriteOptions sync;
+    sync.sync = true;
+    if (auto st = FromRocks(store->db_->Put(sync, kCheckKey, *wrapped), "write its check");
+        !st.ok()) {
+      return st;
+    }
+    return store;
+  }
+  if (auto st = FromRocks(got, "read its check"); !st.ok()) return st;
+  auto opened = UnwrapWith(store->master_, kCheckAad, check);
+  if (!opened.ok() || *opened != kCheckPlain) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "key store ", dir, ": the master key is not the one its keys were wrapped with"));
+  }
+  return store;
+}
+
+KeyStore::KeyStore(std::unique_ptr<rocksdb::DB> db, std::string master_key)
+    : db_(std::move(db)), master_(std::move(master_key)) {}
+
+KeyStore::~KeyStore() { db_->Close().PermitUncheckedError(); }
+
+absl::StatusOr<std::string> KeyStore::Wrap(const std::string& subject,
+                                           const std::string& key) const {
+  return WrapWith(master_, absl::StrCat("gridcase-key-v1:", subject), key);
+}
+
+absl::StatusOr<std::string> KeyStore::Unwrap(const std::string& subject,
+                                             const std::string& wrapped) const {
+  auto key = UnwrapWith(master_, absl::StrCat("gridcase-key-v1:", subject), wrapped);
+  if (!key.ok()) {
+    return absl::DataLossError(absl::StrCat("key store: the key of ", subject,
+                                            " does not open: ", key.status().message()));
+  }
+  return key;
+}
+
+absl::StatusOr<std::string> KeyStore::Find(const std::string& subject) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (destroyed_.contains(subject)) return absl::NotFoundError(subject + ": key destroyed");
+    auto it = cache_.find(subject);
+    if (it != cache_.end()) return it->second;
+  }
+  std::string wrapped;
+  rocksdb::Status got = db_->Get(rocksdb::ReadOptions(), RowKey(subject), &wrapped);
+  if (got.IsNotFound()) return absl::NotFoundError(subject + ": no key");
+  if (auto st = FromRocks(got, "read a key"); !st.ok()) return st;
+  auto key = Unwrap(subject, wrapped);
+  if (!key.ok()) return key.status();
+  absl::MutexLock lock(&mu_);
+  if (destroyed_.contains(subject)) return absl::NotFoundError(subject + ": key destroyed");
+  if (cache_.size() >= kCacheMax) cache_.clear();
+  cache_.emplace(subject, *key);
+  return key;
+}
+
+absl::StatusOr<std::string> KeyStore::KeyFor(const std::string& subject, Pending* pending) {
+  if (auto it = pending->keys_.find(subject); it != pending->keys_.end()) return it->second;
+  auto found = Find(subject);
+  if (found.ok() || !absl::IsNotFound(found.status())) return found;
+  {
+    absl::MutexLock lock(&mu_);
+    if (destroyed_.contains(subject)) {
+      return absl::FailedPreconditionError(subject + " was erased: its key is destroyed");
+    }
+  }
+  auto key = RandomBytes(kKeyBytes);
+  if (!key.ok()) return key.status();
+  pending->keys_.emplace(subject, *key);
+  return key;
+}
+
+absl::Status KeyStore::Persist(Pending* pending) {
+  if (pending->keys_.empty()) return absl::OkStatus();
+  rocksdb::WriteBatch batch;
+  for (const auto& [subject, key] : pending->keys_) {
+    auto wrapped = Wrap(subject, key);
+    if (!wrapped.ok()) return wrapped.status();
+    batch.Put(RowKey(subject), *wrapped);
+  }
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
+  if (auto st = FromRocks(db_->Write(sync, &batch), "write new keys"); !st.ok()) return st;
+  absl::MutexLock lock(&mu_);
+  for (auto& [subject, key] : pending->keys_) {
+    if (cache_.size() >= kCacheMax) cache_.clear();
+    cache_.insert_or_assign(subject, std::move(key));
+  }
+  pending->keys_.clear();
+  return absl::OkStatus();
+}
+
+absl::Status KeyStore::Destroy(const std::string& subject) {
+  {
+    absl::MutexLock lock(&mu_);
+    destroyed_.insert(subject);
+    cache_.erase(subject);
+  }
+  const std::string row = RowKey(subject);
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
+  if (auto st = FromRocks(db_->Delete(sync, row), "delete a key"); !st.ok()) return st;
+  // The deleted key's bytes may still be in the memtable's log file and in
+  // table files: flush (the log file becomes obsolete and is removed), then
+  // rewrite every table file whose range holds the key, to the bottom.
+  rocksdb::FlushOptions flush;
+  flush.wait = true;
+  if (auto st = FromRocks(db_->Flush(flush), "flush after a delete"); !st.ok()) return st;
+  rocksdb::CompactRangeOptions compact;
+  compact.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  const std::string end = row + '\0';
+  rocksdb::Slice begin_slice(row);
+  rocksdb::Slice end_slice(end);
+  if (auto st = FromRocks(db_->CompactRange(compact, &begin_slice, &end_slice), "compact a key");
+      !st.ok()) {
+    return st;
+  }
+  return FromRocks(db_->FlushWAL(/*sync=*/true), "sync its log");
+}
+
+absl::Status KeyStore::Checkpoint(const std::string& dir) {
+  rocksdb::Checkpoint* raw = nullptr;
+  if (auto st = FromRocks(rocksdb::Checkpoint::Create(db_.get(), &raw), "checkpoint"); !st.ok()) {
+    return st;
+  }
+  std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+  return FromRocks(checkpoint->CreateCheckpoint(dir), "checkpoint into " + dir);
+}
+
+size_t KeyStore::cached() const {
+  absl::MutexLock lock(&mu_);
+  return cache_.size();
+}
+
+}  // namespace gridcase::privacy

@@ -1,0 +1,88 @@
+// The key store: one data key per subject (a resident's case), each wrapped
+// with the master key (AES-256-GCM) and kept in a RocksDB database of its
+// own, DATA_DIR/keys/subjects, outside the partitions, so that checkpoints
+// and backups of the log do not carry keys unless asked.
+//
+//   "k/" subject -> 0x01 nonce[12] AES-256-GCM(master, key, aad = "gridcase-key-v1:" subject)
+//   "check"      -> 0x01 nonce[12] AES-256-GCM(master, "gridcase", aad = "gridcase-key-check")
+//
+// A key is made when its subject's first personal field is sealed and
+// written (synced) before the record that uses it. Destroy() is erasure:
+// the key is deleted with a synced write, then the memtable is flushed and
+// the files that held the key are compacted, so that no file of the store
+// keeps its bytes; once gone, everything sealed under it is unreadable.
+//
+// Thread-safety: every method may be called from any thread.
+#ifndef GRIDCASE_ENGINE_PRIVACY_KEY_STORE_H_
+#define GRIDCASE_ENGINE_PRIVACY_KEY_STORE_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+
+namespace rocksdb {
+class DB;
+class Env;
+}  // namespace rocksdb
+
+namespace gridcase::privacy {
+
+class KeyStore {
+ public:
+  // Keys made in memory by KeyFor and not yet durable; Persist writes them.
+  class Pending {
+   public:
+    bool empty() const { return keys_.empty(); }
+
+   private:
+    friend class KeyStore;
+    absl::flat_hash_map<std::string, std::string> keys_;  // subject -> key
+  };
+
+  // Opens (creating) the store in `dir`. `master_key` (32 bytes) wraps every
+  // key; FAILED_PRECONDITION when it is not the key the store was made with.
+  static absl::StatusOr<std::unique_ptr<KeyStore>> Open(const std::string& dir,
+                                                        std::string master_key,
+                                                        rocksdb::Env* env = nullptr);
+  ~KeyStore();
+  KeyStore(const KeyStore&) = delete;
+  KeyStore& operator=(const KeyStore&) = delete;
+
+  // The data key of `subject`; a new one (kept in `pending`) when it has
+  // none. FAILED_PRECONDITION when the subject's key was destroyed.
+  absl::StatusOr<std::string> KeyFor(const std::string& subject, Pending* pending);
+  // The data key of `subject`; NOT_FOUND when it has none: never made, or
+  // destroyed.
+  absl::StatusOr<std::string> Find(const std::string& subject);
+  // Writes the keys of `pending` in one synced write, then forgets them.
+  absl::Status Persist(Pending* pending);
+  // Destroys the key of `subject` durably (see above). Destroying a key
+  // that is not there is not an error: a retry after a crash.
+  absl::Status Destroy(const std::string& subject);
+  // A copy of the store in `dir` (which must not exist): RocksDB checkpoint.
+  absl::Status Checkpoint(const std::string& dir);
+
+  size_t cached() const;
+
+ private:
+  KeyStore(std::unique_ptr<rocksdb::DB> db, std::string master_key);
+  absl::StatusOr<std::string> Wrap(const std::string& subject, const std::string& key) const;
+  absl::StatusOr<std::string> Unwrap(const std::string& subject, const std::string& wrapped) const;
+
+  const std::unique_ptr<rocksdb::DB> db_;
+  const std::string master_;
+  mutable absl::Mutex mu_;
+  // Unwrapped keys, bounded: cleared when it reaches kCacheMax.
+  absl::flat_hash_map<std::string, std::string> cache_ ABSL_GUARDED_BY(mu_);
+  // Destroyed since open: never served from a read that raced the delete.
+  absl::flat_hash_set<std::string> destroyed_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace gridcase::privacy
+
+#endif  // GRIDCASE_ENGINE_PRIVACY_KEY_STORE_H_

@@ -1,0 +1,84 @@
+#include "engine/privacy/sealer.h"
+
+#include "absl/strings/str_cat.h"
+#include "engine/domain/personal.h"
+#include "engine/privacy/aead.h"
+
+namespace gridcase::privacy {
+namespace {
+
+std::string Aad(uint32_t partition, uint64_t position, const std::string& subject) {
+  std::string aad = "gridcase-sealed-v1";
+  for (int i = 3; i >= 0; --i) aad.push_back(static_cast<char>((partition >> (8 * i)) & 0xff));
+  for (int i = 7; i >= 0; --i) aad.push_back(static_cast<char>((position >> (8 * i)) & 0xff));
+  aad += subject;
+  return aad;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> RecordSealer::KeyFor(const v1::Event& event,
+                                                 KeyStore::Pending* pending) const {
+  const std::string subject = SubjectOf(event);
+  if (subject.empty()) return std::string();
+  return keys_->KeyFor(subject, pending);
+}
+
+absl::StatusOr<bool> RecordSealer::Seal(const std::string& key, v1::Record* record,
+                                        v1::Event* personal) {
+  personal->Clear();
+  const std::string subject = SubjectOf(record->event());
+  if (subject.empty() || !SplitPersonal(record->mutable_event(), personal)) return false;
+  auto nonce = RandomBytes(kNonceBytes);
+  absl::StatusOr<std::string> sealed =
+      nonce.ok() ? privacy::Seal(key, *nonce, Aad(record->partition(), record->position(), subject),
+                                 personal->SerializeAsString())
+                 : nonce.status();
+  if (!sealed.ok()) {
+    MergePersonal(*personal, record->mutable_event());
+    return sealed.status();
+  }
+  v1::Sealed* s = record->mutable_sealed();
+  s->set_subject(subject);
+  s->set_nonce(*std::move(nonce));
+  s->set_ciphertext(*std::move(sealed));
+  return true;
+}
+
+void RecordSealer::Unseal(const v1::Event& personal, v1::Record* record) {
+  record->clear_sealed();
+  MergePersonal(personal, record->mutable_event());
+}
+
+absl::Status RecordSealer::Open(v1::Record* record) const {
+  if (!record->has_sealed()) return absl::OkStatus();
+  const v1::Sealed& s = record->sealed();
+  auto key = keys_->Find(s.subject());
+  if (absl::IsNotFound(key.status())) {
+    return absl::NotFoundError(absl::StrCat(
+        "the personal fields of ", s.subject(), " at position ", record->position(),
+        " cannot be opened: its key is not here (erased, or a copy taken without keys)"));
+  }
+  if (!key.ok()) return key.status();
+  auto plain = privacy::Open(
+      *key, s.nonce(), Aad(record->partition(), record->position(), s.subject()), s.ciphertext());
+  if (!plain.ok()) {
+    return absl::DataLossError(absl::StrCat("sealed fields of partition ", record->partition(),
+                                            " position ", record->position(),
+                                            " do not open: ", plain.status().message()));
+  }
+  v1::Event personal;
+  if (!personal.ParseFromString(*plain)) {
+    return absl::DataLossError(absl::StrCat("sealed fields of partition ", record->partition(),
+                                            " position ", record->position(), " do not parse"));
+  }
+  Unseal(personal, record);
+  return absl::OkStatus();
+}
+
+absl::Status OpenRecord(const RecordSealer* sealer, v1::Record* record) {
+  if (sealer == nullptr || !record->has_sealed()) return absl::OkStatus();
+  return sealer->Open(record);
+}
+
+}  // namespace gridcase::privacy

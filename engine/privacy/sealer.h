@@ -1,0 +1,55 @@
+// Sealed records: a record's personal fields (domain/personal.h) moved into
+// `Record.sealed`, encrypted under the key of the person the record is
+// about, before the record is hashed and stored; and put back on reads.
+//
+//   sealed.ciphertext := AES-256-GCM(key(subject), nonce,
+//       aad = "gridcase-sealed-v1" fixed32be(partition) fixed64be(position) subject,
+//       plain = an Event holding only the record's personal fields)
+//
+// The associated data binds the sealed bytes to their place in the log, so
+// they cannot be moved to another record or another person; the fields'
+// own names are inside the authenticated plaintext.
+#ifndef GRIDCASE_ENGINE_PRIVACY_SEALER_H_
+#define GRIDCASE_ENGINE_PRIVACY_SEALER_H_
+
+#include "absl/status/statusor.h"
+#include "engine/privacy/key_store.h"
+#include "gridcase/v1/event.pb.h"
+
+namespace gridcase::privacy {
+
+class RecordSealer {
+ public:
+  explicit RecordSealer(KeyStore* keys) : keys_(keys) {}
+
+  // The key that seals the records of `event`'s subject (a new one, kept
+  // in `pending`, for a subject seen for the first time: it must be
+  // persisted before any record sealed with it is written). Empty for an
+  // event of the engine's own cases, which are not sealed.
+  absl::StatusOr<std::string> KeyFor(const v1::Event& event, KeyStore::Pending* pending) const;
+  // Moves the personal fields of the stamped `record` into record->sealed,
+  // encrypted with `key` (from KeyFor), and hands them to `*personal` to be
+  // put back (Unseal) once the record's stored bytes are made. False when
+  // it has none.
+  static absl::StatusOr<bool> Seal(const std::string& key, v1::Record* record, v1::Event* personal);
+  // Undoes Seal in memory, without decrypting: `personal` back in place.
+  static void Unseal(const v1::Event& personal, v1::Record* record);
+
+  // Decrypts a stored record's sealed fields back into it. NOT_FOUND
+  // "erased" when its subject's key is gone; DATA_LOSS when the bytes do
+  // not open under it.
+  absl::Status Open(v1::Record* record) const;
+
+  KeyStore* keys() const { return keys_; }
+
+ private:
+  KeyStore* const keys_;
+};
+
+// Opens `record` when `sealer` is set; a record without sealed fields, or
+// no sealer, is left as it is.
+absl::Status OpenRecord(const RecordSealer* sealer, v1::Record* record);
+
+}  // namespace gridcase::privacy
+
+#endif  // GRIDCASE_ENGINE_PRIVACY_SEALER_H_

@@ -1,0 +1,447 @@
+// Erasure over real RocksDB stores: 1,000 residents' cases with a unique
+// marker in every personal field, 100 of them erased, then flush and
+// compaction. No byte of the data directory, of checkpoints taken before
+// and after, or of what the change feed publishes holds a marker; every
+// other case reads back whole; the chain and its signed heads verify; a
+// rebuild from the log equals the live state, tombstones included. A
+// control run without sealing shows the byte scan finds markers where
+// they are stored.
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <set>
+#include <sstream>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "engine/audit/rebuild.h"
+#include "engine/common/clock.h"
+#include "engine/common/time.h"
+#include "engine/engine.h"
+#include "engine/storage/signer.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/support/events.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/workflows.h"
+
+namespace gridcase {
+namespace {
+
+using ::gridcase::testing::BaseEvent;
+using ::gridcase::testing::Req;
+using ::testing::HasSubstr;
+
+constexpr int64_t kStartUs = 1582372800LL * 1000000;  // 2020-02-22T12:00:00Z
+constexpr int kCases = 1000;
+constexpr int kErased = 100;
+constexpr size_t kMarkerBytes = 16;
+const std::string kMasterKey(32, '\x5a');
+
+// Where each marker was put: its case.
+using Markers = absl::flat_hash_map<std::string, int>;
+
+std::string CaseId(int i) { return absl::StrCat("resident-", i); }
+
+class MarkerMaker {
+ public:
+  explicit MarkerMaker(Markers* markers) : rng_(20200222), markers_(markers) {}
+  // 16 random lowercase letters, never seen before: no shared prefix that
+  // a table file's compression could fold into a back-reference.
+  std::string For(int case_index) {
+    for (;;) {
+      std::string m;
+      for (size_t i = 0; i < kMarkerBytes; ++i) m.push_back('a' + rng_() % 26);
+      if (markers_->emplace(m, case_index).second) return m;
+    }
+  }
+
+ private:
+  std::mt19937_64 rng_;
+  Markers* markers_;
+};
+
+// One case's events, a marker in every personal field they have.
+std::vector<v1::Event> EventsOf(int i, MarkerMaker* mk, int64_t now_us) {
+  const std::string id = CaseId(i);
+  std::vector<v1::Event> out;
+  auto next = [&](const std::string& tag) {
+    out.push_back(BaseEvent(absl::StrCat(id, "-", tag), id, now_us));
+    return &out.back();
+  };
+  auto* screening = next("screen");
+  screening->set_channel(v1::CHANNEL_VISIT);
+  screening->mutable_screening_check()->set_category(v1::CATEGORY_FEVER);
+  screening->mutable_screening_check()->set_household_id(mk->For(i));
+  screening->mutable_screening_check()->set_notes(mk->For(i));
+  auto* fever = next("fever");
+  fever->mutable_fever_reading()->set_celsius(37.9);
+  fever->mutable_fever_reading()->set_location(mk->For(i));
+  auto* help = next("help");
+  help->mutable_help_request()->set_request_id("r1");
+  help->mutable_help_request()->set_kind(v1::HELP_KIND_MEDICINE);
+  help->mutable_help_request()->add_items(mk->For(i));
+  help->mutable_help_request()->add_items(mk->For(i));
+  auto* given = next("given");
+  given->mutable_help_fulfilled()->set_request_id("r1");
+  given->mutable_help_fulfilled()->set_notes(mk->For(i));
+  auto* contact = next("contact");
+  contact->mutable_contact_attempt()->set_outcome(v1::CONTACT_OUTCOME_REACHED);
+  contact->mutable_contact_attempt()->set_notes(mk->For(i));
+  auto* clue = next("clue");
+  clue->mutable_clue_report()->set_description(mk->For(i));
+  clue->mutable_clue_report()->set_reported_by(mk->For(i));
+  auto* note = next("note");
+  note->mutable_note()->set_text(mk->For(i));
+  return out;
+}
+
+// Every marker found in `bytes`, by sliding a window over them.
+void FindMarkers(const std::string& bytes, const Markers& markers, std::set<std::string>* found) {
+  if (bytes.size() < kMarkerBytes) return;
+  for (size_t at = 0; at + kMarkerBytes <= bytes.size(); ++at) {
+    const char c = bytes[at];
+    if (c < 'a' || c > 'z') continue;
+    auto it = markers.find(absl::string_view(bytes.data() + at, kMarkerBytes));
+    if (it != markers.end()) found->insert(it->first);
+  }
+}
+
+// Every marker in any byte of any file under `dir`.
+std::set<std::string> ScanTree(const std::string& dir, const Markers& markers) {
+  std::set<std::string> found;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
+    if (!entry.is_regular_file()) continue;
+    std::ifstream in(entry.path(), std::ios::binary);
+    std::stringstream bytes;
+    bytes << in.rdbuf();
+    FindMarkers(bytes.str(), markers, &found);
+  }
+  return found;
+}
+
+class ErasureTest : public ::testing::Test {
+ protected:
+  ErasureTest() : clock_(kStartUs) {}
+
+  void Open(bool sealed = true, const std::string& sub = "data") {
+    engine_.reset();
+    EngineOptions options;
+    options.data_dir = dir_.Sub(sub);
+    options.partitions = 4;
+    if (sealed) options.master_key = kMasterKey;
+    auto engine = Engine::Open(options, &clock_);
+    ASSERT_TRUE(engine.ok()) << engine.status();
+    engine_ = std::move(*engine);
+  }
+
+  void SubmitAll(const std::vector<v1::Event>& events) {
+    for (const v1::Event& e : events) {
+      auto r = testing::SubmitSync(*engine_, Req(e));
+      ASSERT_TRUE(r.ok()) << e.event_id() << ": " << r.status();
+    }
+  }
+
+  // Writes everything to table files and compacts every partition.
+  void FlushAndCompact() {
+    for (uint32_t p = 0; p < engine_->partition_count(); ++p) {
+      PartitionStore& store = engine_->partitions().store(PartitionId(p));
+      ASSERT_TRUE(store.Flush().ok());
+      ASSERT_TRUE(store.Compact().ok());
+    }
+  }
+
+  // Everything the change feed would publish: every log entry, as stored.
+  std::set<std::string> ScanFeed(const Markers& markers) {
+    std::set<std::string> found;
+    for (uint32_t p = 0; p < engine_->partition_count(); ++p) {
+      uint64_t next = 1;
+      for (;;) {
+        std::vector<v1::LogEntry> entries;
+        EXPECT_TRUE(engine_->streams().ReadLog(PartitionId(p), Position(next), 500, &entries).ok());
+        if (entries.empty()) break;
+        for (const auto& e : entries) FindMarkers(e.SerializeAsString(), markers, &found);
+        next = entries.back().record().position() + 1;
+      }
+    }
+    return found;
+  }
+
+  absl::StatusOr<ErasureResult> Erase(int i) {
+    ErasureRequest r;
+    r.case_id = CaseId(i);
+    r.reason = "the resident asked for erasure after the case closed";
+    r.legal_basis = "PIPL art. 47(1)";
+    r.actor.set_id("dpo-1");
+    r.actor.set_kind(v1::ACTOR_KIND_PERSON);
+    r.requested_by = "gridcase:person:dpo-1";
+    return engine_->erasures().Erase(r);
+  }
+
+  testing::TempDir dir_;
+  FakeClock clock_;
+  std::unique_ptr<Engine> engine_;
+};
+
+TEST_F(ErasureTest, ThousandCasesHundredErasedLeaveNoMarkerAndTheChainVerifies) {
+  Open();
+  testing::DeployShippedWorkflows(*engine_);
+  Markers markers;
+  MarkerMaker mk(&markers);
+  std::vector<v1::Event> events;
+  for (int i = 0; i < kCases; ++i) {
+    auto mine = EventsOf(i, &mk, clock_.NowMicros());
+    events.insert(events.end(), mine.begin(), mine.end());
+  }
+  SubmitAll(events);
+  ASSERT_EQ(markers.size(), static_cast<size_t>(kCases) * 10);
+
+  auto signer = HeadSigner::LoadOrCreate(dir_.Sub("heads.key"));
+  ASSERT_TRUE(signer.ok()) << signer.status();
+  ASSERT_TRUE(engine_->audit().SignHeads(**signer).ok());
+  auto before = engine_->audit().Checkpoint("before");
+  ASSERT_TRUE(before.ok()) << before.status();
+
+  std::set<int> erased;
+  for (int i = 0; i < kCases && erased.size() < kErased; i += kCases / kErased) erased.insert(i);
+  for (int i : erased) {
+    auto r = Erase(i);
+    ASSERT_TRUE(r.ok()) << CaseId(i) << ": " << r.status();
+    EXPECT_FALSE(r->duplicate);
+  }
+  clock_.AdvanceMicros(1000000);
+  ASSERT_TRUE(engine_->audit().SignHeads(**signer).ok());
+  FlushAndCompact();
+  auto after = engine_->audit().Checkpoint("after");
+  ASSERT_TRUE(after.ok()) << after.status();
+
+  // No marker of an erased case anywhere: data directory (partitions, key
+  // store, access log, both checkpoints) and the feed. The others are
+  // sealed at rest too, so none is found in clear either.
+  const std::set<std::string> on_disk = ScanTree(dir_.Sub("data"), markers);
+  const std::set<std::string> in_feed = ScanFeed(markers);
+  int erased_found = 0;
+  for (const auto& m : on_disk) erased_found += erased.count(markers.at(m));
+  for (const auto& m : in_feed) erased_found += erased.count(markers.at(m));
+  EXPECT_EQ(erased_found, 0);
+  EXPECT_TRUE(on_disk.empty()) << on_disk.size() << " markers in clear on disk";
+  EXPECT_TRUE(in_feed.empty()) << in_feed.size() << " markers in clear in the feed";
+
+  // Every other case reads back whole; erased ones answer NOT_FOUND.
+  size_t readable = 0, expected = 0;
+  for (int i = 0; i < kCases; ++i) {
+    v1::GetTimelineRequest req;
+    req.set_case_id(CaseId(i));
+    auto timeline = engine_->GetTimeline(req);
+    if (erased.count(i)) {
+      ASSERT_FALSE(timeline.ok());
+      EXPECT_TRUE(absl::IsNotFound(timeline.status()));
+      EXPECT_THAT(std::string(timeline.status().message()), HasSubstr("was erased at position"));
+      auto state = engine_->GetCase(CaseId(i));
+      ASSERT_TRUE(state.ok());
+      EXPECT_NE(state->erased_at(), 0u);
+      EXPECT_EQ(state->open_tasks_size(), 0);
+      EXPECT_EQ(state->deadlines_size(), 0);
+      continue;
+    }
+    ASSERT_TRUE(timeline.ok()) << timeline.status();
+    std::set<std::string> seen;
+    for (const auto& r : timeline->records()) FindMarkers(r.SerializeAsString(), markers, &seen);
+    for (const auto& [m, c] : markers) {
+      if (c != i) continue;
+      ++expected;
+      readable += seen.count(m);
+    }
+  }
+  EXPECT_EQ(readable, expected);
+  EXPECT_EQ(expected, static_cast<size_t>(kCases - kErased) * 10);
+
+  // The chain and every signed head hold over the sealed bytes.
+  auto chains = engine_->audit().VerifyLog((*signer)->PublicKeyPem());
+  ASSERT_TRUE(chains.ok()) << chains.status();
+  uint64_t heads = 0;
+  for (const ChainCheck& c : *chains) {
+    EXPECT_EQ(c.first_bad_position, 0u) << c.problem;
+    heads += c.signed_heads_verified;
+  }
+  EXPECT_GE(heads, 2u * engine_->partition_count());
+
+  // A rebuild from the log alone equals the live state, tombstones too.
+  engine_.reset();
+  RebuildOptions options;
+  options.data_dir = dir_.Sub("data");
+  options.scratch_dir = dir_.Sub("rebuilt");
+  auto report = RebuildAndCompare(options);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_FALSE(report->difference.has_value())
+      << report->difference->family << " " << report->difference->key;
+  EXPECT_GE(report->cases, static_cast<uint64_t>(kCases));
+}
+
+// The same workload without sealing: the scan finds the markers, so its
+// zero above means something.
+TEST_F(ErasureTest, ControlWithoutSealingTheScanFindsTheMarkers) {
+  Open(/*sealed=*/false, "control");
+  testing::DeployShippedWorkflows(*engine_);
+  Markers markers;
+  MarkerMaker mk(&markers);
+  std::vector<v1::Event> events;
+  for (int i = 0; i < 100; ++i) {
+    auto mine = EventsOf(i, &mk, clock_.NowMicros());
+    events.insert(events.end(), mine.begin(), mine.end());
+  }
+  SubmitAll(events);
+  FlushAndCompact();
+  const size_t on_disk = ScanTree(dir_.Sub("control"), markers).size();
+  const size_t in_feed = ScanFeed(markers).size();
+  EXPECT_GE(on_disk, markers.size() * 95 / 100) << on_disk << " of " << markers.size();
+  EXPECT_EQ(in_feed, markers.size());
+  // And nothing can be erased there.
+  auto r = Erase(1);
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(absl::IsFailedPrecondition(r.status())) << r.status();
+}
+
+TEST_F(ErasureTest, AnErasedCaseTakesNoEventAndASecondErasureIsADuplicate) {
+  Open();
+  testing::DeployShippedWorkflows(*engine_);
+  Markers markers;
+  MarkerMaker mk(&markers);
+  SubmitAll(EventsOf(7, &mk, clock_.NowMicros()));
+  auto first = Erase(7);
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto again = Erase(7);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->duplicate);
+  EXPECT_EQ(again->position, first->position);
+
+  // A late reading of the erased person: refused, naming the erasure.
+  auto late = testing::SubmitSync(*engine_,
+                                  Req(testing::Fever("late", CaseId(7), 38.1, clock_.NowMicros())));
+  ASSERT_FALSE(late.ok());
+  EXPECT_TRUE(absl::IsFailedPrecondition(late.status())) << late.status();
+  EXPECT_THAT(std::string(late.status().message()),
+              HasSubstr(absl::StrCat("erased at position ", first->position)));
+  // A retry of an event recorded before the erasure cannot be compared
+  // with what was erased: refused too, not answered as a duplicate.
+  auto retry = testing::SubmitSync(*engine_, Req(EventsOf(7, &mk, clock_.NowMicros())[0]));
+  ASSERT_FALSE(retry.ok());
+  EXPECT_TRUE(absl::IsFailedPrecondition(retry.status())) << retry.status();
+
+  // Bad requests, and a case that does not exist.
+  ErasureRequest bad;
+  bad.case_id = CaseId(8);
+  bad.reason = "too short";
+  bad.legal_basis = "PIPL art. 47(1)";
+  EXPECT_TRUE(absl::IsInvalidArgument(engine_->erasures().Erase(bad).status()));
+  bad.reason = "the resident asked for erasure after the case closed";
+  bad.legal_basis = "";
+  EXPECT_TRUE(absl::IsInvalidArgument(engine_->erasures().Erase(bad).status()));
+  bad.legal_basis = "PIPL art. 47(1)";
+  EXPECT_TRUE(absl::IsNotFound(engine_->erasures().Erase(bad).status()));
+  bad.case_id = "~directory";
+  EXPECT_TRUE(absl::IsInvalidArgument(engine_->erasures().Erase(bad).status()));
+
+  // After a restart: still erased, and still a duplicate.
+  Open();
+  v1::GetTimelineRequest req;
+  req.set_case_id(CaseId(7));
+  EXPECT_TRUE(absl::IsNotFound(engine_->GetTimeline(req).status()));
+  auto third = Erase(7);
+  ASSERT_TRUE(third.ok()) << third.status();
+  EXPECT_TRUE(third->duplicate);
+}
+
+// A key store put back from before an erasure (a restore with keys) holds
+// the erased person's key again: opening destroys it, since the log says
+// the person was erased.
+TEST_F(ErasureTest, AKeyStoreFromBeforeAnErasureIsErasedAgainAtOpen) {
+  Open();
+  testing::DeployShippedWorkflows(*engine_);
+  Markers markers;
+  MarkerMaker mk(&markers);
+  SubmitAll(EventsOf(1, &mk, clock_.NowMicros()));
+  SubmitAll(EventsOf(2, &mk, clock_.NowMicros()));
+  engine_.reset();
+  const std::string keys = dir_.Sub("data") + "/keys/subjects";
+  std::filesystem::copy(keys, dir_.Sub("keys-before"), std::filesystem::copy_options::recursive);
+  Open();
+  ASSERT_TRUE(Erase(1).ok());
+  engine_.reset();
+  std::filesystem::remove_all(keys);
+  std::filesystem::copy(dir_.Sub("keys-before"), keys, std::filesystem::copy_options::recursive);
+  {
+    // The old key store does hold the key again.
+    auto old = privacy::KeyStore::Open(keys, kMasterKey);
+    ASSERT_TRUE(old.ok()) << old.status();
+    EXPECT_TRUE((*old)->Find("case:" + CaseId(1)).ok());
+  }
+  Open();
+  engine_.reset();
+  auto reopened = privacy::KeyStore::Open(keys, kMasterKey);
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  EXPECT_TRUE(absl::IsNotFound((*reopened)->Find("case:" + CaseId(1)).status()));
+  EXPECT_TRUE((*reopened)->Find("case:" + CaseId(2)).ok());
+}
+
+// A checkpoint leaves the keys out unless asked: without them its personal
+// fields stay sealed; with them they open, those of people erased after it
+// was taken included (docs/privacy.md says so).
+TEST_F(ErasureTest, ACheckpointLeavesTheKeysOutUnlessAsked) {
+  Open();
+  testing::DeployShippedWorkflows(*engine_);
+  Markers markers;
+  MarkerMaker mk(&markers);
+  for (int i = 0; i < 2; ++i) SubmitAll(EventsOf(i, &mk, clock_.NowMicros()));
+  ASSERT_TRUE(engine_->audit().Checkpoint("plain").ok());
+  auto keyed = engine_->audit().Checkpoint("keyed", /*include_keys=*/true);
+  ASSERT_TRUE(keyed.ok()) << keyed.status();
+  EXPECT_TRUE(keyed->keys);
+  ASSERT_TRUE(Erase(1).ok());
+  engine_->Stop();
+  engine_.reset();
+
+  // Markers of case `i` that a timeline read of the copy in `sub` returns;
+  // its status when the read fails.
+  auto read_copy = [&](const std::string& sub, int i, absl::Status* status) {
+    Open(true, sub);
+    std::set<std::string> seen;
+    v1::GetTimelineRequest req;
+    req.set_case_id(CaseId(i));
+    auto timeline = engine_->GetTimeline(req);
+    *status = timeline.status();
+    if (timeline.ok()) {
+      for (const auto& r : timeline->records()) FindMarkers(r.SerializeAsString(), markers, &seen);
+    }
+    engine_->Stop();
+    engine_.reset();
+    return seen.size();
+  };
+  absl::Status st;
+  EXPECT_EQ(read_copy("data/checkpoints/keyed", 0, &st), 10u);
+  EXPECT_EQ(read_copy("data/checkpoints/keyed", 1, &st), 10u);
+  EXPECT_EQ(read_copy("data/checkpoints/plain", 0, &st), 0u);
+  EXPECT_TRUE(absl::IsNotFound(st));
+  EXPECT_THAT(std::string(st.message()), HasSubstr("its key is not here"));
+
+  // A server that seals nothing has no keys to copy.
+  Open(false, "unsealed");
+  EXPECT_TRUE(
+      absl::IsFailedPrecondition(engine_->audit().Checkpoint("k", /*include_keys=*/true).status()));
+}
+
+TEST_F(ErasureTest, AnotherMasterKeyIsRefusedAtOpen) {
+  Open();
+  engine_.reset();
+  EngineOptions options;
+  options.data_dir = dir_.Sub("data");
+  options.master_key = std::string(32, '\x11');
+  auto engine = Engine::Open(options, &clock_);
+  ASSERT_FALSE(engine.ok());
+  EXPECT_TRUE(absl::IsFailedPrecondition(engine.status())) << engine.status();
+  EXPECT_THAT(std::string(engine.status().message()), HasSubstr("master key is not the one"));
+  EXPECT_THAT(std::string(engine.status().message()), ::testing::Not(HasSubstr("\x11\x11")));
+}
+
+}  // namespace
+}  // namespace gridcase

@@ -1,6 +1,7 @@
 // The gridcase CLI against a real gridcased, as a person would use it,
 // including the README's walk-through files.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,6 +23,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/integration/child_server.h"
+#include "tests/support/certs.h"
 #include "tests/support/damage.h"
 #include "tests/support/raw_partition.h"
 #include "tests/support/temp_dir.h"
@@ -486,6 +488,56 @@ TEST_F(CliTest, NoSigningIsSaidAtTheStartAndLeavesNoKey) {
   const int refused = both.KillAndWait(SIGTERM);
   EXPECT_TRUE(WIFEXITED(refused) && WEXITSTATUS(refused) == 1) << both.output();
   EXPECT_THAT(both.output(), HasSubstr("contradict"));
+}
+
+// The master key that wraps residents' keys: made owner-only by default,
+// refused when loose, malformed or not the store's, and never shown.
+TEST_F(CliTest, TheMasterKeyIsTheOwnersAloneRefusedWhenWrongAndNeverShown) {
+  StopServer();
+  const std::string made_key = dir_.Sub("data") + "/keys/master.key";
+  struct stat st {};
+  ASSERT_EQ(::stat(made_key.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  std::string made = testing::ReadFile(made_key);
+  made.pop_back();  // the newline
+  ASSERT_EQ(made.size(), 64u);
+  EXPECT_EQ(server_->output().find(made), std::string::npos);
+
+  // Starts gridcased on data directory `data` with `key`, and stops it:
+  // 0 when it served and stopped cleanly, 100 + its exit code when it
+  // refused to start; its output in `said`.
+  auto start = [&](const std::string& data, const std::string& key, std::string* said) {
+    testing::ChildServer server(GRIDCASED_PATH, {"--development", "--data-dir", data, "--listen",
+                                                 "127.0.0.1:0", "--master-key", key});
+    const bool served = server.port() != 0;
+    const int status = server.KillAndWait(SIGTERM);
+    *said = server.output();
+    if (!WIFEXITED(status)) return -1;
+    return served ? WEXITSTATUS(status) : 100 + WEXITSTATUS(status);
+  };
+  const std::string own = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+  const std::string other = "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210";
+  const std::string key = dir_.Sub("master.key");
+  testing::WriteFileWithMode(key, own + "\n", 0644);
+  std::string said;
+  EXPECT_EQ(start(dir_.Sub("d1"), key, &said), 101);
+  EXPECT_THAT(said, HasSubstr("master key " + key));
+  EXPECT_THAT(said, HasSubstr("0644"));
+  EXPECT_EQ(said.find(own), std::string::npos);
+
+  testing::WriteFileWithMode(key, "not a key at all\n", 0600);
+  EXPECT_EQ(start(dir_.Sub("d1"), key, &said), 101);
+  EXPECT_THAT(said, HasSubstr("expected 64 hexadecimal digits"));
+  EXPECT_EQ(said.find("not a key"), std::string::npos);
+
+  testing::WriteFileWithMode(key, own + "\n", 0600);
+  EXPECT_EQ(start(dir_.Sub("d1"), key, &said), 0) << said;
+  EXPECT_EQ(said.find(own), std::string::npos);
+  testing::WriteFileWithMode(key, other + "\n", 0600);
+  EXPECT_EQ(start(dir_.Sub("d1"), key, &said), 101);
+  EXPECT_THAT(said, HasSubstr("FAILED_PRECONDITION"));
+  EXPECT_EQ(said.find(own), std::string::npos);
+  EXPECT_EQ(said.find(other), std::string::npos);
 }
 
 TEST_F(CliTest, ADamagedLogStopsTheServerUntilTheLossIsAccepted) {

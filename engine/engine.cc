@@ -130,14 +130,14 @@ absl::Status Engine::OpenPartitions(CaseLogicFactory make_logic) {
         deadline_listener_ = std::move(listener);
       });
   workflows_ = std::make_unique<Deployments>(set, &registry_, options_.limits);
-  erasures_ = std::make_unique<Erasures>(set, keys_.get(), clock_);
+  erasures_ = std::make_unique<Erasures>(set, keys_.get(), &directory_, clock_);
   return absl::OkStatus();
 }
 
 absl::Status Engine::Recover() {
   // What the engine's own cases hold: the directory, in log order, and
   // every workflow deployment, in version order.
-  if (auto st = staffing_->LoadDirectory(); !st.ok()) return st;
+  if (auto st = staffing_->LoadDirectory(sealer_.get()); !st.ok()) return st;
   if (auto st = workflows_->Load(); !st.ok()) return st;
   if (auto st = UpgradeCaseStates(); !st.ok()) return st;
   // An erasure whose record is durable but whose key outlived a crash.
@@ -304,7 +304,7 @@ absl::StatusOr<std::string> Engine::GetTimelineWire(const v1::GetTimelineRequest
           wire::AppendLengthDelimited(1, record, &out);
           return absl::OkStatus();
         }
-        if (auto opened = sealer_->Open(&r); !opened.ok()) return opened;
+        if (auto opened = privacy::OpenForReading(sealer_.get(), &r); !opened.ok()) return opened;
         wire::AppendLengthDelimited(1, r.SerializeAsString(), &out);
         return absl::OkStatus();
       },

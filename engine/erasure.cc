@@ -15,6 +15,8 @@ namespace gridcase {
 namespace {
 
 constexpr char kErasurePrefix[] = "~erase~";
+// After kErasurePrefix, for a directory person: no case id starts with '~'.
+constexpr char kPersonMark[] = "~person~";
 constexpr size_t kCaseIdBytesMax = 256;
 
 size_t CodePoints(const std::string& s) {
@@ -23,12 +25,17 @@ size_t CodePoints(const std::string& s) {
   return n;
 }
 
-std::string SubjectOfCase(const std::string& case_id) { return absl::StrCat("case:", case_id); }
-
 absl::Status CheckRequest(const ErasureRequest& r) {
-  if (r.case_id.empty() || r.case_id[0] == kReservedCasePrefix ||
-      !IsValidId(r.case_id, kCaseIdBytesMax)) {
+  if (r.case_id.empty() == r.person_id.empty()) {
+    return absl::InvalidArgumentError(
+        "give exactly one of case_id (a resident) and person_id (a person of the directory)");
+  }
+  if (!r.case_id.empty() &&
+      (r.case_id[0] == kReservedCasePrefix || !IsValidId(r.case_id, kCaseIdBytesMax))) {
     return absl::InvalidArgumentError("case_id: a resident's case id is required");
+  }
+  if (!r.person_id.empty() && !IsValidId(r.person_id, ValidationLimits{}.id_bytes_max)) {
+    return absl::InvalidArgumentError("person_id: not a valid id");
   }
   const size_t n = CodePoints(r.reason);
   if (n < kErasureReasonMin || n > kErasureReasonMax) {
@@ -43,13 +50,36 @@ absl::Status CheckRequest(const ErasureRequest& r) {
   return absl::OkStatus();
 }
 
+v1::SubmitRequest ErasureSubmission(const ErasureRequest& request, const std::string& event_id,
+                                    const std::string& case_id, int64_t now_us) {
+  v1::SubmitRequest submit;
+  v1::Event* e = submit.mutable_event();
+  e->set_event_id(event_id);
+  e->set_case_id(case_id);
+  *e->mutable_occurred_at() = FromMicros(now_us);
+  *e->mutable_actor() = request.actor;
+  e->set_channel(v1::CHANNEL_SYSTEM);
+  v1::Erasure* erasure = e->mutable_erasure();
+  erasure->set_reason(request.reason);
+  erasure->set_legal_basis(request.legal_basis);
+  erasure->set_requested_by(request.requested_by);
+  erasure->set_person_id(request.person_id);
+  submit.set_submitted_by(request.requested_by);
+  return submit;
+}
+
 }  // namespace
 
 std::string ErasureEventId(const std::string& case_id) {
   return absl::StrCat(kErasurePrefix, case_id);
 }
 
-absl::Status Erasures::CheckSealed(const PartitionStore& store, const std::string& case_id) const {
+std::string PersonErasureEventId(const std::string& person_id) {
+  return absl::StrCat(kErasurePrefix, kPersonMark, person_id);
+}
+
+absl::Status Erasures::CheckSealed(const PartitionStore& store, const std::string& case_id,
+                                   const std::string& subject) const {
   uint64_t after = 0;
   bool more = true;
   while (more) {
@@ -59,12 +89,56 @@ absl::Status Erasures::CheckSealed(const PartitionStore& store, const std::strin
     }
     for (const v1::Record& r : page) {
       after = r.case_version();
-      if (!HasPersonalValues(r.event())) continue;
+      if (SubjectOf(r.event()) != subject || !HasPersonalValues(r.event())) continue;
       return absl::FailedPreconditionError(absl::StrCat(
-          "case ", case_id, " holds personal fields stored in clear at position ", r.position(),
-          " (written before records were sealed): erasing the key would not erase them"));
+          subject, " has personal fields stored in clear at position ", r.position(),
+          " (written before records were sealed): erasing the key would not erase them; convert "
+          "the data directory with `gridcase storage seal` (docs/privacy.md)"));
     }
     if (page.empty()) break;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ErasureResult> Erasures::Append(PartitionId home, v1::SubmitRequest submit,
+                                               const std::function<uint64_t()>& erased_at) {
+  ErasureResult result;
+  result.partition = home.value();
+  if (uint64_t at = erased_at(); at != 0) {
+    result.position = at;
+    result.duplicate = true;
+    return result;
+  }
+  absl::StatusOr<v1::SubmitResponse> answer = absl::UnknownError("no answer");
+  PendingAnswers answers([&answer](const absl::StatusOr<v1::SubmitResponse>& r) {
+    answer = r;
+    return r.status();
+  });
+  partitions_->sequencer(home).Submit(std::move(submit), answers.Track());
+  if (auto st = answers.Wait(); !st.ok()) {
+    // Another erasure came first (refused as erased, or as its event id
+    // with other content): its answer, as a duplicate.
+    if (uint64_t at = erased_at(); at != 0) {
+      result.position = at;
+      result.duplicate = true;
+      return result;
+    }
+    return st;
+  }
+  result.position = answer->position();
+  result.duplicate = answer->duplicate();
+  return result;
+}
+
+absl::Status Erasures::DestroyKey(const std::string& subject, const std::string& what,
+                                  const ErasureResult& result) {
+  // The record is durable: now the key goes (again, for a duplicate: a
+  // crash may have come between).
+  if (auto st = keys_->Destroy(subject); !st.ok()) {
+    return absl::UnavailableError(absl::StrCat(what, " is erased at position ", result.position,
+                                               " but its key could not be destroyed yet (",
+                                               st.message(),
+                                               "); it will be at the next start, or ask again"));
   }
   return absl::OkStatus();
 }
@@ -76,6 +150,7 @@ absl::StatusOr<ErasureResult> Erasures::Erase(const ErasureRequest& request) {
         "erased");
   }
   if (auto st = CheckRequest(request); !st.ok()) return st;
+  if (!request.person_id.empty()) return ErasePerson(request);
   const PartitionId home = partitions_->PartitionOf(request.case_id);
   const PartitionStore& store = partitions_->store(home);
   auto state = store.ReadCase(request.case_id);
@@ -83,60 +158,47 @@ absl::StatusOr<ErasureResult> Erasures::Erase(const ErasureRequest& request) {
   if (!state->has_value()) {
     return absl::NotFoundError(absl::StrCat("case ", request.case_id, " does not exist"));
   }
+  const std::string subject = CaseSubject(request.case_id);
   if ((*state)->erased_at() == 0) {
-    if (auto st = CheckSealed(store, request.case_id); !st.ok()) return st;
+    if (auto st = CheckSealed(store, request.case_id, subject); !st.ok()) return st;
   }
+  auto result = Append(home,
+                       ErasureSubmission(request, ErasureEventId(request.case_id), request.case_id,
+                                         clock_->NowMicros()),
+                       [&store, &request] {
+                         auto now = store.ReadCase(request.case_id);
+                         return now.ok() && now->has_value() ? (*now)->erased_at() : uint64_t{0};
+                       });
+  if (!result.ok()) return result.status();
+  if (auto st = DestroyKey(subject, absl::StrCat("case ", request.case_id), *result); !st.ok()) {
+    return st;
+  }
+  return result;
+}
 
-  v1::SubmitRequest submit;
-  v1::Event* e = submit.mutable_event();
-  e->set_event_id(ErasureEventId(request.case_id));
-  e->set_case_id(request.case_id);
-  *e->mutable_occurred_at() = FromMicros(clock_->NowMicros());
-  *e->mutable_actor() = request.actor;
-  e->set_channel(v1::CHANNEL_SYSTEM);
-  v1::Erasure* erasure = e->mutable_erasure();
-  erasure->set_reason(request.reason);
-  erasure->set_legal_basis(request.legal_basis);
-  erasure->set_requested_by(request.requested_by);
-  submit.set_submitted_by(request.requested_by);
-
-  ErasureResult result;
-  result.partition = home.value();
-  if ((*state)->erased_at() != 0) {
-    result.position = (*state)->erased_at();
-    result.duplicate = true;
-  } else {
-    absl::StatusOr<v1::SubmitResponse> answer = absl::UnknownError("no answer");
-    PendingAnswers answers([&answer](const absl::StatusOr<v1::SubmitResponse>& r) {
-      answer = r;
-      return r.status();
-    });
-    partitions_->sequencer(home).Submit(std::move(submit), answers.Track());
-    if (auto st = answers.Wait(); !st.ok()) {
-      // Another erasure of the case came first: its answer, as a duplicate.
-      if (absl::IsFailedPrecondition(st) && absl::StrContains(st.message(), "was erased at")) {
-        auto now = store.ReadCase(request.case_id);
-        if (now.ok() && now->has_value() && (*now)->erased_at() != 0) {
-          result.position = (*now)->erased_at();
-          result.duplicate = true;
-        } else {
-          return st;
-        }
-      } else {
-        return st;
-      }
-    } else {
-      result.position = answer->position();
-      result.duplicate = answer->duplicate();
+absl::StatusOr<ErasureResult> Erasures::ErasePerson(const ErasureRequest& request) {
+  auto person = directory_->FindPerson(request.person_id);
+  if (!person) {
+    return absl::NotFoundError(absl::StrCat("person ", request.person_id, " does not exist"));
+  }
+  const PartitionId home = partitions_->PartitionOf(kDirectoryCaseId);
+  const std::string subject = PersonSubject(request.person_id);
+  if (person->erased_at == 0) {
+    if (auto st = CheckSealed(partitions_->store(home), kDirectoryCaseId, subject); !st.ok()) {
+      return st;
     }
   }
-  // The record is durable: now the key goes (again, for a duplicate: a
-  // crash may have come between).
-  if (auto st = keys_->Destroy(SubjectOfCase(request.case_id)); !st.ok()) {
-    return absl::UnavailableError(
-        absl::StrCat("case ", request.case_id, " is erased at position ", result.position,
-                     " but its key could not be destroyed yet (", st.message(),
-                     "); it will be at the next start, or ask again"));
+  auto result = Append(home,
+                       ErasureSubmission(request, PersonErasureEventId(request.person_id),
+                                         kDirectoryCaseId, clock_->NowMicros()),
+                       [this, &request] {
+                         auto now = directory_->FindPerson(request.person_id);
+                         return now ? now->erased_at : uint64_t{0};
+                       });
+  if (!result.ok()) return result.status();
+  if (auto st = DestroyKey(subject, absl::StrCat("person ", request.person_id), *result);
+      !st.ok()) {
+    return st;
   }
   return result;
 }
@@ -150,7 +212,10 @@ absl::StatusOr<size_t> Erasures::FinishInterrupted() {
     std::vector<std::string> subjects;
     for (it->Seek(kErasurePrefix); it->Valid() && it->key().starts_with(kErasurePrefix);
          it->Next()) {
-      subjects.push_back(SubjectOfCase(it->key().ToString().substr(sizeof(kErasurePrefix) - 1)));
+      const std::string rest = it->key().ToString().substr(sizeof(kErasurePrefix) - 1);
+      subjects.push_back(absl::StartsWith(rest, kPersonMark)
+                             ? PersonSubject(rest.substr(sizeof(kPersonMark) - 1))
+                             : CaseSubject(rest));
     }
     if (!it->status().ok()) {
       return absl::UnavailableError(

@@ -5,16 +5,21 @@
 // no longer be read, while every record, hash and signed head stays as it
 // was and the chain still verifies. The case becomes a tombstone (its
 // state keeps ids, place, versions and times; the workflow's appliers) and
-// takes no more events. docs/privacy.md.
+// takes no more events. A person of the directory is erased the same way:
+// the record goes to the directory case, the key is "person:<id>", and the
+// directory keeps their id, role and unit with name and phone gone.
+// docs/privacy.md.
 //
 // Thread-safety: every method may be called from any thread.
 #ifndef GRIDCASE_ENGINE_ERASURE_H_
 #define GRIDCASE_ENGINE_ERASURE_H_
 
+#include <functional>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "engine/common/clock.h"
+#include "engine/domain/directory.h"
 #include "engine/partition/partition_set.h"
 #include "engine/privacy/key_store.h"
 #include "gridcase/v1/event.pb.h"
@@ -22,7 +27,9 @@
 namespace gridcase {
 
 struct ErasureRequest {
+  // Exactly one: a resident's case, or a person of the directory.
   std::string case_id;
+  std::string person_id;
   std::string reason;        // 20 to 500 code points; outlives the key
   std::string legal_basis;   // 1 to 200 bytes; outlives the key
   v1::Actor actor;           // the privacy officer
@@ -41,19 +48,22 @@ inline constexpr size_t kLegalBasisMax = 200;
 
 // The event id of a case's erasure: one per case, so a second is a duplicate.
 std::string ErasureEventId(const std::string& case_id);
+// The event id of a directory person's erasure.
+std::string PersonErasureEventId(const std::string& person_id);
 
 class Erasures {
  public:
   // `keys` is nullptr when the engine seals nothing: then nothing can be
   // erased.
-  Erasures(PartitionSet* partitions, privacy::KeyStore* keys, const Clock* clock)
-      : partitions_(partitions), keys_(keys), clock_(clock) {}
+  Erasures(PartitionSet* partitions, privacy::KeyStore* keys, const Directory* directory,
+           const Clock* clock)
+      : partitions_(partitions), keys_(keys), directory_(directory), clock_(clock) {}
 
-  // INVALID_ARGUMENT for a bad request; NOT_FOUND for a case that does not
-  // exist; FAILED_PRECONDITION when the engine seals nothing or the case
-  // holds personal fields stored in clear (written before sealing); what
-  // the sequencer answers otherwise. Waits for the record to be durable and
-  // the key destroyed.
+  // INVALID_ARGUMENT for a bad request; NOT_FOUND for a case or person that
+  // does not exist; FAILED_PRECONDITION when the engine seals nothing or
+  // the case or person has personal fields stored in clear (written before
+  // sealing); what the sequencer answers otherwise. Waits for the record to
+  // be durable and the key destroyed.
   absl::StatusOr<ErasureResult> Erase(const ErasureRequest& request);
 
   // At open, before serving: the keys of cases whose erasure record is
@@ -61,10 +71,19 @@ class Erasures {
   absl::StatusOr<size_t> FinishInterrupted();
 
  private:
-  absl::Status CheckSealed(const PartitionStore& store, const std::string& case_id) const;
+  absl::StatusOr<ErasureResult> ErasePerson(const ErasureRequest& request);
+  absl::Status CheckSealed(const PartitionStore& store, const std::string& case_id,
+                           const std::string& subject) const;
+  // Appends `submit` and waits; `erased_at` reads the position of an
+  // erasure that came first (0 while there is none).
+  absl::StatusOr<ErasureResult> Append(PartitionId home, v1::SubmitRequest submit,
+                                       const std::function<uint64_t()>& erased_at);
+  absl::Status DestroyKey(const std::string& subject, const std::string& what,
+                          const ErasureResult& result);
 
   PartitionSet* const partitions_;
   privacy::KeyStore* const keys_;
+  const Directory* const directory_;
   const Clock* const clock_;
 };
 

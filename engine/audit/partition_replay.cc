@@ -9,6 +9,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "engine/domain/stamper.h"
+#include "engine/storage/data_dir.h"
 #include "engine/storage/derived_rows.h"
 
 namespace gridcase {
@@ -86,11 +87,12 @@ class SortedRows {
 class PartitionReplay final : public RowSink {
  public:
   PartitionReplay(const PartitionStore& src, PartitionStore* dst, const CaseLogic& logic,
-                  std::atomic<uint64_t>* replayed)
+                  std::atomic<uint64_t>* replayed, const ReplayRewrite* rewrite)
       : src_(src),
         dst_(dst),
         logic_(logic),
         replayed_(replayed),
+        rewrite_(rewrite),
         case_events_(dst, Cf::kCaseEvents, "case-events"),
         dedup_(dst, Cf::kDedup, "dedup"),
         timers_(dst, Cf::kTimers, "timers") {}
@@ -99,7 +101,13 @@ class PartitionReplay final : public RowSink {
     if (auto st = CopyMeta(); !st.ok()) return st;
     auto st = src_.ForEachRecord(
         [this](const rocksdb::Slice&, const rocksdb::Slice& value, const v1::Record& record) {
-          return Replay(absl::string_view(value.data(), value.size()), record);
+          if (rewrite_ == nullptr) {
+            return Replay(absl::string_view(value.data(), value.size()), record);
+          }
+          v1::Record rewritten = record;
+          std::string stored = value.ToString();
+          if (auto st = rewrite_->record(&rewritten, &stored); !st.ok()) return st;
+          return Replay(stored, rewritten);
         });
     if (st.ok()) st = FlushCases();
     if (st.ok()) st = FinishLogFile();
@@ -138,11 +146,21 @@ class PartitionReplay final : public RowSink {
   }
 
  private:
-  // Meta (format, partition, signed heads) is not derived: copied as is.
+  // Meta (format, partition, signed heads) is not derived: copied as is,
+  // but for what a rewrite leaves out or adds.
   absl::Status CopyMeta() {
     auto meta = src_.NewIterator(Cf::kMeta);
     for (meta->SeekToFirst(); meta->Valid(); meta->Next()) {
+      if (rewrite_ != nullptr && rewrite_->drop_meta &&
+          rewrite_->drop_meta(absl::string_view(meta->key().data(), meta->key().size()))) {
+        continue;
+      }
       batch_.Put(dst_->cf(Cf::kMeta), meta->key(), meta->value());
+    }
+    if (rewrite_ != nullptr) {
+      for (const auto& [key, value] : rewrite_->add_meta) {
+        batch_.Put(dst_->cf(Cf::kMeta), key, value);
+      }
     }
     return FromRocks(meta->status(), "reading meta");
   }
@@ -220,6 +238,7 @@ class PartitionReplay final : public RowSink {
   PartitionStore* const dst_;
   const CaseLogic& logic_;
   std::atomic<uint64_t>* const replayed_;
+  const ReplayRewrite* const rewrite_;  // null: none
   ReplayCounts counts_;
   rocksdb::WriteBatch batch_;
   absl::flat_hash_map<std::string, v1::CaseState> touched_;
@@ -232,10 +251,44 @@ class PartitionReplay final : public RowSink {
 
 }  // namespace
 
+absl::StatusOr<PartitionStores> OpenSourcePartitions(const std::string& data_dir, uint32_t count,
+                                                     uint64_t* total) {
+  PartitionStores live;
+  for (uint32_t i = 0; i < count; ++i) {
+    auto store = PartitionStore::Open(PartitionDir(data_dir, i), PartitionId(i),
+                                      {.mode = OpenMode::kReadOnly});
+    if (!store.ok()) return store.status();
+    if ((*store)->stored_format() < keys::kFormatVersion) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          PartitionDir(data_dir, i), " is at storage format ", (*store)->stored_format(),
+          ", written by an earlier build; start gridcased of this build on the data directory "
+          "once (it upgrades it to format ",
+          keys::kFormatVersion, "), stop it, then try again"));
+    }
+    auto last = (*store)->ReadLastRecord();
+    if (!last.ok()) return last.status();
+    if (last->has_value()) *total += (*last)->record.position();
+    live.push_back(std::move(*store));
+  }
+  return live;
+}
+
+absl::StatusOr<PartitionStores> OpenEmptyPartitions(const std::string& dir, uint32_t count) {
+  if (auto st = ResolvePartitions(dir, count); !st.ok()) return st.status();
+  PartitionStores out;
+  for (uint32_t i = 0; i < count; ++i) {
+    auto store = PartitionStore::Open(PartitionDir(dir, i), PartitionId(i));
+    if (!store.ok()) return store.status();
+    out.push_back(std::move(*store));
+  }
+  return out;
+}
+
 absl::StatusOr<ReplayCounts> ReplayPartition(const PartitionStore& src, PartitionStore* dst,
                                              const CaseLogic& logic,
-                                             std::atomic<uint64_t>* replayed) {
-  return PartitionReplay(src, dst, logic, replayed).Run();
+                                             std::atomic<uint64_t>* replayed,
+                                             const ReplayRewrite* rewrite) {
+  return PartitionReplay(src, dst, logic, replayed, rewrite).Run();
 }
 
 }  // namespace gridcase

@@ -183,50 +183,11 @@ absl::Status LoadDeployments(const std::vector<const PartitionStore*>& stores,
 
 namespace {
 
-using Stores = std::vector<std::unique_ptr<PartitionStore>>;
-
-// The live partitions, read-only, each at this build's format; adds their
-// records to `progress->total`.
-absl::StatusOr<Stores> OpenLive(const std::string& data_dir, uint32_t count,
-                                RebuildProgress* progress) {
-  Stores live;
-  for (uint32_t i = 0; i < count; ++i) {
-    auto store = PartitionStore::Open(PartitionDir(data_dir, i), PartitionId(i),
-                                      {.mode = OpenMode::kReadOnly});
-    if (!store.ok()) return store.status();
-    if ((*store)->stored_format() < keys::kFormatVersion) {
-      // Its case states were folded by an earlier build's appliers: every
-      // one would differ from today's fold without anything being wrong.
-      return absl::FailedPreconditionError(absl::StrCat(
-          PartitionDir(data_dir, i), " is at storage format ", (*store)->stored_format(),
-          ", written by an earlier build; start gridcased of this build on the data directory "
-          "once (it upgrades it to format ",
-          keys::kFormatVersion, "), then rebuild a checkpoint of it"));
-    }
-    auto last = (*store)->ReadLastRecord();
-    if (!last.ok()) return last.status();
-    if (last->has_value()) progress->total += (*last)->record.position();
-    live.push_back(std::move(*store));
-  }
-  return live;
-}
-
-// Empty partitions in `scratch_dir` (checked empty).
-absl::StatusOr<Stores> OpenScratch(const std::string& scratch_dir, uint32_t count) {
-  if (auto st = ResolvePartitions(scratch_dir, count); !st.ok()) return st.status();
-  Stores rebuilt;
-  for (uint32_t i = 0; i < count; ++i) {
-    auto store = PartitionStore::Open(PartitionDir(scratch_dir, i), PartitionId(i));
-    if (!store.ok()) return store.status();
-    rebuilt.push_back(std::move(*store));
-  }
-  return rebuilt;
-}
-
 // Replays every partition into its scratch twin, side by side (partitions
 // are independent), reporting progress every quarter second.
-absl::Status ReplayAll(const Stores& live, const Stores& rebuilt, const CaseLogic& logic,
-                       const std::function<void(uint64_t)>& progress, RebuildReport* report) {
+absl::Status ReplayAll(const PartitionStores& live, const PartitionStores& rebuilt,
+                       const CaseLogic& logic, const std::function<void(uint64_t)>& progress,
+                       RebuildReport* report) {
   const auto start = std::chrono::steady_clock::now();
   const uint32_t count = static_cast<uint32_t>(live.size());
   std::atomic<uint64_t> replayed{0};
@@ -257,7 +218,8 @@ absl::Status ReplayAll(const Stores& live, const Stores& rebuilt, const CaseLogi
 }
 
 // The first difference between live and rebuilt derived rows, if any.
-void CompareAll(const Stores& live, const Stores& rebuilt, RebuildReport* report) {
+void CompareAll(const PartitionStores& live, const PartitionStores& rebuilt,
+                RebuildReport* report) {
   const auto start = std::chrono::steady_clock::now();
   for (size_t i = 0; i < live.size() && !report->difference; ++i) {
     for (Cf cf : {Cf::kCaseEvents, Cf::kDedup, Cf::kCases, Cf::kTimers}) {
@@ -281,9 +243,9 @@ absl::StatusOr<RebuildReport> RebuildAndCompare(const RebuildOptions& options) {
     return absl::FailedPreconditionError(
         absl::StrCat(options.scratch_dir, " is not empty: rebuild into an empty directory"));
   }
-  auto live = OpenLive(options.data_dir, *count, &progress);
+  auto live = OpenSourcePartitions(options.data_dir, *count, &progress.total);
   if (!live.ok()) return live.status();
-  auto rebuilt = OpenScratch(options.scratch_dir, *count);
+  auto rebuilt = OpenEmptyPartitions(options.scratch_dir, *count);
   if (!rebuilt.ok()) return rebuilt.status();
 
   std::vector<const PartitionStore*> sources;

@@ -47,6 +47,19 @@ std::optional<v1::DirectoryEntry> EntryOf(const v1::Event& e) {
   return entry;
 }
 
+std::string ErasedPersonOf(const v1::Event& e) {
+  if (e.case_id() != kDirectoryCaseId || !e.has_erasure()) return "";
+  return e.erasure().person_id();
+}
+
+void ApplyDirectoryRecord(const v1::Record& record, Directory* directory) {
+  if (auto entry = EntryOf(record.event())) {
+    directory->Apply(*entry, Micros(record.recorded_at()));
+  } else if (std::string person = ErasedPersonOf(record.event()); !person.empty()) {
+    directory->ApplyErasure(person, record.position());
+  }
+}
+
 void SetPayload(const v1::DirectoryEntry& entry, v1::Event* e) {
   switch (entry.entry_case()) {
     case v1::DirectoryEntry::kUnit:
@@ -90,6 +103,17 @@ std::unique_ptr<Directory> Directory::Clone() const {
 
 absl::Status Directory::Check(const v1::DirectoryEntry& entry) const {
   absl::ReaderMutexLock lock(&mu_);
+  // An erased person's key is gone for good: nothing more about them is
+  // recorded (a new key would let their name back in under their id).
+  for (const std::string* id : {&entry.person().person_id(), &entry.availability().person_id(),
+                                &entry.pairing().cadre_id(), &entry.pairing().worker_id()}) {
+    auto it = people_.find(*id);
+    if (!id->empty() && it != people_.end() && it->second.erased_at != 0) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("person ", *id, " was erased at position ", it->second.erased_at,
+                       ": nothing more can be recorded about them"));
+    }
+  }
   switch (entry.entry_case()) {
     case v1::DirectoryEntry::kUnit: {
       const auto& u = entry.unit();
@@ -197,10 +221,12 @@ void Directory::Apply(const v1::DirectoryEntry& entry, int64_t recorded_us) {
       }
       people_by_unit_[p.unit_id()].insert(p.person_id());
       person.id = p.person_id();
-      person.name = p.name();
       person.role = p.role();
       person.unit_id = p.unit_id();
-      person.phone = p.phone();
+      if (person.erased_at == 0) {  // an erased person's name never comes back
+        person.name = p.name();
+        person.phone = p.phone();
+      }
       break;
     }
     case v1::DirectoryEntry::kPairing: {
@@ -230,6 +256,15 @@ void Directory::Apply(const v1::DirectoryEntry& entry, int64_t recorded_us) {
     case v1::DirectoryEntry::ENTRY_NOT_SET:
       break;
   }
+}
+
+void Directory::ApplyErasure(const std::string& person_id, uint64_t position) {
+  absl::WriterMutexLock lock(&mu_);
+  auto it = people_.find(person_id);
+  if (it == people_.end()) return;
+  it->second.name.clear();
+  it->second.phone.clear();
+  it->second.erased_at = position;
 }
 
 std::optional<Person> Directory::FindPerson(const std::string& id) const {

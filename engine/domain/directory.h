@@ -51,6 +51,10 @@ struct Person {
   v1::Availability availability = v1::AVAILABILITY_ON_DUTY;
   int64_t unavailable_from_us = 0;
   int64_t unavailable_until_us = 0;  // 0: until changed
+  // The position of the record that erased their name and phone (now
+  // empty); 0: not erased. An erased person keeps id, role, unit, pairing
+  // and availability, and can be registered again under no other key.
+  uint64_t erased_at = 0;
 };
 
 class Directory {
@@ -65,6 +69,8 @@ class Directory {
 
   // Applies an entry recorded at `recorded_us`.
   void Apply(const v1::DirectoryEntry& entry, int64_t recorded_us);
+  // Applies the erasure of a person's personal data, recorded at `position`.
+  void ApplyErasure(const std::string& person_id, uint64_t position);
 
   std::optional<Person> FindPerson(const std::string& id) const;
   std::optional<Unit> FindUnit(const std::string& id) const;
@@ -122,6 +128,10 @@ class Directory {
 
 // The directory entry a directory record carries, or nullopt.
 std::optional<v1::DirectoryEntry> EntryOf(const v1::Event& event);
+// The person whose personal data a directory record erases, or "".
+std::string ErasedPersonOf(const v1::Event& event);
+// Applies a durable record of the directory case: an entry or an erasure.
+void ApplyDirectoryRecord(const v1::Record& record, Directory* directory);
 // The event payload for `entry`.
 void SetPayload(const v1::DirectoryEntry& entry, v1::Event* event);
 

@@ -5,6 +5,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "engine/common/check.h"
+#include "engine/domain/directory.h"
 #include "gridcase/v1/privacy.pb.h"
 
 namespace gridcase {
@@ -103,8 +104,21 @@ bool HasPersonalFields(const Descriptor* type) {
 }
 
 std::string SubjectOf(const v1::Event& event) {
+  if (event.case_id() == kDirectoryCaseId) {
+    if (event.has_person_registered()) return PersonSubject(event.person_registered().person_id());
+    if (event.has_availability_changed()) {
+      return PersonSubject(event.availability_changed().person_id());
+    }
+    return "";
+  }
   if (event.case_id().empty() || event.case_id()[0] == '~') return "";
-  return absl::StrCat("case:", event.case_id());
+  return CaseSubject(event.case_id());
+}
+
+std::string CaseSubject(const std::string& case_id) { return absl::StrCat("case:", case_id); }
+
+std::string PersonSubject(const std::string& person_id) {
+  return absl::StrCat("person:", person_id);
 }
 
 bool SplitPersonal(v1::Event* event, v1::Event* personal) { return Split(event, personal); }

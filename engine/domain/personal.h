@@ -23,9 +23,13 @@ bool IsPersonal(const google::protobuf::FieldDescriptor* field);
 bool HasPersonalFields(const google::protobuf::Descriptor* type);
 
 // The subject whose key seals the personal fields of `event`: "case:<id>"
-// for a resident's case. Empty for the engine's own cases (workflows, the
-// directory): they hold no resident's data and are not sealed.
+// for a resident's case; "person:<id>" for a directory record about a
+// person (their registration, a change of their availability). Empty for
+// the engine's other records (workflows, units, pairings): they hold no
+// personal data and are not sealed.
 std::string SubjectOf(const v1::Event& event);
+std::string CaseSubject(const std::string& case_id);
+std::string PersonSubject(const std::string& person_id);
 
 // Moves every non-empty personal field of `event` into `*personal` (an
 // Event that then holds only those) and returns whether there was any.

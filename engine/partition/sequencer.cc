@@ -320,7 +320,7 @@ absl::StatusOr<std::unique_ptr<Sequencer>> Sequencer::Start(PartitionStore* stor
   if (!last.ok()) return last.status();
   {
     absl::MutexLock lock(&seq->mu_);  // before the thread starts: for the analysis
-    seq->head_ = GenesisHash();
+    seq->head_ = store->genesis();
     if (last->has_value()) {
       // A log a newer build wrote further is not this build's to extend.
       if (auto st = CheckRecordVersion((*last)->record); !st.ok()) return st;

@@ -49,6 +49,9 @@ class RecordSealer {
 // Opens `record` when `sealer` is set; a record without sealed fields, or
 // no sealer, is left as it is.
 absl::Status OpenRecord(const RecordSealer* sealer, v1::Record* record);
+// The same for a reader of a whole case: a directory record about a person
+// since erased stays sealed (the directory case itself is not erased).
+absl::Status OpenForReading(const RecordSealer* sealer, v1::Record* record);
 
 }  // namespace gridcase::privacy
 

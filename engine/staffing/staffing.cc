@@ -19,13 +19,15 @@ std::string DirectoryEventId(const std::string& import_id, size_t entry) {
 
 }  // namespace
 
-absl::Status Staffing::LoadDirectory() {
+absl::Status Staffing::LoadDirectory(const privacy::RecordSealer* sealer) {
   const PartitionStore& home = partitions_->store(partitions_->PartitionOf(kDirectoryCaseId));
-  return home.ForEachRecordOfCases(kDirectoryCaseId, [&](const v1::Record& r) {
-    if (r.event().case_id() != kDirectoryCaseId) return absl::OkStatus();  // a longer id
-    if (auto entry = EntryOf(r.event())) {
-      directory_->Apply(*entry, Micros(r.recorded_at()));
-    }
+  return home.ForEachRecordOfCases(kDirectoryCaseId, [&](const v1::Record& stored) {
+    if (stored.event().case_id() != kDirectoryCaseId) return absl::OkStatus();  // a longer id
+    v1::Record r = stored;
+    // An erased person's fields stay sealed (and the record's own copies
+    // empty); anything else that does not open is a damaged store.
+    if (auto st = privacy::OpenForReading(sealer, &r); !st.ok()) return st;
+    ApplyDirectoryRecord(r, directory_);
     return absl::OkStatus();
   });
 }
@@ -65,8 +67,8 @@ absl::StatusOr<Staffing::ImportResult> Staffing::ImportDirectory(
   if (auto st = ImportAsRecorded(import_id, &now_us, &author); !st.ok()) return st;
   for (size_t i = 0; i < entries.size(); ++i) {
     if (auto st = scratch->Check(entries[i]); !st.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("entry ", i + 1, ": ", st.message(), "; nothing was imported"));
+      return absl::Status(
+          st.code(), absl::StrCat("entry ", i + 1, ": ", st.message(), "; nothing was imported"));
     }
     scratch->Apply(entries[i], now_us);
   }
@@ -97,8 +99,10 @@ absl::StatusOr<Staffing::ImportResult> Staffing::ImportDirectory(
     if (!e.has_availability()) continue;
     auto person = directory_->FindPerson(e.availability().person_id());
     if (!person || directory_->IsAvailable(*person, clock_->NowMicros())) continue;
-    auto moved = ReassignHolder(
-        person->id, e.availability().reason().empty() ? "unavailable" : e.availability().reason());
+    // Not the reason given for the absence: that is the person's own
+    // (sealed under their key, gone with their erasure), while a
+    // hand-over is recorded in the resident's case.
+    auto moved = ReassignHolder(person->id, "unavailable");
     if (!moved.ok()) return moved.status();
     result.moved += *moved;
   }

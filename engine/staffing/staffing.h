@@ -19,6 +19,7 @@
 #include "engine/domain/directory.h"
 #include "engine/domain/validate.h"
 #include "engine/partition/partition_set.h"
+#include "engine/privacy/sealer.h"
 #include "gridcase/v1/service.pb.h"
 
 namespace gridcase {
@@ -31,9 +32,11 @@ class Staffing {
            const ValidationLimits& limits)
       : partitions_(partitions), directory_(directory), clock_(clock), limits_(limits) {}
 
-  // Applies every directory record stored, in log order. At open, before
-  // the sequencers start.
-  absl::Status LoadDirectory();
+  // Applies every directory record stored, in log order, opened with
+  // `sealer` (nullptr: a store that seals nothing); a person's record whose
+  // key was destroyed by their erasure is applied without its personal
+  // fields. At open, before the sequencers start.
+  absl::Status LoadDirectory(const privacy::RecordSealer* sealer);
 
   // ImportDirectory checks every entry (in order, each against the
   // directory plus the entries before it) and writes nothing unless all

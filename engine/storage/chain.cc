@@ -48,6 +48,10 @@ std::string ChainHash(absl::string_view prev_hash, absl::string_view record_byte
 
 std::string GenesisHash() { return std::string(kHashBytes, '\0'); }
 
+std::string OriginGenesis(absl::string_view origin_bytes) {
+  return ChainHash("gridcase-chain-origin-v1", origin_bytes);
+}
+
 std::string EncodeStoredRecord(const std::string& record_bytes, const std::string& prev_hash,
                                const std::string& hash) {
   std::string out;

@@ -3,9 +3,11 @@
 //   events value := record_bytes prev_hash[32] hash[32]
 //   hash         := SHA-256(prev_hash || record_bytes)
 //
-// prev_hash of position 1 is 32 zero bytes. Each record's hash covers the
-// one before it, so changing, removing or reordering any stored record
-// breaks the chain at exactly that position.
+// prev_hash of position 1 is the genesis: 32 zero bytes, or for a log
+// converted from an older one, SHA-256("gridcase-chain-origin-v1" ||
+// ChainOrigin) (chain.proto), which names the old chain's head. Each
+// record's hash covers the one before it, so changing, removing or
+// reordering any stored record breaks the chain at exactly that position.
 #ifndef GRIDCASE_ENGINE_STORAGE_CHAIN_H_
 #define GRIDCASE_ENGINE_STORAGE_CHAIN_H_
 
@@ -22,8 +24,11 @@ inline constexpr size_t kHashBytes = 32;
 // SHA-256 of prev_hash || record_bytes.
 std::string ChainHash(absl::string_view prev_hash, absl::string_view record_bytes);
 
-// The hash a partition's chain starts from.
+// The hash a partition's chain starts from when it has no origin.
 std::string GenesisHash();
+// The hash a converted partition's chain starts from, given its
+// ChainOrigin's stored bytes: see above.
+std::string OriginGenesis(absl::string_view origin_bytes);
 
 // The stored value of a record.
 std::string EncodeStoredRecord(const std::string& record_bytes, const std::string& prev_hash,

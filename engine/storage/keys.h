@@ -25,6 +25,8 @@
 //                     refused stream messages waiting to be handed on
 //                 "ext/" name -> owned by a component outside the engine
 //                     (the change feed's published position)
+//                 "chain_origin" -> ChainOrigin (chain.proto): where the
+//                     chain starts, for a log converted from an older one
 //
 // Format 1 kept the case index in `index` (kind value 0x00 case_id, by
 // stage, category, grid, assignee, task assignee and task due time). Format
@@ -107,6 +109,7 @@ inline constexpr absl::string_view kMetaSignedHeadPrefix = "signed_head/";
 inline constexpr absl::string_view kMetaStreamOffsetPrefix = "stream_offset/";
 inline constexpr absl::string_view kMetaDeadLetterPrefix = "dead_letter/";
 inline constexpr absl::string_view kMetaExtPrefix = "ext/";
+inline constexpr absl::string_view kMetaChainOrigin = "chain_origin";
 
 std::string StreamOffsetKey(absl::string_view source);
 std::string DeadLetterKey(absl::string_view source, uint64_t offset);

@@ -168,7 +168,12 @@ absl::StatusOr<std::optional<ChainedRecord>> PartitionStore::ReadLastRecord() co
 absl::StatusOr<ChainCheck> PartitionStore::VerifyChain(
     const std::function<void(uint64_t position, const std::string& hash)>& each) const {
   ChainCheck check;
-  std::string head = GenesisHash();
+  auto origin = ReadMeta(keys::kMetaChainOrigin);
+  if (!origin.ok()) return origin.status();
+  if (origin->has_value() && !check.origin.emplace().ParseFromString(**origin)) {
+    return absl::DataLossError(absl::StrCat(dir_, ": its chain origin does not parse"));
+  }
+  std::string head = genesis_;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, cf(Cf::kEvents)));
   uint64_t expected = 1;
   for (it->SeekToFirst(); it->Valid(); it->Next(), ++expected) {

@@ -31,6 +31,7 @@
 #include "engine/storage/keys.h"
 #include "engine/storage/recent_records.h"
 #include "gridcase/v1/case.pb.h"
+#include "gridcase/v1/chain.pb.h"
 #include "gridcase/v1/event.pb.h"
 #include "rocksdb/db.h"
 #include "rocksdb/sst_file_writer.h"
@@ -56,6 +57,11 @@ struct ChainCheck {
   uint64_t first_bad_position = 0;     // 0: the whole chain holds
   std::string problem;                 // what is wrong there
   uint64_t signed_heads_verified = 0;  // with a public key: signed heads that hold
+  // For a log converted from an older one: where its chain starts.
+  std::optional<v1::ChainOrigin> origin;
+  // With a public key: the old log's signed heads (in the origin) whose
+  // signatures verify.
+  uint64_t old_signed_heads_verified = 0;
 };
 
 enum class OpenMode {
@@ -213,8 +219,12 @@ class PartitionStore {
   // The record with the highest position, if the log is not empty.
   absl::StatusOr<std::optional<ChainedRecord>> ReadLastRecord() const;
 
-  // Walks the whole log from position 1, recomputing every hash (see
-  // chain.h), and names the first record that does not hold. `each` (may
+  // What position 1's prev_hash is (chain.h): zero, or for a log converted
+  // from an older one the hash of its ChainOrigin (meta "chain_origin",
+  // read at open).
+  const std::string& genesis() const { return genesis_; }
+  // Walks the whole log from position 1, recomputing every hash from
+  // genesis() (see chain.h), and names the first record that does not hold. `each` (may
   // be empty) is told the position and hash of every record that holds.
   absl::StatusOr<ChainCheck> VerifyChain(
       const std::function<void(uint64_t position, const std::string& hash)>& each) const;
@@ -340,6 +350,7 @@ class PartitionStore {
   std::string dir_;
   PartitionId id_;
   uint32_t stored_format_ = 0;  // see stored_format()
+  std::string genesis_;         // see genesis()
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // indexed by keys::Cf
   std::unique_ptr<RecentRecords> recent_;              // null: none kept

@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "engine/storage/chain.h"
 #include "engine/storage/store.h"
 #include "engine/storage/wal_scan.h"
 #include "rocksdb/filter_policy.h"
@@ -356,6 +357,9 @@ absl::StatusOr<std::unique_ptr<PartitionStore>> PartitionStore::OpenAgainst(
     store->mark_file_ = std::move(*file);
   }
   if (auto st = store->CheckOrWriteMeta(options.mode); !st.ok()) return st;
+  auto origin = store->ReadMeta(keys::kMetaChainOrigin);
+  if (!origin.ok()) return origin.status();
+  store->genesis_ = origin->has_value() ? OriginGenesis(**origin) : GenesisHash();
   return store;
 }
 

@@ -279,7 +279,9 @@ void ApplyVersion1(const v1::Record& r, const Definition* def, v1::CaseState* s)
   s->set_version(r.case_version());
   s->set_last_position(r.position());
   *s->mutable_updated_at() = r.recorded_at();
-  if (e.has_erasure()) {
+  // A directory person's erasure (person_id set) leaves the directory
+  // case as it was: only the person's fields go (Directory::ApplyErasure).
+  if (e.has_erasure() && e.erasure().person_id().empty()) {
     ApplyErasure(r, s);
     return;
   }

@@ -9,8 +9,8 @@
 namespace gridcase::workflow {
 
 void EngineCaseFollower::OnDurable(const v1::Record& record) {
-  if (auto entry = EntryOf(record.event())) {
-    directory_->Apply(*entry, Micros(record.recorded_at()));
+  if (record.event().case_id() == kDirectoryCaseId) {
+    ApplyDirectoryRecord(record, directory_);
     return;
   }
   if (!record.event().has_workflow_deployed()) return;

@@ -157,6 +157,9 @@ absl::Status WorkflowLogic::ProcessDirectory(v1::Record record, RecordStamper*,
   if (record.event().case_id() != kDirectoryCaseId) {
     return absl::FailedPreconditionError("directory entries belong to the directory case");
   }
+  if (auto entry = EntryOf(record.event())) {
+    if (auto st = directory_.Check(*entry); absl::IsFailedPrecondition(st)) return st;
+  }
   v1::CaseState next = state->value_or(v1::CaseState());
   ApplyRecord(record, nullptr, &next);
   next.set_stage("directory");
@@ -168,6 +171,23 @@ absl::Status WorkflowLogic::ProcessDirectory(v1::Record record, RecordStamper*,
 absl::Status WorkflowLogic::ProcessErasure(v1::Record record, RecordStamper*,
                                            std::optional<v1::CaseState>* state,
                                            std::vector<v1::Record>* out) const {
+  const std::string& person_id = record.event().erasure().person_id();
+  if (record.event().case_id() == kDirectoryCaseId) {
+    // A person of the directory: their fields go, the directory stays.
+    auto person = directory_.FindPerson(person_id);
+    if (person_id.empty() || !person) {
+      return absl::NotFoundError(
+          absl::StrCat("person ", person_id, " does not exist: nothing to erase"));
+    }
+    if (person->erased_at != 0) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("person ", person_id, " was erased at position ", person->erased_at));
+    }
+    return ProcessDirectory(std::move(record), nullptr, state, out);
+  }
+  if (!person_id.empty()) {
+    return absl::InvalidArgumentError("erasure.person_id: only for the directory case");
+  }
   // No rule reacts: the case becomes a tombstone (the appliers), its open
   // tasks and deadlines gone with it.
   if (!state->has_value() || (*state)->version() == 0) {

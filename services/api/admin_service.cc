@@ -84,6 +84,7 @@ v1::PersonView ViewOf(const Person& p, const Directory& directory, int64_t now_u
       *v.mutable_unavailable_until() = FromMicros(p.unavailable_until_us);
   }
   v.set_available_now(directory.IsAvailable(p, now_us));
+  v.set_erased_at(p.erased_at);
   return v;
 }
 
@@ -132,6 +133,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ErasePerson(grpc::CallbackServerCont
   if (!admitted) return reactor;
   ErasureRequest erasure;
   erasure.case_id = request->case_id();
+  erasure.person_id = request->person_id();
   erasure.reason = request->reason();
   erasure.legal_basis = request->legal_basis();
   erasure.actor.set_id(admitted->principal().id);

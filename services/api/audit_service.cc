@@ -28,6 +28,8 @@ void FillChain(const ChainCheck& c, v1::PartitionChain* out) {
   out->set_first_bad_position(c.first_bad_position);
   out->set_problem(c.problem);
   out->set_signed_heads_verified(c.signed_heads_verified);
+  if (c.origin.has_value()) *out->mutable_origin() = *c.origin;
+  out->set_old_signed_heads_verified(c.old_signed_heads_verified);
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 // Micro-benchmarks (Google Benchmark) of the engine's inner steps: folding
 // one record into a case, deciding one event, key encoding, guard
-// evaluation, chaining a record's hash, and reading a 1,000-record
-// timeline from a real store.
+// evaluation, chaining a record's hash, sealing and opening a record's
+// personal fields, and with a real store: submissions opening new cases
+// with and without sealing, and reading a 1,000-record timeline.
 //
 //   build/services/bench/gridcase-micro-bench
 #include <atomic>
@@ -14,6 +15,9 @@
 #include "engine/common/time.h"
 #include "engine/domain/directory.h"
 #include "engine/engine.h"
+#include "engine/privacy/aead.h"
+#include "engine/privacy/key_store.h"
+#include "engine/privacy/sealer.h"
 #include "engine/storage/case_index.h"
 #include "engine/storage/chain.h"
 #include "engine/storage/derived_rows.h"
@@ -201,6 +205,123 @@ void BM_ChainHash(benchmark::State& bench) {
 }
 BENCHMARK(BM_ChainHash)->Arg(300);
 
+// Deploys every shipped version of epidemic-case into `engine`, in order,
+// each once the one before is durable.
+void DeployEpidemicCase(Engine* engine) {
+  v1::Actor admin;
+  admin.set_id("bench");
+  auto files = workflow::ReadWorkflowDir(std::string(SOURCE_DIR) + "/deploy/workflows");
+  if (!files.ok()) std::abort();
+  std::atomic<int> answered{0};
+  int deployed = 0;
+  for (const auto& file : *files) {
+    if (file.name != "epidemic-case") continue;
+    engine->workflows().DeployWorkflow(file.source, file.path, admin,
+                                       [&](absl::StatusOr<v1::DeployWorkflowResponse> r) {
+                                         if (!r.ok()) std::abort();
+                                         ++answered;
+                                       });
+    ++deployed;
+    while (answered < deployed) std::this_thread::yield();
+  }
+}
+
+// A record of a screening visit with two personal fields, as the
+// sequencer seals it before hashing (the baseline beside it: BM_ChainHash,
+// which every record pays), and as a read opens it.
+v1::Record ScreeningRecord() {
+  v1::Record r;
+  *r.mutable_event() = FeverEvent("screen-1", 37.9);
+  r.mutable_event()->clear_fever_reading();
+  auto* check = r.mutable_event()->mutable_screening_check();
+  check->set_category(v1::CATEGORY_FEVER);
+  check->set_household_id("household-0347-2");
+  check->set_notes("fever since Monday, lives with his mother, asked for medicine");
+  r.set_partition(1);
+  r.set_position(4711);
+  return r;
+}
+
+void BM_SealRecord(benchmark::State& bench) {
+  const std::string key(privacy::kKeyBytes, 'k');
+  const v1::Record original = ScreeningRecord();
+  for (auto _ : bench) {
+    v1::Record r = original;
+    v1::Event personal;
+    auto sealed = privacy::RecordSealer::Seal(key, &r, &personal);
+    if (!sealed.ok() || !*sealed) std::abort();
+    benchmark::DoNotOptimize(r.SerializeAsString());
+  }
+}
+BENCHMARK(BM_SealRecord);
+
+void BM_OpenRecord(benchmark::State& bench) {
+  const std::string dir = "/tmp/gridcase-micro-bench-keys-" + std::to_string(::getpid());
+  std::filesystem::remove_all(dir);
+  auto keys = privacy::KeyStore::Open(dir, std::string(privacy::kKeyBytes, 'm'));
+  if (!keys.ok()) std::abort();
+  privacy::RecordSealer sealer(keys->get());
+  v1::Record sealed = ScreeningRecord();
+  privacy::KeyStore::Pending pending;
+  auto key = sealer.KeyFor(sealed.event(), &pending);
+  v1::Event personal;
+  if (!key.ok() || !(*keys)->Persist(&pending).ok() ||
+      !privacy::RecordSealer::Seal(*key, &sealed, &personal).ok()) {
+    std::abort();
+  }
+  for (auto _ : bench) {
+    v1::Record r = sealed;
+    if (!sealer.Open(&r).ok()) std::abort();
+    benchmark::DoNotOptimize(r);
+  }
+  keys->reset();
+  std::filesystem::remove_all(dir);
+}
+BENCHMARK(BM_OpenRecord);
+
+// The write path end to end in process, on a real store (synced writes,
+// in /tmp): submissions each opening a new case with a screening visit
+// (two personal fields), 256 in flight. Arg 0: an engine without a
+// master key, the baseline; arg 1: sealed as gridcased always runs, a new
+// key per case made and synced to the key store before its group.
+void BM_SubmitNewCases(benchmark::State& bench) {
+  const bool sealed = bench.range(0) == 1;
+  const std::string dir = "/tmp/gridcase-micro-bench-submit-" + std::to_string(::getpid());
+  std::filesystem::remove_all(dir);
+  SystemClock clock;
+  EngineOptions options;
+  options.data_dir = dir;
+  options.partitions = 1;
+  if (sealed) options.master_key = std::string(privacy::kKeyBytes, 'm');
+  auto engine = Engine::Open(options, &clock);
+  if (!engine.ok()) std::abort();
+  DeployEpidemicCase(engine->get());
+  std::atomic<int64_t> answered{0};
+  int64_t sent = 0;
+  const v1::Record screening = ScreeningRecord();
+  constexpr int kInFlight = 256;
+  int64_t cases = 0;
+  for (auto _ : bench) {
+    for (int i = 0; i < kInFlight; ++i, ++cases, ++sent) {
+      v1::SubmitRequest r;
+      *r.mutable_event() = screening.event();
+      r.mutable_event()->set_event_id(absl::StrCat("screen-", cases));
+      r.mutable_event()->set_case_id(absl::StrCat("resident-", cases));
+      *r.mutable_event()->mutable_occurred_at() = WholeSeconds(clock.NowMicros());
+      (*engine)->Submit(r, [&](absl::StatusOr<v1::SubmitResponse> a) {
+        if (!a.ok()) std::abort();
+        ++answered;
+      });
+    }
+    while (answered < sent) std::this_thread::yield();
+  }
+  bench.SetItemsProcessed(cases);
+  bench.SetLabel(sealed ? "sealed" : "not sealed (baseline)");
+  engine->reset();
+  std::filesystem::remove_all(dir);
+}
+BENCHMARK(BM_SubmitNewCases)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+
 // A real store (synced writes, in /tmp): one case with 1,000 records read
 // back as one page. Arg 0: the page's wire bytes, what the server sends
 // (Engine::GetTimelineWire); arg 1: parsed into messages as well, what a
@@ -214,22 +335,8 @@ void BM_Timeline1000(benchmark::State& bench) {
   options.partitions = 1;
   auto engine = Engine::Open(options, &clock);
   if (!engine.ok()) std::abort();
+  DeployEpidemicCase(engine->get());
   std::atomic<int> answered{0};
-  v1::Actor admin;
-  admin.set_id("bench");
-  auto files = workflow::ReadWorkflowDir(std::string(SOURCE_DIR) + "/deploy/workflows");
-  if (!files.ok()) std::abort();
-  int deployed = 0;
-  for (const auto& file : *files) {  // each version after the one before
-    if (file.name != "epidemic-case") continue;
-    (*engine)->workflows().DeployWorkflow(file.source, file.path, admin,
-                                          [&](absl::StatusOr<v1::DeployWorkflowResponse> r) {
-                                            if (!r.ok()) std::abort();
-                                            ++answered;
-                                          });
-    ++deployed;
-    while (answered < deployed) std::this_thread::yield();
-  }
   // A reading opens the case; 999 notes follow (one record each).
   for (int i = 0; i < 1000; ++i) {
     v1::SubmitRequest r;
@@ -243,10 +350,10 @@ void BM_Timeline1000(benchmark::State& bench) {
       ++answered;
     });
     if (i == 0) {
-      while (answered < 2) std::this_thread::yield();
+      while (answered < 1) std::this_thread::yield();
     }
   }
-  while (answered < 1001) std::this_thread::yield();
+  while (answered < 1000) std::this_thread::yield();
   v1::GetTimelineRequest request;
   request.set_case_id("timeline");
   request.set_page_size(1000);

@@ -2,8 +2,10 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <memory>
 
 #include "engine/audit/rebuild.h"
 #include "google/protobuf/util/time_util.h"
@@ -227,22 +229,16 @@ int RunAuditCheckpoint(const GlobalOptions& options, const std::string& name, bo
   return kExitOk;
 }
 
-int RunAuditRebuild(const GlobalOptions& options, const std::string& data_dir,
-                    const std::string& scratch) {
+std::function<void(const RebuildProgress&)> ProgressLines(const std::string& last_phase) {
   const bool tty = isatty(STDERR_FILENO);
-  RebuildOptions rebuild;
-  rebuild.data_dir = data_dir;
-  rebuild.scratch_dir = scratch;
   const auto start = std::chrono::steady_clock::now();
-  auto last_line = start;
-  rebuild.progress = [&](const RebuildProgress& p) {
+  auto last_line = std::make_shared<std::chrono::steady_clock::time_point>(start);
+  return [=](const RebuildProgress& p) {
     const auto now = std::chrono::steady_clock::now();
     const double seconds = std::chrono::duration<double>(now - start).count();
     // A terminal gets one line rewritten in place; a log file a line every 5 s.
-    if (!tty && now - last_line < std::chrono::seconds(5) && std::string(p.phase) != "comparing") {
-      return;
-    }
-    last_line = now;
+    if (!tty && now - *last_line < std::chrono::seconds(5) && p.phase != last_phase) return;
+    *last_line = now;
     const double pct = p.total == 0
                            ? 100.0
                            : 100.0 * static_cast<double>(p.replayed) / static_cast<double>(p.total);
@@ -250,9 +246,17 @@ int RunAuditRebuild(const GlobalOptions& options, const std::string& data_dir,
                  p.phase, static_cast<unsigned long long>(p.replayed),
                  static_cast<unsigned long long>(p.total), pct,
                  seconds > 0 ? static_cast<double>(p.replayed) / seconds : 0.0, tty ? "   " : "\n");
+    if (tty && p.phase == last_phase) std::fprintf(stderr, "\n");
   };
+}
+
+int RunAuditRebuild(const GlobalOptions& options, const std::string& data_dir,
+                    const std::string& scratch) {
+  RebuildOptions rebuild;
+  rebuild.data_dir = data_dir;
+  rebuild.scratch_dir = scratch;
+  rebuild.progress = ProgressLines("comparing");
   auto report = RebuildAndCompare(rebuild);
-  if (tty) std::fprintf(stderr, "\n");
   if (!report.ok()) {
     std::cerr << "error: " << absl::StatusCodeToString(report.status().code()) << ": "
               << report.status().message() << "\n";

@@ -3,9 +3,11 @@
 #define GRIDCASE_SERVICES_CLI_AUDIT_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
+#include "engine/audit/rebuild.h"
 #include "services/cli/common.h"
 
 namespace gridcase::cli {
@@ -58,6 +60,10 @@ int RunAuditCheckpoint(const GlobalOptions& options, const std::string& name, bo
 // differ, naming the first difference. Progress goes to stderr.
 int RunAuditRebuild(const GlobalOptions& options, const std::string& data_dir,
                     const std::string& scratch);
+
+// Progress of a long offline job on stderr: one line rewritten in place on
+// a terminal, a line every 5 s otherwise, and always at `last_phase`.
+std::function<void(const RebuildProgress&)> ProgressLines(const std::string& last_phase);
 
 }  // namespace gridcase::cli
 

@@ -158,8 +158,9 @@ int RunGetCase(const GlobalOptions& options, const std::string& case_id) {
   return kExitOk;
 }
 
-// A resident's erasure (a privacy officer's call): the erasure record's
-// place, or the first erasure's when the case was erased before.
+// An erasure (a privacy officer's call), of a resident or of a person of
+// the directory: the erasure record's place, or the first erasure's when
+// they were erased before.
 int RunErase(const GlobalOptions& options, const gridcase::v1::ErasePersonRequest& request) {
   gridcase::v1::ErasePersonResponse response;
   GlobalOptions slow = options;
@@ -170,9 +171,10 @@ int RunErase(const GlobalOptions& options, const gridcase::v1::ErasePersonReques
     return code;
   }
   if (options.table) {
-    std::cout << "case " << request.case_id() << (response.duplicate() ? " was" : " is")
-              << " erased at partition " << response.partition() << " position "
-              << response.position() << "\n";
+    std::cout << (request.person_id().empty() ? "case " + request.case_id()
+                                              : "person " + request.person_id())
+              << (response.duplicate() ? " was" : " is") << " erased at partition "
+              << response.partition() << " position " << response.position() << "\n";
   } else {
     std::cout << ToJson(response, /*compact=*/false) << "\n";
   }
@@ -296,6 +298,18 @@ void AddGlobalOptions(CLI::App& app, GlobalOptions* options) {
       ->capture_default_str();
 }
 
+// The rest of `gridcase case erase` and `gridcase directory erase`.
+void AddErasure(CLI::App* cmd, const std::shared_ptr<gridcase::v1::ErasePersonRequest>& erase,
+                const GlobalOptions& options, Action* action) {
+  cmd->add_option("--reason", *erase->mutable_reason(),
+                  "Why, 20 to 500 characters, without personal data (it is kept)")
+      ->required();
+  cmd->add_option("--legal-basis", *erase->mutable_legal_basis(),
+                  "The legal basis, e.g. \"PIPL art. 47(1)\"")
+      ->required();
+  OnParsed(cmd, action, [&options, erase] { return RunErase(options, *erase); });
+}
+
 void AddSubmitCommand(CLI::App& app, const GlobalOptions& options, Action* action) {
   auto submit = std::make_shared<SubmitOptions>();
   CLI::App* cmd = app.add_subcommand("submit", "Submit an event (or JSON lines)");
@@ -338,15 +352,7 @@ void AddCaseCommands(CLI::App& app, const GlobalOptions& options, Action* action
       "Erase the resident's personal data (privacy officers): every personal field the case "
       "ever held becomes unreadable; the log still verifies");
   erase_cmd->add_option("id", *erase->mutable_case_id(), "Case id")->required();
-  erase_cmd
-      ->add_option("--reason", *erase->mutable_reason(),
-                   "Why, 20 to 500 characters, without personal data (it is kept)")
-      ->required();
-  erase_cmd
-      ->add_option("--legal-basis", *erase->mutable_legal_basis(),
-                   "The legal basis, e.g. \"PIPL art. 47(1)\"")
-      ->required();
-  OnParsed(erase_cmd, action, [&options, erase] { return RunErase(options, *erase); });
+  AddErasure(erase_cmd, erase, options, action);
 
   auto list = std::make_shared<ListOptions>();
   CLI::App* list_cmd = case_cmd->add_subcommand(
@@ -415,6 +421,13 @@ void AddDirectoryCommands(CLI::App& app, const GlobalOptions& options, Action* a
   CLI::App* person_cmd = directory_cmd->add_subcommand("person", "Show a person");
   person_cmd->add_option("id", args->id, "Person id")->required();
   OnParsed(person_cmd, action, [&options, args] { return RunDirectoryPerson(options, args->id); });
+  auto erase = std::make_shared<gridcase::v1::ErasePersonRequest>();
+  CLI::App* erase_cmd = directory_cmd->add_subcommand(
+      "erase",
+      "Erase a person's personal data (privacy officers): their name, phone and the reasons "
+      "given for their absences become unreadable; their id, role and unit stay");
+  erase_cmd->add_option("id", *erase->mutable_person_id(), "Person id")->required();
+  AddErasure(erase_cmd, erase, options, action);
   CLI::App* unit_cmd =
       directory_cmd->add_subcommand("unit", "Show a unit, what it contains and its people");
   unit_cmd->add_option("id", args->id, "Unit id")->required();
@@ -555,6 +568,39 @@ void AddStorageCommands(CLI::App& app, Action* action) {
   accept_cmd->add_option("--partition", *partition, "The partition that refused")->required();
   OnParsed(accept_cmd, action,
            [data_dir, partition] { return RunStorageAcceptLoss(*data_dir, *partition); });
+
+  struct SealArgs {
+    std::string from, to, master_key, public_key;
+  };
+  auto seal = std::make_shared<SealArgs>();
+  CLI::App* seal_cmd = storage_cmd->add_subcommand(
+      "seal",
+      "Convert a data directory written before personal fields were sealed: every record keeps "
+      "its position with its personal fields sealed under its person's key, the log is chained "
+      "anew from its old head (kept, with the old signed heads, as each partition's origin), "
+      "and the result is verified before it is named; the source is only read");
+  seal_cmd->add_option("--from", seal->from, "The stopped server's data directory")->required();
+  seal_cmd->add_option("--to", seal->to, "Where the converted directory goes (must not exist)")
+      ->required();
+  seal_cmd->add_option("--master-key", seal->master_key,
+                       "The master key file gridcased will be given (default: FROM/keys/"
+                       "master.key)");
+  seal_cmd->add_option("--public-key", seal->public_key,
+                       "Also check the old signed heads' signatures with this public key");
+  OnParsed(seal_cmd, action, [seal] {
+    return RunStorageSeal(seal->from, seal->to, seal->master_key, seal->public_key);
+  });
+  CLI::App* verify_cmd = storage_cmd->add_subcommand(
+      "verify-conversion",
+      "Re-derive the old chain of a converted data directory from its sealed log with the "
+      "keys, and check it ends at the head each partition's origin names (possible until "
+      "someone in the old log is erased)");
+  verify_cmd->add_option("--data-dir", *data_dir, "The stopped server's data directory")
+      ->required();
+  verify_cmd->add_option("--master-key", seal->master_key,
+                         "The master key file (default: DATA_DIR/keys/master.key)");
+  OnParsed(verify_cmd, action,
+           [data_dir, seal] { return RunStorageVerifyConversion(*data_dir, seal->master_key); });
 }
 
 // The commands about the server itself: its feed, stats, health, a demo.

@@ -25,6 +25,7 @@
 #include "engine/common/file_modes.h"
 #include "engine/common/huge_pages.h"
 #include "engine/engine.h"
+#include "engine/privacy/master_key.h"
 #include "engine/storage/data_dir.h"
 #include "engine/storage/signer.h"
 #include "engine/timers/scheduler.h"
@@ -35,13 +36,12 @@
 #include "services/security/gate.h"
 #include "services/security/tls.h"
 #include "services/server/head_signing.h"
-#include "services/server/master_key.h"
 #include "spdlog/spdlog.h"
 
 namespace {
 
+using gridcase::privacy::LoadMasterKey;
 using gridcase::server::HeadSigning;
-using gridcase::server::LoadMasterKey;
 
 struct Flags {
   std::string listen = "127.0.0.1:7070";
@@ -355,10 +355,15 @@ int Run(const Flags& flags) {
       return 1;
     }
   }
-  auto master = LoadMasterKey(flags.master_key, options.data_dir);
+  std::string made_key;
+  auto master = LoadMasterKey(flags.master_key, options.data_dir, &made_key);
   if (!master.ok()) {
     spdlog::critical("{}", master.status().ToString());
     return 1;
+  }
+  if (!made_key.empty()) {
+    spdlog::info("made a master key for personal data: {} (keep a copy apart from the data)",
+                 made_key);
   }
   options.master_key = *std::move(master);
   auto engine = gridcase::Engine::Open(options, &clock);

@@ -3,9 +3,10 @@
 // compaction. No byte of the data directory, of checkpoints taken before
 // and after, or of what the change feed publishes holds a marker; every
 // other case reads back whole; the chain and its signed heads verify; a
-// rebuild from the log equals the live state, tombstones included. A
-// control run without sealing shows the byte scan finds markers where
-// they are stored.
+// rebuild from the log equals the live state, tombstones included. The
+// same for people of the directory, and for a data directory written
+// before sealing once converted. Control runs without sealing show the
+// byte scan finds markers where they are stored.
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -15,6 +16,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "engine/audit/rebuild.h"
+#include "engine/audit/seal_conversion.h"
 #include "engine/common/clock.h"
 #include "engine/common/time.h"
 #include "engine/engine.h"
@@ -22,6 +24,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/support/events.h"
+#include "tests/support/raw_partition.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/workflows.h"
 
@@ -178,6 +181,45 @@ class ErasureTest : public ::testing::Test {
     return engine_->erasures().Erase(r);
   }
 
+  // A rebuild of `sub` from its log alone, compared with its live state
+  // (the engine closed first).
+  RebuildReport RebuildEqualsLive(const std::string& sub) {
+    engine_.reset();
+    RebuildOptions options;
+    options.data_dir = dir_.Sub(sub);
+    options.scratch_dir = dir_.Sub(sub + "-rebuilt");
+    auto report = RebuildAndCompare(options);
+    EXPECT_TRUE(report.ok()) << report.status();
+    if (!report.ok()) return {};
+    EXPECT_FALSE(report->difference.has_value())
+        << report->difference->family << " " << report->difference->key;
+    return *report;
+  }
+
+  // The example directory and `n` grid workers of grid jiangan-07-04,
+  // worker-0 to worker-(n-1), each with a marker as name and phone (the
+  // markers' owners numbered from `first_owner`).
+  static std::vector<v1::DirectoryEntry> PeopleWithMarkers(int n, MarkerMaker* mk,
+                                                           int first_owner = 0) {
+    std::vector<v1::DirectoryEntry> entries = testing::ExampleDirectory();
+    for (int i = 0; i < n; ++i) {
+      v1::DirectoryEntry& p = entries.emplace_back();
+      p.mutable_person()->set_person_id(absl::StrCat("worker-", i));
+      p.mutable_person()->set_name(mk->For(first_owner + i));
+      p.mutable_person()->set_phone(mk->For(first_owner + i));
+      p.mutable_person()->set_role(v1::ROLE_GRID_WORKER);
+      p.mutable_person()->set_unit_id("jiangan-07-04");
+    }
+    return entries;
+  }
+
+  absl::Status Import(const std::vector<v1::DirectoryEntry>& entries, const std::string& id) {
+    v1::Actor importer;
+    importer.set_id("admin-1");
+    importer.set_kind(v1::ACTOR_KIND_PERSON);
+    return engine_->staffing().ImportDirectory(entries, id, importer).status();
+  }
+
   testing::TempDir dir_;
   FakeClock clock_;
   std::unique_ptr<Engine> engine_;
@@ -267,15 +309,7 @@ TEST_F(ErasureTest, ThousandCasesHundredErasedLeaveNoMarkerAndTheChainVerifies) 
   EXPECT_GE(heads, 2u * engine_->partition_count());
 
   // A rebuild from the log alone equals the live state, tombstones too.
-  engine_.reset();
-  RebuildOptions options;
-  options.data_dir = dir_.Sub("data");
-  options.scratch_dir = dir_.Sub("rebuilt");
-  auto report = RebuildAndCompare(options);
-  ASSERT_TRUE(report.ok()) << report.status();
-  EXPECT_FALSE(report->difference.has_value())
-      << report->difference->family << " " << report->difference->key;
-  EXPECT_GE(report->cases, static_cast<uint64_t>(kCases));
+  EXPECT_GE(RebuildEqualsLive("data").cases, static_cast<uint64_t>(kCases));
 }
 
 // The same workload without sealing: the scan finds the markers, so its
@@ -300,6 +334,282 @@ TEST_F(ErasureTest, ControlWithoutSealingTheScanFindsTheMarkers) {
   auto r = Erase(1);
   ASSERT_FALSE(r.ok());
   EXPECT_TRUE(absl::IsFailedPrecondition(r.status())) << r.status();
+}
+
+// People of the directory are sealed under keys of their own ("person:<id>")
+// and erased like residents: name, phone and the reasons given for their
+// absences leave every byte of the data directory and the feed, while id,
+// role and unit stay; nothing more is recorded about them; the chain and a
+// rebuild hold.
+TEST_F(ErasureTest, DirectoryPeopleAreSealedAndErasedToo) {
+  Open();
+  constexpr int kPeople = 40;
+  Markers markers;
+  MarkerMaker mk(&markers);
+  const size_t first_person = testing::ExampleDirectory().size();
+  std::vector<v1::DirectoryEntry> entries = PeopleWithMarkers(kPeople, &mk);
+  auto person_id = [](int i) { return absl::StrCat("worker-", i); };
+  for (int i = 0; i < kPeople; ++i) {
+    v1::DirectoryEntry& a = entries.emplace_back();
+    a.mutable_availability()->set_person_id(person_id(i));
+    a.mutable_availability()->set_availability(v1::AVAILABILITY_ON_DUTY);
+    a.mutable_availability()->set_reason(mk.For(i));
+  }
+  ASSERT_TRUE(Import(entries, "people-1").ok());
+  EXPECT_EQ(markers.size(), static_cast<size_t>(kPeople) * 3);
+
+  auto erase = [&](const std::string& id) {
+    ErasureRequest r;
+    r.person_id = id;
+    r.reason = "the worker left the service and asked for erasure";
+    r.legal_basis = "PIPL art. 47(1)";
+    r.actor.set_id("dpo-1");
+    r.actor.set_kind(v1::ACTOR_KIND_PERSON);
+    r.requested_by = "gridcase:person:dpo-1";
+    return engine_->erasures().Erase(r);
+  };
+  std::set<int> erased;
+  for (int i = 0; i < kPeople; i += 4) erased.insert(i);
+  uint64_t first_position = 0;
+  for (int i : erased) {
+    auto r = erase(person_id(i));
+    ASSERT_TRUE(r.ok()) << person_id(i) << ": " << r.status();
+    EXPECT_FALSE(r->duplicate);
+    if (i == 0) first_position = r->position;
+  }
+  auto again = erase(person_id(0));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->duplicate);
+  EXPECT_EQ(again->position, first_position);
+  EXPECT_TRUE(absl::IsNotFound(erase("nobody").status()));
+  {
+    ErasureRequest both;
+    both.case_id = "resident-1";
+    both.person_id = person_id(1);
+    both.reason = "the worker left the service and asked for erasure";
+    both.legal_basis = "PIPL art. 47(1)";
+    EXPECT_TRUE(absl::IsInvalidArgument(engine_->erasures().Erase(both).status()));
+  }
+
+  // Nothing more about an erased person: a registration would bring their
+  // name back under a new key. Refused whole, nothing written.
+  const uint64_t directory_version = engine_->GetCase(kDirectoryCaseId)->version();
+  std::vector<v1::DirectoryEntry> again_entries = {entries[first_person],
+                                                   entries[first_person + 1]};
+  ASSERT_EQ(again_entries[0].person().person_id(), person_id(0));
+  auto refused = Import(again_entries, "people-2");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_TRUE(absl::IsFailedPrecondition(refused)) << refused;
+  EXPECT_THAT(
+      std::string(refused.message()),
+      HasSubstr(absl::StrCat("person ", person_id(0), " was erased at position ", first_position)));
+  EXPECT_EQ(engine_->GetCase(kDirectoryCaseId)->version(), directory_version);
+
+  // Read back after a restart: the directory opens the others' fields.
+  auto check_directory = [&] {
+    size_t named = 0;
+    for (int i = 0; i < kPeople; ++i) {
+      auto p = engine_->staffing().directory().FindPerson(person_id(i));
+      ASSERT_TRUE(p.has_value()) << person_id(i);
+      EXPECT_EQ(p->role, v1::ROLE_GRID_WORKER);
+      EXPECT_EQ(p->unit_id, "jiangan-07-04");
+      if (erased.count(i)) {
+        EXPECT_NE(p->erased_at, 0u);
+        EXPECT_TRUE(p->name.empty());
+        EXPECT_TRUE(p->phone.empty());
+        continue;
+      }
+      EXPECT_EQ(p->erased_at, 0u);
+      named += markers.count(p->name) + markers.count(p->phone);
+    }
+    EXPECT_EQ(named, static_cast<size_t>(kPeople - erased.size()) * 2);
+  };
+  check_directory();
+  engine_->Stop();
+  Open();
+  check_directory();
+  // The directory case still reads whole: the erased people's records
+  // stay sealed in it, the others' open.
+  {
+    v1::GetTimelineRequest req;
+    req.set_case_id(kDirectoryCaseId);
+    req.set_page_size(1000);
+    auto timeline = engine_->GetTimeline(req);
+    ASSERT_TRUE(timeline.ok()) << timeline.status();
+    size_t still_sealed = 0;
+    for (const auto& r : timeline->records()) still_sealed += r.has_sealed();
+    EXPECT_EQ(still_sealed, erased.size() * 2);  // a registration and an availability each
+  }
+
+  FlushAndCompact();
+  const std::set<std::string> on_disk = ScanTree(dir_.Sub("data"), markers);
+  const std::set<std::string> in_feed = ScanFeed(markers);
+  EXPECT_TRUE(on_disk.empty()) << on_disk.size() << " markers in clear on disk";
+  EXPECT_TRUE(in_feed.empty()) << in_feed.size() << " markers in clear in the feed";
+
+  auto chains = engine_->audit().VerifyLog("");
+  ASSERT_TRUE(chains.ok()) << chains.status();
+  for (const ChainCheck& c : *chains) EXPECT_EQ(c.first_bad_position, 0u) << c.problem;
+  RebuildEqualsLive("data");
+}
+
+// Without sealing, the same directory is on disk in clear: the scan above
+// can see names and phones.
+TEST_F(ErasureTest, ControlWithoutSealingTheDirectoryIsInClear) {
+  Open(/*sealed=*/false, "control");
+  Markers markers;
+  MarkerMaker mk(&markers);
+  ASSERT_TRUE(Import(PeopleWithMarkers(50, &mk), "people-1").ok());
+  FlushAndCompact();
+  // A table file's compression may fold a few letters of a marker into a
+  // back-reference (four letters recurring by chance), so not every one
+  // shows; sealed, none does.
+  const size_t on_disk = ScanTree(dir_.Sub("control"), markers).size();
+  EXPECT_GE(on_disk, markers.size() * 3 / 4) << on_disk << " of " << markers.size();
+  EXPECT_EQ(ScanFeed(markers).size(), markers.size());
+}
+
+// A data directory written before sealing, then partly by a build that
+// seals (an upgrade: the realistic case), then by one that does not
+// again, converted offline. The new log
+// keeps every position, holds no personal field in clear, is linked to
+// the old chain's heads (its origin), re-derives the old chain with the
+// keys, reads back whole, takes new records and erasures, and rebuilds
+// equal. The old directory is only read.
+TEST_F(ErasureTest, AnOlderDataDirectoryIsConvertedLinkedToItsOldHeads) {
+  Markers markers;
+  MarkerMaker mk(&markers);
+  auto signer = HeadSigner::LoadOrCreate(dir_.Sub("heads.key"));
+  ASSERT_TRUE(signer.ok()) << signer.status();
+  // Before sealing: 60 residents and the directory, in clear.
+  Open(/*sealed=*/false, "old");
+  testing::DeployShippedWorkflows(*engine_);
+  ASSERT_TRUE(Import(PeopleWithMarkers(5, &mk, 1000), "people-1").ok());
+  for (int i = 0; i < 60; ++i) SubmitAll(EventsOf(i, &mk, clock_.NowMicros()));
+  ASSERT_TRUE(engine_->audit().SignHeads(**signer).ok());
+  engine_->Stop();
+  // After an upgrade to a build that seals: 40 more.
+  Open(/*sealed=*/true, "old");
+  for (int i = 60; i < 100; ++i) SubmitAll(EventsOf(i, &mk, clock_.NowMicros()));
+  clock_.AdvanceMicros(1000000);
+  ASSERT_TRUE(engine_->audit().SignHeads(**signer).ok());
+  // A resident of the clear part cannot be erased yet: it says why.
+  auto refused = Erase(3);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_TRUE(absl::IsFailedPrecondition(refused.status())) << refused.status();
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("gridcase storage seal"));
+  engine_->Stop();
+  // And 10 more by a build that does not seal again: clear after sealed.
+  Open(/*sealed=*/false, "old");
+  for (int i = 100; i < 110; ++i) SubmitAll(EventsOf(i, &mk, clock_.NowMicros()));
+  auto old_chains = engine_->audit().VerifyLog((*signer)->PublicKeyPem());
+  ASSERT_TRUE(old_chains.ok());
+  engine_->Stop();
+  engine_.reset();
+  const size_t old_in_clear = ScanTree(dir_.Sub("old"), markers).size();
+  ASSERT_GE(old_in_clear, 70u * 10 * 95 / 100);  // the scan sees what is in clear
+
+  SealConversionOptions options;
+  options.from_dir = dir_.Sub("old");
+  options.to_dir = dir_.Sub("new");
+  options.master_key = kMasterKey;
+  options.public_key_pem = (*signer)->PublicKeyPem();
+  options.converted_at_us = clock_.NowMicros();
+  std::set<std::string> phases;
+  options.progress = [&phases](const RebuildProgress& p) { phases.insert(p.phase); };
+  auto report = SealDataDirectory(options);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(phases, (std::set<std::string>{"checking", "sealing", "verifying", "done"}));
+  uint64_t old_records = 0, old_heads = 0;
+  for (const ChainCheck& c : *old_chains) {
+    old_records += c.records;
+    old_heads += c.signed_heads_verified;
+  }
+  EXPECT_EQ(report->records, old_records);
+  EXPECT_EQ(report->old_signed_heads, old_heads);
+  EXPECT_EQ(report->records_sealed, 70u * 7 + 12);  // 7 events of a case; 12 people
+  EXPECT_TRUE(std::filesystem::exists(dir_.Sub("new")));
+  EXPECT_FALSE(std::filesystem::exists(dir_.Sub("new") + ".partial"));
+  // Nothing in clear in the new directory; the old one only read.
+  EXPECT_TRUE(ScanTree(dir_.Sub("new"), markers).empty());
+  EXPECT_EQ(ScanTree(dir_.Sub("old"), markers).size(), old_in_clear);
+
+  // With the keys, the old chain re-derives to the head each origin names.
+  auto checks = VerifyConversion(dir_.Sub("new"), kMasterKey);
+  ASSERT_TRUE(checks.ok()) << checks.status();
+  for (const ConversionCheck& c : *checks) {
+    EXPECT_TRUE(c.converted);
+    EXPECT_TRUE(c.old_chain_rederived) << c.partition << ": " << c.problem;
+  }
+
+  // The server opens it: everything reads back, the chain holds from its
+  // origin, the old signed heads verify, new records continue the chain.
+  Open(/*sealed=*/true, "new");
+  size_t readable = 0;
+  for (int i = 0; i < 110; ++i) {
+    v1::GetTimelineRequest req;
+    req.set_case_id(CaseId(i));
+    auto timeline = engine_->GetTimeline(req);
+    ASSERT_TRUE(timeline.ok()) << timeline.status();
+    std::set<std::string> seen;
+    for (const auto& r : timeline->records()) FindMarkers(r.SerializeAsString(), markers, &seen);
+    readable += seen.size();
+  }
+  EXPECT_EQ(readable, 110u * 10);
+  EXPECT_TRUE(markers.count(engine_->staffing().directory().FindPerson("worker-2")->name));
+  auto chains = engine_->audit().VerifyLog((*signer)->PublicKeyPem());
+  ASSERT_TRUE(chains.ok()) << chains.status();
+  uint64_t old_verified = 0;
+  for (size_t i = 0; i < chains->size(); ++i) {
+    const ChainCheck& c = (*chains)[i];
+    EXPECT_EQ(c.first_bad_position, 0u) << c.problem;
+    ASSERT_TRUE(c.origin.has_value());
+    EXPECT_EQ(c.origin->old_records(), (*old_chains)[i].records);
+    if (c.records > 0) {
+      EXPECT_EQ(c.origin->old_head_hash(), (*old_chains)[i].head);
+      EXPECT_NE(c.head, (*old_chains)[i].head);  // chained anew
+    }
+    old_verified += c.old_signed_heads_verified;
+  }
+  EXPECT_EQ(old_verified, old_heads);
+  SubmitAll({testing::Fever("after-conversion", CaseId(1), 38.2, clock_.NowMicros())});
+  // Now the clear part erases like the rest, and the chain still holds.
+  auto erased = Erase(3);
+  ASSERT_TRUE(erased.ok()) << erased.status();
+  clock_.AdvanceMicros(1000000);
+  ASSERT_TRUE(engine_->audit().SignHeads(**signer).ok());
+  chains = engine_->audit().VerifyLog((*signer)->PublicKeyPem());
+  ASSERT_TRUE(chains.ok());
+  for (const ChainCheck& c : *chains) EXPECT_EQ(c.first_bad_position, 0u) << c.problem;
+  RebuildEqualsLive("new");
+  // After the erasure the old chain can no longer be re-derived where the
+  // erased resident's records were: that is what erasure means.
+  checks = VerifyConversion(dir_.Sub("new"), kMasterKey);
+  ASSERT_TRUE(checks.ok()) << checks.status();
+  size_t rederived = 0, unopenable = 0;
+  for (const ConversionCheck& c : *checks) {
+    rederived += c.old_chain_rederived;
+    unopenable += c.unopenable;
+  }
+  EXPECT_EQ(rederived, checks->size() - 1);
+  EXPECT_EQ(unopenable, 7u);
+
+  // Refused: a target that exists; a damaged source (nothing made).
+  auto again = SealDataDirectory(options);
+  EXPECT_TRUE(absl::IsFailedPrecondition(again.status())) << again.status();
+  {
+    testing::RawPartition raw(dir_.Sub("old") + "/partition-001");
+    std::string value = raw.Get(2);
+    value[3] ^= 0x20;
+    raw.Put(2, value);
+  }
+  options.to_dir = dir_.Sub("new2");
+  auto damaged = SealDataDirectory(options);
+  ASSERT_FALSE(damaged.ok());
+  EXPECT_TRUE(absl::IsDataLoss(damaged.status())) << damaged.status();
+  EXPECT_THAT(std::string(damaged.status().message()), HasSubstr("partition 1"));
+  EXPECT_FALSE(std::filesystem::exists(dir_.Sub("new2")));
+  EXPECT_FALSE(std::filesystem::exists(dir_.Sub("new2") + ".partial"));
 }
 
 TEST_F(ErasureTest, AnErasedCaseTakesNoEventAndASecondErasureIsADuplicate) {

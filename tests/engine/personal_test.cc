@@ -189,6 +189,29 @@ TEST(PersonalTest, ACaseFoldsTheSameWithoutItsPersonalFields) {
   }
 }
 
+// Whose key seals what: a resident's case under the case, a directory
+// record about a person under the person, the engine's other records not.
+TEST(PersonalTest, EachRecordIsSealedUnderItsSubjectsKey) {
+  v1::Event e;
+  e.set_case_id("resident-1");
+  e.mutable_note()->set_text("x");
+  EXPECT_EQ(SubjectOf(e), "case:resident-1");
+  e.set_case_id("~directory");
+  e.mutable_person_registered()->set_person_id("worker-li");
+  EXPECT_EQ(SubjectOf(e), "person:worker-li");
+  e.mutable_availability_changed()->set_person_id("cadre-zhang");
+  EXPECT_EQ(SubjectOf(e), "person:cadre-zhang");
+  e.mutable_unit_defined()->set_unit_id("jiangan");
+  EXPECT_EQ(SubjectOf(e), "");
+  e.mutable_cadre_paired()->set_cadre_id("cadre-zhang");
+  EXPECT_EQ(SubjectOf(e), "");
+  e.mutable_erasure()->set_person_id("worker-li");
+  EXPECT_EQ(SubjectOf(e), "");
+  e.set_case_id("~workflows");
+  e.mutable_note()->set_text("x");
+  EXPECT_EQ(SubjectOf(e), "");
+}
+
 TEST(AeadTest, RoundTripsAndRefusesAnotherKeyOtherDataOrAFlippedBit) {
   const std::string key(32, 'k');
   auto nonce = privacy::RandomBytes(privacy::kNonceBytes);

@@ -343,6 +343,51 @@ TEST_F(CliTest, ACaseIsErasedFromTheCommandLineAndReadsThenSaySo) {
   EXPECT_TRUE(std::filesystem::exists(dir_.Sub("data") + "/checkpoints/keyed/keys/subjects"));
 }
 
+// A person of the directory erased from the command line; and the
+// offline conversion commands on a checkpoint (a log sealed already: its
+// records keep their bytes, its chain starts from an origin naming the
+// old head, and the old chain re-derives).
+TEST_F(CliTest, APersonIsErasedAndACopyConvertedFromTheCommandLine) {
+  ASSERT_EQ(Cli({"directory", "import", kExamples + "directory.jsonl"}).exit_code, 0);
+  ASSERT_EQ(Cli({"submit", "--lines", "-f", kExamples + "security-guard.jsonl"}).exit_code, 0);
+  CliRun r = Cli({"directory", "erase", "worker-li", "--reason",
+                  "the worker left the service and asked for erasure", "--legal-basis",
+                  "PIPL art. 47(1)", "--table"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("person worker-li is erased at partition "));
+  std::string position = r.out.substr(r.out.rfind(' ') + 1);
+  position.pop_back();  // the newline
+  r = Cli({"directory", "person", "worker-li"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("\"erasedAt\": \"" + position + "\""));
+  EXPECT_THAT(r.out, HasSubstr("\"name\": \"\""));
+  EXPECT_THAT(r.out, ::testing::Not(HasSubstr("\"Li\"")));
+  r = Cli({"directory", "erase", "nobody", "--reason",
+           "the worker left the service and asked for erasure", "--legal-basis", "PIPL"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("NOT_FOUND: person nobody does not exist"));
+
+  ASSERT_EQ(Cli({"audit", "checkpoint", "copy", "--include-keys"}).exit_code, 0);
+  const std::string key = dir_.Sub("data") + "/keys/master.key";
+  const std::string from = dir_.Sub("data") + "/checkpoints/copy";
+  const std::string to = dir_.Sub("converted");
+  r = Cli({"storage", "seal", "--from", from, "--to", to, "--master-key", key});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("\"result\": \"converted\""));
+  EXPECT_THAT(r.out, HasSubstr("\"recordsSealed\": 0"));  // sealed already
+  EXPECT_THAT(r.err, HasSubstr("done: "));
+  r = Cli({"storage", "verify-conversion", "--data-dir", to, "--master-key", key});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr("\"result\": \"verified\""));
+  EXPECT_THAT(r.out, HasSubstr("\"oldChainRederived\": true"));
+  r = Cli({"storage", "seal", "--from", from, "--to", to, "--master-key", key});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("exists: convert into a directory that does not exist yet"));
+  r = Cli({"storage", "seal", "--from", from, "--to", dir_.Sub("other")});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("no --master-key given"));
+}
+
 TEST_F(CliTest, KafkaStatusSaysWhenTheServerRunsWithoutKafka) {
   CliRun r = Cli({"kafka", "status"});
   EXPECT_EQ(r.exit_code, 1);

@@ -3,7 +3,8 @@
 // afterwards every read of the case's contents answers NOT_FOUND "erased at
 // position P" to those who may see the case, and "does not exist" to those
 // who may not; the case takes no more events; erasing again answers the
-// first erasure; and the chain still verifies.
+// first erasure; and the chain still verifies. A person of the directory
+// is erased the same way.
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -192,6 +193,71 @@ TEST_F(ErasureServiceTest, OnlyAPrivacyOfficerErasesAndEveryReadThenSaysSo) {
              ->GetCase(ctx.get(), req, &state);
     EXPECT_TRUE(st.ok()) << st.error_message();
   }
+}
+
+// A person of the directory: erased by person_id, by the privacy officer
+// alone; GetPerson then shows id, role and unit with the name gone and
+// where it went; the person still holds their role.
+TEST_F(ErasureServiceTest, APersonOfTheDirectoryIsErasedByTheOfficerAlone) {
+  auto erase_person = [&](const std::string& subject, const std::string& person_id,
+                          v1::ErasePersonResponse* response) {
+    v1::ErasePersonRequest req;
+    req.set_person_id(person_id);
+    req.set_reason("the cadre returned to their unit and asked for erasure");
+    req.set_legal_basis(kBasis);
+    auto ctx = Context();
+    return v1::AdminService::NewStub(ChannelAs(subject))->ErasePerson(ctx.get(), req, response);
+  };
+  auto get_person = [&](const std::string& person_id, v1::PersonView* view) {
+    v1::GetPersonRequest req;
+    req.set_person_id(person_id);
+    auto ctx = Context();
+    return v1::AdminService::NewStub(ChannelAs("gridcase:person:sec-c1"))
+        ->GetPerson(ctx.get(), req, view);
+  };
+  v1::PersonView view;
+  ASSERT_TRUE(get_person("k-g1", &view).ok());
+  EXPECT_EQ(view.person().name(), "name of k-g1");
+  EXPECT_EQ(view.erased_at(), 0u);
+
+  const uint64_t before = RecordsWritten();
+  v1::ErasePersonResponse r;
+  for (const char* subject : {"gridcase:person:sec-c1", "gridcase:person:off-d1",
+                              "gridcase:app:triage", "gridcase:person:ops-1"}) {
+    EXPECT_EQ(erase_person(subject, "k-g1", &r).error_code(), grpc::StatusCode::PERMISSION_DENIED)
+        << subject;
+  }
+  const std::string officer = "gridcase:person:dpo-1";
+  grpc::Status st = erase_person(officer, "nobody-at-all", &r);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(st.error_message(), "person nobody-at-all does not exist");
+  {
+    v1::ErasePersonRequest both;
+    both.set_person_id("k-g1");
+    both.set_case_id(CaseOf(kGrid));
+    both.set_reason(kReason);
+    both.set_legal_basis(kBasis);
+    auto ctx = Context();
+    st = v1::AdminService::NewStub(ChannelAs(officer))->ErasePerson(ctx.get(), both, &r);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  EXPECT_EQ(RecordsWritten(), before);
+
+  st = erase_person(officer, "k-g1", &r);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_FALSE(r.duplicate());
+  v1::ErasePersonResponse again;
+  ASSERT_TRUE(erase_person(officer, "k-g1", &again).ok());
+  EXPECT_TRUE(again.duplicate());
+  EXPECT_EQ(again.position(), r.position());
+
+  ASSERT_TRUE(get_person("k-g1", &view).ok());
+  EXPECT_EQ(view.person().name(), "");
+  EXPECT_EQ(view.person().role(), v1::ROLE_CADRE);
+  EXPECT_EQ(view.person().unit_id(), "d1-s1-c1-g1");
+  EXPECT_EQ(view.erased_at(), r.position());
+  ASSERT_TRUE(get_person("w-g1", &view).ok());
+  EXPECT_EQ(view.person().name(), "name of w-g1");
 }
 
 }  // namespace

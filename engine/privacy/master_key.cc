@@ -1,4 +1,4 @@
-#include "services/server/master_key.h"
+#include "engine/privacy/master_key.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -13,13 +13,12 @@
 #include "absl/strings/str_cat.h"
 #include "engine/common/file_modes.h"
 #include "engine/privacy/aead.h"
-#include "spdlog/spdlog.h"
 
-namespace gridcase::server {
+namespace gridcase::privacy {
 namespace {
 
 absl::Status Create(const std::string& path) {
-  auto key = privacy::RandomBytes(privacy::kKeyBytes);
+  auto key = RandomBytes(kKeyBytes);
   if (!key.ok()) return key.status();
   const std::string text = absl::BytesToHexString(*key) + "\n";
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -38,13 +37,13 @@ absl::Status Create(const std::string& path) {
   if (!written || !named) {
     return absl::UnavailableError(absl::StrCat("master key ", path, ": cannot write it"));
   }
-  spdlog::info("made a master key for personal data: {} (keep a copy apart from the data)", path);
   return absl::OkStatus();
 }
 
 }  // namespace
 
-absl::StatusOr<std::string> LoadMasterKey(const std::string& given, const std::string& data_dir) {
+absl::StatusOr<std::string> LoadMasterKey(const std::string& given, const std::string& data_dir,
+                                          std::string* created) {
   std::string path = given;
   if (path.empty()) {
     const std::string keys = data_dir + "/keys";
@@ -52,6 +51,7 @@ absl::StatusOr<std::string> LoadMasterKey(const std::string& given, const std::s
     path = keys + "/master.key";
     if (::access(path.c_str(), F_OK) != 0) {
       if (auto st = Create(path); !st.ok()) return st;
+      if (created != nullptr) *created = path;
     }
   }
   if (auto st = CheckFileExposure(path, Exposure::kOwnerOnly, "master key"); !st.ok()) return st;
@@ -60,14 +60,14 @@ absl::StatusOr<std::string> LoadMasterKey(const std::string& given, const std::s
   std::stringstream text;
   text << in.rdbuf();
   const std::string hex(absl::StripAsciiWhitespace(text.str()));
-  bool digits = hex.size() == 2 * privacy::kKeyBytes;
+  bool digits = hex.size() == 2 * kKeyBytes;
   for (char c : hex) digits = digits && absl::ascii_isxdigit(static_cast<unsigned char>(c));
   if (!digits) {
     return absl::InvalidArgumentError(
-        absl::StrCat("master key ", path, ": expected ", 2 * privacy::kKeyBytes,
+        absl::StrCat("master key ", path, ": expected ", 2 * kKeyBytes,
                      " hexadecimal digits (e.g. from `openssl rand -hex 32`)"));
   }
   return absl::HexStringToBytes(hex);
 }
 
-}  // namespace gridcase::server
+}  // namespace gridcase::privacy

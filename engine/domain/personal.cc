@@ -127,4 +127,11 @@ void MergePersonal(const v1::Event& personal, v1::Event* event) { event->MergeFr
 
 bool HasPersonalValues(const v1::Event& event) { return AnySet(event); }
 
+bool PayloadMayBePersonal(const v1::Event& event) {
+  static const google::protobuf::OneofDescriptor* const payload =
+      v1::Event::descriptor()->FindOneofByName("payload");
+  const FieldDescriptor* set = event.GetReflection()->GetOneofFieldDescriptor(event, payload);
+  return set != nullptr && set->message_type() != nullptr && HasPersonalFields(set->message_type());
+}
+
 }  // namespace gridcase

@@ -42,6 +42,10 @@ void MergePersonal(const v1::Event& personal, v1::Event* event);
 // personal fields were sealed.
 bool HasPersonalValues(const v1::Event& event);
 
+// Whether the type of `event`'s payload has personal fields at all (a
+// table look-up: what the engine derives never does).
+bool PayloadMayBePersonal(const v1::Event& event);
+
 }  // namespace gridcase
 
 #endif  // GRIDCASE_ENGINE_DOMAIN_PERSONAL_H_

@@ -12,6 +12,8 @@
 #include "absl/strings/str_join.h"
 #include "engine/common/check.h"
 #include "engine/common/time.h"
+#include "engine/domain/directory.h"
+#include "engine/domain/personal.h"
 #include "engine/domain/stamper.h"
 #include "engine/storage/chain.h"
 #include "engine/storage/derived_rows.h"
@@ -243,11 +245,15 @@ absl::StatusOr<v1::SubmitResponse> Sequencer::Group::Process(v1::SubmitRequest* 
     return st;
   }
 
-  // The subject's key before anything is decided: a key store that cannot
-  // answer refuses the submission whole.
+  // The subject's key before anything is decided, when the event has
+  // personal fields to seal (derived records never do): a key store that
+  // cannot answer refuses the submission whole. A resident's case that
+  // does not exist yet has no key to look up.
   std::string key;
-  if (sealer_ != nullptr) {
-    auto k = sealer_->KeyFor(e, &new_keys_);
+  const bool has_personal = sealer_ != nullptr && HasPersonalValues(e);
+  if (has_personal) {
+    const bool fresh = state == nullptr && e.case_id() != kDirectoryCaseId;
+    auto k = sealer_->KeyFor(e, &new_keys_, fresh);
     if (!k.ok()) return k.status();
     key = *std::move(k);
   }
@@ -278,6 +284,12 @@ absl::StatusOr<v1::SubmitResponse> Sequencer::Group::Process(v1::SubmitRequest* 
                s.status().message());
       sealed = *s;
     }
+    // The submitted record was looked at above; a derived one's payload
+    // type never has personal fields.
+    GC_CHECK(r.caused_by() != 0 || !has_personal || sealed || key.empty(), "record ", r.position(),
+             " of case ", r.event().case_id(), " would be stored with personal fields in clear");
+    GC_CHECK(r.caused_by() == 0 || !PayloadMayBePersonal(r.event()), "record ", r.position(),
+             " of case ", r.event().case_id(), " is derived with a payload of personal fields");
     std::string stored = ChainOnto(r, &head_);
     if (sealed) privacy::RecordSealer::Unseal(personal, &r);
     // A WriteBatch::Put into memory cannot fail.

@@ -5,6 +5,8 @@
 #include "absl/strings/str_cat.h"
 #include "engine/privacy/aead.h"
 #include "rocksdb/db.h"
+#include "rocksdb/filter_policy.h"
+#include "rocksdb/table.h"
 #include "rocksdb/utilities/checkpoint.h"
 
 namespace gridcase::privacy {
@@ -57,6 +59,14 @@ absl::StatusOr<std::unique_ptr<KeyStore>> KeyStore::Open(const std::string& dir,
   options.recycle_log_file_num = 0;  // a reused log file would keep old keys' bytes
   options.WAL_ttl_seconds = 0;       // and so would an archived one
   options.WAL_size_limit_MB = 0;
+  // Most lookups of a busy day are of subjects with no key yet: a miss
+  // should cost a filter probe, not a search of the memtable and every
+  // table file.
+  options.memtable_prefix_bloom_size_ratio = 0.05;
+  options.memtable_whole_key_filtering = true;
+  rocksdb::BlockBasedTableOptions table;
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   if (env != nullptr) options.env = env;
   rocksdb::DB* raw = nullptr;
   if (auto st = FromRocks(rocksdb::DB::Open(options, dir, &raw), "open " + dir); !st.ok()) {
@@ -125,10 +135,13 @@ absl::StatusOr<std::string> KeyStore::Find(const std::string& subject) {
   return key;
 }
 
-absl::StatusOr<std::string> KeyStore::KeyFor(const std::string& subject, Pending* pending) {
+absl::StatusOr<std::string> KeyStore::KeyFor(const std::string& subject, Pending* pending,
+                                             bool fresh) {
   if (auto it = pending->keys_.find(subject); it != pending->keys_.end()) return it->second;
-  auto found = Find(subject);
-  if (found.ok() || !absl::IsNotFound(found.status())) return found;
+  if (!fresh) {
+    auto found = Find(subject);
+    if (found.ok() || !absl::IsNotFound(found.status())) return found;
+  }
   {
     absl::MutexLock lock(&mu_);
     if (destroyed_.contains(subject)) {

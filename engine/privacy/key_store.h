@@ -54,8 +54,12 @@ class KeyStore {
   KeyStore& operator=(const KeyStore&) = delete;
 
   // The data key of `subject`; a new one (kept in `pending`) when it has
-  // none. FAILED_PRECONDITION when the subject's key was destroyed.
-  absl::StatusOr<std::string> KeyFor(const std::string& subject, Pending* pending);
+  // none, or when the caller knows it can have none yet (`fresh`: a case
+  // that does not exist; a key left by a write that failed after its key
+  // was persisted is then replaced, never used). FAILED_PRECONDITION when
+  // the subject's key was destroyed.
+  absl::StatusOr<std::string> KeyFor(const std::string& subject, Pending* pending,
+                                     bool fresh = false);
   // The data key of `subject`; NOT_FOUND when it has none: never made, or
   // destroyed.
   absl::StatusOr<std::string> Find(const std::string& subject);

@@ -18,11 +18,11 @@ std::string Aad(uint32_t partition, uint64_t position, const std::string& subjec
 
 }  // namespace
 
-absl::StatusOr<std::string> RecordSealer::KeyFor(const v1::Event& event,
-                                                 KeyStore::Pending* pending) const {
+absl::StatusOr<std::string> RecordSealer::KeyFor(const v1::Event& event, KeyStore::Pending* pending,
+                                                 bool fresh) const {
   const std::string subject = SubjectOf(event);
   if (subject.empty()) return std::string();
-  return keys_->KeyFor(subject, pending);
+  return keys_->KeyFor(subject, pending, fresh);
 }
 
 absl::StatusOr<bool> RecordSealer::Seal(const std::string& key, v1::Record* record,

@@ -26,7 +26,9 @@ class RecordSealer {
   // in `pending`, for a subject seen for the first time: it must be
   // persisted before any record sealed with it is written). Empty for an
   // event of the engine's own cases, which are not sealed.
-  absl::StatusOr<std::string> KeyFor(const v1::Event& event, KeyStore::Pending* pending) const;
+  // `fresh`: the subject is known to have no key yet (KeyStore::KeyFor).
+  absl::StatusOr<std::string> KeyFor(const v1::Event& event, KeyStore::Pending* pending,
+                                     bool fresh = false) const;
   // Moves the personal fields of the stamped `record` into record->sealed,
   // encrypted with `key` (from KeyFor), and hands them to `*personal` to be
   // put back (Unseal) once the record's stored bytes are made. False when

@@ -665,6 +665,45 @@ TEST_F(ErasureTest, AnErasedCaseTakesNoEventAndASecondErasureIsADuplicate) {
 // A key store put back from before an erasure (a restore with keys) holds
 // the erased person's key again: opening destroys it, since the log says
 // the person was erased.
+// A key is made only for a case that has something to seal: an event
+// without personal fields makes none (most of a day's screening checks),
+// the first one with them does.
+TEST_F(ErasureTest, AKeyIsMadeOnlyWhenThereIsSomethingToSeal) {
+  Open();
+  testing::DeployShippedWorkflows(*engine_);
+  v1::Event plain = BaseEvent("plain-1", "resident-plain", clock_.NowMicros());
+  plain.set_channel(v1::CHANNEL_VISIT);
+  plain.mutable_screening_check()->set_category(v1::CATEGORY_NONE);
+  v1::Event located = testing::Fever("located-1", "resident-located", 38.1, clock_.NowMicros());
+  located.mutable_fever_reading()->set_location("compound gate");
+  SubmitAll({plain, located});
+  const std::string keys = dir_.Sub("data") + "/keys/subjects";
+  auto has_key = [&](const std::string& case_id) {
+    engine_->Stop();
+    engine_.reset();
+    auto store = privacy::KeyStore::Open(keys, kMasterKey);
+    EXPECT_TRUE(store.ok()) << store.status();
+    const bool found = store.ok() && (*store)->Find("case:" + case_id).ok();
+    store->reset();
+    Open();
+    return found;
+  };
+  EXPECT_FALSE(has_key("resident-plain"));
+  EXPECT_TRUE(has_key("resident-located"));
+  SubmitAll({testing::NoteEvent("note-1", "resident-plain", "lives alone, coughs at night",
+                                clock_.NowMicros())});
+  EXPECT_TRUE(has_key("resident-plain"));
+  v1::GetTimelineRequest req;
+  req.set_case_id("resident-plain");
+  auto timeline = engine_->GetTimeline(req);
+  ASSERT_TRUE(timeline.ok()) << timeline.status();
+  int notes = 0;
+  for (const auto& r : timeline->records()) {
+    notes += r.event().note().text() == "lives alone, coughs at night";
+  }
+  EXPECT_EQ(notes, 1);
+}
+
 TEST_F(ErasureTest, AKeyStoreFromBeforeAnErasureIsErasedAgainAtOpen) {
   Open();
   testing::DeployShippedWorkflows(*engine_);

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/node_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "gridcase/v1/directory.pb.h"
@@ -117,7 +118,10 @@ class Directory {
 
   mutable absl::Mutex mu_;
   std::map<std::string, Unit> units_ ABSL_GUARDED_BY(mu_);
-  std::map<std::string, Person> people_ ABSL_GUARDED_BY(mu_);
+  // By id; looked up for every submission an application makes for a
+  // person (the gate checks the actor), so hashed. Node-based: Apply holds
+  // references to two people at once while it may insert.
+  absl::node_hash_map<std::string, Person> people_ ABSL_GUARDED_BY(mu_);
   // unit id -> ids of the people of that unit, in id order (the order in
   // which people_ lists them, so that choices do not depend on the index).
   std::map<std::string, std::set<std::string>> people_by_unit_ ABSL_GUARDED_BY(mu_);

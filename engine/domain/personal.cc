@@ -77,11 +77,33 @@ bool AnySet(const Message& m) {
   return false;
 }
 
+bool ReadIsPersonal(const FieldDescriptor* field) {
+  return field->type() == FieldDescriptor::TYPE_STRING &&
+         field->options().GetExtension(v1::data_class) == v1::PERSONAL;
+}
+
 }  // namespace
 
 bool IsPersonal(const FieldDescriptor* field) {
-  return field->type() == FieldDescriptor::TYPE_STRING &&
-         field->options().GetExtension(v1::data_class) == v1::PERSONAL;
+  // Read from the options once for every field an Event holds: an
+  // extension look-up per field per record cost more than the sealing.
+  static const auto* const known = new absl::flat_hash_map<const FieldDescriptor*, bool>([] {
+    absl::flat_hash_map<const FieldDescriptor*, bool> table;
+    std::vector<const Descriptor*> todo = {v1::Event::descriptor()};
+    absl::flat_hash_map<const Descriptor*, bool> seen;
+    while (!todo.empty()) {
+      const Descriptor* d = todo.back();
+      todo.pop_back();
+      if (!seen.emplace(d, true).second) continue;
+      for (int i = 0; i < d->field_count(); ++i) {
+        table.emplace(d->field(i), ReadIsPersonal(d->field(i)));
+        if (d->field(i)->message_type() != nullptr) todo.push_back(d->field(i)->message_type());
+      }
+    }
+    return table;
+  }());  // never destroyed: read by threads until exit
+  auto it = known->find(field);
+  return it != known->end() ? it->second : ReadIsPersonal(field);
 }
 
 bool HasPersonalFields(const Descriptor* type) {

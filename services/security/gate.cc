@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/functional/function_ref.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -81,12 +82,13 @@ absl::Status Admission::CheckSubmitGrid(const std::string& grid_id) const {
 }
 
 // A person's actor claims no role but theirs, and no kind but a person's.
-absl::Status CheckClaims(const v1::Actor& actor, const Person& person, const std::string& refusal) {
+absl::Status CheckClaims(const v1::Actor& actor, const Person& person,
+                         absl::FunctionRef<std::string()> refusal) {
   if (actor.kind() != v1::ACTOR_KIND_UNSPECIFIED && actor.kind() != v1::ACTOR_KIND_PERSON) {
-    return absl::PermissionDeniedError(absl::StrCat(refusal, ": ", actor.id(), " is a person"));
+    return absl::PermissionDeniedError(absl::StrCat(refusal(), ": ", actor.id(), " is a person"));
   }
   if (!actor.role().empty() && Directory::RoleFromName(actor.role()) != person.role) {
-    return absl::PermissionDeniedError(absl::StrCat(refusal, ": it claims role \"", actor.role(),
+    return absl::PermissionDeniedError(absl::StrCat(refusal(), ": it claims role \"", actor.role(),
                                                     "\", which the directory does not give ",
                                                     actor.id()));
   }
@@ -96,39 +98,42 @@ absl::Status CheckClaims(const v1::Actor& actor, const Person& person, const std
 absl::Status Admission::CheckActor(const v1::Actor& actor) const {
   const Principal& p = principal_;
   if (p.role == Role::kDevelopment) return absl::OkStatus();
-  const std::string refusal =
-      absl::StrCat(p.Describe(), " may not submit as actor \"", actor.id(), "\"");
+  // Made only for a refusal: most submissions are admitted.
+  auto refusal = [&] {
+    return absl::StrCat(p.Describe(), " may not submit as actor \"", actor.id(), "\"");
+  };
   if (p.role == Role::kApplication && actor.id() == p.id) {
     if (actor.kind() != v1::ACTOR_KIND_UNSPECIFIED && actor.kind() != v1::ACTOR_KIND_APP) {
       return absl::PermissionDeniedError(
-          absl::StrCat(refusal, " of kind ", v1::ActorKind_Name(actor.kind())));
+          absl::StrCat(refusal(), " of kind ", v1::ActorKind_Name(actor.kind())));
     }
     return absl::OkStatus();
   }
   const auto person = directory_->FindPerson(actor.id());
   if (p.role != Role::kApplication) {
     if (actor.id() != p.id) {
-      return absl::PermissionDeniedError(absl::StrCat(refusal, ": a person submits as themselves"));
+      return absl::PermissionDeniedError(
+          absl::StrCat(refusal(), ": a person submits as themselves"));
     }
     // Staff of the principals file are in no directory: no role to claim.
     if (!person) {
       return actor.role().empty() ? absl::OkStatus()
                                   : absl::PermissionDeniedError(absl::StrCat(
-                                        refusal, " claiming role \"", actor.role(), "\""));
+                                        refusal(), " claiming role \"", actor.role(), "\""));
     }
     return CheckClaims(actor, *person, refusal);
   }
   if (!p.acts_for_people) {
     return absl::PermissionDeniedError(
-        absl::StrCat(refusal, ": it is not allowed to act for people (principals file)"));
+        absl::StrCat(refusal(), ": it is not allowed to act for people (principals file)"));
   }
   if (!person || !RoleOfPerson(person->role)) {
     return absl::PermissionDeniedError(
-        absl::StrCat(refusal, ": no person of the directory has that id"));
+        absl::StrCat(refusal(), ": no person of the directory has that id"));
   }
   if (!Reaches(person->unit_id)) {
     return absl::PermissionDeniedError(
-        absl::StrCat(refusal, ": that person serves beyond ", p.ScopeText()));
+        absl::StrCat(refusal(), ": that person serves beyond ", p.ScopeText()));
   }
   return CheckClaims(actor, *person, refusal);
 }

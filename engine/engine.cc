@@ -108,7 +108,6 @@ absl::Status Engine::OpenPartitions(CaseLogicFactory make_logic) {
   if (!partitions.ok()) return partitions.status();
   partitions_ = std::move(*partitions);
   PartitionSet* set = partitions_.get();
-  streams_ = std::make_unique<StreamLedger>(set, clock_, options_.limits);
   staffing_ = std::make_unique<Staffing>(set, &directory_, clock_, options_.limits);
   auto access = AccessLog::Open(AccessLogDir(options_.data_dir), options_.env, clock_);
   if (!access.ok()) return access.status();
@@ -122,6 +121,7 @@ absl::Status Engine::OpenPartitions(CaseLogicFactory make_logic) {
     sealer_ = std::make_unique<privacy::RecordSealer>(keys_.get());
     options_.sequencer.sealer = sealer_.get();
   }
+  streams_ = std::make_unique<StreamLedger>(set, clock_, options_.limits, sealer_.get());
   audit_ = std::make_unique<Auditor>(set, access_.get(), logic_.get(), &registry_, &directory_,
                                      clock_, options_.data_dir, sealer_.get());
   timers_ =

@@ -173,7 +173,37 @@ absl::StatusOr<ErasureResult> Erasures::Erase(const ErasureRequest& request) {
   if (auto st = DestroyKey(subject, absl::StrCat("case ", request.case_id), *result); !st.ok()) {
     return st;
   }
+  if (auto letters = DestroyLetterKeys(home, {request.case_id}); !letters.ok()) {
+    return absl::UnavailableError(absl::StrCat(
+        "case ", request.case_id, " is erased at position ", result->position,
+        " but the keys of its dead letters could not be destroyed yet (",
+        letters.status().message(), "); they will be at the next start, or ask again"));
+  }
   return result;
+}
+
+absl::StatusOr<size_t> Erasures::DestroyLetterKeys(
+    PartitionId p, const absl::flat_hash_set<std::string>& case_ids) {
+  std::vector<std::pair<std::string, std::string>> rows;
+  if (auto st = partitions_->store(p).ScanMeta(keys::kMetaDeadLetterPrefix, SIZE_MAX, &rows);
+      !st.ok()) {
+    return st;
+  }
+  std::vector<std::string> subjects;
+  for (const auto& [key, value] : rows) {
+    v1::DeadLetter letter;
+    if (!letter.ParseFromString(value)) {
+      return absl::DataLossError(absl::StrCat("partition ", p.value(), ": a dead letter (",
+                                              key.size(), "-byte key) does not parse"));
+    }
+    if (!letter.has_sealed() || !case_ids.contains(letter.case_id())) continue;
+    auto found = keys_->Find(letter.sealed().subject());
+    if (absl::IsNotFound(found.status())) continue;
+    if (!found.ok()) return found.status();
+    subjects.push_back(letter.sealed().subject());
+  }
+  if (auto st = keys_->DestroyAll(subjects); !st.ok()) return st;
+  return subjects.size();
 }
 
 absl::StatusOr<ErasureResult> Erasures::ErasePerson(const ErasureRequest& request) {
@@ -210,12 +240,16 @@ absl::StatusOr<size_t> Erasures::FinishInterrupted() {
     const PartitionStore& store = partitions_->store(PartitionId(i));
     std::unique_ptr<rocksdb::Iterator> it = store.NewIterator(keys::Cf::kDedup);
     std::vector<std::string> subjects;
+    absl::flat_hash_set<std::string> erased_cases;
     for (it->Seek(kErasurePrefix); it->Valid() && it->key().starts_with(kErasurePrefix);
          it->Next()) {
-      const std::string rest = it->key().ToString().substr(sizeof(kErasurePrefix) - 1);
-      subjects.push_back(absl::StartsWith(rest, kPersonMark)
-                             ? PersonSubject(rest.substr(sizeof(kPersonMark) - 1))
-                             : CaseSubject(rest));
+      std::string rest = it->key().ToString().substr(sizeof(kErasurePrefix) - 1);
+      if (absl::StartsWith(rest, kPersonMark)) {
+        subjects.push_back(PersonSubject(rest.substr(sizeof(kPersonMark) - 1)));
+      } else {
+        subjects.push_back(CaseSubject(rest));
+        erased_cases.insert(std::move(rest));
+      }
     }
     if (!it->status().ok()) {
       return absl::UnavailableError(
@@ -227,6 +261,10 @@ absl::StatusOr<size_t> Erasures::FinishInterrupted() {
       if (auto st = keys_->Destroy(subject); !st.ok()) return st;
       ++destroyed;
     }
+    if (erased_cases.empty()) continue;
+    auto letters = DestroyLetterKeys(PartitionId(i), erased_cases);
+    if (!letters.ok()) return letters.status();
+    destroyed += *letters;
   }
   return destroyed;
 }

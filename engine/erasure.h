@@ -17,6 +17,7 @@
 #include <functional>
 #include <string>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "engine/common/clock.h"
 #include "engine/domain/directory.h"
@@ -66,8 +67,9 @@ class Erasures {
   // be durable and the key destroyed.
   absl::StatusOr<ErasureResult> Erase(const ErasureRequest& request);
 
-  // At open, before serving: the keys of cases whose erasure record is
-  // durable but whose key outlived a crash are destroyed now.
+  // At open, before serving: the keys of cases (and of their dead letters)
+  // whose erasure record is durable but whose key outlived a crash are
+  // destroyed now.
   absl::StatusOr<size_t> FinishInterrupted();
 
  private:
@@ -80,6 +82,11 @@ class Erasures {
                                        const std::function<uint64_t()>& erased_at);
   absl::Status DestroyKey(const std::string& subject, const std::string& what,
                           const ErasureResult& result);
+  // Destroys the keys of partition `p`'s dead letters that name one of
+  // `case_ids` (and still have a key): what a stream sent about a case
+  // goes with it. Returns how many.
+  absl::StatusOr<size_t> DestroyLetterKeys(PartitionId p,
+                                           const absl::flat_hash_set<std::string>& case_ids);
 
   PartitionSet* const partitions_;
   privacy::KeyStore* const keys_;

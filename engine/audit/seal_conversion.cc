@@ -202,6 +202,7 @@ class Resealer {
 
   // The keys made: durable before the converted directory is.
   absl::Status PersistKeys() { return keys_->Persist(&pending_); }
+  privacy::KeyStore::Pending* pending() { return &pending_; }
   uint64_t sealed() const { return sealed_; }
 
  private:
@@ -269,9 +270,30 @@ absl::Status WritePartial(const SealConversionOptions& options, const PartitionS
       return resealer.Rewrite(r, stored);
     };
     rewrite.drop_meta = [](absl::string_view key) {
-      return absl::StartsWith(key, keys::kMetaSignedHeadPrefix) || key == keys::kMetaChainOrigin;
+      return absl::StartsWith(key, keys::kMetaSignedHeadPrefix) ||
+             absl::StartsWith(key, keys::kMetaDeadLetterPrefix) || key == keys::kMetaChainOrigin;
     };
     rewrite.add_meta.emplace_back(std::string(keys::kMetaChainOrigin), origins[i]);
+    // Dead letters not yet handed on are sealed as the server seals them.
+    std::vector<std::pair<std::string, std::string>> letters;
+    if (auto st = sources[i]->ScanMeta(keys::kMetaDeadLetterPrefix, SIZE_MAX, &letters); !st.ok()) {
+      return st;
+    }
+    const privacy::RecordSealer letter_sealer(keys->get());
+    for (auto& [key, value] : letters) {
+      v1::DeadLetter letter;
+      if (!letter.ParseFromString(value)) {
+        return absl::DataLossError(absl::StrCat("partition ", i, ": a dead letter does not parse"));
+      }
+      if (!letter.has_sealed() && !letter.original().empty()) {
+        if (auto st = letter_sealer.SealLetter(i, &letter, resealer.pending()); !st.ok()) {
+          return st;
+        }
+        value = letter.SerializeAsString();
+        ++report->letters_sealed;
+      }
+      rewrite.add_meta.emplace_back(std::move(key), std::move(value));
+    }
     auto counts = ReplayPartition(*sources[i], (*targets)[i].get(), logic, &replayed, &rewrite);
     if (!counts.ok()) return counts.status();
     if (auto st = resealer.PersistKeys(); !st.ok()) return st;

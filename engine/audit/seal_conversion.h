@@ -45,6 +45,7 @@ struct SealConversionReport {
   uint32_t partitions = 0;
   uint64_t records = 0;
   uint64_t records_sealed = 0;    // records whose personal fields were in clear
+  uint64_t letters_sealed = 0;    // dead letters not yet handed on, sealed
   uint64_t old_signed_heads = 0;  // checked, and kept in the origins
   double seconds = 0;
 };

@@ -15,6 +15,7 @@
 #include "engine/domain/directory.h"
 #include "engine/domain/personal.h"
 #include "engine/domain/stamper.h"
+#include "engine/domain/validate.h"
 #include "engine/storage/chain.h"
 #include "engine/storage/derived_rows.h"
 #include "google/protobuf/util/message_differencer.h"
@@ -95,9 +96,12 @@ class Sequencer::Group {
 
   // Takes the event out of `*req` when it is recorded.
   absl::StatusOr<v1::SubmitResponse> Process(v1::SubmitRequest* req);
-  // Records that the stream message `origin` was decided with `result`
-  // (unless the result is a failure of the server: then it is not decided).
-  void Decide(const StreamOrigin& origin, const absl::StatusOr<v1::SubmitResponse>& result);
+  // Records that the stream message `origin` (naming `case_id`, when it
+  // parsed) was decided with `result` (unless the result is a failure of the
+  // server: then it is not decided). An error when its dead letter cannot
+  // be sealed: then nothing of it is written and it is not decided.
+  absl::Status Decide(const StreamOrigin& origin, const std::string& case_id,
+                      const absl::StatusOr<v1::SubmitResponse>& result);
   // Adds the final case states, timer changes and stream offsets to the
   // batch.
   void Seal();
@@ -162,22 +166,37 @@ class Sequencer::Group {
   absl::flat_hash_map<std::string, int64_t> stream_offsets_;  // source -> last decided
 };
 
-void Sequencer::Group::Decide(const StreamOrigin& origin,
-                              const absl::StatusOr<v1::SubmitResponse>& result) {
-  if (!result.ok() && !IsDecidedRefusal(result.status())) return;
+absl::Status Sequencer::Group::Decide(const StreamOrigin& origin, const std::string& case_id,
+                                      const absl::StatusOr<v1::SubmitResponse>& result) {
+  if (!result.ok() && !IsDecidedRefusal(result.status())) return absl::OkStatus();
+  if (!result.ok()) {
+    v1::DeadLetter letter;
+    letter.set_source(origin.source);
+    letter.set_offset(origin.offset);
+    letter.set_original(origin.original);
+    letter.set_code(static_cast<int32_t>(result.status().code()));
+    letter.set_reason(std::string(result.status().message()));
+    *letter.mutable_recorded_at() = recorded_at_;
+    if (IsValidId(case_id, ValidationLimits().id_bytes_max)) letter.set_case_id(case_id);
+    // Whatever the message holds, parsed or not, may be personal. What it
+    // says about an erased case is not kept at all.
+    if (sealer_ != nullptr && !letter.case_id().empty()) {
+      auto slot = SlotFor(letter.case_id());
+      if (!slot.ok()) return slot.status();
+      if ((*slot)->now && (*slot)->now->erased_at() != 0) letter.clear_original();
+    }
+    if (sealer_ != nullptr && !letter.original().empty()) {
+      if (auto st = sealer_->SealLetter(store_->id().value(), &letter, &new_keys_); !st.ok()) {
+        return st;
+      }
+    }
+    batch_.Put(store_->cf(Cf::kMeta),
+               keys::DeadLetterKey(origin.source, static_cast<uint64_t>(origin.offset)),
+               letter.SerializeAsString());
+  }
   int64_t& last = stream_offsets_.try_emplace(origin.source, origin.offset).first->second;
   last = std::max(last, origin.offset);
-  if (result.ok()) return;
-  v1::DeadLetter letter;
-  letter.set_source(origin.source);
-  letter.set_offset(origin.offset);
-  letter.set_original(origin.original);
-  letter.set_code(static_cast<int32_t>(result.status().code()));
-  letter.set_reason(std::string(result.status().message()));
-  *letter.mutable_recorded_at() = recorded_at_;
-  batch_.Put(store_->cf(Cf::kMeta),
-             keys::DeadLetterKey(origin.source, static_cast<uint64_t>(origin.offset)),
-             letter.SerializeAsString());
+  return absl::OkStatus();
 }
 
 absl::StatusOr<Sequencer::Group::Slot*> Sequencer::Group::SlotFor(const std::string& case_id) {
@@ -512,9 +531,15 @@ void Sequencer::ProcessGroup(std::deque<Item>* items) {
       results.push_back(failure_);
       continue;
     }
+    // Process takes the event out of the request.
+    const std::string case_id = item.origin ? item.request.event().case_id() : std::string();
     results.push_back(item.refusal.ok() ? group.Process(&item.request)
                                         : absl::StatusOr<v1::SubmitResponse>(item.refusal));
-    if (item.origin) group.Decide(*item.origin, results.back());
+    if (item.origin) {
+      if (absl::Status st = group.Decide(*item.origin, case_id, results.back()); !st.ok()) {
+        results.back() = st;
+      }
+    }
   }
   if (!group.empty()) {
     group.Seal();

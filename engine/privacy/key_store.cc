@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "engine/privacy/aead.h"
 #include "rocksdb/db.h"
@@ -174,28 +175,41 @@ absl::Status KeyStore::Persist(Pending* pending) {
   return absl::OkStatus();
 }
 
-absl::Status KeyStore::Destroy(const std::string& subject) {
+absl::Status KeyStore::Destroy(const std::string& subject) { return DestroyAll({subject}); }
+
+absl::Status KeyStore::DestroyAll(const std::vector<std::string>& subjects) {
+  if (subjects.empty()) return absl::OkStatus();
+  rocksdb::WriteBatch batch;
+  std::string first, last;
   {
     absl::MutexLock lock(&mu_);
-    destroyed_.insert(subject);
-    cache_.erase(subject);
+    for (const std::string& subject : subjects) {
+      // A dead letter's key is asked for by its letter only, which goes
+      // with it: not remembered, or a flood of poison messages would grow
+      // the set without bound.
+      if (!absl::StartsWith(subject, "letter:")) destroyed_.insert(subject);
+      cache_.erase(subject);
+      std::string row = RowKey(subject);
+      if (first.empty() || row < first) first = row;
+      if (row > last) last = row;
+      batch.Delete(row);
+    }
   }
-  const std::string row = RowKey(subject);
   rocksdb::WriteOptions sync;
   sync.sync = true;
-  if (auto st = FromRocks(db_->Delete(sync, row), "delete a key"); !st.ok()) return st;
-  // The deleted key's bytes may still be in the memtable's log file and in
+  if (auto st = FromRocks(db_->Write(sync, &batch), "delete keys"); !st.ok()) return st;
+  // The deleted keys' bytes may still be in the memtable's log file and in
   // table files: flush (the log file becomes obsolete and is removed), then
-  // rewrite every table file whose range holds the key, to the bottom.
+  // rewrite every table file whose range holds one of them, to the bottom.
   rocksdb::FlushOptions flush;
   flush.wait = true;
   if (auto st = FromRocks(db_->Flush(flush), "flush after a delete"); !st.ok()) return st;
   rocksdb::CompactRangeOptions compact;
   compact.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
-  const std::string end = row + '\0';
-  rocksdb::Slice begin_slice(row);
+  const std::string end = last + '\0';
+  rocksdb::Slice begin_slice(first);
   rocksdb::Slice end_slice(end);
-  if (auto st = FromRocks(db_->CompactRange(compact, &begin_slice, &end_slice), "compact a key");
+  if (auto st = FromRocks(db_->CompactRange(compact, &begin_slice, &end_slice), "compact keys");
       !st.ok()) {
     return st;
   }

@@ -18,6 +18,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
@@ -68,6 +69,9 @@ class KeyStore {
   // Destroys the key of `subject` durably (see above). Destroying a key
   // that is not there is not an error: a retry after a crash.
   absl::Status Destroy(const std::string& subject);
+  // The same for many keys at once: one synced delete, one flush and one
+  // compaction of the range they span.
+  absl::Status DestroyAll(const std::vector<std::string>& subjects);
   // A copy of the store in `dir` (which must not exist): RocksDB checkpoint.
   absl::Status Checkpoint(const std::string& dir);
 

@@ -16,7 +16,61 @@ std::string Aad(uint32_t partition, uint64_t position, const std::string& subjec
   return aad;
 }
 
+// A letter's subject names its partition, source and offset: its place.
+std::string LetterAad(const std::string& subject) {
+  return absl::StrCat("gridcase-letter-v1", subject);
+}
+
 }  // namespace
+
+std::string RecordSealer::LetterSubject(uint32_t partition, const std::string& source,
+                                        int64_t offset) {
+  return absl::StrCat("letter:", partition, "/", source, "/", offset);
+}
+
+absl::Status RecordSealer::SealLetter(uint32_t partition, v1::DeadLetter* letter,
+                                      KeyStore::Pending* pending) const {
+  const std::string subject = LetterSubject(partition, letter->source(), letter->offset());
+  // A letter's key is made for it alone: no earlier one can be in use.
+  auto key = keys_->KeyFor(subject, pending, /*fresh=*/true);
+  if (!key.ok()) return key.status();
+  auto nonce = RandomBytes(kNonceBytes);
+  if (!nonce.ok()) return nonce.status();
+  auto sealed = privacy::Seal(*key, *nonce, LetterAad(subject), letter->original());
+  if (!sealed.ok()) return sealed.status();
+  letter->clear_original();
+  v1::Sealed* s = letter->mutable_sealed();
+  s->set_subject(subject);
+  s->set_nonce(*std::move(nonce));
+  s->set_ciphertext(*std::move(sealed));
+  return absl::OkStatus();
+}
+
+absl::Status RecordSealer::OpenLetter(uint32_t partition, v1::DeadLetter* letter) const {
+  if (!letter->has_sealed()) return absl::OkStatus();
+  const v1::Sealed& s = letter->sealed();
+  const std::string subject = LetterSubject(partition, letter->source(), letter->offset());
+  if (s.subject() != subject) {
+    return absl::DataLossError(absl::StrCat("the dead letter of ", letter->source(), " offset ",
+                                            letter->offset(), " is sealed as another's"));
+  }
+  auto key = keys_->Find(subject);
+  if (absl::IsNotFound(key.status())) {
+    return absl::NotFoundError(absl::StrCat("the dead letter of ", letter->source(), " offset ",
+                                            letter->offset(), " cannot be opened: its key is gone",
+                                            letter->case_id().empty() ? "" : " (case erased?)"));
+  }
+  if (!key.ok()) return key.status();
+  auto plain = privacy::Open(*key, s.nonce(), LetterAad(subject), s.ciphertext());
+  if (!plain.ok()) {
+    return absl::DataLossError(absl::StrCat("the dead letter of ", letter->source(), " offset ",
+                                            letter->offset(),
+                                            " does not open: ", plain.status().message()));
+  }
+  letter->set_original(*std::move(plain));
+  letter->clear_sealed();
+  return absl::OkStatus();
+}
 
 absl::StatusOr<std::string> RecordSealer::KeyFor(const v1::Event& event, KeyStore::Pending* pending,
                                                  bool fresh) const {

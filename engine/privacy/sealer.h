@@ -42,6 +42,20 @@ class RecordSealer {
   // not open under it.
   absl::Status Open(v1::Record* record) const;
 
+  // Dead letters (v1::DeadLetter): a stream message that could not take
+  // effect holds whatever its sender put in it, parsed or not, so its bytes
+  // are sealed whole under a key of the letter's own, made in `pending`.
+  // The key is destroyed once the letter is handed on (or its case is
+  // erased), after which no copy of the letter anywhere can be read.
+  static std::string LetterSubject(uint32_t partition, const std::string& source, int64_t offset);
+  // Moves letter->original into letter->sealed.
+  absl::Status SealLetter(uint32_t partition, v1::DeadLetter* letter,
+                          KeyStore::Pending* pending) const;
+  // Puts a sealed letter's bytes back into letter->original. NOT_FOUND
+  // when its key is destroyed (its case erased; or handed on before a
+  // crash); DATA_LOSS when the bytes do not open.
+  absl::Status OpenLetter(uint32_t partition, v1::DeadLetter* letter) const;
+
   KeyStore* keys() const { return keys_; }
 
  private:

@@ -19,15 +19,18 @@
 #include "engine/common/clock.h"
 #include "engine/domain/validate.h"
 #include "engine/partition/partition_set.h"
+#include "engine/privacy/sealer.h"
 #include "gridcase/v1/service.pb.h"
 
 namespace gridcase {
 
 class StreamLedger {
  public:
-  // `partitions` and `clock` must outlive the ledger.
-  StreamLedger(PartitionSet* partitions, const Clock* clock, const ValidationLimits& limits)
-      : partitions_(partitions), clock_(clock), limits_(limits) {}
+  // `partitions`, `clock` and `sealer` (nullptr when the engine seals
+  // nothing) must outlive the ledger.
+  StreamLedger(PartitionSet* partitions, const Clock* clock, const ValidationLimits& limits,
+               const privacy::RecordSealer* sealer = nullptr)
+      : partitions_(partitions), clock_(clock), limits_(limits), sealer_(sealer) {}
 
   // Submits a message read from an external stream (a Kafka topic
   // partition), to be decided exactly once: `request` is the event, or why
@@ -52,9 +55,16 @@ class StreamLedger {
   absl::Status StreamOffsets(PartitionId p, const std::string& source_prefix,
                              std::map<std::string, int64_t>* out) const;
   // Dead letters of partition `p` waiting to be handed on, in (source,
-  // offset) order, with their meta keys; and their removal once handed on.
+  // offset) order, with their meta keys, as stored: sealed when the engine
+  // seals personal data (OpenDeadLetter).
   absl::Status DeadLetters(PartitionId p, size_t limit,
                            std::vector<std::pair<std::string, v1::DeadLetter>>* out) const;
+  // Puts a sealed letter's bytes back into `original` (RecordSealer::
+  // OpenLetter): NOT_FOUND once its key is destroyed, DATA_LOSS when they
+  // do not open. A letter not sealed is left as it is.
+  absl::Status OpenDeadLetter(PartitionId p, v1::DeadLetter* letter) const;
+  // Removes letters handed on: their keys are destroyed first (together),
+  // then their rows.
   absl::Status RemoveDeadLetters(PartitionId p, const std::vector<std::string>& keys);
   // How many dead letters partition `p` holds: written and not yet removed,
   // counted in the store when asked.
@@ -76,6 +86,7 @@ class StreamLedger {
   PartitionSet* const partitions_;
   const Clock* const clock_;
   const ValidationLimits limits_;
+  const privacy::RecordSealer* const sealer_;
 };
 
 }  // namespace gridcase

@@ -78,6 +78,7 @@ int RunStorageSeal(const std::string& from, const std::string& to,
   out["partitions"] = report->partitions;
   out["records"] = report->records;
   out["recordsSealed"] = report->records_sealed;
+  out["deadLettersSealed"] = report->letters_sealed;
   out["oldSignedHeads"] = report->old_signed_heads;
   out["seconds"] = report->seconds;
   out["next"] =

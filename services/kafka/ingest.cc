@@ -110,11 +110,7 @@ class Ingest::Rebalance final : public RdKafka::RebalanceCb,
                     message.errstr());
       return;
     }
-    if (auto st =
-            ingest_->engine_->streams().RemoveDeadLetters(PartitionId(ref->partition), {ref->key});
-        !st.ok()) {
-      spdlog::error("removing a dead letter handed on: {}", st.ToString());
-    }
+    ingest_->letters_confirmed_[ref->partition].push_back(ref->key);
   }
 
  private:
@@ -197,6 +193,7 @@ void Ingest::Stop() {
   dead_letters_->flush(2000);
   dead_letters_->purge(RdKafka::Producer::PURGE_QUEUE | RdKafka::Producer::PURGE_INFLIGHT);
   dead_letters_->poll(0);
+  RemoveConfirmedLetters();
 }
 
 std::string Ingest::MetaName(int32_t partition) const {
@@ -381,6 +378,17 @@ void Ingest::HandOnDeadLetters() {
         if (!letters_in_flight_.insert(key).second) continue;
         const size_t slash = letter.source().rfind('/');
         RdKafka::Headers* headers = RdKafka::Headers::create();
+        if (absl::Status opened = engine_->streams().OpenDeadLetter(PartitionId(p), &letter);
+            !opened.ok()) {
+          // Handed on all the same, without the bytes: holding the letter
+          // back would not bring them back.
+          if (!absl::IsNotFound(opened)) {
+            spdlog::error("dead letter of {} offset {}: {}", letter.source(), letter.offset(),
+                          opened.ToString());
+          }
+          headers->add(kHeaderWithheld, std::string(opened.message()));
+          letter.clear_original();
+        }
         headers->add(kHeaderErrorCode,
                      absl::StatusCodeToString(static_cast<absl::StatusCode>(letter.code())));
         headers->add(kHeaderError, letter.reason());
@@ -403,7 +411,18 @@ void Ingest::HandOnDeadLetters() {
       }
     }
     dead_letters_->poll(kLettersEvery.count());
+    RemoveConfirmedLetters();
   }
+}
+
+void Ingest::RemoveConfirmedLetters() {
+  for (const auto& [p, keys] : letters_confirmed_) {
+    if (auto st = engine_->streams().RemoveDeadLetters(PartitionId(p), keys); !st.ok()) {
+      // Kept: handed on again (the topic then holds a second copy).
+      spdlog::error("removing dead letters handed on: {}", st.ToString());
+    }
+  }
+  letters_confirmed_.clear();
 }
 
 std::vector<v1::IngestPartitionStatus> Ingest::Status() const {

@@ -54,6 +54,9 @@ inline constexpr char kHeaderError[] = "gridcase-error";
 inline constexpr char kHeaderSourceTopic[] = "gridcase-source-topic";
 inline constexpr char kHeaderSourcePartition[] = "gridcase-source-partition";
 inline constexpr char kHeaderSourceOffset[] = "gridcase-source-offset";
+// On a letter handed on without the message's bytes: why (its case was
+// erased, so its key is gone; or its sealed bytes do not open).
+inline constexpr char kHeaderWithheld[] = "gridcase-original-withheld";
 
 // A message's bytes as a submission: JSON (an Event, or a SubmitRequest
 // with an "event" key) or a protobuf Event, per `format` ("auto": JSON when
@@ -101,6 +104,9 @@ class Ingest {
   // Where to read `partition` from, per the store; fills its Source.
   absl::StatusOr<int64_t> Assign(int32_t partition);
   void WaitInFlight();
+  // After a poll of the dead-letter producer: what Kafka confirmed leaves
+  // the store.
+  void RemoveConfirmedLetters();
   void SaveDecided(bool force);
   std::string MetaName(int32_t partition) const;
 
@@ -114,7 +120,10 @@ class Ingest {
   std::map<int32_t, Source> sources_ ABSL_GUARDED_BY(mu_);
   size_t in_flight_ ABSL_GUARDED_BY(mu_) = 0;
   std::string error_ ABSL_GUARDED_BY(mu_);
-  std::set<std::string> letters_in_flight_;  // dead-letter loop only
+  // Dead-letter loop only: letters produced and not yet confirmed; those
+  // confirmed, by partition, removed together after each poll.
+  std::set<std::string> letters_in_flight_;
+  std::map<uint32_t, std::vector<std::string>> letters_confirmed_;
   std::atomic<bool> stop_{false};
   bool stopped_ = false;
   std::chrono::steady_clock::time_point last_save_;

@@ -643,23 +643,12 @@ TEST_F(EngineTest, ADiskFailureIsAnErrorForEveryWaiterAndNeverAnAck) {
   EXPECT_TRUE(Submit(Fever("during-0", "guard", 37.7)).ok());
 }
 
-absl::StatusOr<v1::SubmitResponse> SubmitFromStreamSync(Engine& engine,
-                                                        absl::StatusOr<v1::SubmitRequest> request,
-                                                        StreamOrigin origin) {
-  std::promise<absl::StatusOr<v1::SubmitResponse>> done;
-  auto answer = done.get_future();
-  engine.streams().SubmitFromStream(
-      std::move(request), std::move(origin),
-      [&done](absl::StatusOr<v1::SubmitResponse> r) { done.set_value(r); });
-  return answer.get();
-}
-
 TEST_F(EngineTest, AStreamMessageIsDecidedWithItsOffsetInOneWrite) {
   engine_ = Open();
   const std::string source = "events/0";
   // Applied: the offset is recorded with the records.
-  auto applied =
-      SubmitFromStreamSync(*engine_, Req(Fever("s-1", "s-case", 36.6)), {source, 7, "original-7"});
+  auto applied = testing::SubmitFromStreamSync(*engine_, Req(Fever("s-1", "s-case", 36.6)),
+                                               {source, 7, "original-7"});
   ASSERT_TRUE(applied.ok()) << applied.status();
   const PartitionId home = engine_->PartitionOf("s-case");
   std::map<std::string, int64_t> offsets;
@@ -668,13 +657,13 @@ TEST_F(EngineTest, AStreamMessageIsDecidedWithItsOffsetInOneWrite) {
 
   // Refused for its content before queueing, and for the case's state in
   // the sequencer: both are decided, as dead letters, in their partition.
-  auto bad =
-      SubmitFromStreamSync(*engine_, Req(Fever("s-2", "s-case", 99.0)), {source, 8, "original-8"});
+  auto bad = testing::SubmitFromStreamSync(*engine_, Req(Fever("s-2", "s-case", 99.0)),
+                                           {source, 8, "original-8"});
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
-  auto unknown = SubmitFromStreamSync(*engine_, Req(NoteEvent("s-3", "s-none", "hello")),
-                                      {source, 9, "original-9"});
+  auto unknown = testing::SubmitFromStreamSync(*engine_, Req(NoteEvent("s-3", "s-none", "hello")),
+                                               {source, 9, "original-9"});
   EXPECT_EQ(unknown.status().code(), absl::StatusCode::kNotFound);
-  auto unreadable = SubmitFromStreamSync(
+  auto unreadable = testing::SubmitFromStreamSync(
       *engine_, absl::InvalidArgumentError("message is not JSON"), {source, 10, "{{{"});
   EXPECT_EQ(unreadable.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(engine_->streams().RouteOf(absl::InvalidArgumentError("x")), PartitionId(0));

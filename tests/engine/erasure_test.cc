@@ -8,10 +8,7 @@
 // before sealing once converted. Control runs without sealing show the
 // byte scan finds markers where they are stored.
 #include <filesystem>
-#include <fstream>
-#include <random>
 #include <set>
-#include <sstream>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
@@ -24,7 +21,9 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/support/events.h"
+#include "tests/support/markers.h"
 #include "tests/support/raw_partition.h"
+#include "tests/support/sealed_engine.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/workflows.h"
 
@@ -32,37 +31,18 @@ namespace gridcase {
 namespace {
 
 using ::gridcase::testing::BaseEvent;
+using ::gridcase::testing::FindMarkers;
+using ::gridcase::testing::MarkerMaker;
+using ::gridcase::testing::Markers;
 using ::gridcase::testing::Req;
+using ::gridcase::testing::ScanTree;
 using ::testing::HasSubstr;
 
-constexpr int64_t kStartUs = 1582372800LL * 1000000;  // 2020-02-22T12:00:00Z
 constexpr int kCases = 1000;
 constexpr int kErased = 100;
-constexpr size_t kMarkerBytes = 16;
-const std::string kMasterKey(32, '\x5a');
-
-// Where each marker was put: its case.
-using Markers = absl::flat_hash_map<std::string, int>;
+const std::string& kMasterKey = testing::TestMasterKey();
 
 std::string CaseId(int i) { return absl::StrCat("resident-", i); }
-
-class MarkerMaker {
- public:
-  explicit MarkerMaker(Markers* markers) : rng_(20200222), markers_(markers) {}
-  // 16 random lowercase letters, never seen before: no shared prefix that
-  // a table file's compression could fold into a back-reference.
-  std::string For(int case_index) {
-    for (;;) {
-      std::string m;
-      for (size_t i = 0; i < kMarkerBytes; ++i) m.push_back('a' + rng_() % 26);
-      if (markers_->emplace(m, case_index).second) return m;
-    }
-  }
-
- private:
-  std::mt19937_64 rng_;
-  Markers* markers_;
-};
 
 // One case's events, a marker in every personal field they have.
 std::vector<v1::Event> EventsOf(int i, MarkerMaker* mk, int64_t now_us) {
@@ -99,58 +79,12 @@ std::vector<v1::Event> EventsOf(int i, MarkerMaker* mk, int64_t now_us) {
   return out;
 }
 
-// Every marker found in `bytes`, by sliding a window over them.
-void FindMarkers(const std::string& bytes, const Markers& markers, std::set<std::string>* found) {
-  if (bytes.size() < kMarkerBytes) return;
-  for (size_t at = 0; at + kMarkerBytes <= bytes.size(); ++at) {
-    const char c = bytes[at];
-    if (c < 'a' || c > 'z') continue;
-    auto it = markers.find(absl::string_view(bytes.data() + at, kMarkerBytes));
-    if (it != markers.end()) found->insert(it->first);
-  }
-}
-
-// Every marker in any byte of any file under `dir`.
-std::set<std::string> ScanTree(const std::string& dir, const Markers& markers) {
-  std::set<std::string> found;
-  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
-    if (!entry.is_regular_file()) continue;
-    std::ifstream in(entry.path(), std::ios::binary);
-    std::stringstream bytes;
-    bytes << in.rdbuf();
-    FindMarkers(bytes.str(), markers, &found);
-  }
-  return found;
-}
-
-class ErasureTest : public ::testing::Test {
+class ErasureTest : public testing::SealedEngineTest {
  protected:
-  ErasureTest() : clock_(kStartUs) {}
-
-  void Open(bool sealed = true, const std::string& sub = "data") {
-    engine_.reset();
-    EngineOptions options;
-    options.data_dir = dir_.Sub(sub);
-    options.partitions = 4;
-    if (sealed) options.master_key = kMasterKey;
-    auto engine = Engine::Open(options, &clock_);
-    ASSERT_TRUE(engine.ok()) << engine.status();
-    engine_ = std::move(*engine);
-  }
-
   void SubmitAll(const std::vector<v1::Event>& events) {
     for (const v1::Event& e : events) {
       auto r = testing::SubmitSync(*engine_, Req(e));
       ASSERT_TRUE(r.ok()) << e.event_id() << ": " << r.status();
-    }
-  }
-
-  // Writes everything to table files and compacts every partition.
-  void FlushAndCompact() {
-    for (uint32_t p = 0; p < engine_->partition_count(); ++p) {
-      PartitionStore& store = engine_->partitions().store(PartitionId(p));
-      ASSERT_TRUE(store.Flush().ok());
-      ASSERT_TRUE(store.Compact().ok());
     }
   }
 
@@ -171,14 +105,7 @@ class ErasureTest : public ::testing::Test {
   }
 
   absl::StatusOr<ErasureResult> Erase(int i) {
-    ErasureRequest r;
-    r.case_id = CaseId(i);
-    r.reason = "the resident asked for erasure after the case closed";
-    r.legal_basis = "PIPL art. 47(1)";
-    r.actor.set_id("dpo-1");
-    r.actor.set_kind(v1::ACTOR_KIND_PERSON);
-    r.requested_by = "gridcase:person:dpo-1";
-    return engine_->erasures().Erase(r);
+    return engine_->erasures().Erase(testing::OfficersErasure(CaseId(i)));
   }
 
   // A rebuild of `sub` from its log alone, compared with its live state
@@ -219,10 +146,6 @@ class ErasureTest : public ::testing::Test {
     importer.set_kind(v1::ACTOR_KIND_PERSON);
     return engine_->staffing().ImportDirectory(entries, id, importer).status();
   }
-
-  testing::TempDir dir_;
-  FakeClock clock_;
-  std::unique_ptr<Engine> engine_;
 };
 
 TEST_F(ErasureTest, ThousandCasesHundredErasedLeaveNoMarkerAndTheChainVerifies) {
@@ -359,13 +282,9 @@ TEST_F(ErasureTest, DirectoryPeopleAreSealedAndErasedToo) {
   EXPECT_EQ(markers.size(), static_cast<size_t>(kPeople) * 3);
 
   auto erase = [&](const std::string& id) {
-    ErasureRequest r;
+    ErasureRequest r = testing::OfficersErasure("");
     r.person_id = id;
     r.reason = "the worker left the service and asked for erasure";
-    r.legal_basis = "PIPL art. 47(1)";
-    r.actor.set_id("dpo-1");
-    r.actor.set_kind(v1::ACTOR_KIND_PERSON);
-    r.requested_by = "gridcase:person:dpo-1";
     return engine_->erasures().Erase(r);
   };
   std::set<int> erased;

@@ -11,6 +11,8 @@
 #include <set>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "engine/engine.h"
 #include "gmock/gmock.h"
 #include "gridcase/v1/event.pb.h"
@@ -24,6 +26,7 @@
 #include "tests/support/certs.h"
 #include "tests/support/events.h"
 #include "tests/support/kafka_mock.h"
+#include "tests/support/sealed_engine.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/workflows.h"
 
@@ -635,6 +638,113 @@ TEST_F(IngestTest, AMessagePosingAsTheEngineIsDeadLettered) {
   }
   EXPECT_EQ(submitted, (std::vector<std::string>{"p-open", "p-after"}));
   (*bridge)->StopIngest();
+}
+
+// On a server that seals personal data, dead letters wait sealed under
+// keys of their own and reach their topic with the message's bytes, opened
+// on the way; their keys are destroyed once Kafka has them. A message
+// about an erased case, or one whose case was erased while it waited,
+// reaches the topic without its bytes.
+TEST_F(IngestTest, ASealingServerHandsLettersOnOpenedAndThenDestroysTheirKeys) {
+  engine_->Stop();
+  const std::string master(32, '\x33');
+  engine_ = testing::OpenWithShippedWorkflows(dir_.Sub("sealed"), 4, &clock_, nullptr, master);
+  ASSERT_NE(engine_, nullptr);
+  auto erase = [&](const std::string& case_id) {
+    return engine_->erasures().Erase(testing::OfficersErasure(case_id)).status();
+  };
+  for (const char* c : {"s-erased", "s-later"}) {
+    ASSERT_TRUE(
+        testing::SubmitSync(*engine_, Req(Fever(absl::StrCat(c, "-0"), c, 37.0, NowUs()))).ok());
+  }
+  ASSERT_TRUE(erase("s-erased").ok());
+  constexpr char kMarker[] = "QXJZKWPLMRTBVHNC";
+
+  // A letter decided earlier (from another topic), about a case erased
+  // while it waits: a request at a version its case is not at, with a place.
+  const std::string stale = absl::StrCat(
+      "{\"expectedVersion\":\"99\",\"event\":{\"eventId\":\"s-stale\",\"caseId\":\"s-later\",",
+      "\"occurredAt\":\"2020-02-22T12:00:00Z\",\"actor\":{\"id\":\"worker-li\"},",
+      "\"feverReading\":{\"celsius\":36.8,\"location\":\"", kMarker, "\"}}}");
+  v1::SubmitRequest stale_request = Req(Fever("s-stale", "s-later", 36.8, NowUs()));
+  stale_request.mutable_event()->mutable_fever_reading()->set_location(kMarker);
+  stale_request.set_expected_version(99);
+  auto refused = testing::SubmitFromStreamSync(*engine_, stale_request, {"earlier/0", 5, stale});
+  ASSERT_TRUE(absl::IsFailedPrecondition(refused.status())) << refused.status();
+  ASSERT_TRUE(erase("s-later").ok());
+
+  // The dead-letter topic's broker is down while the messages are decided,
+  // so the letters wait in the store.
+  Cluster().SetLeader(options_.dead_letter_topic, 0, 3);
+  Cluster().SetLeader(options_.ingest_topic, 0, 1);
+  Cluster().SetLeader(options_.ingest_topic, 1, 1);
+  Cluster().SetGroupCoordinator(options_.group, 1);
+  const std::string unreadable = absl::StrCat("{\"notes\": \"", kMarker);
+  const std::string hot = FeverJson("s-hot", "s-new", 55.0);
+  const std::string about_erased = FeverJson("s-late", "s-erased", 36.9);
+  testing::WriteTopic(options_.brokers, options_.ingest_topic,
+                      {{"a", unreadable}, {"s-new", hot}, {"s-erased", about_erased}});
+  Cluster().SetBrokerDown(3, true);
+  auto bridge = kafka::Bridge::Start(engine_.get(), options_);
+  ASSERT_TRUE(bridge.ok()) << bridge.status();
+  ASSERT_EQ(AwaitDecided(**bridge, 3), 3u);
+
+  std::map<std::string, v1::DeadLetter> waiting;  // case id -> letter
+  for (uint32_t p = 0; p < engine_->partition_count(); ++p) {
+    std::vector<std::pair<std::string, v1::DeadLetter>> rows;
+    ASSERT_TRUE(engine_->streams().DeadLetters(PartitionId(p), 100, &rows).ok());
+    for (const auto& [key, letter] : rows) {
+      EXPECT_EQ(letter.SerializeAsString().find(kMarker), std::string::npos);
+      waiting[letter.case_id()] = letter;
+    }
+  }
+  ASSERT_EQ(waiting.size(), 4u);
+  EXPECT_TRUE(waiting[""].has_sealed());
+  EXPECT_TRUE(waiting["s-new"].has_sealed());
+  EXPECT_TRUE(waiting["s-later"].has_sealed());
+  EXPECT_FALSE(waiting["s-erased"].has_sealed());
+  EXPECT_EQ(waiting["s-erased"].original(), "");
+
+  Cluster().SetBrokerDown(3, false);
+  const std::vector<KafkaMessage> letters = AwaitLetters(4);
+  ASSERT_EQ(letters.size(), 4u);
+  std::multiset<std::string> values;
+  std::vector<std::string> withheld;  // source topics of letters without bytes, and why
+  for (const auto& l : letters) {
+    values.insert(l.value);
+    auto h = l.headers.find(kafka::kHeaderWithheld);
+    if (h != l.headers.end()) {
+      withheld.push_back(l.headers.at(kafka::kHeaderSourceTopic) + ": " + h->second);
+    }
+  }
+  EXPECT_EQ(values, (std::multiset<std::string>{unreadable, hot, "", ""}));
+  ASSERT_EQ(withheld.size(), 1u);
+  EXPECT_THAT(withheld[0], HasSubstr("earlier: "));
+  EXPECT_THAT(withheld[0], HasSubstr("key is gone"));
+
+  // Handed on: no letter left, and the keys they were sealed under gone.
+  const auto kept_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  uint64_t kept = 1;
+  while (kept > 0 && std::chrono::steady_clock::now() < kept_deadline) {
+    kept = 0;
+    for (uint32_t p = 0; p < engine_->partition_count(); ++p) {
+      auto n = engine_->streams().CountDeadLetters(PartitionId(p));
+      ASSERT_TRUE(n.ok()) << n.status();
+      kept += *n;
+    }
+    if (kept > 0)
+      engine_->AwaitCommit(engine_->commit_generation(), std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(kept, 0u);
+  (*bridge)->StopIngest();
+  bridge->reset();
+  engine_.reset();
+  auto keys = privacy::KeyStore::Open(dir_.Sub("sealed") + "/keys/subjects", master);
+  ASSERT_TRUE(keys.ok()) << keys.status();
+  for (const auto& [case_id, letter] : waiting) {
+    if (!letter.has_sealed()) continue;
+    EXPECT_TRUE(absl::IsNotFound((*keys)->Find(letter.sealed().subject()).status())) << case_id;
+  }
 }
 
 // gridcased as a child process with Kafka, killed with SIGKILL.

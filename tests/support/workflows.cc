@@ -29,6 +29,17 @@ absl::StatusOr<v1::SubmitResponse> SubmitSync(Engine& engine, v1::SubmitRequest 
   return answer.get();
 }
 
+absl::StatusOr<v1::SubmitResponse> SubmitFromStreamSync(Engine& engine,
+                                                        absl::StatusOr<v1::SubmitRequest> request,
+                                                        StreamOrigin origin) {
+  std::promise<absl::StatusOr<v1::SubmitResponse>> done;
+  auto answer = done.get_future();
+  engine.streams().SubmitFromStream(
+      std::move(request), std::move(origin),
+      [&done](absl::StatusOr<v1::SubmitResponse> r) { done.set_value(std::move(r)); });
+  return answer.get();
+}
+
 std::vector<v1::Record> TimelineOf(Engine& engine, const std::string& case_id) {
   v1::GetTimelineRequest req;
   req.set_case_id(case_id);

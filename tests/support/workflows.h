@@ -20,6 +20,10 @@ std::string ShippedWorkflowDir();
 
 // Submits `request` and waits for its answer.
 absl::StatusOr<v1::SubmitResponse> SubmitSync(Engine& engine, v1::SubmitRequest request);
+// Submits a message of an external stream and waits for its answer.
+absl::StatusOr<v1::SubmitResponse> SubmitFromStreamSync(Engine& engine,
+                                                        absl::StatusOr<v1::SubmitRequest> request,
+                                                        StreamOrigin origin);
 
 // Every record of `case_id` in case order (the first 1,000); fails the
 // test if the timeline cannot be read.

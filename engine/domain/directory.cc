@@ -101,8 +101,12 @@ std::unique_ptr<Directory> Directory::Clone() const {
   return copy;
 }
 
-absl::Status Directory::Check(const v1::DirectoryEntry& entry) const {
+absl::Status Directory::CheckNotErased(const v1::DirectoryEntry& entry) const {
   absl::ReaderMutexLock lock(&mu_);
+  return CheckNotErasedLocked(entry);
+}
+
+absl::Status Directory::CheckNotErasedLocked(const v1::DirectoryEntry& entry) const {
   // An erased person's key is gone for good: nothing more about them is
   // recorded (a new key would let their name back in under their id).
   for (const std::string* id : {&entry.person().person_id(), &entry.availability().person_id(),
@@ -114,6 +118,12 @@ absl::Status Directory::Check(const v1::DirectoryEntry& entry) const {
                        ": nothing more can be recorded about them"));
     }
   }
+  return absl::OkStatus();
+}
+
+absl::Status Directory::Check(const v1::DirectoryEntry& entry) const {
+  absl::ReaderMutexLock lock(&mu_);
+  if (auto st = CheckNotErasedLocked(entry); !st.ok()) return st;
   switch (entry.entry_case()) {
     case v1::DirectoryEntry::kUnit: {
       const auto& u = entry.unit();

@@ -67,6 +67,9 @@ class Directory {
   // Checks `entry` against the directory as it stands. The message says
   // what is wrong ("person w1: unit g-9 does not exist").
   absl::Status Check(const v1::DirectoryEntry& entry) const;
+  // The part of Check that the log itself enforces, when a record is
+  // decided: FAILED_PRECONDITION when `entry` names an erased person.
+  absl::Status CheckNotErased(const v1::DirectoryEntry& entry) const;
 
   // Applies an entry recorded at `recorded_us`.
   void Apply(const v1::DirectoryEntry& entry, int64_t recorded_us);
@@ -115,6 +118,9 @@ class Directory {
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   std::optional<std::string> FirstAvailable(const std::string& unit_id, v1::Role role,
                                             int64_t now_us) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+
+  absl::Status CheckNotErasedLocked(const v1::DirectoryEntry& entry) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
   mutable absl::Mutex mu_;
   std::map<std::string, Unit> units_ ABSL_GUARDED_BY(mu_);

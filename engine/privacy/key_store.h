@@ -47,9 +47,12 @@ class KeyStore {
 
   // Opens (creating) the store in `dir`. `master_key` (32 bytes) wraps every
   // key; FAILED_PRECONDITION when it is not the key the store was made with.
+  // `memtable_bytes`: RocksDB's write buffer (see key_store.cc).
   static absl::StatusOr<std::unique_ptr<KeyStore>> Open(const std::string& dir,
                                                         std::string master_key,
-                                                        rocksdb::Env* env = nullptr);
+                                                        rocksdb::Env* env = nullptr,
+                                                        size_t memtable_bytes = kMemtableBytes);
+  static constexpr size_t kMemtableBytes = 4 << 20;
   ~KeyStore();
   KeyStore(const KeyStore&) = delete;
   KeyStore& operator=(const KeyStore&) = delete;

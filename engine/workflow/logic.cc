@@ -158,7 +158,7 @@ absl::Status WorkflowLogic::ProcessDirectory(v1::Record record, RecordStamper*,
     return absl::FailedPreconditionError("directory entries belong to the directory case");
   }
   if (auto entry = EntryOf(record.event())) {
-    if (auto st = directory_.Check(*entry); absl::IsFailedPrecondition(st)) return st;
+    if (auto st = directory_.CheckNotErased(*entry); !st.ok()) return st;
   }
   v1::CaseState next = state->value_or(v1::CaseState());
   ApplyRecord(record, nullptr, &next);

@@ -29,33 +29,73 @@ bool ComputeHasPersonal(const Descriptor* type, int depth) {
   return false;
 }
 
+// Where a message type's personal fields are: its own, and the singular
+// message fields whose type has some. Read by Split and AnySet instead of
+// listing every field a message has set, which cost more than sealing.
+struct Plan {
+  std::vector<const FieldDescriptor*> personal;
+  std::vector<const FieldDescriptor*> nested;
+};
+
+Plan MakePlan(const Descriptor* type) {
+  Plan plan;
+  for (int i = 0; i < type->field_count(); ++i) {
+    const FieldDescriptor* f = type->field(i);
+    if (IsPersonal(f)) {
+      plan.personal.push_back(f);
+    } else if (f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE &&
+               HasPersonalFields(f->message_type())) {
+      // A repeated message with personal fields could not be merged back
+      // in place; the protocol has none (personal_test checks).
+      GC_CHECK(!f->is_repeated(), f->full_name(), ": a repeated message with personal fields");
+      plan.nested.push_back(f);
+    }
+  }
+  return plan;
+}
+
+const Plan& PlanOf(const Descriptor* type) {
+  // Built once for every message an Event holds; never destroyed: read by
+  // threads until exit.
+  static const auto* const plans = new absl::flat_hash_map<const Descriptor*, Plan>([] {
+    absl::flat_hash_map<const Descriptor*, Plan> table;
+    std::vector<const Descriptor*> todo = {v1::Event::descriptor()};
+    while (!todo.empty()) {
+      const Descriptor* d = todo.back();
+      todo.pop_back();
+      if (table.contains(d)) continue;
+      table.emplace(d, MakePlan(d));
+      for (int i = 0; i < d->field_count(); ++i) {
+        if (d->field(i)->message_type() != nullptr) todo.push_back(d->field(i)->message_type());
+      }
+    }
+    return table;
+  }());
+  auto it = plans->find(type);
+  GC_CHECK(it != plans->end(), type->full_name(), " is not a message an Event holds");
+  return it->second;
+}
+
 // Moves the personal fields of `from` into `to` (of the same type).
 bool Split(Message* from, Message* to) {
   const Reflection* rf = from->GetReflection();
   const Reflection* rt = to->GetReflection();
-  std::vector<const FieldDescriptor*> fields;
-  rf->ListFields(*from, &fields);
+  const Plan& plan = PlanOf(from->GetDescriptor());
   bool any = false;
-  for (const FieldDescriptor* f : fields) {
-    if (IsPersonal(f)) {
-      if (f->is_repeated()) {
-        for (int i = 0; i < rf->FieldSize(*from, f); ++i) {
-          rt->AddString(to, f, rf->GetRepeatedString(*from, f, i));
-        }
-      } else {
-        rt->SetString(to, f, rf->GetString(*from, f));
-      }
-      rf->ClearField(from, f);
-      any = true;
-      continue;
+  for (const FieldDescriptor* f : plan.personal) {
+    if (f->is_repeated()) {
+      const int n = rf->FieldSize(*from, f);
+      if (n == 0) continue;
+      for (int i = 0; i < n; ++i) rt->AddString(to, f, rf->GetRepeatedString(*from, f, i));
+    } else {
+      if (!rf->HasField(*from, f)) continue;
+      rt->SetString(to, f, rf->GetString(*from, f));
     }
-    if (f->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE ||
-        !HasPersonalFields(f->message_type())) {
-      continue;
-    }
-    // A repeated message with personal fields could not be merged back in
-    // place; the protocol has none (personal_test checks).
-    GC_CHECK(!f->is_repeated(), f->full_name(), ": a repeated message with personal fields");
+    rf->ClearField(from, f);
+    any = true;
+  }
+  for (const FieldDescriptor* f : plan.nested) {
+    if (!rf->HasField(*from, f)) continue;
     const bool moved = Split(rf->MutableMessage(from, f), rt->MutableMessage(to, f));
     if (!moved) rt->ClearField(to, f);
     any = any || moved;
@@ -65,14 +105,12 @@ bool Split(Message* from, Message* to) {
 
 bool AnySet(const Message& m) {
   const Reflection* r = m.GetReflection();
-  std::vector<const FieldDescriptor*> fields;
-  r->ListFields(m, &fields);
-  for (const FieldDescriptor* f : fields) {
-    if (IsPersonal(f)) return true;
-    if (f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE && !f->is_repeated() &&
-        HasPersonalFields(f->message_type()) && AnySet(r->GetMessage(m, f))) {
-      return true;
-    }
+  const Plan& plan = PlanOf(m.GetDescriptor());
+  for (const FieldDescriptor* f : plan.personal) {
+    if (f->is_repeated() ? r->FieldSize(m, f) > 0 : r->HasField(m, f)) return true;
+  }
+  for (const FieldDescriptor* f : plan.nested) {
+    if (r->HasField(m, f) && AnySet(r->GetMessage(m, f))) return true;
   }
   return false;
 }

@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "engine/common/check.h"
 #include "engine/domain/directory.h"
@@ -15,6 +16,23 @@ using google::protobuf::Descriptor;
 using google::protobuf::FieldDescriptor;
 using google::protobuf::Message;
 using google::protobuf::Reflection;
+
+// Every message type an Event holds, itself included, each once.
+std::vector<const Descriptor*> MessagesOfEvent() {
+  std::vector<const Descriptor*> out;
+  absl::flat_hash_set<const Descriptor*> seen;
+  std::vector<const Descriptor*> todo = {v1::Event::descriptor()};
+  while (!todo.empty()) {
+    const Descriptor* d = todo.back();
+    todo.pop_back();
+    if (!seen.insert(d).second) continue;
+    out.push_back(d);
+    for (int i = 0; i < d->field_count(); ++i) {
+      if (d->field(i)->message_type() != nullptr) todo.push_back(d->field(i)->message_type());
+    }
+  }
+  return out;
+}
 
 bool ComputeHasPersonal(const Descriptor* type, int depth) {
   GC_CHECK(depth < 32, "message nesting too deep at ", type->full_name());
@@ -59,16 +77,7 @@ const Plan& PlanOf(const Descriptor* type) {
   // threads until exit.
   static const auto* const plans = new absl::flat_hash_map<const Descriptor*, Plan>([] {
     absl::flat_hash_map<const Descriptor*, Plan> table;
-    std::vector<const Descriptor*> todo = {v1::Event::descriptor()};
-    while (!todo.empty()) {
-      const Descriptor* d = todo.back();
-      todo.pop_back();
-      if (table.contains(d)) continue;
-      table.emplace(d, MakePlan(d));
-      for (int i = 0; i < d->field_count(); ++i) {
-        if (d->field(i)->message_type() != nullptr) todo.push_back(d->field(i)->message_type());
-      }
-    }
+    for (const Descriptor* d : MessagesOfEvent()) table.emplace(d, MakePlan(d));
     return table;
   }());
   auto it = plans->find(type);
@@ -127,15 +136,9 @@ bool IsPersonal(const FieldDescriptor* field) {
   // extension look-up per field per record cost more than the sealing.
   static const auto* const known = new absl::flat_hash_map<const FieldDescriptor*, bool>([] {
     absl::flat_hash_map<const FieldDescriptor*, bool> table;
-    std::vector<const Descriptor*> todo = {v1::Event::descriptor()};
-    absl::flat_hash_map<const Descriptor*, bool> seen;
-    while (!todo.empty()) {
-      const Descriptor* d = todo.back();
-      todo.pop_back();
-      if (!seen.emplace(d, true).second) continue;
+    for (const Descriptor* d : MessagesOfEvent()) {
       for (int i = 0; i < d->field_count(); ++i) {
         table.emplace(d->field(i), ReadIsPersonal(d->field(i)));
-        if (d->field(i)->message_type() != nullptr) todo.push_back(d->field(i)->message_type());
       }
     }
     return table;
@@ -148,15 +151,7 @@ bool HasPersonalFields(const Descriptor* type) {
   // Built once for every message an Event holds; other types are walked.
   static const auto* const known = new absl::flat_hash_map<const Descriptor*, bool>([] {
     absl::flat_hash_map<const Descriptor*, bool> table;
-    std::vector<const Descriptor*> todo = {v1::Event::descriptor()};
-    while (!todo.empty()) {
-      const Descriptor* d = todo.back();
-      todo.pop_back();
-      if (!table.emplace(d, ComputeHasPersonal(d, 0)).second) continue;
-      for (int i = 0; i < d->field_count(); ++i) {
-        if (d->field(i)->message_type() != nullptr) todo.push_back(d->field(i)->message_type());
-      }
-    }
+    for (const Descriptor* d : MessagesOfEvent()) table.emplace(d, ComputeHasPersonal(d, 0));
     return table;
   }());  // never destroyed: read by threads until exit
   auto it = known->find(type);

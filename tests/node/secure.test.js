@@ -4,7 +4,8 @@
 // single sign-on issuer whose tokens are signed here with Node's crypto).
 // It checks what docs/security.md promises a client author: a certificate
 // names the caller and binds its actor; a token does the same over TLS;
-// a client without either, from another CA or in plaintext is refused.
+// a client without either, from another CA or in plaintext is refused;
+// only a privacy officer erases a person (docs/privacy.md).
 //
 // Environment: as gridcased.js says.
 'use strict';
@@ -50,10 +51,12 @@ function read(file) { return fs.readFileSync(path.join(dir, file)); }
 
 test.before(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gridcase-node-tls-'));
-  makeCa('ca', [['server', 'IP:127.0.0.1'], ['feed', 'URI:gridcase:app:feed']]);
+  makeCa('ca', [['server', 'IP:127.0.0.1'], ['feed', 'URI:gridcase:app:feed'],
+                 ['ops', 'URI:gridcase:person:ops'], ['dpo', 'URI:gridcase:person:dpo']]);
   makeCa('other-ca', [['stranger', 'URI:gridcase:app:feed']]);
   fs.writeFileSync(path.join(dir, 'principals.json'),
-                   JSON.stringify({ applications: [{ id: 'feed', units: ['*'] }] }));
+                   JSON.stringify({ applications: [{ id: 'feed', units: ['*'] }],
+                                    operators: ['ops'], privacy_officers: ['dpo'] }));
   const { publicKey, privateKey } = crypto.generateKeyPairSync('ed25519');
   issuerKey = privateKey;
   fs.writeFileSync(path.join(dir, 'sso.pem'), publicKey.export({ type: 'spki', format: 'pem' }));
@@ -159,6 +162,59 @@ test('a bearer token over TLS names the caller; a forged one is refused unechoed
   const expired = token({ sub: 'gridcase:app:feed', exp: Math.floor(Date.now() / 1000) - 600 });
   const late = await call(v1.CaseService, withToken(expired), 'GetCase', { caseId: 'tls-case' });
   assert.equal(late.err && late.err.code, grpc.status.UNAUTHENTICATED);
+});
+
+// Erasure of a person of the directory, by person_id, as a privacy
+// officer's own tool would ask for it: only the officer may; afterwards the
+// directory keeps the person's role and unit and forgets name and phone.
+test('a privacy officer, and no one else, erases a person of the directory', async () => {
+  const Admin = v1.AdminService;
+  const entries = [
+    { unit: { unitId: 'n-d', level: 'UNIT_LEVEL_DISTRICT' } },
+    { unit: { unitId: 'n-s', level: 'UNIT_LEVEL_STREET', parentId: 'n-d' } },
+    { unit: { unitId: 'n-c', level: 'UNIT_LEVEL_COMMUNITY', parentId: 'n-s' } },
+    { unit: { unitId: 'n-g', level: 'UNIT_LEVEL_GRID', parentId: 'n-c' } },
+    { person: { personId: 'n-worker', name: 'Zhang Nodemarker', role: 'ROLE_GRID_WORKER',
+                unitId: 'n-g', phone: '13800000042' } },
+  ];
+  const imported = await call(Admin, tls('ops'), 'importDirectory', {
+    entries, importId: 'node-directory-1', actor: { id: 'ops', kind: 'ACTOR_KIND_PERSON' },
+  });
+  assert.equal(imported.err, null, imported.err && imported.err.details);
+  const before = await call(Admin, tls('feed'), 'getPerson', { personId: 'n-worker' });
+  assert.equal(before.err, null, before.err && before.err.details);
+  assert.equal(before.response.person.name, 'Zhang Nodemarker');
+
+  const request = {
+    personId: 'n-worker',
+    reason: 'the worker left the service and asked for erasure',
+    legalBasis: 'PIPL art. 47(1)',
+  };
+  for (const who of ['ops', 'feed']) {
+    const refused = await call(Admin, tls(who), 'erasePerson', request);
+    assert.equal(refused.err && refused.err.code, grpc.status.PERMISSION_DENIED, who);
+  }
+  const both = await call(Admin, tls('dpo'), 'erasePerson', { ...request, caseId: 'n-case' });
+  assert.equal(both.err && both.err.code, grpc.status.INVALID_ARGUMENT);
+  const unknown = await call(Admin, tls('dpo'), 'erasePerson', { ...request, personId: 'n-nobody' });
+  assert.equal(unknown.err && unknown.err.code, grpc.status.NOT_FOUND);
+
+  const erased = await call(Admin, tls('dpo'), 'erasePerson', request);
+  assert.equal(erased.err, null, erased.err && erased.err.details);
+  assert.ok(Number(erased.response.position) > 0);
+  assert.equal(erased.response.duplicate, false);
+  const again = await call(Admin, tls('dpo'), 'erasePerson', request);
+  assert.equal(again.err, null, again.err && again.err.details);
+  assert.equal(again.response.duplicate, true);
+  assert.equal(again.response.position, erased.response.position);
+
+  const after = await call(Admin, tls('feed'), 'getPerson', { personId: 'n-worker' });
+  assert.equal(after.err, null, after.err && after.err.details);
+  assert.equal(after.response.person.name, '');
+  assert.equal(after.response.person.phone, '');
+  assert.equal(after.response.person.role, 'ROLE_GRID_WORKER');
+  assert.equal(after.response.person.unitId, 'n-g');
+  assert.equal(after.response.erasedAt, erased.response.position);
 });
 
 test('no certificate and no token, another CA, or plaintext: nothing is served', async () => {

@@ -27,6 +27,22 @@
 namespace gridcase {
 namespace {
 
+// Decodes `value`, the stored record at `position`, and checks that it
+// continues the chain whose hash so far is `*head`; `*head` then moves to
+// its hash. DATA_LOSS names `where` and the position.
+absl::Status FollowChain(const rocksdb::Slice& value, uint64_t position, absl::string_view where,
+                         std::string* head, StoredRecord* stored) {
+  if (auto st = DecodeStoredRecord(absl::string_view(value.data(), value.size()), stored);
+      !st.ok()) {
+    return st;
+  }
+  if (std::string problem = CheckLink(*stored, *head); !problem.empty()) {
+    return absl::DataLossError(absl::StrCat(where, "position ", position, ": ", problem));
+  }
+  *head = std::string(stored->hash);
+  return absl::OkStatus();
+}
+
 namespace fs = std::filesystem;
 
 constexpr char kConversion[] = "sealed";
@@ -95,14 +111,9 @@ absl::StatusOr<v1::ChainOrigin> OriginOf(const PartitionStore& src, uint32_t par
   auto walked = src.ForEachRecord(
       [&](const rocksdb::Slice&, const rocksdb::Slice& value, const v1::Record& record) {
         StoredRecord stored;
-        if (auto st = DecodeStoredRecord(absl::string_view(value.data(), value.size()), &stored);
-            !st.ok()) {
+        if (auto st = FollowChain(value, record.position(), "", &head_hash, &stored); !st.ok()) {
           return st;
         }
-        if (std::string problem = CheckLink(stored, head_hash); !problem.empty()) {
-          return absl::DataLossError(absl::StrCat("position ", record.position(), ": ", problem));
-        }
-        head_hash = std::string(stored.hash);
         records = record.position();
         if (heads.count(records)) at[records] = head_hash;
         return absl::OkStatus();
@@ -159,12 +170,11 @@ class Resealer {
 
   absl::Status Rewrite(v1::Record* r, std::string* stored) {
     StoredRecord old;
-    if (auto st = DecodeStoredRecord(*stored, &old); !st.ok()) return st;
-    if (std::string problem = CheckLink(old, old_head_); !problem.empty()) {
-      return absl::DataLossError(
-          absl::StrCat("partition ", partition_, " position ", r->position(), ": ", problem));
+    if (auto st = FollowChain(*stored, r->position(), absl::StrCat("partition ", partition_, " "),
+                              &old_head_, &old);
+        !st.ok()) {
+      return st;
     }
-    old_head_ = std::string(old.hash);
     std::string bytes(old.record_bytes);
     if (!r->has_sealed() && HasPersonalValues(r->event())) {
       const std::string subject = SubjectOf(r->event());
@@ -419,41 +429,36 @@ absl::StatusOr<std::vector<ConversionCheck>> VerifyConversion(const std::string&
     }
     std::string old_head = origin.old_genesis();
     std::string new_head = (*store)->genesis();
-    auto walked = (*store)->ForEachRecord(
-        [&](const rocksdb::Slice&, const rocksdb::Slice& value, const v1::Record& record) {
-          StoredRecord stored;
-          if (auto st = DecodeStoredRecord(absl::string_view(value.data(), value.size()), &stored);
-              !st.ok()) {
-            return st;
-          }
-          if (std::string problem = CheckLink(stored, new_head); !problem.empty()) {
-            return absl::DataLossError(
-                absl::StrCat("the new chain, position ", record.position(), ": ", problem));
-          }
-          new_head = std::string(stored.hash);
-          if (record.position() > origin.old_records()) return absl::OkStatus();  // since
-          std::string bytes(stored.record_bytes);
-          if (record.has_sealed() && record.sealed().by_conversion()) {
-            v1::Record opened = record;
-            auto st = sealer.Open(&opened);
-            if (absl::IsNotFound(st)) {
-              ++check.unopenable;
-              return absl::OkStatus();
-            }
-            if (!st.ok()) return st;
-            bytes = opened.SerializeAsString();
-          }
-          if (check.unopenable > 0) return absl::OkStatus();  // re-derived up to the first only
-          old_head = ChainHash(old_head, bytes);
-          if (auto it = signed_at.find(record.position());
-              it != signed_at.end() && it->second != old_head) {
-            return absl::DataLossError(
-                absl::StrCat("the old chain re-derived differs from the head "
-                             "signed at position ",
-                             record.position()));
-          }
+    auto walked = (*store)->ForEachRecord([&](const rocksdb::Slice&, const rocksdb::Slice& value,
+                                              const v1::Record& record) {
+      StoredRecord stored;
+      if (auto st = FollowChain(value, record.position(), "the new chain, ", &new_head, &stored);
+          !st.ok()) {
+        return st;
+      }
+      if (record.position() > origin.old_records()) return absl::OkStatus();  // since
+      std::string bytes(stored.record_bytes);
+      if (record.has_sealed() && record.sealed().by_conversion()) {
+        v1::Record opened = record;
+        auto st = sealer.Open(&opened);
+        if (absl::IsNotFound(st)) {
+          ++check.unopenable;
           return absl::OkStatus();
-        });
+        }
+        if (!st.ok()) return st;
+        bytes = opened.SerializeAsString();
+      }
+      if (check.unopenable > 0) return absl::OkStatus();  // re-derived up to the first only
+      old_head = ChainHash(old_head, bytes);
+      if (auto it = signed_at.find(record.position());
+          it != signed_at.end() && it->second != old_head) {
+        return absl::DataLossError(
+            absl::StrCat("the old chain re-derived differs from the head "
+                         "signed at position ",
+                         record.position()));
+      }
+      return absl::OkStatus();
+    });
     if (!walked.ok()) {
       check.problem = std::string(walked.message());
       continue;

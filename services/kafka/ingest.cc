@@ -18,6 +18,10 @@ constexpr size_t kInFlightMax = 4096;
 constexpr auto kSaveEvery = std::chrono::milliseconds(200);
 constexpr auto kLettersEvery = std::chrono::milliseconds(100);
 constexpr size_t kLettersBatch = 256;
+// Letters Kafka confirmed are removed (their keys destroyed: a flush and
+// a compaction of the key store) at most this often, so that a steady
+// trickle of poison messages does not flush the key store every round.
+constexpr auto kLettersRemovedEvery = std::chrono::seconds(1);
 
 // A dead letter in flight to Kafka: where it is kept, to remove it once
 // Kafka confirms.
@@ -411,7 +415,11 @@ void Ingest::HandOnDeadLetters() {
       }
     }
     dead_letters_->poll(kLettersEvery.count());
-    RemoveConfirmedLetters();
+    const auto now = std::chrono::steady_clock::now();
+    if (!letters_confirmed_.empty() && now - letters_removed_at_ >= kLettersRemovedEvery) {
+      RemoveConfirmedLetters();
+      letters_removed_at_ = now;
+    }
   }
 }
 

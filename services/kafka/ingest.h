@@ -26,6 +26,7 @@
 #define GRIDCASE_SERVICES_KAFKA_INGEST_H_
 
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <set>
@@ -124,6 +125,7 @@ class Ingest {
   // confirmed, by partition, removed together after each poll.
   std::set<std::string> letters_in_flight_;
   std::map<uint32_t, std::vector<std::string>> letters_confirmed_;
+  std::chrono::steady_clock::time_point letters_removed_at_;
   std::atomic<bool> stop_{false};
   bool stopped_ = false;
   std::chrono::steady_clock::time_point last_save_;

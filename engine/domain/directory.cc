@@ -284,6 +284,13 @@ std::optional<Person> Directory::FindPerson(const std::string& id) const {
   return it->second;
 }
 
+std::optional<Directory::RoleAndUnit> Directory::FindRoleAndUnit(const std::string& id) const {
+  absl::ReaderMutexLock lock(&mu_);
+  auto it = people_.find(id);
+  if (it == people_.end()) return std::nullopt;
+  return RoleAndUnit{it->second.role, it->second.unit_id};
+}
+
 std::optional<Unit> Directory::FindUnit(const std::string& id) const {
   absl::ReaderMutexLock lock(&mu_);
   auto it = units_.find(id);

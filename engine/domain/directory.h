@@ -77,6 +77,13 @@ class Directory {
   void ApplyErasure(const std::string& person_id, uint64_t position);
 
   std::optional<Person> FindPerson(const std::string& id) const;
+  // What deciding who may act as a person needs: their role and unit, and
+  // nothing personal (no copy of a name or phone for every call).
+  struct RoleAndUnit {
+    v1::Role role = v1::ROLE_UNSPECIFIED;
+    std::string unit_id;
+  };
+  std::optional<RoleAndUnit> FindRoleAndUnit(const std::string& id) const;
   std::optional<Unit> FindUnit(const std::string& id) const;
   std::vector<Person> PeopleOf(const std::string& unit_id) const;
 

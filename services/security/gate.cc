@@ -82,7 +82,7 @@ absl::Status Admission::CheckSubmitGrid(const std::string& grid_id) const {
 }
 
 // A person's actor claims no role but theirs, and no kind but a person's.
-absl::Status CheckClaims(const v1::Actor& actor, const Person& person,
+absl::Status CheckClaims(const v1::Actor& actor, const Directory::RoleAndUnit& person,
                          absl::FunctionRef<std::string()> refusal) {
   if (actor.kind() != v1::ACTOR_KIND_UNSPECIFIED && actor.kind() != v1::ACTOR_KIND_PERSON) {
     return absl::PermissionDeniedError(absl::StrCat(refusal(), ": ", actor.id(), " is a person"));
@@ -109,7 +109,7 @@ absl::Status Admission::CheckActor(const v1::Actor& actor) const {
     }
     return absl::OkStatus();
   }
-  const auto person = directory_->FindPerson(actor.id());
+  const auto person = directory_->FindRoleAndUnit(actor.id());
   if (p.role != Role::kApplication) {
     if (actor.id() != p.id) {
       return absl::PermissionDeniedError(
@@ -168,7 +168,7 @@ absl::StatusOr<Principal> Gate::Resolve(absl::string_view subject) const {
     p.units = {kEverywhere};
     return p;
   }
-  const auto person = directory_->FindPerson(p.id);
+  const auto person = directory_->FindRoleAndUnit(p.id);
   const auto role = person ? RoleOfPerson(person->role) : std::nullopt;
   if (!role) {
     return Unauthenticated(absl::StrCat("person \"", p.id,

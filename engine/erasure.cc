@@ -202,7 +202,7 @@ absl::StatusOr<size_t> Erasures::DestroyLetterKeys(
     if (!found.ok()) return found.status();
     subjects.push_back(letter.sealed().subject());
   }
-  if (auto st = keys_->DestroyAll(subjects); !st.ok()) return st;
+  if (auto st = keys_->DestroyAll(subjects, /*remember=*/false); !st.ok()) return st;
   return subjects.size();
 }
 

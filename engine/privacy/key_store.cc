@@ -2,7 +2,6 @@
 
 #include <utility>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "engine/privacy/aead.h"
 #include "rocksdb/db.h"
@@ -182,17 +181,14 @@ absl::Status KeyStore::Persist(Pending* pending) {
 
 absl::Status KeyStore::Destroy(const std::string& subject) { return DestroyAll({subject}); }
 
-absl::Status KeyStore::DestroyAll(const std::vector<std::string>& subjects) {
+absl::Status KeyStore::DestroyAll(const std::vector<std::string>& subjects, bool remember) {
   if (subjects.empty()) return absl::OkStatus();
   rocksdb::WriteBatch batch;
   std::string first, last;
   {
     absl::MutexLock lock(&mu_);
     for (const std::string& subject : subjects) {
-      // A dead letter's key is asked for by its letter only, which goes
-      // with it: not remembered, or a flood of poison messages would grow
-      // the set without bound.
-      if (!absl::StartsWith(subject, "letter:")) destroyed_.insert(subject);
+      if (remember) destroyed_.insert(subject);
       cache_.erase(subject);
       std::string row = RowKey(subject);
       if (first.empty() || row < first) first = row;

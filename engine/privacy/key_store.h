@@ -73,8 +73,10 @@ class KeyStore {
   // that is not there is not an error: a retry after a crash.
   absl::Status Destroy(const std::string& subject);
   // The same for many keys at once: one synced delete, one flush and one
-  // compaction of the range they span.
-  absl::Status DestroyAll(const std::vector<std::string>& subjects);
+  // compaction of the range they span. `remember`: keep refusing KeyFor
+  // for these subjects until the store closes (a subject asked for again
+  // only by what went with it, such as a dead letter, need not be).
+  absl::Status DestroyAll(const std::vector<std::string>& subjects, bool remember = true);
   // A copy of the store in `dir` (which must not exist): RocksDB checkpoint.
   absl::Status Checkpoint(const std::string& dir);
 

@@ -94,7 +94,10 @@ absl::Status StreamLedger::RemoveDeadLetters(PartitionId p, const std::vector<st
   // Keys first: a crash in between leaves a letter that is handed on again
   // with its bytes withheld, never bytes with no letter to remove them.
   if (!subjects.empty()) {
-    if (auto st = sealer_->keys()->DestroyAll(subjects); !st.ok()) return st;
+    // Not remembered: a letter's key is asked for by its letter only,
+    // which goes with it, and a flood of poison messages would otherwise
+    // grow the key store's memory of destroyed subjects without bound.
+    if (auto st = sealer_->keys()->DestroyAll(subjects, /*remember=*/false); !st.ok()) return st;
   }
   return store.Write(&batch);
 }

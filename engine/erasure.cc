@@ -130,11 +130,22 @@ absl::StatusOr<ErasureResult> Erasures::Append(PartitionId home, v1::SubmitReque
   return result;
 }
 
-absl::Status Erasures::DestroyKey(const std::string& subject, const std::string& what,
-                                  const ErasureResult& result) {
-  // The record is durable: now the key goes (again, for a duplicate: a
+absl::StatusOr<std::vector<std::string>> Erasures::CaseKeySubjects(
+    const PartitionStore& store, const std::string& case_id) const {
+  std::vector<std::string> subjects = {CaseSubject(case_id)};
+  auto state = store.ReadCase(case_id);
+  if (!state.ok()) return state.status();
+  if (state->has_value() && (*state)->key_slot() != 0) {
+    subjects.push_back(SlotSubject((*state)->key_slot()));
+  }
+  return subjects;
+}
+
+absl::Status Erasures::DestroyKeys(const std::vector<std::string>& subjects,
+                                   const std::string& what, const ErasureResult& result) {
+  // The record is durable: now the keys go (again, for a duplicate: a
   // crash may have come between).
-  if (auto st = keys_->Destroy(subject); !st.ok()) {
+  if (auto st = keys_->DestroyAll(subjects); !st.ok()) {
     return absl::UnavailableError(absl::StrCat(what, " is erased at position ", result.position,
                                                " but its key could not be destroyed yet (",
                                                st.message(),
@@ -170,9 +181,11 @@ absl::StatusOr<ErasureResult> Erasures::Erase(const ErasureRequest& request) {
                          return now.ok() && now->has_value() ? (*now)->erased_at() : uint64_t{0};
                        });
   if (!result.ok()) return result.status();
-  if (auto st = DestroyKey(subject, absl::StrCat("case ", request.case_id), *result); !st.ok()) {
-    return st;
-  }
+  auto subjects = CaseKeySubjects(store, request.case_id);
+  absl::Status destroyed =
+      subjects.ok() ? DestroyKeys(*subjects, absl::StrCat("case ", request.case_id), *result)
+                    : subjects.status();
+  if (!destroyed.ok()) return destroyed;
   if (auto letters = DestroyLetterKeys(home, {request.case_id}); !letters.ok()) {
     return absl::UnavailableError(absl::StrCat(
         "case ", request.case_id, " is erased at position ", result->position,
@@ -226,7 +239,7 @@ absl::StatusOr<ErasureResult> Erasures::ErasePerson(const ErasureRequest& reques
                          return now ? now->erased_at : uint64_t{0};
                        });
   if (!result.ok()) return result.status();
-  if (auto st = DestroyKey(subject, absl::StrCat("person ", request.person_id), *result);
+  if (auto st = DestroyKeys({subject}, absl::StrCat("person ", request.person_id), *result);
       !st.ok()) {
     return st;
   }
@@ -247,7 +260,9 @@ absl::StatusOr<size_t> Erasures::FinishInterrupted() {
       if (absl::StartsWith(rest, kPersonMark)) {
         subjects.push_back(PersonSubject(rest.substr(sizeof(kPersonMark) - 1)));
       } else {
-        subjects.push_back(CaseSubject(rest));
+        auto of_case = CaseKeySubjects(store, rest);
+        if (!of_case.ok()) return of_case.status();
+        for (std::string& subject : *of_case) subjects.push_back(std::move(subject));
         erased_cases.insert(std::move(rest));
       }
     }

@@ -16,6 +16,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
@@ -80,8 +81,13 @@ class Erasures {
   // erasure that came first (0 while there is none).
   absl::StatusOr<ErasureResult> Append(PartitionId home, v1::SubmitRequest submit,
                                        const std::function<uint64_t()>& erased_at);
-  absl::Status DestroyKey(const std::string& subject, const std::string& what,
-                          const ErasureResult& result);
+  absl::Status DestroyKeys(const std::vector<std::string>& subjects, const std::string& what,
+                           const ErasureResult& result);
+  // The subjects whose keys seal case `case_id`: its key slot (read from
+  // its state: after the erasure, which keeps it) and, for a case sealed
+  // before slots, the key of its own name.
+  absl::StatusOr<std::vector<std::string>> CaseKeySubjects(const PartitionStore& store,
+                                                           const std::string& case_id) const;
   // Destroys the keys of partition `p`'s dead letters that name one of
   // `case_ids` (and still have a key): what a stream sent about a case
   // goes with it. Returns how many.

@@ -186,7 +186,7 @@ class Resealer {
       auto key = keys_->KeyFor(subject, &pending_);
       if (!key.ok()) return key.status();
       v1::Event personal;
-      auto sealed = privacy::RecordSealer::Seal(*key, r, &personal);
+      auto sealed = privacy::RecordSealer::Seal(*key, subject, r, &personal);
       if (!sealed.ok()) return sealed.status();
       if (!*sealed) return absl::InternalError("personal fields found, but none sealed");
       r->mutable_sealed()->set_by_conversion(true);

@@ -4,7 +4,9 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "engine/common/check.h"
 #include "engine/domain/directory.h"
 #include "gridcase/v1/privacy.pb.h"
@@ -171,6 +173,26 @@ std::string SubjectOf(const v1::Event& event) {
 }
 
 std::string CaseSubject(const std::string& case_id) { return absl::StrCat("case:", case_id); }
+
+std::string SlotSubject(uint64_t slot) { return absl::StrFormat("slot:%016x", slot); }
+
+uint64_t SlotOfSubject(absl::string_view subject) {
+  constexpr absl::string_view kPrefix = "slot:";
+  if (subject.size() != kPrefix.size() + 16 || !absl::StartsWith(subject, kPrefix)) return 0;
+  uint64_t slot = 0;
+  for (char c : subject.substr(kPrefix.size())) {
+    int digit;
+    if (c >= '0' && c <= '9') {
+      digit = c - '0';
+    } else if (c >= 'a' && c <= 'f') {
+      digit = c - 'a' + 10;
+    } else {
+      return 0;
+    }
+    slot = slot << 4 | static_cast<uint64_t>(digit);
+  }
+  return slot;
+}
 
 std::string PersonSubject(const std::string& person_id) {
   return absl::StrCat("person:", person_id);

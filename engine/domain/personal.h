@@ -9,8 +9,10 @@
 #ifndef GRIDCASE_ENGINE_DOMAIN_PERSONAL_H_
 #define GRIDCASE_ENGINE_DOMAIN_PERSONAL_H_
 
+#include <cstdint>
 #include <string>
 
+#include "absl/strings/string_view.h"
 #include "google/protobuf/descriptor.h"
 #include "gridcase/v1/event.pb.h"
 
@@ -30,6 +32,12 @@ bool HasPersonalFields(const google::protobuf::Descriptor* type);
 std::string SubjectOf(const v1::Event& event);
 std::string CaseSubject(const std::string& case_id);
 std::string PersonSubject(const std::string& person_id);
+// A resident's case is sealed under a key slot (privacy::KeyStore::TakeSlot,
+// CaseState.key_slot) rather than a key of its own name: "slot:<16 hex
+// digits>". SlotOfSubject is its inverse: 0 for a subject that names no
+// slot (slots are numbered from 1).
+std::string SlotSubject(uint64_t slot);
+uint64_t SlotOfSubject(absl::string_view subject);
 
 // Moves every non-empty personal field of `event` into `*personal` (an
 // Event that then holds only those) and returns whether there was any.

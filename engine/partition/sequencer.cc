@@ -266,16 +266,15 @@ absl::StatusOr<v1::SubmitResponse> Sequencer::Group::Process(v1::SubmitRequest* 
 
   // The subject's key before anything is decided, when the event has
   // personal fields to seal (derived records never do): a key store that
-  // cannot answer refuses the submission whole. A resident's case that
-  // does not exist yet has no key to look up.
-  std::string key;
+  // cannot answer refuses the submission whole.
+  privacy::RecordSealer::SealingKey sealing;
   const bool has_personal = sealer_ != nullptr && HasPersonalValues(e);
   if (has_personal) {
-    const bool fresh = state == nullptr && e.case_id() != kDirectoryCaseId;
-    auto k = sealer_->KeyFor(e, &new_keys_, fresh);
+    auto k = sealer_->KeyForSubmission(e, state, &new_keys_);
     if (!k.ok()) return k.status();
-    key = *std::move(k);
+    sealing = *std::move(k);
   }
+  const std::string& key = sealing.key;
 
   v1::Record record;
   record.mutable_event()->Swap(request->mutable_event());  // `e` is empty from here on
@@ -287,6 +286,7 @@ absl::StatusOr<v1::SubmitResponse> Sequencer::Group::Process(v1::SubmitRequest* 
   }
   std::vector<v1::Record> out;
   if (auto st = logic_->Process(std::move(record), &stamper, &(*slot)->now, &out); !st.ok()) {
+    if (sealing.taken) sealer_->keys()->ReturnSlot(*std::move(sealing.taken));
     return st;
   }
   CheckStamped(out, stamper, *(*slot)->now);
@@ -298,7 +298,7 @@ absl::StatusOr<v1::SubmitResponse> Sequencer::Group::Process(v1::SubmitRequest* 
     v1::Event personal;
     bool sealed = false;
     if (!key.empty()) {
-      auto s = privacy::RecordSealer::Seal(key, &r, &personal);
+      auto s = privacy::RecordSealer::Seal(key, sealing.subject, &r, &personal);
       GC_CHECK(s.ok(), "sealing a record of case ", r.event().case_id(), ": ",
                s.status().message());
       sealed = *s;
@@ -315,6 +315,12 @@ absl::StatusOr<v1::SubmitResponse> Sequencer::Group::Process(v1::SubmitRequest* 
     const absl::Status put = PutRecordRows(r, stored, &rows);
     GC_CHECK(put.ok(), put.message());
     if (store_->recent_records() != nullptr) stored_values_.push_back(std::move(stored));
+  }
+  if (sealing.taken) {
+    // The case's first sealed record names its slot: replay finds it
+    // there (workflow::ApplyRecord); here the record was folded unsealed.
+    GC_CHECK(out.front().caused_by() == 0 && has_personal, "a slot taken for nothing");
+    (*slot)->now->set_key_slot(sealing.taken->number);
   }
   const std::string& event_id = out.front().event().event_id();
   next_ = stamper.next();

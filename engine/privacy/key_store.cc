@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "engine/domain/personal.h"
 #include "engine/privacy/aead.h"
 #include "rocksdb/db.h"
 #include "rocksdb/filter_policy.h"
@@ -16,7 +17,14 @@ constexpr char kVersion = '\x01';
 constexpr char kCheckKey[] = "check";
 constexpr char kCheckAad[] = "gridcase-key-check";
 constexpr char kCheckPlain[] = "gridcase";
+constexpr char kSlotsKey[] = "slots";
 constexpr size_t kCacheMax = size_t{1} << 20;
+
+std::string EncodeFixed64Be(uint64_t v) {
+  std::string out(8, '\0');
+  for (int i = 7; i >= 0; --i, v >>= 8) out[i] = static_cast<char>(v & 0xff);
+  return out;
+}
 
 std::string RowKey(const std::string& subject) { return absl::StrCat("k/", subject); }
 
@@ -78,6 +86,19 @@ absl::StatusOr<std::unique_ptr<KeyStore>> KeyStore::Open(const std::string& dir,
     return st;
   }
   std::unique_ptr<KeyStore> store(new KeyStore(std::unique_ptr<rocksdb::DB>(raw), master_key));
+  std::string slots;
+  rocksdb::Status got_slots = store->db_->Get(rocksdb::ReadOptions(), kSlotsKey, &slots);
+  if (!got_slots.IsNotFound()) {
+    if (auto st = FromRocks(got_slots, "read its slot count"); !st.ok()) return st;
+    if (slots.size() != 8) {
+      return absl::DataLossError(
+          absl::StrCat("key store ", dir, ": its slot count has ", slots.size(), " bytes, not 8"));
+    }
+    uint64_t next = 0;
+    for (char c : slots) next = next << 8 | static_cast<unsigned char>(c);
+    absl::MutexLock lock(&store->pool_mu_);
+    store->next_slot_ = next;
+  }
   std::string check;
   rocksdb::Status got = store->db_->Get(rocksdb::ReadOptions(), kCheckKey, &check);
   if (got.IsNotFound()) {
@@ -177,6 +198,52 @@ absl::Status KeyStore::Persist(Pending* pending) {
   }
   pending->keys_.clear();
   return absl::OkStatus();
+}
+
+absl::Status KeyStore::MakeSlots() {
+  auto keys = RandomBytes(kKeyBytes * kSlotBatch);
+  if (!keys.ok()) return keys.status();
+  std::vector<Slot> made(kSlotBatch);
+  rocksdb::WriteBatch batch;
+  for (size_t i = 0; i < kSlotBatch; ++i) {
+    Slot& slot = made[kSlotBatch - 1 - i];  // the lowest number at the back
+    slot.number = next_slot_ + i;
+    slot.key = keys->substr(i * kKeyBytes, kKeyBytes);
+    const std::string subject = SlotSubject(slot.number);
+    auto wrapped = Wrap(subject, slot.key);
+    if (!wrapped.ok()) return wrapped.status();
+    batch.Put(RowKey(subject), *wrapped);
+  }
+  const uint64_t next = next_slot_ + kSlotBatch;
+  batch.Put(kSlotsKey, EncodeFixed64Be(next));
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
+  if (auto st = FromRocks(db_->Write(sync, &batch), "write new key slots"); !st.ok()) return st;
+  next_slot_ = next;
+  pool_ = std::move(made);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<KeyStore::Slot> KeyStore::TakeSlot() {
+  Slot slot;
+  {
+    absl::MutexLock lock(&pool_mu_);
+    if (pool_.empty()) {
+      if (auto st = MakeSlots(); !st.ok()) return st;
+    }
+    slot = std::move(pool_.back());
+    pool_.pop_back();
+  }
+  // Its case's next records find it here rather than unwrap it again.
+  absl::MutexLock lock(&mu_);
+  if (cache_.size() >= kCacheMax) cache_.clear();
+  cache_.insert_or_assign(SlotSubject(slot.number), slot.key);
+  return slot;
+}
+
+void KeyStore::ReturnSlot(Slot slot) {
+  absl::MutexLock lock(&pool_mu_);
+  pool_.push_back(std::move(slot));
 }
 
 absl::Status KeyStore::Destroy(const std::string& subject) { return DestroyAll({subject}); }

@@ -5,9 +5,14 @@
 //
 //   "k/" subject -> 0x01 nonce[12] AES-256-GCM(master, key, aad = "gridcase-key-v1:" subject)
 //   "check"      -> 0x01 nonce[12] AES-256-GCM(master, "gridcase", aad = "gridcase-key-check")
+//   "slots"      -> fixed64be: the number after the highest key slot made
 //
 // A key is made when its subject's first personal field is sealed and
-// written (synced) before the record that uses it. Destroy() is erasure:
+// written (synced) before the record that uses it. Residents' cases, new
+// by the thousand every hour, take theirs from a pool of key slots made
+// ahead (TakeSlot): kSlotBatch keys under subjects "slot:<n>" in one
+// synced write, so that a new case costs no synced write of the key store
+// of its own. Destroy() is erasure:
 // the key is deleted with a synced write, then the memtable is flushed and
 // the files that held the key are compacted, so that no file of the store
 // keeps its bytes; once gone, everything sealed under it is unreadable.
@@ -16,6 +21,7 @@
 #ifndef GRIDCASE_ENGINE_PRIVACY_KEY_STORE_H_
 #define GRIDCASE_ENGINE_PRIVACY_KEY_STORE_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -77,6 +83,22 @@ class KeyStore {
   // for these subjects until the store closes (a subject asked for again
   // only by what went with it, such as a dead letter, need not be).
   absl::Status DestroyAll(const std::vector<std::string>& subjects, bool remember = true);
+  // A key slot: a key made ahead under SlotSubject(number), durable before
+  // it is handed out, and handed out once. Slots made but not handed out
+  // when the store closes are never used (nor destroyed: nothing is sealed
+  // under them).
+  struct Slot {
+    uint64_t number = 0;
+    std::string key;
+  };
+  static constexpr size_t kSlotBatch = 1024;
+  // The next slot of the pool; when it is empty, kSlotBatch new ones are
+  // made first, in one synced write.
+  absl::StatusOr<Slot> TakeSlot();
+  // Gives back a slot taken but certainly not used (nothing sealed under it
+  // was written): the next TakeSlot hands it out again.
+  void ReturnSlot(Slot slot);
+
   // A copy of the store in `dir` (which must not exist): RocksDB checkpoint.
   absl::Status Checkpoint(const std::string& dir);
 
@@ -86,6 +108,7 @@ class KeyStore {
   KeyStore(std::unique_ptr<rocksdb::DB> db, std::string master_key);
   absl::StatusOr<std::string> Wrap(const std::string& subject, const std::string& key) const;
   absl::StatusOr<std::string> Unwrap(const std::string& subject, const std::string& wrapped) const;
+  absl::Status MakeSlots() ABSL_EXCLUSIVE_LOCKS_REQUIRED(pool_mu_);
 
   const std::unique_ptr<rocksdb::DB> db_;
   const std::string master_;
@@ -94,6 +117,11 @@ class KeyStore {
   absl::flat_hash_map<std::string, std::string> cache_ ABSL_GUARDED_BY(mu_);
   // Destroyed since open: never served from a read that raced the delete.
   absl::flat_hash_set<std::string> destroyed_ ABSL_GUARDED_BY(mu_);
+  // Before mu_ when both are held. A refill holds it through its synced
+  // write: takers wait for it rather than make a batch each.
+  absl::Mutex pool_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  std::vector<Slot> pool_ ABSL_GUARDED_BY(pool_mu_);  // handed out from the back
+  uint64_t next_slot_ ABSL_GUARDED_BY(pool_mu_) = 1;  // the first never made
 };
 
 }  // namespace gridcase::privacy

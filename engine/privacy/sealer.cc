@@ -79,10 +79,49 @@ absl::StatusOr<std::string> RecordSealer::KeyFor(const v1::Event& event, KeyStor
   return keys_->KeyFor(subject, pending, fresh);
 }
 
-absl::StatusOr<bool> RecordSealer::Seal(const std::string& key, v1::Record* record,
-                                        v1::Event* personal) {
+absl::StatusOr<RecordSealer::SealingKey> RecordSealer::KeyForSubmission(
+    const v1::Event& event, const v1::CaseState* state, KeyStore::Pending* pending) const {
+  SealingKey out;
+  out.subject = SubjectOf(event);
+  if (out.subject.empty()) return out;
+  if (!absl::StartsWith(out.subject, "case:")) {
+    auto key = keys_->KeyFor(out.subject, pending);
+    if (!key.ok()) return key.status();
+    out.key = *std::move(key);
+    return out;
+  }
+  if (state != nullptr && state->key_slot() != 0) {
+    out.subject = SlotSubject(state->key_slot());
+    auto key = keys_->Find(out.subject);
+    if (absl::IsNotFound(key.status())) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "case ", event.case_id(), ": its key (", out.subject, ") is destroyed: it was erased"));
+    }
+    if (!key.ok()) return key.status();
+    out.key = *std::move(key);
+    return out;
+  }
+  if (state != nullptr) {
+    // Sealed before key slots, under a key of its own name; or nothing of
+    // it sealed yet.
+    auto key = keys_->Find(out.subject);
+    if (key.ok()) {
+      out.key = *std::move(key);
+      return out;
+    }
+    if (!absl::IsNotFound(key.status())) return key.status();
+  }
+  auto slot = keys_->TakeSlot();
+  if (!slot.ok()) return slot.status();
+  out.subject = SlotSubject(slot->number);
+  out.key = slot->key;
+  out.taken = *std::move(slot);
+  return out;
+}
+
+absl::StatusOr<bool> RecordSealer::Seal(const std::string& key, const std::string& subject,
+                                        v1::Record* record, v1::Event* personal) {
   personal->Clear();
-  const std::string subject = SubjectOf(record->event());
   if (subject.empty() || !SplitPersonal(record->mutable_event(), personal)) return false;
   auto nonce = RandomBytes(kNonceBytes);
   absl::StatusOr<std::string> sealed =

@@ -12,8 +12,12 @@
 #ifndef GRIDCASE_ENGINE_PRIVACY_SEALER_H_
 #define GRIDCASE_ENGINE_PRIVACY_SEALER_H_
 
+#include <optional>
+#include <string>
+
 #include "absl/status/statusor.h"
 #include "engine/privacy/key_store.h"
+#include "gridcase/v1/case.pb.h"
 #include "gridcase/v1/event.pb.h"
 
 namespace gridcase::privacy {
@@ -29,11 +33,31 @@ class RecordSealer {
   // `fresh`: the subject is known to have no key yet (KeyStore::KeyFor).
   absl::StatusOr<std::string> KeyFor(const v1::Event& event, KeyStore::Pending* pending,
                                      bool fresh = false) const;
+
+  // What seals a submitted event's records: the key and the subject it is
+  // kept under. A resident's case is sealed under its key slot
+  // (`state->key_slot()`); under the key of its own name when it was
+  // sealed before slots; and a case with neither (`state` null: it does
+  // not exist yet) takes a new slot (`taken`): the caller records its
+  // number in the case's state when it writes a record sealed with it,
+  // and gives it back (KeyStore::ReturnSlot) when it writes none. A
+  // directory record about a person uses KeyFor. Empty `key`: the event's
+  // records are not sealed.
+  struct SealingKey {
+    std::string subject;
+    std::string key;
+    std::optional<KeyStore::Slot> taken;
+  };
+  absl::StatusOr<SealingKey> KeyForSubmission(const v1::Event& event, const v1::CaseState* state,
+                                              KeyStore::Pending* pending) const;
+
   // Moves the personal fields of the stamped `record` into record->sealed,
-  // encrypted with `key` (from KeyFor), and hands them to `*personal` to be
-  // put back (Unseal) once the record's stored bytes are made. False when
-  // it has none.
-  static absl::StatusOr<bool> Seal(const std::string& key, v1::Record* record, v1::Event* personal);
+  // encrypted with `key` and bound to `subject` (from KeyFor or
+  // KeyForSubmission), and hands them to `*personal` to be put back
+  // (Unseal) once the record's stored bytes are made. False when it has
+  // none.
+  static absl::StatusOr<bool> Seal(const std::string& key, const std::string& subject,
+                                   v1::Record* record, v1::Event* personal);
   // Undoes Seal in memory, without decrypting: `personal` back in place.
   static void Unseal(const v1::Event& personal, v1::Record* record);
 

@@ -5,6 +5,7 @@
 
 #include "engine/common/check.h"
 #include "engine/common/time.h"
+#include "engine/domain/personal.h"
 #include "engine/domain/stamper.h"
 #include "google/protobuf/repeated_ptr_field.h"
 
@@ -260,6 +261,7 @@ void ApplyErasure(const v1::Record& r, v1::CaseState* s) {
   *tomb.mutable_opened_at() = s->opened_at();
   *tomb.mutable_updated_at() = s->updated_at();
   if (s->has_workflow()) *tomb.mutable_workflow() = s->workflow();
+  tomb.set_key_slot(s->key_slot());  // the key its erasure destroys
   tomb.set_stage("erased");
   tomb.set_erased_at(r.position());
   *s = std::move(tomb);
@@ -321,6 +323,11 @@ void ApplyRecord(const v1::Record& r, const Definition* def, v1::CaseState* s) {
   GC_CHECK(version <= std::size(kAppliers), "record ", r.position(), " of record version ", version,
            " reached the appliers of version ", std::size(kAppliers));
   kAppliers[version - 1](r, def, s);
+  // The first record sealed under a key slot gives the case its slot
+  // (the sequencer, which folds records before it seals them, sets it as
+  // it seals). A record read back opened has no Sealed: folding it leaves
+  // the slot unknown, which only a reader of the log (an as-of view) does.
+  if (s->key_slot() == 0 && r.has_sealed()) s->set_key_slot(SlotOfSubject(r.sealed().subject()));
 }
 
 }  // namespace gridcase::workflow

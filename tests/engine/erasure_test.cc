@@ -584,10 +584,11 @@ TEST_F(ErasureTest, AnErasedCaseTakesNoEventAndASecondErasureIsADuplicate) {
 // A key store put back from before an erasure (a restore with keys) holds
 // the erased person's key again: opening destroys it, since the log says
 // the person was erased.
-// A key is made only for a case that has something to seal: an event
-// without personal fields makes none (most of a day's screening checks),
-// the first one with them does.
-TEST_F(ErasureTest, AKeyIsMadeOnlyWhenThereIsSomethingToSeal) {
+// A key is given only to a case that has something to seal: an event
+// without personal fields takes none (most of a day's screening checks),
+// the first one with them takes a key slot, which its later records
+// share; no key of the case's own name is made.
+TEST_F(ErasureTest, AKeyIsGivenOnlyWhenThereIsSomethingToSeal) {
   Open();
   testing::DeployShippedWorkflows(*engine_);
   v1::Event plain = BaseEvent("plain-1", "resident-plain", clock_.NowMicros());
@@ -598,20 +599,42 @@ TEST_F(ErasureTest, AKeyIsMadeOnlyWhenThereIsSomethingToSeal) {
   SubmitAll({plain, located});
   const std::string keys = dir_.Sub("data") + "/keys/subjects";
   auto has_key = [&](const std::string& case_id) {
+    const std::string subject = testing::CaseKeySubject(*engine_, case_id);
     engine_->Stop();
     engine_.reset();
     auto store = privacy::KeyStore::Open(keys, kMasterKey);
     EXPECT_TRUE(store.ok()) << store.status();
-    const bool found = store.ok() && (*store)->Find("case:" + case_id).ok();
+    EXPECT_TRUE(store.ok() && absl::IsNotFound((*store)->Find("case:" + case_id).status()));
+    const bool found = store.ok() && !subject.empty() && (*store)->Find(subject).ok();
     store->reset();
     Open();
     return found;
   };
   EXPECT_FALSE(has_key("resident-plain"));
   EXPECT_TRUE(has_key("resident-located"));
+  const std::string located_key = testing::CaseKeySubject(*engine_, "resident-located");
   SubmitAll({testing::NoteEvent("note-1", "resident-plain", "lives alone, coughs at night",
+                                clock_.NowMicros()),
+             testing::NoteEvent("note-2", "resident-located", "moved to the compound's gate house",
                                 clock_.NowMicros())});
   EXPECT_TRUE(has_key("resident-plain"));
+  EXPECT_NE(testing::CaseKeySubject(*engine_, "resident-plain"), located_key);
+  EXPECT_EQ(testing::CaseKeySubject(*engine_, "resident-located"), located_key);
+  {
+    // Both of the located case's sealed records, as stored, name its slot.
+    const PartitionStore& store =
+        engine_->partitions().store(engine_->partitions().PartitionOf("resident-located"));
+    std::vector<v1::Record> stored;
+    bool more = false;
+    ASSERT_TRUE(store.ReadTimeline("resident-located", CaseVersion(0), 100, &stored, &more).ok());
+    int sealed = 0;
+    for (const v1::Record& r : stored) {
+      if (!r.has_sealed()) continue;
+      ++sealed;
+      EXPECT_EQ(r.sealed().subject(), located_key) << r.position();
+    }
+    EXPECT_EQ(sealed, 2);
+  }
   v1::GetTimelineRequest req;
   req.set_case_id("resident-plain");
   auto timeline = engine_->GetTimeline(req);
@@ -630,26 +653,37 @@ TEST_F(ErasureTest, AKeyStoreFromBeforeAnErasureIsErasedAgainAtOpen) {
   MarkerMaker mk(&markers);
   SubmitAll(EventsOf(1, &mk, clock_.NowMicros()));
   SubmitAll(EventsOf(2, &mk, clock_.NowMicros()));
+  const std::string first = testing::CaseKeySubject(*engine_, CaseId(1));
+  const std::string second = testing::CaseKeySubject(*engine_, CaseId(2));
+  ASSERT_FALSE(first.empty());
+  ASSERT_FALSE(second.empty());
   engine_.reset();
   const std::string keys = dir_.Sub("data") + "/keys/subjects";
   std::filesystem::copy(keys, dir_.Sub("keys-before"), std::filesystem::copy_options::recursive);
   Open();
   ASSERT_TRUE(Erase(1).ok());
   engine_.reset();
+  {
+    // The erasure destroyed the key of case 1's slot, and only that.
+    auto now = privacy::KeyStore::Open(keys, kMasterKey);
+    ASSERT_TRUE(now.ok()) << now.status();
+    EXPECT_TRUE(absl::IsNotFound((*now)->Find(first).status()));
+    EXPECT_TRUE((*now)->Find(second).ok());
+  }
   std::filesystem::remove_all(keys);
   std::filesystem::copy(dir_.Sub("keys-before"), keys, std::filesystem::copy_options::recursive);
   {
     // The old key store does hold the key again.
     auto old = privacy::KeyStore::Open(keys, kMasterKey);
     ASSERT_TRUE(old.ok()) << old.status();
-    EXPECT_TRUE((*old)->Find("case:" + CaseId(1)).ok());
+    EXPECT_TRUE((*old)->Find(first).ok());
   }
   Open();
   engine_.reset();
   auto reopened = privacy::KeyStore::Open(keys, kMasterKey);
   ASSERT_TRUE(reopened.ok()) << reopened.status();
-  EXPECT_TRUE(absl::IsNotFound((*reopened)->Find("case:" + CaseId(1)).status()));
-  EXPECT_TRUE((*reopened)->Find("case:" + CaseId(2)).ok());
+  EXPECT_TRUE(absl::IsNotFound((*reopened)->Find(first).status()));
+  EXPECT_TRUE((*reopened)->Find(second).ok());
 }
 
 // A checkpoint leaves the keys out unless asked: without them its personal

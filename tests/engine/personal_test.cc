@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -290,6 +291,60 @@ TEST_F(KeyStoreTest, KeysAreDurableOnlyOncePersistedAndDestroyedForGood) {
   }
 }
 
+// Key slots are made ahead, a batch in one synced write, and each is
+// handed out once: durable before it is handed out, never again after a
+// restart (those made but not handed out are skipped), and destroyed like
+// any key.
+TEST_F(KeyStoreTest, KeySlotsAreDurableBeforeHandedOutAndNeverHandedOutTwice) {
+  std::map<uint64_t, std::string> taken;
+  uint64_t returned = 0;
+  {
+    auto store = OpenStore();
+    for (size_t i = 0; i < privacy::KeyStore::kSlotBatch + 3; ++i) {
+      auto slot = store->TakeSlot();
+      ASSERT_TRUE(slot.ok()) << slot.status();
+      EXPECT_EQ(slot->key.size(), 32u);
+      EXPECT_TRUE(taken.emplace(slot->number, slot->key).second) << slot->number;
+    }
+    EXPECT_EQ(taken.begin()->first, 1u);
+    EXPECT_EQ(taken.rbegin()->first, privacy::KeyStore::kSlotBatch + 3);
+    // A slot given back (its record was refused) is the next handed out.
+    auto unused = store->TakeSlot();
+    ASSERT_TRUE(unused.ok());
+    returned = unused->number;
+    store->ReturnSlot(*unused);
+    auto again = store->TakeSlot();
+    ASSERT_TRUE(again.ok());
+    EXPECT_EQ(again->number, returned);
+    EXPECT_EQ(again->key, unused->key);
+  }
+  auto store = OpenStore();
+  for (const auto& [number, key] : taken) {
+    auto found = store->Find(SlotSubject(number));
+    ASSERT_TRUE(found.ok()) << number << ": " << found.status();
+    EXPECT_EQ(*found, key);
+  }
+  auto after = store->TakeSlot();
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->number, 2 * privacy::KeyStore::kSlotBatch + 1);  // the second batch is skipped
+  EXPECT_GT(after->number, returned);
+  ASSERT_TRUE(store->Destroy(SlotSubject(1)).ok());
+  EXPECT_TRUE(absl::IsNotFound(store->Find(SlotSubject(1)).status()));
+  EXPECT_TRUE(store->Find(SlotSubject(2)).ok());
+}
+
+TEST(KeySlotSubjectTest, RoundTripsAndRefusesOtherSubjects) {
+  EXPECT_EQ(SlotSubject(1), "slot:0000000000000001");
+  EXPECT_EQ(SlotSubject(0xabcdef), "slot:0000000000abcdef");
+  for (uint64_t n : {uint64_t{1}, uint64_t{4711}, ~uint64_t{0}}) {
+    EXPECT_EQ(SlotOfSubject(SlotSubject(n)), n);
+  }
+  for (const char* other : {"case:slot", "slot:1", "slot:000000000000000g", "person:x",
+                            "slot:00000000000000010", "Slot:0000000000000001", ""}) {
+    EXPECT_EQ(SlotOfSubject(other), 0u) << other;
+  }
+}
+
 TEST_F(KeyStoreTest, AnotherMasterKeyIsRefused) {
   OpenStore().reset();
   auto other = privacy::KeyStore::Open(dir_.Sub("keys"), std::string(32, 'o'));
@@ -311,7 +366,7 @@ TEST_F(KeyStoreTest, SealedFieldsOpenOnlyInTheirPlaceAndNotAfterErasure) {
   ASSERT_TRUE(key.ok());
   ASSERT_TRUE(store->Persist(&pending).ok());
   v1::Event personal;
-  auto sealed = privacy::RecordSealer::Seal(*key, &r, &personal);
+  auto sealed = privacy::RecordSealer::Seal(*key, SubjectOf(r.event()), &r, &personal);
   ASSERT_TRUE(sealed.ok() && *sealed);
   EXPECT_EQ(r.event().note().text(), "");
   EXPECT_EQ(r.sealed().subject(), "case:c1");

@@ -1,5 +1,7 @@
 #include "tests/support/sealed_engine.h"
 
+#include "engine/domain/personal.h"
+
 namespace gridcase::testing {
 
 ErasureRequest OfficersErasure(const std::string& case_id) {
@@ -11,6 +13,12 @@ ErasureRequest OfficersErasure(const std::string& case_id) {
   r.actor.set_kind(v1::ACTOR_KIND_PERSON);
   r.requested_by = "gridcase:person:dpo-1";
   return r;
+}
+
+std::string CaseKeySubject(const Engine& engine, const std::string& case_id) {
+  auto state = engine.GetCase(case_id);
+  EXPECT_TRUE(state.ok()) << state.status();
+  return state.ok() && state->key_slot() != 0 ? SlotSubject(state->key_slot()) : std::string();
 }
 
 void FlushAndCompactAll(Engine& engine) {

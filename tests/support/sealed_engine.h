@@ -25,6 +25,10 @@ inline const std::string& TestMasterKey() {
 // clear case_id, for a person of the directory).
 ErasureRequest OfficersErasure(const std::string& case_id);
 
+// The key-store subject of the key that seals case `case_id` (its key
+// slot, "slot:<n>"); empty when nothing of it is sealed.
+std::string CaseKeySubject(const Engine& engine, const std::string& case_id);
+
 // Writes everything to table files and compacts every partition.
 void FlushAndCompactAll(Engine& engine);
 

@@ -118,6 +118,13 @@ absl::Status Engine::OpenPartitions(CaseLogicFactory make_logic) {
     auto keys = privacy::KeyStore::Open(dir + "/subjects", options_.master_key, options_.env);
     if (!keys.ok()) return keys.status();
     keys_ = std::move(*keys);
+    for (const PartitionStore* store : partitions_->stores()) {
+      auto slot_max = KeySlotMax(*store);
+      if (!slot_max.ok()) return slot_max.status();
+      if (auto skipped = keys_->SkipSlotsThrough(*slot_max); !skipped.ok()) {
+        return skipped.status();
+      }
+    }
     sealer_ = std::make_unique<privacy::RecordSealer>(keys_.get());
     options_.sequencer.sealer = sealer_.get();
   }

@@ -86,10 +86,11 @@ absl::Status EventIdConflict(const v1::Record& prior) {
 class Sequencer::Group {
  public:
   Group(PartitionStore* store, const CaseLogic* logic, const privacy::RecordSealer* sealer,
-        Position last, std::string head, int64_t recorded_us)
+        Position last, std::string head, int64_t recorded_us, uint64_t key_slot_max)
       : store_(store),
         logic_(logic),
         sealer_(sealer),
+        key_slot_max_(key_slot_max),
         next_(last.next()),
         head_(std::move(head)),
         recorded_at_(FromMicros(recorded_us)) {}
@@ -140,6 +141,9 @@ class Sequencer::Group {
   std::vector<std::string> TakeStoredValues() { return std::move(stored_values_); }
   // Keys of subjects first seen in this group: durable before the batch.
   privacy::KeyStore::Pending* new_keys() { return &new_keys_; }
+  // The highest key slot the partition's records are sealed under, this
+  // group's included (kMetaKeySlotMax).
+  uint64_t key_slot_max() const { return key_slot_max_; }
 
  private:
   struct Slot {
@@ -155,6 +159,8 @@ class Sequencer::Group {
   const CaseLogic* const logic_;
   const privacy::RecordSealer* const sealer_;
   privacy::KeyStore::Pending new_keys_;
+  uint64_t key_slot_max_;
+  const uint64_t key_slot_max_before_ = key_slot_max_;
   Position next_;
   std::string head_;
   const google::protobuf::Timestamp recorded_at_;
@@ -321,6 +327,7 @@ absl::StatusOr<v1::SubmitResponse> Sequencer::Group::Process(v1::SubmitRequest* 
     // there (workflow::ApplyRecord); here the record was folded unsealed.
     GC_CHECK(out.front().caused_by() == 0 && has_personal, "a slot taken for nothing");
     (*slot)->now->set_key_slot(sealing.taken->number);
+    key_slot_max_ = std::max(key_slot_max_, sealing.taken->number);
   }
   const std::string& event_id = out.front().event().event_id();
   next_ = stamper.next();
@@ -331,6 +338,10 @@ absl::StatusOr<v1::SubmitResponse> Sequencer::Group::Process(v1::SubmitRequest* 
 }
 
 void Sequencer::Group::Seal() {
+  if (key_slot_max_ != key_slot_max_before_) {
+    batch_.Put(store_->cf(Cf::kMeta), std::string(keys::kMetaKeySlotMax),
+               keys::EncodeFixed64Be(key_slot_max_));
+  }
   for (const auto& [source, offset] : stream_offsets_) {
     batch_.Put(store_->cf(Cf::kMeta), keys::StreamOffsetKey(source),
                keys::EncodeFixed64Be(static_cast<uint64_t>(offset)));
@@ -347,6 +358,18 @@ void Sequencer::Group::Seal() {
   }
 }
 
+absl::StatusOr<uint64_t> KeySlotMax(const PartitionStore& store) {
+  auto row = store.ReadMeta(keys::kMetaKeySlotMax);
+  if (!row.ok()) return row.status();
+  if (!row->has_value()) return uint64_t{0};
+  if ((*row)->size() != 8) {
+    return absl::DataLossError(absl::StrCat("partition ", store.id().value(), ": meta ",
+                                            keys::kMetaKeySlotMax, " has ", (*row)->size(),
+                                            " bytes, not 8"));
+  }
+  return keys::DecodeFixed64Be(**row);
+}
+
 absl::StatusOr<std::unique_ptr<Sequencer>> Sequencer::Start(PartitionStore* store,
                                                             const Clock* clock,
                                                             const CaseLogic* logic,
@@ -355,6 +378,9 @@ absl::StatusOr<std::unique_ptr<Sequencer>> Sequencer::Start(PartitionStore* stor
   std::unique_ptr<Sequencer> seq(new Sequencer(store, clock, logic, listener, options));
   auto last = store->ReadLastRecord();
   if (!last.ok()) return last.status();
+  auto slot_max = KeySlotMax(*store);
+  if (!slot_max.ok()) return slot_max.status();
+  seq->key_slot_max_ = *slot_max;
   {
     absl::MutexLock lock(&seq->mu_);  // before the thread starts: for the analysis
     seq->head_ = store->genesis();
@@ -527,7 +553,7 @@ void Sequencer::ProcessGroup(std::deque<Item>* items) {
   last_recorded_us_ = std::max(last_recorded_us_, clock_->NowMicros());
   // Only this thread writes them; the lock is for the readers.
   const auto [committed, head] = committed_head();
-  Group group(store_, logic_, options_.sealer, committed, head, last_recorded_us_);
+  Group group(store_, logic_, options_.sealer, committed, head, last_recorded_us_, key_slot_max_);
   Position durable_first;
   std::vector<std::string> durable_values;  // what the store keeps in memory
   std::vector<absl::StatusOr<v1::SubmitResponse>> results;
@@ -557,6 +583,7 @@ void Sequencer::ProcessGroup(std::deque<Item>* items) {
     if (written.ok()) written = store_->Write(group.batch(), group.last_position());
     write_us = MicrosBetween(write_started, std::chrono::steady_clock::now());
     if (written.ok()) {
+      key_slot_max_ = group.key_slot_max();
       durable_first = committed.next();
       durable_values = group.TakeStoredValues();
       Publish(group, committed);

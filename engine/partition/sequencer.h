@@ -86,6 +86,10 @@ struct SequencerStats {
   LatencyHistogram answered;  // per submission: queued until answered
 };
 
+// The highest key slot the records of `store` are sealed under
+// (keys::kMetaKeySlotMax); 0 when none is.
+absl::StatusOr<uint64_t> KeySlotMax(const PartitionStore& store);
+
 class Sequencer {
  public:
   // `store`, `clock`, `logic` and `listener` (if any) must outlive the
@@ -168,6 +172,7 @@ class Sequencer {
   // Written by the thread only (which may read it without the lock).
   Position last_position_ ABSL_GUARDED_BY(mu_);
   int64_t last_recorded_us_ = 0;           // sequencer thread only
+  uint64_t key_slot_max_ = 0;              // sequencer thread only (keys::kMetaKeySlotMax)
   absl::Status failure_;                   // sequencer thread only; set by a failed write
   std::string head_ ABSL_GUARDED_BY(mu_);  // written by the thread only
   SequencerStats stats_ ABSL_GUARDED_BY(mu_);

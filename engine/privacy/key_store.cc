@@ -246,6 +246,20 @@ void KeyStore::ReturnSlot(Slot slot) {
   pool_.push_back(std::move(slot));
 }
 
+absl::StatusOr<bool> KeyStore::SkipSlotsThrough(uint64_t last) {
+  absl::MutexLock lock(&pool_mu_);
+  if (last < next_slot_) return false;
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
+  if (auto st = FromRocks(db_->Put(sync, kSlotsKey, EncodeFixed64Be(last + 1)), "skip key slots");
+      !st.ok()) {
+    return st;
+  }
+  next_slot_ = last + 1;
+  pool_.clear();
+  return true;
+}
+
 absl::Status KeyStore::Destroy(const std::string& subject) { return DestroyAll({subject}); }
 
 absl::Status KeyStore::DestroyAll(const std::vector<std::string>& subjects, bool remember) {

@@ -98,6 +98,12 @@ class KeyStore {
   // Gives back a slot taken but certainly not used (nothing sealed under it
   // was written): the next TakeSlot hands it out again.
   void ReturnSlot(Slot slot);
+  // Makes the next slot handed out come after `last`, durably, when the
+  // store has not got that far: records sealed under slots this store
+  // never made (it was restored from before them, or made afresh beside a
+  // copy of the log taken without keys) name slots it must not make again.
+  // Whether it had to.
+  absl::StatusOr<bool> SkipSlotsThrough(uint64_t last);
 
   // A copy of the store in `dir` (which must not exist): RocksDB checkpoint.
   absl::Status Checkpoint(const std::string& dir);

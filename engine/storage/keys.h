@@ -27,6 +27,8 @@
 //                     (the change feed's published position)
 //                 "chain_origin" -> ChainOrigin (chain.proto): where the
 //                     chain starts, for a log converted from an older one
+//                 "key_slot_max" -> fixed64be: the highest key slot its
+//                     records were sealed under, written with them
 //
 // Format 1 kept the case index in `index` (kind value 0x00 case_id, by
 // stage, category, grid, assignee, task assignee and task due time). Format
@@ -110,6 +112,9 @@ inline constexpr absl::string_view kMetaStreamOffsetPrefix = "stream_offset/";
 inline constexpr absl::string_view kMetaDeadLetterPrefix = "dead_letter/";
 inline constexpr absl::string_view kMetaExtPrefix = "ext/";
 inline constexpr absl::string_view kMetaChainOrigin = "chain_origin";
+// A key store that has not made this slot yet (restored from before, or
+// left out of a copy) starts after it (privacy::KeyStore::SkipSlotsThrough).
+inline constexpr absl::string_view kMetaKeySlotMax = "key_slot_max";
 
 std::string StreamOffsetKey(absl::string_view source);
 std::string DeadLetterKey(absl::string_view source, uint64_t offset);

@@ -686,6 +686,39 @@ TEST_F(ErasureTest, AKeyStoreFromBeforeAnErasureIsErasedAgainAtOpen) {
   EXPECT_TRUE((*reopened)->Find(second).ok());
 }
 
+// A key store made afresh beside a log whose records name key slots (a
+// copy taken without keys, a lost keys directory) starts after the
+// highest of them: a slot it made again would be another key under a
+// name the log already uses, and erasing one case would destroy another's.
+TEST_F(ErasureTest, AKeyStoreMadeAfreshBesideTheLogStartsAfterItsSlots) {
+  Open();
+  testing::DeployShippedWorkflows(*engine_);
+  Markers markers;
+  MarkerMaker mk(&markers);
+  uint64_t highest = 0;
+  for (int i = 1; i <= 3; ++i) {
+    SubmitAll(EventsOf(i, &mk, clock_.NowMicros()));
+    auto state = engine_->GetCase(CaseId(i));
+    ASSERT_TRUE(state.ok()) << state.status();
+    ASSERT_NE(state->key_slot(), 0u);
+    highest = std::max(highest, state->key_slot());
+  }
+  engine_.reset();
+  std::filesystem::remove_all(dir_.Sub("data") + "/keys/subjects");
+  Open();
+  SubmitAll(EventsOf(4, &mk, clock_.NowMicros()));
+  auto fourth = engine_->GetCase(CaseId(4));
+  ASSERT_TRUE(fourth.ok()) << fourth.status();
+  EXPECT_GT(fourth->key_slot(), highest);
+  // And again after a restart: the skip was durable.
+  engine_.reset();
+  Open();
+  SubmitAll(EventsOf(5, &mk, clock_.NowMicros()));
+  auto fifth = engine_->GetCase(CaseId(5));
+  ASSERT_TRUE(fifth.ok()) << fifth.status();
+  EXPECT_GT(fifth->key_slot(), fourth->key_slot());
+}
+
 // A checkpoint leaves the keys out unless asked: without them its personal
 // fields stay sealed; with them they open, those of people erased after it
 // was taken included (docs/privacy.md says so).

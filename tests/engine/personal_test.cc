@@ -328,6 +328,17 @@ TEST_F(KeyStoreTest, KeySlotsAreDurableBeforeHandedOutAndNeverHandedOutTwice) {
   ASSERT_TRUE(after.ok());
   EXPECT_EQ(after->number, 2 * privacy::KeyStore::kSlotBatch + 1);  // the second batch is skipped
   EXPECT_GT(after->number, returned);
+  // Told of a slot beyond the ones made (records sealed under a store
+  // since lost), it skips past it; told of one it made, it does not.
+  auto skipped = store->SkipSlotsThrough(after->number);
+  ASSERT_TRUE(skipped.ok());
+  EXPECT_FALSE(*skipped);
+  skipped = store->SkipSlotsThrough(5000);
+  ASSERT_TRUE(skipped.ok());
+  EXPECT_TRUE(*skipped);
+  auto beyond = store->TakeSlot();
+  ASSERT_TRUE(beyond.ok());
+  EXPECT_EQ(beyond->number, 5001u);
   ASSERT_TRUE(store->Destroy(SlotSubject(1)).ok());
   EXPECT_TRUE(absl::IsNotFound(store->Find(SlotSubject(1)).status()));
   EXPECT_TRUE(store->Find(SlotSubject(2)).ok());

@@ -182,10 +182,15 @@ absl::StatusOr<ErasureResult> Erasures::Erase(const ErasureRequest& request) {
                        });
   if (!result.ok()) return result.status();
   auto subjects = CaseKeySubjects(store, request.case_id);
-  absl::Status destroyed =
-      subjects.ok() ? DestroyKeys(*subjects, absl::StrCat("case ", request.case_id), *result)
-                    : subjects.status();
-  if (!destroyed.ok()) return destroyed;
+  if (!subjects.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("case ", request.case_id, " is erased at position ", result->position,
+                     " but which key to destroy could not be read yet (",
+                     subjects.status().message(), "); it will be at the next start, or ask again"));
+  }
+  if (auto st = DestroyKeys(*subjects, absl::StrCat("case ", request.case_id), *result); !st.ok()) {
+    return st;
+  }
   if (auto letters = DestroyLetterKeys(home, {request.case_id}); !letters.ok()) {
     return absl::UnavailableError(absl::StrCat(
         "case ", request.case_id, " is erased at position ", result->position,

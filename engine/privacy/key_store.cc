@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "engine/common/big_endian.h"
 #include "engine/domain/personal.h"
 #include "engine/privacy/aead.h"
 #include "rocksdb/db.h"
@@ -20,9 +21,9 @@ constexpr char kCheckPlain[] = "gridcase";
 constexpr char kSlotsKey[] = "slots";
 constexpr size_t kCacheMax = size_t{1} << 20;
 
-std::string EncodeFixed64Be(uint64_t v) {
-  std::string out(8, '\0');
-  for (int i = 7; i >= 0; --i, v >>= 8) out[i] = static_cast<char>(v & 0xff);
+std::string SlotsValue(uint64_t next) {
+  std::string out;
+  AppendFixed64Be(next, &out);
   return out;
 }
 
@@ -94,10 +95,8 @@ absl::StatusOr<std::unique_ptr<KeyStore>> KeyStore::Open(const std::string& dir,
       return absl::DataLossError(
           absl::StrCat("key store ", dir, ": its slot count has ", slots.size(), " bytes, not 8"));
     }
-    uint64_t next = 0;
-    for (char c : slots) next = next << 8 | static_cast<unsigned char>(c);
     absl::MutexLock lock(&store->pool_mu_);
-    store->next_slot_ = next;
+    store->next_slot_ = ReadFixed64Be(slots);
   }
   std::string check;
   rocksdb::Status got = store->db_->Get(rocksdb::ReadOptions(), kCheckKey, &check);
@@ -215,7 +214,7 @@ absl::Status KeyStore::MakeSlots() {
     batch.Put(RowKey(subject), *wrapped);
   }
   const uint64_t next = next_slot_ + kSlotBatch;
-  batch.Put(kSlotsKey, EncodeFixed64Be(next));
+  batch.Put(kSlotsKey, SlotsValue(next));
   rocksdb::WriteOptions sync;
   sync.sync = true;
   if (auto st = FromRocks(db_->Write(sync, &batch), "write new key slots"); !st.ok()) return st;
@@ -251,7 +250,7 @@ absl::StatusOr<bool> KeyStore::SkipSlotsThrough(uint64_t last) {
   if (last < next_slot_) return false;
   rocksdb::WriteOptions sync;
   sync.sync = true;
-  if (auto st = FromRocks(db_->Put(sync, kSlotsKey, EncodeFixed64Be(last + 1)), "skip key slots");
+  if (auto st = FromRocks(db_->Put(sync, kSlotsKey, SlotsValue(last + 1)), "skip key slots");
       !st.ok()) {
     return st;
   }

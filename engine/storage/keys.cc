@@ -4,6 +4,7 @@
 #include <cassert>
 
 #include "absl/strings/str_cat.h"
+#include "engine/common/big_endian.h"
 
 namespace gridcase::keys {
 
@@ -29,20 +30,11 @@ const char* CfName(Cf cf) {
   return "?";
 }
 
-void PutFixed64Be(std::string* dst, uint64_t v) {
-  char buf[8];
-  for (int i = 7; i >= 0; --i) {
-    buf[i] = static_cast<char>(v & 0xff);
-    v >>= 8;
-  }
-  dst->append(buf, 8);
-}
+void PutFixed64Be(std::string* dst, uint64_t v) { AppendFixed64Be(v, dst); }
 
 uint64_t DecodeFixed64Be(absl::string_view src) {
   assert(src.size() >= 8);
-  uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<uint8_t>(src[i]);
-  return v;
+  return ReadFixed64Be(src);
 }
 
 std::string EncodeFixed64Be(uint64_t v) {

@@ -21,7 +21,7 @@ packages=(
   libprotobuf-dev protobuf-compiler libabsl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   librdkafka-dev libcli11-dev libspdlog-dev nlohmann-json3-dev libssl-dev libjemalloc-dev
-  systemd openssl
+  systemd openssl libfaketime
 )
 # The independent client test (tests/node) needs node and npm; a machine
 # that has them from elsewhere (a newer node that bundles npm) keeps them.

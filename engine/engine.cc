@@ -98,6 +98,17 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& option
 }
 
 absl::Status Engine::OpenPartitions(CaseLogicFactory make_logic) {
+  if (options_.disk_reserve_bytes > 0) {
+    disk_ = std::make_unique<DiskSpaceGuard>(options_.data_dir, options_.disk_reserve_bytes);
+    options_.sequencer.disk = disk_.get();
+  }
+  if (options_.clock_jump_limit_us > 0) {
+    auto guard =
+        ClockGuard::Open(clock_, options_.clock_jump_limit_us, ClockAnchorPath(options_.data_dir));
+    if (!guard.ok()) return guard.status();
+    clock_guard_ = std::move(*guard);
+    options_.sequencer.clock_guard = clock_guard_.get();
+  }
   logic_ = make_logic ? make_logic(registry_, directory_)
                       : std::make_unique<workflow::WorkflowLogic>(registry_, directory_);
   observer_ = std::make_unique<CommitObserver>(this);
@@ -131,11 +142,13 @@ absl::Status Engine::OpenPartitions(CaseLogicFactory make_logic) {
   streams_ = std::make_unique<StreamLedger>(set, clock_, options_.limits, sealer_.get());
   audit_ = std::make_unique<Auditor>(set, access_.get(), logic_.get(), &registry_, &directory_,
                                      clock_, options_.data_dir, sealer_.get());
-  timers_ =
-      std::make_unique<DeadlineTimers>(set, clock_, [this](DeadlineTimers::Listener listener) {
+  timers_ = std::make_unique<DeadlineTimers>(
+      set, clock_,
+      [this](DeadlineTimers::Listener listener) {
         absl::MutexLock lock(&listener_mu_);
         deadline_listener_ = std::move(listener);
-      });
+      },
+      clock_guard_.get());
   workflows_ = std::make_unique<Deployments>(set, &registry_, options_.limits);
   erasures_ = std::make_unique<Erasures>(set, keys_.get(), &directory_, clock_);
   return absl::OkStatus();
@@ -198,12 +211,33 @@ void Engine::Stop() {
   if (partitions_) partitions_->Stop();
 }
 
+std::vector<absl::Status> Engine::WriteRefusals() const {
+  // Fresh readings (each guard measures at most so often), so that health
+  // follows a jump, or space freed, while no one writes.
+  if (clock_guard_ != nullptr) clock_guard_->Now().IgnoreError();
+  if (disk_ != nullptr) disk_->Check().IgnoreError();
+  std::vector<absl::Status> out;
+  for (uint32_t i = 0; i < partitions_->count(); ++i) {
+    out.push_back(partitions_->sequencer(PartitionId(i)).refusing_writes());
+  }
+  return out;
+}
+
+absl::StatusOr<int64_t> Engine::AcceptClock() {
+  if (clock_guard_ == nullptr) {
+    return absl::FailedPreconditionError(
+        "the server runs without a clock guard: nothing to accept");
+  }
+  return clock_guard_->Accept();
+}
+
 std::vector<PartitionStats> Engine::Stats() const {
   std::vector<PartitionStats> out;
   for (uint32_t i = 0; i < partitions_->count(); ++i) {
     PartitionStats stats;
     static_cast<SequencerStats&>(stats) = partitions_->sequencer(PartitionId(i)).stats();
     stats.deferred = router_->deferred(PartitionId(i));
+    stats.refusing_writes = partitions_->sequencer(PartitionId(i)).refusing_writes();
     if (const CaseIndex* index = partitions_->store(PartitionId(i)).case_index()) {
       stats.case_index = CaseIndexStats{.ready = index->complete(),
                                         .cases = index->cases(),

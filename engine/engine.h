@@ -33,6 +33,7 @@
 #include "absl/synchronization/mutex.h"
 #include "engine/audit/auditor.h"
 #include "engine/common/clock.h"
+#include "engine/common/clock_guard.h"
 #include "engine/deployments.h"
 #include "engine/domain/case_logic.h"
 #include "engine/domain/directory.h"
@@ -45,6 +46,7 @@
 #include "engine/privacy/sealer.h"
 #include "engine/staffing/staffing.h"
 #include "engine/storage/data_dir.h"
+#include "engine/storage/disk_space.h"
 #include "engine/streams/stream_ledger.h"
 #include "engine/timers/deadline_timers.h"
 #include "engine/workflow/registry.h"
@@ -79,6 +81,14 @@ struct EngineOptions {
   // their person's key, and people can be erased (erasure.h). Empty: they
   // are stored as submitted and nothing can be erased.
   std::string master_key;
+  // Bytes the data directory's file system must keep free: below that,
+  // every submission is refused RESOURCE_EXHAUSTED "disk full" and writes
+  // resume once space is freed (storage/disk_space.h). 0: no guard.
+  uint64_t disk_reserve_bytes = 0;
+  // A forward jump of the wall clock beyond this stops every partition's
+  // writes and deadlines until time is fixed or the jump is accepted
+  // (AcceptClock(); common/clock_guard.h). 0: no guard.
+  int64_t clock_jump_limit_us = 0;
 };
 
 inline constexpr uint32_t kPageSizeDefault = 100;
@@ -109,6 +119,9 @@ struct PartitionStats : SequencerStats {
   // Submissions to this partition whose event id needed a RocksDB read in
   // another partition, which ran on a router thread, not the caller's.
   uint64_t deferred = 0;
+  // OK while the partition takes writes, else the refusal its submissions
+  // get now (Sequencer::refusing_writes()).
+  absl::Status refusing_writes;
 };
 
 class Engine {
@@ -156,6 +169,16 @@ class Engine {
   // its case index.
   std::vector<PartitionStats> Stats() const;
   uint32_t partition_count() const { return partitions_->count(); }
+  // Per partition, OK while it takes writes, else why not; reads the
+  // guards afresh. Cheap: for health checks.
+  std::vector<absl::Status> WriteRefusals() const;
+  // The guards, when the options turned them on (null otherwise).
+  const DiskSpaceGuard* disk_space() const { return disk_.get(); }
+  const ClockGuard* clock_guard() const { return clock_guard_.get(); }
+  // Accepts the wall clock as it reads now after a forward jump beyond the
+  // limit (common/clock_guard.h): the jump accepted, FAILED_PRECONDITION
+  // when none stands or there is no guard.
+  absl::StatusOr<int64_t> AcceptClock();
   PartitionId PartitionOf(absl::string_view case_id) const {
     return partitions_->PartitionOf(case_id);
   }
@@ -210,6 +233,8 @@ class Engine {
   Directory directory_;
   absl::Mutex listener_mu_;
   std::function<void(int64_t)> deadline_listener_ ABSL_GUARDED_BY(listener_mu_);
+  std::unique_ptr<DiskSpaceGuard> disk_;     // null: none
+  std::unique_ptr<ClockGuard> clock_guard_;  // null: none
   std::unique_ptr<CaseLogic> logic_;
   std::unique_ptr<CommitObserver> observer_;
   std::unique_ptr<PartitionSet> partitions_;

@@ -534,9 +534,7 @@ void Sequencer::Fail(const absl::Status& written, Position committed, const std:
   // Nothing of this group is durable, and what RocksDB holds in memory may
   // now differ from disk: refuse everything from here on rather than build
   // on it. A restart recovers from what was synced.
-  failure_ = absl::UnavailableError(absl::StrCat(
-      "partition ", store_->id().value(), " stopped accepting writes after a storage failure (",
-      written.message(), "); restart the server"));
+  StopOnFailure(written);
   for (size_t i = 0; i < results->size(); ++i) {
     auto& r = (*results)[i];
     // Duplicates of records committed earlier stay true answers; a stream
@@ -545,22 +543,65 @@ void Sequencer::Fail(const absl::Status& written, Position committed, const std:
   }
 }
 
+void Sequencer::StopOnFailure(const absl::Status& cause) {
+  absl::MutexLock lock(&mu_);
+  if (!failure_.ok()) return;
+  failure_ = absl::UnavailableError(absl::StrCat(
+      "partition ", store_->id().value(), " stopped accepting writes after a storage failure (",
+      cause.message(), "); restart the server"));
+}
+
+absl::Status Sequencer::refusing_writes() const {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!failure_.ok()) return failure_;
+  }
+  if (absl::Status st = store_->storage_failure(); !st.ok()) {
+    return absl::UnavailableError(absl::StrCat(
+        "partition ", store_->id().value(), " stopped accepting writes after a storage failure (",
+        st.message(), "); restart the server"));
+  }
+  if (options_.disk != nullptr && options_.disk->free_bytes() < options_.disk->reserve_bytes()) {
+    return options_.disk->Check();
+  }
+  if (options_.clock_guard != nullptr) return options_.clock_guard->state();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> Sequencer::Gate() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!failure_.ok()) return failure_;
+  }
+  if (absl::Status st = store_->storage_failure(); !st.ok()) {
+    StopOnFailure(st);
+    absl::MutexLock lock(&mu_);
+    return failure_;
+  }
+  if (options_.disk != nullptr) {
+    if (absl::Status st = options_.disk->Check(); !st.ok()) return st;
+  }
+  if (options_.clock_guard != nullptr) return options_.clock_guard->Now();
+  return clock_->NowMicros();
+}
+
 void Sequencer::ProcessGroup(std::deque<Item>* items) {
   const auto started = std::chrono::steady_clock::now();
   std::optional<uint64_t> write_us;  // when the group had anything to write
+  std::vector<absl::StatusOr<v1::SubmitResponse>> results;
+  results.reserve(items->size());
+  const absl::StatusOr<int64_t> now_us = Gate();
   // Recorded time never goes backwards within a partition, even if the
   // wall clock does.
-  last_recorded_us_ = std::max(last_recorded_us_, clock_->NowMicros());
+  if (now_us.ok()) last_recorded_us_ = std::max(last_recorded_us_, *now_us);
   // Only this thread writes them; the lock is for the readers.
   const auto [committed, head] = committed_head();
   Group group(store_, logic_, options_.sealer, committed, head, last_recorded_us_, key_slot_max_);
   Position durable_first;
   std::vector<std::string> durable_values;  // what the store keeps in memory
-  std::vector<absl::StatusOr<v1::SubmitResponse>> results;
-  results.reserve(items->size());
   for (Item& item : *items) {
-    if (!failure_.ok()) {
-      results.push_back(failure_);
+    if (!now_us.ok()) {
+      results.push_back(now_us.status());
       continue;
     }
     // Process takes the event out of the request.
@@ -587,6 +628,17 @@ void Sequencer::ProcessGroup(std::deque<Item>* items) {
       durable_first = committed.next();
       durable_values = group.TakeStoredValues();
       Publish(group, committed);
+      // A storage failure RocksDB met meanwhile in the background: the
+      // group is durable, but nothing is acknowledged after a failure (a
+      // retry with the same event ids after the restart answers it as a
+      // duplicate).
+      if (absl::Status st = store_->storage_failure(); !st.ok()) {
+        StopOnFailure(st);
+        absl::MutexLock lock(&mu_);
+        for (size_t i = 0; i < results.size(); ++i) {
+          if (results[i].ok() || items->at(i).origin) results[i] = failure_;
+        }
+      }
     } else {
       Fail(written, committed, *items, &results);
     }

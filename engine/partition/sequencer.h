@@ -24,11 +24,13 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "engine/common/clock.h"
+#include "engine/common/clock_guard.h"
 #include "engine/common/latency_histogram.h"
 #include "engine/common/types.h"
 #include "engine/domain/case_logic.h"
 #include "engine/domain/commit_listener.h"
 #include "engine/privacy/sealer.h"
+#include "engine/storage/disk_space.h"
 #include "engine/storage/store.h"
 #include "gridcase/v1/service.pb.h"
 
@@ -47,6 +49,12 @@ struct SequencerOptions {
   // (privacy/sealer.h); nullptr stores them as submitted. Outlives the
   // sequencer.
   const privacy::RecordSealer* sealer = nullptr;
+  // Consulted before every group, and shared by the partitions; either may
+  // be null (no guard). While the disk is too full every submission is
+  // refused RESOURCE_EXHAUSTED; while the wall clock stands jumped forward,
+  // UNAVAILABLE, and the clock guard's reading stamps recorded time.
+  DiskSpaceGuard* disk = nullptr;
+  ClockGuard* clock_guard = nullptr;
 };
 
 // The payload type URL of the absl::Status payload that carries a case's
@@ -126,6 +134,12 @@ class Sequencer {
 
   SequencerStats stats() const;
 
+  // OK while the partition takes writes; otherwise the refusal its
+  // submissions get now: UNAVAILABLE after a storage failure (until a
+  // restart) or while the wall clock stands jumped, RESOURCE_EXHAUSTED
+  // while the disk is too full. Thread-safe; touches no file.
+  absl::Status refusing_writes() const;
+
   // The highest position written so far. Thread-safe.
   Position last_position() const;
   // The last durable position and the chain's hash there. Thread-safe.
@@ -148,6 +162,12 @@ class Sequencer {
             CommitListener* listener, const SequencerOptions& options);
   void Run();
   void ProcessGroup(std::deque<Item>* items);
+  // Before a group: the wall time to stamp it with, or why it may not be
+  // written (a storage failure, here or in RocksDB's background, a full
+  // disk, a jumped clock).
+  absl::StatusOr<int64_t> Gate();
+  // Stops the partition for good (until a restart) after `cause`.
+  void StopOnFailure(const absl::Status& cause);
   // After a group's synced write: the committed head moves, and the id
   // filters, the case index and the listener learn what became durable,
   // all before any answer.
@@ -171,10 +191,10 @@ class Sequencer {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   // Written by the thread only (which may read it without the lock).
   Position last_position_ ABSL_GUARDED_BY(mu_);
-  int64_t last_recorded_us_ = 0;           // sequencer thread only
-  uint64_t key_slot_max_ = 0;              // sequencer thread only (keys::kMetaKeySlotMax)
-  absl::Status failure_;                   // sequencer thread only; set by a failed write
-  std::string head_ ABSL_GUARDED_BY(mu_);  // written by the thread only
+  int64_t last_recorded_us_ = 0;               // sequencer thread only
+  uint64_t key_slot_max_ = 0;                  // sequencer thread only (keys::kMetaKeySlotMax)
+  absl::Status failure_ ABSL_GUARDED_BY(mu_);  // written by the thread only, once
+  std::string head_ ABSL_GUARDED_BY(mu_);      // written by the thread only
   SequencerStats stats_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;
 };

@@ -55,6 +55,8 @@ std::string AccessLogDir(const std::string& data_dir) {
   return (fs::path(data_dir) / "access").string();
 }
 
+std::string ClockAnchorPath(const std::string& data_dir) { return data_dir + "/CLOCK"; }
+
 absl::Status WriteMarker(const std::string& data_dir, uint32_t partitions) {
   return WriteFileDurably(fs::path(data_dir) / kMarkerFile,
                           absl::StrFormat("gridcase data directory\nformat %d\npartitions %d\n",

@@ -5,6 +5,7 @@
 //   DIR/partition-NNN/    one RocksDB database per partition, and its
 //                         durable mark, DURABLE (durable_mark.h)
 //   DIR/access/           the access log (engine/access/access_log.h)
+//   DIR/CLOCK             the clock guard's last good reading (clock_guard.h)
 //   DIR/keys/             gridcased's head-signing key (heads.key, 0600) and
 //                         its public key (heads.key.pub), unless placed elsewhere
 //   DIR/checkpoints/NAME/ checkpoints taken while serving (a data directory each)
@@ -29,6 +30,9 @@ std::string PartitionDir(const std::string& data_dir, uint32_t partition);
 
 // DIR/access.
 std::string AccessLogDir(const std::string& data_dir);
+
+// DIR/CLOCK.
+std::string ClockAnchorPath(const std::string& data_dir);
 
 // Reads DIR/GRIDCASE, or creates it in an empty (or missing) DIR with
 // `wanted` partitions (0: kDefaultPartitions). FAILED_PRECONDITION when DIR

@@ -432,6 +432,10 @@ absl::Status PartitionStore::WriteUnsynced(rocksdb::WriteBatch* batch) {
 }
 
 absl::Status PartitionStore::Compact() {
+  // After a storage failure RocksDB must not write again (see
+  // storage_failure()): a flush or compaction now would sync log files
+  // whose writers failed, which Debian's RocksDB answers by aborting.
+  if (absl::Status st = storage_failure(); !st.ok()) return st;
   rocksdb::CompactRangeOptions options;
   options.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
   for (rocksdb::ColumnFamilyHandle* h : handles_) {
@@ -443,6 +447,7 @@ absl::Status PartitionStore::Compact() {
 }
 
 absl::Status PartitionStore::Flush() {
+  if (absl::Status st = storage_failure(); !st.ok()) return st;  // as Compact()
   rocksdb::FlushOptions fo;
   fo.wait = true;
   auto s = db_->Flush(fo, handles_);
@@ -456,6 +461,8 @@ absl::Status PartitionStore::Flush() {
 }
 
 absl::Status PartitionStore::CreateCheckpoint(const std::string& dir) const {
+  // A checkpoint flushes the memtables first: as Compact().
+  if (absl::Status st = storage_failure(); !st.ok()) return st;
   rocksdb::Checkpoint* raw = nullptr;
   auto s = rocksdb::Checkpoint::Create(db_.get(), &raw);
   if (!s.ok()) return FromRocks(s, "checkpoint");

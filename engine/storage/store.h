@@ -307,6 +307,15 @@ class PartitionStore {
   std::unique_ptr<rocksdb::SstFileWriter> NewTableFileWriter(keys::Cf family) const;
   absl::Status IngestTableFiles(keys::Cf family, const std::vector<std::string>& paths);
 
+  // The first storage error RocksDB reported for this partition in the
+  // background (a flush, a compaction, a MANIFEST write) or in a write it
+  // could not complete, in words naming the partition; OK while none. From
+  // then on RocksDB's state in memory may differ from the disk: the
+  // sequencer takes no more writes (reads go on), and only a restart, which
+  // recovers from what was synced, clears it. RocksDB does not try to
+  // resume by itself.
+  absl::Status storage_failure() const;
+
   // A consistent copy of the database in `dir` (which must not exist),
   // hard-linking table files: cheap, and safe while writes go on.
   absl::Status CreateCheckpoint(const std::string& dir) const;
@@ -315,7 +324,7 @@ class PartitionStore {
   std::unique_ptr<rocksdb::Iterator> NewIterator(keys::Cf family) const;
 
  private:
-  PartitionStore(std::string dir, PartitionId id) : dir_(std::move(dir)), id_(id) {}
+  PartitionStore(std::string dir, PartitionId id);
   // Open() once the mark is read and checked; the mark is then what the
   // open recovered.
   static absl::StatusOr<std::unique_ptr<PartitionStore>> OpenAgainst(
@@ -347,10 +356,13 @@ class PartitionStore {
       const std::function<absl::Status(absl::string_view case_id, const rocksdb::Slice& state,
                                        bool* stop)>& fn) const;
 
+  class FailureListener;
+
   std::string dir_;
   PartitionId id_;
-  uint32_t stored_format_ = 0;  // see stored_format()
-  std::string genesis_;         // see genesis()
+  std::shared_ptr<FailureListener> failures_;  // told by RocksDB, read by anyone
+  uint32_t stored_format_ = 0;                 // see stored_format()
+  std::string genesis_;                        // see genesis()
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // indexed by keys::Cf
   std::unique_ptr<RecentRecords> recent_;              // null: none kept

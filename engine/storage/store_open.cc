@@ -17,6 +17,7 @@
 #include "engine/storage/store.h"
 #include "engine/storage/wal_scan.h"
 #include "rocksdb/filter_policy.h"
+#include "rocksdb/listener.h"
 #include "rocksdb/slice_transform.h"
 #include "rocksdb/table.h"
 #include "rocksdb/wal_filter.h"
@@ -162,10 +163,22 @@ class ReplayWatch final : public rocksdb::WalFilter {
 // Opens the RocksDB database in `dir`.
 absl::Status OpenRocks(const std::string& dir, const StoreOptions& options, OpenMode mode,
                        size_t memtable_huge_page_size, rocksdb::WalFilter* filter,
+                       std::shared_ptr<rocksdb::EventListener> listener,
                        std::unique_ptr<rocksdb::DB>* db,
                        std::vector<rocksdb::ColumnFamilyHandle*>* handles) {
   rocksdb::DBOptions db_opts;
   if (options.env != nullptr) db_opts.env = options.env;
+  // A storage error stops the partition until a restart (store.h,
+  // storage_failure()). RocksDB's own attempts to resume would write again
+  // through file writers that failed, and RocksDB as Debian builds it
+  // (assertions on) aborts the whole process on that
+  // (WritableFileWriter::AssertFalseAndGetStatusForPrevError).
+  db_opts.max_bgerror_resume_count = 0;
+  db_opts.listeners.push_back(std::move(listener));
+  // Every acknowledged write is in the synced write-ahead log already:
+  // closing has nothing to flush for durability, and a flush at close after
+  // a storage error would write through failed file writers too.
+  db_opts.avoid_flush_during_shutdown = true;
   db_opts.create_if_missing = true;
   db_opts.create_missing_column_families = true;
   db_opts.max_background_jobs = 2;
@@ -326,6 +339,53 @@ absl::StatusOr<std::optional<DurableMark>> ReadMarkOf(const std::string& dir, Pa
 
 }  // namespace
 
+// Keeps the first error RocksDB reports through its listener.
+class PartitionStore::FailureListener final : public rocksdb::EventListener {
+ public:
+  explicit FailureListener(PartitionId id) : id_(id) {}
+
+  void OnBackgroundError(rocksdb::BackgroundErrorReason reason, rocksdb::Status* error) override {
+    if (error == nullptr || error->ok()) return;
+    absl::MutexLock lock(&mu_);
+    if (!failure_.ok()) return;
+    failure_ = absl::UnavailableError(absl::StrCat("partition ", id_.value(), ": ", Words(reason),
+                                                   " failed: ", error->ToString()));
+  }
+
+  absl::Status failure() const {
+    absl::MutexLock lock(&mu_);
+    return failure_;
+  }
+
+ private:
+  static const char* Words(rocksdb::BackgroundErrorReason reason) {
+    switch (reason) {
+      case rocksdb::BackgroundErrorReason::kFlush:
+      case rocksdb::BackgroundErrorReason::kFlushNoWAL:
+        return "a flush of memtables to a table file";
+      case rocksdb::BackgroundErrorReason::kCompaction:
+        return "a compaction";
+      case rocksdb::BackgroundErrorReason::kWriteCallback:
+        return "a write to the write-ahead log";
+      case rocksdb::BackgroundErrorReason::kMemTable:
+        return "a memtable insert";
+      case rocksdb::BackgroundErrorReason::kManifestWrite:
+      case rocksdb::BackgroundErrorReason::kManifestWriteNoWAL:
+        return "a MANIFEST write";
+    }
+    return "a background job";
+  }
+
+  const PartitionId id_;
+  mutable absl::Mutex mu_;
+  absl::Status failure_ ABSL_GUARDED_BY(mu_);
+};
+
+PartitionStore::PartitionStore(std::string dir, PartitionId id)
+    : dir_(std::move(dir)), id_(id), failures_(std::make_shared<FailureListener>(id)) {}
+
+absl::Status PartitionStore::storage_failure() const { return failures_->failure(); }
+
 absl::StatusOr<std::unique_ptr<PartitionStore>> PartitionStore::Open(const std::string& dir,
                                                                      PartitionId id,
                                                                      const StoreOptions& options) {
@@ -385,7 +445,8 @@ absl::Status PartitionStore::OpenChecked(const StoreOptions& options, OpenMode m
   wal_filter_ = std::move(watch);
   // Memtables on huge pages only for a partition that will take writes.
   const size_t huge_page_size = mode == OpenMode::kReadWrite ? options.memtable_huge_page_size : 0;
-  if (auto st = OpenRocks(dir_, options, mode, huge_page_size, wal_filter_.get(), &db_, &handles_);
+  if (auto st = OpenRocks(dir_, options, mode, huge_page_size, wal_filter_.get(), failures_, &db_,
+                          &handles_);
       !st.ok()) {
     return st;
   }

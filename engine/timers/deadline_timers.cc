@@ -12,9 +12,17 @@
 namespace gridcase {
 
 absl::StatusOr<size_t> DeadlineTimers::FireDueDeadlines(size_t limit) {
-  const int64_t now_us = clock_->NowMicros();
+  int64_t now_us = 0;
+  if (guard_ != nullptr) {
+    auto now = guard_->Now();
+    if (!now.ok()) return 0;  // the guard's refusal is in health and stats
+    now_us = *now;
+  } else {
+    now_us = clock_->NowMicros();
+  }
   std::vector<keys::TimerKey> due;
   for (uint32_t i = 0; i < partitions_->count(); ++i) {
+    if (!partitions_->sequencer(PartitionId(i)).refusing_writes().ok()) continue;
     if (auto st = partitions_->store(PartitionId(i)).ReadDueTimers(now_us, limit, &due); !st.ok())
       return st;
   }

@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "engine/common/clock.h"
+#include "engine/common/clock_guard.h"
 #include "engine/partition/partition_set.h"
 
 namespace gridcase {
@@ -23,9 +24,11 @@ class DeadlineTimers {
   // engine's commit listener calls it for every deadline set, once
   // durable, from a sequencer thread).
   using ListenerSlot = std::function<void(Listener)>;
-  // `partitions` and `clock` must outlive this.
-  DeadlineTimers(PartitionSet* partitions, const Clock* clock, ListenerSlot slot)
-      : partitions_(partitions), clock_(clock), slot_(std::move(slot)) {}
+  // `partitions`, `clock` and `guard` (null: none) must outlive this. With
+  // a guard, now is its reading, and nothing fires while it refuses.
+  DeadlineTimers(PartitionSet* partitions, const Clock* clock, ListenerSlot slot,
+                 ClockGuard* guard = nullptr)
+      : partitions_(partitions), clock_(clock), guard_(guard), slot_(std::move(slot)) {}
 
   // Called (from a sequencer thread; keep it short) with the due time of
   // every deadline set, once durable. The scheduler uses it to wake early.
@@ -37,7 +40,9 @@ class DeadlineTimers {
   // record, and waits until they are durable. A deadline fires at most
   // once: the record removes it, in the same write, and its id is an
   // idempotency key. Returns how many fired. A partition whose queue is
-  // full leaves its deadlines for the next round.
+  // full, or which takes no writes now (Sequencer::refusing_writes()),
+  // leaves its deadlines for a later round; so does every partition while
+  // the wall clock stands jumped forward: it would fire them early.
   absl::StatusOr<size_t> FireDueDeadlines(size_t limit = 512);
   // The due time of the earliest pending deadline, if any.
   absl::StatusOr<std::optional<int64_t>> NextDeadlineDueUs() const;
@@ -45,6 +50,7 @@ class DeadlineTimers {
  private:
   PartitionSet* const partitions_;
   const Clock* const clock_;
+  ClockGuard* const guard_;
   const ListenerSlot slot_;
 };
 

@@ -20,10 +20,11 @@ void DeadlineScheduler::Start() {
   // A deadline due before the current wait ends wakes the scheduler, so
   // lateness does not depend on the poll interval.
   timers_->SetDeadlineListener([this](int64_t due_us) {
-    absl::MutexLock lock(&mu_);  // a waiter re-checks when it is released
+    absl::MutexLock lock(&mu_);
     if (due_us < wake_us_) {
       wake_us_ = due_us;
       poked_ = true;
+      waiter_.Notify();
     }
   });
   thread_ = std::thread([this] { Run(); });
@@ -41,6 +42,7 @@ void DeadlineScheduler::Stop() {
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
+    waiter_.Notify();
   }
   if (thread_.joinable()) thread_.join();
 }
@@ -49,6 +51,7 @@ void DeadlineScheduler::Poke() {
   {
     absl::MutexLock lock(&mu_);
     poked_ = true;
+    waiter_.Notify();
   }
 }
 
@@ -87,8 +90,10 @@ void DeadlineScheduler::Run() {
     if (stopping_) return;
     if (fired.ok() && *fired > 0) continue;  // more may have fallen due meanwhile
     wake_us_ = now_us + wait_us;
-    mu_.AwaitWithTimeout(absl::Condition(this, &DeadlineScheduler::Woken),
-                         absl::Microseconds(wait_us));
+    // On the monotonic clock: a wall clock stepped back must not stretch
+    // the wait (a stretched wait is deadlines that never fire).
+    waiter_.WaitFor(&mu_, std::chrono::microseconds(wait_us),
+                    [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return Woken(); });
     wake_us_ = 0;
     if (stopping_) return;
     poked_ = false;

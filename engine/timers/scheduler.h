@@ -20,6 +20,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "engine/common/clock.h"
+#include "engine/common/monotonic_wait.h"
 #include "engine/timers/deadline_timers.h"
 
 namespace gridcase {
@@ -61,6 +62,7 @@ class DeadlineScheduler {
   bool poked_ ABSL_GUARDED_BY(mu_) = false;
   int64_t wake_us_ ABSL_GUARDED_BY(mu_) = 0;  // when the current wait ends
   uint64_t fired_ ABSL_GUARDED_BY(mu_) = 0;
+  MonotonicWaiter waiter_;  // the wait between rounds
   std::thread thread_;
 };
 

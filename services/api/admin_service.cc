@@ -4,9 +4,11 @@
 
 #include <cstdint>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "engine/common/time.h"
+#include "engine/storage/disk_space.h"
 #include "services/api/admit.h"
 #include "services/api/off_thread.h"
 #include "services/api/status.h"
@@ -156,6 +158,29 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ErasePerson(grpc::CallbackServerCont
   return reactor;
 }
 
+grpc::ServerUnaryReactor* AdminServiceImpl::AcceptClock(grpc::CallbackServerContext* context,
+                                                        const v1::AcceptClockRequest* request,
+                                                        v1::AcceptClockResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto admitted = AdmitOrFinish<v1::AdminService>(*gate_, context, reactor, "AcceptClock");
+  if (!admitted) return reactor;
+  std::vector<uint32_t> stopped;
+  const auto refusals = engine_->WriteRefusals();
+  const absl::Status jumped =
+      engine_->clock_guard() ? engine_->clock_guard()->state() : absl::OkStatus();
+  auto accepted = engine_->AcceptClock();
+  if (accepted.ok()) {
+    for (size_t i = 0; i < refusals.size(); ++i) {
+      if (!jumped.ok() && refusals[i] == jumped) response->add_partitions(static_cast<uint32_t>(i));
+    }
+    response->set_jump_us(*accepted);
+    spdlog::warn("wall clock jump of {:.0f} s accepted by {}: writes and deadlines resume",
+                 *accepted / 1e6, admitted->principal().Subject());
+  }
+  reactor->Finish(ToGrpc(accepted.status()));
+  return reactor;
+}
+
 namespace {
 
 absl::Status NoPerson(const std::string& person_id) {
@@ -294,6 +319,8 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetServerStats(grpc::CallbackServerC
     p->set_submissions(stats[i].submissions);
     p->set_batch_bytes(stats[i].batch_bytes);
     p->set_submissions_deferred(stats[i].deferred);
+    p->set_accepting_writes(stats[i].refusing_writes.ok());
+    p->set_refusing_writes(std::string(stats[i].refusing_writes.message()));
     if (const auto& index = stats[i].case_index) {
       p->set_case_index_ready(index->ready);
       p->set_indexed_cases(index->cases);
@@ -311,6 +338,12 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetServerStats(grpc::CallbackServerC
     }
   }
   response->set_cpu_micros(ProcessCpuMicros());
+  if (const DiskSpaceGuard* disk = engine_->disk_space()) {
+    response->set_disk_free_bytes(disk->free_bytes());
+    response->set_disk_reserve_bytes(disk->reserve_bytes());
+  } else if (auto free = FreeBytesAt(engine_->data_dir()); free.ok()) {
+    response->set_disk_free_bytes(*free);
+  }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
   return reactor;

@@ -57,6 +57,9 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
   grpc::ServerUnaryReactor* ErasePerson(grpc::CallbackServerContext* context,
                                         const v1::ErasePersonRequest* request,
                                         v1::ErasePersonResponse* response) override;
+  grpc::ServerUnaryReactor* AcceptClock(grpc::CallbackServerContext* context,
+                                        const v1::AcceptClockRequest* request,
+                                        v1::AcceptClockResponse* response) override;
   grpc::ServerUnaryReactor* GetServerStats(grpc::CallbackServerContext* context,
                                            const v1::GetServerStatsRequest* request,
                                            v1::ServerStats* response) override;

@@ -9,6 +9,7 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "services/api/unparsed_request.h"
 #include "services/security/tls.h"
+#include "spdlog/spdlog.h"
 
 namespace gridcase::api {
 namespace {
@@ -43,7 +44,8 @@ security::GateOptions WithBreakGlassCount(security::GateOptions options, AccessL
 
 Server::Server(Engine* engine, const Clock* clock, const ServerOptions& options,
                security::PageTokens tokens)
-    : reads_(&engine->access(), &engine->staffing().directory()),
+    : engine_(engine),
+      reads_(&engine->access(), &engine->staffing().directory()),
       gate_(&engine->staffing().directory(),
             WithBreakGlassCount(options.access, &engine->access(), clock)),
       tokens_(std::move(tokens)),
@@ -101,16 +103,63 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(Engine* engine, const Cloc
   }
   auto* health = server->server_->GetHealthCheckService();
   health->SetServingStatus(true);
+  for (const char* service : kWriteHealthServices) health->SetServingStatus(service, true);
+  for (const char* service : kReadHealthServices) health->SetServingStatus(service, true);
+  server->health_thread_ =
+      std::thread([s = server.get(), period = options.health_period] { s->WatchHealth(period); });
   return server;
 }
 
-Server::~Server() { Shutdown(std::chrono::system_clock::now()); }
+Server::~Server() {
+  Shutdown(std::chrono::system_clock::now());
+  StopWatchingHealth();
+}
+
+void Server::WatchHealth(std::chrono::milliseconds period) {
+  grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
+  std::vector<absl::Status> said(engine_->partition_count());
+  bool serving = true;
+  absl::MutexLock lock(&health_mu_);
+  while (!health_stopping_) {
+    const std::vector<absl::Status> now = engine_->WriteRefusals();
+    bool all = true;
+    for (size_t i = 0; i < now.size(); ++i) {
+      all = all && now[i].ok();
+      if (now[i] == said[i]) continue;
+      // Each change once, with its reason (never personal: storage, disk
+      // and clock words only).
+      if (now[i].ok()) {
+        spdlog::warn("partition {} takes writes again", i);
+      } else {
+        spdlog::error("partition {} refuses writes: {}", i, std::string(now[i].message()));
+      }
+      said[i] = now[i];
+    }
+    if (all != serving) {
+      serving = all;
+      for (const char* service : kWriteHealthServices) health->SetServingStatus(service, all);
+    }
+    health_waiter_.WaitFor(&health_mu_, period, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(health_mu_) {
+      return health_stopping_;
+    });
+  }
+}
+
+void Server::StopWatchingHealth() {
+  {
+    absl::MutexLock lock(&health_mu_);
+    health_stopping_ = true;
+    health_waiter_.Notify();
+  }
+  if (health_thread_.joinable()) health_thread_.join();
+}
 
 std::string Server::address() const { return absl::StrCat(host_, ":", port_); }
 
 void Server::Shutdown(std::chrono::system_clock::time_point deadline) {
   if (shut_down_ || server_ == nullptr) return;
   shut_down_ = true;
+  StopWatchingHealth();
   server_->GetHealthCheckService()->SetServingStatus(false);
   server_->Shutdown(deadline);
   server_->Wait();

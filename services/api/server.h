@@ -7,8 +7,12 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "engine/common/monotonic_wait.h"
 #include "engine/engine.h"
 #include "grpcpp/grpcpp.h"
 #include "services/api/admin_service.h"
@@ -44,7 +48,19 @@ struct ServerOptions {
   // The key page tokens are sealed with (page_tokens.h), from a file that
   // is its owner's alone; empty: random at each start.
   std::string page_token_key_file;
+  // How often gRPC health is brought in line with the partitions (see
+  // Server).
+  std::chrono::milliseconds health_period{200};
 };
+
+// The services gRPC health reports on. Writes: "" (the server as a whole)
+// and EventService are NOT_SERVING while any partition takes no writes (a
+// storage failure, a full disk, a jumped clock: Engine::WriteRefusals()),
+// and SERVING again once every partition does; reads (CaseService,
+// AuditService, AdminService) stay SERVING, since they are still answered.
+inline constexpr const char* kWriteHealthServices[] = {"", "gridcase.v1.EventService"};
+inline constexpr const char* kReadHealthServices[] = {
+    "gridcase.v1.CaseService", "gridcase.v1.AuditService", "gridcase.v1.AdminService"};
 
 class Server {
  public:
@@ -67,6 +83,11 @@ class Server {
  private:
   Server(Engine* engine, const Clock* clock, const ServerOptions& options,
          security::PageTokens tokens);
+  // The health thread: every health_period, health follows the partitions.
+  void WatchHealth(std::chrono::milliseconds period);
+  void StopWatchingHealth();
+
+  Engine* const engine_;
 
   std::string host_;
   int port_ = 0;
@@ -79,6 +100,10 @@ class Server {
   AuditServiceImpl audit_;
   std::unique_ptr<grpc::Server> server_;
   bool shut_down_ = false;
+  absl::Mutex health_mu_;
+  bool health_stopping_ ABSL_GUARDED_BY(health_mu_) = false;
+  MonotonicWaiter health_waiter_;
+  std::thread health_thread_;
 };
 
 }  // namespace gridcase::api

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/str_format.h"
 #include "gridcase/v1/case.pb.h"
 #include "gridcase/v1/service.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -242,6 +243,23 @@ int RunHealth(const GlobalOptions& options, const std::string& service) {
   if (!status.ok()) return ReportRpcError(status, context, *channel);
   std::cout << HealthCheckResponse::ServingStatus_Name(response.status()) << "\n";
   return response.status() == HealthCheckResponse::SERVING ? kExitOk : kExitFailed;
+}
+
+int RunAcceptClock(const GlobalOptions& options) {
+  v1::AcceptClockResponse response;
+  if (int code = CallUnary<v1::AdminService>(options, &v1::AdminService::Stub::AcceptClock,
+                                             v1::AcceptClockRequest(), &response);
+      code != kExitOk) {
+    return code;
+  }
+  if (!options.table) {
+    std::cout << ToJson(response, /*compact=*/false) << "\n";
+    return kExitOk;
+  }
+  std::cout << absl::StrFormat("accepted a jump of %.0f s; %d partitions take writes again\n",
+                               static_cast<double>(response.jump_us()) / 1e6,
+                               response.partitions_size());
+  return kExitOk;
 }
 
 void AddPageOptions(CLI::App* command, PageOptions* page) {
@@ -628,6 +646,14 @@ void AddServerCommands(CLI::App& app, const GlobalOptions& options, Action* acti
                    "(default: since the server started)")
       ->check(CLI::Range(0.0, 3600.0));
   OnParsed(stats_cmd, action, [&options, interval] { return RunStats(options, *interval); });
+
+  CLI::App* admin_cmd = app.add_subcommand("admin", "Operators' actions on a running server");
+  admin_cmd->require_subcommand(1);
+  CLI::App* accept_clock_cmd = admin_cmd->add_subcommand(
+      "accept-clock",
+      "After the wall clock jumped forward beyond the server's limit, accept the time it "
+      "reads now: writes and deadlines resume, counting from it (docs/operations.md)");
+  OnParsed(accept_clock_cmd, action, [&options] { return RunAcceptClock(options); });
 
   auto service = std::make_shared<std::string>();
   CLI::App* health_cmd =

@@ -132,6 +132,16 @@ int RunStats(const GlobalOptions& options, double interval_seconds) {
         "partition %d: no case index (%s); listings walk every stored case\n", p.partition(),
         p.case_index_problem());
   }
+  for (const PartitionStats& p : stats.partitions()) {
+    if (p.accepting_writes()) continue;
+    std::cout << absl::StrFormat("partition %d REFUSES WRITES: %s\n", p.partition(),
+                                 p.refusing_writes());
+  }
+  if (stats.disk_reserve_bytes() > 0) {
+    std::cout << absl::StrFormat("disk: %.0f MiB free, reserve %.0f MiB\n",
+                                 static_cast<double>(stats.disk_free_bytes()) / (1 << 20),
+                                 static_cast<double>(stats.disk_reserve_bytes()) / (1 << 20));
+  }
   uint64_t deferred = 0;
   for (const PartitionStats& p : stats.partitions()) deferred += p.submissions_deferred();
   std::cout << absl::StrFormat(

@@ -196,8 +196,10 @@ absl::StatusOr<std::unique_ptr<TlsIdentity>> TlsIdentity::Start(const ServerTlsO
   identity->credentials_ = grpc::experimental::TlsServerCredentials(tls);
   identity->watcher_ = std::thread([raw = identity.get()] {
     absl::MutexLock lock(&raw->mu_);
-    while (!raw->mu_.AwaitWithTimeout(absl::Condition(&raw->stop_),
-                                      absl::Seconds(std::max(1u, raw->options_.reload_every_s)))) {
+    // On the monotonic clock, as every wait for time to pass.
+    while (!raw->waiter_.WaitFor(
+        &raw->mu_, std::chrono::seconds(std::max(1u, raw->options_.reload_every_s)),
+        [raw]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(raw->mu_) { return raw->stop_; })) {
       (void)raw->ReloadLocked();  // said in the log and counted
     }
   });
@@ -208,6 +210,7 @@ TlsIdentity::~TlsIdentity() {
   {
     absl::MutexLock lock(&mu_);
     stop_ = true;
+    waiter_.Notify();
   }
   if (watcher_.joinable()) watcher_.join();
   std::error_code ec;

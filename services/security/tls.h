@@ -24,6 +24,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "engine/common/monotonic_wait.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/security/server_credentials.h"
 #include "services/security/revocation.h"
@@ -109,6 +110,7 @@ class TlsIdentity {
   int64_t staged_mtime_s_ ABSL_GUARDED_BY(mu_) = 0;
   Counts counts_ ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  MonotonicWaiter waiter_;  // between reloads
   std::thread watcher_;
 };
 

@@ -36,7 +36,12 @@ absl::StatusOr<std::unique_ptr<HeadSigner>> HeadSigning::LoadKey(const SigningOp
 void HeadSigning::Start(double every_s) {
   thread_ = std::thread([this, every_s] {
     absl::MutexLock lock(&mu_);
-    while (!mu_.AwaitWithTimeout(absl::Condition(&stop_), absl::Seconds(every_s))) SignNow();
+    // On the monotonic clock: a wall clock stepped back must not stop the
+    // signing for as long.
+    while (!waiter_.WaitFor(&mu_, std::chrono::microseconds(static_cast<int64_t>(every_s * 1e6)),
+                            [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_; })) {
+      SignNow();
+    }
   });
 }
 
@@ -44,6 +49,7 @@ void HeadSigning::StopThread() {
   {
     absl::MutexLock lock(&mu_);
     stop_ = true;
+    waiter_.Notify();
   }
   if (thread_.joinable()) thread_.join();
 }

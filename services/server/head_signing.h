@@ -11,6 +11,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "engine/common/monotonic_wait.h"
 #include "engine/engine.h"
 #include "engine/storage/signer.h"
 
@@ -47,6 +48,7 @@ class HeadSigning {
   const std::unique_ptr<HeadSigner> signer_;
   absl::Mutex mu_;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  MonotonicWaiter waiter_;
   std::thread thread_;
 };
 

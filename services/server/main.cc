@@ -51,6 +51,8 @@ struct Flags {
   size_t group_records_max = 2048;
   size_t recent_records_mb = 16;
   double future_skew_s_max = 300;
+  uint64_t disk_reserve_mb = 1024;
+  double clock_jump_limit_s = 60;
   double shutdown_grace_s = 10;
   std::string port_file;
   std::string workflows_dir;
@@ -173,6 +175,8 @@ gridcase::EngineOptions EngineOptionsFrom(const Flags& flags,
   options.sequencer.group_records_max = flags.group_records_max;
   options.recent_records_bytes = flags.recent_records_mb << 20;
   options.limits.future_skew_us_max = static_cast<int64_t>(flags.future_skew_s_max * 1e6);
+  options.disk_reserve_bytes = flags.disk_reserve_mb << 20;
+  options.clock_jump_limit_us = static_cast<int64_t>(flags.clock_jump_limit_s * 1e6);
   if (flags.huge_pages) {
     options.memtable_huge_page_size = gridcase::MemtableHugePageSize(huge_pages);
   }
@@ -516,6 +520,17 @@ void AddEngineFlags(CLI::App& app, Flags* flags) {
   app.add_option("--max-future-skew", flags->future_skew_s_max,
                  "seconds an event's occurred_at may lie ahead of the server clock")
       ->capture_default_str();
+  app.add_option("--disk-reserve-mb", flags->disk_reserve_mb,
+                 "MiB the data directory's file system must keep free: below, submissions "
+                 "are refused RESOURCE_EXHAUSTED \"disk full\" until space is freed (0: no "
+                 "guard)")
+      ->capture_default_str();
+  app.add_option("--clock-jump-limit", flags->clock_jump_limit_s,
+                 "seconds the wall clock may jump forward against the monotonic clock before "
+                 "writes and deadlines stop until time is fixed or `gridcase admin "
+                 "accept-clock` (0: no guard)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1e9));
   app.add_option("--shutdown-grace", flags->shutdown_grace_s,
                  "seconds in-flight calls get to finish on SIGINT/SIGTERM")
       ->capture_default_str();

@@ -262,7 +262,7 @@ TEST_F(AccessLogTest, AFailedWriteFailsEveryLaterAppendUntilReopened) {
   // The disk works again, but the log no longer trusts its head: still no.
   auto still = log_->AppendAndWait(Read("gridcase:person:w1", {"case-3"}));
   EXPECT_EQ(still.status().code(), absl::StatusCode::kUnavailable);
-  EXPECT_THAT(log_->stats().failure, HasSubstr("injected disk failure"));
+  EXPECT_THAT(log_->stats().failure, HasSubstr("injected fault"));
   EXPECT_GT(fs->failures(), 0);
   Open(env.get());
   EXPECT_EQ(Append(Read("gridcase:person:w1", {"case-4"})), 2u);

@@ -52,6 +52,7 @@ constexpr const char* kExpected[][2] = {
     {"AdminService/GetKafkaStatus", "nnnnnnenn"},
     {"AdminService/GetServerStats", "nnnnnnenn"},
     {"AdminService/ErasePerson", "nnnnnnnne"},
+    {"AdminService/AcceptClock", "nnnnnnenn"},
     {"AuditService/ReadLog", "ssssssnnn"},
     {"AuditService/Checkpoint", "nnnnnnenn"},
     {"AuditService/VerifyLog", "nnnnnneee"},
@@ -259,6 +260,11 @@ class AccessMatrixTest : public AccessTest {
       req.set_legal_basis("matrix");
       v1::ErasePersonResponse r;
       return stub->ErasePerson(ctx, req, &r).error_code();
+    }
+    if (rpc == "AdminService/AcceptClock") {
+      // No jump stands: past the gate, FAILED_PRECONDITION.
+      v1::AcceptClockResponse r;
+      return stub->AcceptClock(ctx, {}, &r).error_code();
     }
     v1::ServerStats r;
     return stub->GetServerStats(ctx, {}, &r).error_code();

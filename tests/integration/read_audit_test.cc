@@ -299,7 +299,7 @@ TEST_F(UnwritableAccessLogTest, NoReadIsAnsweredWithoutItsRecord) {
   EXPECT_TRUE(v1::EventService::NewStub(ChannelAs("gridcase:person:w-g1"))
                   ->Submit(ctx.get(), Req(e), &r)
                   .ok());
-  EXPECT_THAT(engine_->access().stats().failure, HasSubstr("injected disk failure"));
+  EXPECT_THAT(engine_->access().stats().failure, HasSubstr("injected fault"));
 }
 
 class BreakGlassTest : public ReadAuditTest {

@@ -70,6 +70,29 @@ void MockKafka::SetGroupCoordinator(const std::string& group, int broker) {
             RD_KAFKA_RESP_ERR_NO_ERROR);
 }
 
+void MockKafka::PushRequestErrors(int broker, int16_t api_key, const std::vector<int>& errors) {
+  for (int e : errors) {
+    EXPECT_EQ(rd_kafka_mock_broker_push_request_error_rtts(cluster_, broker, api_key, 1,
+                                                           static_cast<rd_kafka_resp_err_t>(e), 0),
+              RD_KAFKA_RESP_ERR_NO_ERROR);
+  }
+}
+
+size_t MockKafka::PendingRequestErrors(int broker, int16_t api_key) {
+  size_t n = 0;
+  EXPECT_EQ(rd_kafka_mock_broker_error_stack_cnt(cluster_, broker, api_key, &n),
+            RD_KAFKA_RESP_ERR_NO_ERROR);
+  return n;
+}
+
+void MockKafka::SetRtt(int broker, int rtt_ms) {
+  if (broker == 0) {
+    for (int id = 1; id <= brokers_; ++id) SetRtt(id, rtt_ms);
+    return;
+  }
+  EXPECT_EQ(rd_kafka_mock_broker_set_rtt(cluster_, broker, rtt_ms), RD_KAFKA_RESP_ERR_NO_ERROR);
+}
+
 std::vector<std::pair<std::string, std::string>> MockClientProperties() {
   return {{"fetch.wait.max.ms", "10"},
           {"reconnect.backoff.max.ms", "200"},

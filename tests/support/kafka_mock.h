@@ -5,6 +5,7 @@
 #define GRIDCASE_TESTS_SUPPORT_KAFKA_MOCK_H_
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <string>
 #include <utility>
@@ -32,6 +33,14 @@ class MockKafka {
   // Where a partition's leader is, and a consumer group's coordinator.
   void SetLeader(const std::string& topic, int partition, int broker);
   void SetGroupCoordinator(const std::string& group, int broker);
+  // The next `errors.size()` requests of the API `api_key` (0 Produce,
+  // 1 Fetch, ...) to `broker` fail with these Kafka error codes, in order;
+  // and how many such errors it still holds.
+  void PushRequestErrors(int broker, int16_t api_key, const std::vector<int>& errors);
+  size_t PendingRequestErrors(int broker, int16_t api_key);
+  // Every broker (0) or one answers `rtt_ms` late.
+  void SetRtt(int broker, int rtt_ms);
+  int brokers() const { return brokers_; }
 
  private:
   int brokers_;

@@ -27,6 +27,13 @@ std::string ReadFile(const std::string& path) {
   return s.str();
 }
 
+void WriteFile(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << bytes;
+  out.flush();
+  if (!out) ADD_FAILURE() << "cannot write " << path;
+}
+
 TempDir::~TempDir() {
   std::error_code ec;
   std::filesystem::remove_all(path_, ec);

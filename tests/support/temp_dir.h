@@ -23,6 +23,8 @@ class TempDir {
 
 // The whole contents of the file at `path` (empty when it cannot be read).
 std::string ReadFile(const std::string& path);
+// Replaces the file at `path` with `bytes`; fails the test if it cannot.
+void WriteFile(const std::string& path, const std::string& bytes);
 
 }  // namespace gridcase::testing
 

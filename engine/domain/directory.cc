@@ -98,6 +98,8 @@ std::unique_ptr<Directory> Directory::Clone() const {
   absl::MutexLock copy_lock(&copy->mu_);
   copy->units_ = units_;
   copy->people_ = people_;
+  copy->people_by_unit_ = people_by_unit_;
+  copy->marked_unavailable_ = marked_unavailable_;
   return copy;
 }
 

@@ -61,6 +61,11 @@ absl::Status ValidateEvent(const v1::Event& event, const ValidationLimits& limit
 // engine's. `path` names the actor in the message ("event.actor").
 absl::Status ValidateClientActor(const v1::Actor& actor, absl::string_view path);
 
+// True for UTF-8 as protobuf parses it in a string field: no overlong
+// forms, surrogates or code points beyond U+10FFFF (a string that is not
+// is written, but the record holding it never parses back).
+bool IsValidUtf8(absl::string_view s);
+
 // True for 1..max_bytes bytes of printable ASCII without spaces.
 bool IsValidId(absl::string_view id, size_t max_bytes);
 

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "engine/domain/validate.h"
 #include "engine/workflow/duration.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
@@ -71,6 +72,7 @@ class Compiler {
 
   absl::StatusOr<std::shared_ptr<const Definition>> Run() {
     const auto& p = def_->proto_;
+    CheckUtf8(p, {}, "");
     CheckHeader();
     for (int i = 0; i < p.stages_size(); ++i) CollectStage(i);
     CheckCounters();
@@ -120,6 +122,34 @@ class Compiler {
 
   void Problem(const Path& path, std::string text) {
     problems_.emplace_back(Line(path), std::move(text));
+  }
+
+  // Every string is UTF-8 as the binary format reads it: the text format
+  // takes any bytes, and a definition holding others would be deployed,
+  // its tasks and names copied into derived records, and none of those
+  // records (nor its deployment's) would ever parse back.
+  void CheckUtf8(const google::protobuf::Message& m, const Path& path, const std::string& where) {
+    const auto* r = m.GetReflection();
+    std::vector<const FieldDescriptor*> fields;
+    r->ListFields(m, &fields);
+    for (const FieldDescriptor* f : fields) {
+      const int n = f->is_repeated() ? r->FieldSize(m, f) : 1;
+      for (int i = 0; i < n; ++i) {
+        Path at = path;
+        at.emplace_back(f->name().c_str(), f->is_repeated() ? i : -1);
+        const std::string name = f->is_repeated() ? absl::StrCat(where, f->name(), "[", i, "]")
+                                                  : absl::StrCat(where, f->name());
+        std::string scratch;
+        if (f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
+          CheckUtf8(f->is_repeated() ? r->GetRepeatedMessage(m, f, i) : r->GetMessage(m, f), at,
+                    name + ".");
+        } else if (f->cpp_type() == FieldDescriptor::CPPTYPE_STRING &&
+                   !IsValidUtf8(f->is_repeated() ? r->GetRepeatedStringReference(m, f, i, &scratch)
+                                                 : r->GetStringReference(m, f, &scratch))) {
+          Problem(at, absl::StrCat(name, " is not valid UTF-8"));
+        }
+      }
+    }
   }
 
   void CheckHeader() {

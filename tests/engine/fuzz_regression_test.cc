@@ -74,6 +74,30 @@ TEST(FuzzRegressionTest, ADefinitionWithAStringThatIsNotUtf8IsRefused) {
             absl::StatusCode::kInvalidArgument);
 }
 
+// definition_fuzz: each problem quoted what it was about whole (a name, a
+// rung, a string protobuf's parser stopped at), so a refusal could pass the
+// 8 KiB of metadata a gRPC client takes and reach it as RESOURCE_EXHAUSTED
+// instead of the reason (docs/workflows.md, "Limits").
+TEST(FuzzRegressionTest, ARefusalFitsTheMetadataAClientTakes) {
+  const std::string rung(3000, 'r');
+  const std::string file(256, 'f');
+  std::string source =
+      "name: \"w\" version: 1 opens_on { event: \"note\" } initial_stage: \"x\"\n"
+      "stages { name: \"x\" terminal: true }\nescalation_ladder: [";
+  for (int i = 0; i < 4; ++i) source += (i ? ", \"" : "\"") + rung + "\"";
+  source += "]\n";
+  auto refused = workflow::Definition::Parse(source, file);
+  ASSERT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_LT(refused.status().message().size(), 8u * 1024) << refused.status().message().size();
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("has 3 problems"));
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("escalation ladder rung \"rrr"));
+
+  auto unparsed = workflow::Definition::Parse("name: 1 \"" + std::string(20000, 's') + "\"", file);
+  ASSERT_EQ(unparsed.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_LT(unparsed.status().message().size(), 8u * 1024) << unparsed.status().message().size();
+  EXPECT_THAT(std::string(unparsed.status().message()), HasSubstr("does not parse"));
+}
+
 // UTF-8 as protobuf reads it: a check by lead and continuation bytes alone
 // let through what protobuf refuses.
 TEST(FuzzRegressionTest, Utf8IsCheckedAsProtobufReadsIt) {

@@ -66,13 +66,7 @@ void RunCases(std::shared_ptr<const Definition> def) {
   }
 }
 
-}  // namespace
-}  // namespace gridcase::fuzz
-
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  using namespace gridcase::fuzz;  // NOLINT
-  using gridcase::workflow::Definition;
-  namespace v1 = gridcase::v1;
+int TestOneInput(const uint8_t* data, size_t size) {
   const std::string source(reinterpret_cast<const char*>(data), size);
 
   // Stored bytes: validated again when read back; must not crash.
@@ -94,7 +88,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   printer.SetUseUtf8StringEscaping(true);
   FUZZ_CHECK(printer.PrintToString((*def)->proto(), &printed), "prints");
   // Printing may spell the same definition longer than the limit allows.
-  if (printed.size() > gridcase::workflow::kDefinitionBytesMax) {
+  if (printed.size() > workflow::kDefinitionBytesMax) {
     RunCases(*def);
     return 0;
   }
@@ -106,4 +100,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
              "printed and parsed back, the definition changed:\n", printed);
   RunCases(*def);
   return 0;
+}
+
+}  // namespace
+}  // namespace gridcase::fuzz
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  return gridcase::fuzz::TestOneInput(data, size);
 }

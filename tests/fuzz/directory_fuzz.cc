@@ -99,13 +99,7 @@ void CheckSound(const Directory& d, const std::set<std::string>& people) {
   }
 }
 
-}  // namespace
-}  // namespace gridcase::fuzz
-
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  using namespace gridcase::fuzz;  // NOLINT
-  namespace v1 = gridcase::v1;
-  using gridcase::Directory;
+int TestOneInput(const uint8_t* data, size_t size) {
   // The file, as the command line reads it.
   std::istringstream in(std::string(reinterpret_cast<const char*>(data), size));
   std::vector<v1::DirectoryEntry> entries;
@@ -144,12 +138,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto replay = [&](const v1::DirectoryEntry& entry) {
     CollectIds(entry, &units, &people);
     v1::Record record;
-    record.mutable_event()->set_case_id(gridcase::kDirectoryCaseId);
-    gridcase::SetPayload(entry, record.mutable_event());
-    *record.mutable_recorded_at() = gridcase::FromMicros(kNowUs);
-    auto again = gridcase::EntryOf(record.event());
+    record.mutable_event()->set_case_id(kDirectoryCaseId);
+    SetPayload(entry, record.mutable_event());
+    *record.mutable_recorded_at() = FromMicros(kNowUs);
+    auto again = EntryOf(record.event());
     FUZZ_CHECK(again && SameMessage(*again, entry), "an entry does not survive its record");
-    gridcase::ApplyDirectoryRecord(record, &live);
+    ApplyDirectoryRecord(record, &live);
   };
   std::istringstream example(SourceFile("deploy/examples/directory.jsonl"));
   while (std::getline(example, line)) {
@@ -164,4 +158,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
              "records make:\n", got, "\nversus\n", want);
   CheckSound(live, people);
   return 0;
+}
+
+}  // namespace
+}  // namespace gridcase::fuzz
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  return gridcase::fuzz::TestOneInput(data, size);
 }

@@ -124,12 +124,7 @@ void CheckLexer(absl::string_view src) {
   }
 }
 
-}  // namespace
-}  // namespace gridcase::fuzz
-
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  using namespace gridcase::fuzz;  // NOLINT
-  namespace v1 = gridcase::v1;
+int TestOneInput(const uint8_t* data, size_t size) {
   static const std::vector<Scene> scenes = Scenes();
   const absl::string_view src(reinterpret_cast<const char*>(data), size);
   CheckLexer(src);
@@ -143,7 +138,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       continue;
     }
     FUZZ_CHECK(guard->source() == src, "a guard keeps its source");
-    FUZZ_CHECK(guard->depth() <= gridcase::workflow::kGuardDepthMax, "depth ", guard->depth());
+    FUZZ_CHECK(guard->depth() <= workflow::kGuardDepthMax, "depth ", guard->depth());
     auto negated = Guard::Compile(absl::StrCat("!(", src, ")"), scope);
     std::vector<Scene> cases = scenes;
     if (!on.empty()) {
@@ -155,11 +150,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     for (const Scene& scene : cases) {
       // Time-based guards see the event's moment, as deciding does.
-      const GuardInput in = gridcase::workflow::GuardInputFor(scene.event, scene.state, kNowUs);
+      const GuardInput in = workflow::GuardInputFor(scene.event, scene.state, kNowUs);
       const bool held = guard->Evaluate(in);
       FUZZ_CHECK(held == guard->Evaluate(in), "evaluation is deterministic");
       if (negated.ok()) FUZZ_CHECK(negated->Evaluate(in) == !held, "!(g) is not the opposite of g");
     }
   }
   return 0;
+}
+
+}  // namespace
+}  // namespace gridcase::fuzz
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  return gridcase::fuzz::TestOneInput(data, size);
 }

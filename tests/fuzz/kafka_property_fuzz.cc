@@ -65,14 +65,10 @@ std::string SecretsFile(absl::string_view text) {
   return path;
 }
 
-}  // namespace
-}  // namespace gridcase::fuzz
-
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  using namespace gridcase::fuzz;  // NOLINT
+int TestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
 
-  auto property = gridcase::kafka::ParseProperty(text);
+  auto property = kafka::ParseProperty(text);
   if (property.ok()) {
     FUZZ_CHECK(!property->first.empty() && property->first.find('=') == std::string::npos &&
                    property->first + "=" + property->second == text,
@@ -80,14 +76,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     CheckConf({*property});
   } else {
     // The same words whatever the text.
-    static const std::string kRefusal(gridcase::kafka::ParseProperty("").status().message());
+    static const std::string kRefusal(kafka::ParseProperty("").status().message());
     FUZZ_CHECK(
         absl::IsInvalidArgument(property.status()) && property.status().message() == kRefusal,
         property.status().ToString());
   }
 
   const std::string path = SecretsFile(text);
-  auto secrets = gridcase::kafka::LoadSecrets(path);
+  auto secrets = kafka::LoadSecrets(path);
   if (secrets.ok()) {
     for (const auto& [key, value] : *secrets) {
       FUZZ_CHECK(!key.empty() && key.find('=') == std::string::npos, "a secret's key: ", key);
@@ -105,4 +101,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                secrets.status().ToString());
   }
   return 0;
+}
+
+}  // namespace
+}  // namespace gridcase::fuzz
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  return gridcase::fuzz::TestOneInput(data, size);
 }

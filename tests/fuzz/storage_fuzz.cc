@@ -151,11 +151,7 @@ void CaseRow(absl::string_view row) {
   FUZZ_CHECK(old.has_value() && !*old, "a case still matches the stage it left");
 }
 
-}  // namespace
-}  // namespace gridcase::fuzz
-
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  using namespace gridcase::fuzz;  // NOLINT
+int TestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const absl::string_view rest(reinterpret_cast<const char*>(data) + 1, size - 1);
   switch (data[0] % 7) {
@@ -182,4 +178,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       break;
   }
   return 0;
+}
+
+}  // namespace
+}  // namespace gridcase::fuzz
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  return gridcase::fuzz::TestOneInput(data, size);
 }

@@ -63,6 +63,11 @@ bool IsValidUtf8(absl::string_view s) {
   return true;
 }
 
+bool IsValidTimestamp(const google::protobuf::Timestamp& t) {
+  return t.seconds() >= kTimestampSecondsMin && t.seconds() <= kTimestampSecondsMax &&
+         t.nanos() >= 0 && t.nanos() <= 999999999;
+}
+
 namespace {
 
 // Identifier fields: checked for the id grammar rather than as free text.
@@ -93,12 +98,10 @@ absl::Status CheckText(const std::string& s, const std::string& path,
 absl::Status CheckTimestamp(const Message& t, const std::string& path) {
   const Reflection* r = t.GetReflection();
   const Descriptor* d = t.GetDescriptor();
-  const int64_t secs = r->GetInt64(t, d->FindFieldByName("seconds"));
-  const int32_t nanos = r->GetInt32(t, d->FindFieldByName("nanos"));
-  if (secs < kTimestampSecondsMin || secs > kTimestampSecondsMax || nanos < 0 ||
-      nanos > 999999999) {
-    return Invalid(path, "not a valid timestamp");
-  }
+  google::protobuf::Timestamp time;
+  time.set_seconds(r->GetInt64(t, d->FindFieldByName("seconds")));
+  time.set_nanos(r->GetInt32(t, d->FindFieldByName("nanos")));
+  if (!IsValidTimestamp(time)) return Invalid(path, "not a valid timestamp");
   return absl::OkStatus();
 }
 

@@ -4,11 +4,14 @@
 #include <string>
 #include <vector>
 
+#include "engine/access/access_log.h"
+#include "engine/common/clock.h"
 #include "engine/domain/directory.h"
 #include "engine/domain/validate.h"
 #include "engine/workflow/definition.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/support/temp_dir.h"
 #include "tests/support/workflows.h"
 
 namespace gridcase {
@@ -45,6 +48,47 @@ TEST(FuzzRegressionTest, ADirectorysCloneAnswersAsTheDirectory) {
             directory.Resolve(v1::ROLE_GRID_WORKER, "jiangan-07-03", kNowUs));
   EXPECT_EQ(clone->Resolve(v1::ROLE_CADRE, "jiangan-07-04", kNowUs), "cadre-wang");
   EXPECT_THAT(ids(clone->UnavailablePeople(kNowUs)), ElementsAre("worker-li"));
+}
+
+// directory_fuzz: an ImportDirectoryRequest (bytes any admin client
+// sends) with an availability starting in the year 31 million overflowed
+// converting it to microseconds; it is refused like any other bad entry.
+TEST(FuzzRegressionTest, AnAvailabilityOutsideTheYears1To9999IsRefused) {
+  Directory directory;
+  for (const auto& entry : testing::ExampleDirectory()) directory.Apply(entry, kNowUs);
+  v1::DirectoryEntry away;
+  away.mutable_availability()->set_person_id("worker-li");
+  away.mutable_availability()->set_availability(v1::AVAILABILITY_UNAVAILABLE);
+  away.mutable_availability()->mutable_from()->set_seconds(1582300000);
+  away.mutable_availability()->mutable_until()->set_seconds(1582500000);
+  EXPECT_TRUE(directory.Check(away).ok());
+  away.mutable_availability()->mutable_from()->set_seconds(1000000000000000);
+  away.mutable_availability()->mutable_until()->set_seconds(1000000000000001);
+  EXPECT_EQ(directory.Check(away).code(), absl::StatusCode::kInvalidArgument);
+  away.mutable_availability()->mutable_from()->set_seconds(1582300000);
+  away.mutable_availability()->mutable_until()->set_nanos(-1);
+  EXPECT_EQ(directory.Check(away).code(), absl::StatusCode::kInvalidArgument);
+}
+
+// The same overflow, seen reading the code after the finding above: the
+// access log's query took its from and to as sent.
+TEST(FuzzRegressionTest, AnAccessQueryOutsideTheYears1To9999IsRefused) {
+  testing::TempDir dir;
+  FakeClock clock(kNowUs);
+  auto log = AccessLog::Open(dir.Sub("access"), nullptr, &clock);
+  ASSERT_TRUE(log.ok()) << log.status();
+  v1::AccessRecord read;
+  read.set_caller("gridcase:person:worker-li");
+  read.set_call("CaseService/GetCase");
+  read.add_case_ids("guard-wang");
+  ASSERT_TRUE((*log)->AppendAndWait(read).ok());
+  v1::ReadAccessRequest query;
+  query.mutable_from()->set_seconds(1582300000);
+  auto listed = (*log)->Read(query);
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  EXPECT_EQ(listed->entries_size(), 1);
+  query.mutable_to()->set_seconds(-1000000000000000);
+  EXPECT_EQ((*log)->Read(query).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 // definition_fuzz: the text format takes any bytes in a string, so a

@@ -1,7 +1,9 @@
 // Directory imports: the input is a JSON-lines file of
 // gridcase.v1.DirectoryEntry as `gridcase directory import` reads it
 // (services/cli/directory.cc: blank lines skipped, each other line one
-// entry), imported on top of the example directory as
+// entry) and, read again, the bytes of an ImportDirectoryRequest as the
+// server takes it; the entries are imported on top of the example
+// directory as
 // Staffing::ImportDirectory does it: every entry checked (Directory::Check)
 // against a copy of the directory with the entries before it applied, and
 // nothing written unless all pass.
@@ -11,8 +13,10 @@
 // (ApplyDirectoryRecord, as at open) answers every question as the copy
 // the import was checked against; every person serves a unit that exists,
 // pairings go both ways, and whoever Resolve names exists and is available.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -22,6 +26,7 @@
 #include "absl/strings/str_join.h"
 #include "engine/common/time.h"
 #include "google/protobuf/util/json_util.h"
+#include "gridcase/v1/service.pb.h"
 #include "tests/fuzz/fuzz_support.h"
 
 namespace gridcase::fuzz {
@@ -99,9 +104,10 @@ void CheckSound(const Directory& d, const std::set<std::string>& people) {
   }
 }
 
-int TestOneInput(const uint8_t* data, size_t size) {
-  // The file, as the command line reads it.
-  std::istringstream in(std::string(reinterpret_cast<const char*>(data), size));
+// The entries of a file as the command line reads it, or none when it
+// refuses the file.
+std::optional<std::vector<v1::DirectoryEntry>> FromJsonLines(absl::string_view file) {
+  std::istringstream in{std::string(file)};
   std::vector<v1::DirectoryEntry> entries;
   std::string line;
   while (std::getline(in, line) && entries.size() < kLinesMax) {
@@ -109,7 +115,7 @@ int TestOneInput(const uint8_t* data, size_t size) {
     v1::DirectoryEntry entry;
     if (!google::protobuf::util::JsonStringToMessage(line, &entry).ok() ||
         entry.entry_case() == v1::DirectoryEntry::ENTRY_NOT_SET) {
-      return 0;  // the command refuses the file
+      return std::nullopt;
     }
     std::string json;
     FUZZ_CHECK(google::protobuf::util::MessageToJsonString(entry, &json).ok(), "prints");
@@ -119,7 +125,24 @@ int TestOneInput(const uint8_t* data, size_t size) {
         "an entry printed as JSON does not read back: ", json);
     entries.push_back(std::move(entry));
   }
+  return entries;
+}
 
+void Import(const std::vector<v1::DirectoryEntry>& entries);
+
+int TestOneInput(const uint8_t* data, size_t size) {
+  const absl::string_view input(reinterpret_cast<const char*>(data), size);
+  if (auto entries = FromJsonLines(input)) Import(*entries);
+  // What the server takes: ImportDirectoryRequest's bytes.
+  v1::ImportDirectoryRequest request;
+  if (request.ParseFromArray(data, static_cast<int>(size)) && request.entries_size() > 0) {
+    const int n = std::min(request.entries_size(), static_cast<int>(kLinesMax));
+    Import({request.entries().begin(), request.entries().begin() + n});
+  }
+  return 0;
+}
+
+void Import(const std::vector<v1::DirectoryEntry>& entries) {
   // The import: all checked against a copy before anything is written.
   const Directory& base = ExampleDirectory();
   auto scratch = base.Clone();
@@ -127,7 +150,7 @@ int TestOneInput(const uint8_t* data, size_t size) {
     const absl::Status st = scratch->Check(entries[i]);
     if (!st.ok()) {
       FUZZ_CHECK(absl::IsInvalidArgument(st) || absl::IsFailedPrecondition(st), st.ToString());
-      return 0;
+      return;
     }
     scratch->Apply(entries[i], kNowUs);
   }
@@ -146,6 +169,7 @@ int TestOneInput(const uint8_t* data, size_t size) {
     ApplyDirectoryRecord(record, &live);
   };
   std::istringstream example(SourceFile("deploy/examples/directory.jsonl"));
+  std::string line;
   while (std::getline(example, line)) {
     v1::DirectoryEntry entry;
     FUZZ_CHECK(google::protobuf::util::JsonStringToMessage(line, &entry).ok(), line);
@@ -157,7 +181,6 @@ int TestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(want == got, "the directory an import was checked against differs from the one its ",
              "records make:\n", got, "\nversus\n", want);
   CheckSound(live, people);
-  return 0;
 }
 
 }  // namespace

@@ -1,6 +1,11 @@
 #include "tests/fuzz/fuzz_support.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -20,6 +25,27 @@ std::string SourceFile(const std::string& relative) {
   std::stringstream text;
   text << in.rdbuf();
   return text.str();
+}
+
+const std::string& ScratchDir() {
+  static const std::string* const dir = [] {
+    char path[] = "/tmp/gridcase-fuzz-XXXXXX";
+    FUZZ_CHECK(mkdtemp(path) != nullptr, "a temporary directory");
+    std::atexit([] {
+      std::error_code ignored;
+      std::filesystem::remove_all(ScratchDir(), ignored);
+    });
+    return new std::string(path);
+  }();
+  return *dir;
+}
+
+void WriteFile(const std::string& path, absl::string_view bytes, int mode) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  FUZZ_CHECK(fd >= 0, "cannot write ", path);
+  FUZZ_CHECK(::write(fd, bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size()),
+             "cannot write ", path);
+  ::close(fd);
 }
 
 const workflow::Registry& ShippedWorkflows() {

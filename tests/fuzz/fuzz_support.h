@@ -36,6 +36,12 @@ inline constexpr int64_t kNowUs = 1582401600LL * 1000000;
 // The text of a file of the source tree ("deploy/workflows/x.textproto").
 std::string SourceFile(const std::string& relative);
 
+// A directory of this process's own under /tmp, made when first asked for
+// and removed when the process exits.
+const std::string& ScratchDir();
+// `bytes` as the whole of the file at `path`, made with `mode` if new.
+void WriteFile(const std::string& path, absl::string_view bytes, int mode);
+
 // Every version of the workflows in deploy/workflows, as the engine
 // registers them; aborts if one does not compile.
 const workflow::Registry& ShippedWorkflows();

@@ -53,15 +53,8 @@ void CheckConf(const std::vector<Property>& properties) {
 }
 
 std::string SecretsFile(absl::string_view text) {
-  static const std::string path = [] {
-    char dir[] = "/tmp/gridcase-kafka-secrets-XXXXXX";
-    FUZZ_CHECK(mkdtemp(dir) != nullptr, "a temporary directory");
-    return std::string(dir) + "/secrets";
-  }();
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  FUZZ_CHECK(fd >= 0, "cannot write ", path);
-  FUZZ_CHECK(::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()), "written");
-  ::close(fd);
+  const std::string path = ScratchDir() + "/secrets";
+  WriteFile(path, text, 0600);
   return path;
 }
 

@@ -8,7 +8,6 @@
 // caller, call or filters; a token changed in one byte opens only to the
 // same cursor and MAC (base64 spelled another way), never to another.
 #include <fuzzer/FuzzedDataProvider.h>
-#include <unistd.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -28,14 +27,10 @@ using gridcase::security::PageTokens;
 
 const PageTokens& Tokens() {
   static const PageTokens* const tokens = [] {
-    char path[] = "/tmp/gridcase-page-token-key-XXXXXX";
-    const int fd = mkstemp(path);
-    FUZZ_CHECK(fd >= 0, "a temporary key file");
-    const std::string key = "0123456789abcdef0123456789abcdef";  // 32 bytes, fixed
-    FUZZ_CHECK(write(fd, key.data(), key.size()) == static_cast<ssize_t>(key.size()), "written");
-    close(fd);
+    const std::string path = gridcase::fuzz::ScratchDir() + "/page-token.key";
+    // 32 bytes, fixed.
+    gridcase::fuzz::WriteFile(path, "0123456789abcdef0123456789abcdef", 0600);
     auto loaded = PageTokens::FromFile(path);
-    std::remove(path);
     FUZZ_CHECK(loaded.ok(), loaded.status().ToString());
     return new PageTokens(*std::move(loaded));
   }();

@@ -11,9 +11,6 @@
 // head or refuses (INVALID_ARGUMENT), and verifies a genuine head only
 // when it holds the signing key; a signing key that loads signs heads its
 // own public key verifies.
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -30,19 +27,10 @@
 namespace gridcase::fuzz {
 namespace {
 
-std::string TempDir() {
-  static const std::string dir = [] {
-    char path[] = "/tmp/gridcase-signing-XXXXXX";
-    FUZZ_CHECK(mkdtemp(path) != nullptr, "a temporary directory");
-    return std::string(path);
-  }();
-  return dir;
-}
-
 const HeadSigner& Signer() {
   static const HeadSigner* const signer = [] {
     spdlog::set_level(spdlog::level::off);
-    auto made = HeadSigner::LoadOrCreate(TempDir() + "/fixed.key");
+    auto made = HeadSigner::LoadOrCreate(ScratchDir() + "/fixed.key");
     FUZZ_CHECK(made.ok(), made.status().ToString());
     return made->release();
   }();
@@ -88,15 +76,11 @@ void PublicKeys(const std::string& pem) {
 }
 
 void SigningKey(const std::string& file) {
-  const std::string path = TempDir() + "/heads.key";
-  ::unlink(path.c_str());
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  FUZZ_CHECK(fd >= 0, "cannot write ", path);
-  FUZZ_CHECK(::write(fd, file.data(), file.size()) == static_cast<ssize_t>(file.size()), "written");
-  ::close(fd);
+  const std::string path = ScratchDir() + "/heads.key";
+  WriteFile(path, file, 0600);
   server::SigningOptions options;
   options.key_path = path;
-  auto signer = server::HeadSigning::LoadKey(options, TempDir());
+  auto signer = server::HeadSigning::LoadKey(options, ScratchDir());
   if (!signer.ok()) {
     FUZZ_CHECK(absl::IsInvalidArgument(signer.status()), signer.status().ToString());
     return;

@@ -16,9 +16,6 @@
 // chained again links; a durable mark is read only from a file with an
 // intact slot; a case row's index entries answer for it, and its timer
 // rows decode to its deadlines.
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -92,16 +89,8 @@ void Fixed32(absl::string_view value) {
 }
 
 void DurableFile(absl::string_view file) {
-  static const std::string dir = [] {
-    char path[] = "/tmp/gridcase-durable-XXXXXX";
-    FUZZ_CHECK(mkdtemp(path) != nullptr, "a temporary directory");
-    return std::string(path);
-  }();
-  const std::string path = DurableMarkPath(dir);
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  FUZZ_CHECK(fd >= 0, "cannot write ", path);
-  FUZZ_CHECK(::write(fd, file.data(), file.size()) == static_cast<ssize_t>(file.size()), "written");
-  ::close(fd);
+  const std::string& dir = ScratchDir();
+  WriteFile(DurableMarkPath(dir), file, 0644);
   auto mark = ReadDurableMark(dir);
   if (!mark.ok()) {
     FUZZ_CHECK(absl::IsDataLoss(mark.status()), mark.status().ToString());

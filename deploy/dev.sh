@@ -3,6 +3,9 @@
 #
 #   deploy/dev.sh serve   install what is missing, build, start gridcased
 #   deploy/dev.sh test    install what is missing, build, run every test
+#   deploy/dev.sh fuzz    install what is missing, build the fuzz targets
+#                         (clang, sanitizers; GRIDCASE_FUZZ_BUILD_DIR, default
+#                         ./build-fuzz) and run each for 20 s (ctest -L fuzz)
 #   deploy/dev.sh build   install what is missing, build
 #   deploy/dev.sh setup   install what is missing
 #
@@ -17,6 +20,7 @@ jobs="${GRIDCASE_JOBS:-$(nproc)}"
 # Debian 12 packages the build, the tests and the tools need.
 packages=(
   g++ cmake ninja-build pkg-config ccache mold python3 clang clang-format
+  clang-14 libclang-rt-14-dev
   librocksdb-dev libgrpc++-dev libgrpc-dev protobuf-compiler-grpc
   libprotobuf-dev protobuf-compiler libabsl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
@@ -76,10 +80,26 @@ run_tests() {
   ctest --test-dir "$build_dir" --output-on-failure -LE soak -j "$jobs"
 }
 
+# The fuzz targets (tests/fuzz) under clang with AddressSanitizer and
+# UndefinedBehaviorSanitizer, the tests of what they found, and a short run
+# of each from its seeds.
+fuzz() {
+  setup
+  local fuzz_dir="${GRIDCASE_FUZZ_BUILD_DIR:-$root/build-fuzz}"
+  log "configuring the fuzz targets in $fuzz_dir"
+  cmake -S "$root" -B "$fuzz_dir" -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGRIDCASE_FUZZ=ON >/dev/null
+  log "building them with $jobs jobs"
+  cmake --build "$fuzz_dir" -j "$jobs" --target fuzzers fuzz_regression_test
+  log "running each for 20 s (ctest -L fuzz; tests/fuzz/run.sh runs them longer)"
+  ctest --test-dir "$fuzz_dir" --output-on-failure -L 'fuzz|unit' -j "$jobs"
+}
+
 case "${1:-}" in
   setup) setup ;;
   build) build ;;
   serve) serve ;;
   test) run_tests ;;
-  *) echo "usage: $0 setup|build|serve|test" >&2; exit 2 ;;
+  fuzz) fuzz ;;
+  *) echo "usage: $0 setup|build|serve|test|fuzz" >&2; exit 2 ;;
 esac

@@ -8,6 +8,7 @@
 #include "engine/common/check.h"
 #include "engine/common/file_modes.h"
 #include "engine/common/time.h"
+#include "engine/domain/validate.h"
 #include "engine/storage/chain.h"
 #include "engine/storage/keys.h"
 #include "openssl/sha.h"
@@ -399,6 +400,10 @@ absl::StatusOr<v1::ReadAccessResponse> AccessLog::Read(const v1::ReadAccessReque
                                   {"caller", &q.caller()},
                                   {"notified", &q.notified()}}) {
     if (auto st = CheckQueryId(field, *id); !st.ok()) return st;
+  }
+  // A time out of range would overflow in Micros().
+  if ((q.has_from() && !IsValidTimestamp(q.from())) || (q.has_to() && !IsValidTimestamp(q.to()))) {
+    return absl::InvalidArgumentError("from, to: not a time between years 1 and 9999");
   }
   uint64_t after = 0;
   if (!q.page_token().empty() && !absl::SimpleAtoi(q.page_token(), &after)) {

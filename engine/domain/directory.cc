@@ -98,6 +98,8 @@ std::unique_ptr<Directory> Directory::Clone() const {
   absl::MutexLock copy_lock(&copy->mu_);
   copy->units_ = units_;
   copy->people_ = people_;
+  copy->people_by_unit_ = people_by_unit_;
+  copy->marked_unavailable_ = marked_unavailable_;
   return copy;
 }
 
@@ -192,6 +194,14 @@ absl::Status Directory::Check(const v1::DirectoryEntry& entry) const {
       }
       if (a.availability() == v1::AVAILABILITY_UNSPECIFIED) {
         return Bad(absl::StrCat("availability of ", a.person_id(), ": availability is required"));
+      }
+      // Sent as bytes by any admin client: a time out of range would
+      // overflow in Micros().
+      if ((a.has_from() && !IsValidTimestamp(a.from())) ||
+          (a.has_until() && !IsValidTimestamp(a.until()))) {
+        return Bad(absl::StrCat("availability of ", a.person_id(),
+                                ": from or until is not a time "
+                                "between years 1 and 9999"));
       }
       if (a.has_from() && a.has_until() && Micros(a.until()) <= Micros(a.from())) {
         return Bad(absl::StrCat("availability of ", a.person_id(), ": until is not after from"));

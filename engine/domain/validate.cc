@@ -26,31 +26,49 @@ absl::Status Invalid(absl::string_view path, absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat(path, ": ", why));
 }
 
-// Structural UTF-8 check: lead bytes and the count of continuation bytes.
+}  // namespace
+
 bool IsValidUtf8(absl::string_view s) {
+  // The smallest code point of each length: shorter forms are refused.
+  static constexpr uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
   size_t i = 0;
   while (i < s.size()) {
     const auto c = static_cast<uint8_t>(s[i]);
     size_t extra;
+    uint32_t code;
     if (c < 0x80) {
-      extra = 0;
+      ++i;
+      continue;
     } else if ((c & 0xe0) == 0xc0) {
       extra = 1;
+      code = c & 0x1f;
     } else if ((c & 0xf0) == 0xe0) {
       extra = 2;
+      code = c & 0x0f;
     } else if ((c & 0xf8) == 0xf0) {
       extra = 3;
+      code = c & 0x07;
     } else {
       return false;
     }
     if (i + extra >= s.size()) return false;  // truncated sequence
     for (size_t k = 1; k <= extra; ++k) {
-      if ((static_cast<uint8_t>(s[i + k]) & 0xc0) != 0x80) return false;
+      const auto b = static_cast<uint8_t>(s[i + k]);
+      if ((b & 0xc0) != 0x80) return false;
+      code = (code << 6) | (b & 0x3f);
     }
+    if (code < kMin[extra] || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) return false;
     i += extra + 1;
   }
   return true;
 }
+
+bool IsValidTimestamp(const google::protobuf::Timestamp& t) {
+  return t.seconds() >= kTimestampSecondsMin && t.seconds() <= kTimestampSecondsMax &&
+         t.nanos() >= 0 && t.nanos() <= 999999999;
+}
+
+namespace {
 
 // Identifier fields: checked for the id grammar rather than as free text.
 bool IsIdField(const FieldDescriptor* f) {
@@ -80,12 +98,10 @@ absl::Status CheckText(const std::string& s, const std::string& path,
 absl::Status CheckTimestamp(const Message& t, const std::string& path) {
   const Reflection* r = t.GetReflection();
   const Descriptor* d = t.GetDescriptor();
-  const int64_t secs = r->GetInt64(t, d->FindFieldByName("seconds"));
-  const int32_t nanos = r->GetInt32(t, d->FindFieldByName("nanos"));
-  if (secs < kTimestampSecondsMin || secs > kTimestampSecondsMax || nanos < 0 ||
-      nanos > 999999999) {
-    return Invalid(path, "not a valid timestamp");
-  }
+  google::protobuf::Timestamp time;
+  time.set_seconds(r->GetInt64(t, d->FindFieldByName("seconds")));
+  time.set_nanos(r->GetInt32(t, d->FindFieldByName("nanos")));
+  if (!IsValidTimestamp(time)) return Invalid(path, "not a valid timestamp");
   return absl::OkStatus();
 }
 

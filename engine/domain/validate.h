@@ -15,6 +15,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "google/protobuf/timestamp.pb.h"
 #include "gridcase/v1/event.pb.h"
 
 namespace gridcase {
@@ -60,6 +61,16 @@ absl::Status ValidateEvent(const v1::Event& event, const ValidationLimits& limit
 // kServerActorId and ids starting with kReservedCasePrefix are the
 // engine's. `path` names the actor in the message ("event.actor").
 absl::Status ValidateClientActor(const v1::Actor& actor, absl::string_view path);
+
+// True for UTF-8 as protobuf parses it in a string field: no overlong
+// forms, surrogates or code points beyond U+10FFFF (a string that is not
+// is written, but the record holding it never parses back).
+bool IsValidUtf8(absl::string_view s);
+
+// True for a time google.protobuf.Timestamp allows (0001-01-01 to
+// 9999-12-31, nanos within a second), which Micros() converts without
+// overflow.
+bool IsValidTimestamp(const google::protobuf::Timestamp& t);
 
 // True for 1..max_bytes bytes of printable ASCII without spaces.
 bool IsValidId(absl::string_view id, size_t max_bytes);

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "engine/domain/validate.h"
 #include "engine/workflow/duration.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
@@ -25,12 +26,41 @@ bool IsSubmittableEventType(const std::string& name) {
 
 namespace {
 
+// A guard as quoted in a message: a long one is cut, so that a refusal
+// stays readable and small; the column says where the problem is. Also
+// each problem, which may quote a name or a string of any length.
+std::string Excerpt(const std::string& guard, size_t shown = 80) {
+  if (guard.size() <= shown) return guard;
+  size_t cut = shown;
+  while (cut > 0 && (static_cast<unsigned char>(guard[cut]) & 0xc0) == 0x80) --cut;  // UTF-8
+  return absl::StrCat(guard.substr(0, cut), "... (", guard.size(), " bytes)");
+}
+
+// What one problem says is cut to this (Excerpt), and a refusal lists at
+// most kProblemsListedMax problems in at most kListedBytesMax: with the
+// words around them and a file name of 256 bytes it stays under the 8 KiB
+// of metadata a gRPC client takes by default (docs/workflows.md, "Limits").
+constexpr size_t kProblemBytesMax = 300;
+constexpr size_t kListedBytesMax = 6 * 1024;
+
+std::vector<std::string> Listed(const std::vector<std::string>& problems) {
+  std::vector<std::string> lines;
+  size_t bytes = 0;
+  for (const std::string& line : problems) {
+    if (lines.size() == kProblemsListedMax || bytes + line.size() > kListedBytesMax) break;
+    bytes += line.size();
+    lines.push_back(line);
+  }
+  return lines;
+}
+
 // Collects protobuf's syntax errors with their positions.
 class SyntaxErrors : public google::protobuf::io::ErrorCollector {
  public:
   explicit SyntaxErrors(std::string file) : file_(std::move(file)) {}
   void AddError(int line, int column, const std::string& message) override {
-    errors_.push_back(absl::StrCat(file_, ":", line + 1, ":", column + 1, ": ", message));
+    errors_.push_back(absl::StrCat(file_, ":", line + 1, ":", column + 1, ": ",
+                                   Excerpt(message, kProblemBytesMax)));
   }
   void AddWarning(int line, int column, const std::string& message) override {}
   const std::vector<std::string>& errors() const { return errors_; }
@@ -39,16 +69,6 @@ class SyntaxErrors : public google::protobuf::io::ErrorCollector {
   std::string file_;
   std::vector<std::string> errors_;
 };
-
-// A guard as quoted in a message: a long one is cut, so that a refusal
-// stays readable and small; the column says where the problem is.
-std::string Excerpt(const std::string& guard) {
-  constexpr size_t kShown = 80;
-  if (guard.size() <= kShown) return guard;
-  size_t cut = kShown;
-  while (cut > 0 && (static_cast<unsigned char>(guard[cut]) & 0xc0) == 0x80) --cut;  // UTF-8
-  return absl::StrCat(guard.substr(0, cut), "... (", guard.size(), " bytes)");
-}
 
 bool IsValidName(const std::string& s) {
   if (s.empty() || s.size() > 64) return false;
@@ -71,6 +91,7 @@ class Compiler {
 
   absl::StatusOr<std::shared_ptr<const Definition>> Run() {
     const auto& p = def_->proto_;
+    CheckUtf8(p, {}, "");
     CheckHeader();
     for (int i = 0; i < p.stages_size(); ++i) CollectStage(i);
     CheckCounters();
@@ -81,12 +102,12 @@ class Compiler {
     if (!problems_.empty()) {
       std::stable_sort(problems_.begin(), problems_.end(),
                        [](const auto& a, const auto& b) { return a.first < b.first; });
-      std::vector<std::string> lines;
+      std::vector<std::string> all;
       for (const auto& [line, text] : problems_) {
-        if (lines.size() == kProblemsListedMax) break;
-        lines.push_back(line > 0 ? absl::StrCat(file_, ":", line, ": ", text)
-                                 : absl::StrCat(file_, ": ", text));
+        all.push_back(line > 0 ? absl::StrCat(file_, ":", line, ": ", text)
+                               : absl::StrCat(file_, ": ", text));
       }
+      const std::vector<std::string> lines = Listed(all);
       const size_t n = problems_.size();
       return absl::InvalidArgumentError(absl::StrCat(
           "workflow definition ", file_, " has ", n, n == 1 ? " problem" : " problems",
@@ -119,7 +140,35 @@ class Compiler {
   }
 
   void Problem(const Path& path, std::string text) {
-    problems_.emplace_back(Line(path), std::move(text));
+    problems_.emplace_back(Line(path), Excerpt(text, kProblemBytesMax));
+  }
+
+  // Every string is UTF-8 as the binary format reads it: the text format
+  // takes any bytes, and a definition holding others would be deployed,
+  // its tasks and names copied into derived records, and none of those
+  // records (nor its deployment's) would ever parse back.
+  void CheckUtf8(const google::protobuf::Message& m, const Path& path, const std::string& where) {
+    const auto* r = m.GetReflection();
+    std::vector<const FieldDescriptor*> fields;
+    r->ListFields(m, &fields);
+    for (const FieldDescriptor* f : fields) {
+      const int n = f->is_repeated() ? r->FieldSize(m, f) : 1;
+      for (int i = 0; i < n; ++i) {
+        Path at = path;
+        at.emplace_back(f->name().c_str(), f->is_repeated() ? i : -1);
+        const std::string name = f->is_repeated() ? absl::StrCat(where, f->name(), "[", i, "]")
+                                                  : absl::StrCat(where, f->name());
+        std::string scratch;
+        if (f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
+          CheckUtf8(f->is_repeated() ? r->GetRepeatedMessage(m, f, i) : r->GetMessage(m, f), at,
+                    name + ".");
+        } else if (f->cpp_type() == FieldDescriptor::CPPTYPE_STRING &&
+                   !IsValidUtf8(f->is_repeated() ? r->GetRepeatedStringReference(m, f, i, &scratch)
+                                                 : r->GetStringReference(m, f, &scratch))) {
+          Problem(at, absl::StrCat(name, " is not valid UTF-8"));
+        }
+      }
+    }
   }
 
   void CheckHeader() {
@@ -526,8 +575,9 @@ absl::StatusOr<std::shared_ptr<const Definition>> Definition::Parse(const std::s
   parser.RecordErrorsTo(&errors);
   parser.WriteLocationsTo(&tree);
   if (!parser.ParseFromString(source, &proto)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "workflow definition ", file, " does not parse:\n", absl::StrJoin(errors.errors(), "\n")));
+    return absl::InvalidArgumentError(absl::StrCat("workflow definition ", file,
+                                                   " does not parse:\n",
+                                                   absl::StrJoin(Listed(errors.errors()), "\n")));
   }
   return Compiler(proto, file, &tree).Run();
 }

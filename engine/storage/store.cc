@@ -394,7 +394,10 @@ absl::StatusOr<uint64_t> PartitionStore::CountMeta(absl::string_view prefix) con
 absl::Status PartitionStore::Write(rocksdb::WriteBatch* batch, Position last_position) {
   rocksdb::WriteOptions wo;
   wo.sync = true;
-  if (auto st = FromRocks(db_->Write(wo, batch), "writing batch"); !st.ok()) return st;
+  {
+    absl::ReaderMutexLock shared(&maintenance_mu_);
+    if (auto st = FromRocks(db_->Write(wo, batch), "writing batch"); !st.ok()) return st;
+  }
   return AdvanceMark(last_position);
 }
 
@@ -428,13 +431,18 @@ absl::Status PartitionStore::WriteUnsynced(rocksdb::WriteBatch* batch) {
   }
   rocksdb::WriteOptions wo;
   wo.disableWAL = true;
+  absl::ReaderMutexLock shared(&maintenance_mu_);
   return FromRocks(db_->Write(wo, batch), "writing batch");
 }
 
 absl::Status PartitionStore::Compact() {
   // After a storage failure RocksDB must not write again (see
   // storage_failure()): a flush or compaction now would sync log files
-  // whose writers failed, which Debian's RocksDB answers by aborting.
+  // whose writers failed, which Debian's RocksDB answers by aborting. The
+  // exclusive lock waits out any write in flight, and a write that failed
+  // has reported its failure (the listener runs inside it) before it
+  // releases the lock, so the check below cannot miss it.
+  absl::WriterMutexLock exclusive(&maintenance_mu_);
   if (absl::Status st = storage_failure(); !st.ok()) return st;
   rocksdb::CompactRangeOptions options;
   options.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
@@ -447,12 +455,13 @@ absl::Status PartitionStore::Compact() {
 }
 
 absl::Status PartitionStore::Flush() {
+  absl::WriterMutexLock exclusive(&maintenance_mu_);             // as Compact()
   if (absl::Status st = storage_failure(); !st.ok()) return st;  // as Compact()
   rocksdb::FlushOptions fo;
   fo.wait = true;
-  auto s = db_->Flush(fo, handles_);
-  if (s.ok()) s = db_->SyncWAL();
-  if (!s.ok()) return FromRocks(s, "flushing");
+  // Every write with the log was synced before it returned, so there is no
+  // log to sync here.
+  if (auto s = db_->Flush(fo, handles_); !s.ok()) return FromRocks(s, "flushing");
   {
     absl::MutexLock lock(&mark_mu_);
     unflushed_bulk_writes_ = false;
@@ -462,6 +471,7 @@ absl::Status PartitionStore::Flush() {
 
 absl::Status PartitionStore::CreateCheckpoint(const std::string& dir) const {
   // A checkpoint flushes the memtables first: as Compact().
+  absl::WriterMutexLock exclusive(&maintenance_mu_);
   if (absl::Status st = storage_failure(); !st.ok()) return st;
   rocksdb::Checkpoint* raw = nullptr;
   auto s = rocksdb::Checkpoint::Create(db_.get(), &raw);

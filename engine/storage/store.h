@@ -370,6 +370,9 @@ class PartitionStore {
   std::unique_ptr<CaseIndex> case_index_;              // null: none kept
   DurableMark recovered_;
   std::unique_ptr<rocksdb::WalFilter> wal_filter_;  // consulted while opening
+  // Held shared by every write and exclusively by Flush, Compact and
+  // CreateCheckpoint, so that those never run beside a write that is failing.
+  mutable absl::Mutex maintenance_mu_ ABSL_ACQUIRED_BEFORE(mark_mu_);
   absl::Mutex mark_mu_;  // serializes mark updates (the sequencer, meta writers)
   std::unique_ptr<DurableMarkFile> mark_file_ ABSL_PT_GUARDED_BY(mark_mu_);  // null: read-only
   bool unflushed_bulk_writes_ ABSL_GUARDED_BY(mark_mu_) = false;

@@ -352,6 +352,14 @@ class PartitionStore::FailureListener final : public rocksdb::EventListener {
                                                    " failed: ", error->ToString()));
   }
 
+  // The failure stays until a restart (see storage_failure()): RocksDB's own
+  // recovery from a full disk would flush and switch logs behind the
+  // partition's back, through log writers that have failed.
+  void OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason /*reason*/, rocksdb::Status /*error*/,
+                            bool* auto_recovery) override {
+    if (auto_recovery != nullptr) *auto_recovery = false;
+  }
+
   absl::Status failure() const {
     absl::MutexLock lock(&mu_);
     return failure_;

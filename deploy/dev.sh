@@ -2,15 +2,25 @@
 # gridcase developer entry point, for a fresh Debian 12 machine or a used one.
 #
 #   deploy/dev.sh serve   install what is missing, build, start gridcased
-#   deploy/dev.sh test    install what is missing, build, run every test
-#   deploy/dev.sh fuzz    install what is missing, build the fuzz targets
-#                         (clang, sanitizers; GRIDCASE_FUZZ_BUILD_DIR, default
-#                         ./build-fuzz) and run each for 20 s (ctest -L fuzz)
-#   deploy/dev.sh build   install what is missing, build
+#   deploy/dev.sh test    install what is missing, then in stages, each timed:
+#                           plain    build (g++) and run every test
+#                           address  build under ASan+UBSan (clang) with the
+#                                    fuzz targets, run every test and a 20 s
+#                                    smoke run of each fuzz target
+#                           thread   (not yet by default: it still reports
+#                                    races to sort out, docs/reliability.md)
+#                                    build under TSan (clang), run the suites
+#                                    that race threads against each other
+#                         a stage that fails does not stop the next; the
+#                         command fails if any did
+#   deploy/dev.sh fuzz    the address build, then only the fuzz smoke runs
+#   deploy/dev.sh build   install what is missing, build (plain)
 #   deploy/dev.sh setup   install what is missing
 #
 # Environment: GRIDCASE_LISTEN (127.0.0.1:7070), GRIDCASE_DATA (./data),
-# GRIDCASE_BUILD_DIR (./build), GRIDCASE_JOBS (nproc).
+# GRIDCASE_BUILD_DIR (./build; the sanitizer builds beside it, with -asan
+# and -tsan), GRIDCASE_JOBS (nproc), GRIDCASE_TEST_STAGES ("plain address
+# thread"; default "plain address").
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -74,25 +84,81 @@ serve() {
     --data-dir "$data" --workflows "$root/deploy/workflows"
 }
 
-run_tests() {
+configure_sanitized() {  # DIR KIND [cmake args...]
+  local dir="$1" kind="$2"
+  shift 2
+  # -O1 and line tables only: what the sanitizers' reports need, and a
+  # much quicker build than RelWithDebInfo's -O2 -g. Assertions stay on.
+  cmake -S "$root" -B "$dir" -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 \
+    -DCMAKE_BUILD_TYPE=Sanitize -DCMAKE_CXX_FLAGS_SANITIZE="-O1 -gline-tables-only" \
+    -DGRIDCASE_SANITIZE="$kind" "$@" >/dev/null
+}
+
+address_build() {
+  log "configuring ASan+UBSan with the fuzz targets in $build_dir-asan"
+  configure_sanitized "$build_dir-asan" address -DGRIDCASE_FUZZ=ON
+  log "building with $jobs jobs"
+  cmake --build "$build_dir-asan" -j "$jobs"
+}
+
+thread_build() {
+  log "configuring TSan in $build_dir-tsan"
+  configure_sanitized "$build_dir-tsan" thread
+  log "building with $jobs jobs"
+  cmake --build "$build_dir-tsan" -j "$jobs"
+}
+
+plain_stage() {
   build
   log "running the test suite (soak tests excluded: ctest -L soak runs them)"
   ctest --test-dir "$build_dir" --output-on-failure -LE soak -j "$jobs"
 }
 
-# The fuzz targets (tests/fuzz) under clang with AddressSanitizer and
-# UndefinedBehaviorSanitizer, the tests of what they found, and a short run
-# of each from its seeds.
+address_stage() {
+  address_build
+  log "running the test suite and the fuzz smoke runs under ASan+UBSan"
+  ctest --test-dir "$build_dir-asan" --output-on-failure -LE soak -j "$jobs"
+}
+
+thread_stage() {
+  thread_build
+  log "running the threaded suites under TSan"
+  ctest --test-dir "$build_dir-tsan" --output-on-failure -LE soak -j "$jobs"
+}
+
+run_tests() {
+  setup
+  local stages="${GRIDCASE_TEST_STAGES:-plain address}"
+  local summary=() failed=0 stage start rc
+  for stage in $stages; do
+    case "$stage" in
+      plain | address | thread) ;;
+      *) echo "unknown stage '$stage' (plain, address, thread)" >&2; exit 2 ;;
+    esac
+  done
+  for stage in $stages; do
+    log "stage $stage"
+    start=$SECONDS
+    rc=0
+    # A process of its own, so that errexit stops the stage at its first
+    # failure (it would not inside a function called before `||`).
+    "$root/deploy/dev.sh" stage "$stage" || rc=$?
+    summary+=("$(printf '%-8s %-6s %4d:%02d' "$stage" "$([ $rc -eq 0 ] && echo ok || echo FAILED)" \
+      $(((SECONDS - start) / 60)) $(((SECONDS - start) % 60)))")
+    [ $rc -eq 0 ] || failed=1
+  done
+  log "stages (minutes:seconds)"
+  printf '  %s\n' "${summary[@]}" >&2
+  return $failed
+}
+
+# The address build, then each fuzz target for 20 s from its seeds
+# (tests/fuzz/run.sh --build-dir BUILD-asan runs them longer).
 fuzz() {
   setup
-  local fuzz_dir="${GRIDCASE_FUZZ_BUILD_DIR:-$root/build-fuzz}"
-  log "configuring the fuzz targets in $fuzz_dir"
-  cmake -S "$root" -B "$fuzz_dir" -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 \
-    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGRIDCASE_FUZZ=ON >/dev/null
-  log "building them with $jobs jobs"
-  cmake --build "$fuzz_dir" -j "$jobs" --target fuzzers fuzz_regression_test
-  log "running each for 20 s (ctest -L fuzz; tests/fuzz/run.sh runs them longer)"
-  ctest --test-dir "$fuzz_dir" --output-on-failure -L 'fuzz|unit' -j "$jobs"
+  address_build
+  log "running each fuzz target for 20 s (ctest -L fuzz)"
+  ctest --test-dir "$build_dir-asan" --output-on-failure -L fuzz -j "$jobs"
 }
 
 case "${1:-}" in
@@ -101,5 +167,6 @@ case "${1:-}" in
   serve) serve ;;
   test) run_tests ;;
   fuzz) fuzz ;;
+  stage) "${2:?stage}_stage" ;;  # one stage of test, without setup
   *) echo "usage: $0 setup|build|serve|test|fuzz" >&2; exit 2 ;;
 esac

@@ -8,14 +8,14 @@
 #   tests/fuzz/run.sh [--seconds N] [--build-dir BUILD] [--jobs J] [NAME...]
 #
 # NAME is a target without its _fuzz (expr, definition, ...); none: every
-# target built. N defaults to 30 seconds a target, BUILD to build-fuzz at
+# target built. N defaults to 30 seconds a target, BUILD to build-asan at
 # the top of the tree, J (targets run at once) to 1.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 seconds=30
-build="$root/build-fuzz"
+build="$root/build-asan"
 jobs=1
 names=()
 while [ $# -gt 0 ]; do

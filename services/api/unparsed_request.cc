@@ -1,5 +1,6 @@
 #include "services/api/unparsed_request.h"
 
+#include <atomic>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -15,7 +16,8 @@ namespace {
 using grpc::experimental::InterceptionHookPoints;
 
 // One call's interceptor. gRPC runs a call's hooks one after another, never
-// two at once, so `unparsed_` needs no lock.
+// two at once, but on different threads, ordered inside libgrpc: the flag
+// is atomic so that this ordering is not taken on trust.
 class UnparsedRequestInterceptor final : public grpc::experimental::Interceptor {
  public:
   explicit UnparsedRequestInterceptor(const google::protobuf::Descriptor* type) : type_(type) {}
@@ -25,9 +27,10 @@ class UnparsedRequestInterceptor final : public grpc::experimental::Interceptor 
     // runs; this hook then carries it, or nothing when it did not parse.
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE) &&
         methods->GetRecvMessage() == nullptr) {
-      unparsed_ = true;
+      unparsed_.store(true, std::memory_order_release);
     }
-    if (unparsed_ && methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
+    if (unparsed_.load(std::memory_order_acquire) &&
+        methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
       methods->ModifySendStatus(
           grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, UnparsedRequest(*type_)));
     }
@@ -36,7 +39,7 @@ class UnparsedRequestInterceptor final : public grpc::experimental::Interceptor 
 
  private:
   const google::protobuf::Descriptor* const type_;
-  bool unparsed_ = false;
+  std::atomic<bool> unparsed_{false};
 };
 
 class UnparsedRequestFactory final : public grpc::experimental::ServerInterceptorFactoryInterface {

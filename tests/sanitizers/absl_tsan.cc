@@ -6,8 +6,10 @@
 // interpose the library's lock and unlock entry points (a program's
 // definition wins over a shared library's) and tell ThreadSanitizer what
 // each does, through its public annotation interface: acquire after taking
-// the lock, release before giving it up. Each calls the library's own
-// function, found with dlsym(RTLD_NEXT), so locking itself is unchanged.
+// the lock, release before giving it up. Locking and unlocking call the
+// library's own functions, found with dlsym(RTLD_NEXT), so locking itself
+// is unchanged; waits on a condition are done here (below). Await assumes
+// the lock is held exclusively, as everywhere in gridcase.
 //
 // This hides no race in gridcase code: data touched under an absl::Mutex is
 // ordered by it, and data touched without one is still checked.

@@ -141,14 +141,15 @@ class SubmitStreamReactor final
   // it after unlocking.
   void Act(bool read_more) ABSL_UNLOCK_FUNCTION(mu_) {
     bool write = false;
+    v1::StreamSubmitResponse outgoing;
     if (!writing_ && !pending_.empty()) {
       writing_ = true;
       write = true;
       const size_t n = std::min(pending_.size(), kAnswersPerWriteMax);
-      for (size_t i = 0; i < n; ++i) *outgoing_.add_answers() = std::move(pending_[i]);
+      for (size_t i = 0; i < n; ++i) *outgoing.add_answers() = std::move(pending_[i]);
       pending_.erase(pending_.begin(), pending_.begin() + static_cast<ptrdiff_t>(n));
       answers_written_ += n;
-      last_written_id_ = outgoing_.answers(static_cast<int>(n) - 1).request_id();
+      last_written_id_ = outgoing.answers(static_cast<int>(n) - 1).request_id();
     }
     const bool finish =
         !finished_ && reads_done_ && in_flight_ == 0 && !writing_ && pending_.empty();
@@ -160,17 +161,25 @@ class SubmitStreamReactor final
     mu_.Unlock();
     if (read_more) StartRead(&incoming_);
     if (write) {
-      // outgoing_ and its bytes belong to this write until OnWriteDone.
+      // Serialized outside the lock; the bytes then take the place of the
+      // last write's under it, so that the next write (whichever thread
+      // makes it) is ordered after this one by the lock, not only by gRPC.
       bool own_buffer = false;
-      outgoing_bytes_.Clear();
+      grpc::ByteBuffer bytes;
       const grpc::Status serialized =
-          grpc::SerializationTraits<v1::StreamSubmitResponse>::Serialize(
-              outgoing_, &outgoing_bytes_, &own_buffer);
+          grpc::SerializationTraits<v1::StreamSubmitResponse>::Serialize(outgoing, &bytes,
+                                                                         &own_buffer);
       // Answers are messages this process built: failing to serialize one
       // is a bug, not something a client could cause.
       GC_CHECK(serialized.ok(), "serializing stream answers: ", serialized.error_message());
-      outgoing_.Clear();
-      StartWrite(&outgoing_bytes_);
+      grpc::ByteBuffer* written;
+      {
+        absl::MutexLock lock(&mu_);
+        outgoing_bytes_.Swap(&bytes);
+        written = &outgoing_bytes_;
+      }
+      // Belongs to this write until OnWriteDone.
+      StartWrite(written);
     }
     if (finish) Finish(end);
   }
@@ -198,9 +207,9 @@ class SubmitStreamReactor final
 
   absl::Mutex mu_;
   std::vector<v1::StreamAnswer> pending_ ABSL_GUARDED_BY(mu_);  // answers waiting for a write
-  // Owned by the write in flight while writing_ (used outside the lock then).
-  v1::StreamSubmitResponse outgoing_;
-  grpc::ByteBuffer outgoing_bytes_;            // outgoing_, serialized
+  // The answers of the write in flight (read by gRPC outside the lock until
+  // OnWriteDone), or of the last one.
+  grpc::ByteBuffer outgoing_bytes_ ABSL_GUARDED_BY(mu_);
   size_t in_flight_ ABSL_GUARDED_BY(mu_) = 0;  // submissions not answered yet
   uint64_t answers_written_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t last_written_id_ ABSL_GUARDED_BY(mu_) = 0;  // request_id of the last answer written

@@ -83,7 +83,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& option
   if (options.partitions > kPartitionsMax) {
     return absl::InvalidArgumentError(absl::StrCat("partitions: at most ", kPartitionsMax));
   }
-  auto count = ResolvePartitions(options.data_dir, options.partitions);
+  auto count = ResolvePartitions(options.data_dir, options.partitions, options.env);
   if (!count.ok()) return count.status();
   if (auto st = CheckFileExposure(options.data_dir, Exposure::kOwnerOnly, "data directory");
       !st.ok()) {
@@ -141,7 +141,8 @@ absl::Status Engine::OpenPartitions(CaseLogicFactory make_logic) {
   }
   streams_ = std::make_unique<StreamLedger>(set, clock_, options_.limits, sealer_.get());
   audit_ = std::make_unique<Auditor>(set, access_.get(), logic_.get(), &registry_, &directory_,
-                                     clock_, options_.data_dir, sealer_.get());
+                                     clock_, options_.data_dir, sealer_.get(), options_.env);
+  scrubber_ = std::make_unique<Scrubber>(set, clock_, options_.scrub);
   timers_ = std::make_unique<DeadlineTimers>(
       set, clock_,
       [this](DeadlineTimers::Listener listener) {
@@ -163,7 +164,7 @@ absl::Status Engine::Recover() {
   // An erasure whose record is durable but whose key outlived a crash.
   if (auto st = erasures_->FinishInterrupted(); !st.ok()) return st.status();
   // Every partition is at this build's format now: the marker says so too.
-  return RefreshMarkerFormat(options_.data_dir, options_.partitions);
+  return RefreshMarkerFormat(options_.data_dir, options_.partitions, options_.env);
 }
 
 absl::Status Engine::StartServing() {
@@ -175,6 +176,7 @@ absl::Status Engine::StartServing() {
   router_ = std::make_unique<SubmitRouter>(partitions_.get(), options_.id_check_threads,
                                            options_.sequencer.queue_capacity);
   partitions_->StartScanAtOpen();
+  scrubber_->Start();
   return absl::OkStatus();
 }
 
@@ -201,7 +203,9 @@ absl::Status Engine::UpgradeCaseStates() {
 Engine::~Engine() { Stop(); }
 
 void Engine::Stop() {
-  // The router first: what it holds goes to the sequencers, which answer
+  // A scrub pass under way ends at its next step.
+  if (scrubber_) scrubber_->Stop();
+  // The router next: what it holds goes to the sequencers, which answer
   // everything queued as they stop.
   if (router_) router_->Stop();
   {
@@ -245,6 +249,7 @@ std::vector<PartitionStats> Engine::Stats() const {
                                         .filling = index->filling(),
                                         .problem = index->problem()};
     }
+    stats.scrub = scrubber_->stats(PartitionId(i));
     out.push_back(std::move(stats));
   }
   return out;

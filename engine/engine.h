@@ -32,6 +32,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "engine/audit/auditor.h"
+#include "engine/audit/scrubber.h"
 #include "engine/common/clock.h"
 #include "engine/common/clock_guard.h"
 #include "engine/deployments.h"
@@ -89,6 +90,9 @@ struct EngineOptions {
   // writes and deadlines until time is fixed or the jump is accepted
   // (AcceptClock(); common/clock_guard.h). 0: no guard.
   int64_t clock_jump_limit_us = 0;
+  // The background scrub of table-file checksums and the hash chain
+  // (audit/scrubber.h); off unless every_us is set.
+  ScrubOptions scrub;
 };
 
 inline constexpr uint32_t kPageSizeDefault = 100;
@@ -122,6 +126,7 @@ struct PartitionStats : SequencerStats {
   // OK while the partition takes writes, else the refusal its submissions
   // get now (Sequencer::refusing_writes()).
   absl::Status refusing_writes;
+  ScrubStats scrub;
 };
 
 class Engine {
@@ -193,6 +198,7 @@ class Engine {
   AccessLog& access() { return *access_; }
   Auditor& audit() { return *audit_; }
   const Auditor& audit() const { return *audit_; }
+  Scrubber& scrubber() { return *scrubber_; }
   DeadlineTimers& timers() { return *timers_; }
   const DeadlineTimers& timers() const { return *timers_; }
   Deployments& workflows() { return *workflows_; }
@@ -243,6 +249,7 @@ class Engine {
   std::unique_ptr<Staffing> staffing_;
   std::unique_ptr<AccessLog> access_;
   std::unique_ptr<Auditor> audit_;
+  std::unique_ptr<Scrubber> scrubber_;
   std::unique_ptr<DeadlineTimers> timers_;
   std::unique_ptr<Deployments> workflows_;
   std::unique_ptr<privacy::KeyStore> keys_;

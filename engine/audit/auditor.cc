@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "engine/audit/as_happened.h"
+#include "engine/common/durable_file.h"
 #include "engine/common/file_modes.h"
 #include "engine/common/time.h"
 #include "engine/domain/stamper.h"
@@ -280,7 +281,7 @@ absl::StatusOr<Auditor::CheckpointInfo> Auditor::Checkpoint(const std::string& n
   for (int attempt = 0; attempt < kAttempts; ++attempt) {
     const size_t deployed_before = registry_->All().size();
     fs::remove_all(dir, ec);
-    if (auto st = ResolvePartitions(dir.string(), partitions_->count()); !st.ok())
+    if (auto st = ResolvePartitions(dir.string(), partitions_->count(), env_); !st.ok())
       return st.status();
     for (const PartitionStore* store : partitions_->stores()) {
       if (auto st = store->CreateCheckpoint(PartitionDir(dir.string(), store->id().value()));
@@ -313,14 +314,15 @@ absl::StatusOr<Auditor::CheckpointInfo> Auditor::Checkpoint(const std::string& n
     info.keys = include_keys;
     for (uint32_t i = 0; i < partitions_->count(); ++i) {
       auto copy = PartitionStore::Open(PartitionDir(info.dir, i), PartitionId(i),
-                                       {.mode = OpenMode::kReadOnly});
+                                       {.env = env_, .mode = OpenMode::kReadOnly});
       if (!copy.ok()) return copy.status();
       // The copy gets a durable mark of its own (what it holds is durable:
       // the checkpoint synced it), so that damage to it later is refused
       // like damage to the partition.
       const DurableMark held = (*copy)->recovered();
       copy->reset();
-      if (auto st = WriteDurableMark(PartitionDir(info.dir, i), held); !st.ok()) return st;
+      if (auto st = WriteDurableMark(FileSystemOf(env_), PartitionDir(info.dir, i), held); !st.ok())
+        return st;
       info.positions.push_back(held.position);
     }
     return info;

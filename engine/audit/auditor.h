@@ -29,10 +29,12 @@ class Auditor {
  public:
   // Everything given must outlive the auditor; `logic` folds the records
   // of a case (its appliers); `sealer` (null when the engine seals nothing)
-  // opens the sealed records a case is read back from.
+  // opens the sealed records a case is read back from; checkpoints' own
+  // files go through `env`'s file system (nullptr: RocksDB's default).
   Auditor(PartitionSet* partitions, AccessLog* access, const CaseLogic* logic,
           const workflow::Registry* registry, const Directory* directory, const Clock* clock,
-          std::string data_dir, const privacy::RecordSealer* sealer = nullptr)
+          std::string data_dir, const privacy::RecordSealer* sealer = nullptr,
+          rocksdb::Env* env = nullptr)
       : partitions_(partitions),
         access_(access),
         logic_(logic),
@@ -40,7 +42,8 @@ class Auditor {
         directory_(directory),
         clock_(clock),
         data_dir_(std::move(data_dir)),
-        sealer_(sealer) {}
+        sealer_(sealer),
+        env_(env) {}
 
   // Recomputes the hash chain of every partition (chain.h), in order, and
   // reports for each the records that hold and the first one that does not.
@@ -102,6 +105,7 @@ class Auditor {
   const Clock* const clock_;
   const std::string data_dir_;
   const privacy::RecordSealer* const sealer_;
+  rocksdb::Env* const env_;
 };
 
 }  // namespace gridcase

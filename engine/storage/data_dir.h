@@ -19,6 +19,10 @@
 
 #include "absl/status/statusor.h"
 
+namespace rocksdb {
+class Env;
+}
+
 namespace gridcase {
 
 // Partitions of a new data directory when none are asked for, and at most.
@@ -37,19 +41,26 @@ std::string ClockAnchorPath(const std::string& data_dir);
 // Reads DIR/GRIDCASE, or creates it in an empty (or missing) DIR with
 // `wanted` partitions (0: kDefaultPartitions). FAILED_PRECONDITION when DIR
 // holds something else or `wanted` differs from the stored count.
-absl::StatusOr<uint32_t> ResolvePartitions(const std::string& data_dir, uint32_t wanted);
+//
+// The marker is read and written through `env`'s file system (nullptr:
+// RocksDB's default), the one the partitions' databases use.
+absl::StatusOr<uint32_t> ResolvePartitions(const std::string& data_dir, uint32_t wanted,
+                                           rocksdb::Env* env = nullptr);
 
 // The partition count of an existing data directory. NOT_FOUND when DIR has
 // no GRIDCASE file.
-absl::StatusOr<uint32_t> ReadPartitionCount(const std::string& data_dir);
+absl::StatusOr<uint32_t> ReadPartitionCount(const std::string& data_dir,
+                                            rocksdb::Env* env = nullptr);
 
 // Writes DIR/GRIDCASE durably (temporary file, fsync, rename, fsync of DIR).
-absl::Status WriteMarker(const std::string& data_dir, uint32_t partitions);
+absl::Status WriteMarker(const std::string& data_dir, uint32_t partitions,
+                         rocksdb::Env* env = nullptr);
 
 // Rewrites DIR/GRIDCASE when the format it names is not this build's
 // (after the partitions were upgraded to it), so that what an operator
 // reads there stays true.
-absl::Status RefreshMarkerFormat(const std::string& data_dir, uint32_t partitions);
+absl::Status RefreshMarkerFormat(const std::string& data_dir, uint32_t partitions,
+                                 rocksdb::Env* env = nullptr);
 
 }  // namespace gridcase
 

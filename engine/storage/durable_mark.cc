@@ -1,16 +1,12 @@
 #include "engine/storage/durable_mark.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "engine/common/crc32c.h"
+#include "engine/common/durable_file.h"
 
 namespace gridcase {
 namespace {
@@ -18,7 +14,7 @@ namespace {
 constexpr absl::string_view kMagic = "GCMARK01";
 constexpr size_t kChecked = 8 + 8 + 8 + 8;  // magic, generation, sequence, position
 constexpr size_t kSlotBytes = kChecked + 4;
-constexpr off_t kSlotOffset[2] = {0, 4096};
+constexpr uint64_t kSlotOffset[2] = {0, 4096};
 constexpr size_t kFileBytes = 8192;
 
 void PutFixed64Le(std::string* out, uint64_t v) {
@@ -46,7 +42,7 @@ struct Slot {
   DurableMark mark;
 };
 
-std::optional<Slot> DecodeSlot(absl::string_view file, off_t offset) {
+std::optional<Slot> DecodeSlot(absl::string_view file, uint64_t offset) {
   if (file.size() < offset + kSlotBytes) return std::nullopt;
   const absl::string_view slot = file.substr(offset, kSlotBytes);
   if (slot.substr(0, kMagic.size()) != kMagic ||
@@ -56,47 +52,21 @@ std::optional<Slot> DecodeSlot(absl::string_view file, off_t offset) {
   return Slot{Fixed64Le(slot, 8), {Fixed64Le(slot, 16), Fixed64Le(slot, 24)}};
 }
 
-absl::Status SysError(absl::string_view what, const std::string& path) {
-  return absl::UnavailableError(absl::StrCat(what, " ", path, ": ", std::strerror(errno)));
-}
-
-bool WriteAt(int fd, absl::string_view bytes, off_t offset) {
-  while (!bytes.empty()) {
-    const ssize_t n = ::pwrite(fd, bytes.data(), bytes.size(), offset);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    bytes.remove_prefix(n);
-    offset += n;
-  }
-  return true;
-}
-
 }  // namespace
 
 std::string DurableMarkPath(const std::string& partition_dir) {
   return (std::filesystem::path(partition_dir) / kDurableMarkFile).string();
 }
 
-absl::StatusOr<std::optional<DurableMark>> ReadDurableMark(const std::string& partition_dir) {
+absl::StatusOr<std::optional<DurableMark>> ReadDurableMark(rocksdb::FileSystem& fs,
+                                                           const std::string& partition_dir) {
   const std::string path = DurableMarkPath(partition_dir);
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0 && errno == ENOENT) return std::nullopt;
-  if (fd < 0) return SysError("cannot open", path);
-  std::string file(kFileBytes, '\0');
-  ssize_t n;
-  do {
-    n = ::pread(fd, file.data(), file.size(), 0);
-  } while (n < 0 && errno == EINTR);
-  const int read_errno = errno;
-  ::close(fd);
-  if (n < 0) {
-    errno = read_errno;
-    return SysError("cannot read", path);
-  }
-  file.resize(n);
+  auto file = ReadSmallFile(fs, path, kFileBytes);
+  if (!file.ok() && !absl::IsOutOfRange(file.status())) return file.status();
+  if (file.ok() && !file->has_value()) return std::nullopt;
   std::optional<Slot> best;
-  for (off_t offset : kSlotOffset) {
-    auto slot = DecodeSlot(file, offset);
+  for (uint64_t offset : kSlotOffset) {
+    auto slot = file.ok() ? DecodeSlot(**file, offset) : std::nullopt;
     if (slot && (!best || slot->generation > best->generation)) best = slot;
   }
   if (!best) {
@@ -109,50 +79,39 @@ absl::StatusOr<std::optional<DurableMark>> ReadDurableMark(const std::string& pa
 }
 
 absl::StatusOr<std::unique_ptr<DurableMarkFile>> DurableMarkFile::Create(
-    const std::string& partition_dir, const DurableMark& mark) {
+    rocksdb::FileSystem& fs, const std::string& partition_dir, const DurableMark& mark) {
   const std::string path = DurableMarkPath(partition_dir);
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return SysError("cannot create", tmp);
-  std::string file(kFileBytes, '\0');
+  std::string image(kFileBytes, '\0');
   for (uint64_t generation : {0, 1}) {
-    file.replace(kSlotOffset[generation], kSlotBytes, EncodeSlot(generation, mark));
+    image.replace(kSlotOffset[generation], kSlotBytes, EncodeSlot(generation, mark));
   }
-  if (!WriteAt(fd, file, 0) || ::fdatasync(fd) != 0) {
-    auto st = SysError("cannot write", tmp);
-    ::close(fd);
-    return st;
+  if (auto st = WriteFileDurably(fs, path, image); !st.ok()) return st;
+  std::unique_ptr<rocksdb::FSRandomRWFile> file;
+  if (auto s = fs.NewRandomRWFile(path, rocksdb::FileOptions(), &file, nullptr); !s.ok()) {
+    return FromIoStatus(s, absl::StrCat("opening ", path));
   }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    auto st = SysError("cannot rename to", path);
-    ::close(fd);
-    return st;
-  }
-  const int dir_fd = ::open(partition_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  const bool dir_synced = dir_fd >= 0 && ::fsync(dir_fd) == 0;
-  if (dir_fd >= 0) ::close(dir_fd);
-  if (!dir_synced) {
-    auto st = SysError("cannot sync", partition_dir);
-    ::close(fd);
-    return st;
-  }
-  return std::unique_ptr<DurableMarkFile>(new DurableMarkFile(fd, path, mark));
+  return std::unique_ptr<DurableMarkFile>(new DurableMarkFile(std::move(file), path, mark));
 }
 
-DurableMarkFile::~DurableMarkFile() { ::close(fd_); }
+DurableMarkFile::~DurableMarkFile() {
+  file_->Close(rocksdb::IOOptions(), nullptr).PermitUncheckedError();
+}
 
 absl::Status DurableMarkFile::Advance(const DurableMark& mark) {
   const uint64_t generation = generation_ + 1;
-  if (!WriteAt(fd_, EncodeSlot(generation, mark), kSlotOffset[generation % 2])) {
-    return SysError("cannot write", path_);
+  const std::string slot = EncodeSlot(generation, mark);
+  if (auto s = file_->Write(kSlotOffset[generation % 2], slot, rocksdb::IOOptions(), nullptr);
+      !s.ok()) {
+    return FromIoStatus(s, absl::StrCat("writing ", path_));
   }
   generation_ = generation;
   mark_ = mark;
   return absl::OkStatus();
 }
 
-absl::Status WriteDurableMark(const std::string& partition_dir, const DurableMark& mark) {
-  return DurableMarkFile::Create(partition_dir, mark).status();
+absl::Status WriteDurableMark(rocksdb::FileSystem& fs, const std::string& partition_dir,
+                              const DurableMark& mark) {
+  return DurableMarkFile::Create(fs, partition_dir, mark).status();
 }
 
 }  // namespace gridcase

@@ -12,8 +12,8 @@
 // synced write counts, meta rows too); `position` the last durable log
 // position. The readable slot with the higher generation is the mark.
 //
-// Updates alternate between the slots and are never synced: one pwrite
-// after each synced write of the partition has returned and before anyone
+// Updates alternate between the slots and are never synced: one write in
+// place after each synced write of the partition has returned and before anyone
 // is answered. So the mark never exceeds what is durable, and:
 // * a killed process loses nothing of it (the page cache has it);
 // * a power cut or kernel crash may leave an older mark on disk (what the
@@ -31,6 +31,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "rocksdb/file_system.h"
 
 namespace gridcase {
 
@@ -46,6 +47,9 @@ struct DurableMark {
   }
 };
 
+// The file goes through RocksDB's file system (engine/common/durable_file.h),
+// as the partition's database does: `fs` is that of the store's Env.
+
 // DIR/DURABLE.
 std::string DurableMarkPath(const std::string& partition_dir);
 
@@ -53,30 +57,33 @@ std::string DurableMarkPath(const std::string& partition_dir);
 // (a partition created before marks were kept, a rebuilt one, or one whose
 // loss was accepted). DATA_LOSS naming the file when neither slot is
 // readable.
-absl::StatusOr<std::optional<DurableMark>> ReadDurableMark(const std::string& partition_dir);
+absl::StatusOr<std::optional<DurableMark>> ReadDurableMark(rocksdb::FileSystem& fs,
+                                                           const std::string& partition_dir);
 
 // The mark file of a partition open for writing.
 class DurableMarkFile {
  public:
   // Replaces DIR/DURABLE with one holding `mark` in both slots, durably (a
   // temporary file, fsync, rename, fsync of DIR), and keeps it open.
-  static absl::StatusOr<std::unique_ptr<DurableMarkFile>> Create(const std::string& partition_dir,
+  static absl::StatusOr<std::unique_ptr<DurableMarkFile>> Create(rocksdb::FileSystem& fs,
+                                                                 const std::string& partition_dir,
                                                                  const DurableMark& mark);
   ~DurableMarkFile();
   DurableMarkFile(const DurableMarkFile&) = delete;
   DurableMarkFile& operator=(const DurableMarkFile&) = delete;
 
   // Records `mark` (which must cover the current one) in the older slot:
-  // one pwrite, no fsync. Callers serialize calls.
+  // one write in place, no sync. Callers serialize calls.
   absl::Status Advance(const DurableMark& mark);
   const DurableMark& mark() const { return mark_; }
   const std::string& path() const { return path_; }
 
  private:
-  DurableMarkFile(int fd, std::string path, const DurableMark& mark)
-      : fd_(fd), path_(std::move(path)), mark_(mark) {}
+  DurableMarkFile(std::unique_ptr<rocksdb::FSRandomRWFile> file, std::string path,
+                  const DurableMark& mark)
+      : file_(std::move(file)), path_(std::move(path)), mark_(mark) {}
 
-  const int fd_;
+  const std::unique_ptr<rocksdb::FSRandomRWFile> file_;
   const std::string path_;
   DurableMark mark_;
   uint64_t generation_ = 1;  // of the newer slot; slot = generation % 2
@@ -84,7 +91,8 @@ class DurableMarkFile {
 
 // Writes `mark` as DIR/DURABLE durably, replacing any (checkpoints, and an
 // accepted loss).
-absl::Status WriteDurableMark(const std::string& partition_dir, const DurableMark& mark);
+absl::Status WriteDurableMark(rocksdb::FileSystem& fs, const std::string& partition_dir,
+                              const DurableMark& mark);
 
 }  // namespace gridcase
 

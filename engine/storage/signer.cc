@@ -1,17 +1,14 @@
 #include "engine/storage/signer.h"
 
-#include <fcntl.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include <cstdio>
 #include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "engine/common/check.h"
+#include "engine/common/durable_file.h"
 #include "engine/common/file_modes.h"
 #include "engine/storage/keys.h"
 
@@ -61,41 +58,47 @@ absl::StatusOr<SignedHead> SignedHead::Decode(const std::string& bytes) {
   return h;
 }
 
-absl::StatusOr<std::unique_ptr<HeadSigner>> HeadSigner::LoadOrCreate(const std::string& path) {
-  FILE* f = std::fopen(path.c_str(), "r");
-  if (f != nullptr) {
+absl::StatusOr<std::unique_ptr<HeadSigner>> HeadSigner::LoadOrCreate(const std::string& path,
+                                                                     rocksdb::Env* env) {
+  rocksdb::FileSystem& fs = FileSystemOf(env);
+  auto text = ReadSmallFile(fs, path, 64 * 1024);
+  if (!text.ok()) return text.status();
+  if (text->has_value()) {
     if (auto st = CheckFileExposure(path, Exposure::kOwnerOnly, "signing key"); !st.ok()) {
-      std::fclose(f);
       return st;
     }
-    EVP_PKEY* key = PEM_read_PrivateKey(f, nullptr, nullptr, nullptr);
-    std::fclose(f);
+    std::unique_ptr<BIO, BioFree> in(
+        BIO_new_mem_buf((*text)->data(), static_cast<int>((*text)->size())));
+    EVP_PKEY* key = in ? PEM_read_bio_PrivateKey(in.get(), nullptr, nullptr, nullptr) : nullptr;
     if (key == nullptr || EVP_PKEY_id(key) != EVP_PKEY_ED25519) {
       if (key != nullptr) EVP_PKEY_free(key);
       return absl::InvalidArgumentError(absl::StrCat(path, ": not an Ed25519 private key in PEM"));
     }
     return std::unique_ptr<HeadSigner>(new HeadSigner(key));
   }
-  EVP_PKEY* key = nullptr;
+  EVP_PKEY* made = nullptr;
   std::unique_ptr<EVP_PKEY_CTX, void (*)(EVP_PKEY_CTX*)> ctx(
       EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, nullptr), EVP_PKEY_CTX_free);
   if (ctx == nullptr || EVP_PKEY_keygen_init(ctx.get()) != 1 ||
-      EVP_PKEY_keygen(ctx.get(), &key) != 1) {
+      EVP_PKEY_keygen(ctx.get(), &made) != 1) {
     return absl::InternalError("cannot generate an Ed25519 key");
   }
-  // Created for its owner alone, whatever the process's umask.
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  f = fd < 0 ? nullptr : ::fdopen(fd, "w");
-  if (fd >= 0 && f == nullptr) ::close(fd);
-  if (f == nullptr || PEM_write_PrivateKey(f, key, nullptr, nullptr, 0, nullptr, nullptr) != 1) {
-    if (f != nullptr) std::fclose(f);
-    EVP_PKEY_free(key);
-    return absl::UnavailableError(absl::StrCat("cannot write the signing key to ", path));
+  std::unique_ptr<EVP_PKEY, KeyFree> key(made);
+  std::unique_ptr<BIO, BioFree> out(BIO_new(BIO_s_mem()));
+  if (out == nullptr ||
+      PEM_write_bio_PrivateKey(out.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1) {
+    return absl::InternalError("cannot encode the signing key");
   }
-  std::fflush(f);
-  ::fsync(fileno(f));
-  std::fclose(f);
-  return std::unique_ptr<HeadSigner>(new HeadSigner(key));
+  char* pem = nullptr;
+  const long pem_size = BIO_get_mem_data(out.get(), &pem);
+  // Created for its owner alone, whatever the process's umask.
+  if (auto st =
+          WriteFileDurably(fs, path, absl::string_view(pem, pem_size), FileAccess::kOwnerOnly);
+      !st.ok()) {
+    return absl::Status(st.code(),
+                        absl::StrCat("cannot write the signing key to ", path, ": ", st.message()));
+  }
+  return std::unique_ptr<HeadSigner>(new HeadSigner(key.release()));
 }
 
 HeadSigner::~HeadSigner() { EVP_PKEY_free(static_cast<EVP_PKEY*>(key_)); }

@@ -14,6 +14,10 @@
 #include "absl/status/statusor.h"
 #include "gridcase/v1/event.pb.h"
 
+namespace rocksdb {
+class Env;
+}
+
 namespace gridcase {
 
 struct SignedHead {
@@ -30,9 +34,11 @@ struct SignedHead {
 
 class HeadSigner {
  public:
-  // Loads the Ed25519 private key (PEM) at `path`, creating it (mode 0600)
-  // when the file does not exist.
-  static absl::StatusOr<std::unique_ptr<HeadSigner>> LoadOrCreate(const std::string& path);
+  // Loads the Ed25519 private key (PEM) at `path`, creating it (mode 0600,
+  // whole and durable before it signs anything) when the file does not
+  // exist; through `env`'s file system (nullptr: RocksDB's default).
+  static absl::StatusOr<std::unique_ptr<HeadSigner>> LoadOrCreate(const std::string& path,
+                                                                  rocksdb::Env* env = nullptr);
   ~HeadSigner();
 
   std::string Sign(const std::string& message) const;

@@ -62,6 +62,7 @@ struct ChainCheck {
   // With a public key: the old log's signed heads (in the origin) whose
   // signatures verify.
   uint64_t old_signed_heads_verified = 0;
+  bool stopped = false;  // a paced walk told to stop before the end
 };
 
 enum class OpenMode {
@@ -229,6 +230,24 @@ class PartitionStore {
   absl::StatusOr<ChainCheck> VerifyChain(
       const std::function<void(uint64_t position, const std::string& hash)>& each) const;
 
+  // For the background scrub (audit/scrubber.h), which must not crowd out
+  // the partition's own reads: `pace` is told the bytes read so far after
+  // each step and may wait; it returns false to stop early (nothing is
+  // then reported). Neither fills the block cache.
+  using Pace = std::function<bool(uint64_t bytes)>;
+  // VerifyChain() without `each`, paced per record.
+  absl::StatusOr<ChainCheck> ScrubChain(const Pace& pace) const;
+  // Reads every live table file of the partition whole, checking every
+  // block's checksum, paced per file. A table file that a compaction
+  // deleted meanwhile is skipped.
+  struct TableScrub {
+    uint64_t files = 0;
+    uint64_t bytes = 0;
+    std::string problem;  // the first file that fails and why; empty: none
+    bool stopped = false;
+  };
+  absl::StatusOr<TableScrub> ScrubTableFiles(const Pace& pace) const;
+
   // Signed chain heads (signer.h), kept in meta under
   // "signed_head/" fixed64be(position).
   absl::Status PutSignedHead(const std::string& encoded, uint64_t position);
@@ -337,6 +356,9 @@ class PartitionStore {
                            const std::optional<DurableMark>& mark, bool probe);
   // RocksDB's last sequence number and the log's last position, as open.
   absl::StatusOr<DurableMark> ReadRecovered() const;
+  absl::StatusOr<ChainCheck> WalkChain(
+      const std::function<void(uint64_t position, const std::string& hash)>& each,
+      const Pace* pace) const;
   // After a durable write: the mark follows RocksDB's last sequence number
   // (every write is synced, so every published one is durable) and
   // `last_position`.

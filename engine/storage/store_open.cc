@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "engine/common/durable_file.h"
 #include "engine/storage/chain.h"
 #include "engine/storage/store.h"
 #include "engine/storage/wal_scan.h"
@@ -321,8 +322,9 @@ absl::Status CopyDurably(const fs::path& from, const fs::path& to) {
 
 namespace {
 
-absl::StatusOr<std::optional<DurableMark>> ReadMarkOf(const std::string& dir, PartitionId id) {
-  auto mark = ReadDurableMark(dir);
+absl::StatusOr<std::optional<DurableMark>> ReadMarkOf(const std::string& dir, PartitionId id,
+                                                      const StoreOptions& options) {
+  auto mark = ReadDurableMark(FileSystemOf(options.env), dir);
   if (absl::IsDataLoss(mark.status())) {
     return absl::DataLossError(absl::StrCat(
         "partition ", id.value(), ": ", mark.status().message(), ". Keep a copy of ", dir,
@@ -400,7 +402,7 @@ absl::StatusOr<std::unique_ptr<PartitionStore>> PartitionStore::Open(const std::
   // Read before the database: what the mark covers was synced before the
   // mark said so, so a read-only open beside a running writer never falls
   // short of it.
-  auto mark = ReadMarkOf(dir, id);
+  auto mark = ReadMarkOf(dir, id, options);
   if (!mark.ok()) return mark.status();
   if (*mark && options.mode == OpenMode::kReadWrite) {
     // Decide before opening for writing, which would flush what the replay
@@ -420,7 +422,7 @@ absl::StatusOr<std::unique_ptr<PartitionStore>> PartitionStore::OpenAgainst(
   if (options.mode == OpenMode::kReadWrite) {
     // Opening flushed what the replay recovered into table files: it is all
     // durable now, so it is the mark.
-    auto file = DurableMarkFile::Create(dir, store->recovered_);
+    auto file = DurableMarkFile::Create(FileSystemOf(options.env), dir, store->recovered_);
     if (!file.ok()) return file.status();
     store->mark_file_ = std::move(*file);
   }
@@ -433,7 +435,7 @@ absl::StatusOr<std::unique_ptr<PartitionStore>> PartitionStore::OpenAgainst(
 
 absl::StatusOr<DurableMark> PartitionStore::CheckRecovery(const std::string& dir, PartitionId id,
                                                           const StoreOptions& options) {
-  auto mark = ReadMarkOf(dir, id);
+  auto mark = ReadMarkOf(dir, id, options);
   if (!mark.ok()) return mark.status();
   PartitionStore probe(dir, id);
   if (auto st = probe.OpenChecked(options, OpenMode::kReadOnly, *mark, /*probe=*/true); !st.ok()) {
@@ -484,7 +486,7 @@ absl::StatusOr<AcceptedLoss> PartitionStore::AcceptLoss(const std::string& dir, 
                                                         const StoreOptions& options) {
   AcceptedLoss out;
   // An unreadable mark is accepted too: replacing it is what is asked.
-  auto mark = ReadDurableMark(dir);
+  auto mark = ReadDurableMark(FileSystemOf(options.env), dir);
   if (!mark.ok() && !absl::IsDataLoss(mark.status())) return mark.status();
   if (mark.ok()) out.mark = *mark;
   {

@@ -328,6 +328,17 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetServerStats(grpc::CallbackServerC
       p->set_case_index_filling(index->filling);
       p->set_case_index_problem(index->problem);
     }
+    const ScrubStats& scrub = stats[i].scrub;
+    v1::ScrubStats* s = p->mutable_scrub();
+    s->set_passes(scrub.passes);
+    s->set_passes_with_problems(scrub.passes_with_problems);
+    s->set_last_finished_at_us(scrub.last_finished_us);
+    s->set_last_records(scrub.records);
+    s->set_last_table_files(scrub.table_files);
+    s->set_last_bytes(scrub.bytes);
+    s->set_problem(scrub.problem);
+    s->set_running(scrub.running);
+    s->set_running_bytes(scrub.running_bytes);
     for (auto [out, in] : {std::pair{p->mutable_queued(), &stats[i].queued},
                            std::pair{p->mutable_write(), &stats[i].write},
                            std::pair{p->mutable_answered(), &stats[i].answered}}) {

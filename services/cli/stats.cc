@@ -132,6 +132,21 @@ int RunStats(const GlobalOptions& options, double interval_seconds) {
         "partition %d: no case index (%s); listings walk every stored case\n", p.partition(),
         p.case_index_problem());
   }
+  uint64_t scrubbed = 0, scrub_problems = 0;
+  for (const PartitionStats& p : stats.partitions()) {
+    scrubbed += p.scrub().passes() > 0 ? 1 : 0;
+    if (p.scrub().running()) {
+      std::cout << absl::StrFormat("partition %d: scrub under way, %.1f MiB read\n", p.partition(),
+                                   static_cast<double>(p.scrub().running_bytes()) / (1 << 20));
+    }
+    if (p.scrub().problem().empty()) continue;
+    ++scrub_problems;
+    std::cout << absl::StrFormat("SCRUB FOUND DAMAGE: %s\n", p.scrub().problem());
+  }
+  if (scrubbed > 0 && scrub_problems == 0) {
+    std::cout << absl::StrFormat("scrub: %d of %d partitions checked, nothing found\n", scrubbed,
+                                 stats.partitions_size());
+  }
   for (const PartitionStats& p : stats.partitions()) {
     if (p.accepting_writes()) continue;
     std::cout << absl::StrFormat("partition %d REFUSES WRITES: %s\n", p.partition(),

@@ -1,7 +1,7 @@
 #include "services/server/head_signing.h"
 
-#include <fstream>
-
+#include "absl/strings/str_cat.h"
+#include "engine/common/durable_file.h"
 #include "engine/common/file_modes.h"
 #include "spdlog/spdlog.h"
 
@@ -27,7 +27,11 @@ absl::StatusOr<std::unique_ptr<HeadSigner>> HeadSigning::LoadKey(const SigningOp
   auto loaded = HeadSigner::LoadOrCreate(path);
   if (!loaded.ok()) return loaded.status();
   const std::string public_path = path + ".pub";
-  std::ofstream(public_path) << (*loaded)->PublicKeyPem();
+  if (auto st = WriteFileDurably(FileSystemOf(nullptr), public_path, (*loaded)->PublicKeyPem());
+      !st.ok()) {
+    return absl::Status(st.code(),
+                        absl::StrCat("writing the public key for auditors: ", st.message()));
+  }
   spdlog::info("signing chain heads every {} s; public key for auditors: {}", options.every_s,
                public_path);
   return loaded;

@@ -53,6 +53,8 @@ struct Flags {
   double future_skew_s_max = 300;
   uint64_t disk_reserve_mb = 1024;
   double clock_jump_limit_s = 60;
+  double scrub_every_hours = 24;
+  double scrub_mib_per_s = 16;
   double shutdown_grace_s = 10;
   std::string port_file;
   std::string workflows_dir;
@@ -177,6 +179,12 @@ gridcase::EngineOptions EngineOptionsFrom(const Flags& flags,
   options.limits.future_skew_us_max = static_cast<int64_t>(flags.future_skew_s_max * 1e6);
   options.disk_reserve_bytes = flags.disk_reserve_mb << 20;
   options.clock_jump_limit_us = static_cast<int64_t>(flags.clock_jump_limit_s * 1e6);
+  options.scrub.every_us = static_cast<int64_t>(flags.scrub_every_hours * 3600e6);
+  options.scrub.bytes_per_s = static_cast<uint64_t>(flags.scrub_mib_per_s * (1 << 20));
+  options.scrub.on_problem = [](const std::string& problem) {
+    spdlog::error("scrub found damage: {}; see docs/operations.md, \"Scrub found damage\"",
+                  problem);
+  };
   if (flags.huge_pages) {
     options.memtable_huge_page_size = gridcase::MemtableHugePageSize(huge_pages);
   }
@@ -531,6 +539,15 @@ void AddEngineFlags(CLI::App& app, Flags* flags) {
                  "accept-clock` (0: no guard)")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1e9));
+  app.add_option("--scrub-every-hours", flags->scrub_every_hours,
+                 "hours from the start of one background scrub pass (every table file's "
+                 "checksums and the hash chain, re-read) to the next (0: no scrub)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 24.0 * 365));
+  app.add_option("--scrub-mib-per-s", flags->scrub_mib_per_s,
+                 "MiB per second a scrub pass reads at most (0: unlimited)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1e6));
   app.add_option("--shutdown-grace", flags->shutdown_grace_s,
                  "seconds in-flight calls get to finish on SIGINT/SIGTERM")
       ->capture_default_str();

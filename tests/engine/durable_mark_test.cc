@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/common/crc32c.h"
+#include "engine/common/durable_file.h"
 #include "engine/engine.h"
 #include "engine/storage/data_dir.h"
 #include "engine/storage/store.h"
@@ -43,22 +44,47 @@ TEST(Crc32cTest, MatchesTheCastagnoliCheckValue) {
   EXPECT_EQ(Crc32cExtend(Crc32c("1234"), "56789"), Crc32c("123456789"));
 }
 
+TEST(DurableFileTest, WritesWholeFilesAndReadsThemBack) {
+  TempDir dir;
+  rocksdb::FileSystem& fs = FileSystemOf(nullptr);
+  const std::string path = dir.Sub("marker");
+  EXPECT_FALSE(ReadSmallFile(fs, path)->has_value());
+  ASSERT_TRUE(WriteFileDurably(fs, path, "first\n").ok());
+  ASSERT_TRUE(WriteFileDurably(fs, path, "second\n").ok());
+  EXPECT_EQ(**ReadSmallFile(fs, path), "second\n");
+  EXPECT_FALSE(fs::exists(path + ".tmp"));
+  // A key: nobody but the owner, from its first byte.
+  const std::string key = dir.Sub("key");
+  ASSERT_TRUE(WriteFileDurably(fs, key, "secret", FileAccess::kOwnerOnly).ok());
+  EXPECT_EQ(fs::status(key).permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write);
+  // These files are small: a large one is not what it claims to be.
+  auto large = ReadSmallFile(fs, path, 3);
+  EXPECT_EQ(large.status().code(), absl::StatusCode::kOutOfRange);
+  EXPECT_THAT(large.status().message(), HasSubstr(path));
+  // A directory that does not exist: the error names the file.
+  auto failed = WriteFileDurably(fs, dir.Sub("missing/marker"), "x");
+  EXPECT_EQ(failed.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(failed.message(), HasSubstr(dir.Sub("missing/marker.tmp")));
+}
+
 TEST(DurableMarkFileTest, TheNewerReadableSlotIsTheMark) {
   TempDir dir;
-  EXPECT_FALSE(ReadDurableMark(dir.path())->has_value());
-  auto file = DurableMarkFile::Create(dir.path(), {.sequence = 10, .position = 3});
+  EXPECT_FALSE(ReadDurableMark(FileSystemOf(nullptr), dir.path())->has_value());
+  auto file =
+      DurableMarkFile::Create(FileSystemOf(nullptr), dir.path(), {.sequence = 10, .position = 3});
   ASSERT_TRUE(file.ok()) << file.status();
-  EXPECT_EQ(**ReadDurableMark(dir.path()), (DurableMark{10, 3}));
+  EXPECT_EQ(**ReadDurableMark(FileSystemOf(nullptr), dir.path()), (DurableMark{10, 3}));
   ASSERT_TRUE((*file)->Advance({20, 5}).ok());
   ASSERT_TRUE((*file)->Advance({30, 8}).ok());
-  EXPECT_EQ(**ReadDurableMark(dir.path()), (DurableMark{30, 8}));
+  EXPECT_EQ(**ReadDurableMark(FileSystemOf(nullptr), dir.path()), (DurableMark{30, 8}));
   // {30, 8} went to slot 1 (generation 3), {20, 5} is in slot 0. A write
   // torn in the newer slot leaves the older one.
   const std::string path = DurableMarkPath(dir.path());
   XorByte(path, 4096 + 20, 0x40);
-  EXPECT_EQ(**ReadDurableMark(dir.path()), (DurableMark{20, 5}));
+  EXPECT_EQ(**ReadDurableMark(FileSystemOf(nullptr), dir.path()), (DurableMark{20, 5}));
   XorByte(path, 0 + 30, 0x01);
-  auto neither = ReadDurableMark(dir.path());
+  auto neither = ReadDurableMark(FileSystemOf(nullptr), dir.path());
   EXPECT_EQ(neither.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(neither.status().message(), HasSubstr(path));
 }
@@ -162,13 +188,14 @@ TEST_F(DurableMarkTest, FollowsEveryAcknowledgedWriteAndNoFailedOne) {
     SubmitReadings(*engine, i, 1);
     auto last = engine->partitions().store(PartitionId(0)).ReadLastRecord();
     ASSERT_TRUE(last.ok() && last->has_value());
-    EXPECT_EQ((*ReadDurableMark(Partition()))->position, (*last)->record.position());
+    EXPECT_EQ((*ReadDurableMark(FileSystemOf(nullptr), Partition()))->position,
+              (*last)->record.position());
   }
-  const DurableMark before = **ReadDurableMark(Partition());
+  const DurableMark before = **ReadDurableMark(FileSystemOf(nullptr), Partition());
   fs->Arm();
   auto failed = SubmitSync(*engine, Req(Fever("lost", "c1", 36.6)));
   EXPECT_EQ(failed.status().code(), absl::StatusCode::kUnavailable);
-  EXPECT_EQ(**ReadDurableMark(Partition()), before);
+  EXPECT_EQ(**ReadDurableMark(FileSystemOf(nullptr), Partition()), before);
 }
 
 TEST_F(DurableMarkTest, RefusesWhenTheDatabaseIsGoneButTheMarkIsNot) {
@@ -193,7 +220,7 @@ TEST_F(DurableMarkTest, ACheckpointCarriesAMarkOfWhatItHolds) {
   auto info = engine->audit().Checkpoint("audit-1");
   ASSERT_TRUE(info.ok()) << info.status();
   const std::string copy = PartitionDir(info->dir, 0);
-  auto mark = ReadDurableMark(copy);
+  auto mark = ReadDurableMark(FileSystemOf(nullptr), copy);
   ASSERT_TRUE(mark.ok() && mark->has_value()) << mark.status();
   EXPECT_EQ((*mark)->position, last);
   EXPECT_EQ(info->positions, std::vector<uint64_t>{last});
@@ -232,7 +259,9 @@ TEST_F(DurableMarkTest, RefusesAHoleRocksDbWouldReplayOver) {
   ASSERT_EQ(scan->records.size(), 5u);
   for (size_t i = 0; i < 5; ++i) ASSERT_EQ(scan->records[i].begin(), i * kWalBlockBytes);
   const WalRecord& last = scan->records.back();
-  ASSERT_TRUE(WriteDurableMark(Partition(), {last.sequence + last.count - 1, 5}).ok());
+  ASSERT_TRUE(
+      WriteDurableMark(FileSystemOf(nullptr), Partition(), {last.sequence + last.count - 1, 5})
+          .ok());
   {
     std::fstream f(log, std::ios::in | std::ios::out | std::ios::binary);
     f.seekp(2 * kWalBlockBytes);

@@ -22,6 +22,7 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
+#include "engine/common/durable_file.h"
 #include "engine/common/time.h"
 #include "engine/storage/case_index.h"
 #include "engine/storage/chain.h"
@@ -91,7 +92,7 @@ void Fixed32(absl::string_view value) {
 void DurableFile(absl::string_view file) {
   const std::string& dir = ScratchDir();
   WriteFile(DurableMarkPath(dir), file, 0644);
-  auto mark = ReadDurableMark(dir);
+  auto mark = ReadDurableMark(FileSystemOf(nullptr), dir);
   if (!mark.ok()) {
     FUZZ_CHECK(absl::IsDataLoss(mark.status()), mark.status().ToString());
     return;

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <random>
 #include <string>
 #include <utility>
 
@@ -127,6 +130,82 @@ class GhostFile : public rocksdb::FSWritableFile {
   uint64_t size_ = 0;
 };
 
+// A file rewritten in place (a durable mark).
+class CutRandomRWFile : public rocksdb::FSRandomRWFileOwnerWrapper {
+ public:
+  CutRandomRWFile(std::unique_ptr<rocksdb::FSRandomRWFile> file, PowerCutFs* fs, std::string fname)
+      : FSRandomRWFileOwnerWrapper(std::move(file)), fs_(fs), fname_(std::move(fname)) {}
+
+  rocksdb::IOStatus Write(uint64_t offset, const rocksdb::Slice& data, const rocksdb::IOOptions& o,
+                          rocksdb::IODebugContext* dbg) override {
+    return fs_->Guarded([&] {
+      auto s = FSRandomRWFileOwnerWrapper::Write(offset, data, o, dbg);
+      if (s.ok()) fs_->WroteInPlace(fname_, offset, data.ToString());
+      return s;
+    });
+  }
+  rocksdb::IOStatus Flush(const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
+    return fs_->Guarded([&] { return FSRandomRWFileOwnerWrapper::Flush(o, dbg); });
+  }
+  rocksdb::IOStatus Sync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
+    return fs_->GuardedSync([&] { return FSRandomRWFileOwnerWrapper::Sync(o, dbg); },
+                            [this] { fs_->SyncedInPlace(fname_); });
+  }
+  rocksdb::IOStatus Fsync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
+    return fs_->GuardedSync([&] { return FSRandomRWFileOwnerWrapper::Fsync(o, dbg); },
+                            [this] { fs_->SyncedInPlace(fname_); });
+  }
+  rocksdb::IOStatus Close(const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
+    return fs_->Guarded([&] { return FSRandomRWFileOwnerWrapper::Close(o, dbg); });
+  }
+
+ private:
+  PowerCutFs* const fs_;
+  const std::string fname_;
+};
+
+// A file opened in place after the cut: its writes stay in memory.
+class GhostRandomRWFile : public rocksdb::FSRandomRWFile {
+ public:
+  explicit GhostRandomRWFile(std::string bytes) : bytes_(std::move(bytes)) {}
+  rocksdb::IOStatus Write(uint64_t offset, const rocksdb::Slice& data, const rocksdb::IOOptions&,
+                          rocksdb::IODebugContext*) override {
+    if (bytes_.size() < offset + data.size()) bytes_.resize(offset + data.size(), '\0');
+    bytes_.replace(offset, data.size(), data.data(), data.size());
+    return rocksdb::IOStatus::OK();
+  }
+  rocksdb::IOStatus Read(uint64_t offset, size_t n, const rocksdb::IOOptions&,
+                         rocksdb::Slice* result, char* scratch,
+                         rocksdb::IODebugContext*) const override {
+    const size_t from = std::min<uint64_t>(offset, bytes_.size());
+    const size_t len = std::min(n, bytes_.size() - from);
+    std::copy_n(bytes_.data() + from, len, scratch);
+    *result = rocksdb::Slice(scratch, len);
+    return rocksdb::IOStatus::OK();
+  }
+  rocksdb::IOStatus Flush(const rocksdb::IOOptions&, rocksdb::IODebugContext*) override {
+    return rocksdb::IOStatus::OK();
+  }
+  rocksdb::IOStatus Sync(const rocksdb::IOOptions&, rocksdb::IODebugContext*) override {
+    return rocksdb::IOStatus::OK();
+  }
+  rocksdb::IOStatus Close(const rocksdb::IOOptions&, rocksdb::IODebugContext*) override {
+    return rocksdb::IOStatus::OK();
+  }
+
+ private:
+  std::string bytes_;
+};
+
+std::string ReadWhole(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+void WriteWhole(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+}
+
 class CutDirectory : public rocksdb::FSDirectoryWrapper {
  public:
   CutDirectory(std::unique_ptr<rocksdb::FSDirectory> dir, PowerCutFs* fs, std::string name)
@@ -163,7 +242,6 @@ void PowerCutFs::Cut() {
   if (cut_) return;
   cut_ = true;
   is_cut_ = true;
-  if (on_cut_) on_cut_();
 }
 
 void PowerCutFs::Restore() {
@@ -171,6 +249,25 @@ void PowerCutFs::Restore() {
   std::lock_guard lock(mu_);
   last_ = Counts();
   std::error_code ec;
+  // Files rewritten in place first, at the paths they had at the cut: as
+  // of their last sync, plus whichever later writes the kernel had written
+  // back.
+  std::mt19937_64 write_back(write_back_seed_.load());
+  for (const auto& [path, file] : in_place_) {
+    if (!fs::exists(path, ec)) continue;
+    std::string bytes = file.durable;
+    for (const auto& [offset, data] : file.writes) {
+      if (write_back() % 2 == 0) {
+        ++last_.in_place_writes_undone;
+        continue;
+      }
+      if (bytes.size() < offset + data.size()) bytes.resize(offset + data.size(), '\0');
+      bytes.replace(offset, data.size(), data);
+      ++last_.in_place_writes_kept;
+    }
+    WriteWhole(path, bytes);
+  }
+  in_place_.clear();
   for (auto& [dir, ops] : pending_) {
     for (auto op = ops.rbegin(); op != ops.rend(); ++op) {
       if (op->kind == DirOp::kCreate) {
@@ -212,6 +309,18 @@ void PowerCutFs::Synced(const std::string& fname) {
   std::lock_guard lock(mu_);
   File& f = files_[fname];
   f.synced = f.size;
+}
+
+void PowerCutFs::WroteInPlace(const std::string& fname, uint64_t offset, const std::string& bytes) {
+  std::lock_guard lock(mu_);
+  in_place_[fname].writes.emplace_back(offset, bytes);
+}
+
+void PowerCutFs::SyncedInPlace(const std::string& fname) {
+  std::lock_guard lock(mu_);
+  InPlace& file = in_place_[fname];
+  file.durable = ReadWhole(fname);
+  file.writes.clear();
 }
 
 void PowerCutFs::DirectorySynced(const std::string& dir) {
@@ -262,6 +371,7 @@ rocksdb::IOStatus PowerCutFs::OpenWritable(const std::string& fname, bool trunca
     // What it held is gone whatever comes next.
     std::lock_guard state(mu_);
     files_[fname] = File{0, 0};
+    in_place_.erase(fname);
   } else if (existed) {
     size = fs::file_size(fname, ec);
     if (ec) size = 0;
@@ -295,6 +405,32 @@ rocksdb::IOStatus PowerCutFs::ReuseWritableFile(const std::string&, const std::s
   return rocksdb::IOStatus::NotSupported("PowerCutFs: recycled log files are not modelled");
 }
 
+rocksdb::IOStatus PowerCutFs::NewRandomRWFile(const std::string& name,
+                                              const rocksdb::FileOptions& opts,
+                                              std::unique_ptr<rocksdb::FSRandomRWFile>* result,
+                                              rocksdb::IODebugContext* dbg) {
+  const std::string fname = Normal(name);
+  CountOperation();
+  std::shared_lock lock(power_);
+  std::error_code ec;
+  if (cut_) {
+    *result = std::make_unique<GhostRandomRWFile>(fs::exists(fname, ec) ? ReadWhole(fname) : "");
+    return rocksdb::IOStatus::OK();
+  }
+  const bool existed = fs::exists(fname, ec);
+  auto s = FileSystemWrapper::NewRandomRWFile(fname, opts, result, dbg);
+  if (!s.ok()) return s;
+  {
+    std::lock_guard state(mu_);
+    // Tracked from its first opening since the last restore: durable as
+    // it stands then (its creation's directory is tracked as any file's).
+    if (!in_place_.count(fname)) in_place_[fname].durable = ReadWhole(fname);
+    if (!existed) pending_[Parent(fname)].push_back(DirOp{DirOp::kCreate, fname, "", ""});
+  }
+  *result = std::make_unique<CutRandomRWFile>(std::move(*result), this, fname);
+  return s;
+}
+
 rocksdb::IOStatus PowerCutFs::NewDirectory(const std::string& name,
                                            const rocksdb::IOOptions& io_opts,
                                            std::unique_ptr<rocksdb::FSDirectory>* result,
@@ -324,6 +460,13 @@ rocksdb::IOStatus PowerCutFs::RenameFile(const std::string& src_name,
     if (!s.ok()) {
       if (!previous.empty()) fs::remove(previous, ec);
       return s;
+    }
+    // The target's old inode is gone (kept in scratch until the directory
+    // is synced); what is now at the target is tracked as the source was.
+    in_place_.erase(target);
+    if (auto node = in_place_.extract(src)) {
+      node.key() = target;
+      in_place_.insert(std::move(node));
     }
     if (auto it = files_.find(src); it != files_.end()) {
       files_[target] = it->second;
@@ -362,6 +505,7 @@ rocksdb::IOStatus PowerCutFs::DeleteFile(const std::string& name, const rocksdb:
     if (!s.ok()) return s;
     std::lock_guard lock(mu_);
     files_.erase(fname);
+    in_place_.erase(fname);
     return s;
   });
 }

@@ -17,14 +17,14 @@
 // nothing durable, as a disk that lies about its cache would: a cut then
 // loses every write since SetHonourSyncs(false).
 //
-// Files written outside RocksDB's FileSystem (the partitions' DURABLE
-// marks, the master key's and signing key's files) do not pass here; a
-// hook run at the cut (OnCut) can copy them as they stood.
+// Files rewritten in place (FSRandomRWFile: the partitions' DURABLE marks)
+// are kept as they were at their last sync; Restore() puts that image back,
+// then replays a seeded half of the writes made since (the kernel may have
+// written any of them back before the power went).
 #ifndef GRIDCASE_TESTS_SUPPORT_POWER_CUT_FS_H_
 #define GRIDCASE_TESTS_SUPPORT_POWER_CUT_FS_H_
 
 #include <atomic>
-#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -51,18 +51,20 @@ class PowerCutFs : public rocksdb::FileSystemWrapper {
   // or a compaction's table file, a rename), which fails.
   void CutAfter(uint64_t ops) { cut_at_ = ops_.load() + ops; }
   bool is_cut() const { return is_cut_; }
-  // Run at the cut, with no operation of this file system under way.
-  void OnCut(std::function<void()> hook) { on_cut_ = std::move(hook); }
   // After everything writing through this file system is closed: drops
   // what was not durable, then takes writes again, tracking afresh.
   void Restore();
   void SetHonourSyncs(bool honour) { honour_syncs_ = honour; }
+  // Chooses which unsynced in-place writes Restore() keeps.
+  void SetWriteBackSeed(uint64_t seed) { write_back_seed_ = seed; }
 
   struct Counts {
     uint64_t files_truncated = 0;  // lost an unsynced tail
     uint64_t bytes_dropped = 0;
     uint64_t creations_undone = 0;
     uint64_t renames_undone = 0;
+    uint64_t in_place_writes_undone = 0;  // of files rewritten in place
+    uint64_t in_place_writes_kept = 0;    // unsynced, but written back
   };
   // What the last Restore() undid.
   const Counts& last_restore() const { return last_; }
@@ -77,6 +79,9 @@ class PowerCutFs : public rocksdb::FileSystemWrapper {
                                       const rocksdb::FileOptions& opts,
                                       std::unique_ptr<rocksdb::FSWritableFile>* result,
                                       rocksdb::IODebugContext* dbg) override;
+  rocksdb::IOStatus NewRandomRWFile(const std::string& fname, const rocksdb::FileOptions& opts,
+                                    std::unique_ptr<rocksdb::FSRandomRWFile>* result,
+                                    rocksdb::IODebugContext* dbg) override;
   rocksdb::IOStatus NewDirectory(const std::string& name, const rocksdb::IOOptions& io_opts,
                                  std::unique_ptr<rocksdb::FSDirectory>* result,
                                  rocksdb::IODebugContext* dbg) override;
@@ -114,11 +119,19 @@ class PowerCutFs : public rocksdb::FileSystemWrapper {
   void Appended(const std::string& fname, uint64_t end);
   void Synced(const std::string& fname);
   void DirectorySynced(const std::string& dir);
+  void WroteInPlace(const std::string& fname, uint64_t offset, const std::string& bytes);
+  void SyncedInPlace(const std::string& fname);
 
  private:
   struct File {
     uint64_t size = 0;    // bytes written
     uint64_t synced = 0;  // of which durable
+  };
+  // A file rewritten in place: its bytes as of its last sync, and the
+  // writes since, in order.
+  struct InPlace {
+    std::string durable;
+    std::vector<std::pair<uint64_t, std::string>> writes;
   };
   struct DirOp {
     enum Kind { kCreate, kRename } kind;
@@ -140,7 +153,7 @@ class PowerCutFs : public rocksdb::FileSystemWrapper {
 
   const std::string scratch_;
   std::atomic<bool> honour_syncs_{true};
-  std::function<void()> on_cut_;
+  std::atomic<uint64_t> write_back_seed_{1};
   std::atomic<uint64_t> ops_{0};
   std::atomic<uint64_t> cut_at_{0};  // 0: none armed
   std::atomic<bool> is_cut_{false};
@@ -148,6 +161,7 @@ class PowerCutFs : public rocksdb::FileSystemWrapper {
   bool cut_ = false;  // guarded by power_
   std::mutex mu_;     // the bookkeeping below
   std::map<std::string, File> files_;
+  std::map<std::string, InPlace> in_place_;
   std::map<std::string, std::vector<DirOp>> pending_;  // by directory, oldest first
   uint64_t scratch_files_ = 0;
   Counts last_;

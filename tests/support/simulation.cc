@@ -493,7 +493,6 @@ class Simulation {
   std::shared_ptr<StackedFaultFs> faults_;
   std::unique_ptr<rocksdb::Env> env_;
   std::unique_ptr<Engine> engine_;
-  std::map<std::string, std::string> marks_;  // DURABLE files at the cut
   bool fault_armed_ = false;
 
   // The model.
@@ -593,11 +592,8 @@ bool Simulation::Reopen(bool cut) {
   ++stats_.restarts;
   engine_.reset();
   if (cut) {
+    power_->SetWriteBackSeed(rng_());
     power_->Restore();
-    for (const auto& [path, bytes] : marks_) {
-      std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
-    }
-    marks_.clear();
     // What the disk holds after the cut, before anything writes to it: its
     // derived state must be the fold of its log.
     if (options_.rebuild_after_cuts && !Rebuild()) return false;
@@ -2243,16 +2239,6 @@ SimulationResult Simulation::Run() {
   wal_cut_ = std::make_shared<WalCutFs>(power_);
   faults_ = std::make_shared<StackedFaultFs>(wal_cut_);
   env_ = std::make_unique<SimulationEnv>(EnvOver(faults_));
-  // The partitions' durable marks are written outside RocksDB's file
-  // system: as they stood at the cut, the later updates undone.
-  power_->OnCut([this] {
-    marks_.clear();
-    for (uint32_t p = 0; p < kPartitions; ++p) {
-      const std::string path = DurableMarkPath(PartitionDir(Data(), p));
-      std::error_code exists;
-      if (fs::exists(path, exists)) marks_[path] = ReadFile(path);
-    }
-  });
   // The template's clock anchor, as the guard that wrote it left it.
   guard_.file = true;
   guard_.file_wall = kStartUs;

@@ -7,9 +7,7 @@
 #                           address  build under ASan+UBSan (clang) with the
 #                                    fuzz targets, run every test and a 20 s
 #                                    smoke run of each fuzz target
-#                           thread   (not yet by default: it still reports
-#                                    races to sort out, docs/reliability.md)
-#                                    build under TSan (clang), run the suites
+#                           thread   build under TSan (clang), run the suites
 #                                    that race threads against each other
 #                         a stage that fails does not stop the next; the
 #                         command fails if any did
@@ -19,8 +17,8 @@
 #
 # Environment: GRIDCASE_LISTEN (127.0.0.1:7070), GRIDCASE_DATA (./data),
 # GRIDCASE_BUILD_DIR (./build; the sanitizer builds beside it, with -asan
-# and -tsan), GRIDCASE_JOBS (nproc), GRIDCASE_TEST_STAGES ("plain address
-# thread"; default "plain address").
+# and -tsan), GRIDCASE_JOBS (nproc), GRIDCASE_TEST_STAGES (default "plain
+# address thread"; e.g. "plain" alone).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -128,7 +126,7 @@ thread_stage() {
 
 run_tests() {
   setup
-  local stages="${GRIDCASE_TEST_STAGES:-plain address}"
+  local stages="${GRIDCASE_TEST_STAGES:-plain address thread}"
   local summary=() failed=0 stage start rc
   for stage in $stages; do
     case "$stage" in

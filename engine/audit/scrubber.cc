@@ -63,6 +63,7 @@ bool Scrubber::Pace(uint64_t bytes) {
 }
 
 bool Scrubber::ScrubPass() {
+  absl::MutexLock pass(&pass_mu_);
   pass_started_us_ = clock_->MonotonicMicros();
   pass_bytes_ = 0;
   for (uint32_t i = 0; i < partitions_->count(); ++i) {
@@ -82,6 +83,7 @@ bool Scrubber::ScrubPartition(uint32_t index) {
   // The walks report bytes so far; the budget is charged the difference.
   auto paced = [this, index, &read](uint64_t base) {
     return [this, index, &read, base, last = uint64_t{0}](uint64_t so_far) mutable {
+      pass_mu_.AssertHeld();  // called back within ScrubPartition
       const uint64_t delta = so_far - last;
       last = so_far;
       read = base + so_far;

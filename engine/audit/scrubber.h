@@ -75,16 +75,17 @@ class Scrubber {
   // Stops them; a pass under way ends at its next step, unreported.
   void Stop();
 
-  // One whole pass over every partition, paced, on the caller's thread.
-  // False when stopped before the end.
+  // One whole pass over every partition, paced, on the caller's thread
+  // (after any pass under way on another). False when stopped before the
+  // end.
   bool ScrubPass();
 
   ScrubStats stats(PartitionId partition) const;
 
  private:
-  bool ScrubPartition(uint32_t index);
+  bool ScrubPartition(uint32_t index) ABSL_EXCLUSIVE_LOCKS_REQUIRED(pass_mu_);
   // Charges `bytes` more to the pass and waits as long as the budget asks.
-  bool Pace(uint64_t bytes);
+  bool Pace(uint64_t bytes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(pass_mu_);
   bool WaitOrStop(std::chrono::microseconds how_long);
 
   const PartitionSet* const partitions_;
@@ -92,9 +93,11 @@ class Scrubber {
   const ScrubOptions options_;
   const Wait wait_;
 
+  // Held for a whole pass: one at a time.
+  absl::Mutex pass_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   // The pass under way: its start on the monotonic clock and bytes so far.
-  int64_t pass_started_us_ = 0;  // only the pass's thread
-  uint64_t pass_bytes_ = 0;      // only the pass's thread
+  int64_t pass_started_us_ ABSL_GUARDED_BY(pass_mu_) = 0;
+  uint64_t pass_bytes_ ABSL_GUARDED_BY(pass_mu_) = 0;
 
   mutable absl::Mutex mu_;
   std::vector<ScrubStats> stats_ ABSL_GUARDED_BY(mu_);

@@ -38,22 +38,28 @@ class SubmitStreamReactor final
       EndReads("");
       return;
     }
-    // Only this read path touches the count: one read is outstanding.
-    ++messages_read_;
+    // One read is outstanding at a time, but the next may complete on
+    // another thread: taking the lock first orders this read after
+    // whatever started it (the last OnReadDone, or an answer's Act) by the
+    // lock, not only by gRPC, for the count and for incoming_ alike.
+    uint64_t message;
+    {
+      absl::MutexLock lock(&mu_);
+      message = ++messages_read_;
+    }
     v1::StreamSubmitRequest request;
     if (!grpc::SerializationTraits<v1::StreamSubmitRequest>::Deserialize(&incoming_, &request)
              .ok()) {
-      EndReads(absl::StrCat("stream message ", messages_read_, " does not parse as ",
+      EndReads(absl::StrCat("stream message ", message, " does not parse as ",
                             v1::StreamSubmitRequest::descriptor()->full_name()));
       return;
     }
     const int count = request.submissions_size();
     if (count == 0 || static_cast<size_t>(count) > in_flight_max_) {
       // Nothing of the message is submitted.
-      EndReads(count == 0
-                   ? absl::StrCat("stream message ", messages_read_, " carries no submissions")
-                   : absl::StrCat("stream message ", messages_read_, " carries ", count,
-                                  " submissions; at most ", in_flight_max_));
+      EndReads(count == 0 ? absl::StrCat("stream message ", message, " carries no submissions")
+                          : absl::StrCat("stream message ", message, " carries ", count,
+                                         " submissions; at most ", in_flight_max_));
       return;
     }
     // Over the caller's submit limit, the message's submissions are each
@@ -202,10 +208,10 @@ class SubmitStreamReactor final
   const Submitter* const submit_;
   const security::Admission admission_;
   const size_t in_flight_max_;
-  grpc::ByteBuffer incoming_;   // owned by the one outstanding read
-  uint64_t messages_read_ = 0;  // read path only
+  grpc::ByteBuffer incoming_;  // owned by the one outstanding read
 
   absl::Mutex mu_;
+  uint64_t messages_read_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<v1::StreamAnswer> pending_ ABSL_GUARDED_BY(mu_);  // answers waiting for a write
   // The answers of the write in flight (read by gRPC outside the lock until
   // OnWriteDone), or of the last one.

@@ -15,22 +15,27 @@ namespace {
 
 using grpc::experimental::InterceptionHookPoints;
 
-// One call's interceptor. gRPC runs a call's hooks one after another, never
-// two at once, but on different threads, ordered inside libgrpc: the flag
-// is atomic so that this ordering is not taken on trust.
+// One call's interceptor. gRPC creates it on one thread and runs the call's
+// hooks one after another, never two at once, but on different threads,
+// ordered inside libgrpc: the flag is atomic, stored once by the
+// constructor and loaded first by every hook, so that this ordering (of
+// the flag and of everything the constructor wrote) is not taken on trust.
 class UnparsedRequestInterceptor final : public grpc::experimental::Interceptor {
  public:
-  explicit UnparsedRequestInterceptor(const google::protobuf::Descriptor* type) : type_(type) {}
+  explicit UnparsedRequestInterceptor(const google::protobuf::Descriptor* type) : type_(type) {
+    unparsed_.store(false, std::memory_order_release);
+  }
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    bool unparsed = unparsed_.load(std::memory_order_acquire);
     // A unary or server-streaming request is parsed before the handler
     // runs; this hook then carries it, or nothing when it did not parse.
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE) &&
         methods->GetRecvMessage() == nullptr) {
+      unparsed = true;
       unparsed_.store(true, std::memory_order_release);
     }
-    if (unparsed_.load(std::memory_order_acquire) &&
-        methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
+    if (unparsed && methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
       methods->ModifySendStatus(
           grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, UnparsedRequest(*type_)));
     }
@@ -39,7 +44,7 @@ class UnparsedRequestInterceptor final : public grpc::experimental::Interceptor 
 
  private:
   const google::protobuf::Descriptor* const type_;
-  std::atomic<bool> unparsed_{false};
+  std::atomic<bool> unparsed_;
 };
 
 class UnparsedRequestFactory final : public grpc::experimental::ServerInterceptorFactoryInterface {

@@ -1,5 +1,6 @@
 #include "engine/audit/scrubber.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -10,6 +11,7 @@ namespace {
 // Ahead of the budget by less than this, a pass reads on: waits shorter
 // than a scheduler's tick cost more than they save.
 constexpr int64_t kWaitAtLeastUs = 10000;
+constexpr int64_t kFirstPassAfterUs = 3600LL * 1000000;
 
 }  // namespace
 
@@ -26,7 +28,11 @@ Scrubber::~Scrubber() { Stop(); }
 void Scrubber::Start() {
   if (options_.every_us <= 0 || thread_.joinable()) return;
   thread_ = std::thread([this] {
-    while (WaitOrStop(std::chrono::microseconds(options_.every_us)) && ScrubPass()) {
+    // A server restarted more often than every_us would otherwise never
+    // scrub: the first pass comes an hour after the start at the latest.
+    int64_t wait_us = std::min(options_.every_us, kFirstPassAfterUs);
+    while (WaitOrStop(std::chrono::microseconds(wait_us)) && ScrubPass()) {
+      wait_us = options_.every_us;
     }
   });
 }

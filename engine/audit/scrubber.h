@@ -32,7 +32,7 @@
 namespace gridcase {
 
 struct ScrubOptions {
-  // Time from the start of one pass to the start of the next; 0: no
+  // Time from the end of one pass to the start of the next; 0: no
   // background scrub (ScrubPass() still runs one when called).
   int64_t every_us = 0;
   // Bytes read per second, at most, averaged over the pass; 0: unlimited.
@@ -69,8 +69,8 @@ class Scrubber {
   Scrubber(const Scrubber&) = delete;
   Scrubber& operator=(const Scrubber&) = delete;
 
-  // Starts the background passes (the first one `every_us` after now), if
-  // every_us is set.
+  // Starts the background passes, if every_us is set: the first an hour
+  // from now (or every_us, if shorter), then every_us after each one ends.
   void Start();
   // Stops them; a pass under way ends at its next step, unreported.
   void Stop();

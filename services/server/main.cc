@@ -540,8 +540,9 @@ void AddEngineFlags(CLI::App& app, Flags* flags) {
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1e9));
   app.add_option("--scrub-every-hours", flags->scrub_every_hours,
-                 "hours from the start of one background scrub pass (every table file's "
-                 "checksums and the hash chain, re-read) to the next (0: no scrub)")
+                 "hours between background scrub passes (every table file's checksums and "
+                 "the hash chain, re-read); the first comes at most an hour after the start "
+                 "(0: no scrub)")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 24.0 * 365));
   app.add_option("--scrub-mib-per-s", flags->scrub_mib_per_s,

@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "engine/audit/scrubber.h"
 #include "engine/engine.h"
 #include "engine/storage/data_dir.h"
@@ -179,6 +181,30 @@ TEST_F(ScrubTest, APassKeepsToItsByteRateOnTheInjectedClock) {
                        return true;
                      });
   EXPECT_TRUE(unlimited.ScrubPass());
+}
+
+TEST_F(ScrubTest, BackgroundPassesComeAnHourAfterTheStartThenAtTheInterval) {
+  auto engine = Open();
+  ASSERT_NE(engine, nullptr);
+  Fill(*engine, 20);
+  constexpr int64_t kHourUs = 3600LL * 1000000;
+  absl::Mutex mu;
+  std::vector<int64_t> waits;  // guarded by mu
+  absl::Notification third;
+  Scrubber scrubber(&engine->partitions(), &clock_, {.every_us = 24 * kHourUs, .bytes_per_s = 0},
+                    [&](std::chrono::microseconds how_long) {
+                      absl::MutexLock lock(&mu);
+                      waits.push_back(how_long.count());
+                      if (waits.size() < 3) return true;
+                      if (!third.HasBeenNotified()) third.Notify();
+                      return false;  // stopping
+                    });
+  scrubber.Start();
+  third.WaitForNotification();
+  scrubber.Stop();
+  absl::MutexLock lock(&mu);
+  EXPECT_EQ(waits, (std::vector<int64_t>{kHourUs, 24 * kHourUs, 24 * kHourUs}));
+  for (uint32_t p = 0; p < kPartitions; ++p) EXPECT_EQ(scrubber.stats(PartitionId(p)).passes, 2u);
 }
 
 TEST_F(ScrubTest, AStoppedPassReportsNothing) {

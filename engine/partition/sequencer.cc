@@ -592,11 +592,13 @@ void Sequencer::ProcessGroup(std::deque<Item>* items) {
   results.reserve(items->size());
   const absl::StatusOr<int64_t> now_us = Gate();
   // Recorded time never goes backwards within a partition, even if the
-  // wall clock does.
-  if (now_us.ok()) last_recorded_us_ = std::max(last_recorded_us_, *now_us);
+  // wall clock does: it is held at the partition's last record's time,
+  // which a group only moves once written (so the held time is the log's,
+  // the same after a restart as before it).
+  const int64_t recorded_us = now_us.ok() ? std::max(last_recorded_us_, *now_us) : 0;
   // Only this thread writes them; the lock is for the readers.
   const auto [committed, head] = committed_head();
-  Group group(store_, logic_, options_.sealer, committed, head, last_recorded_us_, key_slot_max_);
+  Group group(store_, logic_, options_.sealer, committed, head, recorded_us, key_slot_max_);
   Position durable_first;
   std::vector<std::string> durable_values;  // what the store keeps in memory
   for (Item& item : *items) {
@@ -625,6 +627,8 @@ void Sequencer::ProcessGroup(std::deque<Item>* items) {
     write_us = MicrosBetween(write_started, std::chrono::steady_clock::now());
     if (written.ok()) {
       key_slot_max_ = group.key_slot_max();
+      // Offsets and dead letters alone carry no recorded time.
+      if (group.last_position() > committed) last_recorded_us_ = recorded_us;
       durable_first = committed.next();
       durable_values = group.TakeStoredValues();
       Publish(group, committed);

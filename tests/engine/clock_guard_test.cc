@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/common/time.h"
 #include "engine/engine.h"
 #include "engine/workflow/duration.h"
 #include "gmock/gmock.h"
@@ -249,6 +250,29 @@ TEST_F(ClockJumpEngineTest, ABackwardStepFiresNothingEarlyOrTwiceAcrossARestart)
   clock_.AdvanceMicros(kDayUs + kSecondUs);
   EXPECT_GE(Fire(), 1u);
   EXPECT_EQ(Fire(), 0u);
+}
+
+// Recorded time is held at the partition's last record when the wall
+// clock steps back, not at a reading taken for a group that wrote nothing:
+// the held time is the log's, the same after a restart as before it.
+TEST_F(ClockJumpEngineTest, RecordedTimeIsHeldAtTheLastRecordNotAtARefusedGroup) {
+  auto first = Reading("r1");
+  ASSERT_TRUE(first.ok()) << first.status();
+  clock_.AdvanceMicros(10 * kMinuteUs);
+  v1::SubmitRequest conflict = Req(Fever("r-conflict", "c", 36.6, clock_.NowMicros()));
+  conflict.set_expected_version(7);
+  auto refused = testing::SubmitSync(*engine_, conflict);
+  ASSERT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition) << refused.status();
+  clock_.StepWallMicros(-5 * kMinuteUs);  // within the partition's past
+  auto second = Reading("r2");
+  ASSERT_TRUE(second.ok()) << second.status();
+  // The wall clock reads 5 min after the first record: that, not the
+  // refused group's reading 5 min later still.
+  EXPECT_EQ(Micros(second->recorded_at()), kStartUs + 5 * kMinuteUs);
+  clock_.StepWallMicros(-10 * kMinuteUs);  // now behind the last record
+  auto third = Reading("r3");
+  ASSERT_TRUE(third.ok()) << third.status();
+  EXPECT_EQ(Micros(third->recorded_at()), Micros(second->recorded_at()));
 }
 
 }  // namespace

@@ -10,7 +10,8 @@
 // every power cut too (GRIDCASE_SIM_REBUILD_AFTER_CUTS). 1,000 seeds:
 // GRIDCASE_SIM_SEEDS=1000. At run time:
 //   GRIDCASE_SIM_SEED=N    replays seed N alone (what a failure prints)
-//   GRIDCASE_SIM_SEEDS=N   runs seeds 1..N
+//   GRIDCASE_SIM_SEEDS=N   runs N seeds, from GRIDCASE_SIM_FIRST (default 1),
+//                          so a long run can be made in parts
 //   GRIDCASE_SIM_STEPS=N   steps per seed
 //   GRIDCASE_SIM_REBUILD_AFTER_CUTS=1  a rebuild compared after every cut
 //   GRIDCASE_SIM_HEADS=1   prints each seed's chain heads (to compare runs)
@@ -95,7 +96,7 @@ testing::TempDir* SimulationTest::dir_ = nullptr;
 
 TEST_F(SimulationTest, SeedsPass) {
   const int steps = static_cast<int>(EnvNumber("GRIDCASE_SIM_STEPS", GRIDCASE_SIM_STEPS));
-  uint64_t first = 1;
+  uint64_t first = std::max<uint64_t>(1, EnvNumber("GRIDCASE_SIM_FIRST", 1));
   uint64_t count = EnvNumber("GRIDCASE_SIM_SEEDS", GRIDCASE_SIM_SEEDS);
   if (const uint64_t only = EnvNumber("GRIDCASE_SIM_SEED", 0); only != 0) {
     first = only;

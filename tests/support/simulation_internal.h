@@ -455,6 +455,10 @@ class Simulation {
   void PlanOne(States* states, v1::SubmitRequest request, std::set<std::string>* ids, Plan* plan,
                bool expiry);
   bool ReadDirectoryRecords(const std::string& import_id, size_t entries);
+  // A record the engine wrote outside the cases the model folds (the
+  // directory's, a deployment's): the partition's last position and
+  // recorded time, which the next record's time is held at.
+  void NoteRecord(const v1::Record& record);
 
   // --- checks
   bool CheckCase(const std::string& id);
@@ -523,7 +527,9 @@ class Simulation {
   int new_people_ = 0;
   GuardModel guard_;
   int64_t max_wall_ = kStartUs;
-  std::map<uint32_t, int64_t> last_recorded_;  // by partition
+  // By partition, of the last record the model knows: the engine holds
+  // recorded time at it when the wall clock is behind.
+  std::map<uint32_t, int64_t> last_recorded_;
   std::map<uint32_t, uint64_t> last_position_;
   bool handon_first_ = true;
   int64_t handon_checked_ = 0;

@@ -79,9 +79,10 @@ bool Simulation::Accepted(const v1::SubmitRequest& request, const v1::SubmitResp
                              "; the model expected partition ", p, ", version ", c.version() + 1,
                              ", a position after ", last_position_[p]));
   }
-  // Recorded time: never before the clock's reading, never ahead of any
-  // reading the engine took, never back within the partition.
-  if (recorded < Wall() || recorded > max_wall_ || recorded < last_recorded_[p]) {
+  // Recorded time: the clock's reading, held at the partition's last
+  // record's time while the clock is behind it (never back within the
+  // partition); never ahead of any reading the engine took.
+  if (recorded != std::max(Wall(), last_recorded_[p]) || recorded > max_wall_) {
     return Fail(absl::StrCat("accepted ", Describe(e), " recorded at ", recorded,
                              ": the clock read ", Wall(), ", at most ", max_wall_,
                              ", and the partition's last record was recorded at ",
@@ -312,6 +313,7 @@ bool Simulation::ReadDirectoryRecords(const std::string& import_id, size_t entri
                                "; the model expected ", n > entries ? "none" : want));
     }
     ApplyDirectoryRecord(r, &directory_);
+    NoteRecord(r);
     if (auto entry = EntryOf(r.event()); entry && entry->has_person()) {
       people_.push_back(entry->person().person_id());
     }
@@ -324,6 +326,12 @@ bool Simulation::ReadDirectoryRecords(const std::string& import_id, size_t entri
   directory_records_ = timeline->size();
   if (n > before || !imports_.count(import_id)) imports_[import_id].second = n;
   return true;
+}
+
+void Simulation::NoteRecord(const v1::Record& record) {
+  const uint32_t p = record.partition();
+  last_position_[p] = std::max(last_position_[p], record.position());
+  last_recorded_[p] = std::max(last_recorded_[p], Micros(record.recorded_at()));
 }
 
 // --- checks ----------------------------------------------------------------

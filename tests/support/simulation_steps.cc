@@ -583,6 +583,12 @@ bool Simulation::StepDeploy(bool cutting) {
   if (auto st = registry_.Add(*def); !st.ok()) return Fail(st.ToString());
   watch_sources_[version] = source;
   watch_positions_[version] = r->position();
+  auto deployed = Timeline(workflow::WorkflowCaseId(kWatch));
+  if (!deployed.ok() || deployed->empty() || deployed->back().position() != r->position()) {
+    return Fail(absl::StrCat("the deployment's record at position ", r->position(),
+                             " is not the last of its workflow's case"));
+  }
+  NoteRecord(deployed->back());
   ++stats_.deployments;
   return true;
 }

@@ -139,7 +139,7 @@ absl::Status Engine::OpenPartitions(CaseLogicFactory make_logic) {
     sealer_ = std::make_unique<privacy::RecordSealer>(keys_.get());
     options_.sequencer.sealer = sealer_.get();
   }
-  streams_ = std::make_unique<StreamLedger>(set, clock_, options_.limits, sealer_.get());
+  streams_ = std::make_unique<StreamLedger>(set, clock_, options_.limits, sealer_.get(), &counts_);
   audit_ = std::make_unique<Auditor>(set, access_.get(), logic_.get(), &registry_, &directory_,
                                      clock_, options_.data_dir, sealer_.get(), options_.env);
   scrubber_ = std::make_unique<Scrubber>(set, clock_, options_.scrub);
@@ -255,7 +255,12 @@ std::vector<PartitionStats> Engine::Stats() const {
   return out;
 }
 
-void Engine::Submit(v1::SubmitRequest request, SubmitCallback done) {
+void Engine::Submit(v1::SubmitRequest request, SubmitCallback answer) {
+  SubmitCallback done = [counts = &counts_,
+                         answer = std::move(answer)](absl::StatusOr<v1::SubmitResponse> r) mutable {
+    counts->Count(SubmitSource::kClient, r.status().code());
+    std::move(answer)(std::move(r));
+  };
   if (auto st = ValidateEvent(request.event(), options_.limits, clock_->NowMicros()); !st.ok()) {
     std::move(done)(st);
     return;

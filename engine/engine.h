@@ -35,6 +35,7 @@
 #include "engine/audit/scrubber.h"
 #include "engine/common/clock.h"
 #include "engine/common/clock_guard.h"
+#include "engine/common/submission_counts.h"
 #include "engine/deployments.h"
 #include "engine/domain/case_logic.h"
 #include "engine/domain/directory.h"
@@ -210,6 +211,8 @@ class Engine {
   // they were erased.
   absl::Status OpenRecord(v1::Record* record) const;
   bool seals_personal_data() const { return sealer_ != nullptr; }
+  // How the submissions answered so far ended, by source and code.
+  const SubmissionCounts& submission_counts() const { return counts_; }
   // The partitions themselves, for tests and tools that look at a store.
   PartitionSet& partitions() { return *partitions_; }
   const PartitionSet& partitions() const { return *partitions_; }
@@ -244,6 +247,7 @@ class Engine {
   std::unique_ptr<CaseLogic> logic_;
   std::unique_ptr<CommitObserver> observer_;
   std::unique_ptr<PartitionSet> partitions_;
+  SubmissionCounts counts_;
   std::unique_ptr<SubmitRouter> router_;
   std::unique_ptr<StreamLedger> streams_;
   std::unique_ptr<Staffing> staffing_;

@@ -35,6 +35,7 @@ void LatencyHistogram::Add(uint64_t micros) {
       static_cast<size_t>(std::lower_bound(upper.begin(), upper.end(), micros) - upper.begin());
   buckets_[std::min(i, kBuckets - 1)] += 1;
   count_ += 1;
+  sum_micros_ += micros;
 }
 
 uint64_t LatencyHistogram::Quantile(const std::array<uint64_t, kBuckets>& buckets, double q) {

@@ -29,6 +29,8 @@ class LatencyHistogram {
 
   void Add(uint64_t micros);
   uint64_t count() const { return count_; }
+  // The sum of every duration added (for a mean, or a Prometheus _sum).
+  uint64_t sum_micros() const { return sum_micros_; }
   const std::array<uint64_t, kBuckets>& buckets() const { return buckets_; }
 
   // The upper bound of the bucket in which the durations reach the share
@@ -43,6 +45,7 @@ class LatencyHistogram {
  private:
   std::array<uint64_t, kBuckets> buckets_{};
   uint64_t count_ = 0;
+  uint64_t sum_micros_ = 0;
 };
 
 }  // namespace gridcase

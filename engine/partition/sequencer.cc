@@ -465,7 +465,9 @@ void Sequencer::Stop() {
 
 SequencerStats Sequencer::stats() const {
   absl::MutexLock lock(&mu_);
-  return stats_;
+  SequencerStats out = stats_;
+  out.queue_depth = queue_.size();
+  return out;
 }
 
 std::pair<Position, std::string> Sequencer::committed_head() const {
@@ -651,6 +653,12 @@ void Sequencer::ProcessGroup(std::deque<Item>* items) {
   {
     absl::MutexLock lock(&mu_);
     stats_.submissions += items->size();
+    size_t size_bucket = 0;
+    while (size_bucket + 1 < SequencerStats::kGroupSizeBuckets &&
+           SequencerStats::GroupSizeBound(size_bucket) < items->size()) {
+      ++size_bucket;
+    }
+    stats_.group_sizes[size_bucket] += 1;
     if (write_us) stats_.write.Add(*write_us);
     for (const Item& item : *items) {
       stats_.queued.Add(MicrosBetween(item.queued_at, started));

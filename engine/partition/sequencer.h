@@ -10,6 +10,7 @@
 #ifndef GRIDCASE_ENGINE_PARTITION_SEQUENCER_H_
 #define GRIDCASE_ENGINE_PARTITION_SEQUENCER_H_
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -92,6 +93,12 @@ struct SequencerStats {
   LatencyHistogram queued;    // per submission: queued until its group started
   LatencyHistogram write;     // per group with anything to write: the synced write
   LatencyHistogram answered;  // per submission: queued until answered
+  // Per group: how many submissions it decided, counted in buckets of at
+  // most GroupSizeBound(i) (the last one also holds larger groups).
+  static constexpr size_t kGroupSizeBuckets = 13;  // 1, 2, 4, ... 4096
+  static constexpr uint64_t GroupSizeBound(size_t i) { return uint64_t{1} << i; }
+  std::array<uint64_t, kGroupSizeBuckets> group_sizes{};
+  uint64_t queue_depth = 0;  // submissions waiting now, when stats were taken
 };
 
 // The highest key slot the records of `store` are sealed under

@@ -14,7 +14,15 @@ PartitionId StreamLedger::RouteOf(const absl::StatusOr<v1::SubmitRequest>& reque
 }
 
 void StreamLedger::SubmitFromStream(absl::StatusOr<v1::SubmitRequest> request, StreamOrigin origin,
-                                    SubmitCallback done) {
+                                    SubmitCallback answer) {
+  SubmitCallback done = std::move(answer);
+  if (counts_ != nullptr) {
+    done = [counts = counts_,
+            answer = std::move(done)](absl::StatusOr<v1::SubmitResponse> r) mutable {
+      counts->Count(SubmitSource::kStream, r.status().code());
+      std::move(answer)(std::move(r));
+    };
+  }
   const PartitionId route = RouteOf(request);
   absl::Status refusal = request.status();
   if (refusal.ok()) {

@@ -17,6 +17,7 @@
 
 #include "absl/status/statusor.h"
 #include "engine/common/clock.h"
+#include "engine/common/submission_counts.h"
 #include "engine/domain/validate.h"
 #include "engine/partition/partition_set.h"
 #include "engine/privacy/sealer.h"
@@ -28,9 +29,10 @@ class StreamLedger {
  public:
   // `partitions`, `clock` and `sealer` (nullptr when the engine seals
   // nothing) must outlive the ledger.
+  // `counts` (if any) counts every answer, as SubmitSource::kStream.
   StreamLedger(PartitionSet* partitions, const Clock* clock, const ValidationLimits& limits,
-               const privacy::RecordSealer* sealer = nullptr)
-      : partitions_(partitions), clock_(clock), limits_(limits), sealer_(sealer) {}
+               const privacy::RecordSealer* sealer = nullptr, SubmissionCounts* counts = nullptr)
+      : partitions_(partitions), clock_(clock), limits_(limits), sealer_(sealer), counts_(counts) {}
 
   // Submits a message read from an external stream (a Kafka topic
   // partition), to be decided exactly once: `request` is the event, or why
@@ -87,6 +89,7 @@ class StreamLedger {
   const Clock* const clock_;
   const ValidationLimits limits_;
   const privacy::RecordSealer* const sealer_;
+  SubmissionCounts* const counts_;
 };
 
 }  // namespace gridcase

@@ -32,6 +32,7 @@
 #include "engine/workflow/files.h"
 #include "services/api/log_limit.h"
 #include "services/api/server.h"
+#include "services/http/http_listener.h"
 #include "services/kafka/kafka.h"
 #include "services/security/gate.h"
 #include "services/security/tls.h"
@@ -57,6 +58,8 @@ struct Flags {
   double scrub_mib_per_s = 16;
   double shutdown_grace_s = 10;
   std::string port_file;
+  std::string http_listen;  // empty: no HTTP listener
+  std::string http_port_file;
   std::string workflows_dir;
   std::string signing_key;  // empty: DATA_DIR/keys/heads.key
   std::string master_key;   // empty: DATA_DIR/keys/master.key
@@ -348,6 +351,29 @@ absl::StatusOr<std::unique_ptr<gridcase::api::Server>> StartServer(
   return server;
 }
 
+// The HTTP listener when asked for (nullptr when not).
+absl::StatusOr<std::unique_ptr<gridcase::http::HttpListener>> StartHttp(
+    const Flags& flags, gridcase::Engine* engine, gridcase::kafka::Bridge* kafka) {
+  if (flags.http_listen.empty()) return nullptr;
+  gridcase::http::HttpOptions options;
+  options.listen = flags.http_listen;
+  options.sources.engine = engine;
+  if (kafka != nullptr) options.sources.kafka_status = [kafka] { return kafka->Status(); };
+  auto http = gridcase::http::HttpListener::Start(std::move(options));
+  if (!http.ok()) return http.status();
+  spdlog::info("serving HTTP on {} (/metrics, /healthz, /readyz)", (*http)->address());
+  if (!flags.http_port_file.empty() && !WritePortFile(flags.http_port_file, (*http)->port())) {
+    return absl::UnavailableError("cannot write port file " + flags.http_port_file);
+  }
+  if (!(*http)->loopback()) {
+    spdlog::warn(
+        "the HTTP listener on {} is reachable beyond this machine, in plaintext: it serves "
+        "metrics and probes only, no personal data",
+        (*http)->address());
+  }
+  return http;
+}
+
 int Run(const Flags& flags) {
   const sigset_t signals = BlockShutdownSignals();
   gridcase::SystemClock clock;
@@ -414,6 +440,13 @@ int Run(const Flags& flags) {
     spdlog::critical("{}", tls.status().ToString());
     return 1;
   }
+  // Before gRPC, so that probes and metrics answer by the time the server
+  // says it listens.
+  auto http = StartHttp(flags, engine->get(), kafka->get());
+  if (!http.ok()) {
+    spdlog::critical("{}", http.status().ToString());
+    return 1;
+  }
   auto server =
       StartServer(flags, engine->get(), &clock, std::move(*access), tls->get(), kafka->get());
   if (!server.ok()) {
@@ -437,6 +470,7 @@ int Run(const Flags& flags) {
                signal_number == SIGINT ? "SIGINT" : "SIGTERM");
   const auto grace = std::chrono::duration_cast<std::chrono::system_clock::duration>(
       std::chrono::duration<double>(flags.shutdown_grace_s));
+  if (*http) (*http)->Stop();
   (*server)->Shutdown(std::chrono::system_clock::now() + grace);
   scheduler.Stop();
   if (*kafka) (*kafka)->StopIngest();
@@ -616,6 +650,11 @@ void AddFlags(CLI::App& app, Flags* flags) {
   app.set_config("--config", "", "read options from a TOML/INI file", false);
   app.add_option("--listen", flags->listen, "host:port to serve gRPC on (port 0: any free port)")
       ->capture_default_str();
+  app.add_option("--http-listen", flags->http_listen,
+                 "serve /metrics (Prometheus), /healthz and /readyz over HTTP on HOST:PORT, or "
+                 "PORT on loopback (port 0: any free port); empty: no HTTP listener");
+  app.add_option("--http-port-file", flags->http_port_file,
+                 "write the HTTP listener's bound port to this file once serving");
   AddSecurityFlags(app, flags);
   AddEngineFlags(app, flags);
   AddKafkaFlags(app, flags);

@@ -12,7 +12,7 @@
 #include "services/api/admit.h"
 #include "services/api/off_thread.h"
 #include "services/api/status.h"
-#include "spdlog/spdlog.h"
+#include "services/logging/logging.h"
 
 namespace gridcase::api {
 namespace {
@@ -150,8 +150,9 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ErasePerson(grpc::CallbackServerCont
       response->set_partition(result->partition);
       response->set_position(result->position);
       response->set_duplicate(result->duplicate);
-      spdlog::info("erasure by {}: partition {} position {}{}", erasure.requested_by,
-                   result->partition, result->position, result->duplicate ? " (again)" : "");
+      logging::Component("api").info("erasure by {}: partition {} position {}{}",
+                                     erasure.requested_by, result->partition, result->position,
+                                     result->duplicate ? " (again)" : "");
     }
     reactor->Finish(ToGrpc(result.status()));
   }).detach();
@@ -174,8 +175,9 @@ grpc::ServerUnaryReactor* AdminServiceImpl::AcceptClock(grpc::CallbackServerCont
       if (!jumped.ok() && refusals[i] == jumped) response->add_partitions(static_cast<uint32_t>(i));
     }
     response->set_jump_us(*accepted);
-    spdlog::warn("wall clock jump of {:.0f} s accepted by {}: writes and deadlines resume",
-                 *accepted / 1e6, admitted->principal().Subject());
+    logging::Component("api").warn(
+        "wall clock jump of {:.0f} s accepted by {}: writes and deadlines resume", *accepted / 1e6,
+        admitted->principal().Subject());
   }
   reactor->Finish(ToGrpc(accepted.status()));
   return reactor;

@@ -5,7 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "services/api/status.h"
-#include "spdlog/spdlog.h"
+#include "services/logging/logging.h"
 
 namespace gridcase::api {
 namespace {
@@ -72,7 +72,8 @@ absl::Status Recorded(const absl::StatusOr<uint64_t>& position, bool break_glass
   if (break_glass) {
     // The caller's subject and the access position only: the reason and
     // what was read stay in the access log.
-    spdlog::warn("break-glass read by {} through {}: access record {}", caller, call, *position);
+    logging::Component("api").warn("break-glass read by {} through {}: access record {}", caller,
+                                   call, *position);
   }
   return absl::OkStatus();
 }

@@ -8,8 +8,8 @@
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "services/api/unparsed_request.h"
+#include "services/logging/logging.h"
 #include "services/security/tls.h"
-#include "spdlog/spdlog.h"
 
 namespace gridcase::api {
 namespace {
@@ -129,9 +129,10 @@ void Server::WatchHealth(std::chrono::milliseconds period) {
       // Each change once, with its reason (never personal: storage, disk
       // and clock words only).
       if (now[i].ok()) {
-        spdlog::warn("partition {} takes writes again", i);
+        logging::Component("api").warn("partition {} takes writes again", i);
       } else {
-        spdlog::error("partition {} refuses writes: {}", i, std::string(now[i].message()));
+        logging::Component("api").error("partition {} refuses writes: {}", i,
+                                        std::string(now[i].message()));
       }
       said[i] = now[i];
     }

@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "google/protobuf/util/json_util.h"
-#include "spdlog/spdlog.h"
+#include "services/logging/logging.h"
 
 namespace gridcase::kafka {
 namespace {
@@ -42,7 +42,7 @@ class ChangeFeed::Delivery final : public RdKafka::DeliveryReportCb, public RdKa
     if (event.fatal()) {
       absl::MutexLock lock(&feed_->mu_);
       feed_->fatal_ = absl::StrCat("kafka: ", RdKafka::err2str(event.err()), ": ", event.str());
-      spdlog::error("change feed stopped: {}", feed_->fatal_);
+      logging::Component("kafka").error("change feed stopped: {}", feed_->fatal_);
       return;
     }
     // Brokers down, connections lost: librdkafka retries by itself; the
@@ -153,7 +153,7 @@ size_t ChangeFeed::SendSome(uint32_t p) {
       !st.ok()) {
     absl::MutexLock lock(&mu_);
     cursors_[p].error = absl::StrCat("reading the log: ", st.ToString());
-    spdlog::error("change feed, partition {}: {}", p, cursors_[p].error);
+    logging::Component("kafka").error("change feed, partition {}: {}", p, cursors_[p].error);
     return 0;
   }
   size_t sent = 0;
@@ -194,7 +194,7 @@ size_t ChangeFeed::SendSome(uint32_t p) {
       absl::MutexLock lock(&mu_);
       cursors_[p].error =
           absl::StrCat("publishing position ", r.position(), ": ", RdKafka::err2str(err));
-      spdlog::error("change feed, partition {}: {}", p, cursors_[p].error);
+      logging::Component("kafka").error("change feed, partition {}: {}", p, cursors_[p].error);
       return sent;
     }
     absl::MutexLock lock(&mu_);
@@ -216,7 +216,7 @@ void ChangeFeed::Delivered(uint32_t partition, uint64_t position, const std::str
     // its confirmed position rather than leave a gap.
     if (c.error.empty() && !stop_) {
       c.error = absl::StrCat("kafka refused position ", position, ": ", error);
-      spdlog::error("change feed, partition {}: {}", partition, c.error);
+      logging::Component("kafka").error("change feed, partition {}: {}", partition, c.error);
     }
     return;
   }
@@ -240,8 +240,8 @@ void ChangeFeed::SaveConfirmed(bool force) {
       if (confirmed == cursors_[p].saved) continue;
     }
     if (auto st = engine_->streams().WriteExt(PartitionId(p), MetaName(), confirmed); !st.ok()) {
-      spdlog::error("change feed: saving the published position of partition {}: {}", p,
-                    st.ToString());
+      logging::Component("kafka").error(
+          "change feed: saving the published position of partition {}: {}", p, st.ToString());
       continue;
     }
     absl::MutexLock lock(&mu_);

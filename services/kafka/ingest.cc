@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "google/protobuf/util/json_util.h"
-#include "spdlog/spdlog.h"
+#include "services/logging/logging.h"
 
 namespace gridcase::kafka {
 namespace {
@@ -74,11 +74,12 @@ class Ingest::Rebalance final : public RdKafka::RebalanceCb,
         if (!start.ok()) {
           absl::MutexLock lock(&ingest_->mu_);
           ingest_->error_ = absl::StrCat("ingest stopped: ", start.status().ToString());
-          spdlog::error("{}", ingest_->error_);
+          logging::Component("kafka").error("{}", ingest_->error_);
           return;
         }
         tp->set_offset(*start == 0 ? RdKafka::Topic::OFFSET_BEGINNING : *start);
-        spdlog::info("kafka ingest: {}/{} from offset {}", tp->topic(), tp->partition(), *start);
+        logging::Component("kafka").info("kafka ingest: {}/{} from offset {}", tp->topic(),
+                                         tp->partition(), *start);
       }
       consumer->assign(partitions);
       return;
@@ -99,7 +100,7 @@ class Ingest::Rebalance final : public RdKafka::RebalanceCb,
     if (event.fatal()) {
       absl::MutexLock lock(&ingest_->mu_);
       ingest_->error_ = absl::StrCat("kafka: ", RdKafka::err2str(event.err()), ": ", event.str());
-      spdlog::error("kafka ingest stopped: {}", ingest_->error_);
+      logging::Component("kafka").error("kafka ingest stopped: {}", ingest_->error_);
       return;
     }
     errors_.Log(event);
@@ -110,8 +111,8 @@ class Ingest::Rebalance final : public RdKafka::RebalanceCb,
     std::unique_ptr<LetterRef> ref(static_cast<LetterRef*>(message.msg_opaque()));
     ingest_->letters_in_flight_.erase(ref->key);
     if (message.err() != RdKafka::ERR_NO_ERROR) {
-      spdlog::error("dead-letter topic refused a message ({}); it stays in the store",
-                    message.errstr());
+      logging::Component("kafka").error(
+          "dead-letter topic refused a message ({}); it stays in the store", message.errstr());
       return;
     }
     ingest_->letters_confirmed_[ref->partition].push_back(ref->key);
@@ -260,7 +261,7 @@ void Ingest::Consume() {
       Handle(*message);
     } else if (message->err() != RdKafka::ERR__TIMED_OUT &&
                message->err() != RdKafka::ERR__PARTITION_EOF) {
-      spdlog::debug("kafka ingest: {}", message->errstr());
+      logging::Component("kafka").debug("kafka ingest: {}", message->errstr());
     }
     SaveDecided(/*force=*/false);
   }
@@ -318,7 +319,7 @@ void Ingest::Answered(int32_t partition, int64_t offset,
     if (error_.empty()) {
       error_ = absl::StrCat("ingest stopped at ", s.name, " offset ", offset, ": ",
                             result.status().ToString());
-      spdlog::error("{}", error_);
+      logging::Component("kafka").error("{}", error_);
     }
     return;
   }
@@ -352,8 +353,8 @@ void Ingest::SaveDecided(bool force) {
     if (auto st = engine_->streams().WriteExt(PartitionId(0), MetaName(p),
                                               static_cast<uint64_t>(decided_before));
         !st.ok()) {
-      spdlog::error("kafka ingest: saving the decided offset of partition {}: {}", p,
-                    st.ToString());
+      logging::Component("kafka").error(
+          "kafka ingest: saving the decided offset of partition {}: {}", p, st.ToString());
       continue;
     }
     {
@@ -375,7 +376,7 @@ void Ingest::HandOnDeadLetters() {
       std::vector<std::pair<std::string, v1::DeadLetter>> letters;
       if (auto st = engine_->streams().DeadLetters(PartitionId(p), kLettersBatch, &letters);
           !st.ok()) {
-        spdlog::error("reading dead letters: {}", st.ToString());
+        logging::Component("kafka").error("reading dead letters: {}", st.ToString());
         continue;
       }
       for (auto& [key, letter] : letters) {
@@ -387,8 +388,8 @@ void Ingest::HandOnDeadLetters() {
           // Handed on all the same, without the bytes: holding the letter
           // back would not bring them back.
           if (!absl::IsNotFound(opened)) {
-            spdlog::error("dead letter of {} offset {}: {}", letter.source(), letter.offset(),
-                          opened.ToString());
+            logging::Component("kafka").error("dead letter of {} offset {}: {}", letter.source(),
+                                              letter.offset(), opened.ToString());
           }
           headers->add(kHeaderWithheld, std::string(opened.message()));
           letter.clear_original();
@@ -409,7 +410,8 @@ void Ingest::HandOnDeadLetters() {
           delete headers;
           delete ref;
           letters_in_flight_.erase(key);
-          spdlog::warn("dead-letter topic: {}; will retry", RdKafka::err2str(err));
+          logging::Component("kafka").warn("dead-letter topic: {}; will retry",
+                                           RdKafka::err2str(err));
           break;
         }
       }
@@ -427,7 +429,7 @@ void Ingest::RemoveConfirmedLetters() {
   for (const auto& [p, keys] : letters_confirmed_) {
     if (auto st = engine_->streams().RemoveDeadLetters(PartitionId(p), keys); !st.ok()) {
       // Kept: handed on again (the topic then holds a second copy).
-      spdlog::error("removing dead letters handed on: {}", st.ToString());
+      logging::Component("kafka").error("removing dead letters handed on: {}", st.ToString());
     }
   }
   letters_confirmed_.clear();

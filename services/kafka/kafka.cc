@@ -11,7 +11,7 @@
 #include "engine/common/file_modes.h"
 #include "services/kafka/feed.h"
 #include "services/kafka/ingest.h"
-#include "spdlog/spdlog.h"
+#include "services/logging/logging.h"
 
 namespace gridcase::kafka {
 
@@ -23,7 +23,8 @@ void ErrorLog::Log(const RdKafka::Event& event) {
     if (!fresh && now - it->second < std::chrono::seconds(30)) return;
     it->second = now;
   }
-  spdlog::warn("kafka {}: {}: {} (retrying)", client_, RdKafka::err2str(event.err()), event.str());
+  logging::Component("kafka").warn("kafka {}: {}: {} (retrying)", client_,
+                                   RdKafka::err2str(event.err()), event.str());
 }
 
 absl::StatusOr<std::pair<std::string, std::string>> ParseProperty(const std::string& text) {

@@ -3,7 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/common/durable_file.h"
 #include "engine/common/file_modes.h"
-#include "spdlog/spdlog.h"
+#include "services/logging/logging.h"
 
 namespace gridcase::server {
 
@@ -13,7 +13,7 @@ absl::StatusOr<std::unique_ptr<HeadSigner>> HeadSigning::LoadKey(const SigningOp
     if (!options.key_path.empty()) {
       return absl::InvalidArgumentError("--no-signing and --signing-key contradict each other");
     }
-    spdlog::warn(
+    logging::Component("signing").warn(
         "--no-signing: chain heads are not signed; someone with the disk could rewrite the log "
         "and every hash after a change, and the chain alone would not tell");
     return nullptr;
@@ -32,8 +32,8 @@ absl::StatusOr<std::unique_ptr<HeadSigner>> HeadSigning::LoadKey(const SigningOp
     return absl::Status(st.code(),
                         absl::StrCat("writing the public key for auditors: ", st.message()));
   }
-  spdlog::info("signing chain heads every {} s; public key for auditors: {}", options.every_s,
-               public_path);
+  logging::Component("signing").info("signing chain heads every {} s; public key for auditors: {}",
+                                     options.every_s, public_path);
   return loaded;
 }
 
@@ -65,7 +65,7 @@ void HeadSigning::Finish() {
 
 void HeadSigning::SignNow() {
   if (auto n = engine_->audit().SignHeads(*signer_); !n.ok()) {
-    spdlog::error("signing chain heads: {}", n.status().ToString());
+    logging::Component("signing").error("signing chain heads: {}", n.status().ToString());
   }
 }
 

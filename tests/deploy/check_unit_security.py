@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """The shipped systemd unit stays hardened.
 
-Runs `systemd-analyze security --offline=true` on deploy/gridcased.service
-and fails when its overall exposure is above the limit (2.5; 10 is
+Runs `systemd-analyze security --offline=true` on deploy/systemd/gridcased.service
+and fails when its overall exposure is above the limit (2.0; 10 is
 "UNSAFE"), printing the settings systemd counts against it.
 
   check_unit_security.py UNIT [LIMIT]
@@ -14,7 +14,7 @@ import sys
 
 def main():
     unit = sys.argv[1]
-    limit = float(sys.argv[2]) if len(sys.argv) > 2 else 2.5
+    limit = float(sys.argv[2]) if len(sys.argv) > 2 else 2.0
     run = subprocess.run(["systemd-analyze", "security", "--offline=true", "--no-pager", unit],
                          capture_output=True, text=True)
     match = re.search(r"Overall exposure level for \S+: ([0-9.]+)", run.stdout + run.stderr)

@@ -20,6 +20,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "engine/common/clock.h"
 #include "engine/common/file_modes.h"
@@ -37,53 +38,15 @@
 #include "services/logging/logging.h"
 #include "services/security/gate.h"
 #include "services/security/tls.h"
+#include "services/server/flags.h"
 #include "services/server/head_signing.h"
 #include "spdlog/spdlog.h"
 
 namespace {
 
 using gridcase::privacy::LoadMasterKey;
+using gridcase::server::Flags;
 using gridcase::server::HeadSigning;
-
-struct Flags {
-  std::string listen = "127.0.0.1:7070";
-  std::string data_dir = "data";
-  uint32_t partitions = 0;
-  size_t queue_capacity = 16384;
-  size_t group_records_max = 2048;
-  size_t recent_records_mb = 16;
-  double future_skew_s_max = 300;
-  uint64_t disk_reserve_mb = 1024;
-  double clock_jump_limit_s = 60;
-  double scrub_every_hours = 24;
-  double scrub_mib_per_s = 16;
-  double shutdown_grace_s = 10;
-  std::string port_file;
-  std::string http_listen;  // empty: no HTTP listener
-  std::string http_port_file;
-  std::string workflows_dir;
-  std::string signing_key;  // empty: DATA_DIR/keys/heads.key
-  std::string master_key;   // empty: DATA_DIR/keys/master.key
-  bool no_signing = false;
-  double sign_every_s = 60;
-  std::string log_level = "info";
-  std::string log_format = "text";
-  bool huge_pages = true;
-  gridcase::kafka::KafkaOptions kafka;
-  std::vector<std::string> kafka_properties;
-  gridcase::security::ServerTlsOptions tls;
-  bool insecure_plaintext = false;
-  std::string principals_file;
-  std::string token_issuers_file;
-  bool development = false;
-  bool reflection = false;
-  std::string page_token_key;
-  gridcase::security::RateLimits limits;
-  double checkpoints_per_hour = 6;
-  int break_glass_per_hour = 3;
-  std::string kafka_ingest_as;
-  std::string kafka_secrets;
-};
 
 // Writes the bound port where a supervisor or test can find it, atomically
 // so that a reader never sees a half-written file.
@@ -489,183 +452,6 @@ int Run(const Flags& flags) {
   return 0;
 }
 
-// Who may call and how: TLS, principals, tokens, limits.
-void AddSecurityFlags(CLI::App& app, Flags* flags) {
-  app.add_option("--tls-cert", flags->tls.cert_path,
-                 "the server's certificate chain (PEM, leaf first); with --tls-key: serve TLS");
-  app.add_option("--tls-key", flags->tls.key_path,
-                 "the server's private key (PEM; only its owner may read it)");
-  app.add_option("--tls-client-ca", flags->tls.client_ca_path,
-                 "CA bundle (PEM) applications' certificates must chain to: mutual TLS, a "
-                 "client without a valid certificate fails the handshake");
-  app.add_option("--tls-crl", flags->tls.crl_path,
-                 "revocation lists (PEM X509 CRLs) of the client CAs: a revoked client "
-                 "certificate fails the handshake; reloaded with the other TLS files");
-  app.add_option("--tls-reload-every", flags->tls.reload_every_s,
-                 "seconds between looks at the TLS files; a new pair is vetted before use and a "
-                 "bad one never replaces a good one")
-      ->capture_default_str()
-      ->check(CLI::Range(1, 86400));
-  app.add_option("--principals", flags->principals_file,
-                 "JSON file of applications (and their units), operators, auditors and privacy "
-                 "officers; people's roles come from the directory (docs/security.md)");
-  app.add_option("--token-issuers", flags->token_issuers_file,
-                 "JSON list of single sign-on issuers whose bearer tokens (JWT: RS256, ES256, "
-                 "EdDSA) name callers, with their audience and public keys (docs/security.md)");
-  app.add_flag("--development", flags->development,
-               "a development server: callers on loopback without a certificate may do "
-               "everything; loopback only, never with real data");
-  app.add_option("--limit-submits", flags->limits.submits_per_s,
-                 "submissions per second per caller (0: no limit); bursts of ten seconds' worth")
-      ->capture_default_str();
-  app.add_option("--limit-reads", flags->limits.reads_per_s,
-                 "reads (cases, timelines, listings, people, units) per second per caller (0: no "
-                 "limit)")
-      ->capture_default_str();
-  app.add_option("--limit-log-streams", flags->limits.log_streams_per_s,
-                 "ReadLog streams opened per second per caller (0: no limit)")
-      ->capture_default_str();
-  app.add_option("--limit-checkpoints", flags->checkpoints_per_hour,
-                 "checkpoints per hour per caller (0: no limit)")
-      ->capture_default_str();
-  app.add_option("--break-glass-per-hour", flags->break_glass_per_hour,
-                 "break-glass reads per caller in any hour (0: none)")
-      ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
-  app.add_flag("--reflection", flags->reflection,
-               "serve gRPC server reflection (for grpcurl and the like); off by default");
-  app.add_option("--page-token-key", flags->page_token_key,
-                 "file of at least 32 secret bytes (its owner's alone) to seal page tokens with, "
-                 "so that they outlive a restart and several servers accept each other's; "
-                 "default: a random key at each start");
-  app.add_flag("--insecure-plaintext", flags->insecure_plaintext,
-               "serve plaintext on an address other machines can reach (refused otherwise); "
-               "only for a network that is itself trusted");
-}
-
-// The engine, its storage and the server around it.
-void AddEngineFlags(CLI::App& app, Flags* flags) {
-  app.add_option("--data-dir", flags->data_dir, "where the partitions' RocksDB databases live")
-      ->capture_default_str();
-  app.add_option("--partitions", flags->partitions,
-                 "partition count of a new data directory (0: 4, or as stored); "
-                 "fixed once created")
-      ->capture_default_str();
-  app.add_option("--queue-capacity", flags->queue_capacity,
-                 "submissions waiting per partition before RESOURCE_EXHAUSTED")
-      ->capture_default_str();
-  app.add_option("--group-max", flags->group_records_max,
-                 "submissions per synced write batch at most")
-      ->capture_default_str();
-  app.add_option("--recent-records-mb", flags->recent_records_mb,
-                 "MiB of each partition's newest records kept in memory for timeline reads "
-                 "(0: none)")
-      ->capture_default_str()
-      ->check(CLI::Range(0, 4096));
-  app.add_option("--max-future-skew", flags->future_skew_s_max,
-                 "seconds an event's occurred_at may lie ahead of the server clock")
-      ->capture_default_str();
-  app.add_option("--disk-reserve-mb", flags->disk_reserve_mb,
-                 "MiB the data directory's file system must keep free: below, submissions "
-                 "are refused RESOURCE_EXHAUSTED \"disk full\" until space is freed (0: no "
-                 "guard)")
-      ->capture_default_str();
-  app.add_option("--clock-jump-limit", flags->clock_jump_limit_s,
-                 "seconds the wall clock may jump forward against the monotonic clock before "
-                 "writes and deadlines stop until time is fixed or `gridcase admin "
-                 "accept-clock` (0: no guard)")
-      ->capture_default_str()
-      ->check(CLI::Range(0.0, 1e9));
-  app.add_option("--scrub-every-hours", flags->scrub_every_hours,
-                 "hours between background scrub passes (every table file's checksums and "
-                 "the hash chain, re-read); the first comes at most an hour after the start "
-                 "(0: no scrub)")
-      ->capture_default_str()
-      ->check(CLI::Range(0.0, 24.0 * 365));
-  app.add_option("--scrub-mib-per-s", flags->scrub_mib_per_s,
-                 "MiB per second a scrub pass reads at most (0: unlimited)")
-      ->capture_default_str()
-      ->check(CLI::Range(0.0, 1e6));
-  app.add_option("--shutdown-grace", flags->shutdown_grace_s,
-                 "seconds in-flight calls get to finish on SIGINT/SIGTERM")
-      ->capture_default_str();
-  app.add_option("--port-file", flags->port_file, "write the bound port to this file once serving");
-  app.add_option("--workflows", flags->workflows_dir,
-                 "deploy the workflow definitions (*.textproto) of this directory at start "
-                 "(versions already deployed are kept)");
-  app.add_option("--signing-key", flags->signing_key,
-                 "Ed25519 private key (PEM) to sign chain heads with; created if missing, "
-                 "its public key written beside it (.pub); default: DATA_DIR/keys/heads.key");
-  app.add_option("--master-key", flags->master_key,
-                 "file of 64 hex digits (owner-only) wrapping every person's key: personal "
-                 "fields are sealed under those keys and erased by destroying them; default "
-                 "DATA_DIR/keys/master.key, made on first start (keep it apart from the data)");
-  app.add_flag("--no-signing", flags->no_signing,
-               "do not sign chain heads: the log is then protected by its hash chain alone "
-               "(warned at start)");
-  app.add_option("--sign-every", flags->sign_every_s, "seconds between signed chain heads")
-      ->capture_default_str();
-  app.add_flag("--huge-pages,!--no-huge-pages", flags->huge_pages,
-               "allocate memtables from the machine's reserved huge pages when it has free "
-               "ones (sysctl vm.nr_hugepages; see README)")
-      ->capture_default_str();
-  app.add_option("--log-format", flags->log_format,
-                 "text, or json: one JSON object a line (time, level, component, message)")
-      ->capture_default_str();
-  app.add_option("--log-level", flags->log_level, "trace|debug|info|warn|error")
-      ->capture_default_str();
-}
-
-void AddKafkaFlags(CLI::App& app, Flags* flags) {
-  app.add_option("--kafka-brokers", flags->kafka.brokers,
-                 "Kafka bootstrap servers (host:port,...); empty: no Kafka, the embedded "
-                 "store alone");
-  app.add_option("--kafka-feed-topic", flags->kafka.feed_topic,
-                 "topic every record is published to, keyed by case id")
-      ->capture_default_str();
-  app.add_option("--kafka-feed-format", flags->kafka.feed_format,
-                 "protobuf (gridcase.v1.Record bytes) or json")
-      ->capture_default_str();
-  app.add_option("--kafka-feed-personal", flags->kafka.feed_personal,
-                 "personal fields in the feed: sealed (as stored, ciphertext) or omit")
-      ->check(CLI::IsMember({"sealed", "omit"}))
-      ->capture_default_str();
-  app.add_option("--kafka-ingest-topic", flags->kafka.ingest_topic,
-                 "topic of events to submit (empty: no ingest)")
-      ->capture_default_str();
-  app.add_option("--kafka-ingest-format", flags->kafka.ingest_format,
-                 "auto (JSON if it starts with '{', else protobuf Event), protobuf or json")
-      ->capture_default_str();
-  app.add_option("--kafka-group", flags->kafka.group, "consumer group of the ingest")
-      ->capture_default_str();
-  app.add_option("--kafka-dead-letter-topic", flags->kafka.dead_letter_topic,
-                 "topic refused ingest messages go to, with the reason in headers")
-      ->capture_default_str();
-  app.add_option("--kafka-ingest-as", flags->kafka_ingest_as,
-                 "who the ingest submits as: gridcase:app:<id> of the principals file (its "
-                 "units and right to act for people apply to every message)");
-  app.add_option("--kafka-secrets", flags->kafka_secrets,
-                 "file of librdkafka properties that are secrets (sasl.password=..., one a "
-                 "line); only its owner may read it; never logged");
-  app.add_option("--kafka-property", flags->kafka_properties,
-                 "key=value passed to librdkafka (security.protocol=SASL_SSL, sasl.*, ssl.*); "
-                 "repeatable");
-}
-
-void AddFlags(CLI::App& app, Flags* flags) {
-  app.set_config("--config", "", "read options from a TOML/INI file", false);
-  app.add_option("--listen", flags->listen, "host:port to serve gRPC on (port 0: any free port)")
-      ->capture_default_str();
-  app.add_option("--http-listen", flags->http_listen,
-                 "serve /metrics (Prometheus), /healthz and /readyz over HTTP on HOST:PORT, or "
-                 "PORT on loopback (port 0: any free port); empty: no HTTP listener");
-  app.add_option("--http-port-file", flags->http_port_file,
-                 "write the HTTP listener's bound port to this file once serving");
-  AddSecurityFlags(app, flags);
-  AddEngineFlags(app, flags);
-  AddKafkaFlags(app, flags);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -675,7 +461,21 @@ int main(int argc, char** argv) {
   Flags flags;
   CLI::App app{"gridcased: the gridcase event-sourced case engine"};
   AddFlags(app, &flags);
+  std::string check_config;
+  app.add_option("--check-config", check_config,
+                 "check a configuration file (every key known, every value sound, the files it "
+                 "names readable and loadable), name every problem, and exit: 0 sound, 1 not")
+      ->configurable(false);
   CLI11_PARSE(app, argc, argv);
+  if (!check_config.empty()) {
+    const std::vector<std::string> problems = gridcase::server::CheckConfigFile(check_config);
+    for (const std::string& problem : problems) {
+      std::fprintf(stderr, "%s: %s\n", check_config.c_str(), problem.c_str());
+    }
+    if (!problems.empty()) return 1;
+    std::printf("%s: sound\n", check_config.c_str());
+    return 0;
+  }
   gridcase::logging::Format log_format = gridcase::logging::Format::kText;
   if (auto st = gridcase::logging::ParseFormat(flags.log_format, &log_format); !st.ok()) {
     std::fprintf(stderr, "%s\n", std::string(st.message()).c_str());
@@ -690,5 +490,7 @@ int main(int argc, char** argv) {
   // (more on unary calls, which make and drop mutexes). The tests, which
   // run the same code in process, keep it on.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  spdlog::info("configuration: {}",
+               absl::StrJoin(gridcase::server::EffectiveConfig(app, flags), "; "));
   return Run(flags);
 }

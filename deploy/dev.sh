@@ -33,7 +33,7 @@ packages=(
   libprotobuf-dev protobuf-compiler libabsl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   librdkafka-dev libcli11-dev libspdlog-dev nlohmann-json3-dev libssl-dev libjemalloc-dev
-  prometheus-cpp-dev libcpp-httplib-dev prometheus
+  prometheus-cpp-dev libcpp-httplib-dev prometheus python3-yaml
   systemd openssl libfaketime
 )
 # The independent client test (tests/node) needs node and npm; a machine

@@ -208,7 +208,9 @@ absl::StatusOr<size_t> Staffing::ReassignHolder(const std::string& person_id,
     partitions_->sequencer(PartitionId(static_cast<uint32_t>(i)))
         .SubmitBundle(std::move(bundles[i]));
   }
-  if (auto st = answers.Wait(); !st.ok()) return st;
+  const absl::Status answered = answers.Wait();
+  handed_over_.fetch_add(moved, std::memory_order_relaxed);
+  if (!answered.ok()) return answered;
   return moved;
 }
 

@@ -7,6 +7,7 @@
 #ifndef GRIDCASE_ENGINE_STAFFING_STAFFING_H_
 #define GRIDCASE_ENGINE_STAFFING_STAFFING_H_
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -69,6 +70,10 @@ class Staffing {
   // it every round. Returns cases moved.
   absl::StatusOr<size_t> HandOnFromNewlyUnavailable();
 
+  // Cases handed from one holder to another since the engine opened (by
+  // imports, by the rounds' hand-on and by ReassignHolder's other callers).
+  uint64_t handed_over() const { return handed_over_.load(std::memory_order_relaxed); }
+
   const Directory& directory() const { return *directory_; }
   // What `person` holds now.
   absl::StatusOr<v1::Workload> Workload(const std::string& person) const;
@@ -95,7 +100,8 @@ class Staffing {
   Directory* const directory_;
   const Clock* const clock_;
   const ValidationLimits limits_;
-  absl::Mutex import_mu_;  // one directory import at a time
+  absl::Mutex import_mu_;                 // one directory import at a time
+  std::atomic<uint64_t> handed_over_{0};  // cases moved by ReassignHolder
   absl::Mutex handoff_mu_;
   int64_t handoff_checked_us_ ABSL_GUARDED_BY(handoff_mu_) = 0;
 };

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "engine/common/time.h"
 #include "engine/domain/validate.h"
@@ -31,9 +32,21 @@ absl::StatusOr<size_t> DeadlineTimers::FireDueDeadlines(size_t limit) {
   if (due.size() > limit) due.resize(limit);
 
   size_t fired = 0;
-  PendingAnswers answers([&fired](const absl::StatusOr<v1::SubmitResponse>& r) {
+  PendingAnswers answers([this, &fired](const absl::StatusOr<v1::SubmitResponse>& r) {
     if (r.ok()) {
-      fired += !r->duplicate();
+      if (!r->duplicate()) {
+        ++fired;
+        // The due time ends the event id made below.
+        int64_t due_us = 0;
+        const size_t tilde = r->event_id().rfind('~');
+        if (tilde != std::string::npos &&
+            absl::SimpleAtoi(r->event_id().substr(tilde + 1), &due_us)) {
+          const int64_t delay = Micros(r->recorded_at()) - due_us;
+          absl::MutexLock lock(&stats_mu_);
+          stats_.fired += 1;
+          stats_.delay.Add(static_cast<uint64_t>(std::max<int64_t>(0, delay)));
+        }
+      }
       return absl::OkStatus();
     }
     // FAILED_PRECONDITION: cancelled or moved since it was read.
@@ -62,6 +75,24 @@ absl::StatusOr<size_t> DeadlineTimers::FireDueDeadlines(size_t limit) {
   }
   if (auto st = answers.Wait(); !st.ok()) return st;
   return fired;
+}
+
+absl::StatusOr<size_t> DeadlineTimers::CountDue(size_t limit) const {
+  const int64_t now_us = clock_->NowMicros();
+  std::vector<keys::TimerKey> due;
+  for (uint32_t i = 0; i < partitions_->count() && due.size() < limit; ++i) {
+    if (auto st =
+            partitions_->store(PartitionId(i)).ReadDueTimers(now_us, limit - due.size(), &due);
+        !st.ok()) {
+      return st;
+    }
+  }
+  return std::min(due.size(), limit);
+}
+
+DeadlineStats DeadlineTimers::stats() const {
+  absl::MutexLock lock(&stats_mu_);
+  return stats_;
 }
 
 absl::StatusOr<std::optional<int64_t>> DeadlineTimers::NextDeadlineDueUs() const {

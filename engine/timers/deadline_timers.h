@@ -6,16 +6,27 @@
 #ifndef GRIDCASE_ENGINE_TIMERS_DEADLINE_TIMERS_H_
 #define GRIDCASE_ENGINE_TIMERS_DEADLINE_TIMERS_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <optional>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "engine/common/clock.h"
 #include "engine/common/clock_guard.h"
+#include "engine/common/latency_histogram.h"
 #include "engine/partition/partition_set.h"
 
 namespace gridcase {
+
+// What the timers have fired since the engine opened.
+struct DeadlineStats {
+  uint64_t fired = 0;  // deadline_expired records written
+  // Per deadline fired: from its due time to its record's recorded time.
+  LatencyHistogram delay;
+};
 
 class DeadlineTimers {
  public:
@@ -46,12 +57,18 @@ class DeadlineTimers {
   absl::StatusOr<size_t> FireDueDeadlines(size_t limit = 512);
   // The due time of the earliest pending deadline, if any.
   absl::StatusOr<std::optional<int64_t>> NextDeadlineDueUs() const;
+  // How many pending deadlines are due at the clock's now, counting at most
+  // `limit` (a round fires at most 512 at a time).
+  absl::StatusOr<size_t> CountDue(size_t limit) const;
+  DeadlineStats stats() const;
 
  private:
   PartitionSet* const partitions_;
   const Clock* const clock_;
   ClockGuard* const guard_;
   const ListenerSlot slot_;
+  mutable absl::Mutex stats_mu_;
+  DeadlineStats stats_ ABSL_GUARDED_BY(stats_mu_);
 };
 
 }  // namespace gridcase

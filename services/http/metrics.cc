@@ -6,6 +6,7 @@
 #include <array>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "absl/strings/match.h"
@@ -63,8 +64,10 @@ const std::vector<size_t>& ExportedLatencyBuckets() {
   return *indices;
 }
 
-void AddLatency(MetricFamily* family, size_t partition, const LatencyHistogram& h) {
-  ClientMetric& m = Add(family, {PartitionLabel(partition)});
+void AddLatency(MetricFamily* family, std::optional<size_t> partition, const LatencyHistogram& h) {
+  ClientMetric& m =
+      Add(family, partition ? std::vector<ClientMetric::Label>{PartitionLabel(*partition)}
+                            : std::vector<ClientMetric::Label>{});
   m.histogram.sample_count = h.count();
   m.histogram.sample_sum = static_cast<double>(h.sum_micros()) / 1e6;
   uint64_t cumulative = 0;
@@ -217,6 +220,42 @@ void AddPartitions(const Engine& engine, std::vector<MetricFamily>* out) {
   }
 }
 
+void AddDeadlinesAndHandovers(const Engine& engine, std::vector<MetricFamily>* out) {
+  const DeadlineStats stats = engine.timers().stats();
+  MetricFamily fired =
+      Family("gridcase_deadlines_fired_total", "Deadlines fired (deadline_expired records written)",
+             MetricType::Counter);
+  AddValue(&fired, {}, static_cast<double>(stats.fired));
+  out->push_back(std::move(fired));
+  MetricFamily delay =
+      Family("gridcase_deadline_fire_delay_seconds",
+             "Per deadline fired: from its due time to its record", MetricType::Histogram);
+  AddLatency(&delay, std::nullopt, stats.delay);
+  out->push_back(std::move(delay));
+  // Due and not yet fired: a round takes them within a second unless
+  // writes are refused (a jumped clock, a full disk) or it is behind.
+  constexpr size_t kDueCounted = 10000;
+  if (auto due = engine.timers().CountDue(kDueCounted); due.ok()) {
+    MetricFamily f = Family("gridcase_deadlines_due",
+                            "Pending deadlines already due, not yet fired (counted up to 10000)",
+                            MetricType::Gauge);
+    AddValue(&f, {}, static_cast<double>(*due));
+    out->push_back(std::move(f));
+  }
+  if (auto next = engine.timers().NextDeadlineDueUs(); next.ok() && next->has_value()) {
+    MetricFamily f =
+        Family("gridcase_deadline_next_due_timestamp_seconds",
+               "When the earliest pending deadline falls due (wall clock)", MetricType::Gauge);
+    AddValue(&f, {}, static_cast<double>(**next) / 1e6);
+    out->push_back(std::move(f));
+  }
+  MetricFamily handed =
+      Family("gridcase_handovers_total", "Cases handed from an unavailable holder to another",
+             MetricType::Counter);
+  AddValue(&handed, {}, static_cast<double>(engine.staffing().handed_over()));
+  out->push_back(std::move(handed));
+}
+
 void AddDisk(const Engine& engine, std::vector<MetricFamily>* out) {
   MetricFamily free =
       Family("gridcase_disk_free_bytes",
@@ -330,6 +369,7 @@ std::vector<prometheus::MetricFamily> EngineMetrics::Collect() const {
   const Engine& engine = *sources_.engine;
   AddSubmissions(engine, &out);
   AddPartitions(engine, &out);
+  AddDeadlinesAndHandovers(engine, &out);
   AddDisk(engine, &out);
   AddKafka(sources_, &out);
   AddProcess(&out);

@@ -325,6 +325,8 @@ TEST_F(DirectoryTest, WithoutThePairTheLeastLoadedWorkerThenTheLadderTakeOver) {
   ASSERT_TRUE(gone.ok()) << gone.status();
   EXPECT_EQ(gone->moved, 8u);
   EXPECT_EQ(CountHeldBy(*engine_, "secretary-chen"), 8u);
+  // What the metrics report as hand-overs: every case moved, once.
+  EXPECT_EQ(engine_->staffing().handed_over(), 5u + 8u);
 }
 
 TEST_F(DirectoryTest, TheFirstRoundAfterStartHandsOnWhatAnUnavailablePersonStillHolds) {
@@ -340,6 +342,7 @@ TEST_F(DirectoryTest, TheFirstRoundAfterStartHandsOnWhatAnUnavailablePersonStill
   EXPECT_EQ(*moved, 2u);
   EXPECT_EQ(CountHeldBy(*engine_, "cadre-zhang"), 2u);
   EXPECT_EQ(*engine_->staffing().HandOnFromNewlyUnavailable(), 0u);
+  EXPECT_EQ(engine_->staffing().handed_over(), 2u);  // since this open
 }
 
 TEST_F(DirectoryTest, AnAnnouncedAbsenceHandsCasesOnWhenItBegins) {

@@ -214,6 +214,29 @@ TEST_F(ReadinessTest, NotReadyWhileAPartitionRefusesWritesAndReadyAgainAfter) {
       1);
 }
 
+// Deadlines due, fired and how late, as a scrape sees them: a reading's
+// daily check falls due 24 h later; at 25 h it is due, then fired once.
+TEST_F(ReadinessTest, DeadlinesDueFiredAndTheirDelayAreCounted) {
+  ASSERT_TRUE(testing::SubmitSync(*engine_, Req(Fever("r1", "c", 36.6, kStartUs))).ok());
+  auto scrape = [&] { return Samples(Get("/metrics").second); };
+  auto before = scrape();
+  EXPECT_EQ(before.at("gridcase_deadlines_due"), 0);
+  EXPECT_EQ(before.at("gridcase_deadlines_fired_total"), 0);
+  EXPECT_EQ(before.at("gridcase_deadline_next_due_timestamp_seconds"),
+            static_cast<double>(kStartUs + kDayUs) / 1e6);
+  clock_.AdvanceMicros(kDayUs + 3600LL * 1000000);
+  EXPECT_EQ(scrape().at("gridcase_deadlines_due"), 1);
+  auto fired = engine_->timers().FireDueDeadlines();
+  ASSERT_TRUE(fired.ok()) << fired.status();
+  ASSERT_EQ(*fired, 1u);
+  const auto after = scrape();
+  EXPECT_EQ(after.at("gridcase_deadlines_due"), 0);
+  EXPECT_EQ(after.at("gridcase_deadlines_fired_total"), 1);
+  EXPECT_EQ(after.at("gridcase_deadline_fire_delay_seconds_count"), 1);
+  EXPECT_EQ(after.at("gridcase_deadline_fire_delay_seconds_sum"), 3600);  // an hour late
+  EXPECT_EQ(after.at("gridcase_handovers_total"), 0);
+}
+
 // Every histogram is one Prometheus accepts: cumulative counts that never
 // fall, none above the count; and the group sizes add up to the
 // submissions their groups decided.
@@ -241,7 +264,7 @@ TEST_F(ReadinessTest, HistogramsAreCumulativeAndGroupSizesAddUp) {
       EXPECT_LE(last, m.histogram.sample_count) << family.name;
     }
   }
-  EXPECT_EQ(histograms, 4u * 2);  // four families, two partitions
+  EXPECT_EQ(histograms, 4u * 2 + 1);  // four families by partition, the deadlines' delay
   const auto samples = Samples(http::RenderText(metrics.Collect()));
   double answered = 0;
   for (const char* p : {"0", "1"}) {

@@ -5,25 +5,30 @@
 # finds a crash, a leak, a timeout or a broken invariant; the input is kept
 # in BUILD/fuzz-artifacts/.
 #
-#   tests/fuzz/run.sh [--seconds N] [--build-dir BUILD] [--jobs J] [NAME...]
+#   tests/fuzz/run.sh [--seconds N] [--timeout T] [--build-dir BUILD]
+#                     [--jobs J] [NAME...]
 #
 # NAME is a target without its _fuzz (expr, definition, ...); none: every
-# target built. N defaults to 30 seconds a target, BUILD to build-asan at
-# the top of the tree, J (targets run at once) to 1.
+# target built. N defaults to 30 seconds a target, T (seconds one input may
+# take before it counts as a hang) to 30, BUILD to build-asan at the top of
+# the tree, J (targets run at once) to 1. On a loaded machine an hour's run
+# wants a larger T: a wall-clock timeout there is the load, not a finding.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 seconds=30
+timeout=30
 build="$root/build-asan"
 jobs=1
 names=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds="$2"; shift 2 ;;
+    --timeout) timeout="$2"; shift 2 ;;
     --build-dir) build="$2"; shift 2 ;;
     --jobs) jobs="$2"; shift 2 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     -*) echo "unknown option $1" >&2; exit 2 ;;
     *) names+=("$1"); shift ;;
   esac
@@ -62,7 +67,7 @@ run_one() {
   local dict=()
   [ -f "$here/$name.dict" ] && dict=("-dict=$here/$name.dict")
   local rc=0
-  "$bin" "${dict[@]}" -max_total_time="$seconds" -timeout=30 -rss_limit_mb=4096 \
+  "$bin" "${dict[@]}" -max_total_time="$seconds" -timeout="$timeout" -rss_limit_mb=4096 \
     -print_final_stats=1 -artifact_prefix="$artifacts/$name-" "$corpus" \
     >"$work/$name.log" 2>&1 || rc=$?
   echo "$rc" >"$work/$name.rc"

@@ -137,7 +137,9 @@ void CaseRow(absl::string_view row) {
   v1::CaseState moved = state;
   moved.set_stage(state.stage() + "-next");
   index.Set(moved);
-  auto old = index.Matches(state.case_id(), index.Resolve(CaseFilter{state.stage()}));
+  CaseFilter by_stage;
+  by_stage.stage = state.stage();
+  auto old = index.Matches(state.case_id(), index.Resolve(by_stage));
   FUZZ_CHECK(old.has_value() && !*old, "a case still matches the stage it left");
 }
 

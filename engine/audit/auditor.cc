@@ -277,6 +277,15 @@ absl::StatusOr<Auditor::CheckpointInfo> Auditor::Checkpoint(const std::string& n
   if (fs::exists(dir, ec)) {
     return absl::AlreadyExistsError(absl::StrCat("checkpoint ", dir.string(), " exists already"));
   }
+  return CheckpointInto(dir.string(), include_keys);
+}
+
+absl::StatusOr<Auditor::CheckpointInfo> Auditor::CheckpointInto(const std::string& dir_name,
+                                                                bool include_keys) const {
+  namespace fs = std::filesystem;
+  const fs::path dir(dir_name);
+  std::error_code ec;
+  fs::create_directories(dir.parent_path(), ec);
   constexpr int kAttempts = 5;
   for (int attempt = 0; attempt < kAttempts; ++attempt) {
     const size_t deployed_before = registry_->All().size();
@@ -330,6 +339,51 @@ absl::StatusOr<Auditor::CheckpointInfo> Auditor::Checkpoint(const std::string& n
   fs::remove_all(dir, ec);
   return absl::AbortedError(absl::StrCat("workflows kept being deployed during ", kAttempts,
                                          " attempts at a checkpoint; try again"));
+}
+
+absl::StatusOr<BackupResult> Auditor::Backup(const std::string& to, BackupOptions options,
+                                             const BackupProgressFn& progress) const {
+  namespace fs = std::filesystem;
+  if (!backup_mu_.TryLock()) {
+    return absl::AbortedError("another backup is running; try again when it has ended");
+  }
+  struct Unlock {
+    absl::Mutex* mu;
+    ~Unlock() { mu->Unlock(); }
+  } unlock{&backup_mu_};
+  if (to.empty() || to[0] != '/') {
+    return absl::InvalidArgumentError(
+        absl::StrCat("to: must be an absolute directory on the server's machine, not '", to, "'"));
+  }
+  // Not inside the data directory, and not around it: the backup must
+  // survive the loss of the data directory's disk, and must not copy itself.
+  std::error_code ec;
+  const fs::path target = fs::weakly_canonical(to, ec);
+  const fs::path data = fs::weakly_canonical(data_dir_, ec);
+  auto within = [](const fs::path& inner, const fs::path& outer) {
+    auto [end, ignored] = std::mismatch(outer.begin(), outer.end(), inner.begin(), inner.end());
+    return end == outer.end();
+  };
+  if (within(target, data) || within(data, target)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("to: ", to,
+                     " is inside the data directory or holds it; a backup goes elsewhere (another "
+                     "disk, or a mounted backup volume)"));
+  }
+  // A backup killed halfway left its checkpoint here: clear it first.
+  const std::string scratch = (fs::path(data_dir_) / "checkpoints" / ".backup").string();
+  fs::remove_all(scratch, ec);
+  v1::BackupProgress starting;
+  starting.set_phase("checkpoint");
+  if (progress) progress(starting);
+  options.started_us = clock_->NowMicros();
+  options.now_us = [this] { return clock_->NowMicros(); };
+  if (options.env == nullptr) options.env = env_;
+  auto checkpoint = CheckpointInto(scratch, /*include_keys=*/sealer_ != nullptr);
+  if (!checkpoint.ok()) return checkpoint.status();
+  auto result = BackUpCheckpoint(scratch, partitions_->count(), to, options, progress);
+  fs::remove_all(scratch, ec);
+  return result;
 }
 
 }  // namespace gridcase

@@ -12,7 +12,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "engine/access/access_log.h"
+#include "engine/audit/backup.h"
 #include "engine/audit/log_reader.h"
 #include "engine/common/clock.h"
 #include "engine/domain/case_logic.h"
@@ -90,12 +92,23 @@ class Auditor {
   absl::StatusOr<CheckpointInfo> Checkpoint(const std::string& name,
                                             bool include_keys = false) const;
 
+  // Backs up the data directory into `to` (backup.h), an absolute directory
+  // outside it, while serving: a checkpoint of every partition, the access
+  // log and (when the server seals) the key store in
+  // DATA_DIR/checkpoints/.backup, copied and verified, then removed. One at
+  // a time: ABORTED while another runs. `options.stop` stops it (CANCELLED).
+  absl::StatusOr<BackupResult> Backup(const std::string& to, BackupOptions options,
+                                      const BackupProgressFn& progress) const;
+
  private:
   // Every record of `case_id`, in case order, opened. NOT_FOUND when it
   // does not exist or was erased.
   absl::Status RecordsOf(const std::string& case_id, std::vector<v1::Record>* out) const;
 
   absl::StatusOr<size_t> SignAccessHead(const HeadSigner& signer);
+
+  // Checkpoint() into `dir` (which must not exist).
+  absl::StatusOr<CheckpointInfo> CheckpointInto(const std::string& dir, bool include_keys) const;
 
   PartitionSet* const partitions_;
   AccessLog* const access_;
@@ -106,6 +119,7 @@ class Auditor {
   const std::string data_dir_;
   const privacy::RecordSealer* const sealer_;
   rocksdb::Env* const env_;
+  mutable absl::Mutex backup_mu_;  // held by the backup running
 };
 
 }  // namespace gridcase

@@ -10,6 +10,7 @@
 #include "engine/common/time.h"
 #include "engine/storage/disk_space.h"
 #include "services/api/admit.h"
+#include "services/api/backup_call.h"
 #include "services/api/off_thread.h"
 #include "services/api/status.h"
 #include "services/logging/logging.h"
@@ -181,6 +182,11 @@ grpc::ServerUnaryReactor* AdminServiceImpl::AcceptClock(grpc::CallbackServerCont
   }
   reactor->Finish(ToGrpc(accepted.status()));
   return reactor;
+}
+
+grpc::ServerWriteReactor<v1::BackupProgress>* AdminServiceImpl::Backup(
+    grpc::CallbackServerContext* context, const v1::BackupRequest* request) {
+  return StartBackupCall(context, request, engine_, gate_);
 }
 
 namespace {

@@ -66,6 +66,9 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
   grpc::ServerUnaryReactor* GetKafkaStatus(grpc::CallbackServerContext* context,
                                            const v1::GetKafkaStatusRequest* request,
                                            v1::KafkaStatus* response) override;
+  // backup_call.h.
+  grpc::ServerWriteReactor<v1::BackupProgress>* Backup(grpc::CallbackServerContext* context,
+                                                       const v1::BackupRequest* request) override;
 
  private:
   Engine* const engine_;

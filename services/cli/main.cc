@@ -15,6 +15,7 @@
 #include "gridcase/v1/service.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "services/cli/audit.h"
+#include "services/cli/backup.h"
 #include "services/cli/common.h"
 #include "services/cli/demo.h"
 #include "services/cli/directory.h"
@@ -621,6 +622,66 @@ void AddStorageCommands(CLI::App& app, Action* action) {
            [data_dir, seal] { return RunStorageVerifyConversion(*data_dir, seal->master_key); });
 }
 
+// admin backup (through the server), admin backups and admin restore (with
+// no server).
+void AddBackupCommands(CLI::App& admin_cmd, const GlobalOptions& options, Action* action) {
+  struct BackupArgs {
+    std::string to, from;
+    uint32_t keep = 0, set = 0;
+    double rate_mib = 0;
+    bool rebuild = false;
+    std::string master_key;
+  };
+  auto args = std::make_shared<BackupArgs>();
+  CLI::App* backup_cmd = admin_cmd.add_subcommand(
+      "backup",
+      "Back up every partition, the access log and the key store while the server runs: a "
+      "consistent checkpoint copied by RocksDB's BackupEngine into DIR on the server's machine, "
+      "incrementally (table files already there are not copied again), verified, with progress "
+      "on stderr; the set it wrote on stdout. Interrupting it stops the backup (no set is "
+      "written)");
+  backup_cmd
+      ->add_option("--to", args->to,
+                   "The backup directory, on the server's machine: new, empty, or holding "
+                   "earlier backups; never inside the data directory")
+      ->required();
+  backup_cmd->add_option("--keep", args->keep,
+                         "Once this backup succeeds, keep the newest N sets and delete the "
+                         "older ones (default: keep every set)");
+  backup_cmd
+      ->add_option("--rate-limit", args->rate_mib,
+                   "MiB a second the copy may write, to spare the disks the server serves "
+                   "from (default: unlimited)")
+      ->check(CLI::Range(0.0, 1e6));
+  OnParsed(backup_cmd, action, [&options, args] {
+    return RunAdminBackup(options, args->to, args->keep, args->rate_mib);
+  });
+  CLI::App* backups_cmd = admin_cmd.add_subcommand(
+      "backups", "List the backup sets in a backup directory (read here, with no server)");
+  backups_cmd->add_option("--from", args->from, "The backup directory")->required();
+  OnParsed(backups_cmd, action, [&options, args] { return RunAdminBackups(options, args->from); });
+  CLI::App* restore_cmd = admin_cmd.add_subcommand(
+      "restore",
+      "Restore a backup set into a new data directory, with no server: every database copied "
+      "back and checked against its checksums, each partition's and the access log's chain "
+      "verified from position 1 to the head the set names; then start gridcased on it. Exit 1 "
+      "when a check fails");
+  restore_cmd->add_option("--from", args->from, "The backup directory")->required();
+  restore_cmd->add_option("--to", args->to, "The new data directory (missing or empty)")
+      ->required();
+  restore_cmd->add_option("--set", args->set, "The set to restore (default: the newest)");
+  restore_cmd->add_flag("--rebuild", args->rebuild,
+                        "Also replay the restored log into a scratch directory beside it and "
+                        "compare every derived row (as `audit rebuild`)");
+  restore_cmd->add_option("--master-key", args->master_key,
+                          "The master key file the server used (backups never hold it): "
+                          "checked against the restored key store and placed in TO/keys/");
+  OnParsed(restore_cmd, action, [&options, args] {
+    return RunAdminRestore(options, args->from, args->to, args->set, args->rebuild,
+                           args->master_key);
+  });
+}
+
 // The commands about the server itself: its feed, stats, health, a demo.
 void AddServerCommands(CLI::App& app, const GlobalOptions& options, Action* action) {
   CLI::App* kafka_cmd = app.add_subcommand("kafka", "The Kafka change feed and ingest");
@@ -647,8 +708,10 @@ void AddServerCommands(CLI::App& app, const GlobalOptions& options, Action* acti
       ->check(CLI::Range(0.0, 3600.0));
   OnParsed(stats_cmd, action, [&options, interval] { return RunStats(options, *interval); });
 
-  CLI::App* admin_cmd = app.add_subcommand("admin", "Operators' actions on a running server");
+  CLI::App* admin_cmd =
+      app.add_subcommand("admin", "Operators' actions: on a running server, and on its backups");
   admin_cmd->require_subcommand(1);
+  AddBackupCommands(*admin_cmd, options, action);
   CLI::App* accept_clock_cmd = admin_cmd->add_subcommand(
       "accept-clock",
       "After the wall clock jumped forward beyond the server's limit, accept the time it "

@@ -25,7 +25,7 @@ struct Row {
 // GetWorkload), never a listing. ReadAccess: district officers read only
 // the break-glass reads they were told of; auditors and privacy officers
 // the whole access log. Only privacy officers erase. Only operators accept
-// a jumped clock.
+// a jumped clock and take backups.
 constexpr Row kTable[] = {
     {"/gridcase.v1.EventService/Submit", "ssssssnnne"},
     {"/gridcase.v1.EventService/SubmitStream", "ssssssnnne"},
@@ -44,6 +44,7 @@ constexpr Row kTable[] = {
     {"/gridcase.v1.AdminService/GetServerStats", "nnnnnnenne"},
     {"/gridcase.v1.AdminService/ErasePerson", "nnnnnnnnee"},
     {"/gridcase.v1.AdminService/AcceptClock", "nnnnnnenne"},
+    {"/gridcase.v1.AdminService/Backup", "nnnnnnenne"},
     {"/gridcase.v1.AuditService/ReadLog", "ssSSSsnbbe"},
     {"/gridcase.v1.AuditService/Checkpoint", "nnnnnnenne"},
     {"/gridcase.v1.AuditService/VerifyLog", "nnnnnneeee"},

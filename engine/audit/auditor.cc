@@ -347,42 +347,45 @@ absl::StatusOr<BackupResult> Auditor::Backup(const std::string& to, BackupOption
   if (!backup_mu_.TryLock()) {
     return absl::AbortedError("another backup is running; try again when it has ended");
   }
-  struct Unlock {
-    absl::Mutex* mu;
-    ~Unlock() { mu->Unlock(); }
-  } unlock{&backup_mu_};
-  if (to.empty() || to[0] != '/') {
-    return absl::InvalidArgumentError(
-        absl::StrCat("to: must be an absolute directory on the server's machine, not '", to, "'"));
-  }
-  // Not inside the data directory, and not around it: the backup must
-  // survive the loss of the data directory's disk, and must not copy itself.
-  std::error_code ec;
-  const fs::path target = fs::weakly_canonical(to, ec);
-  const fs::path data = fs::weakly_canonical(data_dir_, ec);
-  auto within = [](const fs::path& inner, const fs::path& outer) {
-    auto [end, ignored] = std::mismatch(outer.begin(), outer.end(), inner.begin(), inner.end());
-    return end == outer.end();
+  // The rest runs alone (backup_mu_ guards no member: it only keeps two
+  // backups from running side by side), and unlocks on every path.
+  auto alone = [&]() -> absl::StatusOr<BackupResult> {
+    if (to.empty() || to[0] != '/') {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "to: must be an absolute directory on the server's machine, not '", to, "'"));
+    }
+    // Not inside the data directory, and not around it: the backup must
+    // survive the loss of the data directory's disk, and must not copy itself.
+    std::error_code ec;
+    const fs::path target = fs::weakly_canonical(to, ec);
+    const fs::path data = fs::weakly_canonical(data_dir_, ec);
+    auto within = [](const fs::path& inner, const fs::path& outer) {
+      auto [end, ignored] = std::mismatch(outer.begin(), outer.end(), inner.begin(), inner.end());
+      return end == outer.end();
+    };
+    if (within(target, data) || within(data, target)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "to: ", to,
+          " is inside the data directory or holds it; a backup goes elsewhere (another "
+          "disk, or a mounted backup volume)"));
+    }
+    // A backup killed halfway left its checkpoint here: clear it first.
+    const std::string scratch = (fs::path(data_dir_) / "checkpoints" / ".backup").string();
+    fs::remove_all(scratch, ec);
+    v1::BackupProgress starting;
+    starting.set_phase("checkpoint");
+    if (progress) progress(starting);
+    options.started_us = clock_->NowMicros();
+    options.now_us = [this] { return clock_->NowMicros(); };
+    if (options.env == nullptr) options.env = env_;
+    auto checkpoint = CheckpointInto(scratch, /*include_keys=*/sealer_ != nullptr);
+    if (!checkpoint.ok()) return checkpoint.status();
+    auto result = BackUpCheckpoint(scratch, partitions_->count(), to, options, progress);
+    fs::remove_all(scratch, ec);
+    return result;
   };
-  if (within(target, data) || within(data, target)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("to: ", to,
-                     " is inside the data directory or holds it; a backup goes elsewhere (another "
-                     "disk, or a mounted backup volume)"));
-  }
-  // A backup killed halfway left its checkpoint here: clear it first.
-  const std::string scratch = (fs::path(data_dir_) / "checkpoints" / ".backup").string();
-  fs::remove_all(scratch, ec);
-  v1::BackupProgress starting;
-  starting.set_phase("checkpoint");
-  if (progress) progress(starting);
-  options.started_us = clock_->NowMicros();
-  options.now_us = [this] { return clock_->NowMicros(); };
-  if (options.env == nullptr) options.env = env_;
-  auto checkpoint = CheckpointInto(scratch, /*include_keys=*/sealer_ != nullptr);
-  if (!checkpoint.ok()) return checkpoint.status();
-  auto result = BackUpCheckpoint(scratch, partitions_->count(), to, options, progress);
-  fs::remove_all(scratch, ec);
+  absl::StatusOr<BackupResult> result = alone();
+  backup_mu_.Unlock();
   return result;
 }
 

@@ -418,6 +418,16 @@ absl::Status PartitionStore::ReadSignedHeads(std::vector<std::string>* encoded) 
   return FromRocks(it->status(), "reading signed heads");
 }
 
+absl::StatusOr<std::optional<std::string>> PartitionStore::ReadLastSignedHead() const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, cf(Cf::kMeta)));
+  const std::string prefix(keys::kMetaSignedHeadPrefix);
+  const std::string past = prefix + std::string(9, '\xff');  // beyond every fixed64be
+  it->SeekForPrev(rocksdb::Slice(past));
+  if (it->Valid() && it->key().starts_with(rocksdb::Slice(prefix))) return it->value().ToString();
+  if (!it->status().ok()) return FromRocks(it->status(), "reading the last signed head");
+  return std::nullopt;
+}
+
 absl::StatusOr<std::optional<std::string>> PartitionStore::ReadMeta(absl::string_view key) const {
   std::string value;
   auto s = db_->Get({}, cf(Cf::kMeta), AsSlice(key), &value);

@@ -252,6 +252,8 @@ class PartitionStore {
   // "signed_head/" fixed64be(position).
   absl::Status PutSignedHead(const std::string& encoded, uint64_t position);
   absl::Status ReadSignedHeads(std::vector<std::string>* encoded) const;
+  // The signed head with the highest position (encoded); nullopt when none.
+  absl::StatusOr<std::optional<std::string>> ReadLastSignedHead() const;
 
   // Records of `case_id` with versions after `after`, at most `limit`, in
   // version order. `*more` tells whether further records exist.

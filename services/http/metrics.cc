@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <filesystem>
 #include <fstream>
@@ -13,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/common/latency_histogram.h"
 #include "engine/storage/disk_space.h"
+#include "engine/storage/signer.h"
 #include "prometheus/text_serializer.h"
 
 namespace gridcase::http {
@@ -256,6 +258,36 @@ void AddDeadlinesAndHandovers(const Engine& engine, std::vector<MetricFamily>* o
   out->push_back(std::move(handed));
 }
 
+// Each partition's chain head and its newest signed head: an operator sees
+// signing stop (a missing key, a failing disk) before an auditor does.
+void AddChainHeads(const Engine& engine, std::vector<MetricFamily>* out) {
+  MetricFamily head = Family("gridcase_chain_head_position",
+                             "The partition's last durable log position", MetricType::Gauge);
+  MetricFamily signed_position =
+      Family("gridcase_signed_head_position", "The position of the partition's newest signed head",
+             MetricType::Gauge);
+  MetricFamily signed_at =
+      Family("gridcase_signed_head_timestamp_seconds",
+             "When the partition's newest signed head was signed (wall clock)", MetricType::Gauge);
+  const auto& stores = engine.partitions().stores();
+  for (size_t p = 0; p < stores.size(); ++p) {
+    const auto committed =
+        engine.partitions().sequencer(PartitionId(static_cast<uint32_t>(p))).committed_head();
+    AddValue(&head, {PartitionLabel(p)}, static_cast<double>(committed.first.value()));
+    auto last = stores[p]->ReadLastSignedHead();
+    if (!last.ok() || !last->has_value()) continue;
+    auto decoded = SignedHead::Decode(**last);
+    if (!decoded.ok()) continue;
+    AddValue(&signed_position, {PartitionLabel(p)}, static_cast<double>(decoded->position));
+    AddValue(&signed_at, {PartitionLabel(p)}, static_cast<double>(decoded->signed_at_us) / 1e6);
+  }
+  out->push_back(std::move(head));
+  if (!signed_at.metric.empty()) {
+    out->push_back(std::move(signed_position));
+    out->push_back(std::move(signed_at));
+  }
+}
+
 void AddDisk(const Engine& engine, std::vector<MetricFamily>* out) {
   MetricFamily free =
       Family("gridcase_disk_free_bytes",
@@ -304,6 +336,11 @@ void AddKafka(const MetricsSources& sources, std::vector<MetricFamily>* out) {
                                 "Every message of the Kafka partition before this offset is "
                                 "decided (applied or dead-lettered)",
                                 MetricType::Gauge);
+  MetricFamily ingest_lag =
+      Family("gridcase_kafka_ingest_lag_messages",
+             "Messages of the Kafka partition not yet decided: its high watermark (as last "
+             "fetched) less the decided offset",
+             MetricType::Gauge);
   for (const v1::IngestPartitionStatus& i : status->ingest()) {
     const ClientMetric::Label label{"kafka_partition", std::to_string(i.kafka_partition())};
     for (auto [outcome, n] :
@@ -312,12 +349,16 @@ void AddKafka(const MetricsSources& sources, std::vector<MetricFamily>* out) {
       AddValue(&messages, {label, {"outcome", outcome}}, static_cast<double>(n));
     }
     AddValue(&decided, {label}, static_cast<double>(i.decided_before()));
+    if (i.high_watermark() >= 0) {
+      AddValue(&ingest_lag, {label},
+               static_cast<double>(std::max<int64_t>(0, i.high_watermark() - i.decided_before())));
+    }
   }
   MetricFamily pending =
       Family("gridcase_kafka_dead_letters_pending",
              "Refused ingest messages Kafka has not confirmed yet", MetricType::Gauge);
   AddValue(&pending, {}, static_cast<double>(status->dead_letters_pending()));
-  for (MetricFamily* f : {&lag, &in_flight, &stopped, &messages, &decided, &pending}) {
+  for (MetricFamily* f : {&lag, &in_flight, &stopped, &messages, &decided, &ingest_lag, &pending}) {
     if (!f->metric.empty()) out->push_back(std::move(*f));
   }
 }
@@ -370,6 +411,7 @@ std::vector<prometheus::MetricFamily> EngineMetrics::Collect() const {
   AddSubmissions(engine, &out);
   AddPartitions(engine, &out);
   AddDeadlinesAndHandovers(engine, &out);
+  AddChainHeads(engine, &out);
   AddDisk(engine, &out);
   AddKafka(sources_, &out);
   AddProcess(&out);

@@ -446,6 +446,13 @@ std::vector<v1::IngestPartitionStatus> Ingest::Status() const {
     st.set_duplicates(s.duplicates);
     st.set_dead_lettered(s.dead_lettered);
     st.set_skipped(s.skipped);
+    // From the consumer's cache of the last fetch: no call to the broker.
+    int64_t low = -1, high = -1;
+    if (consumer_ == nullptr || consumer_->get_watermark_offsets(options_.ingest_topic, p, &low,
+                                                                 &high) != RdKafka::ERR_NO_ERROR) {
+      high = -1;
+    }
+    st.set_high_watermark(high);
     out.push_back(std::move(st));
   }
   return out;

@@ -53,6 +53,7 @@ constexpr const char* kExpected[][2] = {
     {"AdminService/GetServerStats", "nnnnnnenn"},
     {"AdminService/ErasePerson", "nnnnnnnne"},
     {"AdminService/AcceptClock", "nnnnnnenn"},
+    {"AdminService/Backup", "nnnnnnenn"},
     {"AuditService/ReadLog", "ssssssnnn"},
     {"AuditService/Checkpoint", "nnnnnnenn"},
     {"AuditService/VerifyLog", "nnnnnneee"},
@@ -265,6 +266,17 @@ class AccessMatrixTest : public AccessTest {
       // No jump stands: past the gate, FAILED_PRECONDITION.
       v1::AcceptClockResponse r;
       return stub->AcceptClock(ctx, {}, &r).error_code();
+    }
+    if (rpc == "AdminService/Backup") {
+      // A relative target: past the gate, INVALID_ARGUMENT before anything
+      // is copied.
+      v1::BackupRequest req;
+      req.set_to("relative/backups");
+      auto stream = stub->Backup(ctx, req);
+      v1::BackupProgress p;
+      while (stream->Read(&p)) {
+      }
+      return stream->Finish().error_code();
     }
     v1::ServerStats r;
     return stub->GetServerStats(ctx, {}, &r).error_code();

@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "engine/engine.h"
+#include "engine/storage/signer.h"
 #include "gmock/gmock.h"
 #include "gridcase/v1/service.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
@@ -235,6 +236,42 @@ TEST_F(ReadinessTest, DeadlinesDueFiredAndTheirDelayAreCounted) {
   EXPECT_EQ(after.at("gridcase_deadline_fire_delay_seconds_count"), 1);
   EXPECT_EQ(after.at("gridcase_deadline_fire_delay_seconds_sum"), 3600);  // an hour late
   EXPECT_EQ(after.at("gridcase_handovers_total"), 0);
+}
+
+// Each partition's chain head, and its newest signed head once the heads
+// are signed: what the GridcaseHeadsNotSigned rule compares.
+TEST_F(ReadinessTest, ChainHeadsAndSignedHeadsAreExported) {
+  for (int i = 0; i < 6; ++i) {
+    ASSERT_TRUE(testing::SubmitSync(
+                    *engine_,
+                    Req(Fever(absl::StrCat("r", i), absl::StrCat("resident-", i), 37.0, kStartUs)))
+                    .ok());
+  }
+  auto before = Samples(Get("/metrics").second);
+  double heads = 0;
+  for (uint32_t p = 0; p < 2; ++p) {
+    const std::string label = absl::StrCat(R"({partition=")", p, R"("})");
+    const double head = before.at("gridcase_chain_head_position" + label);
+    EXPECT_EQ(head,
+              static_cast<double>(
+                  engine_->partitions().sequencer(PartitionId(p)).committed_head().first.value()));
+    heads += head;
+    EXPECT_EQ(before.count("gridcase_signed_head_position" + label), 0u);  // nothing signed yet
+  }
+  EXPECT_GE(heads, 6);
+
+  auto signer = HeadSigner::LoadOrCreate(dir_.Sub("heads.key"));
+  ASSERT_TRUE(signer.ok()) << signer.status();
+  clock_.AdvanceMicros(90LL * 1000000);
+  ASSERT_TRUE(engine_->audit().SignHeads(**signer).ok());
+  auto after = Samples(Get("/metrics").second);
+  for (uint32_t p = 0; p < 2; ++p) {
+    const std::string label = absl::StrCat(R"({partition=")", p, R"("})");
+    EXPECT_EQ(after.at("gridcase_signed_head_position" + label),
+              after.at("gridcase_chain_head_position" + label));
+    EXPECT_EQ(after.at("gridcase_signed_head_timestamp_seconds" + label),
+              static_cast<double>(kStartUs + 90LL * 1000000) / 1e6);
+  }
 }
 
 // Every histogram is one Prometheus accepts: cumulative counts that never

@@ -867,6 +867,9 @@ TEST_F(KafkaCrashTest, AnIngestKilledMidwayAppliesNothingTwiceAndSkipsNothing) {
   for (const auto& p : final_status.ingest()) {
     EXPECT_EQ(p.duplicates(), 0u) << p.DebugString();
     EXPECT_EQ(p.dead_lettered(), 0u) << p.DebugString();
+    // Read to the end: the high watermark the consumer fetched is the end,
+    // so the lag is 0.
+    EXPECT_EQ(p.high_watermark(), end_of[p.kafka_partition()]) << p.DebugString();
   }
   EXPECT_EQ(final_status.error(), "");
   ASSERT_EQ(server_->KillAndWait(SIGTERM), 0) << server_->output();
